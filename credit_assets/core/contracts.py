@@ -1,0 +1,220 @@
+"""Data contracts: the YAML declaration of every source the platform ingests.
+
+A contract names the source, its kind, the file formats accepted, its key and
+timestamp columns and, per column, the type, constraints and role. Onboarding a
+lender's own file means writing a contract, not code.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ContractError(ValueError):
+    """A contract file that cannot be used; the message names the file and the field."""
+
+
+class SourceKind(StrEnum):
+    APPLICATIONS = "applications"
+    OUTCOMES = "outcomes"
+    UTILITY_PAYMENTS = "utility_payments"
+    TELECOM_PAYMENTS = "telecom_payments"
+    RENT_PAYMENTS = "rent_payments"
+    BANK_TRANSACTIONS = "bank_transactions"
+    GENERIC = "generic"
+
+
+PAYMENT_KINDS = (SourceKind.UTILITY_PAYMENTS, SourceKind.TELECOM_PAYMENTS, SourceKind.RENT_PAYMENTS)
+
+
+class Role(StrEnum):
+    ID = "id"
+    BORROWER_ID = "borrower_id"
+    TIMESTAMP = "timestamp"
+    LABEL = "label"
+    FEATURE = "feature"
+    PROTECTED = "protected"
+    IGNORE = "ignore"
+
+
+ColumnType = Literal["string", "int", "float", "bool", "date", "datetime", "category"]
+FileFormat = Literal["csv", "jsonl", "parquet"]
+
+
+class ColumnSpec(BaseModel):
+    """One column of a source: its type, role and the constraints a valid value meets."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    type: ColumnType
+    role: Role
+    description: str = ""
+    nullable: bool | None = None
+    required: bool = True
+    min: float | None = None
+    max: float | None = None
+    allowed: list[str | int | float] | None = None
+    pattern: str | None = None
+    labels: dict[Literal["bad", "good"], int | str] | None = None
+    # For `feature` columns: how the value relates to risk and what a declined
+    # applicant is told when it is a principal reason (the feature catalogue reads these).
+    monotone: Literal["increasing", "decreasing", "none"] = "none"
+    reason_code: str | None = None
+    reason_text: str | None = None
+
+    @property
+    def is_nullable(self) -> bool:
+        """Identity, timestamp and label columns are never null unless a contract says so."""
+        if self.nullable is not None:
+            return self.nullable
+        return self.role not in (Role.ID, Role.BORROWER_ID, Role.TIMESTAMP, Role.LABEL)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ColumnSpec:
+        if self.role is Role.LABEL and self.labels is None:
+            raise ValueError(f"label column {self.name!r} needs `labels: {{bad: ..., good: ...}}`")
+        if self.labels is not None and self.role is not Role.LABEL:
+            raise ValueError(f"column {self.name!r} has `labels` but its role is {self.role.value}")
+        if (self.min is not None or self.max is not None) and self.type not in ("int", "float"):
+            raise ValueError(f"column {self.name!r}: min/max apply to int or float columns only")
+        if self.pattern is not None:
+            re.compile(self.pattern)
+        return self
+
+
+class Contract(BaseModel):
+    """A source's data contract as declared in `contracts/<name>.yaml`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    kind: SourceKind
+    description: str = ""
+    formats: list[FileFormat] = Field(default_factory=lambda: ["csv", "jsonl", "parquet"])
+    keys: list[str] = Field(default_factory=list)
+    timestamp: str | None = None
+    columns: dict[str, ColumnSpec]
+    path: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_columns(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("columns"), dict):
+            columns = {}
+            for name, spec in data["columns"].items():
+                if not isinstance(spec, dict):
+                    raise ValueError(f"column {name!r} must be a mapping with type and role")
+                columns[str(name)] = {"name": str(name), **spec}
+            data = {**data, "columns": columns}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Contract:
+        for key in self.keys:
+            if key not in self.columns:
+                raise ValueError(f"key column {key!r} is not among the columns")
+        if self.timestamp is not None:
+            ts = self.columns.get(self.timestamp)
+            if ts is None:
+                raise ValueError(f"timestamp column {self.timestamp!r} is not among the columns")
+            if ts.type not in ("date", "datetime"):
+                raise ValueError(f"timestamp column {self.timestamp!r} must be a date or datetime")
+        if self.kind is not SourceKind.GENERIC or any(
+            c.role is Role.FEATURE for c in self.columns.values()
+        ):
+            borrower = [c for c in self.columns.values() if c.role is Role.BORROWER_ID]
+            if self.kind is not SourceKind.APPLICATIONS and not borrower:
+                raise ValueError(f"a {self.kind.value} source needs a column with role borrower_id")
+        labels = [c for c in self.columns.values() if c.role is Role.LABEL]
+        if len(labels) > 1:
+            raise ValueError("at most one label column per source")
+        if self.kind is SourceKind.OUTCOMES and not labels:
+            raise ValueError("an outcomes source needs a label column")
+        return self
+
+    def columns_with(self, *roles: Role) -> list[ColumnSpec]:
+        return [c for c in self.columns.values() if c.role in roles]
+
+    @property
+    def asset_name(self) -> str:
+        return f"raw_{self.name}"
+
+    @property
+    def id_column(self) -> str | None:
+        ids = self.columns_with(Role.ID)
+        return ids[0].name if ids else None
+
+    @property
+    def borrower_column(self) -> str | None:
+        cols = self.columns_with(Role.BORROWER_ID)
+        return cols[0].name if cols else None
+
+    @property
+    def label_column(self) -> ColumnSpec | None:
+        cols = self.columns_with(Role.LABEL)
+        return cols[0] if cols else None
+
+    @property
+    def protected_columns(self) -> list[str]:
+        return [c.name for c in self.columns_with(Role.PROTECTED)]
+
+    @property
+    def feature_columns(self) -> list[ColumnSpec]:
+        return self.columns_with(Role.FEATURE)
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [c.name for c in self.columns.values() if c.required]
+
+    @property
+    def record_key(self) -> list[str]:
+        """Columns that identify a record; files without keys use the landing row identity."""
+        return self.keys or ["_source_file", "_row_number"]
+
+
+def load_contract(path: Path) -> Contract:
+    """Parse and check one contract file; every problem names the file and the field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ContractError(f"{path}: cannot read contract: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ContractError(f"{path}: a contract is a YAML mapping, got {type(raw).__name__}")
+    try:
+        contract = Contract.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ContractError(f"{path}: invalid contract: {problems}") from exc
+    if contract.name != path.stem:
+        raise ContractError(f"{path}: contract name {contract.name!r} must match the file name")
+    return contract.model_copy(update={"path": path})
+
+
+def load_contracts(directory: Path) -> dict[str, Contract]:
+    """All contracts directly in `directory` (not its sub-folders), by source name."""
+    if not directory.is_dir():
+        raise ContractError(f"contracts folder {directory} does not exist")
+    contracts = {}
+    for path in sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml")):
+        contract = load_contract(path)
+        contracts[contract.name] = contract
+    return contracts
+
+
+def contract_of_kind(contracts: dict[str, Contract], kind: SourceKind) -> Contract | None:
+    """The single contract of a kind, if any; two of one kind (but generic) is an error."""
+    found = [c for c in contracts.values() if c.kind is kind]
+    if len(found) > 1 and kind is not SourceKind.GENERIC:
+        names = ", ".join(c.name for c in found)
+        raise ContractError(f"more than one {kind.value} source declared: {names}")
+    return found[0] if found else None

@@ -1,0 +1,108 @@
+"""Platform settings, read from environment variables and `.env`.
+
+Every path a run writes lives under `CREDIT_HOME`, so two workspaces never mix.
+The embedded defaults need no setup: SQLite and local files under `CREDIT_HOME`.
+Production points `CREDIT_DATABASE_URL` at PostgreSQL and `CREDIT_STORAGE` at S3.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    """All knobs of the platform; the field name in upper case is the env var (prefix CREDIT_)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CREDIT_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    home: Path = Field(
+        default=REPO_ROOT / ".credit_home",
+        description="Workspace root (CREDIT_HOME): landing zone, data, artifacts, SQLite db.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="Platform database (CREDIT_DATABASE_URL). Default: SQLite under CREDIT_HOME.",
+    )
+    contracts_dir: Path | None = Field(
+        default=None, description="Data contracts folder. Default: the repository's contracts/."
+    )
+    storage: Literal["local", "s3"] = Field(
+        default="local", description="Where data and artifacts live (CREDIT_STORAGE)."
+    )
+    s3_bucket: str | None = None
+    s3_prefix: str = "credit-platform"
+    s3_endpoint_url: str | None = Field(
+        default=None, description="Custom S3 endpoint (MinIO, moto). Empty for AWS."
+    )
+    s3_region: str = "us-east-1"
+
+    seed: int = 42
+    threads: int = Field(default=2, ge=1, description="Threads for CatBoost and Polars jobs.")
+    feature_buckets: int = Field(
+        default=8, ge=1, le=256, description="Borrower hash buckets for partitioned features."
+    )
+    max_reject_share: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="A landing file with more rejected rows than this share fails its check.",
+    )
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'platform.db'}"
+
+    @property
+    def resolved_contracts_dir(self) -> Path:
+        return (self.contracts_dir or REPO_ROOT / "contracts").resolve()
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.home / "archive"
+
+    @property
+    def rejected_dir(self) -> Path:
+        return self.home / "rejected"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    @property
+    def ground_truth_dir(self) -> Path:
+        """Generator ground truth (true PD); only evaluation reads it, never a model."""
+        return self.home / "ground_truth"
+
+    @property
+    def dagster_home(self) -> Path:
+        import os
+
+        configured = os.environ.get("DAGSTER_HOME")
+        return Path(configured).resolve() if configured else self.home / "dagster"
+
+
+def get_settings() -> Settings:
+    """Fresh settings from the current environment (cheap; tests change the env between calls)."""
+    return Settings()
