@@ -1,0 +1,36 @@
+# The two commands: `make demo` and `make test`. Everything installs into .venv.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+BORROWERS ?= 50000
+
+.PHONY: install demo test test-fast lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(VENV)/bin/credit-platform demo --borrowers $(BORROWERS)
+
+test: install
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not slow and not e2e"
+
+lint: install
+	$(VENV)/bin/ruff check credit_assets scoring_api tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pip-audit --skip-editable --progress-spinner off
+
+bench: install
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf .credit_home .pytest_cache .mypy_cache .ruff_cache

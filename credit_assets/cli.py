@@ -1,0 +1,196 @@
+"""`credit-platform`: the command line for people who do not open the Dagster UI.
+
+    credit-platform generate --borrowers 50000      synthetic data into the landing zone
+    credit-platform materialize [--select GROUP...] ingest new files, then refresh the graph
+    credit-platform serve                           the scoring API
+    credit-platform apikey create --lender NAME     prints a new API key once
+    credit-platform models list|show [--json]       the model inventory
+    credit-platform simulate-traffic --requests N   scores a population through the API
+    credit-platform db upgrade                      applies the platform database migrations
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date
+
+from credit_assets.core.settings import get_settings
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from credit_assets.core.synthetic import generate
+
+    settings = get_settings()
+    with tqdm(total=args.borrowers, unit="borrower", desc="generating", unit_scale=True) as bar:
+        summary = generate(
+            args.borrowers,
+            settings.landing_dir,
+            settings.ground_truth_dir,
+            seed=args.seed,
+            end_date=date.fromisoformat(args.end_date),
+            dirty_rate=args.dirty_rate,
+            bad_files=args.bad_files,
+            chunk_borrowers=args.chunk_borrowers,
+            progress=bar.update,
+        )
+    print(f"landing zone: {settings.landing_dir}")
+    for source, rows in sorted(summary.rows.items()):
+        print(f"  {source:<20} {rows:>12,} rows")
+    print(
+        f"default rate (matured) {summary.default_rate:.3f} · thin-file share "
+        f"{summary.thin_file_share:.3f} · Bayes-optimal AUC {summary.bayes_auc:.3f}"
+    )
+    return 0
+
+
+def _cmd_materialize(args: argparse.Namespace) -> int:
+    from credit_assets.orchestration import materialize_all
+
+    outcome = materialize_all(groups=args.select or None, log=print)
+    return 0 if outcome.success else 1
+
+
+def _cmd_db(args: argparse.Namespace) -> int:
+    from credit_assets.core.db import current_revision, migrate
+
+    url = get_settings().resolved_database_url
+    migrate(url)
+    print(f"platform database at revision {current_revision(url)}")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "scoring_api.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+    )
+    return 0
+
+
+def _cmd_apikey(args: argparse.Namespace) -> int:
+    from credit_assets.core.apikeys import create_api_key
+    from credit_assets.core.db import platform_engine
+
+    engine = platform_engine(get_settings().resolved_database_url)
+    key = create_api_key(engine, args.lender)
+    print(key)
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from credit_assets.core.db import platform_engine
+    from credit_assets.core.registry import list_models
+
+    engine = platform_engine(get_settings().resolved_database_url)
+    records = list_models(engine)
+    if args.action == "show":
+        records = [r for r in records if r["version"] == args.version or args.version is None][:1]
+        if not records:
+            print(f"no model version {args.version!r} in the registry", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps(records, indent=2, default=str))
+        return 0
+    if not records:
+        print("the registry is empty: materialize the modeling group first")
+        return 0
+    for record in records:
+        metrics = record.get("metrics") or {}
+        print(
+            f"{record['version']:<28} {record['status']:<10} "
+            f"AUC {metrics.get('auc', float('nan')):.4f}  promoted {record.get('promoted_at') or '-'}"
+        )
+        if args.action == "show":
+            print(json.dumps(record, indent=2, default=str))
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from credit_assets.core.traffic import simulate_traffic
+
+    report = simulate_traffic(
+        base_url=args.url, api_key=args.api_key, requests=args.requests, shift=args.shift
+    )
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from credit_assets.demo import run_demo
+
+    return run_demo(args.borrowers, serve=not args.no_serve)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="credit-platform", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="write synthetic alternative data into the landing zone")
+    gen.add_argument("--borrowers", type=int, default=50_000)
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--end-date", default="2026-09-30", help="last date of the generated history")
+    gen.add_argument("--dirty-rate", type=float, default=0.0, help="share of dirty rows (0-1)")
+    gen.add_argument("--bad-files", action="store_true", help="also write unreadable files")
+    gen.add_argument("--chunk-borrowers", type=int, default=100_000)
+    gen.set_defaults(func=_cmd_generate)
+
+    mat = sub.add_parser("materialize", help="ingest new landing files, then materialize the graph")
+    mat.add_argument("--select", nargs="*", metavar="GROUP",
+                     help="asset groups to materialize (default: all)")
+    mat.set_defaults(func=_cmd_materialize)
+
+    serve = sub.add_parser("serve", help="run the scoring API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=_cmd_serve)
+
+    key = sub.add_parser("apikey", help="manage lender API keys")
+    key_sub = key.add_subparsers(dest="action", required=True)
+    create = key_sub.add_parser("create", help="create a key; it is printed once")
+    create.add_argument("--lender", required=True)
+    key.set_defaults(func=_cmd_apikey)
+
+    models = sub.add_parser("models", help="the model inventory")
+    models.add_argument("action", choices=["list", "show"])
+    models.add_argument("version", nargs="?")
+    models.add_argument("--json", action="store_true")
+    models.set_defaults(func=_cmd_models)
+
+    sim = sub.add_parser("simulate-traffic", help="score a population through the API")
+    sim.add_argument("--url", default="http://127.0.0.1:8000")
+    sim.add_argument("--api-key", required=True)
+    sim.add_argument("--requests", type=int, default=1000)
+    sim.add_argument("--shift", default=None, help="e.g. income_shock")
+    sim.set_defaults(func=_cmd_simulate)
+
+    demo = sub.add_parser("demo", help="generate, materialize, then serve the UI and the API")
+    demo.add_argument("--borrowers", type=int, default=50_000)
+    demo.add_argument("--no-serve", action="store_true", help="stop after materializing")
+    demo.set_defaults(func=_cmd_demo)
+
+    db = sub.add_parser("db", help="platform database")
+    db.add_argument("action", choices=["upgrade"])
+    db.set_defaults(func=_cmd_db)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

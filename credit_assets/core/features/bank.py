@@ -1,0 +1,248 @@
+"""Open-banking cash flow: income level and stability, payroll regularity, spending,
+overdrafts, returned payments, gambling, balance and the trend of net flow.
+
+Money is summed in integer cents so every aggregate is exact and independent of
+row order: the batch path and the single-borrower path agree to the last bit.
+Monthly figures use months relative to the as-of date (`months_before`); a month
+with no transaction inside the observed history counts as zero flow.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from credit_assets.core.catalogue import FeatureSpec
+from credit_assets.core.contracts import Contract, SourceKind
+from credit_assets.core.features.frames import (
+    AS_OF,
+    BORROWER,
+    KEYS,
+    KIND_COLUMNS,
+    months_before,
+    point_in_time,
+    source_frame,
+    window_start,
+)
+
+INFLOW_WINDOWS = (3, 6, 12)
+PAYROLL_WINDOWS = (6, 12)
+EXPENSE_WINDOWS = (3, 12)
+OVERDRAFT_WINDOWS = (3, 12)
+MIN_MONTHS_FOR_STABILITY = 3  # a CV or a trend over fewer months says little
+_INFLOW_SUM_WINDOWS = sorted({*INFLOW_WINDOWS, *EXPENSE_WINDOWS, 12})
+
+BANK_FEATURES = [
+    *(f"bank_inflow_mean_{w}m" for w in INFLOW_WINDOWS),
+    "bank_inflow_cv_12m",
+    *(f"bank_payroll_month_share_{w}m" for w in PAYROLL_WINDOWS),
+    *(f"bank_expense_to_income_ratio_{w}m" for w in EXPENSE_WINDOWS),
+    *(f"bank_overdraft_days_{w}m" for w in OVERDRAFT_WINDOWS),
+    "bank_overdraft_fee_count_12m",
+    "bank_returned_payment_count_12m",
+    "bank_gambling_outflow_share_12m",
+    "bank_balance_min_12m",
+    "bank_balance_volatility_12m",
+    "bank_net_flow_trend_12m",
+    "months_of_data_bank",
+    "has_bank",
+]
+
+
+def bank_feature_specs(contract: Contract) -> list[FeatureSpec]:
+    balance = contract.columns.get("balance")
+
+    def spec(name: str, description: str, dtype: str, monotone: str, code: int, text: str,
+             lo: float | None = None, hi: float | None = None) -> FeatureSpec:
+        return FeatureSpec(name=name, description=description, source=contract.name, dtype=dtype,  # type: ignore[arg-type]
+                           monotone=monotone, reason_code=f"C{code:02d}", reason_text=text,  # type: ignore[arg-type]
+                           min_value=lo, max_value=hi)
+
+    specs = [
+        spec(f"bank_inflow_mean_{w}m",
+             f"Mean monthly money received into the bank account over the last {w} months.",
+             "float", "decreasing", 1, "Low income received into bank account", 0.0)
+        for w in INFLOW_WINDOWS
+    ]
+    specs.append(spec("bank_inflow_cv_12m",
+                      "Coefficient of variation of monthly inflow over the last 12 months "
+                      f"(null with fewer than {MIN_MONTHS_FOR_STABILITY} months or no inflow).",
+                      "float", "increasing", 2, "Irregular income received into bank account", 0.0))
+    specs += [
+        spec(f"bank_payroll_month_share_{w}m",
+             f"Share of the last {w} months with at least one salary (payroll) deposit.",
+             "float", "decreasing", 3, "Salary not received regularly", 0.0, 1.0)
+        for w in PAYROLL_WINDOWS
+    ]
+    specs += [
+        spec(f"bank_expense_to_income_ratio_{w}m",
+             f"Money paid out divided by money received over the last {w} months.",
+             "float", "increasing", 4, "Spending is high relative to income", 0.0)
+        for w in EXPENSE_WINDOWS
+    ]
+    specs += [
+        spec(f"bank_overdraft_days_{w}m",
+             f"Days in the last {w} months that ended with a negative balance "
+             "(the balance carries over days without transactions).",
+             "int", "increasing", 5, "Bank account frequently overdrawn", 0.0, 31.0 * w)
+        for w in OVERDRAFT_WINDOWS
+    ]
+    specs += [
+        spec("bank_overdraft_fee_count_12m", "Overdraft fees charged in the last 12 months.",
+             "int", "increasing", 5, "Bank account frequently overdrawn", 0.0),
+        spec("bank_returned_payment_count_12m",
+             "Payments returned unpaid (bounced) in the last 12 months.",
+             "int", "increasing", 6, "Payments returned unpaid by the bank", 0.0),
+        spec("bank_gambling_outflow_share_12m",
+             "Share of money paid out in the last 12 months that went to gambling.",
+             "float", "increasing", 7, "Gambling transactions", 0.0, 1.0),
+        spec("bank_balance_min_12m",
+             "Lowest account balance after any transaction in the last 12 months.",
+             "float", "decreasing", 8, "Low bank account balance",
+             balance.min if balance else None, balance.max if balance else None),
+        spec("bank_balance_volatility_12m",
+             "Standard deviation of the end-of-day balance over days with transactions "
+             "in the last 12 months.",
+             "float", "none", 8, "Bank account balance varies widely", 0.0),
+        spec("bank_net_flow_trend_12m",
+             "Slope of monthly net flow (in minus out) over the last 12 months, per month "
+             f"(null with fewer than {MIN_MONTHS_FOR_STABILITY} months).",
+             "float", "none", 9, "Net cash flow is declining"),
+        spec("months_of_data_bank",
+             "Number of months with at least one bank transaction before the as-of date (0 when none).",
+             "int", "none", 10, "Limited bank account history", 0.0),
+        spec("has_bank", "1 when any bank transaction exists before the as-of date, else 0.",
+             "int", "none", 10, "Limited bank account history", 0.0, 1.0),
+    ]
+    return specs
+
+
+def _cents(column: str) -> pl.Expr:
+    return (pl.col(column) * 100).round().cast(pl.Int64)
+
+
+def daily_bank_activity(transactions: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per borrower and booked day; independent of any as-of date.
+
+    The end-of-day balance is the balance after the day's last transaction in
+    source order; `next_date` is the borrower's next day with a transaction.
+    """
+    amount = _cents("amount")
+    category = pl.col("category")
+    return (
+        transactions.group_by(BORROWER, "booked_date")
+        .agg(
+            amount.clip(lower_bound=0).sum().alias("inflow"),
+            (-amount).clip(lower_bound=0).sum().alias("outflow"),
+            ((category == "payroll") & (amount > 0)).any().alias("payroll"),
+            pl.when(category == "gambling").then((-amount).clip(lower_bound=0)).otherwise(0)
+            .sum().alias("gambling"),
+            (category == "overdraft_fee").sum().cast(pl.Int64).alias("fees"),
+            (category == "returned_payment").sum().cast(pl.Int64).alias("returned"),
+            _cents("balance").min().alias("min_balance"),
+            _cents("balance").last().alias("eod_balance"),
+        )
+        .with_columns(
+            pl.col("booked_date").shift(-1).over(BORROWER, order_by="booked_date").alias("next_date")
+        )
+    )
+
+
+def _overdraft_days(months: int) -> pl.Expr:
+    """Days of [max(day, window start), min(next day, as-of)) spent below zero."""
+    end = pl.min_horizontal(pl.col("next_date").fill_null(pl.col(AS_OF)), pl.col(AS_OF))
+    start = pl.max_horizontal(pl.col("booked_date"), window_start(pl.col(AS_OF), months))
+    days = (end - start).dt.total_days().clip(lower_bound=0)
+    return pl.when(pl.col("eod_balance") < 0).then(days).otherwise(0).cast(pl.Int64)
+
+
+def monthly_bank_activity(daily: pl.LazyFrame, keys: pl.LazyFrame) -> pl.LazyFrame:
+    """Per (borrower_id, as_of_date, months before): flows, counts and balance sums."""
+    eod = pl.col("eod_balance")
+    return (
+        point_in_time(daily, keys, "booked_date")
+        .with_columns(months_before(pl.col("booked_date"), pl.col(AS_OF)).alias("k"))
+        .group_by(*KEYS, "k")
+        .agg(
+            pl.col("inflow", "outflow", "gambling", "fees", "returned").sum(),
+            pl.col("payroll").any(),
+            pl.col("min_balance").min(),
+            eod.sum().alias("eod_sum"),
+            (eod.cast(pl.Int128) * eod.cast(pl.Int128)).sum().alias("eod_sq"),
+            pl.len().cast(pl.Int64).alias("eod_days"),
+            *(_overdraft_days(w).sum().alias(f"overdraft_{w}") for w in OVERDRAFT_WINDOWS),
+        )
+    )
+
+
+def bank_features_from_monthly(monthly: pl.LazyFrame) -> pl.LazyFrame:
+    """Per (borrower_id, as_of_date) with at least one transaction before the date."""
+    k = pl.col("k")
+
+    def within(w: int, column: str) -> pl.Expr:
+        return pl.col(column).filter(k < w)
+
+    net = pl.col("inflow") - pl.col("outflow")
+    inflow128 = pl.col("inflow").cast(pl.Int128)
+    sums = monthly.group_by(KEYS).agg(
+        (k.max().cast(pl.Int64) + 1).alias("_history"),
+        pl.len().cast(pl.Int64).alias("months_of_data_bank"),
+        *(within(w, "inflow").sum().alias(f"_in_{w}") for w in _INFLOW_SUM_WINDOWS),
+        *(within(w, "outflow").sum().alias(f"_out_{w}") for w in EXPENSE_WINDOWS),
+        (inflow128 * inflow128).filter(k < 12).sum().alias("_in_sq_12"),
+        *(pl.col("payroll").filter(k < w).sum().cast(pl.Int64).alias(f"_payroll_{w}")
+          for w in PAYROLL_WINDOWS),
+        *(pl.col(f"overdraft_{w}").sum().alias(f"bank_overdraft_days_{w}m")
+          for w in OVERDRAFT_WINDOWS),
+        within(12, "fees").sum().alias("bank_overdraft_fee_count_12m"),
+        within(12, "returned").sum().alias("bank_returned_payment_count_12m"),
+        within(12, "gambling").sum().alias("_gambling_12"),
+        within(12, "min_balance").min().alias("_min_balance_12"),
+        within(12, "eod_days").sum().alias("_eod_n"),
+        within(12, "eod_sum").sum().cast(pl.Int128).alias("_eod_sum"),
+        within(12, "eod_sq").sum().alias("_eod_sq"),
+        net.filter(k < 12).sum().alias("_net_sum"),
+        (k.cast(pl.Int64) * net).filter(k < 12).sum().alias("_net_k"),
+    )
+
+    def months_in(w: int) -> pl.Expr:
+        return pl.min_horizontal(pl.col("_history"), pl.lit(w, dtype=pl.Int64))
+
+    def ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
+        return pl.when(den > 0).then(num.cast(pl.Float64) / den.cast(pl.Float64))
+
+    n12 = months_in(12)
+    in12 = pl.col("_in_12").cast(pl.Int128)
+    eod_n = pl.col("_eod_n").cast(pl.Int128)
+    trend_numerator = 6 * (n12 - 1) * pl.col("_net_sum") - 12 * pl.col("_net_k")
+    features = sums.with_columns(
+        *(ratio(pl.col(f"_in_{w}"), months_in(w) * 100).alias(f"bank_inflow_mean_{w}m")
+          for w in INFLOW_WINDOWS),
+        pl.when((n12 >= MIN_MONTHS_FOR_STABILITY) & (in12 > 0))
+        .then((n12.cast(pl.Int128) * pl.col("_in_sq_12") - in12 * in12).cast(pl.Float64).sqrt()
+              / in12.cast(pl.Float64))
+        .alias("bank_inflow_cv_12m"),
+        *(ratio(pl.col(f"_payroll_{w}"), months_in(w)).alias(f"bank_payroll_month_share_{w}m")
+          for w in PAYROLL_WINDOWS),
+        *(ratio(pl.col(f"_out_{w}"), pl.col(f"_in_{w}")).alias(f"bank_expense_to_income_ratio_{w}m")
+          for w in EXPENSE_WINDOWS),
+        ratio(pl.col("_gambling_12"), pl.col("_out_12")).alias("bank_gambling_outflow_share_12m"),
+        (pl.col("_min_balance_12").cast(pl.Float64) / 100).alias("bank_balance_min_12m"),
+        pl.when(eod_n >= 2)
+        .then((eod_n * pl.col("_eod_sq") - pl.col("_eod_sum") * pl.col("_eod_sum"))
+              .cast(pl.Float64).sqrt() / eod_n.cast(pl.Float64) / 100)
+        .alias("bank_balance_volatility_12m"),
+        pl.when(n12 >= MIN_MONTHS_FOR_STABILITY)
+        .then(trend_numerator.cast(pl.Float64) / (n12 * (n12 * n12 - 1) * 100).cast(pl.Float64))
+        .alias("bank_net_flow_trend_12m"),
+        pl.lit(1, dtype=pl.Int8).alias("has_bank"),
+    )
+    return features.select(*KEYS, *BANK_FEATURES)
+
+
+def bank_features(
+    keys: pl.LazyFrame, sources: dict[str, pl.LazyFrame], contract: Contract
+) -> pl.LazyFrame:
+    transactions = source_frame(
+        sources, contract, list(KIND_COLUMNS[SourceKind.BANK_TRANSACTIONS])
+    )
+    return bank_features_from_monthly(monthly_bank_activity(daily_bank_activity(transactions), keys))

@@ -1,0 +1,159 @@
+"""Bill-payment behaviour (utility, telecom, rent): one function for every payment kind.
+
+Point in time: a bill counts when its due date is strictly before the as-of
+date, and it counts as paid only when it was paid strictly before that date too
+(a bill paid later was still unpaid on the as-of date).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from credit_assets.core.catalogue import FeatureSpec
+from credit_assets.core.contracts import Contract
+from credit_assets.core.features.frames import (
+    AS_OF,
+    BORROWER,
+    KEYS,
+    KIND_COLUMNS,
+    KIND_STEMS,
+    months_before,
+    point_in_time,
+    source_frame,
+)
+
+WINDOWS = (3, 6, 12)
+_MAX_DAYS_LATE = 365.0
+
+_BILLS = {"utility": "utility bills", "telecom": "phone and internet bills", "rent": "rent"}
+_CODE_LETTER = {"utility": "U", "telecom": "T", "rent": "R"}
+
+
+def payment_feature_names(stem: str) -> list[str]:
+    names = []
+    for w in WINDOWS:
+        names += [
+            f"{stem}_on_time_ratio_{w}m",
+            f"{stem}_days_late_mean_{w}m",
+            f"{stem}_days_late_max_{w}m",
+            f"{stem}_missed_payments_{w}m",
+        ]
+    return names + [
+        f"{stem}_longest_on_time_streak",
+        f"{stem}_history_months",
+        f"months_of_data_{stem}",
+        f"has_{stem}",
+    ]
+
+
+def payment_feature_specs(contract: Contract) -> list[FeatureSpec]:
+    stem = KIND_STEMS[contract.kind]
+    bills, letter = _BILLS[stem], _CODE_LETTER[stem]
+
+    def spec(name: str, description: str, dtype: str, monotone: str, code: int, text: str,
+             lo: float | None = None, hi: float | None = None) -> FeatureSpec:
+        return FeatureSpec(name=name, description=description, source=contract.name, dtype=dtype,  # type: ignore[arg-type]
+                           monotone=monotone, reason_code=f"{letter}{code:02d}",  # type: ignore[arg-type]
+                           reason_text=text, min_value=lo, max_value=hi)
+
+    specs = []
+    for w in WINDOWS:
+        specs += [
+            spec(f"{stem}_on_time_ratio_{w}m",
+                 f"Share of {bills} due in the last {w} months paid on or before the due date.",
+                 "float", "decreasing", 1, f"Late payments on {bills}", 0.0, 1.0),
+            spec(f"{stem}_days_late_mean_{w}m",
+                 f"Mean days late of {bills} due in the last {w} months and paid before the as-of date.",
+                 "float", "increasing", 2, f"{bills.capitalize()} paid many days late", 0.0, _MAX_DAYS_LATE),
+            spec(f"{stem}_days_late_max_{w}m",
+                 f"Most days late of any {bills[:-1] if bills.endswith('s') else bills} payment due in the last {w} months.",
+                 "int", "increasing", 2, f"{bills.capitalize()} paid many days late", 0.0, _MAX_DAYS_LATE),
+            spec(f"{stem}_missed_payments_{w}m",
+                 f"Number of {bills} due in the last {w} months still unpaid on the as-of date.",
+                 "int", "increasing", 3, f"Missed payments on {bills}", 0.0, None),
+        ]
+    specs += [
+        spec(f"{stem}_longest_on_time_streak",
+             f"Longest run of consecutive {bills} paid on time, over the whole history.",
+             "int", "decreasing", 4, f"Few consecutive on-time payments on {bills}", 0.0, None),
+        spec(f"{stem}_history_months",
+             f"Months since the oldest {bills} record (length of the payment history).",
+             "int", "none", 5, f"Limited payment history on {bills}", 1.0, None),
+        spec(f"months_of_data_{stem}",
+             f"Number of months with at least one {bills} record before the as-of date (0 when none).",
+             "int", "none", 5, f"Limited payment history on {bills}", 0.0, None),
+        spec(f"has_{stem}",
+             f"1 when any {bills} record exists before the as-of date, else 0.",
+             "int", "none", 5, f"Limited payment history on {bills}", 0.0, 1.0),
+    ]
+    return specs
+
+
+def payment_features(
+    keys: pl.LazyFrame, sources: dict[str, pl.LazyFrame], contract: Contract
+) -> pl.LazyFrame:
+    """Per (borrower_id, as_of_date) with at least one bill before the date; flags fill in later."""
+    stem = KIND_STEMS[contract.kind]
+    bills = point_in_time(
+        source_frame(sources, contract, list(KIND_COLUMNS[contract.kind])), keys, "due_date"
+    )
+    paid = pl.col("paid_date").is_not_null() & (pl.col("paid_date") < pl.col(AS_OF))
+    days_late = pl.coalesce(
+        pl.col("days_late"), (pl.col("paid_date") - pl.col("due_date")).dt.total_days().clip(0)
+    )
+    bills = bills.select(
+        BORROWER,
+        AS_OF,
+        "due_date",
+        months_before(pl.col("due_date"), pl.col(AS_OF)).alias("_k"),
+        paid.alias("_paid"),
+        pl.when(paid).then(days_late).cast(pl.Int64).alias("_late"),
+    ).with_columns(
+        (pl.col("_paid") & (pl.col("_late") <= 0)).alias("_on_time"),
+    )
+
+    aggs: list[pl.Expr] = []
+    for w in WINDOWS:
+        due = pl.col("_k") < w
+        settled = due & pl.col("_paid")
+        aggs += [
+            due.sum().alias(f"_n_{w}"),
+            (due & pl.col("_on_time")).sum().alias(f"_on_time_{w}"),
+            pl.col("_late").filter(settled).sum().alias(f"_late_sum_{w}"),
+            settled.sum().alias(f"_late_n_{w}"),
+            pl.col("_late").filter(settled).max().alias(f"{stem}_days_late_max_{w}m"),
+            (due & ~pl.col("_paid")).sum().cast(pl.Int64).alias(f"{stem}_missed_payments_{w}m"),
+        ]
+    aggs += [
+        _longest_run(pl.col("_on_time").sort_by(["due_date", "_on_time"])).alias(
+            f"{stem}_longest_on_time_streak"
+        ),
+        (pl.col("_k").max().cast(pl.Int64) + 1).alias(f"{stem}_history_months"),
+        pl.col("_k").n_unique().cast(pl.Int64).alias(f"months_of_data_{stem}"),
+    ]
+    per_key = bills.group_by(KEYS).agg(aggs)
+
+    derived = []
+    for w in WINDOWS:
+        derived += [
+            _ratio(pl.col(f"_on_time_{w}"), pl.col(f"_n_{w}")).alias(f"{stem}_on_time_ratio_{w}m"),
+            _ratio(pl.col(f"_late_sum_{w}"), pl.col(f"_late_n_{w}")).alias(
+                f"{stem}_days_late_mean_{w}m"
+            ),
+        ]
+    return per_key.with_columns(*derived, pl.lit(1, dtype=pl.Int8).alias(f"has_{stem}")).select(
+        *KEYS, *payment_feature_names(stem)
+    )
+
+
+def _ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
+    """numerator / denominator, null when the denominator is zero (no bills, no ratio)."""
+    return pl.when(denominator > 0).then(numerator.cast(pl.Float64) / denominator.cast(pl.Float64))
+
+
+def _longest_run(flags: pl.Expr) -> pl.Expr:
+    """Longest run of consecutive True values (per group, in the order given)."""
+    ones = flags.cast(pl.Int64)
+    running = ones.cum_sum()
+    at_last_break = pl.when(ones == 0).then(running).forward_fill().fill_null(0)
+    return (running - at_last_break).max().cast(pl.Int64)

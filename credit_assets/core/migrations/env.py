@@ -1,0 +1,12 @@
+"""Alembic environment: runs against the engine handed over by `credit_assets.core.db.migrate`."""
+
+from alembic import context
+
+from credit_assets.core.db import metadata
+
+engine = context.config.attributes["engine"]
+
+with engine.begin() as connection:
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()

@@ -1,0 +1,400 @@
+"""Immutable, versioned, checksummed model artifacts.
+
+Layout under an artifact root: `models/<version>/model.cbm`, `manifest.json` and
+any extra files (e.g. SHAP leaf tables). The manifest lists features in model
+order, the categorical columns, the training parameters, whatever the caller adds
+(catalogue version, training snapshot id, metrics, score scale) and the sha256 of
+every file. A version is `<UTC timestamp>-<content hash>` and is never
+overwritten. Models are CatBoost's own `.cbm` format, never pickles, and a model
+is loaded by explicit version (its URI plus the manifest's sha256 from the
+registry), never by picking the newest file.
+
+Writes go through `ArtifactStorage`, a small put/get protocol, so an S3 store can
+replace `LocalArtifactStorage` without touching this module's callers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol, runtime_checkable
+
+import catboost
+import numpy as np
+import pandas as pd
+import polars as pl
+from catboost import CatBoostClassifier
+
+from credit_assets.core.catalogue import FeatureSpec
+from credit_assets.core.modeling.train import (
+    MISSING_CATEGORY,
+    TrainedModel,
+    predict_pd,
+    predict_raw,
+)
+
+MODEL_FILE = "model.cbm"
+MANIFEST_FILE = "manifest.json"
+MODELS_PREFIX = "models"
+FORMAT_VERSION = 1
+
+
+class ArtifactIntegrityError(Exception):
+    """A file of an artifact is missing or its sha256 differs from the one recorded."""
+
+
+class ArtifactExistsError(FileExistsError):
+    """The artifact version (or file) already exists; artifacts are never overwritten."""
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _check_key(key: str) -> str:
+    path = PurePosixPath(key)
+    if not key or path.is_absolute() or ".." in path.parts or "\\" in key:
+        raise ValueError(f"invalid artifact key {key!r}")
+    return path.as_posix()
+
+
+@runtime_checkable
+class ArtifactStorage(Protocol):
+    """Where artifact bytes live. Keys are relative POSIX paths ("models/<version>/model.cbm")."""
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Write one object; raise ArtifactExistsError if the key exists."""
+        ...
+
+    def get_bytes(self, key: str) -> bytes:
+        """Read one object; raise FileNotFoundError if absent."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def uri(self, key: str) -> str:
+        """Location a person or the registry can use (a path, or s3://bucket/key)."""
+        ...
+
+    def put_tree(self, prefix: str, files: Mapping[str, bytes]) -> None:
+        """Publish several objects under `prefix` all at once, or not at all.
+
+        Raise ArtifactExistsError if anything already lives under `prefix`.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class LocalArtifactStorage:
+    """Artifacts on the local filesystem under `root`."""
+
+    root: Path
+
+    def _path(self, key: str) -> Path:
+        return Path(self.root, *PurePosixPath(_check_key(key)).parts)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        staging.write_bytes(data)
+        try:
+            # link() fails if the target exists: write-once without a check-then-act race.
+            os.link(staging, target)
+        except FileExistsError as exc:
+            raise ArtifactExistsError(f"{self.uri(key)} already exists") from exc
+        finally:
+            staging.unlink(missing_ok=True)
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).exists()
+
+    def uri(self, key: str) -> str:
+        return str(self._path(key)) if key else str(self.root)
+
+    def put_tree(self, prefix: str, files: Mapping[str, bytes]) -> None:
+        target = self._path(prefix)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            for key, data in files.items():
+                path = Path(staging, *PurePosixPath(_check_key(key)).parts)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with open(path, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            try:
+                # mkdir claims the name atomically (a second writer fails here); rename
+                # then swaps the complete staged directory onto the empty placeholder.
+                target.mkdir()
+            except FileExistsError as exc:
+                raise ArtifactExistsError(
+                    f"{target} already exists; versions are immutable"
+                ) from exc
+            os.rename(staging, target)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+
+
+class KeyValueStore(Protocol):
+    """The slice of the platform's `DataStore` (local or S3) an artifact needs."""
+
+    def put_bytes(self, key: str, data: bytes) -> Any: ...
+    def get_bytes(self, key: str) -> bytes: ...
+    def exists(self, key: str) -> bool: ...
+    def list_keys(self, prefix: str) -> list[str]: ...
+    def uri(self, key: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class DataStoreArtifactStorage:
+    """Artifacts in any key-value store (e.g. the S3 data store).
+
+    Object stores cannot rename a folder, so `put_tree` writes the files in the
+    order given and the caller puts the manifest last: a version without its
+    manifest is invisible to `load_model_artifact`, which reads the manifest first.
+    """
+
+    store: KeyValueStore
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        if self.store.exists(_check_key(key)):
+            raise ArtifactExistsError(f"{self.uri(key)} already exists")
+        self.store.put_bytes(key, data)
+
+    def get_bytes(self, key: str) -> bytes:
+        if not self.store.exists(_check_key(key)):
+            raise FileNotFoundError(self.uri(key))
+        return self.store.get_bytes(key)
+
+    def exists(self, key: str) -> bool:
+        return self.store.exists(_check_key(key))
+
+    def uri(self, key: str) -> str:
+        return self.store.uri(key)
+
+    def put_tree(self, prefix: str, files: Mapping[str, bytes]) -> None:
+        prefix = _check_key(prefix)
+        if self.store.list_keys(prefix + "/"):
+            raise ArtifactExistsError(f"{self.uri(prefix)} already exists; versions are immutable")
+        for key, data in files.items():
+            self.put_bytes(f"{prefix}/{_check_key(key)}", data)
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    """What the registry records for a saved model."""
+
+    version: str
+    uri: str
+    manifest_sha256: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass
+class LoadedModel:
+    """A verified model artifact, ready to predict."""
+
+    version: str
+    uri: str
+    manifest: dict[str, Any]
+    manifest_sha256: str
+    model: CatBoostClassifier
+    features: list[FeatureSpec]
+    files: dict[str, bytes] = field(default_factory=dict, repr=False)
+    """Extra files (not the model or manifest), verified, by name."""
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [f.name for f in self.features if f.is_categorical]
+
+    def predict_raw(self, df: pl.DataFrame | pd.DataFrame, thread_count: int = 1) -> np.ndarray:
+        return predict_raw(self.model, df, self.features, thread_count)
+
+    def predict_pd(self, df: pl.DataFrame | pd.DataFrame, thread_count: int = 1) -> np.ndarray:
+        return predict_pd(self.model, df, self.features, thread_count)
+
+
+def _model_bytes(model: CatBoostClassifier) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / MODEL_FILE
+        model.save_model(str(path), format="cbm")
+        return path.read_bytes()
+
+
+def _json_bytes(data: Any) -> bytes:
+    return json.dumps(data, indent=2, sort_keys=True, allow_nan=False).encode()
+
+
+_RESERVED = {
+    "format",
+    "format_version",
+    "version",
+    "created_at",
+    "model_file",
+    "model_type",
+    "catboost_version",
+    "features",
+    "feature_specs",
+    "categorical_features",
+    "monotone_constraints",
+    "missing_category_token",
+    "best_iteration",
+    "tree_count",
+    "params",
+    "train_rows",
+    "validation_rows",
+    "files",
+}
+
+
+def save_model_artifact(
+    root: Path | ArtifactStorage,
+    trained: TrainedModel,
+    manifest_extra: Mapping[str, Any] | None = None,
+    extra_files: Mapping[str, bytes] | None = None,
+    *,
+    now: datetime | None = None,
+) -> ArtifactRef:
+    """Write `models/<version>/` atomically and return its reference.
+
+    `manifest_extra` is merged into the manifest; expected keys are
+    `catalogue_version`, `training_snapshot_id`, `metrics`, `score_scale` (and
+    anything else JSON-able that does not clash with the keys this function
+    writes). `extra_files` are stored beside the model and checksummed too.
+    Raises ArtifactExistsError if the version already exists.
+    """
+    storage = LocalArtifactStorage(Path(root)) if isinstance(root, str | os.PathLike) else root
+    extra_manifest = dict(manifest_extra or {})
+    clash = sorted(_RESERVED & extra_manifest.keys())
+    if clash:
+        raise ValueError(f"manifest_extra may not set reserved keys: {clash}")
+    files: dict[str, bytes] = {MODEL_FILE: _model_bytes(trained.model)}
+    for name, data in (extra_files or {}).items():
+        if _check_key(name) in (MODEL_FILE, MANIFEST_FILE):
+            raise ValueError(f"extra file name {name!r} is reserved")
+        files[_check_key(name)] = bytes(data)
+
+    body: dict[str, Any] = {
+        **extra_manifest,
+        "format": "credit-model-artifact",
+        "format_version": FORMAT_VERSION,
+        "model_file": MODEL_FILE,
+        "model_type": "catboost",
+        "catboost_version": catboost.__version__,
+        "features": trained.feature_names,
+        "feature_specs": [asdict(f) for f in trained.features],
+        "categorical_features": trained.categorical_features,
+        "monotone_constraints": trained.monotone_constraints,
+        "missing_category_token": MISSING_CATEGORY,
+        "best_iteration": trained.best_iteration,
+        "tree_count": int(trained.model.tree_count_),
+        "params": trained.params,
+        "train_rows": trained.train_rows,
+        "validation_rows": trained.validation_rows,
+        "files": {name: sha256_hex(data) for name, data in sorted(files.items())},
+    }
+    content_hash = sha256_hex(_json_bytes(body))[:8]
+    created = (now or datetime.now(UTC)).astimezone(UTC)
+    version = f"{created:%Y%m%dT%H%M%SZ}-{content_hash}"
+    manifest = {**body, "version": version, "created_at": created.isoformat()}
+    manifest_bytes = _json_bytes(manifest)
+
+    prefix = f"{MODELS_PREFIX}/{version}"
+    storage.put_tree(prefix, {**files, MANIFEST_FILE: manifest_bytes})
+    return ArtifactRef(
+        version=version, uri=storage.uri(prefix), manifest_sha256=sha256_hex(manifest_bytes)
+    )
+
+
+def _read(storage: ArtifactStorage, key: str, name: str) -> bytes:
+    try:
+        return storage.get_bytes(key)
+    except FileNotFoundError as exc:
+        raise ArtifactIntegrityError(f"{name}: missing from the artifact") from exc
+
+
+def load_model_artifact(
+    path_or_dir: str | Path,
+    expected_sha256: str | None = None,
+    *,
+    storage: ArtifactStorage | None = None,
+) -> LoadedModel:
+    """Load one artifact version after verifying every checksum.
+
+    `path_or_dir` is the version directory (or its manifest.json); with `storage`,
+    it is the version's key prefix in that store (`models/<version>`). When
+    `expected_sha256` is given (from the registry), the manifest itself must match
+    it. Raises ArtifactIntegrityError naming the first file that is missing or
+    differs.
+    """
+    if storage is None:
+        location = Path(path_or_dir)
+        if location.name == MANIFEST_FILE:
+            location = location.parent
+        storage, prefix = LocalArtifactStorage(location), ""
+    else:
+        prefix = str(path_or_dir).strip("/")
+
+    def key(name: str) -> str:
+        return f"{prefix}/{name}" if prefix else name
+
+    manifest_bytes = _read(storage, key(MANIFEST_FILE), MANIFEST_FILE)
+    manifest_sha = sha256_hex(manifest_bytes)
+    if expected_sha256 is not None and manifest_sha != expected_sha256.lower():
+        raise ArtifactIntegrityError(
+            f"{MANIFEST_FILE}: sha256 {manifest_sha} differs from the expected {expected_sha256}"
+        )
+    try:
+        manifest = json.loads(manifest_bytes)
+    except ValueError as exc:
+        raise ArtifactIntegrityError(f"{MANIFEST_FILE}: not valid JSON") from exc
+    if manifest.get("format") != "credit-model-artifact":
+        raise ArtifactIntegrityError(f"{MANIFEST_FILE}: not a model artifact manifest")
+    version = manifest["version"]
+    folder = PurePosixPath(prefix).name if prefix else Path(storage.uri("")).name
+    if folder != version:
+        raise ArtifactIntegrityError(
+            f"{MANIFEST_FILE}: describes version {version}, found under {folder}"
+        )
+
+    contents: dict[str, bytes] = {}
+    for name, recorded in manifest["files"].items():
+        data = _read(storage, key(_check_key(name)), name)
+        actual = sha256_hex(data)
+        if actual != recorded:
+            raise ArtifactIntegrityError(
+                f"{name}: sha256 {actual} differs from the manifest's {recorded}"
+            )
+        contents[name] = data
+
+    model = CatBoostClassifier()
+    model.load_model(blob=contents.pop(manifest["model_file"]))
+    return LoadedModel(
+        version=version,
+        uri=storage.uri(prefix),
+        manifest=manifest,
+        manifest_sha256=manifest_sha,
+        model=model,
+        features=[FeatureSpec(**spec) for spec in manifest["feature_specs"]],
+        files=contents,
+    )

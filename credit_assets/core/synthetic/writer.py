@@ -1,0 +1,3 @@
+SOURCE_FORMATS = {}
+class GenerationSummary: pass
+def generate(): pass

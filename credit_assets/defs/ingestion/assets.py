@@ -1,0 +1,237 @@
+"""Ingestion: one `raw_<source>` asset per data contract, and the `quarantine` they feed.
+
+The assets are generated from the contracts in CREDIT_HOME's contracts folder,
+so onboarding a source means writing a contract, not code.
+"""
+
+
+from collections import Counter
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from credit_assets.core.contracts import Contract
+from credit_assets.core.ingest import UnreadableFileError, ingest_file
+from credit_assets.core.landing import (
+    archive,
+    locate_file,
+    record_ingestion,
+    scan_quarantine,
+    set_aside,
+    store_result,
+)
+from credit_assets.core.reporting import frame_markdown, markdown_table
+from credit_assets.core.schemas import check_against_contract
+from credit_assets.core.settings import get_settings
+from credit_assets.defs.resources import PlatformResource
+
+INGESTION_OWNERS = ["team:data-engineering"]
+
+
+def source_partitions(contract: Contract) -> dg.DynamicPartitionsDefinition:
+    """One partition per landing file of the source (key: the file name)."""
+    return dg.DynamicPartitionsDefinition(name=f"{contract.name}_files")
+
+
+def column_schema(contract: Contract) -> dg.TableSchema:
+    def describe(spec) -> str:  # type: ignore[no-untyped-def]
+        limits = [f"role: {spec.role.value}"]
+        if spec.min is not None or spec.max is not None:
+            limits.append(f"range [{spec.min}, {spec.max}]")
+        if spec.allowed is not None:
+            limits.append(f"one of {spec.allowed}")
+        return "; ".join(filter(None, [spec.description, *limits]))
+
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=spec.name,
+                type=spec.type,
+                description=describe(spec),
+                constraints=dg.TableColumnConstraints(
+                    nullable=spec.is_nullable, unique=contract.keys == [spec.name]
+                ),
+            )
+            for spec in contract.columns.values()
+        ]
+    )
+
+
+def reason_counts(rejected: pl.DataFrame, limit: int = 10) -> str:
+    """Rejected rows per problem (the text before the value), most frequent first."""
+    problems: Counter[str] = Counter()
+    for reason in rejected["reason"].to_list():
+        for part in reason.split("; "):
+            problems[_problem_kind(part)] += 1
+    return markdown_table(
+        [{"problem": k, "rows": v} for k, v in problems.most_common(limit)], ["problem", "rows"]
+    )
+
+
+def _problem_kind(part: str) -> str:
+    """'amount: not a valid float: '12x'' -> 'amount: not a valid float'."""
+    pieces = part.split(": ")
+    return ": ".join(pieces[:2]) if len(pieces) > 1 else part
+
+
+def build_raw_asset(contract: Contract) -> dg.AssetsDefinition:
+    """The `raw_<source>` asset of one contract."""
+    key = dg.AssetKey(contract.asset_name)
+
+    @dg.asset(
+        name=contract.asset_name,
+        group_name="ingestion",
+        partitions_def=source_partitions(contract),
+        owners=INGESTION_OWNERS,
+        kinds={"polars", "parquet"},
+        description=(
+            f"{contract.description}\n\nValidated rows of source `{contract.name}` "
+            f"({contract.kind.value}), one partition per landing file; rows that break the "
+            "contract go to `quarantine` with the file, row number and reason."
+        ),
+        metadata={
+            "contract": str(contract.path) if contract.path else contract.name,
+            "dagster/column_schema": column_schema(contract),
+        },
+        check_specs=[
+            dg.AssetCheckSpec(
+                "conforms_to_contract",
+                asset=key,
+                blocking=True,
+                description="The accepted rows pass the pandera schema generated from the contract.",
+            ),
+            dg.AssetCheckSpec(
+                "reject_share_within_limit",
+                asset=key,
+                blocking=True,
+                description="The share of quarantined rows stays under CREDIT_MAX_REJECT_SHARE.",
+            ),
+        ],
+    )
+    def raw_source(context: dg.AssetExecutionContext, platform: PlatformResource):
+        settings = platform.settings
+        path = locate_file(settings, contract, context.partition_key)
+        try:
+            result = ingest_file(path, contract)
+        except UnreadableFileError as exc:
+            aside = set_aside(settings, path, contract.name, exc.reason)
+            raise dg.Failure(
+                description=f"{contract.name}/{path.name} cannot be ingested: {exc.reason}",
+                metadata={"set_aside_to": str(aside.path), "reason": exc.reason},
+            ) from exc
+        raw_uri, quarantine_uri = store_result(platform.store, result, context.partition_key)
+        record_ingestion(platform.engine, result, context.run_id)
+        archived = archive(settings, path, contract.name)
+        context.log.info(
+            "%s: %d rows accepted, %d quarantined", path.name, result.accepted.height, result.rejected.height
+        )
+
+        schema_report = check_against_contract(result.accepted, contract)
+        yield dg.AssetCheckResult(
+            check_name="conforms_to_contract",
+            passed=schema_report.passed,
+            metadata={
+                "failure_cases": schema_report.failure_count,
+                "details": dg.MetadataValue.md(schema_report.markdown()),
+            },
+        )
+        limit = settings.max_reject_share
+        yield dg.AssetCheckResult(
+            check_name="reject_share_within_limit",
+            passed=result.reject_share <= limit,
+            metadata={"reject_share": round(result.reject_share, 6), "limit": limit},
+        )
+        yield dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": result.accepted.height,
+                "rows_read": result.rows_read,
+                "rows_accepted": result.accepted.height,
+                "rows_rejected": result.rejected.height,
+                "source_file": path.name,
+                "file_sha256": result.file_sha256,
+                "archived_to": str(archived),
+                "uri": dg.MetadataValue.path(raw_uri),
+                "quarantine_uri": dg.MetadataValue.path(quarantine_uri),
+                "preview": dg.MetadataValue.md(frame_markdown(result.accepted)),
+                "rejections": dg.MetadataValue.md(
+                    reason_counts(result.rejected) if result.rejected.height else "_(none)_"
+                ),
+            }
+        )
+
+    return raw_source
+
+
+def build_ingest_job(contract: Contract):  # an unresolved asset job, bound by Definitions
+    """One job per source: the landing sensor launches it for each new file."""
+    return dg.define_asset_job(
+        name=f"ingest_{contract.name}",
+        selection=dg.AssetSelection.assets(contract.asset_name),
+        partitions_def=source_partitions(contract),
+        executor_def=dg.in_process_executor,
+        description=f"Ingest one landing file of source {contract.name}.",
+    )
+
+
+def build_quarantine_asset(contracts: dict[str, Contract]) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="quarantine",
+        group_name="ingestion",
+        deps=[dg.AssetKey(c.asset_name) for c in contracts.values()],
+        owners=INGESTION_OWNERS,
+        kinds={"polars", "parquet"},
+        automation_condition=dg.AutomationCondition.eager(),
+        description=(
+            "Every row any landing file delivered that broke its source's contract: source, "
+            "file, row number, the raw record and the reason naming the column. Nothing a "
+            "source delivers is dropped silently; files that could not be read at all are "
+            "listed under `set_aside_files`."
+        ),
+    )
+    def quarantine(context: dg.AssetExecutionContext, platform: PlatformResource):
+        scanned = scan_quarantine(platform.store)
+        rows = scanned.collect() if scanned is not None else pl.DataFrame()
+        uri = platform.store.write_frame("quarantine_report/quarantine.parquet", rows)
+        by_source = (
+            rows.group_by("source").len().sort("source").to_dicts() if rows.height else []
+        )
+        aside = sorted(platform.settings.rejected_dir.glob("*/*.reason.json"))
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": rows.height,
+                "uri": dg.MetadataValue.path(uri),
+                "rows_by_source": dg.MetadataValue.md(markdown_table(by_source, ["source", "len"])),
+                "problems": dg.MetadataValue.md(reason_counts(rows) if rows.height else "_(none)_"),
+                "set_aside_files": dg.MetadataValue.md(
+                    "\n".join(f"- `{p.parent.name}/{p.name.removesuffix('.reason.json')}`: "
+                              f"{_read_reason(p)}" for p in aside) or "_(none)_"
+                ),
+                "preview": dg.MetadataValue.md(frame_markdown(rows) if rows.height else "_(none)_"),
+            }
+        )
+
+    return quarantine
+
+
+def _read_reason(note: Path) -> str:
+    import json
+
+    try:
+        return str(json.loads(note.read_text())["reason"])
+    except (OSError, ValueError, KeyError):
+        return "(unreadable note)"
+
+
+@dg.definitions
+def ingestion_defs() -> dg.Definitions:
+    contracts = _contracts()
+    return dg.Definitions(
+        assets=[build_raw_asset(c) for c in contracts.values()] + [build_quarantine_asset(contracts)],
+    )
+
+
+def _contracts() -> dict[str, Contract]:
+    from credit_assets.core.contracts import load_contracts
+
+    return load_contracts(get_settings().resolved_contracts_dir)

@@ -1,0 +1,38 @@
+"""The one resource every asset uses: the platform's settings, database and data store.
+
+It reads the environment when a run starts (not at import), so a test or a
+deployment changes CREDIT_* variables and nothing else.
+"""
+
+
+import dagster as dg
+from pydantic import PrivateAttr
+from sqlalchemy.engine import Engine
+
+from credit_assets.core.contracts import Contract, load_contracts
+from credit_assets.core.db import platform_engine
+from credit_assets.core.settings import Settings, get_settings
+from credit_assets.core.storage import DataStore, data_store
+
+
+class PlatformResource(dg.ConfigurableResource):
+    """Settings, platform database engine and data store for the current workspace."""
+
+    _settings: Settings | None = PrivateAttr(default=None)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = get_settings()
+        return self._settings
+
+    @property
+    def engine(self) -> Engine:
+        return platform_engine(self.settings.resolved_database_url)
+
+    @property
+    def store(self) -> DataStore:
+        return data_store(self.settings)
+
+    def contracts(self) -> dict[str, Contract]:
+        return load_contracts(self.settings.resolved_contracts_dir)

@@ -1,0 +1,123 @@
+"""`credit-platform demo`: data, a materialized graph, the Dagster UI and the scoring API.
+
+Every process it starts runs in its own session so Ctrl-C (or SIGTERM) stops
+all of them, the Dagster webserver and daemon included.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from credit_assets.core.settings import REPO_ROOT, get_settings
+from credit_assets.orchestration import ensure_dagster_home, materialize_all
+
+UI_PORT = int(os.environ.get("CREDIT_DEMO_UI_PORT", "3000"))
+API_PORT = int(os.environ.get("CREDIT_DEMO_API_PORT", "8000"))
+
+
+def _wait_for(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
+                if response.status < 500:
+                    return True
+        except OSError:
+            pass
+        time.sleep(1)
+    return False
+
+
+def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    handle = log.open("ab")
+    return subprocess.Popen(  # noqa: S603 - our own executables
+        args, cwd=REPO_ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def run_demo(borrowers: int, serve: bool = True) -> int:
+    settings = get_settings()
+    ensure_dagster_home(settings)
+    bin_dir = Path(sys.executable).parent
+    landing_has_data = settings.landing_dir.exists() and any(settings.landing_dir.rglob("*.*"))
+    archived = settings.archive_dir.exists() and any(settings.archive_dir.rglob("*.*"))
+    if not (landing_has_data or archived):
+        print(f"==> generating {borrowers:,} borrowers into {settings.landing_dir}")
+        code = subprocess.call(  # noqa: S603
+            [str(bin_dir / "credit-platform"), "generate", "--borrowers", str(borrowers),
+             "--dirty-rate", "0.002", "--bad-files"]
+        )
+        if code:
+            return code
+    else:
+        print(f"==> reusing the data in {settings.home} (delete it to start afresh)")
+    print("==> materializing the asset graph")
+    outcome = materialize_all(log=print)
+    if not outcome.success:
+        print(f"!! materialization failed: {outcome.failures}", file=sys.stderr)
+        return 1
+    if not serve:
+        return 0
+
+    logs = settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    processes = [
+        _spawn(
+            [str(bin_dir / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(UI_PORT),
+             "-w", str(REPO_ROOT / "workspace.yaml")],
+            logs / "dagster.log",
+        )
+    ]
+    api_available = (REPO_ROOT / "scoring_api" / "main.py").exists()
+    if api_available:
+        processes.append(
+            _spawn(
+                [str(bin_dir / "credit-platform"), "serve", "--host", "127.0.0.1",
+                 "--port", str(API_PORT)],
+                logs / "api.log",
+            )
+        )
+
+    def _handle(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _handle)
+    try:
+        ui_ready = _wait_for(f"http://127.0.0.1:{UI_PORT}/server_info", 180)
+        api_ready = api_available and _wait_for(f"http://127.0.0.1:{API_PORT}/healthz", 60)
+        print()
+        print(f"Dagster UI   http://127.0.0.1:{UI_PORT}   {'ready' if ui_ready else 'NOT READY: see ' + str(logs / 'dagster.log')}")
+        if api_available:
+            print(f"Scoring API  http://127.0.0.1:{API_PORT}/docs   {'ready' if api_ready else 'NOT READY: see ' + str(logs / 'api.log')}")
+            from credit_assets.demo_api import print_demo_curl
+
+            print_demo_curl(API_PORT)
+        print(f"Workspace    {settings.home}   (logs in {logs})")
+        print("Press Ctrl-C to stop.")
+        while all(p.poll() is None for p in processes):
+            time.sleep(1)
+        print("!! a demo process exited; see the logs above", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping ...")
+        return 0
+    finally:
+        _stop(processes)

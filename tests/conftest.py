@@ -1,0 +1,76 @@
+"""Shared fixtures: an isolated CREDIT_HOME per test and a throw-away PostgreSQL database.
+
+PostgreSQL tests skip on a laptop without a server, but in CI (CI=true) a
+missing server is a failure, and a CI run in which no PostgreSQL test ran fails.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+GERMAN_CREDIT_CSV = REPO_ROOT.parent / "shared" / "datasets" / "german_credit.csv"
+POSTGRES_SERVER_URL = os.environ.get(
+    "CREDIT_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+_postgres_tests_passed = 0
+
+
+@pytest.fixture(autouse=True)
+def credit_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own workspace; nothing leaks into the developer's .credit_home."""
+    home = tmp_path / "credit_home"
+    home.mkdir()
+    monkeypatch.setenv("CREDIT_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    for name in ("CREDIT_DATABASE_URL", "CREDIT_STORAGE", "CREDIT_CONTRACTS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    admin = sa.create_engine(POSTGRES_SERVER_URL, isolation_level="AUTOCOMMIT")
+    name = f"credit_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        message = f"PostgreSQL not reachable at {POSTGRES_SERVER_URL}: {exc.orig}"
+        if IN_CI:
+            pytest.fail(message + " (CI must run the PostgreSQL tests)")
+        pytest.skip(message)
+    url = POSTGRES_SERVER_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        from credit_assets.core.db import engine_for
+
+        engine_for(url).dispose()
+        engine_for.cache_clear()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    global _postgres_tests_passed
+    if report.when == "call" and report.passed and "postgres" in report.keywords:
+        _postgres_tests_passed += 1
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    selected_postgres = any("postgres" in item.keywords for item in session.items)
+    if IN_CI and selected_postgres and _postgres_tests_passed == 0 and exitstatus == 0:
+        session.exitstatus = 1
+        print("\nCI: no PostgreSQL test ran and passed; the PostgreSQL suite must run in CI")
