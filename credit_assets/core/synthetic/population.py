@@ -74,14 +74,14 @@ TERM_BY_PRODUCT = (
 )
 
 # True PD: logit = INTERCEPT - Z_WEIGHT * z + BURDEN_WEIGHT * log(installment / income / 0.08) + effects
-PD_INTERCEPT = -3.0
-PD_Z_WEIGHT = 1.2
+PD_INTERCEPT = -3.1
+PD_Z_WEIGHT = 1.1
 PD_BURDEN_WEIGHT = 0.45
 PD_PRODUCT_EFFECT = (0.0, -0.20, 0.10, 0.20, 0.30)
 PD_EMPLOYMENT_EFFECT = (0.0, 0.10, 0.25, 0.40, -0.10, 0.15)
 
 # Correlation of each source's behavioural trait with z: sources agree, but not perfectly.
-TRAIT_CORRELATION = {"utility": 0.97, "telecom": 0.97, "rent": 0.97, "bank": 0.97, "bureau": 0.9}
+TRAIT_CORRELATION = {"utility": 0.98, "telecom": 0.98, "rent": 0.98, "bank": 0.98, "bureau": 0.9}
 
 
 @dataclass(frozen=True)
