@@ -8,6 +8,7 @@ Production points `CREDIT_DATABASE_URL` at PostgreSQL and `CREDIT_STORAGE` at S3
 from __future__ import annotations
 
 from functools import cached_property
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -50,12 +51,32 @@ class Settings(BaseSettings):
     feature_buckets: int = Field(
         default=8, ge=1, le=256, description="Borrower hash buckets for partitioned features."
     )
+    snapshot_date: date | None = Field(
+        default=None,
+        description="As-of date of the borrower feature snapshot (CREDIT_SNAPSHOT_DATE). Default: today.",
+    )
     max_reject_share: float = Field(
         default=0.2,
         ge=0.0,
         le=1.0,
         description="A landing file with more rejected rows than this share fails its check.",
     )
+
+    # Score scaling (points to double the odds): a borrower at base odds (good:bad)
+    # scores the base score; every PDO points doubles the odds of being good.
+    score_base: float = 650.0
+    score_base_odds: float = 20.0
+    score_pdo: float = 40.0
+    approval_cutoff_score: int = Field(
+        default=600, description="Scores at or above this are approved (fairness testing, decisions)."
+    )
+    promotion_auc_tolerance: float = 0.005
+    first_model_auc_floor: float = 0.65
+    min_adverse_impact_ratio: float = 0.8
+
+    @property
+    def resolved_snapshot_date(self) -> date:
+        return self.snapshot_date or date.today()
 
     @field_validator("home", mode="after")
     @classmethod

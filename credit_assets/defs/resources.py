@@ -6,11 +6,13 @@ deployment changes CREDIT_* variables and nothing else.
 
 
 import dagster as dg
+import polars as pl
 from pydantic import PrivateAttr
 from sqlalchemy.engine import Engine
 
 from credit_assets.core.contracts import Contract, load_contracts
 from credit_assets.core.db import platform_engine
+from credit_assets.core.landing import scan_source
 from credit_assets.core.settings import Settings, get_settings
 from credit_assets.core.storage import DataStore, data_store
 
@@ -36,3 +38,8 @@ class PlatformResource(dg.ConfigurableResource):
 
     def contracts(self) -> dict[str, Contract]:
         return load_contracts(self.settings.resolved_contracts_dir)
+
+    def sources(self, contracts: dict[str, Contract]) -> dict[str, pl.LazyFrame]:
+        """Every source's validated rows (one per record key), lazily."""
+        store = self.store
+        return {name: scan_source(store, contract) for name, contract in contracts.items()}

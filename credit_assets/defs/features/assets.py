@@ -1,0 +1,304 @@
+"""Features: point-in-time borrower features, the training set and the online snapshot."""
+
+import dagster as dg
+import polars as pl
+
+from credit_assets.core.catalogue import FeatureCatalogue
+from credit_assets.core.contracts import Contract, load_contracts
+from credit_assets.core.features import (
+    build_training_set,
+    feature_catalogue,
+    model_feature_names,
+    snapshot_features,
+    training_set_summary,
+)
+from credit_assets.core.features.training_set import NOT_FEATURES
+from credit_assets.core.online_store import current_snapshot, publish_snapshot
+from credit_assets.core.reporting import frame_markdown, markdown_table
+from credit_assets.core.settings import get_settings
+from credit_assets.defs.resources import PlatformResource
+
+FEATURE_OWNERS = ["team:data-engineering"]
+BORROWER_FEATURES_PREFIX = "features/borrower_features/"
+TRAINING_SET_KEY = "features/training_set.parquet"
+
+
+def bucket_partitions() -> dg.StaticPartitionsDefinition:
+    """Borrower hash buckets (CREDIT_FEATURE_BUCKETS, 8 by default) so a backfill fans out."""
+    n = get_settings().feature_buckets
+    return dg.StaticPartitionsDefinition([f"{b:02d}" for b in range(n)])
+
+
+def bucket_key(partition_key: str) -> str:
+    return f"{BORROWER_FEATURES_PREFIX}bucket={partition_key}.parquet"
+
+
+def missing_share_table(frame: pl.DataFrame, names: list[str], limit: int = 60) -> str:
+    if frame.height == 0:
+        return "_(no rows)_"
+    shares = frame.select(pl.col(names).null_count() / frame.height).row(0, named=True)
+    rows = sorted(
+        ({"feature": k, "missing_share": v} for k, v in shares.items()),
+        key=lambda r: -r["missing_share"],
+    )
+    return markdown_table(rows[:limit], ["feature", "missing_share"])
+
+
+def range_violations(frame: pl.DataFrame, catalogue: FeatureCatalogue) -> list[dict[str, object]]:
+    """Features whose values fall outside the range the catalogue declares."""
+    problems = []
+    for spec in catalogue.features:
+        if spec.name not in frame.columns or spec.is_categorical:
+            continue
+        column = frame[spec.name]
+        low, high = column.min(), column.max()
+        if spec.min_value is not None and low is not None and low < spec.min_value:  # type: ignore[operator]
+            problems.append(
+                {"feature": spec.name, "bound": "min", "declared": spec.min_value, "found": low}
+            )
+        if spec.max_value is not None and high is not None and high > spec.max_value:  # type: ignore[operator]
+            problems.append(
+                {"feature": spec.name, "bound": "max", "declared": spec.max_value, "found": high}
+            )
+    return problems
+
+
+def catalogue_check(
+    frame: pl.DataFrame, catalogue: FeatureCatalogue, id_columns: set[str]
+) -> dg.AssetCheckResult:
+    computed = [c for c in frame.columns if c not in id_columns and not c.startswith("protected_")]
+    missing = catalogue.missing(computed)
+    return dg.AssetCheckResult(
+        check_name="features_in_catalogue",
+        passed=not missing,
+        metadata={
+            "features": len(computed),
+            "not_in_catalogue": ", ".join(missing) or "none",
+            "catalogue_version": catalogue.version,
+        },
+    )
+
+
+def raw_deps(contracts: dict[str, Contract]) -> list[dg.AssetDep]:
+    """Every raw source, all of its partitions (files)."""
+    return [
+        dg.AssetDep(c.asset_name, partition_mapping=dg.AllPartitionMapping())
+        for c in contracts.values()
+    ]
+
+
+def build_feature_assets(contracts: dict[str, Contract]) -> list[dg.AssetsDefinition]:
+    return [_borrower_features(contracts), _training_set(contracts), online_features]
+
+
+def _borrower_features(contracts: dict[str, Contract]) -> dg.AssetsDefinition:
+    return dg.asset(
+        name="borrower_features",
+        group_name="features",
+        partitions_def=bucket_partitions(),
+        deps=raw_deps(contracts),
+        owners=FEATURE_OWNERS,
+        kinds={"polars", "parquet"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                "features_in_catalogue",
+                asset="borrower_features",
+                blocking=True,
+                description="Every computed feature is declared in the feature catalogue.",
+            ),
+            dg.AssetCheckSpec(
+                "unique_borrowers",
+                asset="borrower_features",
+                blocking=True,
+                description="One row per borrower.",
+            ),
+            dg.AssetCheckSpec(
+                "values_within_catalogue_ranges",
+                asset="borrower_features",
+                blocking=True,
+                description="Feature values stay within the ranges the catalogue declares.",
+            ),
+        ],
+    )(borrower_features)
+
+
+def _training_set(contracts: dict[str, Contract]) -> dg.AssetsDefinition:
+    return dg.asset(
+        name="training_set",
+        group_name="features",
+        deps=raw_deps(contracts),
+        owners=FEATURE_OWNERS,
+        kinds={"polars", "parquet"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                "features_in_catalogue",
+                asset="training_set",
+                blocking=True,
+                description="Every computed feature is declared in the feature catalogue.",
+            ),
+            dg.AssetCheckSpec(
+                "unique_applications",
+                asset="training_set",
+                blocking=True,
+                description="One row per application.",
+            ),
+            dg.AssetCheckSpec(
+                "both_outcomes_present",
+                asset="training_set",
+                blocking=True,
+                description="Every split holds good and bad outcomes.",
+            ),
+        ],
+    )(training_set)
+
+
+def borrower_features(context: dg.AssetExecutionContext, platform: PlatformResource):
+    """Point-in-time features of every borrower as of the snapshot date (CREDIT_SNAPSHOT_DATE,
+    default today), one row per borrower, for one borrower hash bucket. Only records dated
+    strictly before the snapshot date count; a borrower with no record in a source gets that
+    source's coverage flag 0 and empty aggregates (a thin file is the normal case)."""
+    settings = platform.settings
+    contracts = platform.contracts()
+    catalogue = feature_catalogue(contracts)
+    as_of = settings.resolved_snapshot_date
+    bucket = int(context.partition_key)
+    frame = snapshot_features(
+        platform.sources(contracts),
+        contracts,
+        as_of,
+        bucket=bucket,
+        n_buckets=settings.feature_buckets,
+    ).collect()
+    uri = platform.store.write_frame(bucket_key(context.partition_key), frame)
+
+    yield catalogue_check(frame, catalogue, {"borrower_id", "as_of_date"})
+    duplicates = frame.height - frame["borrower_id"].n_unique()
+    yield dg.AssetCheckResult(
+        check_name="unique_borrowers",
+        passed=duplicates == 0,
+        metadata={"duplicate_rows": duplicates},
+    )
+    violations = range_violations(frame, catalogue)
+    yield dg.AssetCheckResult(
+        check_name="values_within_catalogue_ranges",
+        passed=not violations,
+        metadata={
+            "violations": dg.MetadataValue.md(markdown_table(violations) if violations else "none")
+        },
+    )
+    yield dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": frame.height,
+            "as_of_date": as_of.isoformat(),
+            "bucket": bucket,
+            "catalogue_version": catalogue.version,
+            "uri": dg.MetadataValue.path(uri),
+            "missing_share": dg.MetadataValue.md(
+                missing_share_table(frame, [c for c in frame.columns if c in catalogue])
+            ),
+            "preview": dg.MetadataValue.md(frame_markdown(frame.select(frame.columns[:12]))),
+        }
+    )
+
+
+def training_set(context: dg.AssetExecutionContext, platform: PlatformResource):
+    """Applications joined to point-in-time features as of each application date, with the
+    matured 12-month outcome (`default_flag`, 1 = bad) and the `split` column: out-of-time
+    (latest matured months are the test set) when applications are dated, a seeded stratified
+    split otherwise. Protected attributes ride along as `protected_*` for fairness testing and
+    are never model inputs."""
+    settings = platform.settings
+    contracts = platform.contracts()
+    catalogue = feature_catalogue(contracts)
+    frame = build_training_set(platform.sources(contracts), contracts, seed=settings.seed)
+    uri = platform.store.write_frame(TRAINING_SET_KEY, frame)
+    summary = training_set_summary(frame)
+    features = model_feature_names(frame, catalogue)
+    yield catalogue_check(frame, catalogue, set(NOT_FEATURES))
+    duplicates = frame.height - frame["application_id"].n_unique()
+    yield dg.AssetCheckResult(
+        check_name="unique_applications",
+        passed=duplicates == 0,
+        metadata={"duplicate_rows": duplicates},
+    )
+    per_split = (
+        frame.group_by("split")
+        .agg(pl.len().alias("rows"), pl.col("default_flag").sum().alias("bad"))
+        .sort("split")
+        .to_dicts()
+    )
+    yield dg.AssetCheckResult(
+        check_name="both_outcomes_present",
+        passed=len(per_split) > 0 and all(0 < r["bad"] < r["rows"] for r in per_split),
+        metadata={"by_split": dg.MetadataValue.md(markdown_table(per_split))},
+    )
+    yield dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": frame.height,
+            "default_rate": float(summary["default_rate"]),
+            "features": len(features),
+            "by_split": dg.MetadataValue.md(markdown_table(per_split)),
+            "uri": dg.MetadataValue.path(uri),
+            "missing_share": dg.MetadataValue.md(missing_share_table(frame, features)),
+            "preview": dg.MetadataValue.md(frame_markdown(frame.select(frame.columns[:12]))),
+            "catalogue_version": catalogue.version,
+        }
+    )
+
+
+@dg.asset(
+    group_name="features",
+    deps=["borrower_features"],
+    owners=FEATURE_OWNERS,
+    kinds={"sql"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "rows_match_borrower_features",
+            asset="online_features",
+            blocking=True,
+            description="The published snapshot holds every borrower of every bucket.",
+        ),
+    ],
+)
+def online_features(context: dg.AssetExecutionContext, platform: PlatformResource):
+    """The latest borrower feature snapshot, published into the platform database keyed by
+    `borrower_id` for real-time scoring. A new snapshot is written beside the current one and
+    then switched in one transaction, so readers never see a half-written snapshot. The
+    snapshot id is the feature lineage every scoring decision records."""
+    contracts = platform.contracts()
+    catalogue = feature_catalogue(contracts)
+    scanned = platform.store.scan(BORROWER_FEATURES_PREFIX)
+    if scanned is None:
+        raise dg.Failure("borrower_features has no materialized bucket yet")
+    frame = scanned.collect()
+    as_of = frame["as_of_date"].max() if frame.height else platform.settings.resolved_snapshot_date
+    snapshot_id = publish_snapshot(
+        platform.engine,
+        frame.drop("as_of_date"),
+        as_of=as_of,  # type: ignore[arg-type]
+        catalogue_version=catalogue.version,
+        run_id=context.run_id,
+    )
+    published = current_snapshot(platform.engine)
+    yield dg.AssetCheckResult(
+        check_name="rows_match_borrower_features",
+        passed=published is not None and published["rows"] == frame.height,
+        metadata={
+            "published_rows": published["rows"] if published else 0,
+            "bucket_rows": frame.height,
+        },
+    )
+    yield dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": frame.height,
+            "snapshot_id": snapshot_id,
+            "as_of_date": str(as_of),
+            "catalogue_version": catalogue.version,
+        }
+    )
+
+
+@dg.definitions
+def feature_defs() -> dg.Definitions:
+    contracts = load_contracts(get_settings().resolved_contracts_dir)
+    return dg.Definitions(assets=build_feature_assets(contracts))

@@ -1,0 +1,357 @@
+"""Modeling: the CatBoost challenger, the scorecard baseline, their evaluation and promotion."""
+
+import hashlib
+import json
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from credit_assets.core.features import feature_catalogue, model_feature_names
+from credit_assets.core.model_store import artifact_storage, load_registered_artifact
+from credit_assets.core.modeling import (
+    RiskBands,
+    ScoreScale,
+    TrainConfig,
+    evaluate,
+    train_challenger,
+    train_scorecard,
+    verify_monotonicity,
+)
+from credit_assets.core.modeling.artifacts import save_model_artifact
+from credit_assets.core.modeling.plots import calibration_markdown, roc_markdown
+from credit_assets.core.modeling.scaling import band_table_markdown
+from credit_assets.core.modeling.scorecard import TrainedScorecard
+from credit_assets.core.promotion import (
+    PromotionPolicy,
+    decide,
+    fairness_gate,
+    monotonicity_gate,
+    protected_gate,
+    quality_gate,
+    reason_gate,
+)
+from credit_assets.core.registry import current_champion, promote, register_challenger
+from credit_assets.core.reporting import markdown_table
+from credit_assets.core.settings import Settings
+from credit_assets.defs.features.assets import TRAINING_SET_KEY
+from credit_assets.defs.lineage import latest_metadata
+from credit_assets.defs.resources import PlatformResource
+
+MODEL_OWNERS = ["team:model-risk"]
+SCALAR_METRICS = ("n", "n_bad", "bad_rate", "mean_pd", "auc", "gini", "ks", "brier", "ece")
+
+
+def score_scale(settings: Settings) -> ScoreScale:
+    return ScoreScale(settings.score_base, settings.score_base_odds, settings.score_pdo)
+
+
+def policy(settings: Settings) -> PromotionPolicy:
+    return PromotionPolicy(
+        auc_tolerance=settings.promotion_auc_tolerance,
+        first_model_auc_floor=settings.first_model_auc_floor,
+        min_adverse_impact_ratio=settings.min_adverse_impact_ratio,
+    )
+
+
+def scalar_metrics(metrics: dict) -> dict:
+    return {k: metrics[k] for k in SCALAR_METRICS if k in metrics}
+
+
+def load_training_set(platform: PlatformResource) -> tuple[pl.DataFrame, list, str]:
+    """The training set, the catalogue specs of its model features, and its content hash."""
+    raw = platform.store.get_bytes(TRAINING_SET_KEY)
+    frame = pl.read_parquet(raw)
+    catalogue = feature_catalogue(platform.contracts())
+    specs = [catalogue[name] for name in model_feature_names(frame, catalogue)]
+    return frame, specs, hashlib.sha256(raw).hexdigest()[:16]
+
+
+def labels(frame: pl.DataFrame) -> np.ndarray:
+    return frame["default_flag"].to_numpy().astype(int)
+
+
+@dg.asset(
+    group_name="modeling",
+    deps=["training_set"],
+    owners=MODEL_OWNERS,
+    kinds={"catboost"},
+    check_specs=[
+        dg.AssetCheckSpec("monotone_constraints_hold", asset="challenger_model", blocking=True,
+                          description="A partial-dependence sweep confirms every declared direction."),
+        dg.AssetCheckSpec("no_protected_inputs", asset="challenger_model", blocking=True,
+                          description="No protected attribute (or protected_* column) is a model input."),
+        dg.AssetCheckSpec("features_have_approved_reasons", asset="challenger_model", blocking=True,
+                          description="Every input maps to a reason code with approved consumer text."),
+    ],
+)
+def challenger_model(context: dg.AssetExecutionContext, platform: PlatformResource):
+    """CatBoost challenger trained on the `train` split with early stopping on `validation`,
+    native categoricals and the monotone constraints the feature catalogue declares (verified
+    after training, not trusted). Saved as an immutable artifact (`models/<version>/model.cbm`,
+    manifest with features, params, metrics and score scale, sha256 of every file) and
+    registered as a challenger."""
+    settings = platform.settings
+    frame, specs, training_sha = load_training_set(platform)
+    contracts = platform.contracts()
+    catalogue = feature_catalogue(contracts)
+    trained = train_challenger(frame, specs, TrainConfig(threads=settings.threads, seed=settings.seed))
+    test = frame.filter(pl.col("split") == "test")
+    scale = score_scale(settings)
+    pd_test = trained.predict_pd(test, thread_count=settings.threads)
+    metrics = evaluate(labels(test), pd_test, scale.score_from_pd(pd_test), bands=RiskBands())
+    monotonicity = verify_monotonicity(
+        trained, frame.filter(pl.col("split") == "train"), specs, seed=settings.seed
+    )
+    from credit_assets.core.explain import LeafShapExplainer
+
+    explainer = LeafShapExplainer.from_model(trained.model)
+    ref = save_model_artifact(
+        artifact_storage(settings),
+        trained,
+        manifest_extra={
+            "catalogue_version": catalogue.version,
+            "training_snapshot_id": training_sha,
+            "metrics": scalar_metrics(metrics),
+            "score_scale": scale.to_dict(),
+            "risk_bands": RiskBands().to_dict(),
+            "monotonicity": monotonicity.to_dict(),
+            "expected_value": float(explainer.expected_value),
+        },
+        extra_files={"leaf_shap.npz": explainer.to_bytes()},
+    )
+    lineage = {"training_set_sha256": training_sha, "training_run_id": context.run_id}
+    register_challenger(
+        platform.engine, version=ref.version, artifact_uri=ref.uri, manifest_sha256=ref.manifest_sha256,
+        run_id=context.run_id, metrics=scalar_metrics(metrics), lineage=lineage,
+    )
+    names = [s.name for s in specs]
+    protected = [c for contract in contracts.values() for c in contract.protected_columns]
+    yield dg.AssetCheckResult(
+        check_name="monotone_constraints_hold", passed=monotonicity.passed,
+        metadata={"evidence": dg.MetadataValue.md(monotonicity.to_markdown())},
+    )
+    protected_verdict = protected_gate(names, protected)
+    yield dg.AssetCheckResult(check_name="no_protected_inputs", passed=protected_verdict.passed,
+                              metadata={"detail": protected_verdict.detail})
+    reasons_verdict = reason_gate(names, catalogue)
+    yield dg.AssetCheckResult(check_name="features_have_approved_reasons", passed=reasons_verdict.passed,
+                              metadata={"detail": reasons_verdict.detail})
+    importance = sorted(
+        zip(names, trained.model.get_feature_importance(), strict=True), key=lambda kv: -kv[1]
+    )[:15]
+    yield dg.MaterializeResult(
+        metadata={
+            "version": ref.version,
+            "artifact_uri": dg.MetadataValue.path(ref.uri),
+            "manifest_sha256": ref.manifest_sha256,
+            "features": len(names),
+            "best_iteration": trained.best_iteration,
+            "test_auc": float(metrics["auc"] or 0.0),
+            "test_gini": float(metrics["gini"] or 0.0),
+            "test_ks": float(metrics["ks"] or 0.0),
+            "test_brier": float(metrics["brier"]),
+            "training_set_sha256": training_sha,
+            "feature_importance": dg.MetadataValue.md(
+                markdown_table([{"feature": n, "importance": v} for n, v in importance])
+            ),
+        }
+    )
+
+
+@dg.asset(group_name="modeling", deps=["training_set"], owners=MODEL_OWNERS, kinds={"optbinning"})
+def baseline_scorecard(context: dg.AssetExecutionContext, platform: PlatformResource):
+    """WoE-binned logistic scorecard (optbinning) on the same training split: the transparent
+    baseline every challenger is reported against. Stored as JSON (bins, WoE, coefficients)."""
+    settings = platform.settings
+    frame, specs, training_sha = load_training_set(platform)
+    scorecard = train_scorecard(frame, specs, settings.seed, score_scale(settings))
+    test = frame.filter(pl.col("split") == "test")
+    pd_test = scorecard.predict_pd(test)
+    metrics = evaluate(labels(test), pd_test)
+    key = f"scorecards/{training_sha}/scorecard.json"
+    storage = artifact_storage(settings)
+    if not (hasattr(storage, "exists") and storage.exists(key)):
+        storage.put_bytes(key, scorecard.to_json().encode())
+    return dg.MaterializeResult(
+        metadata={
+            "scorecard_key": key,
+            "artifact_uri": dg.MetadataValue.path(storage.uri(key)),
+            "test_auc": float(metrics["auc"] or 0.0),
+            "test_ks": float(metrics["ks"] or 0.0),
+            "points_table": dg.MetadataValue.md(markdown_table(scorecard.points_table()[:40])),
+        }
+    )
+
+
+def bayes_optimal_auc(platform: PlatformResource, test: pl.DataFrame) -> float | None:
+    """AUC of the generator's true PD on the test split (synthetic data only)."""
+    from credit_assets.core.modeling import auc
+
+    folder = platform.settings.ground_truth_dir
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    if not files or "application_id" not in test.columns:
+        return None
+    truth = pl.read_parquet(files).select("application_id", "true_pd")
+    joined = test.select("application_id", "default_flag").join(truth, on="application_id", how="inner")
+    if joined.height < test.height * 0.99:
+        return None
+    return float(auc(joined["default_flag"].to_numpy(), joined["true_pd"].to_numpy()))
+
+
+@dg.asset(
+    group_name="modeling",
+    deps=["challenger_model", "baseline_scorecard"],
+    owners=MODEL_OWNERS,
+    kinds={"catboost"},
+    check_specs=[
+        dg.AssetCheckSpec("quality_not_worse_than_champion", asset="model_evaluation", blocking=True,
+                          description="Test AUC within tolerance of the current champion (first model: above a floor)."),
+        dg.AssetCheckSpec("bad_rate_falls_with_score", asset="model_evaluation", blocking=True,
+                          description="Observed bad rate falls from band E to band A."),
+    ],
+)
+def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResource):
+    """Challenger, baseline scorecard and the current champion side by side on the same test
+    split: AUC, Gini, KS, Brier, expected calibration error, calibration by decile, bad rate by
+    score band, ROC and calibration plots. On synthetic data, the Bayes-optimal AUC from the
+    generator's ground truth and the challenger's gap to it."""
+    settings = platform.settings
+    frame, _specs, _sha = load_training_set(platform)
+    test = frame.filter(pl.col("split") == "test")
+    y = labels(test)
+    challenger_meta = latest_metadata(context, "challenger_model")
+    version = challenger_meta["version"]
+    engine = platform.engine
+    from credit_assets.core.registry import get_model
+
+    record = get_model(engine, version)
+    challenger = load_registered_artifact(settings, record.artifact_uri, record.manifest_sha256)
+    scale = score_scale(settings)
+    pds = {"challenger": challenger.predict_pd(test, thread_count=settings.threads)}
+    scorecard_meta = latest_metadata(context, "baseline_scorecard")
+    scorecard = TrainedScorecard.from_json(
+        artifact_storage(settings).get_bytes(scorecard_meta["scorecard_key"]).decode()
+    )
+    pds["baseline_scorecard"] = scorecard.predict_pd(test)
+    champion = current_champion(engine)
+    if champion is not None and champion.version != version:
+        loaded = load_registered_artifact(settings, champion.artifact_uri, champion.manifest_sha256)
+        pds["champion"] = loaded.predict_pd(test, thread_count=settings.threads)
+    results = {name: evaluate(y, p, scale.score_from_pd(p), bands=RiskBands()) for name, p in pds.items()}
+    bayes = bayes_optimal_auc(platform, test)
+    report = {
+        "challenger_version": version,
+        "champion_version": champion.version if champion is not None else None,
+        "test_rows": int(test.height),
+        "bayes_optimal_auc": bayes,
+        "models": {name: scalar_metrics(r) for name, r in results.items()},
+        "challenger_bands": results["challenger"]["bands"],
+        "challenger_calibration": results["challenger"]["calibration"],
+    }
+    key = f"reports/model_evaluation/{version}.json"
+    platform.store.put_bytes(key, json.dumps(report, indent=2, default=str).encode())
+
+    challenger_auc = results["challenger"]["auc"]
+    champion_auc = results["champion"]["auc"] if "champion" in results else None
+    gate = quality_gate(challenger_auc, champion_auc, policy(settings))
+    yield dg.AssetCheckResult(check_name="quality_not_worse_than_champion", passed=gate.passed,
+                              metadata={"detail": gate.detail})
+    bands = [b for b in results["challenger"]["bands"] if b.get("count")]
+    rates = [b["observed_bad_rate"] for b in bands]
+    falling = all(a <= b + 1e-12 for a, b in zip(rates, rates[1:], strict=False))
+    yield dg.AssetCheckResult(
+        check_name="bad_rate_falls_with_score", passed=falling,
+        metadata={"bands": dg.MetadataValue.md(band_table_markdown(results["challenger"]["bands"]))},
+    )
+    curves = {name: (y, p) for name, p in pds.items()}
+    comparison = [{"model": name, **scalar_metrics(r)} for name, r in results.items()]
+    metadata: dict = {
+        "challenger_version": version,
+        "test_rows": int(test.height),
+        "challenger_auc": float(challenger_auc or 0.0),
+        "comparison": dg.MetadataValue.md(
+            markdown_table(comparison, ["model", "auc", "gini", "ks", "brier", "ece", "bad_rate", "mean_pd"])
+        ),
+        "bands": dg.MetadataValue.md(band_table_markdown(results["challenger"]["bands"])),
+        "roc": dg.MetadataValue.md(roc_markdown(curves)),
+        "calibration": dg.MetadataValue.md(calibration_markdown(curves)),
+        "report_uri": dg.MetadataValue.path(platform.store.uri(key)),
+    }
+    if bayes is not None:
+        metadata["bayes_optimal_auc"] = bayes
+        metadata["gap_to_bayes_auc"] = float(bayes - (challenger_auc or 0.0))
+    yield dg.MaterializeResult(metadata=metadata)
+
+
+class PromotionConfig(dg.Config):
+    override_reason: str = ""
+    """Promote even if a gate fails. Requires a written reason; it is recorded in the registry."""
+
+
+@dg.asset(
+    group_name="modeling",
+    deps=["model_evaluation", "challenger_model"],
+    owners=MODEL_OWNERS,
+    kinds={"catboost"},
+)
+def champion_model(context: dg.AssetExecutionContext, config: PromotionConfig, platform: PlatformResource):
+    """The model that scores borrowers. Materializing it promotes the evaluated challenger when
+    every gate passes: quality not worse than the current champion beyond a tolerance (first
+    model: above a floor), every feature mapped to an approved reason text, no protected
+    attribute among the inputs, monotonicity verified, and the fairness gate when a fairness
+    report exists. A documented override (`override_reason` in the run config) promotes anyway
+    and is recorded. Writes the registry record the scoring API loads."""
+    settings = platform.settings
+    evaluation = latest_metadata(context, "model_evaluation")
+    version = evaluation["challenger_version"]
+    report = json.loads(platform.store.get_bytes(f"reports/model_evaluation/{version}.json"))
+    from credit_assets.core.registry import get_model
+
+    record = get_model(platform.engine, version)
+    loaded = load_registered_artifact(settings, record.artifact_uri, record.manifest_sha256)
+    contracts = platform.contracts()
+    catalogue = feature_catalogue(contracts)
+    protected = [c for contract in contracts.values() for c in contract.protected_columns]
+    models = report["models"]
+    fairness_summary = _fairness_summary(platform, version)
+    monotonicity = loaded.manifest.get("monotonicity", {})
+    gates = [
+        quality_gate(models["challenger"].get("auc"), models.get("champion", {}).get("auc"), policy(settings)),
+        reason_gate(loaded.feature_names, catalogue),
+        protected_gate(loaded.feature_names, protected),
+        monotonicity_gate(bool(monotonicity.get("passed", False)),
+                          [f["feature"] for f in monotonicity.get("features", []) if not f.get("passed", True)]),
+        fairness_gate(fairness_summary.get("worst_adverse_impact_ratio") if fairness_summary else None,
+                      policy(settings)),
+    ]
+    decision = decide(gates, config.override_reason)
+    if not decision.promote:
+        raise dg.Failure(
+            description=f"challenger {version} not promoted: "
+            + "; ".join(f"{g.name}: {g.detail}" for g in decision.failed),
+            metadata={"gates": dg.MetadataValue.md(decision.markdown())},
+        )
+    promoted = promote(
+        platform.engine, version, run_id=context.run_id, metrics=models["challenger"],
+        fairness=fairness_summary or {}, override_reason=decision.override_reason,
+        lineage={"evaluation_run_id": evaluation["_run_id"], "promotion_run_id": context.run_id},
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "version": promoted.version,
+            "artifact_uri": dg.MetadataValue.path(promoted.artifact_uri),
+            "manifest_sha256": promoted.manifest_sha256,
+            "promoted_at": promoted.promoted_at.isoformat() if promoted.promoted_at else "",
+            "test_auc": float(models["challenger"].get("auc") or 0.0),
+            "gates": dg.MetadataValue.md(decision.markdown()),
+            "override_reason": decision.override_reason or "",
+        }
+    )
+
+
+def _fairness_summary(platform: PlatformResource, version: str) -> dict | None:
+    key = f"reports/fairness/{version}.json"
+    if not platform.store.exists(key):
+        return None
+    return json.loads(platform.store.get_bytes(key)).get("summary")
