@@ -1,0 +1,40 @@
+"""What `make demo` prints for the scoring API: a fresh demo key and a curl that works."""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+
+from credit_assets.core.apikeys import create_api_key
+from credit_assets.core.db import platform_engine
+from credit_assets.core.online_store import current_snapshot
+from credit_assets.core.settings import get_settings
+
+
+def _sample_borrower(engine: sa.Engine) -> str | None:
+    from credit_assets.core.db import online_features
+
+    snapshot = current_snapshot(engine)
+    if snapshot is None:
+        return None
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(online_features.c.borrower_id)
+            .where(online_features.c.snapshot_id == snapshot["snapshot_id"])
+            .order_by(online_features.c.borrower_id)
+            .limit(1)
+        ).scalar()
+
+
+def print_demo_curl(port: int) -> None:
+    engine = platform_engine(get_settings().resolved_database_url)
+    key = create_api_key(engine, "demo-lender")
+    borrower = _sample_borrower(engine) or "B00000001"
+    body = json.dumps({"borrower_id": borrower})
+    print(f"Demo API key (shown once, stored hashed): {key}")
+    print("Try it:")
+    print(
+        f"  curl -s -X POST http://127.0.0.1:{port}/v1/scores "
+        f"-H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' -d '{body}'"
+    )
