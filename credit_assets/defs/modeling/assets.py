@@ -105,7 +105,18 @@ def challenger_model(context: dg.AssetExecutionContext, platform: PlatformResour
     )
     from credit_assets.core.explain import LeafShapExplainer
 
-    explainer = LeafShapExplainer.from_model(trained.model)
+    from credit_assets.core.modeling import catboost_pool, to_catboost_frame
+
+    # Monotone constraints leave some leaves without training weight; the training
+    # population then fixes the SHAP baseline once (documented in the manifest).
+    explainer = LeafShapExplainer.from_model(
+        trained.model,
+        background=catboost_pool(
+            to_catboost_frame(frame.filter(pl.col("split") == "train"), specs),
+            specs,
+            thread_count=settings.threads,
+        ),
+    )
     ref = save_model_artifact(
         artifact_storage(settings),
         trained,
