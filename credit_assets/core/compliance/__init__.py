@@ -1,0 +1,51 @@
+"""Compliance core: fairness, proxy screening, less discriminatory alternatives,
+explainability reports and model cards. Pure Python, no Dagster; the compliance
+assets call these functions and publish what they return."""
+
+from credit_assets.core.compliance.explainability import (
+    ExplainabilityReport,
+    explainability_report,
+)
+from credit_assets.core.compliance.fairness import (
+    AGE_BAND_EDGES,
+    MISSING_GROUP,
+    AttributeFairness,
+    FairnessReport,
+    GroupFairness,
+    band_age,
+    band_labels,
+    fairness_report,
+)
+from credit_assets.core.compliance.lda import AUC_TOLERANCE, Alternative, LdaResult, lda_search
+from credit_assets.core.compliance.model_card import (
+    DEFAULT_INTENDED_USE,
+    DEFAULT_LIMITATIONS,
+    SECTION_IDS,
+    ModelCard,
+    build_model_card,
+)
+from credit_assets.core.compliance.proxies import PROXY_AUC_THRESHOLD, proxy_screen
+
+__all__ = [
+    "AGE_BAND_EDGES",
+    "AUC_TOLERANCE",
+    "DEFAULT_INTENDED_USE",
+    "DEFAULT_LIMITATIONS",
+    "MISSING_GROUP",
+    "PROXY_AUC_THRESHOLD",
+    "SECTION_IDS",
+    "Alternative",
+    "AttributeFairness",
+    "ExplainabilityReport",
+    "FairnessReport",
+    "GroupFairness",
+    "LdaResult",
+    "ModelCard",
+    "band_age",
+    "band_labels",
+    "build_model_card",
+    "explainability_report",
+    "fairness_report",
+    "lda_search",
+    "proxy_screen",
+]

@@ -1,0 +1,281 @@
+"""The explainability report of a model: what drives its scores, globally and per feature.
+
+Built from exact SHAP values (`LeafShapExplainer`) of a population, in log-odds of
+default relative to the model's expected value, so a positive value means the
+feature raised the applicant's risk. Contents: global importance (mean |SHAP|)
+with each feature's reason code and consumer text, a beeswarm-style summary,
+dependence plots (feature value against SHAP) for the top features, and the
+monotonicity evidence recorded at training.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+from matplotlib.figure import Figure
+
+from credit_assets.core.catalogue import FeatureCatalogue
+from credit_assets.core.compliance.html import (
+    Block,
+    Image,
+    KeyValues,
+    Paragraph,
+    Section,
+    Table,
+    figure_png,
+    render_html,
+    render_markdown,
+)
+
+MAX_PLOT_POINTS = 2000
+MAX_CATEGORIES = 12
+
+
+@dataclass
+class ExplainabilityReport:
+    importance: list[dict[str, Any]]
+    expected_value: float
+    n_rows: int
+    top_n: int
+    monotonicity: dict[str, Any] | None
+    summary_png: bytes = field(repr=False)
+    dependence_pngs: dict[str, bytes] = field(repr=False)
+
+    @property
+    def top_features(self) -> list[str]:
+        return [row["feature"] for row in self.importance[: self.top_n]]
+
+    @property
+    def expected_pd(self) -> float:
+        return 1.0 / (1.0 + math.exp(-self.expected_value))
+
+    def monotonicity_rows(self) -> list[dict[str, Any]]:
+        return monotonicity_rows(self.monotonicity)
+
+    def sections(self) -> list[Section]:
+        sections = [
+            Section("overview", "Overview", [
+                Paragraph(
+                    "SHAP values are exact contributions in log-odds of default, relative to the "
+                    "model's expected value; a positive value raised the applicant's risk. A "
+                    "declined applicant's principal reasons are the reason codes whose features "
+                    "add the most risk."
+                ),
+                KeyValues({
+                    "rows explained": self.n_rows,
+                    "expected value (log-odds)": self.expected_value,
+                    "expected PD": self.expected_pd,
+                    "top features": self.top_features,
+                }),
+            ]),
+            Section("importance", "Global importance", [
+                Table(self.importance, ["feature", "mean_abs_shap", "share", "mean_shap",
+                                        "reason_code", "reason_text", "direction"]),
+                Image(self.summary_png, "SHAP summary"),
+            ]),
+            Section("dependence", "Dependence of SHAP on feature value", [
+                Image(png, f"dependence: {name}") for name, png in self.dependence_pngs.items()
+            ]),
+        ]
+        rows = self.monotonicity_rows()
+        monotone_blocks: list[Block] = (
+            [Paragraph(monotonicity_statement(self.monotonicity)), Table(rows)]
+            if rows else [Paragraph("No monotonicity evidence recorded with this model.")]
+        )
+        sections.append(Section("monotonicity", "Monotone constraints: evidence", monotone_blocks))
+        return sections
+
+    def to_html(self, title: str = "Explainability report") -> str:
+        return render_html(title, self.sections(), subtitle=f"{self.n_rows} rows explained")
+
+    def to_markdown(self, embed_images: bool = True) -> str:
+        return render_markdown("Explainability report", self.sections(), embed_images=embed_images)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "importance": self.importance,
+            "top_features": self.top_features,
+            "expected_value": self.expected_value,
+            "expected_pd": self.expected_pd,
+            "n_rows": self.n_rows,
+            "top_n": self.top_n,
+            "monotonicity": self.monotonicity,
+        }
+
+
+def monotonicity_rows(monotonicity: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """`MonotonicityReport.to_dict()` as table rows."""
+    return [
+        {
+            "feature": f["feature"],
+            "direction": f["direction"],
+            "status": f["status"],
+            "rows violating": f"{f['rows_violating']}/{f['rows_checked']}",
+            "max violation (log-odds)": f["max_violation"],
+            "grid points": len(f.get("grid", [])),
+            "note": f.get("note", ""),
+        }
+        for f in (monotonicity or {}).get("features", [])
+    ]
+
+
+def monotonicity_statement(monotonicity: dict[str, Any] | None) -> str:
+    if not monotonicity:
+        return "No monotonicity evidence recorded."
+    verdict = "hold" if monotonicity.get("passed") else "DO NOT hold"
+    return (
+        f"Declared directions {verdict}: each feature was swept over {monotonicity.get('grid_size')} "
+        f"quantiles of its observed values for {monotonicity.get('n_rows')} training rows, all else "
+        f"fixed; a row violates when its log-odds move against the direction by more than "
+        f"{monotonicity.get('tolerance')}."
+    )
+
+
+def _to_pandas(frame: pd.DataFrame | pl.DataFrame, feature_names: Sequence[str]) -> pd.DataFrame:
+    data = frame.to_pandas() if isinstance(frame, pl.DataFrame) else frame
+    return data[list(feature_names)].reset_index(drop=True)
+
+
+def _is_categorical(name: str, column: pd.Series, catalogue: FeatureCatalogue) -> bool:
+    if name in catalogue:
+        return catalogue[name].is_categorical
+    return not pd.api.types.is_numeric_dtype(column)
+
+
+def _importance(
+    shap: np.ndarray, feature_names: Sequence[str], catalogue: FeatureCatalogue
+) -> list[dict[str, Any]]:
+    mean_abs = np.abs(shap).mean(axis=0)
+    total = float(mean_abs.sum()) or 1.0
+    specs = {f.name: f for f in catalogue.features}
+    rows = []
+    for i, name in enumerate(feature_names):
+        spec = specs.get(name)
+        rows.append({
+            "feature": name,
+            "mean_abs_shap": float(mean_abs[i]),
+            "share": float(mean_abs[i] / total),
+            "mean_shap": float(shap[:, i].mean()),
+            "reason_code": spec.reason_code if spec else None,
+            "reason_text": spec.reason_text if spec else None,
+            "direction": spec.monotone if spec else None,
+            "source": spec.source if spec else None,
+            "description": spec.description if spec else None,
+        })
+    return sorted(rows, key=lambda r: (-r["mean_abs_shap"], r["feature"]))
+
+
+def _value_colour(values: pd.Series, categorical: bool) -> np.ndarray:
+    """Percentile of each value within its feature (NaN for missing or categorical)."""
+    if categorical:
+        return np.full(len(values), np.nan)
+    numeric = values.to_numpy(dtype=np.float64)
+    return pd.Series(numeric).rank(pct=True).to_numpy()
+
+
+def _summary_png(
+    shap: np.ndarray, data: pd.DataFrame, top: list[str], index: dict[str, int],
+    categorical: dict[str, bool], rng: np.random.Generator,
+) -> bytes:
+    """Beeswarm-like: one row per feature, points jittered in proportion to local density."""
+    fig = Figure(figsize=(7.5, 0.5 * len(top) + 1.5), layout="constrained")
+    ax = fig.add_subplot()
+    mappable = None
+    for position, name in enumerate(top):
+        x = shap[:, index[name]]
+        counts, edges = np.histogram(x, bins=40)
+        density = counts[np.clip(np.searchsorted(edges, x, side="right") - 1, 0, 39)] / max(counts.max(), 1)
+        y = position + rng.uniform(-1, 1, x.size) * 0.38 * density
+        colour = _value_colour(data[name], categorical[name])
+        known = ~np.isnan(colour)
+        ax.scatter(x[~known], y[~known], s=5, color="#adb5bd", alpha=0.6, linewidths=0)
+        mappable = ax.scatter(x[known], y[known], s=5, c=colour[known], cmap="coolwarm",
+                              vmin=0, vmax=1, alpha=0.7, linewidths=0)
+    ax.axvline(0, color="#495057", linewidth=0.8)
+    ax.set_yticks(range(len(top)), top)
+    ax.invert_yaxis()
+    ax.set_xlabel("SHAP value (log-odds of default; > 0 raises risk)")
+    ax.set_title("SHAP summary (grey: categorical or missing)", fontsize=10, loc="left")
+    if mappable is not None:
+        bar = fig.colorbar(mappable, ax=ax, pad=0.01)
+        bar.set_label("feature value percentile (low -> high)")
+    return figure_png(fig)
+
+
+def _dependence_png(
+    name: str, values: pd.Series, shap_values: np.ndarray, categorical: bool, rng: np.random.Generator
+) -> bytes:
+    fig = Figure(figsize=(4.6, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    if categorical:
+        labels = values.astype(str).to_numpy()
+        frame = pd.DataFrame({"value": labels, "shap": shap_values})
+        keep = frame["value"].value_counts().index[:MAX_CATEGORIES]
+        order = frame[frame["value"].isin(keep)].groupby("value")["shap"].mean().sort_values().index
+        for position, category in enumerate(order):
+            points = frame.loc[frame["value"] == category, "shap"].to_numpy()
+            ax.scatter(position + rng.uniform(-0.25, 0.25, points.size), points, s=6, alpha=0.5,
+                       color="#4263eb", linewidths=0)
+            ax.plot([position - 0.3, position + 0.3], [points.mean()] * 2, color="#d9480f")
+        ax.set_xticks(range(len(order)), list(order), rotation=30, ha="right", fontsize=8)
+        title = name
+    else:
+        x = values.to_numpy(dtype=np.float64)
+        missing = np.isnan(x)
+        ax.scatter(x[~missing], shap_values[~missing], s=6, alpha=0.5, color="#4263eb", linewidths=0)
+        title = f"{name} ({int(missing.sum())} missing not shown)" if missing.any() else name
+    ax.axhline(0, color="#495057", linewidth=0.8)
+    ax.set_xlabel(name)
+    ax.set_ylabel("SHAP (log-odds)")
+    ax.set_title(title, fontsize=9, loc="left")
+    return figure_png(fig, dpi=80)
+
+
+def explainability_report(
+    shap: np.ndarray,
+    frame: pd.DataFrame | pl.DataFrame,
+    feature_names: list[str],
+    catalogue: FeatureCatalogue,
+    *,
+    monotonicity: dict[str, Any] | None,
+    expected_value: float,
+    top_n: int = 8,
+    seed: int = 0,
+) -> ExplainabilityReport:
+    """Importance, summary and dependence plots of `shap` (rows, features) over `frame`.
+
+    `frame` holds the model inputs of the same rows in the same order (e.g. the
+    output of `to_catboost_frame`); plots use at most `MAX_PLOT_POINTS` rows,
+    sampled with `seed`, while the importance table uses every row.
+    """
+    shap = np.asarray(shap, dtype=np.float64)
+    data = _to_pandas(frame, feature_names)
+    if shap.shape != (len(data), len(feature_names)):
+        raise ValueError(f"shap has shape {shap.shape}; expected {(len(data), len(feature_names))}")
+    if shap.shape[0] == 0:
+        raise ValueError("cannot explain zero rows")
+    importance = _importance(shap, feature_names, catalogue)
+    top = [row["feature"] for row in importance[:top_n]]
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(len(data), size=min(MAX_PLOT_POINTS, len(data)), replace=False))
+    plot_shap, plot_data = shap[sample], data.iloc[sample].reset_index(drop=True)
+    index = {name: i for i, name in enumerate(feature_names)}
+    categorical = {name: _is_categorical(name, data[name], catalogue) for name in feature_names}
+    return ExplainabilityReport(
+        importance=importance,
+        expected_value=float(expected_value),
+        n_rows=int(shap.shape[0]),
+        top_n=top_n,
+        monotonicity=monotonicity,
+        summary_png=_summary_png(plot_shap, plot_data, top, index, categorical, rng),
+        dependence_pngs={
+            name: _dependence_png(name, plot_data[name], plot_shap[:, index[name]], categorical[name], rng)
+            for name in top
+        },
+    )

@@ -1,0 +1,356 @@
+"""The model card: one reviewable document per model version.
+
+Everything a model-risk or compliance reviewer asks about a version, gathered
+from what the platform already recorded (manifest, evaluation, fairness,
+explainability, lineage) rather than re-computed: purpose and intended use,
+data and lineage, population and exclusions, performance, stability, fairness,
+explainability and reason codes, monotone constraints, limitations.
+
+`to_json` / `from_json` round-trip the card (plots as base64); `to_html` is a
+single self-contained page whose sections carry the ids in `SECTION_IDS`, and
+`to_markdown` is the same content for the Dagster UI.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+from credit_assets.core.compliance.explainability import monotonicity_rows, monotonicity_statement
+from credit_assets.core.compliance.fairness import FairnessReport
+from credit_assets.core.compliance.html import (
+    Block,
+    Bullets,
+    Image,
+    KeyValues,
+    Paragraph,
+    Section,
+    Table,
+    format_value,
+    jsonable,
+    render_html,
+    render_markdown,
+)
+from credit_assets.core.modeling.plots import Curves, calibration_png, roc_png
+
+SECTION_IDS: tuple[str, ...] = (
+    "purpose", "data-and-lineage", "population", "performance", "stability",
+    "fairness", "explainability", "monotone-constraints", "limitations",
+)
+SECTION_TITLES: dict[str, str] = dict(zip(SECTION_IDS, (
+    "Purpose and intended use", "Data and lineage", "Population and exclusions", "Performance",
+    "Stability", "Fairness", "Explainability and reason codes", "Monotone constraints", "Limitations",
+), strict=True))
+PLOT_SECTIONS: dict[str, str] = {
+    "roc": "performance", "calibration": "performance", "fairness": "fairness",
+    "lda": "fairness", "shap_summary": "explainability",
+}
+"""Which section shows a plot of each known name."""
+
+DEFAULT_INTENDED_USE = (
+    "Estimates the probability that an applicant for consumer credit defaults, for lenders "
+    "deciding on applicants with thin or no credit bureau files. The score (300-850) and risk "
+    "band support, not replace, a credit decision: an applicant declined on the score receives "
+    "up to four principal reasons taken from the approved reason-code catalogue. Not intended for "
+    "pricing, collections, fraud detection, employment or insurance decisions, nor for "
+    "populations unlike the training population described below."
+)
+DEFAULT_LIMITATIONS: tuple[str, ...] = (
+    "Performance is measured on a held-out split of the same population; it will drift as "
+    "applicants, products or economic conditions change (see drift monitoring).",
+    "Thin files carry little evidence: PDs of applicants with few alternative-data records are "
+    "less certain than the average figures suggest.",
+    "Fairness is tested only for the protected attributes declared in the data contracts, at "
+    "the stated approval cut-off; other cut-offs or groups can behave differently.",
+    "Outcomes exist only for approved applicants (reject inference is not performed), so the "
+    "model may be miscalibrated for applicants unlike those previously approved.",
+    "Reason codes explain the model's score, not the causal effect of changing a feature.",
+)
+_TOP_FEATURE_COLUMNS = ["feature", "mean_abs_shap", "share", "reason_code", "reason_text", "direction"]
+
+
+@dataclass
+class ModelCard:
+    model_version: str
+    created_at: str
+    intended_use: str
+    limitations: list[str]
+    model: dict[str, Any]
+    evaluation: dict[str, Any]
+    stability: dict[str, Any] = field(default_factory=dict)
+    fairness_summary: dict[str, Any] | None = None
+    fairness: dict[str, Any] | None = None
+    lda: dict[str, Any] | None = None
+    reason_accuracy: dict[str, Any] | None = None
+    top_features: list[dict[str, Any]] = field(default_factory=list)
+    lineage: dict[str, Any] = field(default_factory=dict)
+    population: dict[str, Any] = field(default_factory=dict)
+    plots: dict[str, bytes] = field(default_factory=dict, repr=False)
+
+    @property
+    def title(self) -> str:
+        return f"Model card: {self.model_version}"
+
+    # --- serialisation ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["plots"] = {k: base64.b64encode(v).decode("ascii") for k, v in self.plots.items()}
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelCard:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["plots"] = {k: base64.b64decode(v) for k, v in data.get("plots", {}).items()}
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelCard:
+        return cls.from_dict(json.loads(text))
+
+    # --- rendering ----------------------------------------------------------------------
+    def _images(self, section: str) -> list[Block]:
+        return [Image(png, name) for name, png in self.plots.items() if PLOT_SECTIONS.get(name) == section]
+
+    def _purpose(self) -> list[Block]:
+        m = self.model
+        facts = {
+            "model version": self.model_version,
+            "card created": self.created_at,
+            "model type": m.get("model_type", "catboost"),
+            "features": len(m.get("features", [])),
+            "trees": m.get("tree_count"),
+            "score scale": m.get("score_scale"),
+            "risk bands": m.get("risk_bands"),
+        }
+        if self.fairness_summary:
+            facts["approval cut-off"] = self.fairness_summary.get("cutoff")
+        return [Paragraph(self.intended_use), KeyValues(facts)]
+
+    def _lineage(self) -> list[Block]:
+        sources = self.lineage.get("sources", [])
+        facts = {
+            "training snapshot": self.model.get("training_snapshot_id"),
+            "feature catalogue version": self.model.get("catalogue_version"),
+            **{k: v for k, v in self.lineage.items() if k != "sources"},
+        }
+        blocks: list[Block] = [KeyValues(facts)]
+        if sources:
+            blocks.append(Table(sources, caption="Data sources (Dagster asset key and run)"))
+        else:
+            blocks.append(Paragraph("No source lineage supplied."))
+        return blocks
+
+    def _population(self) -> list[Block]:
+        scalars = {k: v for k, v in self.population.items() if not isinstance(v, list | dict)}
+        blocks: list[Block] = [KeyValues(scalars)] if scalars else [Paragraph("No population summary supplied.")]
+        splits = self.population.get("splits")
+        if isinstance(splits, dict) and splits:
+            blocks.append(Table([{"split": k, **v} for k, v in splits.items()], caption="Splits"))
+        exclusions = self.population.get("exclusions") or []
+        if exclusions and isinstance(exclusions[0], dict):
+            blocks.append(Table(exclusions, caption="Exclusions"))
+        else:
+            blocks.append(Bullets([str(e) for e in exclusions] or ["No exclusions recorded."]))
+        return blocks
+
+    def _performance(self) -> list[Block]:
+        e = self.evaluation
+        models = e.get("models") or {}
+        blocks: list[Block] = [KeyValues({
+            "test rows": e.get("test_rows"),
+            "champion compared": e.get("champion_version"),
+            "Bayes-optimal AUC (synthetic ground truth)": e.get("bayes_optimal_auc"),
+        })]
+        if models:
+            rows = [{"model": name, **metrics} for name, metrics in models.items()]
+            blocks.append(Table(rows, ["model", "n", "bad_rate", "auc", "gini", "ks", "brier", "ece"],
+                                caption="Test metrics"))
+        bands = e.get("challenger_bands") or e.get("bands")
+        if bands:
+            blocks.append(Table(bands, caption="Bad rate by risk band (challenger)"))
+        calibration = e.get("challenger_calibration") or e.get("calibration")
+        if calibration:
+            blocks.append(Table(calibration, caption="Calibration by PD decile (challenger)"))
+        return blocks + self._images("performance")
+
+    def _stability(self) -> list[Block]:
+        if not self.stability:
+            return [Paragraph(
+                "No stability evidence supplied with this card; after deployment the score and "
+                "feature distributions are monitored (PSI/CSI) by the drift_report asset."
+            )]
+        scalars = {k: v for k, v in self.stability.items() if not isinstance(v, list | dict)}
+        blocks: list[Block] = [KeyValues(scalars)] if scalars else []
+        for key, value in self.stability.items():
+            if isinstance(value, list) and value and isinstance(value[0], dict):
+                blocks.append(Table(value, caption=key))
+            elif isinstance(value, dict):
+                blocks.append(KeyValues({f"{key}: {k}": v for k, v in value.items()}))
+        return blocks
+
+    def _fairness(self) -> list[Block]:
+        if not self.fairness_summary and not self.fairness:
+            return [Paragraph("No fairness report: no protected attribute was declared.")]
+        summary = self.fairness_summary or (self.fairness or {}).get("summary", {})
+        verdict = "passes" if summary.get("passed") else "FAILS"
+        blocks: list[Block] = [
+            Paragraph(
+                f"At approval cut-off {summary.get('cutoff')} the model {verdict} the four-fifths "
+                f"test (threshold {format_value(summary.get('threshold'))}): worst adverse impact "
+                f"ratio {format_value(summary.get('worst_adverse_impact_ratio'))} for "
+                f"{summary.get('attribute')} = {summary.get('worst_group')}."
+            ),
+            KeyValues(summary),
+        ]
+        if self.fairness:
+            report = FairnessReport.from_dict(self.fairness)
+            for attribute in report.attributes:
+                blocks.append(Table(report.table_rows(attribute),
+                                    caption=f"{attribute.attribute} ({attribute.grouping})"))
+        if self.lda:
+            blocks.append(Paragraph(f"Less discriminatory alternatives: {self.lda.get('statement')}"))
+            blocks.append(Table(self.lda.get("frontier", []),
+                                ["name", "auc", "auc_delta", "worst_air", "worst_group", "description"]))
+        return blocks + self._images("fairness")
+
+    def _explainability(self) -> list[Block]:
+        blocks: list[Block] = []
+        if self.top_features:
+            blocks.append(Table(self.top_features, _TOP_FEATURE_COLUMNS,
+                                caption="Top features by mean |SHAP| with their reason codes"))
+        if self.reason_accuracy:
+            share = self.reason_accuracy.get("share")
+            blocks.append(Paragraph(
+                "Reason accuracy: when a declined applicant's top reason is set to the population "
+                f"baseline, predicted risk falls for {format_value(share)} of sampled applicants "
+                f"(target {format_value(self.reason_accuracy.get('target'))})."
+            ))
+            blocks.append(KeyValues({k: v for k, v in self.reason_accuracy.items() if k != "failures"}))
+        return (blocks or [Paragraph("No explainability evidence supplied.")]) + self._images("explainability")
+
+    def _monotone(self) -> list[Block]:
+        constraints = self.model.get("monotone_constraints") or {}
+        specs = self.model.get("feature_specs") or []
+        rows = [
+            {"feature": s["name"], "declared direction": s.get("monotone", "none"),
+             "CatBoost constraint": constraints.get(s["name"], 0), "reason code": s.get("reason_code")}
+            for s in specs if s.get("monotone", "none") != "none" or s["name"] in constraints
+        ] or [{"feature": k, "CatBoost constraint": v} for k, v in constraints.items()]
+        evidence = self.model.get("monotonicity")
+        blocks: list[Block] = [Table(rows, caption="Declared directions")] if rows else [
+            Paragraph("No feature has a declared monotone direction.")]
+        if evidence:
+            blocks += [Paragraph(monotonicity_statement(evidence)),
+                       Table(monotonicity_rows(evidence), caption="Post-training evidence")]
+        return blocks
+
+    def sections(self) -> list[Section]:
+        builders: dict[str, Callable[[], list[Block]]] = {
+            "purpose": self._purpose, "data-and-lineage": self._lineage,
+            "population": self._population, "performance": self._performance,
+            "stability": self._stability, "fairness": self._fairness,
+            "explainability": self._explainability, "monotone-constraints": self._monotone,
+            "limitations": lambda: [Bullets(self.limitations)],
+        }
+        return [Section(sid, SECTION_TITLES[sid], builders[sid]()) for sid in SECTION_IDS]
+
+    def to_html(self) -> str:
+        return render_html(self.title, self.sections(), subtitle=f"Created {self.created_at}")
+
+    def to_markdown(self, embed_images: bool = True) -> str:
+        return render_markdown(self.title, self.sections(), subtitle=f"Created {self.created_at}",
+                               embed_images=embed_images)
+
+
+_MODEL_KEYS = (
+    "model_type", "catboost_version", "features", "feature_specs", "categorical_features",
+    "monotone_constraints", "params", "catalogue_version", "training_snapshot_id", "tree_count",
+    "best_iteration", "train_rows", "validation_rows", "score_scale", "risk_bands", "monotonicity",
+    "expected_value", "created_at",
+)
+
+
+def build_model_card(
+    *,
+    model_version: str,
+    manifest: Mapping[str, Any],
+    evaluation: Mapping[str, Any],
+    fairness_summary: Mapping[str, Any] | None = None,
+    fairness_report: Mapping[str, Any] | None = None,
+    reason_accuracy: float | Mapping[str, Any] | None = None,
+    explainability: Mapping[str, Any] | list[dict[str, Any]] | None = None,
+    lineage: Mapping[str, Any] | None = None,
+    population: Mapping[str, Any] | None = None,
+    stability: Mapping[str, Any] | None = None,
+    lda: Mapping[str, Any] | None = None,
+    intended_use: str = DEFAULT_INTENDED_USE,
+    limitations: list[str] | None = None,
+    curves: Curves | None = None,
+    plots: Mapping[str, bytes] | None = None,
+    created_at: datetime | None = None,
+    top_n: int = 8,
+) -> ModelCard:
+    """Assemble a card from recorded evidence.
+
+    `manifest` is the model artifact's manifest; `evaluation` the model_evaluation
+    report (`models`, `challenger_bands`, `challenger_calibration`,
+    `bayes_optimal_auc`); `fairness_report` a `FairnessReport.to_dict()` (its
+    summary is used when `fairness_summary` is not given); `reason_accuracy` a
+    share or `ReasonAccuracyReport.to_dict()`; `explainability` an
+    `ExplainabilityReport.to_dict()` or its importance rows; `lineage` may hold
+    `sources` (rows with name, asset_key, run_id, ...); `population` rows, date
+    range, default rate, thin-file share, `splits` and `exclusions`. `curves`
+    (name -> (y, pd)) draws the ROC and calibration plots; `plots` adds PNGs by
+    name (`fairness`, `lda`, `shap_summary`, ...; see `PLOT_SECTIONS`). When no
+    fairness plot is given it is drawn from `fairness_report`.
+    """
+    unknown = sorted(set(plots or {}) - PLOT_SECTIONS.keys())
+    if unknown:
+        raise ValueError(f"unknown plot names {unknown}; known: {sorted(PLOT_SECTIONS)}")
+    images: dict[str, bytes] = {}
+    if curves:
+        images["roc"] = roc_png(curves)
+        images["calibration"] = calibration_png(curves)
+    images.update(plots or {})
+    if fairness_report and "fairness" not in images:
+        images["fairness"] = FairnessReport.from_dict(dict(fairness_report)).plot_png()
+    if isinstance(reason_accuracy, int | float):
+        reason_accuracy = {"share": float(reason_accuracy)}
+    if isinstance(explainability, Mapping):
+        explainability = list(explainability.get("importance", []))
+    summary = fairness_summary or (fairness_report or {}).get("summary")
+    notes = list(limitations if limitations is not None else DEFAULT_LIMITATIONS)
+    if summary and not summary.get("passed", True):
+        notes.append(
+            f"The four-fifths test fails at cut-off {summary.get('cutoff')} "
+            f"({summary.get('attribute')} = {summary.get('worst_group')}); use requires a "
+            "documented override."
+        )
+    if reason_accuracy and reason_accuracy.get("meets_target") is False:
+        notes.append("Reason accuracy is below its target: principal reasons may mislead.")
+    when = (created_at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+    return ModelCard(
+        model_version=model_version,
+        created_at=when,
+        intended_use=intended_use,
+        limitations=notes,
+        model=jsonable({k: manifest[k] for k in _MODEL_KEYS if k in manifest}),
+        evaluation=jsonable(dict(evaluation)),
+        stability=jsonable(dict(stability or {})),
+        fairness_summary=jsonable(dict(summary)) if summary else None,
+        fairness=jsonable(dict(fairness_report)) if fairness_report else None,
+        lda=jsonable(dict(lda)) if lda else None,
+        reason_accuracy=jsonable(dict(reason_accuracy)) if reason_accuracy else None,
+        top_features=jsonable((explainability or [])[:top_n]),
+        lineage=jsonable(dict(lineage or {})),
+        population=jsonable(dict(population or {})),
+        plots=images,
+    )
