@@ -11,7 +11,11 @@ from credit_assets.core.explain.accuracy import (
     population_baselines,
     validate_reason_accuracy,
 )
-from credit_assets.core.explain.leaf_shap import LeafShapExplainer, model_fingerprint, needs_background
+from credit_assets.core.explain.leaf_shap import (
+    LeafShapExplainer,
+    model_fingerprint,
+    needs_background,
+)
 from credit_assets.core.explain.reasons import Reason, ReasonCodeMap, top_reasons, top_reasons_batch
 
 __all__ = [

@@ -26,7 +26,8 @@ class ObliviousForest:
     """The parts of a symmetric-tree model that SHAP and raw predictions depend on."""
 
     feature_names: tuple[str, ...]
-    tree_classes: tuple[tuple[ClassKey, ...], ...]  # per tree, per split: flat features of its class
+    # Per tree, per split (CatBoost's order): the flat features of the split's class.
+    tree_classes: tuple[tuple[ClassKey, ...], ...]
     leaf_values: np.ndarray  # all trees, concatenated
     leaf_weights: np.ndarray
     leaf_offsets: np.ndarray  # first leaf of each tree, plus the total at the end
@@ -45,19 +46,23 @@ def _export_json(model: Any) -> dict[str, Any]:
         return json.loads(path.read_text())
 
 
-def _bucket_classes(features_info: dict[str, Any]) -> list[ClassKey]:
-    """Class key of every binary feature, indexed like a split's `split_index`."""
-    float_features = sorted(features_info.get("float_features", []), key=lambda f: f["feature_index"])
+def _binary_features(features_info: dict[str, Any]) -> list[tuple[str, ClassKey]]:
+    """(split type, class key) of every binary feature, indexed like a split's `split_index`."""
+    float_features = sorted(
+        features_info.get("float_features", []), key=lambda f: f["feature_index"]
+    )
     cat_features = sorted(
         features_info.get("categorical_features", []), key=lambda f: f["feature_index"]
     )
     cat_flat = {f["feature_index"]: f["flat_feature_index"] for f in cat_features}
 
-    buckets: list[ClassKey] = []
+    binary: list[tuple[str, ClassKey]] = []
     for feature in float_features:
-        buckets += [(feature["flat_feature_index"],)] * len(feature.get("borders") or [])
+        key = (feature["flat_feature_index"],)
+        binary += [("FloatFeature", key)] * len(feature.get("borders") or [])
     for feature in cat_features:
-        buckets += [(feature["flat_feature_index"],)] * len(feature.get("values") or [])
+        key = (feature["flat_feature_index"],)
+        binary += [("OneHotFeature", key)] * len(feature.get("values") or [])
     for ctr in features_info.get("ctrs", []):
         # Only the categorical parts of a CTR's projection name features (as in CatBoost).
         key = tuple(
@@ -65,30 +70,30 @@ def _bucket_classes(features_info: dict[str, Any]) -> list[ClassKey]:
             for element in ctr["elements"]
             if element["combination_element"] == "cat_feature_value"
         )
-        buckets += [key] * len(ctr.get("borders") or [])
-    return buckets
+        binary += [("OnlineCtr", key)] * len(ctr.get("borders") or [])
+    return binary
 
 
-def _check_split(split: dict[str, Any], key: ClassKey, features_info: dict[str, Any]) -> None:
-    kind = split["split_type"]
-    if kind == "FloatFeature":
-        expected = {
-            f["feature_index"]: f["flat_feature_index"] for f in features_info["float_features"]
-        }[split["float_feature_index"]]
-    elif kind == "OneHotFeature":
-        expected = {
-            f["feature_index"]: f["flat_feature_index"]
-            for f in features_info["categorical_features"]
-        }[split["cat_feature_index"]]
-    elif kind == "OnlineCtr":
-        return
+def _split_class(
+    split: dict[str, Any], binary: list[tuple[str, ClassKey]], flat_index: dict[str, dict[int, int]]
+) -> ClassKey:
+    """The class of a split, checked against what the split itself names."""
+    kind, key = binary[split["split_index"]]
+    split_type = split["split_type"]
+    if split_type == "FloatFeature":
+        named = (flat_index["float"][split["float_feature_index"]],)
+    elif split_type == "OneHotFeature":
+        named = (flat_index["cat"][split["cat_feature_index"]],)
+    elif split_type == "OnlineCtr":
+        named = key  # a CTR split names only its binary feature
     else:
-        raise ValueError(f"split type {kind!r} is not supported by leaf-table SHAP")
-    if key != (expected,):
+        raise ValueError(f"split type {split_type!r} is not supported by leaf-table SHAP")
+    if kind != split_type or key != named:
         raise ValueError(
-            f"binary feature {split['split_index']} maps to {key}, the split names {expected}: "
-            "the model's feature layout is not the one leaf-table SHAP expects"
+            f"binary feature {split['split_index']} is {kind} {key}, the split names "
+            f"{split_type} {named}: the model's feature layout is not the one expected"
         )
+    return key
 
 
 def read_oblivious_forest(model: Any) -> ObliviousForest:
@@ -97,30 +102,36 @@ def read_oblivious_forest(model: Any) -> ObliviousForest:
         raise ValueError("the CatBoost model is not fitted")
     exported = _export_json(model)
     if "oblivious_trees" not in exported:
-        raise ValueError("leaf-table SHAP needs symmetric (oblivious) trees: grow_policy='SymmetricTree'")
+        raise ValueError(
+            "leaf-table SHAP needs symmetric (oblivious) trees: grow_policy='SymmetricTree'"
+        )
     features_info = exported["features_info"]
     for unsupported in ("text_features", "embedding_features", "estimated_features"):
         if features_info.get(unsupported):
             raise ValueError(f"models with {unsupported} are not supported by leaf-table SHAP")
 
-    buckets = _bucket_classes(features_info)
-    tree_classes = []
-    for tree in exported["oblivious_trees"]:
-        classes = []
-        for split in tree.get("splits") or []:
-            key = buckets[split["split_index"]]
-            _check_split(split, key, features_info)
-            classes.append(key)
-        tree_classes.append(tuple(classes))
+    binary = _binary_features(features_info)
+    flat_index = {
+        kind: {f["feature_index"]: f["flat_feature_index"] for f in features_info.get(section, [])}
+        for kind, section in (("float", "float_features"), ("cat", "categorical_features"))
+    }
+    tree_classes = [
+        tuple(_split_class(split, binary, flat_index) for split in tree.get("splits") or [])
+        for tree in exported["oblivious_trees"]
+    ]
 
     leaf_counts = np.asarray(model.get_tree_leaf_counts(), dtype=np.int64)
     leaf_values = np.asarray(model.get_leaf_values(), dtype=np.float64)
     if leaf_values.size != leaf_counts.sum():
-        raise ValueError("leaf-table SHAP supports single-output models (binary or regression) only")
+        raise ValueError(
+            "leaf-table SHAP supports single-output models (binary or regression) only"
+        )
     leaf_weights = np.asarray(model.get_leaf_weights(), dtype=np.float64)
     if leaf_weights.size != leaf_values.size:
         raise ValueError("the model carries no leaf weights; they are the covers TreeSHAP needs")
-    if any(count != 2 ** len(classes) for count, classes in zip(leaf_counts, tree_classes, strict=True)):
+    if any(
+        count != 2 ** len(classes) for count, classes in zip(leaf_counts, tree_classes, strict=True)
+    ):
         raise ValueError("leaf counts do not match the tree depths")
 
     scale, bias = model.get_scale_and_bias()

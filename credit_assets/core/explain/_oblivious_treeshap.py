@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 _FUZZY_EPS = 1.0e-13
-_MAX_LANES = 1 << 18  # lanes per array at the deepest level, bounds memory per batch of trees
+_MAX_LANES = 1 << 14  # (node, tree, leaf) lanes per batch of trees: small enough to stay in cache
 
 
 def _is_fuzzy_zero(x: np.ndarray) -> np.ndarray:
@@ -57,12 +57,12 @@ class _Path:
 
 
 def _extend(path: _Path, zero: np.ndarray, one: np.ndarray, slot: int) -> _Path:
-    """CatBoost's ExtendFeaturePath."""
+    """CatBoost's ExtendFeaturePath (constant factors folded: the same to rounding)."""
     n = len(path.slots)
     weight = [*path.weight, np.ones_like(one) if n == 0 else np.zeros_like(one)]
     for i in range(n - 1, -1, -1):
-        weight[i + 1] = weight[i + 1] + one * weight[i] * (i + 1) / (n + 1)
-        weight[i] = zero * weight[i] * (n - i) / (n + 1)
+        weight[i + 1] = weight[i + 1] + one * weight[i] * ((i + 1) / (n + 1))
+        weight[i] = weight[i] * (zero * ((n - i) / (n + 1)))
     return _Path([*path.slots, slot], [*path.zero, zero], [*path.one, one], weight)
 
 
@@ -70,6 +70,8 @@ def _unwound_weights(path: _Path, one: np.ndarray, zero: np.ndarray) -> list[np.
     """Weights of CatBoost's UnwindFeaturePath for the element with these fractions.
 
     `one` and `zero` may carry a leading axis to unwind several elements at once.
+    One fractions are exactly 0 or 1, so both branches of CatBoost's code are
+    computed and chosen per lane, and the division by a one fraction of 1 is dropped.
     """
     n = len(path.slots)
     one_is_set = one != 0.0
@@ -77,9 +79,8 @@ def _unwound_weights(path: _Path, one: np.ndarray, zero: np.ndarray) -> list[np.
     weight_diff = path.weight[n - 1]
     for i in range(n - 2, -1, -1):
         old = weight[i]
-        # Both branches of UnwindFeaturePath, chosen per lane (one fractions are 0 or 1).
-        if_one = weight_diff * n / (one * (i + 1))
-        weight_diff = old - if_one * zero * (n - i - 1) / n
+        if_one = weight_diff * (n / (i + 1))
+        weight_diff = old - if_one * (zero * ((n - i - 1) / n))
         if_zero = old * (n / (zero * (n - i - 1)))
         weight[i] = np.where(one_is_set, if_one, if_zero)
     return weight
@@ -120,12 +121,13 @@ def _shap_by_leaf_batch(
     lanes = (1, n_trees, n_leaves)  # (node, tree, row leaf)
     row_leaf = np.arange(n_leaves)[None, None, :]
 
-    path = _extend(_Path([], [], [], []), np.ones(lanes), np.ones(lanes), -1)
+    # Zero fractions do not depend on the row's leaf: they keep a trailing axis of 1.
+    path = _extend(_Path([], [], [], []), np.ones((1, n_trees, 1)), np.ones(lanes), -1)
     active = np.ones((1, n_trees, 1), dtype=bool)
     for level in range(depth):
         split = depth - level - 1
         slot = pattern[split]
-        new_zero, new_one = np.ones(lanes), np.ones(lanes)
+        new_zero, new_one = np.ones((lanes[0], n_trees, 1)), np.ones(lanes)
         if slot in path.slots:
             same = path.slots.index(slot)
             new_zero, new_one = path.zero[same], path.one[same]
@@ -137,7 +139,8 @@ def _shap_by_leaf_batch(
         child_bit = (np.arange(n_children) & 1)[:, None, None]
         goes_here = ((row_leaf >> split) & 1) == child_bit
         active = _children(active) & ~_is_fuzzy_zero(child_weight)
-        child_zero = _children(new_zero) * child_weight / parent_weight
+        # Lanes CatBoost would not visit get a harmless fraction; their result is masked.
+        child_zero = np.where(active, _children(new_zero) * child_weight / parent_weight, 1.0)
         child_one = np.where(goes_here, _children(new_one), 0.0)
         path = _extend(path.map(_children), child_zero, child_one, slot)
         lanes = (n_children, n_trees, n_leaves)
@@ -148,8 +151,8 @@ def _shap_by_leaf_batch(
     weight_sum = np.zeros_like(ones)
     for weight in _unwound_weights(path, ones, zeros):
         weight_sum = weight_sum + weight
-    leaf_value = leaf_values.T[:, :, None]
-    contribution = np.where(active, weight_sum * (ones - zeros) * leaf_value, 0.0)
+    leaf_value = np.where(active, leaf_values.T[:, :, None], 0.0)
+    contribution = weight_sum * (ones * leaf_value - zeros * leaf_value)
     per_element = contribution.sum(axis=1)  # over the leaves the paths end in
     for element, slot in enumerate(path.slots[1:]):
         phi[:, :, slot] += per_element[element]
@@ -178,7 +181,9 @@ def shap_by_leaf(
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         phi = np.concatenate(
             [
-                _shap_by_leaf_batch(pattern, leaf_values[i : i + batch], leaf_weights[i : i + batch])
+                _shap_by_leaf_batch(
+                    pattern, leaf_values[i : i + batch], leaf_weights[i : i + batch]
+                )
                 for i in range(0, n_trees, batch)
             ]
         )

@@ -9,6 +9,7 @@ for which it does is the reason accuracy reported to model risk (target 95 %).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -73,7 +74,9 @@ def population_baselines(
         column = data[name].dropna()
         if name in categorical:
             counts = column.astype(str).value_counts()
-            baselines[name] = sorted(counts.index[counts == counts.max()])[0] if len(counts) else None
+            baselines[name] = (
+                sorted(counts.index[counts == counts.max()])[0] if len(counts) else None
+            )
         else:
             baselines[name] = float(column.median()) if len(column) else float("nan")
     return baselines
@@ -101,18 +104,24 @@ def validate_reason_accuracy(
     rows = np.sort(rng.choice(declined, size=min(sample, declined.size), replace=False))
     applicants = data.iloc[rows].reset_index(drop=True)
 
-    shap, raw_before = explainer.explain(applicants)
+    shap, _ = explainer.explain(applicants)
     reasons = ReasonCodeMap.build(feature_names, catalogue).top_batch(shap, k=1)
     has_reason = np.array([bool(r) for r in reasons], dtype=bool)
 
-    counterfactual = applicants.copy()
+    neutralised: dict[str, list[int]] = defaultdict(list)
     for position, row_reasons in enumerate(reasons):
-        if row_reasons:
-            for feature in row_reasons[0].features:
-                counterfactual.at[position, feature] = baseline_values[feature]
-    raw_after = model.predict(explainer.pool(counterfactual), prediction_type="RawFormulaVal")
+        for feature in row_reasons[0].features if row_reasons else ():
+            neutralised[feature].append(position)
+    counterfactual = applicants.copy()
+    for feature, positions in neutralised.items():
+        baseline: Any = baseline_values[feature]  # a median or a category label
+        counterfactual.loc[positions, feature] = baseline
 
-    raw_after = np.asarray(raw_after, dtype=np.float64)
+    def raw(rows_frame: pd.DataFrame) -> np.ndarray:
+        pool = explainer.pool(rows_frame)
+        return np.asarray(model.predict(pool, prediction_type="RawFormulaVal"), dtype=np.float64)
+
+    raw_before, raw_after = raw(applicants), raw(counterfactual)
     lowered = raw_after < raw_before  # on log-odds: a probability can round to equal
     before, after = _probability(raw_before), _probability(raw_after)
     failures = tuple(

@@ -9,7 +9,7 @@ row of each tree's table and the rows are summed.
 
 `CatBoost.get_feature_importance(type="ShapValues")` rebuilds those tables on
 every call (~13 ms for one row of a 500-tree model); here a row costs a gather
-and a small matrix product. Values are in the model's raw output, log-odds of
+and a scatter-add. Values are in the model's raw output, log-odds of
 class 1 (default) for a classifier, relative to `expected_value`.
 
 Each tree's table is stored compactly: only the (at most a handful of) features
@@ -19,18 +19,21 @@ column is.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from credit_assets.core.explain._catboost_structure import ObliviousForest, read_oblivious_forest
 from credit_assets.core.explain._oblivious_treeshap import shap_by_leaf
 
 _FORMAT_VERSION = 1
 _CHUNK_VALUES = 1 << 20  # gathered table values per chunk (8 MB of float64)
+_SMALL_FRAME_ROWS = 64  # up to this many rows a DataFrame goes to Pool as an object array
 
 
 def model_fingerprint(model: Any) -> str:
@@ -97,9 +100,9 @@ def _tree_tables(
     columns: list[list[int]] = [[] for _ in range(forest.n_trees)]
     means = np.zeros(forest.n_trees)
     offsets = forest.leaf_offsets
-    for pattern, trees in groups.items():
+    for tree_pattern, trees in groups.items():
         leaves = np.stack([np.arange(offsets[t], offsets[t + 1]) for t in trees])
-        phi, mean = shap_by_leaf(pattern, forest.leaf_values[leaves], covers[leaves])
+        phi, mean = shap_by_leaf(tree_pattern, forest.leaf_values[leaves], covers[leaves])
         means[trees] = mean
         for position, tree in enumerate(trees):
             features: list[int] = []
@@ -147,11 +150,9 @@ class LeafShapExplainer:
         self._scale = scale
         self._bias = bias
         self._model = model
-        n_trees, n_slots = slot_features.shape
-        # Summing slots into features as a 0/1 matrix product keeps a batch one BLAS call.
-        self._slot_to_feature = np.zeros((n_trees * n_slots, len(feature_names) + 1))
-        self._slot_to_feature[np.arange(n_trees * n_slots), slot_features.ravel()] = 1.0
-        self._slot_to_feature = np.ascontiguousarray(self._slot_to_feature[:, :-1])
+        # Where each gathered table value lands in a row's SHAP vector; the extra
+        # column takes the empty slots and is dropped.
+        self._slot_columns = slot_features.ravel()
 
     @property
     def n_trees(self) -> int:
@@ -177,7 +178,9 @@ class LeafShapExplainer:
                     "constraints do this); CatBoost's SHAP then depends on a dataset: pass "
                     "background= (the training population)"
                 )
-            background_weights, background_rows = _background_leaf_weights(model, background, forest)
+            background_weights, background_rows = _background_leaf_weights(
+                model, background, forest
+            )
             covers = covers + background_weights
         tables, columns, means = _tree_tables(forest, covers)
         n_features = len(forest.feature_names)
@@ -211,20 +214,31 @@ class LeafShapExplainer:
         """The same tables bound to `model`, which must be the model they were built from."""
         if model_fingerprint(model) != self.fingerprint:
             raise ValueError("these SHAP tables were built from a different model")
-        twin = LeafShapExplainer.__new__(LeafShapExplainer)
-        twin.__dict__.update(self.__dict__)
+        twin = copy.copy(self)
         twin._model = model
         twin.cat_feature_indices = tuple(int(i) for i in model.get_cat_feature_indices())
         return twin
 
     def pool(self, data: Any, thread_count: int = 1) -> Any:
-        """A CatBoost `Pool` of the model's features (one thread: the request path)."""
+        """A CatBoost `Pool` of the model's features (one thread: the request path).
+
+        Accepts a Pool, a pandas or polars DataFrame (columns picked by name) or an
+        array in model feature order.
+        """
         from catboost import Pool
 
         if isinstance(data, Pool):
             return data
-        if hasattr(data, "columns") and not isinstance(data, np.ndarray):
-            data = data[list(self.feature_names)]
+        names = list(self.feature_names)
+        if isinstance(data, pd.DataFrame):
+            if list(data.columns) != names:
+                data = data[names]
+            if len(data) <= _SMALL_FRAME_ROWS:
+                # Pool walks a DataFrame column by column (~1 ms for one row); an
+                # object array of the same values is ~0.1 ms.
+                data = data.to_numpy(dtype=object)
+        elif hasattr(data, "columns") and hasattr(data, "select"):  # polars
+            data = data.select(names)
         return Pool(data, cat_features=list(self.cat_feature_indices), thread_count=thread_count)
 
     def leaf_indexes(self, data: Any, thread_count: int = 1) -> np.ndarray:
@@ -242,15 +256,24 @@ class LeafShapExplainer:
         """SHAP values and raw predictions from precomputed leaf indexes (rows, trees)."""
         leaves = np.asarray(leaf_indexes, dtype=np.int64)
         if leaves.ndim != 2 or leaves.shape[1] != self.n_trees:
-            raise ValueError(f"expected leaf indexes of shape (rows, {self.n_trees}), got {leaves.shape}")
+            raise ValueError(
+                f"expected leaf indexes of shape (rows, {self.n_trees}), got {leaves.shape}"
+            )
         leaves = leaves + self._leaf_offsets[:-1]
-        raw = self._leaf_values[leaves].sum(axis=1) * self._scale + self._bias
-        n_rows = leaves.shape[0]
+        raw = np.take(self._leaf_values, leaves).sum(axis=1) * self._scale + self._bias
+        n_rows, width = leaves.shape[0], len(self.feature_names) + 1
         shap = np.empty((n_rows, len(self.feature_names)))
-        chunk = max(1, _CHUNK_VALUES // (self.n_trees * self._values.shape[1]))
+        chunk = max(1, _CHUNK_VALUES // self._slot_columns.size)
         for start in range(0, n_rows, chunk):
-            gathered = self._values[leaves[start : start + chunk]]
-            np.matmul(gathered.reshape(gathered.shape[0], -1), self._slot_to_feature, out=shap[start : start + chunk])
+            rows = leaves[start : start + chunk]
+            # np.take: ~4x faster than fancy indexing for rows of a few values.
+            gathered = np.take(self._values, rows, axis=0).reshape(rows.shape[0], -1)
+            target = (np.arange(rows.shape[0]) * width)[:, None] + self._slot_columns[None, :]
+            # bincount adds in tree order per row: a row sums the same alone or in a batch.
+            sums = np.bincount(
+                target.ravel(), weights=gathered.ravel(), minlength=rows.shape[0] * width
+            )
+            shap[start : start + chunk] = sums.reshape(rows.shape[0], width)[:, :-1]
         return shap, raw
 
     def to_bytes(self) -> bytes:
@@ -277,7 +300,9 @@ class LeafShapExplainer:
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             version = int(archive["format_version"])
             if version != _FORMAT_VERSION:
-                raise ValueError(f"leaf SHAP tables of format {version}, expected {_FORMAT_VERSION}")
+                raise ValueError(
+                    f"leaf SHAP tables of format {version}, expected {_FORMAT_VERSION}"
+                )
             scale, bias, expected = (float(x) for x in archive["scale_bias_expected"])
             explainer = cls(
                 feature_names=tuple(str(n) for n in archive["feature_names"]),

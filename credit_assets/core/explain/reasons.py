@@ -43,14 +43,18 @@ class ReasonCodeMap:
     feature_code: tuple[int, ...]  # per feature, the index of its code
 
     @classmethod
-    def build(cls, feature_names: list[str] | tuple[str, ...], catalogue: FeatureCatalogue) -> ReasonCodeMap:
+    def build(
+        cls, feature_names: list[str] | tuple[str, ...], catalogue: FeatureCatalogue
+    ) -> ReasonCodeMap:
         names = tuple(feature_names)
         missing = catalogue.missing(list(names))
         if missing:
             raise ValueError(f"model features not in the feature catalogue: {missing}")
         unapproved = catalogue.without_reason(list(names))
         if unapproved:
-            raise ValueError(f"model features without an approved reason code and text: {unapproved}")
+            raise ValueError(
+                f"model features without an approved reason code and text: {unapproved}"
+            )
         text_of: dict[str, str] = {}
         for name in names:
             spec = catalogue[name]
@@ -61,7 +65,8 @@ class ReasonCodeMap:
         position = {code: i for i, code in enumerate(codes)}
         feature_code = tuple(position[str(catalogue[n].reason_code)] for n in names)
         code_features = tuple(
-            tuple(n for n, c in zip(names, feature_code, strict=True) if c == i) for i in range(len(codes))
+            tuple(n for n, c in zip(names, feature_code, strict=True) if c == i)
+            for i in range(len(codes))
         )
         return cls(names, codes, tuple(text_of[c] for c in codes), code_features, feature_code)
 
@@ -91,7 +96,9 @@ class ReasonCodeMap:
     def top(self, shap_row: np.ndarray, k: int = 4) -> list[Reason]:
         """The per-row rule, written out plainly."""
         sums = [0.0] * len(self.codes)
-        for value, code in zip(np.asarray(shap_row, dtype=np.float64).tolist(), self.feature_code, strict=True):
+        for value, code in zip(
+            np.asarray(shap_row, dtype=np.float64).tolist(), self.feature_code, strict=True
+        ):
             sums[code] += value
         ranked = sorted(
             (i for i, total in enumerate(sums) if total > 0.0),
@@ -115,11 +122,16 @@ class ReasonCodeMap:
         # Codes are columns in ascending order, so a stable sort breaks ties by code.
         order = np.argsort(-sums, axis=1, kind="stable")[:, :k]
         chosen = np.take_along_axis(sums, order, axis=1)
-        positive = chosen > 0.0
+        # Positive sums come first in each row: a row's reasons are a prefix of `order`.
+        n_positive = (chosen > 0.0).sum(axis=1).tolist()
+        codes, texts, features = self.codes, self.texts, self.code_features
         return [
-            [self.reason(int(i), s) for i, s, keep in zip(row_order, row_sums, row_positive, strict=True) if keep]
-            for row_order, row_sums, row_positive in zip(
-                order.tolist(), chosen.tolist(), positive.tolist(), strict=True
+            [
+                Reason(codes[i], texts[i], s, features[i])
+                for i, s in zip(row_order[:n], row_sums[:n], strict=True)
+            ]
+            for row_order, row_sums, n in zip(
+                order.tolist(), chosen.tolist(), n_positive, strict=True
             )
         ]
 
