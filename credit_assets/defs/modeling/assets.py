@@ -77,12 +77,24 @@ def labels(frame: pl.DataFrame) -> np.ndarray:
     owners=MODEL_OWNERS,
     kinds={"catboost"},
     check_specs=[
-        dg.AssetCheckSpec("monotone_constraints_hold", asset="challenger_model", blocking=True,
-                          description="A partial-dependence sweep confirms every declared direction."),
-        dg.AssetCheckSpec("no_protected_inputs", asset="challenger_model", blocking=True,
-                          description="No protected attribute (or protected_* column) is a model input."),
-        dg.AssetCheckSpec("features_have_approved_reasons", asset="challenger_model", blocking=True,
-                          description="Every input maps to a reason code with approved consumer text."),
+        dg.AssetCheckSpec(
+            "monotone_constraints_hold",
+            asset="challenger_model",
+            blocking=True,
+            description="A partial-dependence sweep confirms every declared direction.",
+        ),
+        dg.AssetCheckSpec(
+            "no_protected_inputs",
+            asset="challenger_model",
+            blocking=True,
+            description="No protected attribute (or protected_* column) is a model input.",
+        ),
+        dg.AssetCheckSpec(
+            "features_have_approved_reasons",
+            asset="challenger_model",
+            blocking=True,
+            description="Every input maps to a reason code with approved consumer text.",
+        ),
     ],
 )
 def challenger_model(context: dg.AssetExecutionContext, platform: PlatformResource):
@@ -95,7 +107,9 @@ def challenger_model(context: dg.AssetExecutionContext, platform: PlatformResour
     frame, specs, training_sha = load_training_set(platform)
     contracts = platform.contracts()
     catalogue = feature_catalogue(contracts)
-    trained = train_challenger(frame, specs, TrainConfig(threads=settings.threads, seed=settings.seed))
+    trained = train_challenger(
+        frame, specs, TrainConfig(threads=settings.threads, seed=settings.seed)
+    )
     test = frame.filter(pl.col("split") == "test")
     scale = score_scale(settings)
     pd_test = trained.predict_pd(test, thread_count=settings.threads)
@@ -104,7 +118,6 @@ def challenger_model(context: dg.AssetExecutionContext, platform: PlatformResour
         trained, frame.filter(pl.col("split") == "train"), specs, seed=settings.seed
     )
     from credit_assets.core.explain import LeafShapExplainer
-
     from credit_assets.core.modeling import catboost_pool, to_catboost_frame
 
     # Monotone constraints leave some leaves without training weight; the training
@@ -133,21 +146,33 @@ def challenger_model(context: dg.AssetExecutionContext, platform: PlatformResour
     )
     lineage = {"training_set_sha256": training_sha, "training_run_id": context.run_id}
     register_challenger(
-        platform.engine, version=ref.version, artifact_uri=ref.uri, manifest_sha256=ref.manifest_sha256,
-        run_id=context.run_id, metrics=scalar_metrics(metrics), lineage=lineage,
+        platform.engine,
+        version=ref.version,
+        artifact_uri=ref.uri,
+        manifest_sha256=ref.manifest_sha256,
+        run_id=context.run_id,
+        metrics=scalar_metrics(metrics),
+        lineage=lineage,
     )
     names = [s.name for s in specs]
     protected = [c for contract in contracts.values() for c in contract.protected_columns]
     yield dg.AssetCheckResult(
-        check_name="monotone_constraints_hold", passed=monotonicity.passed,
+        check_name="monotone_constraints_hold",
+        passed=monotonicity.passed,
         metadata={"evidence": dg.MetadataValue.md(monotonicity.to_markdown())},
     )
     protected_verdict = protected_gate(names, protected)
-    yield dg.AssetCheckResult(check_name="no_protected_inputs", passed=protected_verdict.passed,
-                              metadata={"detail": protected_verdict.detail})
+    yield dg.AssetCheckResult(
+        check_name="no_protected_inputs",
+        passed=protected_verdict.passed,
+        metadata={"detail": protected_verdict.detail},
+    )
     reasons_verdict = reason_gate(names, catalogue)
-    yield dg.AssetCheckResult(check_name="features_have_approved_reasons", passed=reasons_verdict.passed,
-                              metadata={"detail": reasons_verdict.detail})
+    yield dg.AssetCheckResult(
+        check_name="features_have_approved_reasons",
+        passed=reasons_verdict.passed,
+        metadata={"detail": reasons_verdict.detail},
+    )
     importance = sorted(
         zip(names, trained.model.get_feature_importance(), strict=True), key=lambda kv: -kv[1]
     )[:15]
@@ -204,7 +229,9 @@ def bayes_optimal_auc(platform: PlatformResource, test: pl.DataFrame) -> float |
     if not files or "application_id" not in test.columns:
         return None
     truth = pl.read_parquet(files).select("application_id", "true_pd")
-    joined = test.select("application_id", "default_flag").join(truth, on="application_id", how="inner")
+    joined = test.select("application_id", "default_flag").join(
+        truth, on="application_id", how="inner"
+    )
     if joined.height < test.height * 0.99:
         return None
     return float(auc(joined["default_flag"].to_numpy(), joined["true_pd"].to_numpy()))
@@ -216,10 +243,18 @@ def bayes_optimal_auc(platform: PlatformResource, test: pl.DataFrame) -> float |
     owners=MODEL_OWNERS,
     kinds={"catboost"},
     check_specs=[
-        dg.AssetCheckSpec("quality_not_worse_than_champion", asset="model_evaluation", blocking=True,
-                          description="Test AUC within tolerance of the current champion (first model: above a floor)."),
-        dg.AssetCheckSpec("bad_rate_falls_with_score", asset="model_evaluation", blocking=True,
-                          description="Observed bad rate falls from band E to band A."),
+        dg.AssetCheckSpec(
+            "quality_not_worse_than_champion",
+            asset="model_evaluation",
+            blocking=True,
+            description="Test AUC within tolerance of the current champion (first model: above a floor).",
+        ),
+        dg.AssetCheckSpec(
+            "bad_rate_falls_with_score",
+            asset="model_evaluation",
+            blocking=True,
+            description="Observed bad rate falls from band E to band A.",
+        ),
     ],
 )
 def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResource):
@@ -249,7 +284,9 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
     if champion is not None and champion.version != version:
         loaded = load_registered_artifact(settings, champion.artifact_uri, champion.manifest_sha256)
         pds["champion"] = loaded.predict_pd(test, thread_count=settings.threads)
-    results = {name: evaluate(y, p, scale.score_from_pd(p), bands=RiskBands()) for name, p in pds.items()}
+    results = {
+        name: evaluate(y, p, scale.score_from_pd(p), bands=RiskBands()) for name, p in pds.items()
+    }
     bayes = bayes_optimal_auc(platform, test)
     report = {
         "challenger_version": version,
@@ -266,14 +303,20 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
     challenger_auc = results["challenger"]["auc"]
     champion_auc = results["champion"]["auc"] if "champion" in results else None
     gate = quality_gate(challenger_auc, champion_auc, policy(settings))
-    yield dg.AssetCheckResult(check_name="quality_not_worse_than_champion", passed=gate.passed,
-                              metadata={"detail": gate.detail})
+    yield dg.AssetCheckResult(
+        check_name="quality_not_worse_than_champion",
+        passed=gate.passed,
+        metadata={"detail": gate.detail},
+    )
     bands = [b for b in results["challenger"]["bands"] if b.get("count")]
     rates = [b["observed_bad_rate"] for b in bands]
     falling = all(a <= b + 1e-12 for a, b in zip(rates, rates[1:], strict=False))
     yield dg.AssetCheckResult(
-        check_name="bad_rate_falls_with_score", passed=falling,
-        metadata={"bands": dg.MetadataValue.md(band_table_markdown(results["challenger"]["bands"]))},
+        check_name="bad_rate_falls_with_score",
+        passed=falling,
+        metadata={
+            "bands": dg.MetadataValue.md(band_table_markdown(results["challenger"]["bands"]))
+        },
     )
     curves = {name: (y, p) for name, p in pds.items()}
     comparison = [{"model": name, **scalar_metrics(r)} for name, r in results.items()]
@@ -282,7 +325,9 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
         "test_rows": int(test.height),
         "challenger_auc": float(challenger_auc or 0.0),
         "comparison": dg.MetadataValue.md(
-            markdown_table(comparison, ["model", "auc", "gini", "ks", "brier", "ece", "bad_rate", "mean_pd"])
+            markdown_table(
+                comparison, ["model", "auc", "gini", "ks", "brier", "ece", "bad_rate", "mean_pd"]
+            )
         ),
         "bands": dg.MetadataValue.md(band_table_markdown(results["challenger"]["bands"])),
         "roc": dg.MetadataValue.md(roc_markdown(curves)),
@@ -302,11 +347,21 @@ class PromotionConfig(dg.Config):
 
 @dg.asset(
     group_name="modeling",
-    deps=["model_evaluation", "challenger_model"],
+    deps=[
+        "model_evaluation",
+        "challenger_model",
+        "reason_code_catalogue",
+        "reason_accuracy",
+        "explainability_report",
+        "fairness_report",
+        "lda_search",
+    ],
     owners=MODEL_OWNERS,
     kinds={"catboost"},
 )
-def champion_model(context: dg.AssetExecutionContext, config: PromotionConfig, platform: PlatformResource):
+def champion_model(
+    context: dg.AssetExecutionContext, config: PromotionConfig, platform: PlatformResource
+):
     """The model that scores borrowers. Materializing it promotes the evaluated challenger when
     every gate passes: quality not worse than the current champion beyond a tolerance (first
     model: above a floor), every feature mapped to an approved reason text, no protected
@@ -328,13 +383,19 @@ def champion_model(context: dg.AssetExecutionContext, config: PromotionConfig, p
     fairness_summary = _fairness_summary(platform, version)
     monotonicity = loaded.manifest.get("monotonicity", {})
     gates = [
-        quality_gate(models["challenger"].get("auc"), models.get("champion", {}).get("auc"), policy(settings)),
+        quality_gate(
+            models["challenger"].get("auc"), models.get("champion", {}).get("auc"), policy(settings)
+        ),
         reason_gate(loaded.feature_names, catalogue),
         protected_gate(loaded.feature_names, protected),
-        monotonicity_gate(bool(monotonicity.get("passed", False)),
-                          [f["feature"] for f in monotonicity.get("features", []) if not f.get("passed", True)]),
-        fairness_gate(fairness_summary.get("worst_adverse_impact_ratio") if fairness_summary else None,
-                      policy(settings)),
+        monotonicity_gate(
+            bool(monotonicity.get("passed", False)),
+            [f["feature"] for f in monotonicity.get("features", []) if not f.get("passed", True)],
+        ),
+        fairness_gate(
+            fairness_summary.get("worst_adverse_impact_ratio") if fairness_summary else None,
+            policy(settings),
+        ),
     ]
     decision = decide(gates, config.override_reason)
     if not decision.promote:
@@ -344,8 +405,12 @@ def champion_model(context: dg.AssetExecutionContext, config: PromotionConfig, p
             metadata={"gates": dg.MetadataValue.md(decision.markdown())},
         )
     promoted = promote(
-        platform.engine, version, run_id=context.run_id, metrics=models["challenger"],
-        fairness=fairness_summary or {}, override_reason=decision.override_reason,
+        platform.engine,
+        version,
+        run_id=context.run_id,
+        metrics=models["challenger"],
+        fairness=fairness_summary or {},
+        override_reason=decision.override_reason,
         lineage={"evaluation_run_id": evaluation["_run_id"], "promotion_run_id": context.run_id},
     )
     return dg.MaterializeResult(
