@@ -130,6 +130,8 @@ def materialize_all(
                 if partitions
                 else [None]
             )
+            if isinstance(partitions, dg.TimeWindowPartitionsDefinition):
+                partition_keys = partition_keys[-1:]  # today's window, not the whole history
             for partition_key in partition_keys:
                 result = dg.materialize(
                     assets,

@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     approval_cutoff_score: int = Field(
         default=600, description="Scores at or above this are approved (fairness testing, decisions)."
     )
+    performance_tolerance: float = Field(
+        default=0.05, description="Live AUC may fall this far below validation before it is flagged."
+    )
+    alert_webhook_url: str | None = Field(
+        default=None, description="Run failures are POSTed here as JSON (optional)."
+    )
     promotion_auc_tolerance: float = 0.005
     first_model_auc_floor: float = 0.65
     min_adverse_impact_ratio: float = 0.8
