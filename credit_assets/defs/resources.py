@@ -4,7 +4,6 @@ It reads the environment when a run starts (not at import), so a test or a
 deployment changes CREDIT_* variables and nothing else.
 """
 
-
 import dagster as dg
 import polars as pl
 from pydantic import PrivateAttr

@@ -127,6 +127,11 @@ def spine_keys(spine: pl.LazyFrame) -> pl.LazyFrame:
     return spine.select(pl.col(BORROWER).cast(pl.String), pl.col(AS_OF).cast(pl.Date)).unique()
 
 
-def point_in_time(records: pl.LazyFrame, keys: pl.LazyFrame, date_column: str) -> pl.LazyFrame:
+def point_in_time(
+    records: pl.LazyFrame, keys: pl.LazyFrame, date_column: str, on: str = BORROWER
+) -> pl.LazyFrame:
     """Each record paired with every as-of date of its borrower, kept only when dated strictly before."""
-    return records.join(keys, on=BORROWER, how="inner").filter(pl.col(date_column) < pl.col(AS_OF))
+    # The spine is the small side: hash it and stream the records past it.
+    return records.join(keys, on=on, how="inner", build_side="prefer_right").filter(
+        pl.col(date_column) < pl.col(AS_OF)
+    )

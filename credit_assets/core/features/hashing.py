@@ -22,10 +22,15 @@ _GOLDEN = 2_654_435_761  # Knuth's multiplicative constant, < 2**32
 def stable_hash(expr: pl.Expr) -> pl.Expr:
     """Int64 in [0, 2**32) from the string value of `expr`; null stays null."""
     data = expr.cast(pl.String).str.pad_end(HASHED_BYTES, "\x00").cast(pl.Binary)
-    value = pl.lit(0, dtype=pl.Int64)
-    for offset in range(0, HASHED_BYTES, _WORD):
-        word = data.bin.slice(offset, _WORD).bin.reinterpret(dtype=pl.UInt32, endianness="little")
-        value = (value * _BASE + word.cast(pl.Int64)) % _PRIME
+    words = [
+        data.bin.slice(offset, _WORD)
+        .bin.reinterpret(dtype=pl.UInt32, endianness="little")
+        .cast(pl.Int64)
+        for offset in range(0, HASHED_BYTES, _WORD)
+    ]
+    value = words[0] % _PRIME  # starting from the value keeps the input's column name
+    for word in words[1:]:
+        value = (value * _BASE + word) % _PRIME
     mixed = (value * _GOLDEN) % 2**32
     return mixed.xor(mixed // 2**16)
 

@@ -23,7 +23,6 @@ from credit_assets.core.features.frames import (
 )
 
 WINDOWS = (3, 6, 12)
-_MAX_DAYS_LATE = 365.0
 
 _BILLS = {"utility": "utility bills", "telecom": "phone and internet bills", "rent": "rent"}
 _CODE_LETTER = {"utility": "U", "telecom": "T", "rent": "R"}
@@ -64,10 +63,10 @@ def payment_feature_specs(contract: Contract) -> list[FeatureSpec]:
                  "float", "decreasing", 1, f"Late payments on {bills}", 0.0, 1.0),
             spec(f"{stem}_days_late_mean_{w}m",
                  f"Mean days late of {bills} due in the last {w} months and paid before the as-of date.",
-                 "float", "increasing", 2, f"{bills.capitalize()} paid many days late", 0.0, _MAX_DAYS_LATE),
+                 "float", "increasing", 2, f"{bills.capitalize()} paid many days late", 0.0),
             spec(f"{stem}_days_late_max_{w}m",
                  f"Most days late of any {bills[:-1] if bills.endswith('s') else bills} payment due in the last {w} months.",
-                 "int", "increasing", 2, f"{bills.capitalize()} paid many days late", 0.0, _MAX_DAYS_LATE),
+                 "int", "increasing", 2, f"{bills.capitalize()} paid many days late", 0.0),
             spec(f"{stem}_missed_payments_{w}m",
                  f"Number of {bills} due in the last {w} months still unpaid on the as-of date.",
                  "int", "increasing", 3, f"Missed payments on {bills}", 0.0, None),
@@ -112,26 +111,35 @@ def payment_features(
         (pl.col("_paid") & (pl.col("_late") <= 0)).alias("_on_time"),
     )
 
-    aggs: list[pl.Expr] = []
+    # Row-level columns first, plain aggregations after: the engines' fast path.
+    counts: dict[str, pl.Expr] = {}
+    late: dict[str, pl.Expr] = {}
     for w in WINDOWS:
         due = pl.col("_k") < w
         settled = due & pl.col("_paid")
-        aggs += [
-            due.sum().alias(f"_n_{w}"),
-            (due & pl.col("_on_time")).sum().alias(f"_on_time_{w}"),
-            pl.col("_late").filter(settled).sum().alias(f"_late_sum_{w}"),
-            settled.sum().alias(f"_late_n_{w}"),
-            pl.col("_late").filter(settled).max().alias(f"{stem}_days_late_max_{w}m"),
-            (due & ~pl.col("_paid")).sum().cast(pl.Int64).alias(f"{stem}_missed_payments_{w}m"),
-        ]
-    aggs += [
-        _longest_run(pl.col("_on_time").sort_by(["due_date", "_on_time"])).alias(
-            f"{stem}_longest_on_time_streak"
-        ),
-        (pl.col("_k").max().cast(pl.Int64) + 1).alias(f"{stem}_history_months"),
-        pl.col("_k").n_unique().cast(pl.Int64).alias(f"months_of_data_{stem}"),
-    ]
-    per_key = bills.group_by(KEYS).agg(aggs)
+        counts |= {
+            f"_n_{w}": due,
+            f"_on_time_{w}": due & pl.col("_on_time"),
+            f"_late_n_{w}": settled,
+            f"{stem}_missed_payments_{w}m": due & ~pl.col("_paid"),
+        }
+        late[f"_late_{w}"] = pl.when(settled).then(pl.col("_late"))
+    per_key = (
+        bills.with_columns(
+            *(flag.cast(pl.Int64).alias(name) for name, flag in counts.items()),
+            *(value.alias(name) for name, value in late.items()),
+            _running_on_time_streak().alias("_streak"),
+        )
+        .group_by(KEYS)
+        .agg(
+            pl.col(*counts).sum(),
+            *(pl.col(f"_late_{w}").sum().alias(f"_late_sum_{w}") for w in WINDOWS),
+            *(pl.col(f"_late_{w}").max().alias(f"{stem}_days_late_max_{w}m") for w in WINDOWS),
+            pl.col("_streak").max().alias(f"{stem}_longest_on_time_streak"),
+            (pl.col("_k").max().cast(pl.Int64) + 1).alias(f"{stem}_history_months"),
+            pl.col("_k").n_unique().cast(pl.Int64).alias(f"months_of_data_{stem}"),
+        )
+    )
 
     derived = []
     for w in WINDOWS:
@@ -146,14 +154,19 @@ def payment_features(
     )
 
 
+def _running_on_time_streak() -> pl.Expr:
+    """At each bill, the number of consecutive on-time bills ending with it (by due date).
+
+    The on-time count so far minus its value at the latest late or missed bill;
+    the longest streak is the maximum of this column.
+    """
+    on_time = pl.col("_on_time").cast(pl.Int64)
+    so_far = on_time.cum_sum()
+    at_last_break = pl.when(on_time == 0).then(so_far).otherwise(0).cum_max()
+    # Ties on the due date are ordered late-then-on-time, so the result is deterministic.
+    return (so_far - at_last_break).over(KEYS, order_by=["due_date", "_on_time"])
+
+
 def _ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
     """numerator / denominator, null when the denominator is zero (no bills, no ratio)."""
     return pl.when(denominator > 0).then(numerator.cast(pl.Float64) / denominator.cast(pl.Float64))
-
-
-def _longest_run(flags: pl.Expr) -> pl.Expr:
-    """Longest run of consecutive True values (per group, in the order given)."""
-    ones = flags.cast(pl.Int64)
-    running = ones.cum_sum()
-    at_last_break = pl.when(ones == 0).then(running).forward_fill().fill_null(0)
-    return (running - at_last_break).max().cast(pl.Int64)

@@ -21,12 +21,13 @@ _MASK64 = (1 << 64) - 1
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
-    """The SplitMix64 finaliser: a bijection on uint64 with full avalanche."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * _M1
-    x = x ^ (x >> np.uint64(27))
-    x = x * _M2
-    return x ^ (x >> np.uint64(31))
+    """The SplitMix64 finaliser: a bijection on uint64 with full avalanche (updates `x` in place)."""
+    x ^= x >> np.uint64(30)
+    x *= _M1
+    x ^= x >> np.uint64(27)
+    x *= _M2
+    x ^= x >> np.uint64(31)
+    return x
 
 
 def _mix_int(value: int) -> int:
@@ -48,8 +49,12 @@ class KeyedRandom:
         return self._streams[key]
 
     def bits(self, stream: str, keys: np.ndarray, draw: int = 0) -> np.ndarray:
-        k = np.asarray(keys).astype(np.uint64, copy=False)
-        return _mix(_mix(k * _GOLDEN + self._salt(stream, draw)) ^ self._salt(stream, ~draw))
+        x = np.asarray(keys).astype(np.uint64)  # a copy: _mix works in place
+        x *= _GOLDEN
+        x += self._salt(stream, draw)
+        x = _mix(x)
+        x ^= self._salt(stream, ~draw)
+        return _mix(x)
 
     def uniform(self, stream: str, keys: np.ndarray, draw: int = 0) -> np.ndarray:
         """Uniform on the open interval (0, 1)."""
@@ -59,18 +64,30 @@ class KeyedRandom:
     def normal(self, stream: str, keys: np.ndarray, draw: int = 0) -> np.ndarray:
         return ndtri(self.uniform(stream, keys, draw))
 
-    def bernoulli(self, stream: str, keys: np.ndarray, p: np.ndarray | float, draw: int = 0) -> np.ndarray:
+    def bernoulli(
+        self, stream: str, keys: np.ndarray, p: np.ndarray | float, draw: int = 0
+    ) -> np.ndarray:
         return self.uniform(stream, keys, draw) < p
 
     def integers(
-        self, stream: str, keys: np.ndarray, low: np.ndarray | int, high: np.ndarray | int, draw: int = 0
+        self,
+        stream: str,
+        keys: np.ndarray,
+        low: np.ndarray | int,
+        high: np.ndarray | int,
+        draw: int = 0,
     ) -> np.ndarray:
         """Integers uniform on [low, high] (both ends included)."""
         span = np.asarray(high) - np.asarray(low) + 1
         return np.asarray(low) + np.floor(self.uniform(stream, keys, draw) * span).astype(np.int64)
 
     def choice(
-        self, stream: str, keys: np.ndarray, n_options: int, p: Sequence[float] | np.ndarray, draw: int = 0
+        self,
+        stream: str,
+        keys: np.ndarray,
+        n_options: int,
+        p: Sequence[float] | np.ndarray,
+        draw: int = 0,
     ) -> np.ndarray:
         """Index into options; `p` is one probability vector or one row per key."""
         u = self.uniform(stream, keys, draw)
@@ -81,7 +98,9 @@ class KeyedRandom:
         cdf = np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)
         return np.minimum((u[:, None] >= cdf).sum(axis=1), n_options - 1)
 
-    def poisson(self, stream: str, keys: np.ndarray, lam: np.ndarray | float, draw: int = 0) -> np.ndarray:
+    def poisson(
+        self, stream: str, keys: np.ndarray, lam: np.ndarray | float, draw: int = 0
+    ) -> np.ndarray:
         """Poisson counts by inverting the CDF (rates here are small, so few terms are needed)."""
         u = self.uniform(stream, keys, draw)
         lam = np.broadcast_to(np.asarray(lam, dtype=np.float64), u.shape)

@@ -26,7 +26,7 @@ def bureau_frame(pop: Population, seed: int, end_date: date) -> pl.DataFrame:
     end = to_day(end_date)
     app = pop.application_date[covered]
     first_report = app - rng.integers("bureau_lead", b, 1, 90) * DAY
-    n_reports = 1 + ((end - app) / DAY).astype(np.int64) // REFRESH_DAYS
+    n_reports = 1 + (end - app).astype(np.int64) // REFRESH_DAYS
 
     parent, k = expand(n_reports)
     key = (b[parent] << 6) | k
@@ -51,13 +51,15 @@ def bureau_frame(pop: Population, seed: int, end_date: date) -> pl.DataFrame:
 
     return pl.DataFrame(
         {
-            "borrower_id": borrower_ids(b[parent]),
+            "borrower_id": borrower_ids(b).gather(parent),
             "report_date": pl.Series(report_date, dtype=pl.Date),
             "bureau_score": np.where(score_missing, np.nan, np.clip(score, 300, 850)),
             "open_accounts": open_accounts.astype(np.int64),
             "delinquencies_24m": delinquencies.astype(np.int64),
             "credit_utilization": np.where(open_accounts == 0, np.nan, utilization),
-            "months_since_oldest_account": np.where(oldest_missing, np.nan, np.minimum(oldest, 720)),
+            "months_since_oldest_account": np.where(
+                oldest_missing, np.nan, np.minimum(oldest, 720)
+            ),
         }
     ).with_columns(
         pl.col("credit_utilization").fill_nan(None),

@@ -17,7 +17,12 @@ import polars as pl
 
 from credit_assets.core.synthetic._calendar import DAY, month_index, on_day, to_day
 from credit_assets.core.synthetic._random import KeyedRandom, expand, sigmoid
-from credit_assets.core.synthetic.population import Population, _prefixed_ids, borrower_ids
+from credit_assets.core.synthetic.population import (
+    Population,
+    borrower_ids,
+    labels_of,
+    prefixed_ids,
+)
 
 # How much worse a borrower pays once they have defaulted on the loan.
 POST_DEFAULT_TRAIT_DROP = 2.5
@@ -83,9 +88,11 @@ def bills_frame(pop: Population, source: BillSource, seed: int, end_date: date) 
     pos = holders[parent]
 
     calendar_month = np.mod(month, 12)  # 0 = January
-    amount = typical[parent] * (
-        1.0 + source.seasonality * np.cos(2.0 * np.pi * calendar_month / 12.0)
-    ) * np.exp(source.bill_noise * rng.normal(f"{s}_bill_noise", key))
+    amount = (
+        typical[parent]
+        * (1.0 + source.seasonality * np.cos(2.0 * np.pi * calendar_month / 12.0))
+        * np.exp(source.bill_noise * rng.normal(f"{s}_bill_noise", key))
+    )
     if source.trait == "rent":  # rent rises 3 % on each tenancy anniversary
         amount = amount * 1.03 ** (k // 12)
     amount_due = np.round(amount / source.rounding) * source.rounding
@@ -96,28 +103,36 @@ def bills_frame(pop: Population, source: BillSource, seed: int, end_date: date) 
     t = pop.trait[s][pos] - POST_DEFAULT_TRAIT_DROP * after_default
 
     missed = rng.bernoulli(f"{s}_missed", key, sigmoid(-4.3 - 1.4 * t))
-    late = rng.bernoulli(f"{s}_late", key, sigmoid(-2.3 - 1.8 * t + 0.3 * rng.normal(f"{s}_late_noise", key)))
+    late = rng.bernoulli(f"{s}_late", key, sigmoid(-2.25 - 1.8 * t))
     # Days late: heavy-tailed, longer for weaker payers. On-time payers keep a habit of paying
-    # some days early, the stronger the earlier.
-    late_days = 1 + np.floor(np.exp(np.log(3.0) - 0.6 * t + 0.9 * rng.normal(f"{s}_late_days", key)))
-    early_days = np.round(np.exp(1.2 + 0.6 * t + 0.35 * rng.normal(f"{s}_early_days", key))) - 1
-    offset = np.where(late, np.minimum(late_days, 365), -np.clip(early_days, 0, 25)).astype(np.int64)
+    # some days early, the stronger the earlier. (Each drawn only where it applies.)
+    offset = np.zeros(key.size, dtype=np.int64)
+    lk, lt = key[late], t[late]
+    late_days = 1 + np.floor(
+        np.exp(np.log(3.0) - 0.6 * lt + 0.9 * rng.normal(f"{s}_late_days", lk))
+    )
+    offset[late] = np.minimum(late_days, 365)
+    ek, et = key[~late], t[~late]
+    early_days = np.round(np.exp(1.2 + 0.6 * et + 0.35 * rng.normal(f"{s}_early_days", ek))) - 1
+    offset[~late] = -np.clip(early_days, 0, 25)
     paid_date = due + offset * DAY
     # A payment after the extract date is not known yet: the bill shows as unpaid.
     paid = ~missed & (paid_date <= end)
 
     partial = rng.bernoulli(f"{s}_partial", key, sigmoid(-3.8 - 1.0 * t))
-    share = 0.3 + 0.65 * rng.uniform(f"{s}_partial_share", key)
-    amount_paid = np.where(partial, np.round(amount_due * share, 2), amount_due)
+    amount_paid = amount_due.copy()
+    share = 0.3 + 0.65 * rng.uniform(f"{s}_partial_share", key[partial])
+    amount_paid[partial] = np.round(amount_due[partial] * share, 2)
 
-    provider = np.asarray(source.providers, dtype=object)[provider_code[parent]]
-    provider[rng.bernoulli(f"{s}_provider_missing", key, 0.02)] = None
+    provider = labels_of(
+        provider_code[parent], source.providers, rng.bernoulli(f"{s}_provider_missing", key, 0.02)
+    )
 
     return pl.DataFrame(
         {
-            "bill_id": _bill_ids(source.id_prefix, b[parent], k),
-            "borrower_id": borrower_ids(b[parent]),
-            "provider": pl.Series(provider, dtype=pl.String),
+            "bill_id": prefixed_ids(source.id_prefix, b[parent] * 1000 + k, 11),
+            "borrower_id": borrower_ids(b).gather(parent),
+            "provider": provider,
             "due_date": pl.Series(due, dtype=pl.Date),
             "paid_date": pl.Series(np.where(paid, paid_date, np.datetime64("NaT")), dtype=pl.Date),
             "amount_due": amount_due,
@@ -130,20 +145,12 @@ def bills_frame(pop: Population, source: BillSource, seed: int, end_date: date) 
     )
 
 
-def typical_bill(rng: KeyedRandom, source: BillSource, borrowers: np.ndarray, income: np.ndarray) -> np.ndarray:
+def typical_bill(
+    rng: KeyedRandom, source: BillSource, borrowers: np.ndarray, income: np.ndarray
+) -> np.ndarray:
     """A borrower's usual monthly amount with this source (the bank reuses it for the debit)."""
     return (
         source.base_amount
         * (income / 3000.0) ** source.income_elasticity
         * np.exp(source.amount_sigma * rng.normal(f"{source.trait}_typical", borrowers))
     )
-
-
-def _bill_ids(prefix: str, borrower: np.ndarray, k: np.ndarray) -> pl.Series:
-    return pl.select(
-        pl.concat_str(
-            pl.lit(prefix),
-            pl.Series(borrower).cast(pl.String).str.zfill(8),
-            pl.Series(k).cast(pl.String).str.zfill(3),
-        )
-    ).to_series()

@@ -116,19 +116,26 @@ class Population:
 
 
 def borrower_ids(index: np.ndarray) -> pl.Series:
-    return _prefixed_ids("B", index, 8)
+    return prefixed_ids("B", index, 8)
 
 
-def _prefixed_ids(prefix: str, number: np.ndarray, width: int) -> pl.Series:
-    digits = pl.Series(np.asarray(number, dtype=np.int64)).cast(pl.String).str.zfill(width)
-    return (prefix + digits).alias("id")
+def prefixed_ids(prefix: str, number: np.ndarray, width: int) -> pl.Series:
+    """Identifiers like "B00000042": a prefix and the zero-padded number."""
+    # Casting number + 10**width and swapping its leading "1" is several times faster than zfill.
+    padded = pl.Series(np.asarray(number, dtype=np.int64) + 10**width).cast(pl.String)
+    return padded.str.replace("1", prefix, literal=True, n=1)
 
 
-def _codes_to_strings(codes: np.ndarray, labels: tuple[str, ...]) -> pl.Series:
-    """Category codes to strings; negative codes are null."""
-    values = np.asarray(labels, dtype=object)[np.maximum(codes, 0)]
-    values[codes < 0] = None
-    return pl.Series(values, dtype=pl.String)
+def labels_of(
+    codes: np.ndarray, labels: tuple[str, ...], missing: np.ndarray | None = None
+) -> pl.Series:
+    """Category codes to their labels; negative codes (and `missing` rows) are null."""
+    codes = np.asarray(codes, dtype=np.int64)
+    null = codes < 0 if missing is None else (codes < 0) | missing
+    values = pl.Series(labels, dtype=pl.String).gather(np.maximum(codes, 0))
+    if not null.any():
+        return values
+    return pl.select(pl.when(pl.Series(null)).then(None).otherwise(values)).to_series()
 
 
 def draw_population(first: int, n: int, seed: int, end_date: date) -> Population:
@@ -177,7 +184,9 @@ def draw_population(first: int, n: int, seed: int, end_date: date) -> Population
     )
     rounding = np.asarray(LOAN_ROUNDING)[product]
     loan_amount = np.clip(np.round(loan / rounding) * rounding, 100.0, 100000.0)
-    term_months = np.asarray(TERMS)[rng.choice("term", idx, 7, np.asarray(TERM_BY_PRODUCT)[product])]
+    term_months = np.asarray(TERMS)[
+        rng.choice("term", idx, 7, np.asarray(TERM_BY_PRODUCT)[product])
+    ]
 
     burden = np.clip(loan_amount / term_months / true_income, 0.005, 3.0)
     logit = (
@@ -241,7 +250,13 @@ def _coverage(
         + 0.15 * z
     )
     bureau = rng.bernoulli("has_bureau", idx, sigmoid(bureau_logit))
-    coverage = {"utility": utility, "telecom": telecom, "rent": rent, "bank": bank, "bureau": bureau}
+    coverage = {
+        "utility": utility,
+        "telecom": telecom,
+        "rent": rent,
+        "bank": bank,
+        "bureau": bureau,
+    }
     history = {
         "utility": rng.integers("history_utility", idx, 6, 24),
         "telecom": rng.integers("history_telecom", idx, 6, 24),
@@ -260,26 +275,30 @@ def applications_frame(pop: Population, seed: int) -> pl.DataFrame:
     declared_missing = rng.bernoulli("declared_missing", idx, np.where(irregular, 0.13, 0.07))
 
     employed = np.isin(pop.employment, (0, 1, 2))
-    tenure = np.exp(np.log(3.0) + 0.15 * pop.z + 0.02 * (pop.age_years - 30) + 0.9 * rng.normal("tenure", idx))
+    tenure = np.exp(
+        np.log(3.0) + 0.15 * pop.z + 0.02 * (pop.age_years - 30) + 0.9 * rng.normal("tenure", idx)
+    )
     tenure = np.round(np.clip(np.minimum(tenure, pop.age_years - 16), 0.0, 60.0), 1)
     student_job = (pop.employment == 5) & rng.bernoulli("student_job", idx, 0.4)
     tenure = np.where(student_job, np.round(np.minimum(tenure, 3.0) / 2, 1), tenure)
     tenure_missing = ~(employed | student_job) | rng.bernoulli("tenure_missing", idx, 0.08)
-    employment_reported = np.where(rng.bernoulli("employment_missing", idx, 0.02), -1, pop.employment)
+    employment_reported = np.where(
+        rng.bernoulli("employment_missing", idx, 0.02), -1, pop.employment
+    )
 
     return pl.DataFrame(
         {
-            "application_id": _prefixed_ids("A", idx, 8),
+            "application_id": prefixed_ids("A", idx, 8),
             "borrower_id": borrower_ids(idx),
             "application_date": pl.Series(pop.application_date, dtype=pl.Date),
             "loan_amount": pop.loan_amount,
             "term_months": pop.term_months.astype(np.int64),
-            "product": _codes_to_strings(pop.product, PRODUCTS),
+            "product": labels_of(pop.product, PRODUCTS),
             "declared_monthly_income": np.where(declared_missing, np.nan, declared),
             "employment_length_years": np.where(tenure_missing, np.nan, tenure),
-            "employment_type": _codes_to_strings(employment_reported, EMPLOYMENT_TYPES),
-            "housing_status": _codes_to_strings(pop.housing, HOUSING),
-            "region": _codes_to_strings(pop.region, REGIONS),
+            "employment_type": labels_of(employment_reported, EMPLOYMENT_TYPES),
+            "housing_status": labels_of(pop.housing, HOUSING),
+            "region": labels_of(pop.region, REGIONS),
         }
     ).with_columns(pl.col("declared_monthly_income", "employment_length_years").fill_nan(None))
 
@@ -288,9 +307,11 @@ def outcomes_frame(pop: Population) -> pl.DataFrame:
     m = pop.matured
     return pl.DataFrame(
         {
-            "application_id": _prefixed_ids("A", pop.index[m], 8),
+            "application_id": prefixed_ids("A", pop.index[m], 8),
             "borrower_id": borrower_ids(pop.index[m]),
-            "outcome_date": pl.Series(add_months(pop.application_date[m], OUTCOME_HORIZON_MONTHS), dtype=pl.Date),
+            "outcome_date": pl.Series(
+                add_months(pop.application_date[m], OUTCOME_HORIZON_MONTHS), dtype=pl.Date
+            ),
             "default_12m": pop.defaulted[m].astype(np.int64),
         }
     )
@@ -300,9 +321,9 @@ def demographics_frame(pop: Population) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "borrower_id": borrower_ids(pop.index),
-            "sex": _codes_to_strings(pop.sex, SEXES),
-            "age_band": _codes_to_strings(pop.age_band_reported, AGE_BANDS),
-            "ethnicity_group": _codes_to_strings(pop.ethnicity, ETHNICITIES),
+            "sex": labels_of(pop.sex, SEXES),
+            "age_band": labels_of(pop.age_band_reported, AGE_BANDS),
+            "ethnicity_group": labels_of(pop.ethnicity, ETHNICITIES),
         }
     )
 
@@ -310,7 +331,7 @@ def demographics_frame(pop: Population) -> pl.DataFrame:
 def ground_truth_frame(pop: Population) -> pl.DataFrame:
     return pl.DataFrame(
         {
-            "application_id": _prefixed_ids("A", pop.index, 8),
+            "application_id": prefixed_ids("A", pop.index, 8),
             "borrower_id": borrower_ids(pop.index),
             "true_pd": pop.true_pd,
             "creditworthiness": pop.z,

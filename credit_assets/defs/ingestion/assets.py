@@ -4,7 +4,6 @@ The assets are generated from the contracts in CREDIT_HOME's contracts folder,
 so onboarding a source means writing a contract, not code.
 """
 
-
 from collections import Counter
 from pathlib import Path
 
@@ -124,7 +123,10 @@ def build_raw_asset(contract: Contract) -> dg.AssetsDefinition:
         record_ingestion(platform.engine, result, context.run_id)
         archived = archive(settings, path, contract.name)
         context.log.info(
-            "%s: %d rows accepted, %d quarantined", path.name, result.accepted.height, result.rejected.height
+            "%s: %d rows accepted, %d quarantined",
+            path.name,
+            result.accepted.height,
+            result.rejected.height,
         )
 
         schema_report = check_against_contract(result.accepted, contract)
@@ -193,9 +195,7 @@ def build_quarantine_asset(contracts: dict[str, Contract]) -> dg.AssetsDefinitio
         scanned = scan_quarantine(platform.store)
         rows = scanned.collect() if scanned is not None else pl.DataFrame()
         uri = platform.store.write_frame("quarantine_report/quarantine.parquet", rows)
-        by_source = (
-            rows.group_by("source").len().sort("source").to_dicts() if rows.height else []
-        )
+        by_source = rows.group_by("source").len().sort("source").to_dicts() if rows.height else []
         aside = sorted(platform.settings.rejected_dir.glob("*/*.reason.json"))
         return dg.MaterializeResult(
             metadata={
@@ -204,8 +204,12 @@ def build_quarantine_asset(contracts: dict[str, Contract]) -> dg.AssetsDefinitio
                 "rows_by_source": dg.MetadataValue.md(markdown_table(by_source, ["source", "len"])),
                 "problems": dg.MetadataValue.md(reason_counts(rows) if rows.height else "_(none)_"),
                 "set_aside_files": dg.MetadataValue.md(
-                    "\n".join(f"- `{p.parent.name}/{p.name.removesuffix('.reason.json')}`: "
-                              f"{_read_reason(p)}" for p in aside) or "_(none)_"
+                    "\n".join(
+                        f"- `{p.parent.name}/{p.name.removesuffix('.reason.json')}`: "
+                        f"{_read_reason(p)}"
+                        for p in aside
+                    )
+                    or "_(none)_"
                 ),
                 "preview": dg.MetadataValue.md(frame_markdown(rows) if rows.height else "_(none)_"),
             }
@@ -227,7 +231,8 @@ def _read_reason(note: Path) -> str:
 def ingestion_defs() -> dg.Definitions:
     contracts = _contracts()
     return dg.Definitions(
-        assets=[build_raw_asset(c) for c in contracts.values()] + [build_quarantine_asset(contracts)],
+        assets=[build_raw_asset(c) for c in contracts.values()]
+        + [build_quarantine_asset(contracts)],
     )
 
 

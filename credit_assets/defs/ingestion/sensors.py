@@ -1,6 +1,5 @@
 """The landing-zone sensor: a new file in `landing/<source>/` becomes an ingestion run."""
 
-
 import json
 
 import dagster as dg

@@ -1,0 +1,136 @@
+"""Lender API keys: `ck_<key_id>_<secret>`, stored as a salted scrypt hash, shown once.
+
+The key id is public (it finds the row); the secret never touches the database:
+only `salt$hash` (hex) is stored, with a fresh salt per key. Verification
+recomputes the hash and compares in constant time. Scrypt is deliberately slow
+(~tens of ms), so the API keeps `ApiKeyVerifier`, a small in-process cache of
+keys it has verified recently, keyed by the SHA-256 of the presented key, never
+the key itself; a revoked key stops working when its entry expires.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from credit_assets.core.db import api_keys
+
+KEY_PREFIX = "ck"
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+# Hashed when a key id is unknown, so a wrong id costs as long as a wrong secret.
+_DUMMY_SALT = bytes(16)
+
+
+def _hash_secret(secret: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(secret.encode(), salt=salt, maxmem=64 * 1024 * 1024, **_SCRYPT)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def create_api_key(engine: Engine, lender: str) -> str:
+    """A new key for `lender`; the returned string is the only place the secret ever appears."""
+    lender = lender.strip()
+    if not lender or len(lender) > 100:
+        raise ValueError("lender: give a name of 1 to 100 characters")
+    key_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    salt = secrets.token_bytes(16)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(api_keys).values(
+                key_id=key_id,
+                lender=lender,
+                key_hash=f"{salt.hex()}${_hash_secret(secret, salt).hex()}",
+                created_at=_now(),
+            )
+        )
+    return f"{KEY_PREFIX}_{key_id}_{secret}"
+
+
+def parse_api_key(presented: str) -> tuple[str, str] | None:
+    """(key_id, secret) of a well-formed key, else None."""
+    parts = presented.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != 16 or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+def verify_api_key(engine: Engine, presented: str) -> str | None:
+    """The lender a key belongs to, or None for a malformed, unknown, wrong or revoked key."""
+    parsed = parse_api_key(presented)
+    if parsed is None:
+        return None
+    key_id, secret = parsed
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(api_keys.c.lender, api_keys.c.key_hash).where(
+                api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None)
+            )
+        ).first()
+    if row is None:
+        _hash_secret(secret, _DUMMY_SALT)
+        return None
+    salt_hex, _, stored_hex = row.key_hash.partition("$")
+    computed = _hash_secret(secret, bytes.fromhex(salt_hex))
+    return row.lender if hmac.compare_digest(computed, bytes.fromhex(stored_hex)) else None
+
+
+def revoke_api_key(engine: Engine, key_id: str) -> bool:
+    """Revoke a key by its id (the part after `ck_`); True if a live key was revoked."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            sa.update(api_keys)
+            .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=_now())
+        )
+    return bool(result.rowcount)
+
+
+class ApiKeyVerifier:
+    """`verify_api_key` behind a TTL cache of recently verified keys (by SHA-256, not plaintext)."""
+
+    def __init__(self, engine: Engine, ttl_seconds: float = 60.0, max_entries: int = 10_000) -> None:
+        self.engine = engine
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._cache: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def fingerprint(presented: str) -> bytes:
+        return hashlib.sha256(presented.encode()).digest()
+
+    def cached(self, presented: str) -> str | None:
+        """The lender if this key was verified within the TTL (no database, no scrypt)."""
+        fingerprint = self.fingerprint(presented)
+        with self._lock:
+            entry = self._cache.get(fingerprint)
+            if entry is None:
+                return None
+            lender, expires = entry
+            if expires < time.monotonic():
+                del self._cache[fingerprint]
+                return None
+            return lender
+
+    def verify(self, presented: str) -> str | None:
+        lender = self.cached(presented)
+        if lender is not None:
+            return lender
+        lender = verify_api_key(self.engine, presented)
+        if lender is not None:
+            with self._lock:
+                self._cache[self.fingerprint(presented)] = (lender, time.monotonic() + self.ttl_seconds)
+                while len(self._cache) > self.max_entries:
+                    self._cache.popitem(last=False)
+        return lender

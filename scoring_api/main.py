@@ -1,0 +1,57 @@
+"""The scoring API: `uvicorn scoring_api.main:create_app --factory` (`credit-platform serve`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from credit_assets.core.settings import Settings, get_settings
+from scoring_api.errors import install_error_handlers
+from scoring_api.routes import health, models, scores
+from scoring_api.services import Services
+from scoring_api.settings import ApiSettings, get_api_settings
+
+DESCRIPTION = """
+Credit scores for thin-file borrowers from alternative data (utility, telecom and
+rent payments, bank transactions) and application attributes.
+
+Every response carries a score (300-850), the probability of default, a risk band
+(A-E), up to four principal reasons, the model version and the lineage of the
+decision; every decision is in the decision log before it is returned.
+Authenticate with `Authorization: Bearer <key>` or `X-API-Key: <key>`
+(`credit-platform apikey create --lender NAME`).
+"""
+
+
+def create_app(settings: Settings | None = None, api_settings: ApiSettings | None = None) -> FastAPI:
+    """A new app; settings default to the environment (CREDIT_* and CREDIT_API_*)."""
+    settings = settings or get_settings()
+    api_settings = api_settings or get_api_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = Services.start(settings, api_settings)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            services.stop()
+
+    app = FastAPI(
+        title="Credit scoring API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "scores", "description": "Decisions for one borrower or many."},
+            {"name": "models", "description": "The model that decides."},
+            {"name": "health", "description": "Liveness and readiness probes."},
+        ],
+    )
+    install_error_handlers(app)
+    app.include_router(scores.router)
+    app.include_router(models.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,87 @@
+"""POST /v1/scores and /v1/scores/batch."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from scoring_api.deps import IdempotencyKey, Lender, ServicesDep, ServingModel
+from scoring_api.errors import ApiError, FieldError
+from scoring_api.schemas import BatchScoreRequest, BatchScoreResponse, ScoreRequest, ScoreResponse
+
+router = APIRouter(prefix="/v1/scores", tags=["scores"])
+
+_ERRORS = {
+    401: {"description": "Missing, invalid or revoked API key."},
+    422: {"description": "A field is invalid; `detail[].loc` names it."},
+    429: {"description": "Rate limit exceeded; see Retry-After."},
+    503: {"description": "No verified model loaded, or the database is unavailable; retry later."},
+}
+
+
+def _json(body: str, replayed: bool = False) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return Response(content=body, media_type="application/json", headers=headers)
+
+
+@router.post(
+    "",
+    response_model=ScoreResponse,
+    summary="Score one borrower",
+    responses={**_ERRORS, 404: {"description": "Unknown borrower_id (not in the feature snapshot)."}},
+)
+def score(
+    lender: Lender,
+    body: ScoreRequest,
+    model: ServingModel,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey,
+) -> Response:
+    """Score by `borrower_id` (features from the latest published snapshot) or inline from an
+    `application` and its alternative-data `records`. The decision is in the decision log
+    before it is returned."""
+    started = time.perf_counter()
+    result = services.scoring.score(lender, body, model, idempotency_key)
+    services.metrics.latency.labels(endpoint="score").observe(time.perf_counter() - started)
+    return _json(result.body_json, result.replayed)
+
+
+@router.post(
+    "/batch",
+    response_model=BatchScoreResponse,
+    summary="Score many borrowers",
+    responses={**_ERRORS, 413: {"description": "More items than CREDIT_API_MAX_BATCH."}},
+)
+def score_batch(
+    lender: Lender,
+    body: BatchScoreRequest,
+    model: ServingModel,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey,
+) -> Response:
+    """Up to CREDIT_API_MAX_BATCH items, each scored as by POST /v1/scores. An item that fails
+    (unknown borrower, invalid field) gets its own status and error; the others are scored.
+    With an Idempotency-Key, item *i* is logged under `<key>#<i>`."""
+    limit = services.api_settings.max_batch
+    if len(body.items) > limit:
+        raise ApiError(413, f"items: {len(body.items)} items, at most {limit} per batch")
+    started = time.perf_counter()
+    outcomes = services.scoring.score_batch(lender, body.items, model, idempotency_key)
+    results = []
+    for index, outcome in outcomes:
+        if isinstance(outcome, ApiError):
+            error = outcome.body()["detail"] if isinstance(outcome, FieldError) else outcome.detail
+            results.append(f'{{"index":{index},"status":{outcome.status},"decision":null,'
+                           f'"error":{json.dumps({"detail": error})}}}')
+        else:
+            results.append(f'{{"index":{index},"status":200,"decision":{outcome.body_json},"error":null}}')
+    scored = sum(1 for _, o in outcomes if not isinstance(o, ApiError))
+    payload = (
+        f'{{"model_version":{json.dumps(model.version)},"scored":{scored},'
+        f'"failed":{len(outcomes) - scored},"results":[{",".join(results)}]}}'
+    )
+    services.metrics.latency.labels(endpoint="batch").observe(time.perf_counter() - started)
+    return _json(payload)

@@ -1,0 +1,200 @@
+"""Request and response models: the contract lenders read in /docs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_APPLICATION_EXAMPLE = {
+    "application_id": "APP-2024-000917",
+    "borrower_id": "B0001234",
+    "application_date": "2024-06-15",
+    "loan_amount": 4000,
+    "term_months": 24,
+    "product": "personal_loan",
+    "declared_monthly_income": 2600,
+    "employment_length_years": 1.5,
+    "employment_type": "gig",
+    "housing_status": "rent",
+}
+_RECORDS_EXAMPLE = {
+    "utility_payments": [
+        {"due_date": "2024-05-01", "paid_date": "2024-05-03", "amount_due": 72.5,
+         "amount_paid": 72.5, "days_late": 2},
+    ],
+    "rent_payments": [
+        {"due_date": "2024-05-01", "paid_date": "2024-05-01", "amount_due": 950,
+         "amount_paid": 950, "days_late": 0},
+    ],
+}
+
+
+class ScoreRequest(BaseModel):
+    """Score one borrower: give `borrower_id`, or `application` (with optional `records`)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"borrower_id": "B0001234"},
+                {"application": _APPLICATION_EXAMPLE, "records": _RECORDS_EXAMPLE},
+            ]
+        },
+    )
+
+    borrower_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Score with the borrower's features from the latest published feature "
+        "snapshot (the online store). Leave out when sending `application`.",
+        examples=["B0001234"],
+    )
+    application: dict[str, Any] | None = Field(
+        default=None,
+        description="Score inline: the application's attributes as declared in the "
+        "`applications` data contract. Its date (`application_date`) is the as-of date of "
+        "every feature; without it, today.",
+        examples=[_APPLICATION_EXAMPLE],
+    )
+    records: dict[str, list[dict[str, Any]]] | None = Field(
+        default=None,
+        description="Inline only: the borrower's alternative-data records by source name "
+        "(`utility_payments`, `telecom_payments`, `rent_payments`, `bank_transactions`, "
+        "`bureau`), each a list of records with that source's contract columns. Only records "
+        "dated before the as-of date count. A missing source is normal for a thin file.",
+        examples=[_RECORDS_EXAMPLE],
+    )
+
+
+class BatchScoreRequest(BaseModel):
+    """Many borrowers in one call; each item is scored (or fails) on its own."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"items": [{"borrower_id": "B0001234"}, {"borrower_id": "B0005678"}]}]},
+    )
+
+    items: list[ScoreRequest] = Field(
+        min_length=1,
+        description="The requests, as for POST /v1/scores. At most CREDIT_API_MAX_BATCH "
+        "(default 1000) items; more is refused with 413.",
+    )
+
+
+class Reason(BaseModel):
+    code: str = Field(description="Reason code from the feature catalogue.", examples=["U03"])
+    text: str = Field(
+        description="Consumer-facing text of the reason (for an adverse action notice).",
+        examples=["Missed payments on utility bills"],
+    )
+    contribution: float = Field(
+        description="How much this reason raised the log-odds of default above the model's "
+        "average applicant (exact SHAP, summed over the reason's features). Always positive; "
+        "reasons come largest first.",
+        examples=[0.42],
+    )
+
+
+class Lineage(BaseModel):
+    model_run_id: str | None = Field(
+        description="Dagster run that promoted the model (trace the decision to its training).",
+        examples=["5f1c0a7e-3b1d-4a57-9a8e-2a0c1d9e7f21"],
+    )
+    feature_snapshot_id: str | None = Field(
+        description="Online feature snapshot the features were read from; null when scored inline.",
+        examples=["20240615-3fa85f6457"],
+    )
+    feature_source: Literal["online_store", "inline"] = Field(
+        description="Where the features came from.", examples=["online_store"]
+    )
+
+
+class ScoreResponse(BaseModel):
+    """A decision. Unscorable borrowers get `scorable: false` and `not_scorable_reason` only."""
+
+    decision_id: str = Field(
+        description="Identifier of this decision in the decision log; quote it in any dispute.",
+        examples=["5c3e9d1b2a7f4e60b8d1c2a3f4e5d6c7"],
+    )
+    scorable: bool = Field(description="False when there is too little history to score.")
+    score: int | None = Field(
+        default=None, ge=300, le=850, description="Credit score, 300-850; higher is lower risk.",
+        examples=[642],
+    )
+    pd: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Probability of default.", examples=[0.041]
+    )
+    band: str | None = Field(
+        default=None, description="Risk band, A (lowest risk) to E.", examples=["C"]
+    )
+    reasons: list[Reason] = Field(
+        default_factory=list, max_length=4,
+        description="Up to 4 principal reasons that raised the risk, largest first.",
+    )
+    not_scorable_reason: str | None = Field(
+        default=None,
+        description="Why no score was given.",
+        examples=["insufficient history: no alternative data or bureau record"],
+    )
+    model_version: str = Field(description="Model version that decided.", examples=["20240616T020000Z-1a2b3c4d"])
+    lineage: Lineage
+    scored_at: datetime = Field(description="When the decision was made (UTC).")
+
+
+class ItemError(BaseModel):
+    detail: str | list[dict[str, Any]] = Field(
+        description="What went wrong; for 422, a list of {loc, msg, type} naming the field."
+    )
+
+
+class BatchItemResult(BaseModel):
+    index: int = Field(description="Position of the item in the request.")
+    status: int = Field(description="HTTP status the item would have had alone (200, 404, 422, 503).")
+    decision: ScoreResponse | None = Field(default=None, description="The decision when status is 200.")
+    error: ItemError | None = Field(default=None, description="The problem when status is not 200.")
+
+
+class BatchScoreResponse(BaseModel):
+    model_version: str = Field(description="Model version that decided every item.")
+    scored: int = Field(description="Items with a decision (status 200).")
+    failed: int = Field(description="Items with an error.")
+    results: list[BatchItemResult] = Field(description="One result per item, in request order.")
+
+
+class ModelInfo(BaseModel):
+    """The model serving decisions now."""
+
+    version: str = Field(examples=["20240616T020000Z-1a2b3c4d"])
+    manifest_sha256: str = Field(description="Checksum of the artifact manifest, verified at load.")
+    promoted_at: datetime | None = Field(description="When the model became champion (UTC).")
+    metrics: dict[str, Any] = Field(description="Test-set metrics at promotion (AUC, Gini, KS, Brier).")
+    fairness: dict[str, Any] = Field(description="Fairness summary at promotion (adverse impact ratios).")
+    override_reason: str | None = Field(description="Documented reason if a promotion gate was overridden.")
+    lineage: dict[str, Any] = Field(
+        description="Runs and data the model came from (training, evaluation, promotion)."
+    )
+    features: list[str] = Field(description="Model inputs, in model order.")
+    score_scale: dict[str, Any] = Field(description="Points-to-double-odds scaling of scores.")
+    risk_bands: dict[str, Any] = Field(description="Score cut-offs of the risk bands.")
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ModelRefusal(BaseModel):
+    version: str = Field(description="Champion version the service refused to load.")
+    reason: str = Field(description="Why (e.g. a checksum mismatch).")
+    at: datetime
+
+
+class Readiness(BaseModel):
+    ready: bool = Field(description="True when a verified model is loaded and the database answers.")
+    model_version: str | None = Field(description="Version serving now.")
+    champion_version: str | None = Field(description="Champion in the registry at the last check.")
+    refused: ModelRefusal | None = Field(description="Last champion refused at load, if any.")
+    database: str = Field(description="`ok`, or why the platform database is unavailable.")
+    detail: str | None = Field(default=None, description="Why the service is not ready.")

@@ -1,0 +1,105 @@
+"""A decision as the lender sees it (response JSON) and as the log keeps it (one row)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from credit_assets.core.decision_log import StoredDecision
+from credit_assets.core.scoring import Decision, ScoringModel
+from scoring_api.errors import FieldError
+from scoring_api.services.features import RequestFeatures
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def new_decision_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class LoggedDecision:
+    """What a request returns: the response body and whether it replays an earlier decision."""
+
+    decision_id: str
+    body: dict[str, Any]
+    body_json: str
+    band: str | None
+    replayed: bool = False
+
+
+def build_decision(
+    *,
+    lender: str,
+    model: ScoringModel,
+    decision: Decision,
+    features: RequestFeatures,
+    digest: str,
+    idempotency_key: str | None,
+    latency_ms: float,
+) -> tuple[LoggedDecision, dict[str, Any]]:
+    """The response and its decision-log row."""
+    decision_id = new_decision_id()
+    now = datetime.now(UTC)
+    reasons = decision.reasons_json()
+    body = {
+        "decision_id": decision_id,
+        "scorable": decision.scorable,
+        "score": decision.score,
+        "pd": decision.pd,
+        "band": decision.band,
+        "reasons": reasons,
+        "not_scorable_reason": decision.not_scorable_reason,
+        "model_version": model.version,
+        "lineage": {
+            "model_run_id": model.record.run_id if model.record else None,
+            "feature_snapshot_id": features.snapshot_id,
+            "feature_source": features.source,
+        },
+        "scored_at": now.isoformat().replace("+00:00", "Z"),
+    }
+    body_json = json.dumps(body, separators=(",", ":"))
+    row = {
+        "decision_id": decision_id,
+        "lender": lender,
+        "created_at": now.replace(tzinfo=None),
+        "borrower_id": features.borrower_id,
+        "inputs_digest": digest,
+        "feature_snapshot_id": features.snapshot_id,
+        "model_version": model.version,
+        "scorable": decision.scorable,
+        "score": decision.score,
+        "pd": decision.pd,
+        "band": decision.band,
+        "reasons": json.dumps(reasons, separators=(",", ":")),
+        # The model's inputs, for drift monitoring and to reproduce the decision.
+        "features": json.dumps(
+            {name: features.features.get(name) for name in model.feature_names},
+            separators=(",", ":"), default=str,
+        ),
+        "latency_ms": latency_ms,
+        "idempotency_key": idempotency_key,
+        "response": body_json,
+    }
+    return LoggedDecision(decision_id, body, body_json, decision.band), row
+
+
+def replay(stored: StoredDecision, digest: str, loc: list[str | int]) -> LoggedDecision:
+    """The stored decision when the same request comes again under the same idempotency key."""
+    if stored.inputs_digest != digest or stored.response is None:
+        raise FieldError(
+            loc,
+            f"this {IDEMPOTENCY_HEADER} was already used with a different request body; "
+            "use a new key for a new request",
+        )
+    body = json.loads(stored.response)
+    return LoggedDecision(stored.decision_id, body, stored.response, body.get("band"), replayed=True)
+
+
+def canonical_input(request_body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What the inputs digest covers: the request as sent, without absent fields."""
+    return {k: v for k, v in request_body.items() if v is not None}

@@ -1,0 +1,109 @@
+"""A request's features: from the online store by borrower id, or computed from an inline payload."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from polars.exceptions import PolarsError
+from sqlalchemy.engine import Engine
+
+from credit_assets.core.contracts import Contract
+from credit_assets.core.db import online_feature_current, online_features
+from credit_assets.core.features import features_for_payload
+from credit_assets.core.features.applications import applications_contract
+from credit_assets.core.features.payload import coerce_value
+from credit_assets.core.online_store import NoSnapshotError, UnknownBorrowerError, read_features
+from scoring_api.errors import ApiError, FieldError, payload_field_error
+from scoring_api.schemas import ScoreRequest
+
+NO_SNAPSHOT = "no online feature snapshot is published yet; score with an inline application"
+
+
+@dataclass(frozen=True)
+class RequestFeatures:
+    features: Mapping[str, Any]
+    snapshot_id: str | None
+    source: str  # "online_store" | "inline"
+    borrower_id: str | None
+
+
+def check_request_shape(request: ScoreRequest) -> None:
+    """Exactly one way of scoring per request; the FieldError names the field to fix."""
+    if request.borrower_id is not None and (request.application is not None or request.records):
+        field = "application" if request.application is not None else "records"
+        raise FieldError(
+            ["body", field], f"give either borrower_id or {field}, not both: borrower_id scores "
+            "from the online store, application (+ records) scores inline"
+        )
+    if request.borrower_id is None and request.application is None:
+        loc = ["body", "application"] if request.records else ["body", "borrower_id"]
+        raise FieldError(
+            loc, "give borrower_id (features from the online store) or application "
+            "(+ records, features computed inline)"
+        )
+
+
+def online_features_for(engine: Engine, borrower_id: str) -> RequestFeatures:
+    try:
+        found = read_features(engine, borrower_id)
+    except UnknownBorrowerError:
+        raise ApiError(404, "unknown borrower: not in the current feature snapshot") from None
+    except NoSnapshotError:
+        raise ApiError(503, NO_SNAPSHOT) from None
+    return RequestFeatures(found.features, found.snapshot_id, "online_store", borrower_id)
+
+
+_READ_MANY = (
+    sa.select(online_features.c.borrower_id, online_features.c.snapshot_id, online_features.c.features)
+    .join(online_feature_current, online_feature_current.c.snapshot_id == online_features.c.snapshot_id)
+    .where(online_features.c.borrower_id.in_(sa.bindparam("ids", expanding=True)))
+)
+
+
+def online_features_many(engine: Engine, borrower_ids: Sequence[str]) -> dict[str, RequestFeatures]:
+    """Features of many borrowers from the current snapshot in one statement (unknown ones absent).
+
+    Mirrors `online_store.read_features` (pointer and rows in one statement, so a
+    snapshot switch is never seen half-way). Raises ApiError 503 before any publish.
+    """
+    unique = sorted(set(borrower_ids))
+    with engine.connect() as conn:
+        rows = conn.execute(_READ_MANY, {"ids": unique}).fetchall() if unique else []
+        if not rows and conn.execute(sa.select(online_feature_current.c.snapshot_id)).first() is None:
+            raise ApiError(503, NO_SNAPSHOT)
+    return {
+        r.borrower_id: RequestFeatures(json.loads(r.features), r.snapshot_id, "online_store", r.borrower_id)
+        for r in rows
+    }
+
+
+def inline_features_for(request: ScoreRequest, contracts: dict[str, Contract]) -> RequestFeatures:
+    """Features of an inline payload through the same core code as the batch assets."""
+    application = request.application or {}
+    apps = applications_contract(contracts)
+    as_of = _as_of(application, apps)
+    try:
+        features = features_for_payload(application, request.records or {}, as_of, contracts)
+    except ValueError as exc:
+        raise payload_field_error(str(exc), apps.name if apps else None) from None
+    except PolarsError as exc:
+        raise FieldError(["body", "records"], f"records could not be read: {type(exc).__name__}") from None
+    borrower = application.get(apps.borrower_column) if apps and apps.borrower_column else None
+    return RequestFeatures(features, None, "inline", str(borrower) if borrower is not None else None)
+
+
+def _as_of(application: Mapping[str, Any], apps: Contract | None) -> date:
+    """The application date when given (the as-of date of every feature), else today (UTC)."""
+    if apps is not None and apps.timestamp and application.get(apps.timestamp) not in (None, ""):
+        column = apps.timestamp
+        try:
+            value = coerce_value(application[column], apps.columns[column], f"{apps.name}.{column}")
+        except ValueError as exc:
+            raise FieldError(["body", "application", column], str(exc)) from None
+        return value.date() if isinstance(value, datetime) else value  # type: ignore[return-value]
+    return datetime.now(UTC).date()

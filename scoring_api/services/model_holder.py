@@ -1,0 +1,146 @@
+"""The serving model: resolved from the registry, verified, swapped atomically.
+
+`ModelHolder.current` is a plain reference to an immutable `ScoringModel`. A
+request reads it once and scores with that object to the end, so a swap never
+changes the model under a request in flight. A poller thread checks the
+registry every `poll_seconds` and loads a newly promoted champion; a champion
+whose artifact fails verification is refused, the current model keeps serving
+and the refusal is reported by /readyz.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Engine
+
+from credit_assets.core.db import platform_engine
+from credit_assets.core.registry import RegistryRecord, current_champion
+from credit_assets.core.scoring import ScoringModel
+from credit_assets.core.settings import Settings
+from scoring_api.errors import NoModelError
+
+log = logging.getLogger("scoring_api.model")
+
+Loader = Callable[[Settings, RegistryRecord], ScoringModel]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    version: str
+    manifest_sha256: str
+    reason: str
+    at: datetime
+
+
+class ModelHolder:
+    def __init__(
+        self,
+        settings: Settings,
+        poll_seconds: float,
+        loader: Loader = ScoringModel.load,
+        on_swap: Callable[[ScoringModel], None] | None = None,
+        on_refuse: Callable[[Refusal], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.poll_seconds = poll_seconds
+        self.loader = loader
+        self.on_swap = on_swap
+        self.on_refuse = on_refuse
+        self.current: ScoringModel | None = None
+        self.champion_version: str | None = None
+        self.refusal: Refusal | None = None
+        self.registry_error: str | None = None
+        self._reload_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def require(self) -> ScoringModel:
+        """The model to score with (read once per request), or NoModelError."""
+        model = self.current
+        if model is None:
+            raise NoModelError(self.unavailable_reason())
+        return model
+
+    def unavailable_reason(self) -> str:
+        if self.registry_error:
+            return f"no model loaded: the model registry is unreachable ({self.registry_error})"
+        if self.refusal is not None:
+            return (
+                f"no model loaded: champion {self.refusal.version} was refused ({self.refusal.reason})"
+            )
+        return "no model loaded: the registry has no champion model yet (materialize champion_model)"
+
+    def engine(self) -> Engine:
+        return platform_engine(self.settings.resolved_database_url)
+
+    def reload(self, force: bool = False) -> ScoringModel | None:
+        """Serve the registry's champion if it is not served already; return the model serving now.
+
+        A champion refused before is not retried until its registry record changes
+        (or `force`). Errors never escape: they are kept for /readyz.
+        """
+        with self._reload_lock:
+            try:
+                record = current_champion(self.engine())
+                self.registry_error = None
+            except Exception as exc:  # database down: keep serving what we have
+                self.registry_error = type(exc).__name__
+                log.warning("model registry unreachable: %s", type(exc).__name__)
+                return self.current
+            self.champion_version = record.version if record else None
+            if record is None:
+                return self.current
+            serving = self.current
+            if (
+                serving is not None
+                and serving.version == record.version
+                and serving.manifest_sha256 == record.manifest_sha256
+            ):
+                return serving
+            refused = self.refusal
+            if (
+                not force
+                and refused is not None
+                and (refused.version, refused.manifest_sha256) == (record.version, record.manifest_sha256)
+            ):
+                return serving
+            try:
+                model = self.loader(self.settings, record)
+            except Exception as exc:
+                self.refusal = Refusal(
+                    record.version, record.manifest_sha256, f"{type(exc).__name__}: {exc}",
+                    datetime.now(UTC),
+                )
+                log.error(
+                    "refused champion %s (%s); still serving %s",
+                    record.version, self.refusal.reason, serving.version if serving else "nothing",
+                )
+                if self.on_refuse is not None:
+                    self.on_refuse(self.refusal)
+                return serving
+            self.current = model  # the swap: one reference assignment
+            self.refusal = None
+            log.info("serving model %s", model.version)
+            if self.on_swap is not None:
+                self.on_swap(model)
+            return model
+
+    def start(self) -> None:
+        if self.poll_seconds > 0 and self._thread is None:
+            self._thread = threading.Thread(target=self._poll, name="model-poller", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            self.reload()

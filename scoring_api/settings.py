@@ -1,0 +1,53 @@
+"""Settings of the scoring API, read from `CREDIT_API_*` environment variables and `.env`.
+
+The platform's own settings (`CREDIT_HOME`, `CREDIT_DATABASE_URL`, storage) come
+from `credit_assets.core.settings`; these are the knobs only the service has.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    """The field name in upper case with the prefix CREDIT_API_ is the env var."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CREDIT_API_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    model_poll_seconds: float = Field(
+        default=10.0,
+        ge=0.0,
+        description="How often the registry is checked for a newly promoted champion (0: never).",
+    )
+    max_batch: int = Field(
+        default=1000, ge=1, description="Most items one POST /v1/scores/batch may carry (413 above)."
+    )
+    rate_limit_per_second: float = Field(
+        default=200.0,
+        gt=0.0,
+        description="Sustained requests per second per lender, per API process (token bucket).",
+    )
+    rate_limit_burst: int = Field(
+        default=400, ge=1, description="Requests a lender may send at once before the rate applies."
+    )
+    key_cache_seconds: float = Field(
+        default=60.0,
+        ge=0.0,
+        description="How long a verified API key is trusted without re-checking (revocation delay).",
+    )
+    db_pool_size: int = Field(
+        default=20, ge=1, description="Database connections per API process (PostgreSQL), plus as many on overflow."
+    )
+    decision_log_max_batch: int = Field(
+        default=500, ge=1, description="Most decisions the log writer commits in one transaction."
+    )
+    decision_log_timeout_seconds: float = Field(
+        default=30.0, gt=0.0, description="A request fails (503) if its decision is not durable by then."
+    )
+
+
+def get_api_settings() -> ApiSettings:
+    return ApiSettings()
