@@ -25,7 +25,7 @@ def _wait_for(url: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
+            with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status < 500:
                     return True
         except OSError:
@@ -36,7 +36,7 @@ def _wait_for(url: str, timeout: float) -> bool:
 
 def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     handle = log.open("ab")
-    return subprocess.Popen(  # noqa: S603 - our own executables
+    return subprocess.Popen(
         args, cwd=REPO_ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
     )
 
@@ -61,7 +61,7 @@ def run_demo(borrowers: int, serve: bool = True) -> int:
     archived = settings.archive_dir.exists() and any(settings.archive_dir.rglob("*.*"))
     if not (landing_has_data or archived):
         print(f"==> generating {borrowers:,} borrowers into {settings.landing_dir}")
-        code = subprocess.call(  # noqa: S603
+        code = subprocess.call(
             [str(bin_dir / "credit-platform"), "generate", "--borrowers", str(borrowers),
              "--dirty-rate", "0.002", "--bad-files"]
         )

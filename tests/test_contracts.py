@@ -7,7 +7,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from credit_assets.core.contracts import ContractError, Role, SourceKind, load_contract, load_contracts
+from credit_assets.core.contracts import (
+    ContractError,
+    Role,
+    SourceKind,
+    load_contract,
+    load_contracts,
+)
 from credit_assets.core.schemas import check_against_contract, pandera_schema
 
 REPO = Path(__file__).resolve().parents[1]

@@ -28,7 +28,6 @@ TRANSACTIONS = [
     (date(2024, 3, 20), -100.0, "transfer_out", 265.0),
     (date(2024, 4, 1), 2000.0, "payroll", 2265.0),  # on the as-of date: not yet known
 ]
-END_OF_DAY = [1700.0, 1500.0, 3500.0, -100.0, -125.0, 375.0, 365.0, 265.0]
 
 
 def transactions_frame(rows: list[tuple], borrower: str = "b1") -> pl.LazyFrame:
@@ -81,6 +80,22 @@ def test_overdraft_days_count_every_day_ending_below_zero():
     assert row["bank_returned_payment_count_12m"] == 1
 
 
+def test_overdraft_days_do_not_depend_on_the_order_of_same_day_transactions():
+    shuffled = TRANSACTIONS[:4] + [TRANSACTIONS[5], TRANSACTIONS[4]] + TRANSACTIONS[6:]
+    same_day = [(date(2024, 3, 25), 1000.0, "other_income", 1265.0),
+                (date(2024, 3, 25), -2000.0, "transfer_out", -735.0)]
+    assert features(TRANSACTIONS[:-1] + same_day)["bank_overdraft_days_3m"] == 5 + 7
+    assert features(TRANSACTIONS[:-1] + same_day[::-1])["bank_overdraft_days_3m"] == 5 + 7
+    assert features(shuffled)["bank_overdraft_days_3m"] == 5
+
+
+def test_days_before_the_first_transaction_are_not_overdrawn():
+    # Overdrawn before the first transaction we see, back in the black 10 days later.
+    row = features([(date(2024, 3, 1), -20.0, "groceries", -70.0),
+                    (date(2024, 3, 11), 100.0, "other_income", 30.0)])
+    assert row["bank_overdraft_days_3m"] == 10
+
+
 def test_a_negative_balance_carries_over_days_without_transactions():
     row = features([(date(2023, 1, 1), -50.0, "shopping", -50.0)])
     assert row["bank_overdraft_days_3m"] == (AS_OF - date(2024, 1, 1)).days
@@ -88,11 +103,12 @@ def test_a_negative_balance_carries_over_days_without_transactions():
     assert row["bank_inflow_mean_3m"] == 0.0
 
 
-def test_gambling_share_and_balance_minimum_and_volatility():
+def test_gambling_share_and_balance_minimum_and_volatility_after_each_transaction():
     row = features()
     assert row["bank_gambling_outflow_share_12m"] == pytest.approx(200 / 4235)
     assert row["bank_balance_min_12m"] == -125.0
-    assert row["bank_balance_volatility_12m"] == pytest.approx(statistics.pstdev(END_OF_DAY))
+    balances = [t[3] for t in TRANSACTIONS if t[0] < AS_OF]
+    assert row["bank_balance_volatility_12m"] == pytest.approx(statistics.pstdev(balances))
 
 
 def test_cash_flow_trend_is_the_slope_of_monthly_net_flow():
@@ -121,3 +137,14 @@ def test_a_returned_debit_comes_back_as_a_credit_that_is_not_income():
     assert row["bank_inflow_mean_3m"] == pytest.approx(700.0)
     assert row["bank_expense_to_income_ratio_3m"] == 0.0
     assert row["bank_returned_payment_count_12m"] == 1
+
+
+def test_each_borrower_gets_their_own_transactions_in_a_large_batch():
+    n = 400
+    frame = pl.concat([transactions_frame([(date(2024, 3, 1), float(i), "payroll", float(i))],
+                                          borrower=f"b{i:03d}") for i in range(1, n + 1)])
+    spine = pl.LazyFrame({"borrower_id": [f"b{i:03d}" for i in range(n, 0, -1)],
+                          "as_of_date": [AS_OF] * n})
+    out = compute_features(spine, {"bank_transactions": frame}, CONTRACTS).collect()
+    expected = [i / 3 for i in range(n, 0, -1)]
+    assert out["bank_inflow_mean_3m"].to_list() == pytest.approx(expected)

@@ -92,14 +92,12 @@ def bad_records_from(borrower: str, start: date) -> dict[str, pl.DataFrame]:
     days = [start + timedelta(days=d) for d in range(0, 400, 9)]
     bills = [(d, None, None) for d in days] + [(d, d + timedelta(days=60), 60) for d in days]
     bills += [(start + timedelta(days=401 + i),) * 2 + (0,) for i in range(20)]  # a long streak
-    tx = []
+    tx, balance = [], 0.0
     for i, d in enumerate(days):
-        tx += [
-            (d, 300.0 * (i % 5), "other_income", -900.0 - i),
-            (d, -700.0, "gambling", -1500.0 - i),
-            (d, -35.0, "overdraft_fee", -1600.0 - i),
-            (d, -15.0, "returned_payment", -1615.0 - 40 * i),
-        ]
+        for amount, category in ((300.0 * (i % 5), "other_income"), (-700.0, "gambling"),
+                                 (-35.0, "overdraft_fee"), (-15.0 - i, "returned_payment")):
+            balance += amount  # a running balance, as a bank reports it
+            tx.append((d, amount, category, balance))
     return {
         "utility_payments": payments(borrower, bills),
         "telecom_payments": payments(borrower, bills),

@@ -1,7 +1,6 @@
 """Row-level validation of landing files: every row is accepted or quarantined with a reason."""
-from datetime import date
-
 import json
+from datetime import date
 from pathlib import Path
 
 import polars as pl

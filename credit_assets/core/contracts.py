@@ -45,6 +45,7 @@ class Role(StrEnum):
 
 ColumnType = Literal["string", "int", "float", "bool", "date", "datetime", "category"]
 FileFormat = Literal["csv", "jsonl", "parquet"]
+ALL_FORMATS: tuple[FileFormat, ...] = ("csv", "jsonl", "parquet")
 
 
 class ColumnSpec(BaseModel):
@@ -97,7 +98,7 @@ class Contract(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     kind: SourceKind
     description: str = ""
-    formats: list[FileFormat] = Field(default_factory=lambda: ["csv", "jsonl", "parquet"])
+    formats: list[FileFormat] = Field(default_factory=lambda: list(ALL_FORMATS))
     keys: list[str] = Field(default_factory=list)
     timestamp: str | None = None
     columns: dict[str, ColumnSpec]

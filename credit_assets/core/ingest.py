@@ -133,7 +133,21 @@ def _read_csv(path: Path, data: bytes) -> pl.DataFrame:
 
 
 def _read_jsonl(path: Path, data: bytes, contract: Contract) -> pl.DataFrame:
-    """JSON lines as text columns; a line that is not a JSON object is kept as a bad row."""
+    """JSON lines as text columns; a line that is not a JSON object is kept as a bad row.
+
+    Polars reads a well-formed file in one pass; only a file with a broken line (a
+    truncated write, say) is read line by line so the broken line can be quarantined.
+    """
+    first = next((line for line in data.splitlines() if line.strip()), b"")
+    try:
+        keys = list(json.loads(first))
+        frame = pl.read_ndjson(io.BytesIO(data), schema={k: pl.String for k in keys})
+    except (ValueError, TypeError, pl.exceptions.PolarsError):
+        return _read_jsonl_by_line(path, data, contract)
+    return frame
+
+
+def _read_jsonl_by_line(path: Path, data: bytes, contract: Contract) -> pl.DataFrame:
     rows: list[dict[str, str | None]] = []
     columns = list(contract.columns)
     for line in data.decode("utf-8").splitlines():
@@ -335,7 +349,9 @@ def ingest_file(path: Path, contract: Contract) -> IngestResult:
 
 def empty_source_frame(contract: Contract) -> pl.DataFrame:
     """A zero-row frame with the contract's typed columns and the lineage columns."""
-    schema: dict[str, pl.DataType] = {c.name: POLARS_TYPES[c.type] for c in contract.columns.values()}
+    schema: dict[str, pl.DataType] = {
+        c.name: POLARS_TYPES[c.type] for c in contract.columns.values()
+    }
     schema |= {
         "_source_file": pl.String(),
         "_row_number": pl.Int64(),

@@ -35,9 +35,9 @@ def load_decisions(
         query = query.where(decision_log.c.model_version == model_version)
     with engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(query.order_by(decision_log.c.created_at))]
-    schema = {
-        "decision_id": pl.String, "created_at": pl.Datetime("us"), "borrower_id": pl.String,
-        "model_version": pl.String, "score": pl.Int64, "pd": pl.Float64, "band": pl.String,
+    schema: dict[str, pl.DataType] = {
+        "decision_id": pl.String(), "created_at": pl.Datetime("us"), "borrower_id": pl.String(),
+        "model_version": pl.String(), "score": pl.Int64(), "pd": pl.Float64(), "band": pl.String(),
     }
     if not with_features:
         return pl.DataFrame(rows, schema=schema)

@@ -249,6 +249,7 @@ def training_set(context: dg.AssetExecutionContext, platform: PlatformResource):
 @dg.asset(
     group_name="features",
     deps=["borrower_features"],
+    automation_condition=dg.AutomationCondition.eager(),
     owners=FEATURE_OWNERS,
     kinds={"sql"},
     check_specs=[
