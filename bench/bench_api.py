@@ -2,7 +2,8 @@
 
 Builds a throw-away workspace (synthetic borrowers with every catalogue feature,
 a CatBoost champion like the platform's, a published feature snapshot, an API
-key), then starts as subprocesses:
+key; the platform database on a throw-away PostgreSQL database when the server
+answers, as in production, else SQLite), then starts as subprocesses:
 
 * the real app, `uvicorn scoring_api.main:create_app --factory --workers 2`;
 * a bare FastAPI app (2 workers) whose POST endpoint returns constant JSON: the
@@ -72,15 +73,21 @@ def build_workspace(home: Path, borrowers: int, trees: int, seed: int = 7) -> di
     os.environ["CREDIT_HOME"] = str(home)
     import numpy as np
     import polars as pl
+    from catboost import CatBoostClassifier
 
     from credit_assets.core.apikeys import create_api_key
     from credit_assets.core.contracts import load_contracts
     from credit_assets.core.db import platform_engine
     from credit_assets.core.explain import LeafShapExplainer, needs_background
     from credit_assets.core.features import feature_catalogue
-    from credit_assets.core.modeling import RiskBands, ScoreScale, TrainConfig, train_challenger
+    from credit_assets.core.modeling import RiskBands, ScoreScale, TrainConfig
     from credit_assets.core.modeling.artifacts import save_model_artifact
-    from credit_assets.core.modeling.train import catboost_pool, to_catboost_frame
+    from credit_assets.core.modeling.train import (
+        TrainedModel,
+        catboost_params,
+        catboost_pool,
+        to_catboost_frame,
+    )
     from credit_assets.core.online_store import publish_snapshot
     from credit_assets.core.registry import promote, register_challenger
     from credit_assets.core.settings import Settings
@@ -116,14 +123,23 @@ def build_workspace(home: Path, borrowers: int, trees: int, seed: int = 7) -> di
         pl.Series("default_flag", (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)),
         pl.Series("split", rng.choice(["train", "validation", "test"], rows, p=[0.7, 0.15, 0.15])),
     )
-    train = frame.head(rows - borrowers)
-    trained = train_challenger(
-        train, specs, TrainConfig(iterations=trees, depth=6, threads=2, early_stopping_rounds=trees)
+    train = frame.head(rows - borrowers).filter(pl.col("split") == "train")
+    # All `trees` trees, like a production model: no early stopping on this weak signal.
+    params = {
+        **catboost_params(specs, TrainConfig(iterations=trees, depth=6, threads=2)),
+        "use_best_model": False,
+        "early_stopping_rounds": None,
+    }
+    model = CatBoostClassifier(**params)
+    model.fit(
+        catboost_pool(to_catboost_frame(train, specs), specs, train["default_flag"].to_numpy(), 2)
+    )
+    trained = TrainedModel(
+        model=model, features=specs, best_iteration=trees, params=params, train_rows=train.height
     )
     background = None
     if needs_background(trained.model):
-        part = train.filter(pl.col("split") == "train")
-        background = catboost_pool(to_catboost_frame(part, specs), specs)
+        background = catboost_pool(to_catboost_frame(train, specs), specs)
     explainer = LeafShapExplainer.from_model(trained.model, background=background)
     ref = save_model_artifact(
         settings.artifacts_dir,
@@ -138,20 +154,32 @@ def build_workspace(home: Path, borrowers: int, trees: int, seed: int = 7) -> di
     )
     engine = platform_engine(settings.resolved_database_url)
     register_challenger(
-        engine, version=ref.version, artifact_uri=ref.uri, manifest_sha256=ref.manifest_sha256,
-        run_id="bench", metrics={}, lineage={},
+        engine,
+        version=ref.version,
+        artifact_uri=ref.uri,
+        manifest_sha256=ref.manifest_sha256,
+        run_id="bench",
+        metrics={},
+        lineage={},
     )
     promote(engine, ref.version, run_id="bench")
     ids = [f"B{i:07d}" for i in range(borrowers)]
-    snapshot = frame.tail(borrowers).drop("default_flag", "split").with_columns(
-        pl.Series("borrower_id", ids)
+    snapshot = (
+        frame.tail(borrowers)
+        .drop("default_flag", "split")
+        .with_columns(pl.Series("borrower_id", ids))
     )
-    publish_snapshot(engine, snapshot, as_of=settings.resolved_snapshot_date,
-                     catalogue_version=catalogue.version)
+    publish_snapshot(
+        engine, snapshot, as_of=settings.resolved_snapshot_date, catalogue_version=catalogue.version
+    )
     return {
         "borrower_ids": ids,
         "api_key": create_api_key(engine, "bench"),
-        "model": {"version": ref.version, "trees": int(trained.model.tree_count_), "features": len(specs)},
+        "model": {
+            "version": ref.version,
+            "trees": int(trained.model.tree_count_),
+            "features": len(specs),
+        },
     }
 
 
@@ -200,15 +228,34 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(app: str, port: int, env: dict[str, str], app_dir: Path, log: Path) -> subprocess.Popen:
+def start_server(
+    app: str, port: int, env: dict[str, str], app_dir: Path, log: Path
+) -> subprocess.Popen:
     command = [
-        sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port),
-        "--workers", "2", "--no-access-log", "--log-level", "warning", "--app-dir", str(app_dir),
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--app-dir",
+        str(app_dir),
     ]
     if app.endswith("create_app"):
         command.append("--factory")
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and app
-        command, env=env, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    return subprocess.Popen(
+        command,
+        env=env,
+        cwd=REPO,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
 
@@ -217,7 +264,7 @@ def wait_ready(url: str, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+            with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
@@ -280,7 +327,9 @@ def _client(job: dict) -> dict:
             latencies.extend(mine)
             errors[0] += bad
 
-    threads = [threading.Thread(target=run, args=(job["seed"] * 1000 + i,)) for i in range(job["threads"])]
+    threads = [
+        threading.Thread(target=run, args=(job["seed"] * 1000 + i,)) for i in range(job["threads"])
+    ]
     started = time.monotonic()
     for thread in threads:
         thread.start()
@@ -289,13 +338,31 @@ def _client(job: dict) -> dict:
     return {"latencies": latencies, "errors": errors[0], "elapsed": time.monotonic() - started}
 
 
-def python_load(port: int, path: str, bodies: list[bytes], headers: dict[str, str], *,
-                connections: int, requests: int, seconds: float, rate: float = 0.0,
-                processes: int = 2) -> dict:
+def python_load(
+    port: int,
+    path: str,
+    bodies: list[bytes],
+    headers: dict[str, str],
+    *,
+    connections: int,
+    requests: int,
+    seconds: float,
+    rate: float = 0.0,
+    processes: int = 2,
+) -> dict:
     threads = max(1, connections // processes)
     jobs = [
-        {"port": port, "path": path, "bodies": bodies, "headers": headers, "threads": threads,
-         "requests": requests // processes, "seconds": seconds, "rate": rate / processes, "seed": p}
+        {
+            "port": port,
+            "path": path,
+            "bodies": bodies,
+            "headers": headers,
+            "threads": threads,
+            "requests": requests // processes,
+            "seconds": seconds,
+            "rate": rate / processes,
+            "seed": p,
+        }
         for p in range(processes)
     ]
     with mp.get_context("spawn").Pool(processes) as pool:
@@ -330,17 +397,34 @@ request = function() return wrk.format(nil, nil, nil, bodies[math.random(#bodies
 """
 
 
-def wrk_load(port: int, path: str, bodies: list[bytes], api_key: str, *, connections: int,
-             seconds: float, rate: float, workdir: Path) -> dict:
+def wrk_load(
+    port: int,
+    path: str,
+    bodies: list[bytes],
+    api_key: str,
+    *,
+    connections: int,
+    seconds: float,
+    rate: float,
+    workdir: Path,
+) -> dict:
     """wrk for saturation; wrk2-style pacing (`-R`) is used when the binary supports it."""
     script = workdir / "bench.lua"
     quoted = ",".join(json.dumps(b.decode()) for b in bodies[:2000])
     script.write_text(WRK_SCRIPT % (quoted, api_key))
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{max(1, int(seconds))}s", "--latency",
-               "-s", str(script), f"http://{HOST}:{port}{path}"]
+    command = [
+        "wrk",
+        "-t2",
+        f"-c{connections}",
+        f"-d{max(1, int(seconds))}s",
+        "--latency",
+        "-s",
+        str(script),
+        f"http://{HOST}:{port}{path}",
+    ]
     if rate:
         command[1:1] = [f"-R{int(rate)}"]
-    output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout  # noqa: S603
+    output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout
     result: dict = {"raw": output.splitlines()[-12:]}
     for line in output.splitlines():
         parts = line.split()
@@ -371,7 +455,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--borrowers", type=int, default=5000)
     parser.add_argument("--trees", type=int, default=500)
     parser.add_argument(
-        "--database", choices=("auto", "postgres", "sqlite"), default="auto",
+        "--database",
+        choices=("auto", "postgres", "sqlite"),
+        default="auto",
         help="platform database: a throw-away PostgreSQL database (production's setup; auto "
         "uses it when the server answers) or SQLite in the workspace",
     )
@@ -409,10 +495,16 @@ def main(argv: list[str] | None = None) -> int:
             "PYTHONPATH": str(REPO),
         }
         full_port, bare_port = free_port(), free_port()
-        processes.append(start_server("scoring_api.main:create_app", full_port, env, REPO, workdir / "full.log"))
-        processes.append(start_server("bare_app:app", bare_port, env, workdir, workdir / "bare.log"))
-        for url, log in ((f"http://{HOST}:{full_port}/readyz", "full.log"),
-                         (f"http://{HOST}:{bare_port}/healthz", "bare.log")):
+        processes.append(
+            start_server("scoring_api.main:create_app", full_port, env, REPO, workdir / "full.log")
+        )
+        processes.append(
+            start_server("bare_app:app", bare_port, env, workdir, workdir / "bare.log")
+        )
+        for url, log in (
+            (f"http://{HOST}:{full_port}/readyz", "full.log"),
+            (f"http://{HOST}:{bare_port}/healthz", "bare.log"),
+        ):
             try:
                 wait_ready(url)
             except RuntimeError:
@@ -423,15 +515,34 @@ def main(argv: list[str] | None = None) -> int:
         headers = {"Content-Type": "application/json", "X-API-Key": workspace["api_key"]}
         use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
 
-        def load(port: int, rate: float = 0.0, connections: int | None = None) -> dict:
+        def load(
+            port: int, rate: float = 0.0, connections: int | None = None, seconds: float = 0.0
+        ) -> dict:
             conns = connections or args.connections
+            seconds = seconds or args.seconds
             if use_wrk:
-                return wrk_load(port, "/v1/scores", bodies, workspace["api_key"], connections=conns,
-                                seconds=args.seconds, rate=rate, workdir=workdir)
-            return python_load(port, "/v1/scores", bodies, headers, connections=conns,
-                               requests=args.requests, seconds=args.seconds, rate=rate)
+                return wrk_load(
+                    port,
+                    "/v1/scores",
+                    bodies,
+                    workspace["api_key"],
+                    connections=conns,
+                    seconds=seconds,
+                    rate=rate,
+                    workdir=workdir,
+                )
+            return python_load(
+                port,
+                "/v1/scores",
+                bodies,
+                headers,
+                connections=conns,
+                requests=args.requests,
+                seconds=seconds,
+                rate=rate,
+            )
 
-        load(full_port, connections=4)  # warm-up: key cache, connection pools
+        load(full_port, connections=4, seconds=1.0)  # warm-up: key cache, connection pools
         bare = load(bare_port)
         full = load(full_port)
         half_rate = full["req_per_s"] / 2
@@ -452,7 +563,9 @@ def main(argv: list[str] | None = None) -> int:
             "at_half_throughput": {"target_req_per_s": round(half_rate, 1), **paced},
             "p99_target_ms": P99_TARGET_MS,
             "p99_met": paced.get("p99_ms") is not None and paced["p99_ms"] <= P99_TARGET_MS,
-            "note": None if use_wrk else "the Python client shares the cores with the servers and "
+            "note": None
+            if use_wrk
+            else "the Python client shares the cores with the servers and "
             "saturates before the bare app does: the bare figure understates the ceiling, which "
             "flatters the ratio; use wrk for reference figures",
         }

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from credit_assets.defs.production import executor_from_env
 from credit_assets.defs.resources import PlatformResource
 
 
@@ -15,6 +16,6 @@ def defs() -> dg.Definitions:
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
         dg.Definitions(
             resources={"platform": PlatformResource()},
-            executor=dg.multiprocess_executor.configured({"max_concurrent": 2}),
+            executor=executor_from_env(),  # CREDIT_EXECUTOR: multiprocess (default) or celery
         ),
     )

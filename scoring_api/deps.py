@@ -42,7 +42,9 @@ async def authenticated_lender(
     presented = bearer.credentials if bearer is not None else api_key
     challenge = {"WWW-Authenticate": "Bearer"}
     if not presented:
-        raise ApiError(401, "missing API key: send Authorization: Bearer <key> or X-API-Key", challenge)
+        raise ApiError(
+            401, "missing API key: send Authorization: Bearer <key> or X-API-Key", challenge
+        )
     lender = services.verifier.cached(presented)
     if lender is None:
         lender = await run_in_threadpool(services.verifier.verify, presented)
@@ -83,7 +85,9 @@ async def idempotency_key(
     ] = None,
 ) -> str | None:
     if key is not None and not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX:
-        raise FieldError(["header", "Idempotency-Key"], f"must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
+        raise FieldError(
+            ["header", "Idempotency-Key"], f"must be 1 to {IDEMPOTENCY_KEY_MAX} characters"
+        )
     return key
 
 

@@ -47,12 +47,17 @@ class FieldError(ApiError):
         return {"detail": [{"type": "value_error", "loc": self.loc, "msg": self.detail}]}
 
     def prefixed(self, prefix: Loc) -> FieldError:
-        return FieldError([*prefix, *self.loc[1:]] if self.loc[:1] == ["body"] else [*prefix, *self.loc], self.detail)
+        return FieldError(
+            [*prefix, *self.loc[1:]] if self.loc[:1] == ["body"] else [*prefix, *self.loc],
+            self.detail,
+        )
 
 
 DATABASE_UNAVAILABLE = "the platform database is unavailable; retry later"
 
-_WHERE = re.compile(r"^(?P<name>[A-Za-z0-9_\-]+)(?:\[(?P<index>\d+)\])?(?:\.(?P<field>[^:]+))?: (?P<msg>.*)$", re.S)
+_WHERE = re.compile(
+    r"^(?P<name>[A-Za-z0-9_\-]+)(?:\[(?P<index>\d+)\])?(?:\.(?P<field>[^:]+))?: (?P<msg>.*)$", re.S
+)
 
 
 def payload_field_error(message: str, application_source: str | None) -> FieldError:
@@ -87,7 +92,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(_request: Request, exc: DBAPIError) -> JSONResponse:
-        log.warning("database error: %s", type(exc.orig).__name__ if exc.orig else type(exc).__name__)
+        log.warning(
+            "database error: %s", type(exc.orig).__name__ if exc.orig else type(exc).__name__
+        )
         return _retry_later(DATABASE_UNAVAILABLE)
 
     @app.exception_handler(DecisionLogClosedError)

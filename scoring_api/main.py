@@ -25,7 +25,9 @@ Authenticate with `Authorization: Bearer <key>` or `X-API-Key: <key>`
 """
 
 
-def create_app(settings: Settings | None = None, api_settings: ApiSettings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, api_settings: ApiSettings | None = None
+) -> FastAPI:
     """A new app; settings default to the environment (CREDIT_* and CREDIT_API_*)."""
     settings = settings or get_settings()
     api_settings = api_settings or get_api_settings()

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-_APPLICATION_EXAMPLE = {
+_APPLICATION_EXAMPLE: dict[str, Any] = {
     "application_id": "APP-2024-000917",
     "borrower_id": "B0001234",
     "application_date": "2024-06-15",
@@ -19,14 +19,24 @@ _APPLICATION_EXAMPLE = {
     "employment_type": "gig",
     "housing_status": "rent",
 }
-_RECORDS_EXAMPLE = {
+_RECORDS_EXAMPLE: dict[str, Any] = {
     "utility_payments": [
-        {"due_date": "2024-05-01", "paid_date": "2024-05-03", "amount_due": 72.5,
-         "amount_paid": 72.5, "days_late": 2},
+        {
+            "due_date": "2024-05-01",
+            "paid_date": "2024-05-03",
+            "amount_due": 72.5,
+            "amount_paid": 72.5,
+            "days_late": 2,
+        },
     ],
     "rent_payments": [
-        {"due_date": "2024-05-01", "paid_date": "2024-05-01", "amount_due": 950,
-         "amount_paid": 950, "days_late": 0},
+        {
+            "due_date": "2024-05-01",
+            "paid_date": "2024-05-01",
+            "amount_due": 950,
+            "amount_paid": 950,
+            "days_late": 0,
+        },
     ],
 }
 
@@ -74,7 +84,9 @@ class BatchScoreRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"items": [{"borrower_id": "B0001234"}, {"borrower_id": "B0005678"}]}]},
+        json_schema_extra={
+            "examples": [{"items": [{"borrower_id": "B0001234"}, {"borrower_id": "B0005678"}]}]
+        },
     )
 
     items: list[ScoreRequest] = Field(
@@ -121,7 +133,10 @@ class ScoreResponse(BaseModel):
     )
     scorable: bool = Field(description="False when there is too little history to score.")
     score: int | None = Field(
-        default=None, ge=300, le=850, description="Credit score, 300-850; higher is lower risk.",
+        default=None,
+        ge=300,
+        le=850,
+        description="Credit score, 300-850; higher is lower risk.",
         examples=[642],
     )
     pd: float | None = Field(
@@ -131,7 +146,8 @@ class ScoreResponse(BaseModel):
         default=None, description="Risk band, A (lowest risk) to E.", examples=["C"]
     )
     reasons: list[Reason] = Field(
-        default_factory=list, max_length=4,
+        default_factory=list,
+        max_length=4,
         description="Up to 4 principal reasons that raised the risk, largest first.",
     )
     not_scorable_reason: str | None = Field(
@@ -139,7 +155,9 @@ class ScoreResponse(BaseModel):
         description="Why no score was given.",
         examples=["insufficient history: no alternative data or bureau record"],
     )
-    model_version: str = Field(description="Model version that decided.", examples=["20240616T020000Z-1a2b3c4d"])
+    model_version: str = Field(
+        description="Model version that decided.", examples=["20240616T020000Z-1a2b3c4d"]
+    )
     lineage: Lineage
     scored_at: datetime = Field(description="When the decision was made (UTC).")
 
@@ -152,8 +170,12 @@ class ItemError(BaseModel):
 
 class BatchItemResult(BaseModel):
     index: int = Field(description="Position of the item in the request.")
-    status: int = Field(description="HTTP status the item would have had alone (200, 404, 422, 503).")
-    decision: ScoreResponse | None = Field(default=None, description="The decision when status is 200.")
+    status: int = Field(
+        description="HTTP status the item would have had alone (200, 404, 422, 503)."
+    )
+    decision: ScoreResponse | None = Field(
+        default=None, description="The decision when status is 200."
+    )
     error: ItemError | None = Field(default=None, description="The problem when status is not 200.")
 
 
@@ -170,9 +192,15 @@ class ModelInfo(BaseModel):
     version: str = Field(examples=["20240616T020000Z-1a2b3c4d"])
     manifest_sha256: str = Field(description="Checksum of the artifact manifest, verified at load.")
     promoted_at: datetime | None = Field(description="When the model became champion (UTC).")
-    metrics: dict[str, Any] = Field(description="Test-set metrics at promotion (AUC, Gini, KS, Brier).")
-    fairness: dict[str, Any] = Field(description="Fairness summary at promotion (adverse impact ratios).")
-    override_reason: str | None = Field(description="Documented reason if a promotion gate was overridden.")
+    metrics: dict[str, Any] = Field(
+        description="Test-set metrics at promotion (AUC, Gini, KS, Brier)."
+    )
+    fairness: dict[str, Any] = Field(
+        description="Fairness summary at promotion (adverse impact ratios)."
+    )
+    override_reason: str | None = Field(
+        description="Documented reason if a promotion gate was overridden."
+    )
     lineage: dict[str, Any] = Field(
         description="Runs and data the model came from (training, evaluation, promotion)."
     )
@@ -192,7 +220,9 @@ class ModelRefusal(BaseModel):
 
 
 class Readiness(BaseModel):
-    ready: bool = Field(description="True when a verified model is loaded and the database answers.")
+    ready: bool = Field(
+        description="True when a verified model is loaded and the database answers."
+    )
     model_version: str | None = Field(description="Version serving now.")
     champion_version: str | None = Field(description="Champion in the registry at the last check.")
     refused: ModelRefusal | None = Field(description="Last champion refused at load, if any.")

@@ -23,7 +23,9 @@ class ApiSettings(BaseSettings):
         description="How often the registry is checked for a newly promoted champion (0: never).",
     )
     max_batch: int = Field(
-        default=1000, ge=1, description="Most items one POST /v1/scores/batch may carry (413 above)."
+        default=1000,
+        ge=1,
+        description="Most items one POST /v1/scores/batch may carry (413 above).",
     )
     rate_limit_per_second: float = Field(
         default=200.0,
@@ -39,13 +41,17 @@ class ApiSettings(BaseSettings):
         description="How long a verified API key is trusted without re-checking (revocation delay).",
     )
     db_pool_size: int = Field(
-        default=20, ge=1, description="Database connections per API process (PostgreSQL), plus as many on overflow."
+        default=20,
+        ge=1,
+        description="Database connections per API process (PostgreSQL), plus as many on overflow.",
     )
     decision_log_max_batch: int = Field(
         default=500, ge=1, description="Most decisions the log writer commits in one transaction."
     )
     decision_log_timeout_seconds: float = Field(
-        default=30.0, gt=0.0, description="A request fails (503) if its decision is not durable by then."
+        default=30.0,
+        gt=0.0,
+        description="A request fails (503) if its decision is not durable by then.",
     )
 
 

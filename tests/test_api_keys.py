@@ -6,7 +6,12 @@ import pytest
 import sqlalchemy as sa
 
 from credit_assets.cli import main
-from credit_assets.core.apikeys import ApiKeyVerifier, create_api_key, revoke_api_key, verify_api_key
+from credit_assets.core.apikeys import (
+    ApiKeyVerifier,
+    create_api_key,
+    revoke_api_key,
+    verify_api_key,
+)
 from credit_assets.core.db import api_keys, platform_engine
 from credit_assets.core.settings import Settings
 
@@ -55,7 +60,9 @@ def test_the_verifier_caches_by_digest_and_not_by_key(engine: sa.Engine) -> None
     assert key not in repr(verifier._cache)
 
 
-def test_the_cli_prints_a_working_key_once(capsys: pytest.CaptureFixture[str], engine: sa.Engine) -> None:
+def test_the_cli_prints_a_working_key_once(
+    capsys: pytest.CaptureFixture[str], engine: sa.Engine
+) -> None:
     assert main(["apikey", "create", "--lender", "north-credit-union"]) == 0
     key = capsys.readouterr().out.strip()
     assert verify_api_key(engine, key) == "north-credit-union"

@@ -31,7 +31,9 @@ def test_without_a_champion_the_service_is_not_ready_and_scoring_is_503(
         assert api.client.get("/v1/models/current", headers=api.headers).status_code == 503
 
 
-def test_a_newly_promoted_champion_is_served_without_a_restart(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_newly_promoted_champion_is_served_without_a_restart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     with running_api(monkeypatch, model_poll_seconds=0.1) as api:
         assert api.score({"borrower_id": "b-good"}).json()["model_version"] == api.champion.version
         newer = save_and_register(api.settings, built_model(iterations=80))
@@ -42,7 +44,9 @@ def test_a_newly_promoted_champion_is_served_without_a_restart(monkeypatch: pyte
         assert api.champion.version not in metrics
 
 
-def test_a_request_in_flight_keeps_the_model_it_started_with(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_request_in_flight_keeps_the_model_it_started_with(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     with running_api(monkeypatch) as api:
         holder = api.services.holder
         taken = holder.require()
@@ -70,7 +74,9 @@ def test_a_champion_failing_its_checksum_is_refused_and_the_old_model_keeps_serv
         assert "credit_api_model_refusals_total 1.0" in api.client.get("/metrics").text
 
 
-def test_current_model_reports_version_metrics_fairness_and_lineage(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_current_model_reports_version_metrics_fairness_and_lineage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     with running_api(monkeypatch) as api:
         body = api.client.get("/v1/models/current", headers=api.headers).json()
         assert body["version"] == api.champion.version
@@ -83,10 +89,14 @@ def test_current_model_reports_version_metrics_fairness_and_lineage(monkeypatch:
         assert body["features"][0] == "loan_amount" and body["risk_bands"]["floor_band"] == "E"
 
 
-def test_the_openapi_contract_documents_every_route_and_field(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_openapi_contract_documents_every_route_and_field(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     with running_api(monkeypatch) as api:
         spec = api.client.get("/openapi.json").json()
-    assert {"/v1/scores", "/v1/scores/batch", "/v1/models/current", "/healthz", "/readyz"} <= set(spec["paths"])
+    assert {"/v1/scores", "/v1/scores/batch", "/v1/models/current", "/healthz", "/readyz"} <= set(
+        spec["paths"]
+    )
     response = spec["components"]["schemas"]["ScoreResponse"]["properties"]
     assert all("description" in field or "$ref" in field for field in response.values())
     assert spec["components"]["schemas"]["ScoreRequest"]["examples"]

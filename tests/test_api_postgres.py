@@ -36,8 +36,12 @@ def test_idempotent_retries_on_postgres_are_logged_once(api: RunningApi) -> None
     assert len(api.decision_rows()) == 1
 
 
-def test_batch_on_postgres_reads_features_in_one_query_and_reports_unknowns(api: RunningApi) -> None:
-    results = api.batch([{"borrower_id": b} for b in ("b-good", "nobody", "b-thin")]).json()["results"]
+def test_batch_on_postgres_reads_features_in_one_query_and_reports_unknowns(
+    api: RunningApi,
+) -> None:
+    results = api.batch([{"borrower_id": b} for b in ("b-good", "nobody", "b-thin")]).json()[
+        "results"
+    ]
     assert [r["status"] for r in results] == [200, 404, 200]
     assert len(api.decision_rows()) == 2
 

@@ -79,7 +79,10 @@ def test_every_decision_returned_is_in_the_decision_log(api: RunningApi) -> None
         row = rows[body["decision_id"]]
         assert json.loads(row.response) == body
         assert (row.lender, row.model_version, row.score, row.band) == (
-            "acme-bank", api.champion.version, body["score"], body["band"]
+            "acme-bank",
+            api.champion.version,
+            body["score"],
+            body["band"],
         )
         assert json.loads(row.reasons) == body["reasons"]
         assert row.latency_ms > 0 and len(row.inputs_digest) == 64
@@ -99,15 +102,20 @@ def test_unknown_borrower_is_404(shared_api: RunningApi) -> None:
 @pytest.mark.parametrize(
     ("body", "loc"),
     [
-        ({"application": application("x", loan_amount="lots")}, ["body", "application", "loan_amount"]),
+        (
+            {"application": application("x", loan_amount="lots")},
+            ["body", "application", "loan_amount"],
+        ),
         ({"application": application("x", product="yacht")}, ["body", "application", "product"]),
         (
             {"application": application("x", application_date="15/06/2024")},
             ["body", "application", "application_date"],
         ),
         (
-            {"application": application("x"),
-             "records": {"utility_payments": [{**utility_records(1, 0)[0], "due_date": "soon"}]}},
+            {
+                "application": application("x"),
+                "records": {"utility_payments": [{**utility_records(1, 0)[0], "due_date": "soon"}]},
+            },
             ["body", "records", "utility_payments", 0, "due_date"],
         ),
         ({"application": application("x"), "records": {"horoscopes": []}}, ["body", "records"]),
@@ -125,7 +133,9 @@ def test_bad_input_is_422_naming_the_field(shared_api: RunningApi, body: dict, l
 
 def test_a_malformed_json_body_is_422_not_500(shared_api: RunningApi) -> None:
     response = shared_api.client.post(
-        "/v1/scores", content=b"{not json", headers={**shared_api.headers, "Content-Type": "application/json"}
+        "/v1/scores",
+        content=b"{not json",
+        headers={**shared_api.headers, "Content-Type": "application/json"},
     )
     assert response.status_code == 422
 
@@ -143,7 +153,13 @@ def test_batch_reports_errors_per_item_and_scores_the_rest(api: RunningApi) -> N
     body = response.json()
     assert [r["status"] for r in body["results"]] == [200, 404, 422, 200]
     assert (body["scored"], body["failed"]) == (2, 2)
-    assert body["results"][2]["error"]["detail"][0]["loc"] == ["body", "items", 2, "application", "loan_amount"]
+    assert body["results"][2]["error"]["detail"][0]["loc"] == [
+        "body",
+        "items",
+        2,
+        "application",
+        "loan_amount",
+    ]
     assert body["results"][3]["decision"]["scorable"] is False
     assert len(api.decision_rows()) == 2
 
@@ -165,7 +181,9 @@ def test_a_batch_over_the_limit_is_413(monkeypatch: pytest.MonkeyPatch) -> None:
         assert api.batch([{"borrower_id": "b-good"}] * 3).status_code == 200
 
 
-def test_the_same_idempotency_key_and_body_returns_the_same_decision_logged_once(api: RunningApi) -> None:
+def test_the_same_idempotency_key_and_body_returns_the_same_decision_logged_once(
+    api: RunningApi,
+) -> None:
     first = api.score({"borrower_id": "b-good"}, **{"Idempotency-Key": "loan-77"})
     again = api.score({"borrower_id": "b-good"}, **{"Idempotency-Key": "loan-77"})
     assert first.status_code == again.status_code == 200
@@ -179,7 +197,9 @@ def test_the_same_idempotency_key_with_another_body_is_422(api: RunningApi) -> N
     response = api.score({"borrower_id": "b-late"}, **{"Idempotency-Key": "loan-78"})
     assert response.status_code == 422
     detail = response.json()["detail"][0]
-    assert detail["loc"] == ["header", "Idempotency-Key"] and "different request body" in detail["msg"]
+    assert (
+        detail["loc"] == ["header", "Idempotency-Key"] and "different request body" in detail["msg"]
+    )
     assert len(api.decision_rows()) == 1
 
 
@@ -195,13 +215,30 @@ def test_without_a_valid_api_key_the_answer_is_401(shared_api: RunningApi) -> No
     body = {"borrower_id": "b-good"}
     assert shared_api.client.post("/v1/scores", json=body).status_code == 401
     bad = shared_api.key[:-4] + "abcd"
-    assert shared_api.client.post("/v1/scores", json=body, headers={"Authorization": f"Bearer {bad}"}).status_code == 401
-    assert shared_api.client.post("/v1/scores", json=body, headers={"X-API-Key": "ck_nonsense"}).status_code == 401
-    assert shared_api.client.post("/v1/scores", json=body, headers={"X-API-Key": shared_api.key}).status_code == 200
+    assert (
+        shared_api.client.post(
+            "/v1/scores", json=body, headers={"Authorization": f"Bearer {bad}"}
+        ).status_code
+        == 401
+    )
+    assert (
+        shared_api.client.post(
+            "/v1/scores", json=body, headers={"X-API-Key": "ck_nonsense"}
+        ).status_code
+        == 401
+    )
+    assert (
+        shared_api.client.post(
+            "/v1/scores", json=body, headers={"X-API-Key": shared_api.key}
+        ).status_code
+        == 200
+    )
     assert shared_api.client.get("/v1/models/current").status_code == 401
 
 
-def test_a_lender_over_its_rate_limit_gets_429_with_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_lender_over_its_rate_limit_gets_429_with_retry_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     with running_api(monkeypatch, rate_limit_per_second=0.5, rate_limit_burst=2) as api:
         statuses = [api.score({"borrower_id": "b-good"}).status_code for _ in range(3)]
         assert statuses == [200, 200, 429]
@@ -209,9 +246,13 @@ def test_a_lender_over_its_rate_limit_gets_429_with_retry_after(monkeypatch: pyt
         assert int(limited.headers["Retry-After"]) >= 1
 
 
-def test_a_database_failure_is_503_not_500(api: RunningApi, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_database_failure_is_503_not_500(
+    api: RunningApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def down(*_args, **_kwargs):
-        raise sa.exc.OperationalError("SELECT features", {}, ConnectionRefusedError("connection refused"))
+        raise sa.exc.OperationalError(
+            "SELECT features", {}, ConnectionRefusedError("connection refused")
+        )
 
     monkeypatch.setattr("scoring_api.services.features.read_features", down)
     response = api.score({"borrower_id": "b-good"})

@@ -139,7 +139,7 @@ def test_each_failure_names_the_row_code_and_both_risks(report) -> None:
         assert failure.code in {spec.reason_code for spec in CATALOGUE.features}
 
 
-def test_population_baselines_are_median_and_mode() -> None:
+def test_population_baselines_are_median_and_category_shares() -> None:
     frame = pd.DataFrame(
         {
             "months_at_address": [1.0, 5.0, np.nan, 9.0],
@@ -147,4 +147,6 @@ def test_population_baselines_are_median_and_mode() -> None:
         }
     )
     baselines = population_baselines(frame, ["months_at_address", "employment_type"], CATEGORICAL)
-    assert baselines == {"months_at_address": 5.0, "employment_type": "self"}
+    # A category is neutralised to the population's mix, not to its mode: the most
+    # common category may itself be the risky one.
+    assert baselines == {"months_at_address": 5.0, "employment_type": {"gig": 1 / 3, "self": 2 / 3}}

@@ -146,5 +146,5 @@ def test_each_borrower_gets_their_own_transactions_in_a_large_batch():
     spine = pl.LazyFrame({"borrower_id": [f"b{i:03d}" for i in range(n, 0, -1)],
                           "as_of_date": [AS_OF] * n})
     out = compute_features(spine, {"bank_transactions": frame}, CONTRACTS).collect()
-    expected = [i / 3 for i in range(n, 0, -1)]
+    expected = [float(i) for i in range(n, 0, -1)]  # one month of history
     assert out["bank_inflow_mean_3m"].to_list() == pytest.approx(expected)

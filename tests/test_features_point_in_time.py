@@ -201,6 +201,13 @@ def test_catalogue_covers_every_computed_column_with_an_approved_reason():
     assert len(catalogue) >= 70
 
 
+def test_each_reason_code_has_one_consumer_text():
+    texts: dict[str, set[str]] = {}
+    for spec in feature_catalogue(CONTRACTS).features:
+        texts.setdefault(spec.reason_code or "", set()).add(spec.reason_text or "")
+    assert {code: t for code, t in texts.items() if len(t) > 1} == {}
+
+
 def test_applications_only_contract_set_has_only_application_features():
     assert feature_catalogue(GERMAN).names == [
         "job", "housing", "saving_accounts", "checking_account", "credit_amount", "duration",

@@ -31,7 +31,9 @@ def small_workspace(credit_home, monkeypatch):
 
 def _run_and_check(home) -> None:
     log: list[str] = []
-    outcome = materialize_all(groups=["ingestion", "features", "modeling"], log=log.append)
+    outcome = materialize_all(
+        groups=["ingestion", "features", "modeling", "compliance"], log=log.append
+    )
     assert outcome.success, "\n".join(log)
     settings = get_settings()
     engine = platform_engine(settings.resolved_database_url)

@@ -46,6 +46,11 @@ def test_fairness_gate_uses_the_four_fifths_rule():
     assert fairness_gate(0.80, POLICY).passed
 
 
+def test_a_missing_fairness_report_blocks_when_protected_attributes_exist():
+    assert not fairness_gate(None, POLICY, required=True).passed
+    assert fairness_gate(None, POLICY, required=False).passed
+
+
 def test_override_needs_a_written_reason_and_is_recorded():
     failing = [quality_gate(0.60, None, POLICY)]
     assert not decide(failing).promote

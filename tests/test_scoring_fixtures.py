@@ -101,7 +101,11 @@ def built_model(iterations: int = 60, seed: int = 42) -> BuiltModel:
     frame = training_frame()
     specs = model_specs()
     trained = train_challenger(
-        frame, specs, TrainConfig(iterations=iterations, depth=4, threads=1, seed=seed, early_stopping_rounds=1000)
+        frame,
+        specs,
+        TrainConfig(
+            iterations=iterations, depth=4, threads=1, seed=seed, early_stopping_rounds=1000
+        ),
     )
     background = None
     if needs_background(trained.model):
@@ -114,7 +118,9 @@ def built_model(iterations: int = 60, seed: int = 42) -> BuiltModel:
 _saves = iter(range(10**6))
 
 
-def save_and_register(settings: Settings, built: BuiltModel, *, promote_it: bool = True) -> RegistryRecord:
+def save_and_register(
+    settings: Settings, built: BuiltModel, *, promote_it: bool = True
+) -> RegistryRecord:
     """Save the artifact under `settings.artifacts_dir`, register it and (by default) promote it."""
     # Distinct timestamps keep two saves of one model in one test from colliding.
     now = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(seconds=next(_saves))
@@ -142,7 +148,9 @@ def save_and_register(settings: Settings, built: BuiltModel, *, promote_it: bool
     )
     if promote_it:
         record = promote(
-            engine, ref.version, run_id=f"promo-{ref.version[-8:]}",
+            engine,
+            ref.version,
+            run_id=f"promo-{ref.version[-8:]}",
             fairness={"worst_adverse_impact_ratio": 0.93},
         )
     return record
@@ -206,12 +214,18 @@ def bureau_records(score: int) -> list[dict[str, Any]]:
 def payloads() -> dict[str, dict[str, Any]]:
     """Inline payloads by borrower id; `b-thin` has no alternative data and no bureau record."""
     return {
-        "b-good": {"application": application("b-good", declared_monthly_income=6000),
-                   "records": {"utility_payments": utility_records(12, 0), "bureau": bureau_records(760)}},
-        "b-late": {"application": application("b-late", loan_amount=30000, declared_monthly_income=900),
-                   "records": {"utility_payments": utility_records(8, 20)}},
-        "b-bureau": {"application": application("b-bureau", product="bnpl"),
-                     "records": {"bureau": bureau_records(520)}},
+        "b-good": {
+            "application": application("b-good", declared_monthly_income=6000),
+            "records": {"utility_payments": utility_records(12, 0), "bureau": bureau_records(760)},
+        },
+        "b-late": {
+            "application": application("b-late", loan_amount=30000, declared_monthly_income=900),
+            "records": {"utility_payments": utility_records(8, 20)},
+        },
+        "b-bureau": {
+            "application": application("b-bureau", product="bnpl"),
+            "records": {"bureau": bureau_records(520)},
+        },
         "b-thin": {"application": application("b-thin"), "records": {}},
     }
 
@@ -254,14 +268,18 @@ class RunningApi:
         return self.client.post("/v1/scores", json=body, headers={**self.headers, **headers})
 
     def batch(self, items: list[dict[str, Any]], **headers: str) -> Any:
-        return self.client.post("/v1/scores/batch", json={"items": items}, headers={**self.headers, **headers})
+        return self.client.post(
+            "/v1/scores/batch", json={"items": items}, headers={**self.headers, **headers}
+        )
 
     def decision_rows(self) -> list[Any]:
         from credit_assets.core.db import decision_log
 
         engine = platform_engine(self.settings.resolved_database_url)
         with engine.connect() as conn:
-            return conn.execute(sa.select(decision_log).order_by(decision_log.c.created_at)).fetchall()
+            return conn.execute(
+                sa.select(decision_log).order_by(decision_log.c.created_at)
+            ).fetchall()
 
 
 def running_api(monkeypatch: Any, *, champion: bool = True, snapshot: bool = True, **env: Any):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -37,12 +40,16 @@ def model() -> ScoringModel:
 
 @pytest.fixture(scope="module")
 def frame() -> pl.DataFrame:
-    return training_frame(rows=400, seed=11).with_row_index("borrower_id").with_columns(
-        pl.col("borrower_id").cast(pl.String)
+    return (
+        training_frame(rows=400, seed=11)
+        .with_row_index("borrower_id")
+        .with_columns(pl.col("borrower_id").cast(pl.String))
     )
 
 
-def test_one_row_at_a_time_equals_the_vectorised_frame(model: ScoringModel, frame: pl.DataFrame) -> None:
+def test_one_row_at_a_time_equals_the_vectorised_frame(
+    model: ScoringModel, frame: pl.DataFrame
+) -> None:
     batch = model.score_frame(frame)
     singles = [model.score_one(row) for row in frame.iter_rows(named=True)]
     assert [d.scorable for d in singles] == batch["scorable"].to_list()
@@ -90,12 +97,17 @@ def test_score_frame_keeps_ids_in_row_order(model: ScoringModel, frame: pl.DataF
         ({"n_alternative_sources": 0, "bureau_score": None}, False),
         ({"n_alternative_sources": None}, False),
         ({}, False),
-        ({"n_alternative_sources": 0, "bureau_score": math.nan, "bureau_open_accounts": None}, False),
+        (
+            {"n_alternative_sources": 0, "bureau_score": math.nan, "bureau_open_accounts": None},
+            False,
+        ),
         ({"n_alternative_sources": 1, "bureau_score": None}, True),
         ({"n_alternative_sources": 0, "bureau_open_accounts": 0}, True),
     ],
 )
-def test_no_alternative_data_and_no_bureau_record_is_not_scorable(features: dict, scorable: bool) -> None:
+def test_no_alternative_data_and_no_bureau_record_is_not_scorable(
+    features: dict, scorable: bool
+) -> None:
     assert (not_scorable_reason(features) is None) == scorable
     if features:
         frame = pl.DataFrame([features], strict=False)
@@ -116,6 +128,17 @@ def test_features_missing_for_the_model_are_named(model: ScoringModel) -> None:
         model.score_one(features)
 
 
+def test_a_tampered_shap_table_file_is_refused() -> None:
+    settings = Settings()
+    record = save_and_register(settings, built_model())
+    tables = Path(record.artifact_uri) / "leaf_shap.npz"
+    data = bytearray(tables.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tables.write_bytes(bytes(data))
+    with pytest.raises(ArtifactIntegrityError, match="leaf_shap.npz"):
+        ScoringModel.load(settings, record)
+
+
 def test_an_artifact_whose_checksum_differs_from_the_registry_is_refused() -> None:
     settings = Settings()
     record = save_and_register(settings, built_model())
@@ -123,3 +146,13 @@ def test_an_artifact_whose_checksum_differs_from_the_registry_is_refused() -> No
     tampered = get_model(platform_engine(settings.resolved_database_url), record.version)
     with pytest.raises(ArtifactIntegrityError, match="manifest.json"):
         ScoringModel.load(settings, tampered)
+
+
+def test_the_scoring_path_never_imports_dagster() -> None:
+    code = (
+        "import sys, scoring_api.main, credit_assets.core.scoring; print('dagster' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

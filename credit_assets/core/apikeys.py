@@ -99,7 +99,9 @@ def revoke_api_key(engine: Engine, key_id: str) -> bool:
 class ApiKeyVerifier:
     """`verify_api_key` behind a TTL cache of recently verified keys (by SHA-256, not plaintext)."""
 
-    def __init__(self, engine: Engine, ttl_seconds: float = 60.0, max_entries: int = 10_000) -> None:
+    def __init__(
+        self, engine: Engine, ttl_seconds: float = 60.0, max_entries: int = 10_000
+    ) -> None:
         self.engine = engine
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
@@ -130,7 +132,10 @@ class ApiKeyVerifier:
         lender = verify_api_key(self.engine, presented)
         if lender is not None:
             with self._lock:
-                self._cache[self.fingerprint(presented)] = (lender, time.monotonic() + self.ttl_seconds)
+                self._cache[self.fingerprint(presented)] = (
+                    lender,
+                    time.monotonic() + self.ttl_seconds,
+                )
                 while len(self._cache) > self.max_entries:
                     self._cache.popitem(last=False)
         return lender

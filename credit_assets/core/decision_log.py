@@ -82,7 +82,9 @@ class DecisionLogWriter:
 
     def start(self) -> DecisionLogWriter:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="decision-log-writer", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name="decision-log-writer", daemon=True
+            )
             self._thread.start()
         return self
 
@@ -173,4 +175,6 @@ def find_by_idempotency_keys(
                 decision_log.c.response,
             ).where(decision_log.c.lender == lender, decision_log.c.idempotency_key.in_(list(keys)))
         ).fetchall()
-    return {r.idempotency_key: StoredDecision(r.decision_id, r.inputs_digest, r.response) for r in rows}
+    return {
+        r.idempotency_key: StoredDecision(r.decision_id, r.inputs_digest, r.response) for r in rows
+    }

@@ -107,9 +107,12 @@ def protected_gate(feature_names: list[str], protected_columns: list[str]) -> Ga
     )
 
 
-def fairness_gate(worst_air: float | None, policy: PromotionPolicy) -> Gate:
+def fairness_gate(worst_air: float | None, policy: PromotionPolicy, required: bool = True) -> Gate:
+    """Four-fifths rule on the worst group; a missing report fails when attributes are declared."""
     if worst_air is None:
-        return Gate("fairness", True, "no fairness report yet (no protected attribute declared)")
+        if required:
+            return Gate("fairness", False, "no fairness report for this model version yet")
+        return Gate("fairness", True, "no protected attribute declared: nothing to compare")
     return Gate(
         "fairness",
         worst_air >= policy.min_adverse_impact_ratio,

@@ -44,7 +44,9 @@ ALTERNATIVE_SOURCES_FEATURE = "n_alternative_sources"
 BUREAU_FEATURE_PREFIX = "bureau_"
 INSUFFICIENT_HISTORY = "insufficient history: no alternative data or bureau record"
 
-REASON_DTYPE = pl.List(pl.Struct({"code": pl.String, "text": pl.String, "contribution": pl.Float64}))
+REASON_DTYPE = pl.List(
+    pl.Struct({"code": pl.String, "text": pl.String, "contribution": pl.Float64})
+)
 
 
 def _is_missing(value: Any) -> bool:
@@ -60,7 +62,7 @@ def not_scorable_reason(features: Mapping[str, Any]) -> str | None:
     nothing the model can stand on but the application itself, so no score is
     given. Any one alternative source or a bureau record makes them scorable.
     """
-    sources = features.get(ALTERNATIVE_SOURCES_FEATURE)
+    sources: Any = features.get(ALTERNATIVE_SOURCES_FEATURE)
     if not _is_missing(sources) and float(sources) > 0:
         return None
     for name, value in features.items():
@@ -78,9 +80,7 @@ def scorable_expr(columns: Sequence[str]) -> pl.Expr:
     )
     bureau = [c for c in columns if c.startswith(BUREAU_FEATURE_PREFIX)]
     has_bureau = (
-        pl.any_horizontal(
-            [pl.col(c).is_not_null() & ~_is_nan_expr(pl.col(c)) for c in bureau]
-        )
+        pl.any_horizontal([pl.col(c).is_not_null() & ~_is_nan_expr(pl.col(c)) for c in bureau])
         if bureau
         else pl.lit(False)
     )
@@ -121,7 +121,9 @@ class Decision:
     not_scorable_reason: str | None = None
 
     def reasons_json(self) -> list[dict[str, Any]]:
-        return [{"code": r.code, "text": r.text, "contribution": r.contribution} for r in self.reasons]
+        return [
+            {"code": r.code, "text": r.text, "contribution": r.contribution} for r in self.reasons
+        ]
 
 
 @dataclass
@@ -155,12 +157,16 @@ class ScoringModel:
         specs recorded in the manifest, i.e. the texts the model was approved with.
         """
         if LEAF_SHAP_FILE not in loaded.files:
-            raise ValueError(f"model {loaded.version} has no {LEAF_SHAP_FILE}: cannot explain its scores")
+            raise ValueError(
+                f"model {loaded.version} has no {LEAF_SHAP_FILE}: cannot explain its scores"
+            )
         if "score_scale" not in loaded.manifest:
             raise ValueError(f"model {loaded.version} has no score_scale in its manifest")
         explainer = LeafShapExplainer.from_bytes(loaded.files[LEAF_SHAP_FILE], model=loaded.model)
         if list(explainer.feature_names) != loaded.feature_names:
-            raise ValueError(f"model {loaded.version}: SHAP tables list other features than the model")
+            raise ValueError(
+                f"model {loaded.version}: SHAP tables list other features than the model"
+            )
         bands = loaded.manifest.get("risk_bands")
         return cls(
             version=loaded.version,
@@ -185,7 +191,9 @@ class ScoringModel:
 
         loaded = load_registered_artifact(settings, record.artifact_uri, record.manifest_sha256)
         if loaded.version != record.version:
-            raise ValueError(f"registry version {record.version} points at artifact {loaded.version}")
+            raise ValueError(
+                f"registry version {record.version} points at artifact {loaded.version}"
+            )
         scoring = cls.from_loaded(loaded, catalogue)
         scoring.record = record
         return scoring
@@ -195,8 +203,10 @@ class ScoringModel:
     def model_row(self, features: Mapping[str, Any]) -> list[Any]:
         """The model's input row in feature order, by the rules of `to_catboost_frame`."""
         row = [features.get(name, _ABSENT) for name in self.feature_names]
-        if _ABSENT in row:
-            raise MissingFeaturesError([n for n, v in zip(self.feature_names, row, strict=True) if v is _ABSENT])
+        if any(value is _ABSENT for value in row):
+            raise MissingFeaturesError(
+                [n for n, v in zip(self.feature_names, row, strict=True) if v is _ABSENT]
+            )
         for i in self._cat_index:
             row[i] = _category_text(row[i])
         for i in self._num_index:
@@ -209,7 +219,9 @@ class ScoringModel:
         reason = not_scorable_reason(features)
         if reason is not None:
             return Decision(scorable=False, not_scorable_reason=reason)
-        leaves = self.model.calc_leaf_indexes(self._pool([self.model_row(features)]), thread_count=1)
+        leaves = self.model.calc_leaf_indexes(
+            self._pool([self.model_row(features)]), thread_count=1
+        )
         shap, raw = self.explainer.explain_leaves(leaves)
         pd = 1.0 / (1.0 + np.exp(-raw))
         score = int(self.scale.score_from_pd(pd)[0])
@@ -251,7 +263,9 @@ class ScoringModel:
         if missing:
             raise MissingFeaturesError(missing)
         if keep is None:
-            keep = [c for c in ("borrower_id", "application_id", "as_of_date") if c in frame.columns]
+            keep = [
+                c for c in ("borrower_id", "application_id", "as_of_date") if c in frame.columns
+            ]
         scorable = frame.select(scorable_expr(frame.columns).alias("s"))["s"].to_numpy()
         decisions: list[Decision] = []
         for start in range(0, frame.height, chunk_rows):
@@ -284,7 +298,9 @@ class ScoringModel:
             Decision(True, float(p), int(s), str(b), tuple(r))
             if ok
             else Decision(scorable=False, not_scorable_reason=INSUFFICIENT_HISTORY)
-            for ok, p, s, b, r in zip(scorable.tolist(), pd.tolist(), scores.tolist(), bands, reasons, strict=True)
+            for ok, p, s, b, r in zip(
+                scorable.tolist(), pd.tolist(), scores.tolist(), bands, reasons, strict=True
+            )
         ]
 
 

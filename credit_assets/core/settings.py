@@ -7,8 +7,8 @@ Production points `CREDIT_DATABASE_URL` at PostgreSQL and `CREDIT_STORAGE` at S3
 
 from __future__ import annotations
 
-from functools import cached_property
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 

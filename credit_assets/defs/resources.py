@@ -14,6 +14,7 @@ from credit_assets.core.db import platform_engine
 from credit_assets.core.landing import scan_source
 from credit_assets.core.settings import Settings, get_settings
 from credit_assets.core.storage import DataStore, data_store
+from credit_assets.defs.production import s3_resource
 
 
 class PlatformResource(dg.ConfigurableResource):
@@ -33,7 +34,12 @@ class PlatformResource(dg.ConfigurableResource):
 
     @property
     def store(self) -> DataStore:
-        return data_store(self.settings)
+        settings = self.settings
+        if settings.storage == "s3":
+            from credit_assets.core.s3 import S3DataStore
+
+            return S3DataStore.from_settings(settings, client=s3_resource(settings).get_client())
+        return data_store(settings)
 
     def contracts(self) -> dict[str, Contract]:
         return load_contracts(self.settings.resolved_contracts_dir)

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from scoring_api.deps import ServicesDep
-from scoring_api.schemas import Health, Readiness
+from scoring_api.schemas import Health, ModelRefusal, Readiness
 
 router = APIRouter(tags=["health"])
 
@@ -47,7 +47,7 @@ def readyz(services: ServicesDep) -> JSONResponse:
         model_version=model.version if model else None,
         champion_version=holder.champion_version,
         refused=(
-            {"version": refusal.version, "reason": refusal.reason, "at": refusal.at}
+            ModelRefusal(version=refusal.version, reason=refusal.reason, at=refusal.at)
             if refusal
             else None
         ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -14,7 +15,7 @@ from scoring_api.schemas import BatchScoreRequest, BatchScoreResponse, ScoreRequ
 
 router = APIRouter(prefix="/v1/scores", tags=["scores"])
 
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing, invalid or revoked API key."},
     422: {"description": "A field is invalid; `detail[].loc` names it."},
     429: {"description": "Rate limit exceeded; see Retry-After."},
@@ -31,7 +32,10 @@ def _json(body: str, replayed: bool = False) -> Response:
     "",
     response_model=ScoreResponse,
     summary="Score one borrower",
-    responses={**_ERRORS, 404: {"description": "Unknown borrower_id (not in the feature snapshot)."}},
+    responses={
+        **_ERRORS,
+        404: {"description": "Unknown borrower_id (not in the feature snapshot)."},
+    },
 )
 def score(
     lender: Lender,
@@ -74,10 +78,14 @@ def score_batch(
     for index, outcome in outcomes:
         if isinstance(outcome, ApiError):
             error = outcome.body()["detail"] if isinstance(outcome, FieldError) else outcome.detail
-            results.append(f'{{"index":{index},"status":{outcome.status},"decision":null,'
-                           f'"error":{json.dumps({"detail": error})}}}')
+            results.append(
+                f'{{"index":{index},"status":{outcome.status},"decision":null,'
+                f'"error":{json.dumps({"detail": error})}}}'
+            )
         else:
-            results.append(f'{{"index":{index},"status":200,"decision":{outcome.body_json},"error":null}}')
+            results.append(
+                f'{{"index":{index},"status":200,"decision":{outcome.body_json},"error":null}}'
+            )
     scored = sum(1 for _, o in outcomes if not isinstance(o, ApiError))
     payload = (
         f'{{"model_version":{json.dumps(model.version)},"scored":{scored},'

@@ -59,6 +59,7 @@ class Services:
             max_batch=api_settings.decision_log_max_batch,
             wait_timeout=api_settings.decision_log_timeout_seconds,
         ).start()
+        metrics.log_commits.set_function(lambda: writer.commits)
         services = cls(
             settings=settings,
             api_settings=api_settings,

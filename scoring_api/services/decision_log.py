@@ -79,7 +79,8 @@ def build_decision(
         # The model's inputs, for drift monitoring and to reproduce the decision.
         "features": json.dumps(
             {name: features.features.get(name) for name in model.feature_names},
-            separators=(",", ":"), default=str,
+            separators=(",", ":"),
+            default=str,
         ),
         "latency_ms": latency_ms,
         "idempotency_key": idempotency_key,
@@ -97,7 +98,9 @@ def replay(stored: StoredDecision, digest: str, loc: list[str | int]) -> LoggedD
             "use a new key for a new request",
         )
     body = json.loads(stored.response)
-    return LoggedDecision(stored.decision_id, body, stored.response, body.get("band"), replayed=True)
+    return LoggedDecision(
+        stored.decision_id, body, stored.response, body.get("band"), replayed=True
+    )
 
 
 def canonical_input(request_body: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -37,14 +37,16 @@ def check_request_shape(request: ScoreRequest) -> None:
     if request.borrower_id is not None and (request.application is not None or request.records):
         field = "application" if request.application is not None else "records"
         raise FieldError(
-            ["body", field], f"give either borrower_id or {field}, not both: borrower_id scores "
-            "from the online store, application (+ records) scores inline"
+            ["body", field],
+            f"give either borrower_id or {field}, not both: borrower_id scores "
+            "from the online store, application (+ records) scores inline",
         )
     if request.borrower_id is None and request.application is None:
         loc = ["body", "application"] if request.records else ["body", "borrower_id"]
         raise FieldError(
-            loc, "give borrower_id (features from the online store) or application "
-            "(+ records, features computed inline)"
+            loc,
+            "give borrower_id (features from the online store) or application "
+            "(+ records, features computed inline)",
         )
 
 
@@ -59,8 +61,13 @@ def online_features_for(engine: Engine, borrower_id: str) -> RequestFeatures:
 
 
 _READ_MANY = (
-    sa.select(online_features.c.borrower_id, online_features.c.snapshot_id, online_features.c.features)
-    .join(online_feature_current, online_feature_current.c.snapshot_id == online_features.c.snapshot_id)
+    sa.select(
+        online_features.c.borrower_id, online_features.c.snapshot_id, online_features.c.features
+    )
+    .join(
+        online_feature_current,
+        online_feature_current.c.snapshot_id == online_features.c.snapshot_id,
+    )
     .where(online_features.c.borrower_id.in_(sa.bindparam("ids", expanding=True)))
 )
 
@@ -74,10 +81,15 @@ def online_features_many(engine: Engine, borrower_ids: Sequence[str]) -> dict[st
     unique = sorted(set(borrower_ids))
     with engine.connect() as conn:
         rows = conn.execute(_READ_MANY, {"ids": unique}).fetchall() if unique else []
-        if not rows and conn.execute(sa.select(online_feature_current.c.snapshot_id)).first() is None:
+        if (
+            not rows
+            and conn.execute(sa.select(online_feature_current.c.snapshot_id)).first() is None
+        ):
             raise ApiError(503, NO_SNAPSHOT)
     return {
-        r.borrower_id: RequestFeatures(json.loads(r.features), r.snapshot_id, "online_store", r.borrower_id)
+        r.borrower_id: RequestFeatures(
+            json.loads(r.features), r.snapshot_id, "online_store", r.borrower_id
+        )
         for r in rows
     }
 
@@ -91,10 +103,14 @@ def inline_features_for(request: ScoreRequest, contracts: dict[str, Contract]) -
         features = features_for_payload(application, request.records or {}, as_of, contracts)
     except ValueError as exc:
         raise payload_field_error(str(exc), apps.name if apps else None) from None
-    except PolarsError as exc:
-        raise FieldError(["body", "records"], f"records could not be read: {type(exc).__name__}") from None
+    except (PolarsError, OverflowError, TypeError) as exc:
+        raise FieldError(
+            ["body", "records"], f"records could not be read: {type(exc).__name__}"
+        ) from None
     borrower = application.get(apps.borrower_column) if apps and apps.borrower_column else None
-    return RequestFeatures(features, None, "inline", str(borrower) if borrower is not None else None)
+    return RequestFeatures(
+        features, None, "inline", str(borrower) if borrower is not None else None
+    )
 
 
 def _as_of(application: Mapping[str, Any], apps: Contract | None) -> date:

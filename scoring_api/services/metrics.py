@@ -36,6 +36,11 @@ class ApiMetrics:
             "Champion models refused at load (checksum or format).",
             registry=self.registry,
         )
+        self.log_commits = Gauge(
+            "credit_api_decision_log_commits",
+            "Transactions the decision log writer committed (decisions / commits = group size).",
+            registry=self.registry,
+        )
         self.rate_limited = Counter(
             "credit_api_rate_limited_total", "Requests refused with 429.", registry=self.registry
         )

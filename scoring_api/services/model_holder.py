@@ -70,10 +70,10 @@ class ModelHolder:
         if self.registry_error:
             return f"no model loaded: the model registry is unreachable ({self.registry_error})"
         if self.refusal is not None:
-            return (
-                f"no model loaded: champion {self.refusal.version} was refused ({self.refusal.reason})"
-            )
-        return "no model loaded: the registry has no champion model yet (materialize champion_model)"
+            return f"no model loaded: champion {self.refusal.version} was refused ({self.refusal.reason})"
+        return (
+            "no model loaded: the registry has no champion model yet (materialize champion_model)"
+        )
 
     def engine(self) -> Engine:
         return platform_engine(self.settings.resolved_database_url)
@@ -106,19 +106,24 @@ class ModelHolder:
             if (
                 not force
                 and refused is not None
-                and (refused.version, refused.manifest_sha256) == (record.version, record.manifest_sha256)
+                and (refused.version, refused.manifest_sha256)
+                == (record.version, record.manifest_sha256)
             ):
                 return serving
             try:
                 model = self.loader(self.settings, record)
             except Exception as exc:
                 self.refusal = Refusal(
-                    record.version, record.manifest_sha256, f"{type(exc).__name__}: {exc}",
+                    record.version,
+                    record.manifest_sha256,
+                    f"{type(exc).__name__}: {exc}",
                     datetime.now(UTC),
                 )
                 log.error(
                     "refused champion %s (%s); still serving %s",
-                    record.version, self.refusal.reason, serving.version if serving else "nothing",
+                    record.version,
+                    self.refusal.reason,
+                    serving.version if serving else "nothing",
                 )
                 if self.on_refuse is not None:
                     self.on_refuse(self.refusal)
@@ -143,4 +148,7 @@ class ModelHolder:
 
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_seconds):
-            self.reload()
+            try:
+                self.reload()
+            except Exception:  # the poller must outlive any surprise
+                log.exception("model poll failed")

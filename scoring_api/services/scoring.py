@@ -46,8 +46,9 @@ IDEMPOTENCY_LOC: list[str | int] = ["header", IDEMPOTENCY_HEADER]
 
 def _snapshot_mismatch(exc: MissingFeaturesError) -> ApiError:
     return ApiError(
-        503, f"the feature snapshot lacks inputs the serving model needs ({len(exc.missing)} "
-        f"features, e.g. {exc.missing[0]}); republish online_features"
+        503,
+        f"the feature snapshot lacks inputs the serving model needs ({len(exc.missing)} "
+        f"features, e.g. {exc.missing[0]}); republish online_features",
     )
 
 
@@ -80,8 +81,13 @@ class ScoringService:
         except MissingFeaturesError as exc:
             raise _snapshot_mismatch(exc) from None
         result, row = build_decision(
-            lender=lender, model=model, decision=decision, features=features, digest=digest,
-            idempotency_key=idempotency_key, latency_ms=(time.perf_counter() - started) * 1e3,
+            lender=lender,
+            model=model,
+            decision=decision,
+            features=features,
+            digest=digest,
+            idempotency_key=idempotency_key,
+            latency_ms=(time.perf_counter() - started) * 1e3,
         )
         try:
             self.writer.append(row)
@@ -120,8 +126,13 @@ class ScoringService:
         latency_ms = (time.perf_counter() - started) * 1e3
         built = [
             build_decision(
-                lender=lender, model=model, decision=decision, features=features[i],
-                digest=digests[i], idempotency_key=keys[i], latency_ms=latency_ms,
+                lender=lender,
+                model=model,
+                decision=decision,
+                features=features[i],
+                digest=digests[i],
+                idempotency_key=keys[i],
+                latency_ms=latency_ms,
             )
             for i, decision in zip(ready, decisions, strict=True)
         ]
@@ -166,11 +177,15 @@ class ScoringService:
                 if borrower in found:
                     features[i] = found[borrower]
                 elif i not in outcome:
-                    outcome[i] = ApiError(404, "unknown borrower: not in the current feature snapshot")
+                    outcome[i] = ApiError(
+                        404, "unknown borrower: not in the current feature snapshot"
+                    )
         return features
 
     @staticmethod
-    def _complete(model: ScoringModel, features: RequestFeatures, outcome: dict[int, Any], i: int) -> bool:
+    def _complete(
+        model: ScoringModel, features: RequestFeatures, outcome: dict[int, Any], i: int
+    ) -> bool:
         missing = [n for n in model.feature_names if n not in features.features]
         if missing:
             outcome[i] = _snapshot_mismatch(MissingFeaturesError(missing))

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import polars as pl
 
-from credit_assets.core.catalogue import FeatureSpec
+from credit_assets.core.catalogue import FeatureDtype, FeatureSpec, Monotone
 from credit_assets.core.contracts import Contract, SourceKind
 from credit_assets.core.features.frames import (
     AS_OF,
-    BORROWER,
+    INTEGER_BORROWER,
     KEYS,
     KIND_COLUMNS,
+    integer_borrowers,
     months_before,
     point_in_time,
     source_frame,
@@ -54,11 +55,21 @@ BANK_FEATURES = [
 def bank_feature_specs(contract: Contract) -> list[FeatureSpec]:
     balance = contract.columns.get("balance")
 
-    def spec(name: str, description: str, dtype: str, monotone: str, code: int, text: str,
-             lo: float | None = None, hi: float | None = None) -> FeatureSpec:
-        return FeatureSpec(name=name, description=description, source=contract.name, dtype=dtype,  # type: ignore[arg-type]
-                           monotone=monotone, reason_code=f"C{code:02d}", reason_text=text,  # type: ignore[arg-type]
-                           min_value=lo, max_value=hi)
+    def spec(
+        name: str,
+        description: str,
+        dtype: FeatureDtype,
+        monotone: Monotone,
+        code: int,
+        text: str,
+        lo: float | None = None,
+        hi: float | None = None,
+    ) -> FeatureSpec:
+        return FeatureSpec(
+            name=name, description=description, source=contract.name, dtype=dtype,
+            monotone=monotone, reason_code=f"C{code:02d}", reason_text=text,
+            min_value=lo, max_value=hi,
+        )
 
     specs = [
         spec(f"bank_inflow_mean_{w}m",
@@ -81,15 +92,14 @@ def bank_feature_specs(contract: Contract) -> list[FeatureSpec]:
         spec(f"bank_expense_to_income_ratio_{w}m",
              f"Money paid out (net of returned payments) divided by money received over the "
              f"last {w} months.",
-             # No direction: where weak borrowers' card payments are declined and strong
-             # ones transfer to savings, a high ratio does not mean high risk.
-             "float", "none", 4, "Spending is high relative to income", 0.0)
+             "float", "increasing", 4, "Spending is high relative to income", 0.0)
         for w in EXPENSE_WINDOWS
     ]
     specs += [
         spec(f"bank_overdraft_days_{w}m",
-             f"Days in the last {w} months that ended with a negative balance "
-             "(the balance carries over days without transactions).",
+             f"Days in the last {w} months that ended with a negative balance (a balance "
+             "carries over days without transactions; days before the first transaction "
+             "are not counted).",
              "int", "increasing", 5, "Bank account frequently overdrawn", 0.0, 31.0 * w)
         for w in OVERDRAFT_WINDOWS
     ]
@@ -107,8 +117,7 @@ def bank_feature_specs(contract: Contract) -> list[FeatureSpec]:
              "float", "decreasing", 8, "Low or unstable bank account balance",
              balance.min if balance else None, balance.max if balance else None),
         spec("bank_balance_volatility_12m",
-             "Standard deviation of the end-of-day balance over days with transactions "
-             "in the last 12 months.",
+             "Standard deviation of the balance after each transaction in the last 12 months.",
              "float", "none", 8, "Low or unstable bank account balance", 0.0),
         spec("bank_net_flow_trend_12m",
              "Slope of monthly net flow (in minus out) over the last 12 months, per month "
@@ -127,25 +136,65 @@ def _cents(column: str) -> pl.Expr:
     return (pl.col(column) * 100).round().cast(pl.Int64)
 
 
-# Every stage computes its row-level columns first and then aggregates plain columns:
-# expressions inside `agg` leave the engines' fast path (measured 5-10x slower).
-# Borrowers are keyed by a dense integer (`_b`) inside the query: hash tables of
-# (integer, date) take about half the memory of (string, date) at 50 M rows.
-_B = "_b"
+# One pass over the transactions: each one is paired with its borrower's as-of
+# dates, reduced to row-level columns, then summed per month and per as-of date.
+# No per-day grouping and no window functions: at 50 M transactions a hash table
+# per borrower-day or a sort dominated memory. Aggregations are plain columns
+# (expressions inside `agg` leave the engines' fast path, measured 5-10x slower),
+# and borrowers are keyed by a dense integer inside the query.
+_B = INTEGER_BORROWER
+_ROW = "_row"
+_DAY_OFFSET = 2**20  # days are shifted to be non-negative before packing
 
 
-def monthly_flows(transactions: pl.LazyFrame, keys: pl.LazyFrame) -> pl.LazyFrame:
-    """Per (_b, as_of_date, months before): money in and out and the counted events.
+def _day_number(expr: pl.Expr) -> pl.Expr:
+    return expr.cast(pl.Int32).cast(pl.Int64)
+
+
+def _overdraft_terms(months: int) -> list[pl.Expr]:
+    """Per-transaction terms of the days spent below zero in the last `months` months.
+
+    The balance before a transaction is its balance minus its amount, so the
+    sign of the balance at any time t is the sign before the first transaction
+    plus the sum of (sign after - sign before) over transactions up to t. Summed
+    over the days of the window, each transaction inside it adds
+    (sign after - sign before) x days from it to the as-of date, and those before
+    it add to the sign the window opens with.
+    """
+    start = window_start(pl.col(AS_OF), months)
+    inside = pl.col("booked_date") >= start
+    change = pl.col("_neg_after") - pl.col("_neg_before")
+    days_left = (pl.col(AS_OF) - pl.col("booked_date")).dt.total_days()
+    return [
+        pl.when(inside).then(change * days_left).otherwise(0).alias(f"_od_inside_{months}"),
+        pl.when(inside).then(0).otherwise(change).alias(f"_od_before_{months}"),
+    ]
+
+
+def monthly_activity(transactions: pl.LazyFrame, keys: pl.LazyFrame) -> pl.LazyFrame:
+    """Per (_b, as_of_date, months before): flows, counted events and balance sums.
 
     Inflow is money received other than returned-payment reversals (a returned
     debit comes back as a credit: it undoes spending, it is not income); outflow
     is money paid out net of those reversals.
     """
     amount = _cents("amount")
+    balance = _cents("balance")
     category = pl.col("category")
     income = (amount > 0) & (category != "returned_payment")
+    # The earliest transaction (by date, then source order) packed with the sign
+    # of the balance before it: a plain `min` recovers both.
+    first = (
+        ((_day_number(pl.col("booked_date")) + _DAY_OFFSET) * 2**33)
+        + pl.col(_ROW).cast(pl.Int64) * 2
+        + pl.col("_neg_before")
+    )
     return (
         point_in_time(transactions, keys, "booked_date", on=_B)
+        .with_columns(
+            (balance < 0).cast(pl.Int64).alias("_neg_after"),
+            (balance - amount < 0).cast(pl.Int64).alias("_neg_before"),
+        )
         .select(
             _B,
             AS_OF,
@@ -158,56 +207,22 @@ def monthly_flows(transactions: pl.LazyFrame, keys: pl.LazyFrame) -> pl.LazyFram
             (category == "overdraft_fee").cast(pl.Int64).alias("fees"),
             (category == "returned_payment").cast(pl.Int64).alias("returned"),
             pl.col("balance").alias("min_balance"),
+            balance.alias("balance_sum"),
+            (balance.cast(pl.Int128) * balance.cast(pl.Int128)).alias("balance_sq"),
+            pl.lit(1, dtype=pl.Int64).alias("transactions"),
+            *(term for w in OVERDRAFT_WINDOWS for term in _overdraft_terms(w)),
+            first.alias("_first"),
         )
         .group_by(_B, AS_OF, "k")
         .agg(
-            pl.col("inflow", "outflow", "gambling", "fees", "returned").sum(),
+            pl.col(
+                "inflow", "outflow", "gambling", "fees", "returned", "balance_sum", "balance_sq",
+                "transactions",
+                *(f"_od_{part}_{w}" for w in OVERDRAFT_WINDOWS for part in ("inside", "before")),
+            ).sum(),
             pl.col("payroll").max(),
-            pl.col("min_balance").min(),
+            pl.col("min_balance", "_first").min(),
         )
-    )
-
-
-def end_of_day_balances(transactions: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per borrower and booked day, independent of any as-of date.
-
-    The end-of-day balance is the balance after the day's last transaction in
-    source order; `next_date` is the borrower's next day with a transaction.
-    """
-    return (
-        transactions.select(_B, "booked_date", _cents("balance").alias("eod_balance"))
-        .group_by(_B, "booked_date")
-        .agg(pl.col("eod_balance").last())
-        .with_columns(
-            pl.col("booked_date").shift(-1).over(_B, order_by="booked_date").alias("next_date")
-        )
-    )
-
-
-def _overdraft_days(months: int) -> pl.Expr:
-    """Days of [max(day, window start), min(next day, as-of)) spent below zero."""
-    end = pl.min_horizontal(pl.col("next_date").fill_null(pl.col(AS_OF)), pl.col(AS_OF))
-    start = pl.max_horizontal(pl.col("booked_date"), window_start(pl.col(AS_OF), months))
-    days = (end - start).dt.total_days().clip(lower_bound=0)
-    return pl.when(pl.col("eod_balance") < 0).then(days).otherwise(0).cast(pl.Int64)
-
-
-def monthly_balances(days: pl.LazyFrame, keys: pl.LazyFrame) -> pl.LazyFrame:
-    """Per (_b, as_of_date, months before): end-of-day balance sums and overdraft days."""
-    eod = pl.col("eod_balance").cast(pl.Int128)
-    return (
-        point_in_time(days, keys, "booked_date", on=_B)
-        .select(
-            _B,
-            AS_OF,
-            months_before(pl.col("booked_date"), pl.col(AS_OF)).alias("k"),
-            pl.col("eod_balance").alias("eod_sum"),
-            (eod * eod).alias("eod_sq"),
-            pl.lit(1, dtype=pl.Int64).alias("eod_days"),
-            *(_overdraft_days(w).alias(f"overdraft_{w}") for w in OVERDRAFT_WINDOWS),
-        )
-        .group_by(_B, AS_OF, "k")
-        .agg(pl.all().sum())
     )
 
 
@@ -229,13 +244,14 @@ def bank_features_from_monthly(monthly: pl.LazyFrame) -> pl.LazyFrame:
         within(12, "fees", "bank_overdraft_fee_count_12m"),
         within(12, "returned", "bank_returned_payment_count_12m"),
         within(12, "gambling", "_gambling_12"),
-        within(12, "eod_days", "_eod_n"),
-        within(12, pl.col("eod_sum").cast(pl.Int128), "_eod_sum"),
-        within(12, "eod_sq", "_eod_sq"),
+        within(12, "transactions", "_balance_n"),
+        within(12, pl.col("balance_sum").cast(pl.Int128), "_balance_sum"),
+        within(12, "balance_sq", "_balance_sq"),
         within(12, net, "_net_sum"),
         within(12, k.cast(pl.Int64) * net, "_net_k"),
     ]
     summed = [e.meta.output_name() for e in windowed]
+    overdraft_terms = [f"_od_{part}_{w}" for w in OVERDRAFT_WINDOWS for part in ("inside", "before")]
     sums = (
         monthly.with_columns(
             *windowed,
@@ -244,12 +260,11 @@ def bank_features_from_monthly(monthly: pl.LazyFrame) -> pl.LazyFrame:
         )
         .group_by(_B, AS_OF)
         .agg(
-            pl.col(*summed, *(f"overdraft_{w}" for w in OVERDRAFT_WINDOWS)).sum(),
-            pl.col("_min_balance_12").min(),
+            pl.col(*summed, *overdraft_terms).sum(),
+            pl.col("_min_balance_12", "_first").min(),
             pl.col("_history").max() + 1,
             pl.len().cast(pl.Int64).alias("months_of_data_bank"),
         )
-        .rename({f"overdraft_{w}": f"bank_overdraft_days_{w}m" for w in OVERDRAFT_WINDOWS})
     )
 
     def months_in(w: int) -> pl.Expr:
@@ -258,9 +273,19 @@ def bank_features_from_monthly(monthly: pl.LazyFrame) -> pl.LazyFrame:
     def ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
         return pl.when(den > 0).then(num.cast(pl.Float64) / den.cast(pl.Float64))
 
+    def overdraft_days(w: int) -> pl.Expr:
+        # Days before the first transaction are not counted: the window opens at
+        # the later of its start and the first transaction.
+        first_day = pl.col("_first") // 2**33 - _DAY_OFFSET
+        opens = pl.max_horizontal(_day_number(window_start(pl.col(AS_OF), w)), first_day)
+        length = _day_number(pl.col(AS_OF)) - opens
+        negative_at_open = pl.col("_first") % 2 + pl.col(f"_od_before_{w}")
+        days = pl.col(f"_od_inside_{w}") + length * negative_at_open
+        return days.clip(lower_bound=0, upper_bound=length).alias(f"bank_overdraft_days_{w}m")
+
     n12 = months_in(12)
     in12 = pl.col("_in_12").cast(pl.Int128)
-    eod_n = pl.col("_eod_n").cast(pl.Int128)
+    balance_n = pl.col("_balance_n").cast(pl.Int128)
     trend_numerator = 6 * (n12 - 1) * pl.col("_net_sum") - 12 * pl.col("_net_k")
     features = sums.with_columns(
         *(ratio(pl.col(f"_in_{w}"), months_in(w) * 100).alias(f"bank_inflow_mean_{w}m")
@@ -274,12 +299,13 @@ def bank_features_from_monthly(monthly: pl.LazyFrame) -> pl.LazyFrame:
         *(ratio(pl.col(f"_out_{w}").clip(lower_bound=0), pl.col(f"_in_{w}"))
           .alias(f"bank_expense_to_income_ratio_{w}m")
           for w in EXPENSE_WINDOWS),
+        *(overdraft_days(w) for w in OVERDRAFT_WINDOWS),
         ratio(pl.col("_gambling_12"), pl.col("_out_12")).clip(upper_bound=1.0)
         .alias("bank_gambling_outflow_share_12m"),
         pl.col("_min_balance_12").alias("bank_balance_min_12m"),
-        pl.when(eod_n >= 2)
-        .then((eod_n * pl.col("_eod_sq") - pl.col("_eod_sum") * pl.col("_eod_sum"))
-              .cast(pl.Float64).sqrt() / (eod_n * 100).cast(pl.Float64))
+        pl.when(balance_n >= 2)
+        .then((balance_n * pl.col("_balance_sq") - pl.col("_balance_sum") * pl.col("_balance_sum"))
+              .cast(pl.Float64).sqrt() / (balance_n * 100).cast(pl.Float64))
         .alias("bank_balance_volatility_12m"),
         pl.when(n12 >= MIN_MONTHS_FOR_STABILITY)
         .then(trend_numerator.cast(pl.Float64) / (n12 * (n12 * n12 - 1) * 100).cast(pl.Float64))
@@ -295,15 +321,9 @@ def bank_features(
     """Per (borrower_id, as_of_date) with at least one transaction before the date."""
     transactions = source_frame(
         sources, contract, list(KIND_COLUMNS[SourceKind.BANK_TRANSACTIONS])
-    )
-    borrowers = keys.select(BORROWER).unique().with_row_index(_B)
-    keyed = keys.join(borrowers, on=BORROWER)
-    # The inner join also drops transactions of borrowers outside the spine (a bucket).
-    transactions = transactions.join(borrowers, on=BORROWER).drop(BORROWER)
-    as_of = keyed.select(_B, AS_OF)
-    monthly = monthly_flows(transactions, as_of).join(
-        monthly_balances(end_of_day_balances(transactions), as_of), on=[_B, AS_OF, "k"]
-    )
+    ).with_row_index(_ROW)  # source order breaks ties between same-day transactions
+    keyed, transactions = integer_borrowers(keys, transactions)
+    monthly = monthly_activity(transactions, keyed.select(_B, AS_OF))
     return (
         bank_features_from_monthly(monthly)
         .join(keyed, on=[_B, AS_OF])

@@ -66,7 +66,7 @@ def compute_features(
         else:
             frame = frame.join(
                 latest_application_features(keys, sources, applications),
-                on=KEYS, how="left", maintain_order="left", nulls_equal=False,
+                on=KEYS, how="left", maintain_order="left",
             )
 
     alternatives = alternative_contracts(contracts)
@@ -122,10 +122,7 @@ def snapshot_features(
             .select(pl.col(contract.borrower_column).cast(pl.String).alias(BORROWER))
             .unique()
         )
-    if not seen:
-        borrowers = pl.LazyFrame(schema={BORROWER: pl.String})
-    else:
-        borrowers = pl.concat(seen).unique()
+    borrowers = pl.concat(seen).unique() if seen else pl.LazyFrame(schema={BORROWER: pl.String})
     if bucket is not None:
         borrowers = borrowers.filter(borrower_bucket(pl.col(BORROWER), n_buckets) == bucket)
     spine = borrowers.sort(BORROWER).with_columns(pl.lit(as_of, dtype=pl.Date).alias(AS_OF))

@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from credit_assets.core.contracts import ColumnSpec, Contract, SourceKind
+from credit_assets.core.contracts import ColumnSpec, Contract
 from credit_assets.core.features.applications import (
     application_feature_names,
     application_key,

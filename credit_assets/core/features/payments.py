@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import polars as pl
 
-from credit_assets.core.catalogue import FeatureSpec
+from credit_assets.core.catalogue import FeatureDtype, FeatureSpec, Monotone
 from credit_assets.core.contracts import Contract
 from credit_assets.core.features.frames import (
     AS_OF,
-    BORROWER,
+    INTEGER_BORROWER,
     KEYS,
     KIND_COLUMNS,
     KIND_STEMS,
+    integer_borrowers,
     months_before,
     point_in_time,
     source_frame,
 )
 
 WINDOWS = (3, 6, 12)
+_B = INTEGER_BORROWER
 
 _BILLS = {"utility": "utility bills", "telecom": "phone and internet bills", "rent": "rent"}
 _CODE_LETTER = {"utility": "U", "telecom": "T", "rent": "R"}
@@ -49,11 +51,21 @@ def payment_feature_specs(contract: Contract) -> list[FeatureSpec]:
     stem = KIND_STEMS[contract.kind]
     bills, letter = _BILLS[stem], _CODE_LETTER[stem]
 
-    def spec(name: str, description: str, dtype: str, monotone: str, code: int, text: str,
-             lo: float | None = None, hi: float | None = None) -> FeatureSpec:
-        return FeatureSpec(name=name, description=description, source=contract.name, dtype=dtype,  # type: ignore[arg-type]
-                           monotone=monotone, reason_code=f"{letter}{code:02d}",  # type: ignore[arg-type]
-                           reason_text=text, min_value=lo, max_value=hi)
+    def spec(
+        name: str,
+        description: str,
+        dtype: FeatureDtype,
+        monotone: Monotone,
+        code: int,
+        text: str,
+        lo: float | None = None,
+        hi: float | None = None,
+    ) -> FeatureSpec:
+        return FeatureSpec(
+            name=name, description=description, source=contract.name, dtype=dtype,
+            monotone=monotone, reason_code=f"{letter}{code:02d}", reason_text=text,
+            min_value=lo, max_value=hi,
+        )
 
     specs = []
     for w in WINDOWS:
@@ -93,27 +105,21 @@ def payment_features(
 ) -> pl.LazyFrame:
     """Per (borrower_id, as_of_date) with at least one bill before the date; flags fill in later."""
     stem = KIND_STEMS[contract.kind]
-    bills = point_in_time(
-        source_frame(sources, contract, list(KIND_COLUMNS[contract.kind])), keys, "due_date"
+    keyed, bills = integer_borrowers(
+        keys, source_frame(sources, contract, list(KIND_COLUMNS[contract.kind]))
     )
+    as_of = keyed.select(_B, AS_OF)
     paid = pl.col("paid_date").is_not_null() & (pl.col("paid_date") < pl.col(AS_OF))
     days_late = pl.coalesce(
         pl.col("days_late"), (pl.col("paid_date") - pl.col("due_date")).dt.total_days().clip(0)
     )
-    bills = bills.select(
-        BORROWER,
-        AS_OF,
-        "due_date",
-        months_before(pl.col("due_date"), pl.col(AS_OF)).alias("_k"),
-        paid.alias("_paid"),
-        pl.when(paid).then(days_late).cast(pl.Int64).alias("_late"),
-    ).with_columns(
-        (pl.col("_paid") & (pl.col("_late") <= 0)).alias("_on_time"),
-    )
+    late = pl.when(paid).then(days_late).cast(pl.Int64)
+    on_time = paid & (late <= 0)
 
     # Row-level columns first, plain aggregations after: the engines' fast path.
+    k = months_before(pl.col("due_date"), pl.col(AS_OF))
     counts: dict[str, pl.Expr] = {}
-    late: dict[str, pl.Expr] = {}
+    windowed_late: dict[str, pl.Expr] = {}
     for w in WINDOWS:
         due = pl.col("_k") < w
         settled = due & pl.col("_paid")
@@ -123,22 +129,34 @@ def payment_features(
             f"_late_n_{w}": settled,
             f"{stem}_missed_payments_{w}m": due & ~pl.col("_paid"),
         }
-        late[f"_late_{w}"] = pl.when(settled).then(pl.col("_late"))
+        windowed_late[f"_late_{w}"] = pl.when(settled).then(pl.col("_late"))
     per_key = (
-        bills.with_columns(
+        point_in_time(bills, as_of, "due_date", on=_B)
+        .select(_B, AS_OF, k.alias("_k"), paid.alias("_paid"), late.alias("_late"),
+                on_time.alias("_on_time"))
+        .select(
+            _B,
+            AS_OF,
+            "_k",
             *(flag.cast(pl.Int64).alias(name) for name, flag in counts.items()),
-            *(value.alias(name) for name, value in late.items()),
-            _running_on_time_streak().alias("_streak"),
+            *(value.alias(name) for name, value in windowed_late.items()),
         )
-        .group_by(KEYS)
+        .group_by(_B, AS_OF)
         .agg(
             pl.col(*counts).sum(),
             *(pl.col(f"_late_{w}").sum().alias(f"_late_sum_{w}") for w in WINDOWS),
             *(pl.col(f"_late_{w}").max().alias(f"{stem}_days_late_max_{w}m") for w in WINDOWS),
-            pl.col("_streak").max().alias(f"{stem}_longest_on_time_streak"),
             (pl.col("_k").max().cast(pl.Int64) + 1).alias(f"{stem}_history_months"),
             pl.col("_k").n_unique().cast(pl.Int64).alias(f"months_of_data_{stem}"),
         )
+    )
+    # The streak needs the bills in due-date order: a window over a slim frame.
+    streaks = (
+        point_in_time(bills, as_of, "due_date", on=_B)
+        .select(_B, AS_OF, "due_date", on_time.alias("_on_time"))
+        .select(_B, AS_OF, _running_on_time_streak().alias("_streak"))
+        .group_by(_B, AS_OF)
+        .agg(pl.col("_streak").max().alias(f"{stem}_longest_on_time_streak"))
     )
 
     derived = []
@@ -149,8 +167,11 @@ def payment_features(
                 f"{stem}_days_late_mean_{w}m"
             ),
         ]
-    return per_key.with_columns(*derived, pl.lit(1, dtype=pl.Int8).alias(f"has_{stem}")).select(
-        *KEYS, *payment_feature_names(stem)
+    return (
+        per_key.join(streaks, on=[_B, AS_OF])
+        .join(keyed, on=[_B, AS_OF])
+        .with_columns(*derived, pl.lit(1, dtype=pl.Int8).alias(f"has_{stem}"))
+        .select(*KEYS, *payment_feature_names(stem))
     )
 
 
@@ -164,7 +185,7 @@ def _running_on_time_streak() -> pl.Expr:
     so_far = on_time.cum_sum()
     at_last_break = pl.when(on_time == 0).then(so_far).otherwise(0).cum_max()
     # Ties on the due date are ordered late-then-on-time, so the result is deterministic.
-    return (so_far - at_last_break).over(KEYS, order_by=["due_date", "_on_time"])
+    return (so_far - at_last_break).over([_B, AS_OF], order_by=["due_date", "_on_time"])
 
 
 def _ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:

@@ -52,7 +52,8 @@ def build_training_set(
     applications = _with_row_identity(sources[apps.name], apps)
     sources = {**sources, apps.name: applications}
 
-    dated = apps.timestamp is not None
+    timestamp = apps.timestamp
+    dated = timestamp is not None
     rows = applications.select(
         application_key(apps).alias(APPLICATION_ID),
         (
@@ -61,7 +62,7 @@ def build_training_set(
             else application_key(apps)
         ).alias(BORROWER),
         (
-            pl.col(apps.timestamp).cast(pl.Date) if dated else pl.lit(None, dtype=pl.Date)
+            pl.col(timestamp).cast(pl.Date) if timestamp else pl.lit(None, dtype=pl.Date)
         ).alias(AS_OF),
     )
     labelled = rows.join(
@@ -137,15 +138,14 @@ def _with_row_identity(frame: pl.LazyFrame, apps: Contract) -> pl.LazyFrame:
 def _default_flag(column: ColumnSpec) -> pl.Expr:
     """1 where the label equals the contract's `bad` value, 0 for `good`, else null."""
     assert column.labels is not None
-    value = pl.col(column.name)
     bad, good = column.labels["bad"], column.labels["good"]
     if column.type in ("int", "float", "bool"):
-        value = value.cast(pl.Float64)
-        bad, good = float(bad), float(good)
+        value = pl.col(column.name).cast(pl.Float64)
+        is_bad, is_good = value == float(bad), value == float(good)
     else:
-        value = value.cast(pl.String)
-        bad, good = str(bad), str(good)
-    return pl.when(value == bad).then(1).when(value == good).then(0).cast(pl.Int8).alias(LABEL)
+        value = pl.col(column.name).cast(pl.String)
+        is_bad, is_good = value == str(bad), value == str(good)
+    return pl.when(is_bad).then(1).when(is_good).then(0).cast(pl.Int8).alias(LABEL)
 
 
 def _labels(

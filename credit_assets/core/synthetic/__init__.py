@@ -8,50 +8,7 @@ apart from the landing zone: no model reads it, evaluation does. The generative
 process and its formulas are documented in docs/DATA.md.
 """
 
-from __future__ import annotations
-
-from datetime import date
-
-import polars as pl
-
-from credit_assets.core.synthetic.bank import bank_frame
-from credit_assets.core.synthetic.bureau import bureau_frame
-from credit_assets.core.synthetic.payments import BILL_SOURCES, bills_frame
-from credit_assets.core.synthetic.population import (
-    applications_frame,
-    demographics_frame,
-    draw_population,
-    ground_truth_frame,
-    outcomes_frame,
-)
+from credit_assets.core.synthetic.frames import DEFAULT_END_DATE, generate_frames
 from credit_assets.core.synthetic.writer import SOURCE_FORMATS, GenerationSummary, generate
 
-DEFAULT_END_DATE = date(2026, 9, 30)
-
-__all__ = ["SOURCE_FORMATS", "GenerationSummary", "generate", "generate_frames"]
-
-
-def generate_frames(
-    n_borrowers: int, *, seed: int = 42, end_date: date = DEFAULT_END_DATE, first_borrower: int = 0
-) -> dict[str, pl.DataFrame]:
-    """Clean frames of every source for borrowers [first_borrower, first_borrower + n_borrowers).
-
-    Keys are the eight source names of contracts/*.yaml plus "ground_truth".
-    The result depends only on (seed, end_date) and the borrower numbers, so
-    frames generated in chunks concatenate to the frames generated at once.
-    """
-    if n_borrowers < 0 or first_borrower < 0:
-        raise ValueError("n_borrowers and first_borrower must be non-negative")
-    if first_borrower + n_borrowers > 10**8:
-        raise ValueError("borrower numbers must fit the 8-digit identifiers (at most 100 000 000)")
-    pop = draw_population(first_borrower, n_borrowers, seed, end_date)
-    frames = {
-        "applications": applications_frame(pop, seed),
-        "outcomes": outcomes_frame(pop),
-        **{source.name: bills_frame(pop, source, seed, end_date) for source in BILL_SOURCES},
-        "bank_transactions": bank_frame(pop, seed, end_date),
-        "bureau": bureau_frame(pop, seed, end_date),
-        "demographics": demographics_frame(pop),
-        "ground_truth": ground_truth_frame(pop),
-    }
-    return frames
+__all__ = ["DEFAULT_END_DATE", "SOURCE_FORMATS", "GenerationSummary", "generate", "generate_frames"]

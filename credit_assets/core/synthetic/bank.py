@@ -246,9 +246,8 @@ def bank_frame(pop: Population, seed: int, end_date: date) -> pl.DataFrame:
     )
 
 
-Rows = tuple[
-    np.ndarray, ...
-]  # borrower position, date, cents, category, intra-day order, random key
+# Borrower position, date, cents, category, intra-day order, random key.
+Rows = tuple[np.ndarray, ...]
 FEE_TAG = 1 << 51
 
 

@@ -22,6 +22,7 @@ from credit_assets.core.synthetic.dirt import (
     write_bad_files,
     write_text_with_dirt,
 )
+from credit_assets.core.synthetic.frames import DEFAULT_END_DATE, generate_frames
 
 SOURCE_FORMATS: dict[str, str] = {
     "applications": "csv",
@@ -71,7 +72,7 @@ def generate(
     ground_truth_dir: Path,
     *,
     seed: int = 42,
-    end_date: date = date(2026, 9, 30),
+    end_date: date = DEFAULT_END_DATE,
     dirty_rate: float = 0.0,
     bad_files: bool = False,
     chunk_borrowers: int = 100_000,
@@ -86,8 +87,6 @@ def generate(
     (its stale parts and bad files included) and leaves any other file alone.
     Files appear atomically (written under a temporary name, then renamed).
     """
-    from credit_assets.core.synthetic import generate_frames  # the package imports this module
-
     if n_borrowers < 1:
         raise ValueError("n_borrowers must be at least 1")
     if not 0.0 <= dirty_rate < 0.5:
@@ -126,7 +125,7 @@ def generate(
         no_bureau += size - frames["bureau"]["borrower_id"].n_unique()
 
         for index, (source, frame) in enumerate(frames.items()):
-            rng = np.random.default_rng(np.random.SeedSequence([seed, part, index]))
+            rng = np.random.default_rng(np.random.SeedSequence([seed % 2**63, part, index]))
             path = part_path(landing_dir, source, part)
             n_rows, n_dirty = _write_source(frame, source, path, dirty_rate, rng)
             rows[source] += n_rows

@@ -29,6 +29,14 @@ def bucket_partitions() -> dg.StaticPartitionsDefinition:
     return dg.StaticPartitionsDefinition([f"{b:02d}" for b in range(n)])
 
 
+def has_borrower_history(contracts: dict[str, Contract]) -> bool:
+    """Whether any source describes borrowers over time (what a borrower snapshot needs)."""
+    return any(
+        c.borrower_column is not None and c.timestamp is not None and c.kind.value != "outcomes"
+        for c in contracts.values()
+    )
+
+
 def bucket_key(partition_key: str) -> str:
     return f"{BORROWER_FEATURES_PREFIX}bucket={partition_key}.parquet"
 
@@ -162,6 +170,27 @@ def borrower_features(context: dg.AssetExecutionContext, platform: PlatformResou
     catalogue = feature_catalogue(contracts)
     as_of = settings.resolved_snapshot_date
     bucket = int(context.partition_key)
+    if not has_borrower_history(contracts):
+        # e.g. a lender's application file alone: features exist per application only.
+        empty = pl.DataFrame(schema={"borrower_id": pl.String, "as_of_date": pl.Date})
+        platform.store.write_frame(bucket_key(context.partition_key), empty)
+        yield from (
+            dg.AssetCheckResult(
+                check_name=name, passed=True, metadata={"note": "no borrower-level source"}
+            )
+            for name in (
+                "features_in_catalogue",
+                "unique_borrowers",
+                "values_within_catalogue_ranges",
+            )
+        )
+        yield dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": 0,
+                "note": "no source with a borrower_id and a timestamp: nothing to snapshot per borrower",
+            }
+        )
+        return
     frame = snapshot_features(
         platform.sources(contracts),
         contracts,
@@ -272,6 +301,19 @@ def online_features(context: dg.AssetExecutionContext, platform: PlatformResourc
     if scanned is None:
         raise dg.Failure("borrower_features has no materialized bucket yet")
     frame = scanned.collect()
+    if frame.height == 0:
+        yield dg.AssetCheckResult(
+            check_name="rows_match_borrower_features",
+            passed=True,
+            metadata={"note": "no borrower rows to publish"},
+        )
+        yield dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": 0,
+                "note": "nothing published: borrower_features is empty",
+            }
+        )
+        return
     as_of = frame["as_of_date"].max() if frame.height else platform.settings.resolved_snapshot_date
     snapshot_id = publish_snapshot(
         platform.engine,

@@ -395,6 +395,7 @@ def champion_model(
         fairness_gate(
             fairness_summary.get("worst_adverse_impact_ratio") if fairness_summary else None,
             policy(settings),
+            required=bool(protected),
         ),
     ]
     decision = decide(gates, config.override_reason)

@@ -1,0 +1,146 @@
+"""Helpers shared by the production and deployment tests (this module holds no tests).
+
+They start the platform's real processes (Dagster webserver, daemon, code server, Celery
+workers, the scoring API, moto's S3 server) on 127.0.0.1, wait until each answers, and stop
+them. Every process runs in its own session so stopping it also stops its children (a
+`dagster-celery worker start` forks `celery`, uvicorn forks workers), and every wait is
+bounded: a process that does not come up fails the test with the tail of its log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (loopback)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def http_status(url: str) -> int | None:
+    try:
+        return httpx.get(url, timeout=2.0).status_code
+    except httpx.HTTPError:
+        return None
+
+
+def process_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The current environment (CREDIT_*, DAGSTER_HOME set by the fixtures) with the venv first
+    on PATH, as the image sets it (`ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1`)."""
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class Service:
+    """A started process, its log file and how to stop it."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self, last: int = 60) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return "(no log)"
+        return "\n".join(lines[-last:])
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def wait_until(self, ready: Callable[[], bool], timeout: float, what: str) -> float:
+        """Poll `ready` until it holds; seconds it took. Fails early if the process exits."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if ready():
+                return time.monotonic() - started
+            if not self.alive():
+                raise AssertionError(
+                    f"{self.name} exited with {self.process.returncode} before {what}:\n{self.log()}"
+                )
+            time.sleep(0.5)
+        raise AssertionError(f"{self.name}: no {what} within {timeout:.0f} s:\n{self.log()}")
+
+    def wait_for_log(self, text: str, timeout: float) -> float:
+        return self.wait_until(lambda: text in self.log(last=10_000), timeout, f"log line {text!r}")
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM to the whole process group, SIGKILL if it lingers; the exit code."""
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        # Children (celery's pool, uvicorn workers) share the group; make sure none survive.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        return self.process.returncode
+
+
+def start_service(
+    name: str,
+    command: Sequence[str],
+    log_dir: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path = REPO_ROOT,
+) -> Service:
+    """Start `command` in its own session with stdout and stderr in `<log_dir>/<name>.log`."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            list(command),
+            cwd=cwd,
+            env=dict(env) if env is not None else process_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return Service(name, process, log_path)
+
+
+@contextlib.contextmanager
+def running(
+    name: str,
+    command: Sequence[str],
+    log_dir: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path = REPO_ROOT,
+) -> Iterator[Service]:
+    """A service for the duration of the block, stopped (with its children) afterwards."""
+    service = start_service(name, command, log_dir, env, cwd)
+    try:
+        yield service
+    finally:
+        service.stop()
