@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from credit_assets.core.db import current_revision, engine_for, metadata, migrate
+from credit_assets.core.db import VERSION_TABLE, current_revision, engine_for, metadata, migrate
 
 EXPECTED_TABLES = {
     "ingested_files", "online_feature_snapshots", "online_features", "online_feature_current",
@@ -19,7 +19,8 @@ def _assert_schema_matches_models(url: str) -> None:
     assert current_revision(url) == "0001"
     with engine_for(url).connect() as conn:
         tables = set(sa.inspect(conn).get_table_names())
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        diff = compare_metadata(context, metadata)
     assert tables >= EXPECTED_TABLES
     # Only index-name differences are tolerated between backends; no missing table or column.
     assert [d for d in diff if d[0] not in ("add_index", "remove_index")] == []

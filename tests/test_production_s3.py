@@ -2,7 +2,7 @@
 
 `CREDIT_STORAGE=s3` keeps every frame and model artifact in `CREDIT_S3_BUCKET` under
 `CREDIT_S3_PREFIX` (the landing zone stays a local folder). The pipeline runs
-ingestion → features → modeling once per module; the tests then read the bucket with
+ingestion → features → modeling → compliance (promotion waits for it) once per module; the tests then read the bucket with
 boto3 and load the champion back from S3 with its checksum verified.
 """
 
@@ -89,7 +89,8 @@ def s3_pipeline(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) ->
         generate(BORROWERS, settings.landing_dir, settings.ground_truth_dir, seed=7,
                  end_date=date(2026, 9, 30))
         log: list[str] = []
-        outcome = materialize_all(groups=["ingestion", "features", "modeling", "compliance"], log=log.append)
+        groups = ["ingestion", "features", "modeling", "compliance"]  # promotion needs compliance
+        outcome = materialize_all(groups=groups, log=log.append)
         assert outcome.success, "\n".join(log)
         yield env
 
@@ -162,7 +163,7 @@ def test_a_tampered_model_file_in_the_bucket_is_refused(in_s3_workspace):
     client = boto3.client("s3", endpoint_url=settings.s3_endpoint_url, region_name="us-east-1")
     key = f"{PREFIX}/artifacts/models/{champion.version}/model.cbm"
     original = client.get_object(Bucket=settings.s3_bucket, Key=key)["Body"].read()
-    client.put_object(Bucket=settings.s3_bucket, Key=key, Body=original[:-1] + b"\x00")
+    client.put_object(Bucket=settings.s3_bucket, Key=key, Body=original[:-1] + bytes([original[-1] ^ 0xFF]))
     try:
         with pytest.raises(ArtifactIntegrityError, match="model.cbm"):
             load_registered_artifact(settings, champion.artifact_uri, champion.manifest_sha256)

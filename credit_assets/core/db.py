@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -151,6 +152,34 @@ def engine_for(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+# Not alembic's default `alembic_version`: dagster-postgres keeps its own revision there, and
+# production may put the Dagster instance and the platform tables in one database.
+VERSION_TABLE = "credit_alembic_version"
+
+
+def _adopt_legacy_version_table(config: Any, engine: Engine) -> None:
+    """Move our revision out of `alembic_version` (databases migrated before VERSION_TABLE)."""
+    from alembic.script import ScriptDirectory
+
+    tables = set(sa.inspect(engine).get_table_names())
+    if "alembic_version" not in tables or VERSION_TABLE in tables:
+        return
+    ours = {rev.revision for rev in ScriptDirectory.from_config(config).walk_revisions()}
+    legacy = sa.table("alembic_version", sa.column("version_num", sa.String))
+    with engine.begin() as conn:
+        found = [v for v in conn.execute(sa.select(legacy.c.version_num)).scalars() if v in ours]
+        if not found:
+            return
+        target = sa.Table(
+            VERSION_TABLE,
+            sa.MetaData(),
+            sa.Column("version_num", sa.String(32), primary_key=True),
+        )
+        target.create(conn)
+        conn.execute(sa.insert(target), [{"version_num": v} for v in found])
+        conn.execute(sa.delete(legacy).where(legacy.c.version_num.in_(found)))
+
+
 def migrate(url: str) -> None:
     """Bring the platform database to the latest migration (idempotent)."""
     from alembic import command
@@ -165,11 +194,13 @@ def migrate(url: str) -> None:
         with engine.connect() as lock_conn:
             lock_conn.execute(sa.text("SELECT pg_advisory_lock(727274)"))
             try:
+                _adopt_legacy_version_table(config, engine)
                 command.upgrade(config, "head")
             finally:
                 lock_conn.execute(sa.text("SELECT pg_advisory_unlock(727274)"))
                 lock_conn.commit()
     else:
+        _adopt_legacy_version_table(config, engine)
         command.upgrade(config, "head")
 
 
@@ -188,4 +219,4 @@ def current_revision(url: str) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
     with engine_for(url).connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()

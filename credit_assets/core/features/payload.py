@@ -62,7 +62,8 @@ def features_for_payload(
         if apps.borrower_column and application.get(apps.borrower_column) is not None:
             borrower = str(application[apps.borrower_column])
         app_frame = _application_frame(application, apps, borrower, as_of)
-        spine[APPLICATION_ID] = [app_frame.select(application_key(apps)).item()]
+        key = app_frame.lazy().select(application_key(apps)).collect(engine="in-memory")
+        spine[APPLICATION_ID] = [key.item()]
         frames[apps.name] = app_frame.lazy()
     spine[BORROWER] = [borrower]
 
@@ -76,11 +77,12 @@ def features_for_payload(
             )
         frames[name] = _records_frame(name, rows, contract, borrower).lazy()
 
-    spine_frame = pl.LazyFrame(spine, schema={BORROWER: pl.String, AS_OF: pl.Date} | (
-        {APPLICATION_ID: pl.String} if APPLICATION_ID in spine else {}
-    ))
+    schema = {BORROWER: pl.String(), AS_OF: pl.Date()}
+    if APPLICATION_ID in spine:
+        schema[APPLICATION_ID] = pl.String()
+    features = compute_features(pl.LazyFrame(spine, schema=schema), frames, contracts)
     # The in-memory engine has the lowest fixed cost for a one-row query.
-    row = compute_features(spine_frame, frames, contracts).collect(engine="in-memory").row(0, named=True)
+    row = features.collect(engine="in-memory").row(0, named=True)
     return {name: row[name] for name in feature_catalogue(contracts).names}
 
 
@@ -111,9 +113,10 @@ def _records_frame(
                 coerce_value(record.get(column), contract.columns[column], f"{name}[{index}].{column}")
             )
     schema = {c: polars_dtype(contract, c) for c in columns}
-    frame = pl.DataFrame(values, schema=schema)
     borrower_column = contract.borrower_column or BORROWER
-    return frame.with_columns(pl.lit(borrower, dtype=pl.String).alias(borrower_column))
+    values[borrower_column] = [borrower] * len(rows)
+    schema[borrower_column] = pl.String()
+    return pl.DataFrame(values, schema=schema)
 
 
 def _application_frame(
