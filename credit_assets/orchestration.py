@@ -42,7 +42,9 @@ def ensure_dagster_home(settings: Settings) -> str:
     config = home / "dagster.yaml"
     if not config.exists():
         template = REPO_ROOT / "dagster.yaml"
-        config.write_text(template.read_text() if template.exists() else "telemetry:\n  enabled: false\n")
+        config.write_text(
+            template.read_text() if template.exists() else "telemetry:\n  enabled: false\n"
+        )
     os.environ["DAGSTER_HOME"] = str(home)
     return str(home)
 
@@ -132,7 +134,23 @@ def materialize_all(
             )
             if isinstance(partitions, dg.TimeWindowPartitionsDefinition):
                 partition_keys = partition_keys[-1:]  # today's window, not the whole history
-            for partition_key in partition_keys:
+            runs: list[tuple[str | None, dict[str, str]]] = [(k, {}) for k in partition_keys]
+            if (
+                partitions
+                and all(_single_run(graph.get(k)) for k in segment)
+                and len(partition_keys) > 1
+            ):
+                # One run over the whole range: the assets read their inputs once.
+                runs = [
+                    (
+                        None,
+                        {
+                            "dagster/asset_partition_range_start": str(partition_keys[0]),
+                            "dagster/asset_partition_range_end": str(partition_keys[-1]),
+                        },
+                    )
+                ]
+            for partition_key, range_tags in runs:
                 result = dg.materialize(
                     assets,
                     selection=segment,
@@ -140,9 +158,11 @@ def materialize_all(
                     partition_key=partition_key,
                     raise_on_error=False,
                     run_config=QUIET_RUN_CONFIG,
-                    tags={"credit/launched_by": "cli"},
+                    tags={"credit/launched_by": "cli", **range_tags},
                     resources={"platform": PlatformResource()},
                 )
+                if range_tags:
+                    partition_key = f"{partition_keys[0]}..{partition_keys[-1]}"
                 names = ", ".join(k.to_user_string() for k in segment)
                 where = f" [{partition_key}]" if partition_key else ""
                 status = "ok" if result.success else "FAILED"
@@ -153,6 +173,11 @@ def materialize_all(
                     log(json.dumps(_failure_messages(result), indent=2))
                     return outcome
         return outcome
+
+
+def _single_run(node: object) -> bool:
+    policy = getattr(node, "backfill_policy", None)
+    return policy is not None and policy.max_partitions_per_run is None
 
 
 def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:

@@ -25,21 +25,19 @@ from credit_assets.defs.features.assets import bucket_key
 from credit_assets.defs.production import executor_from_env
 from credit_assets.defs.resources import PlatformResource
 from credit_assets.orchestration import QUIET_RUN_CONFIG, load_definitions, materialize_all
-from test_production_support import REPO_ROOT, VENV_BIN, Service, process_env, start_service
+from test_production_support import (
+    REPO_ROOT,
+    VENV_BIN,
+    Service,
+    process_env,
+    redis_answers,
+    start_service,
+)
 
 BORROWERS = 800
 BUCKETS = ["00", "01"]
 BROKER = os.environ.get("CREDIT_TEST_CELERY_BROKER", "redis://127.0.0.1:6379/0")
 RUN_TIMEOUT = 240
-
-
-def redis_answers(url: str) -> bool:
-    try:
-        import redis
-
-        return bool(redis.Redis.from_url(url, socket_timeout=2).ping())
-    except Exception:
-        return False
 
 
 @pytest.fixture

@@ -46,6 +46,16 @@ def http_status(url: str) -> int | None:
         return None
 
 
+def redis_answers(url: str) -> bool:
+    """Whether a Redis server answers PING at `url` (the Celery broker)."""
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(url, socket_timeout=2).ping())
+    except Exception:
+        return False
+
+
 def process_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The current environment (CREDIT_*, DAGSTER_HOME set by the fixtures) with the venv first
     on PATH, as the image sets it (`ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1`)."""
@@ -144,3 +154,53 @@ def running(
         yield service
     finally:
         service.stop()
+
+
+@dataclass
+class Dockerfile:
+    """The parts of the Dockerfile the deployment tests read."""
+
+    stages: list[str]  # the `FROM` line of every stage
+    runtime: list[str]  # instructions of the last stage, continuation lines joined
+    header_commands: list[str]  # the process commands documented in the leading comment
+
+    @classmethod
+    def parse(cls, path: Path = REPO_ROOT / "Dockerfile") -> Dockerfile:
+        text = path.read_text()
+        header = []
+        for line in text.splitlines():
+            if not line.startswith("#"):
+                break
+            body = line.lstrip("#").strip()
+            # "dagster-webserver -h 0.0.0.0 -p 3000 -w workspace.yaml     Dagster UI"
+            command = body.split("   ")[0].strip()
+            if line.startswith("#   ") and command:
+                header.append(command)
+        instructions: list[str] = []
+        pending = ""
+        for line in text.splitlines():
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            pending = f"{pending} {stripped.rstrip(chr(92)).strip()}".strip()
+            if not stripped.endswith("\\"):
+                instructions.append(pending)
+                pending = ""
+        stages = [i for i in instructions if i.upper().startswith("FROM ")]
+        last_from = max(n for n, i in enumerate(instructions) if i.upper().startswith("FROM "))
+        return cls(stages, instructions[last_from:], header)
+
+    def runtime_values(self, keyword: str) -> list[str]:
+        prefix = keyword.upper() + " "
+        return [i[len(prefix):].strip() for i in self.runtime if i.upper().startswith(prefix)]
+
+    def runtime_env(self) -> dict[str, str]:
+        """`ENV` of the runtime stage (`KEY=value` pairs, `$PATH` left to the caller)."""
+        import shlex
+
+        env: dict[str, str] = {}
+        for value in self.runtime_values("ENV"):
+            for pair in shlex.split(value):
+                key, _, val = pair.partition("=")
+                env[key] = val
+        return env

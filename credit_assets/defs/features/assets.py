@@ -6,6 +6,7 @@ import polars as pl
 from credit_assets.core.catalogue import FeatureCatalogue
 from credit_assets.core.contracts import Contract, load_contracts
 from credit_assets.core.features import (
+    borrower_bucket,
     build_training_set,
     feature_catalogue,
     model_feature_names,
@@ -104,6 +105,7 @@ def _borrower_features(contracts: dict[str, Contract]) -> dg.AssetsDefinition:
         name="borrower_features",
         group_name="features",
         partitions_def=bucket_partitions(),
+        backfill_policy=dg.BackfillPolicy.single_run(),
         deps=raw_deps(contracts),
         owners=FEATURE_OWNERS,
         kinds={"polars", "parquet"},
@@ -162,43 +164,38 @@ def _training_set(contracts: dict[str, Contract]) -> dg.AssetsDefinition:
 
 def borrower_features(context: dg.AssetExecutionContext, platform: PlatformResource):
     """Point-in-time features of every borrower as of the snapshot date (CREDIT_SNAPSHOT_DATE,
-    default today), one row per borrower, for one borrower hash bucket. Only records dated
-    strictly before the snapshot date count; a borrower with no record in a source gets that
-    source's coverage flag 0 and empty aggregates (a thin file is the normal case)."""
+    default today), one row per borrower, partitioned by borrower hash bucket. Only records
+    dated strictly before the snapshot date count; a borrower with no record in a source gets
+    that source's coverage flag 0 and empty aggregates (a thin file is the normal case). A run
+    over a range of buckets reads the sources once and writes one file per bucket."""
     settings = platform.settings
     contracts = platform.contracts()
     catalogue = feature_catalogue(contracts)
     as_of = settings.resolved_snapshot_date
-    bucket = int(context.partition_key)
-    if not has_borrower_history(contracts):
+    buckets = sorted(context.partition_keys)
+    if has_borrower_history(contracts):
+        sources = platform.sources(contracts, eager=True)
+        frame = (
+            snapshot_features(sources, contracts, as_of)
+            .with_columns(
+                borrower_bucket(pl.col("borrower_id"), settings.feature_buckets).alias("_bucket")
+            )
+            .filter(pl.col("_bucket").is_in([int(b) for b in buckets]))
+            .collect()
+        )
+    else:
         # e.g. a lender's application file alone: features exist per application only.
-        empty = pl.DataFrame(schema={"borrower_id": pl.String, "as_of_date": pl.Date})
-        platform.store.write_frame(bucket_key(context.partition_key), empty)
-        yield from (
-            dg.AssetCheckResult(
-                check_name=name, passed=True, metadata={"note": "no borrower-level source"}
-            )
-            for name in (
-                "features_in_catalogue",
-                "unique_borrowers",
-                "values_within_catalogue_ranges",
-            )
+        frame = pl.DataFrame(
+            schema={"borrower_id": pl.String, "as_of_date": pl.Date, "_bucket": pl.Int64}
         )
-        yield dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": 0,
-                "note": "no source with a borrower_id and a timestamp: nothing to snapshot per borrower",
-            }
+    uris = [
+        platform.store.write_frame(
+            bucket_key(b), frame.filter(pl.col("_bucket") == int(b)).drop("_bucket")
         )
-        return
-    frame = snapshot_features(
-        platform.sources(contracts),
-        contracts,
-        as_of,
-        bucket=bucket,
-        n_buckets=settings.feature_buckets,
-    ).collect()
-    uri = platform.store.write_frame(bucket_key(context.partition_key), frame)
+        for b in buckets
+    ]
+    frame = frame.drop("_bucket")
+    uri = uris[0] if len(uris) == 1 else platform.store.uri(BORROWER_FEATURES_PREFIX)
 
     yield catalogue_check(frame, catalogue, {"borrower_id", "as_of_date"})
     duplicates = frame.height - frame["borrower_id"].n_unique()
@@ -219,7 +216,7 @@ def borrower_features(context: dg.AssetExecutionContext, platform: PlatformResou
         metadata={
             "dagster/row_count": frame.height,
             "as_of_date": as_of.isoformat(),
-            "bucket": bucket,
+            "buckets": ", ".join(buckets),
             "catalogue_version": catalogue.version,
             "uri": dg.MetadataValue.path(uri),
             "missing_share": dg.MetadataValue.md(

@@ -9,10 +9,13 @@ from credit_assets.core.scoring import ScoringModel
 from credit_assets.defs.features.assets import bucket_key, bucket_partitions
 from credit_assets.defs.resources import PlatformResource
 
+BATCH_SCORES_PREFIX = "scores/batch_scores/"
+
 
 @dg.asset(
     group_name="scoring",
     partitions_def=bucket_partitions(),
+    backfill_policy=dg.BackfillPolicy.single_run(),
     deps=["borrower_features", "champion_model"],
     owners=["team:lending"],
     kinds={"catboost", "parquet"},
@@ -28,12 +31,20 @@ def batch_scores(context: dg.AssetExecutionContext, platform: PlatformResource):
     if champion is None:
         raise dg.Failure("no champion has been promoted yet")
     model = ScoringModel.load(settings, champion)
-    features = platform.store.read_frame(bucket_key(context.partition_key))
-    scored = model.score_frame(features, thread_count=settings.threads)
-    uri = platform.store.write_frame(f"scores/batch_scores/bucket={context.partition_key}.parquet", scored)
+    parts = []
+    for bucket in sorted(context.partition_keys):
+        features = platform.store.read_frame(bucket_key(bucket))
+        if features.height == 0:
+            continue  # no borrower in this bucket (or no borrower-level sources at all)
+        scored_bucket = model.score_frame(features, thread_count=settings.threads)
+        platform.store.write_frame(f"{BATCH_SCORES_PREFIX}bucket={bucket}.parquet", scored_bucket)
+        parts.append(scored_bucket)
+    scored = pl.concat(parts) if parts else pl.DataFrame()
+    uri = platform.store.uri(BATCH_SCORES_PREFIX)
     bands = (
         scored.filter(pl.col("scorable")).group_by("band").len().sort("band").to_dicts()
-        if scored.height else []
+        if scored.height
+        else []
     )
     return dg.MaterializeResult(
         metadata={
