@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from test_production_support import (
     REPO_ROOT,
     VENV_BIN,
@@ -23,7 +22,7 @@ from test_production_support import (
     http_status,
     port_open,
     process_env,
-    redis_answers,
+    require_redis,
     running,
 )
 
@@ -83,8 +82,12 @@ def readiness(command: str, port: int | None) -> tuple[str, Callable[..., object
             lambda: http_status(f"http://127.0.0.1:{port}/server_info") == 200,
             READY_TIMEOUT, "HTTP 200 on /server_info")
     if command.startswith("dagster code-server"):
-        return "gRPC port open", lambda s: s.wait_until(
-            lambda: port is not None and port_open(port), READY_TIMEOUT, "open gRPC port")
+        # The proxy opens its port at once; the log says when our definitions have loaded.
+        return "gRPC port open, code loaded", lambda s: (
+            s.wait_until(lambda: port is not None and port_open(port), READY_TIMEOUT, "open gRPC port"),
+            s.wait_for_log("Started Dagster code proxy server for module credit_assets.definitions",
+                           READY_TIMEOUT),
+        )
     if command.startswith("credit-platform serve"):
         return "/healthz 200", lambda s: s.wait_until(
             lambda: http_status(f"http://127.0.0.1:{port}/healthz") == 200,
@@ -110,8 +113,7 @@ def test_the_dockerfile_documents_the_four_platform_processes():
 @pytest.mark.parametrize("command", documented_commands(), ids=process_name)
 def test_each_documented_process_starts_and_answers(command, credit_home, tmp_path):
     if command.startswith("dagster-celery"):
-        if not redis_answers(BROKER):
-            pytest.skip(f"no Redis broker at {BROKER}")
+        require_redis(BROKER)
     argv, port = local_command(command)
     what, wait = readiness(command, port)
     with running(process_name(command), argv, tmp_path / "logs", env=image_env(credit_home)) as service:

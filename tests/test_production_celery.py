@@ -18,6 +18,14 @@ import dagster as dg
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
+from test_production_support import (
+    REPO_ROOT,
+    VENV_BIN,
+    Service,
+    process_env,
+    require_redis,
+    start_service,
+)
 
 from credit_assets.core.settings import get_settings
 from credit_assets.core.synthetic import generate
@@ -25,14 +33,6 @@ from credit_assets.defs.features.assets import bucket_key
 from credit_assets.defs.production import executor_from_env
 from credit_assets.defs.resources import PlatformResource
 from credit_assets.orchestration import QUIET_RUN_CONFIG, load_definitions, materialize_all
-from test_production_support import (
-    REPO_ROOT,
-    VENV_BIN,
-    Service,
-    process_env,
-    redis_answers,
-    start_service,
-)
 
 BORROWERS = 800
 BUCKETS = ["00", "01"]
@@ -102,8 +102,7 @@ def test_the_executor_follows_credit_executor(monkeypatch):
 
 @pytest.mark.slow
 def test_two_celery_workers_compute_the_bucket_partitions_exactly_as_in_process(ingested, tmp_path):
-    if not redis_answers(BROKER):
-        pytest.skip(f"no Redis broker at {BROKER}")
+    require_redis(BROKER)
     expected = in_process_buckets(ingested)
     for bucket in BUCKETS:
         (ingested / "data" / bucket_key(bucket)).unlink()

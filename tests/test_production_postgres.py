@@ -12,6 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from test_production_support import (
+    REPO_ROOT,
+    VENV_BIN,
+    free_port,
+    http_status,
+    process_env,
+    running,
+)
 
 from credit_assets.core.apikeys import create_api_key
 from credit_assets.core.db import platform_engine
@@ -19,7 +27,6 @@ from credit_assets.core.online_store import current_snapshot
 from credit_assets.core.registry import current_champion
 from credit_assets.core.settings import get_settings
 from credit_assets.core.synthetic import generate
-from test_production_support import REPO_ROOT, VENV_BIN, free_port, http_status, process_env, running
 
 BORROWERS = 1500
 GROUPS = ["ingestion", "features", "modeling", "compliance"]

@@ -16,6 +16,7 @@ from pathlib import Path
 import boto3
 import polars as pl
 import pytest
+from test_production_support import VENV_BIN, free_port, port_open, start_service
 
 from credit_assets.core.db import platform_engine
 from credit_assets.core.model_store import load_registered_artifact
@@ -25,7 +26,6 @@ from credit_assets.core.registry import current_champion
 from credit_assets.core.s3 import S3DataStore
 from credit_assets.core.settings import get_settings
 from credit_assets.core.synthetic import generate
-from test_production_support import VENV_BIN, free_port, port_open, start_service
 
 BORROWERS = 1500
 PREFIX = "credit-platform"

@@ -56,6 +56,18 @@ def redis_answers(url: str) -> bool:
         return False
 
 
+def require_redis(url: str) -> None:
+    """Skip without a Redis broker on a laptop; in CI (CI=true, .ci/run starts Redis) fail."""
+    import pytest
+
+    if redis_answers(url):
+        return
+    message = f"no Redis broker at {url}"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message + " (CI must run the Celery tests)")
+    pytest.skip(message)
+
+
 def process_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The current environment (CREDIT_*, DAGSTER_HOME set by the fixtures) with the venv first
     on PATH, as the image sets it (`ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1`)."""
