@@ -425,16 +425,28 @@ def wrk_load(
     if rate:
         command[1:1] = [f"-R{int(rate)}"]
     output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout
-    result: dict = {"raw": output.splitlines()[-12:]}
+    result: dict = {"raw": output.splitlines()[-12:], "errors": 0}
     for line in output.splitlines():
         parts = line.split()
         if line.startswith("Requests/sec:"):
             result["req_per_s"] = float(parts[1])
+        elif "requests in" in line and parts[0].isdigit():
+            result["requests"] = int(parts[0])
+        elif line.strip().startswith("Non-2xx or 3xx responses:"):
+            result["errors"] += int(parts[-1])
+        elif line.strip().startswith("Socket errors:"):
+            result["errors"] += sum(int(x.rstrip(",")) for x in parts if x.rstrip(",").isdigit())
         elif parts[:1] == ["50%"] or parts[:1] == ["50.000%"]:
             result["p50_ms"] = _ms(parts[1])
         elif parts[:1] == ["99%"] or parts[:1] == ["99.000%"]:
             result["p99_ms"] = _ms(parts[1])
     return result
+
+
+def wrk_supports_rate() -> bool:
+    """wrk2 paces requests with `-R`; plain wrk (e.g. Debian's package) has no such option."""
+    usage = subprocess.run(["wrk"], capture_output=True, text=True)
+    return "--rate" in usage.stdout + usage.stderr
 
 
 def _ms(text: str) -> float:
@@ -514,13 +526,16 @@ def main(argv: list[str] | None = None) -> int:
         bodies = [json.dumps({"borrower_id": b}).encode() for b in workspace["borrower_ids"]]
         headers = {"Content-Type": "application/json", "X-API-Key": workspace["api_key"]}
         use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
+        # Open loop needs pacing: without wrk2's `-R`, the paced phase uses the Python client,
+        # whose latencies run from each request's scheduled start (no coordinated omission).
+        paced_by_wrk = bool(use_wrk) and wrk_supports_rate()
 
         def load(
             port: int, rate: float = 0.0, connections: int | None = None, seconds: float = 0.0
         ) -> dict:
             conns = connections or args.connections
             seconds = seconds or args.seconds
-            if use_wrk:
+            if use_wrk and (not rate or paced_by_wrk):
                 return wrk_load(
                     port,
                     "/v1/scores",
@@ -550,6 +565,9 @@ def main(argv: list[str] | None = None) -> int:
         ratio = full["req_per_s"] / bare["req_per_s"] if bare.get("req_per_s") else None
         report = {
             "client": "wrk" if use_wrk else "python (processes x threads, http.client keep-alive)",
+            "paced_client": "wrk2 (-R)"
+            if paced_by_wrk
+            else "python open loop (processes x threads, paced, http.client keep-alive)",
             "workers": 2,
             "database": "postgresql" if database else "sqlite",
             "connections": args.connections,

@@ -11,6 +11,7 @@ from credit_assets.core.settings import Settings, get_settings
 from scoring_api.errors import install_error_handlers
 from scoring_api.routes import health, models, scores
 from scoring_api.services import Services
+from scoring_api.services.shadow import start_shadow
 from scoring_api.settings import ApiSettings, get_api_settings
 
 DESCRIPTION = """
@@ -35,10 +36,20 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = Services.start(settings, api_settings)
+        if api_settings.shadow:
+            services.scoring.shadow = start_shadow(
+                services.engine,
+                services.holder,
+                services.metrics.registry,
+                capacity=api_settings.shadow_queue_size,
+                max_batch=api_settings.shadow_max_batch,
+            )
         app.state.services = services
         try:
             yield
         finally:
+            if services.scoring.shadow is not None:
+                services.scoring.shadow.close()
             services.stop()
 
     app = FastAPI(

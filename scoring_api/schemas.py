@@ -219,6 +219,18 @@ class ModelRefusal(BaseModel):
     at: datetime
 
 
+class ShadowStatus(BaseModel):
+    state: Literal["active", "refused", "none", "disabled"] = Field(
+        description="`active`: a challenger is scored in shadow; `refused`: it failed "
+        "verification, so nothing is; `none`: no challenger newer than the champion; "
+        "`disabled`: CREDIT_API_SHADOW is off. Never affects readiness."
+    )
+    version: str | None = Field(
+        description="Challenger version in shadow (or refused).", examples=[None]
+    )
+    reason: str | None = Field(default=None, description="Why it was refused.")
+
+
 class Readiness(BaseModel):
     ready: bool = Field(
         description="True when a verified model is loaded and the database answers."
@@ -226,5 +238,6 @@ class Readiness(BaseModel):
     model_version: str | None = Field(description="Version serving now.")
     champion_version: str | None = Field(description="Champion in the registry at the last check.")
     refused: ModelRefusal | None = Field(description="Last champion refused at load, if any.")
+    shadow: ShadowStatus = Field(description="The challenger scored in shadow on live traffic.")
     database: str = Field(description="`ok`, or why the platform database is unavailable.")
     detail: str | None = Field(default=None, description="Why the service is not ready.")

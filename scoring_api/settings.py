@@ -53,6 +53,20 @@ class ApiSettings(BaseSettings):
         gt=0.0,
         description="A request fails (503) if its decision is not durable by then.",
     )
+    shadow: bool = Field(
+        default=True,
+        description="Also score the newest unpromoted challenger in shadow, off the response "
+        "path, into shadow_decisions (false: never).",
+    )
+    shadow_queue_size: int = Field(
+        default=10_000,
+        ge=1,
+        description="Most decisions waiting for the shadow model; beyond that they are dropped "
+        "(counted in /metrics), never waited for.",
+    )
+    shadow_max_batch: int = Field(
+        default=500, ge=1, description="Most shadow decisions scored and written in one batch."
+    )
 
 
 def get_api_settings() -> ApiSettings:

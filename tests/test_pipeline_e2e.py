@@ -75,3 +75,24 @@ def test_the_graph_materializes_end_to_end_embedded(small_workspace):
 def test_the_graph_materializes_end_to_end_on_postgres(small_workspace, postgres_url, monkeypatch):
     monkeypatch.setenv("CREDIT_DATABASE_URL", postgres_url)
     _run_and_check(small_workspace)
+
+
+@pytest.mark.slow
+def test_a_worse_challenger_is_not_promoted(small_workspace, monkeypatch):
+    outcome = materialize_all(groups=["ingestion", "features", "modeling", "compliance"], log=print)
+    assert outcome.success
+    engine = platform_engine(get_settings().resolved_database_url)
+    champion = current_champion(engine)
+
+    # A starved challenger (two boosting rounds) must fail the quality gate.
+    monkeypatch.setenv("CREDIT_CHALLENGER_ITERATIONS", "2")
+    log: list[str] = []
+    retrain = materialize_all(groups=["modeling", "compliance"], log=log.append)
+    assert not retrain.success
+    assert any("quality_not_worse_than_champion" in line for line in log), "\n".join(log)
+    assert current_champion(engine).version == champion.version
+    from credit_assets.core.registry import list_models
+
+    statuses = {m["version"]: m["status"] for m in list_models(engine)}
+    assert statuses[champion.version] == "champion"
+    assert sorted(statuses.values()) == ["challenger", "champion"]

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     approval_cutoff_score: int = Field(
         default=600, description="Scores at or above this are approved (fairness testing, decisions)."
     )
+    challenger_iterations: int = Field(
+        default=2000, ge=1, description="Upper bound on boosting rounds (early stopping picks fewer)."
+    )
     performance_tolerance: float = Field(
         default=0.05, description="Live AUC may fall this far below validation before it is flagged."
     )

@@ -8,7 +8,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from scoring_api.deps import ServicesDep
-from scoring_api.schemas import Health, ModelRefusal, Readiness
+from scoring_api.schemas import Health, ModelRefusal, Readiness, ShadowStatus
+from scoring_api.services.model_holder import ModelHolder
 
 router = APIRouter(tags=["health"])
 
@@ -26,7 +27,8 @@ async def healthz() -> Health:
 )
 def readyz(services: ServicesDep) -> JSONResponse:
     """200 when a verified model is loaded and the database answers. A champion refused at load
-    (checksum mismatch) is reported in `refused` while the previous model keeps serving."""
+    (checksum mismatch) is reported in `refused` while the previous model keeps serving; the
+    challenger scored in shadow (or refused for shadow) in `shadow`."""
     holder = services.holder
     try:
         with services.engine.connect() as conn:
@@ -51,10 +53,21 @@ def readyz(services: ServicesDep) -> JSONResponse:
             if refusal
             else None
         ),
+        shadow=_shadow_status(holder),
         database=database,
         detail=detail,
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if ready else 503)
+
+
+def _shadow_status(holder: ModelHolder) -> ShadowStatus:
+    state = holder.shadow_state()
+    shadow, refusal = holder.shadow, holder.shadow_refusal
+    if state == "active" and shadow is not None:
+        return ShadowStatus(state="active", version=shadow.version)
+    if state == "refused" and refusal is not None:
+        return ShadowStatus(state="refused", version=refusal.version, reason=refusal.reason)
+    return ShadowStatus(state="disabled" if state == "disabled" else "none", version=None)
 
 
 @router.get("/metrics", summary="Prometheus metrics of this process", include_in_schema=False)

@@ -6,6 +6,10 @@ changes the model under a request in flight. A poller thread checks the
 registry every `poll_seconds` and loads a newly promoted champion; a champion
 whose artifact fails verification is refused, the current model keeps serving
 and the refusal is reported by /readyz.
+
+With shadow scoring on (`shadow_enabled`), the same poll resolves the challenger
+to score in shadow (`shadow`), verified the same way; a shadow model that fails
+verification is refused on its own and never touches the champion.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from credit_assets.core.registry import RegistryRecord, current_champion
 from credit_assets.core.scoring import ScoringModel
 from credit_assets.core.settings import Settings
 from scoring_api.errors import NoModelError
+from scoring_api.services.shadow import shadow_candidate
 
 log = logging.getLogger("scoring_api.model")
 
@@ -55,6 +60,11 @@ class ModelHolder:
         self.champion_version: str | None = None
         self.refusal: Refusal | None = None
         self.registry_error: str | None = None
+        self.champion_record: RegistryRecord | None = None
+        self.shadow_enabled = False
+        self.shadow: ScoringModel | None = None  # read once per submission, like `current`
+        self.shadow_version: str | None = None  # the challenger in shadow (loaded or refused)
+        self.shadow_refusal: Refusal | None = None
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -82,58 +92,120 @@ class ModelHolder:
         """Serve the registry's champion if it is not served already; return the model serving now.
 
         A champion refused before is not retried until its registry record changes
-        (or `force`). Errors never escape: they are kept for /readyz.
+        (or `force`). Errors never escape: they are kept for /readyz. The shadow model
+        is resolved after the champion, when shadow scoring is on.
         """
         with self._reload_lock:
-            try:
-                record = current_champion(self.engine())
-                self.registry_error = None
-            except Exception as exc:  # database down: keep serving what we have
-                self.registry_error = type(exc).__name__
-                log.warning("model registry unreachable: %s", type(exc).__name__)
-                return self.current
-            self.champion_version = record.version if record else None
-            if record is None:
-                return self.current
-            serving = self.current
-            if (
-                serving is not None
-                and serving.version == record.version
-                and serving.manifest_sha256 == record.manifest_sha256
-            ):
-                return serving
-            refused = self.refusal
-            if (
-                not force
-                and refused is not None
-                and (refused.version, refused.manifest_sha256)
-                == (record.version, record.manifest_sha256)
-            ):
-                return serving
-            try:
-                model = self.loader(self.settings, record)
-            except Exception as exc:
-                self.refusal = Refusal(
-                    record.version,
-                    record.manifest_sha256,
-                    f"{type(exc).__name__}: {exc}",
-                    datetime.now(UTC),
-                )
-                log.error(
-                    "refused champion %s (%s); still serving %s",
-                    record.version,
-                    self.refusal.reason,
-                    serving.version if serving else "nothing",
-                )
-                if self.on_refuse is not None:
-                    self.on_refuse(self.refusal)
-                return serving
-            self.current = model  # the swap: one reference assignment
-            self.refusal = None
-            log.info("serving model %s", model.version)
-            if self.on_swap is not None:
-                self.on_swap(model)
+            model = self._reload_champion(force)
+            if self.shadow_enabled and self.registry_error is None:
+                self._reload_shadow()
             return model
+
+    def reload_shadow(self) -> ScoringModel | None:
+        """Resolve the shadow model against the champion of the last reload."""
+        with self._reload_lock:
+            self._reload_shadow()
+            return self.shadow
+
+    def shadow_state(self) -> str:
+        """`disabled`, `none` (no challenger to shadow), `active` or `refused`."""
+        if not self.shadow_enabled:
+            return "disabled"
+        if self.shadow is not None:
+            return "active"
+        return "refused" if self.shadow_refusal is not None else "none"
+
+    def _reload_champion(self, force: bool) -> ScoringModel | None:
+        try:
+            record = current_champion(self.engine())
+            self.registry_error = None
+        except Exception as exc:  # database down: keep serving what we have
+            self.registry_error = type(exc).__name__
+            log.warning("model registry unreachable: %s", type(exc).__name__)
+            return self.current
+        self.champion_version = record.version if record else None
+        self.champion_record = record
+        if record is None:
+            return self.current
+        serving = self.current
+        if (
+            serving is not None
+            and serving.version == record.version
+            and serving.manifest_sha256 == record.manifest_sha256
+        ):
+            return serving
+        refused = self.refusal
+        if (
+            not force
+            and refused is not None
+            and (refused.version, refused.manifest_sha256)
+            == (record.version, record.manifest_sha256)
+        ):
+            return serving
+        try:
+            model = self.loader(self.settings, record)
+        except Exception as exc:
+            self.refusal = Refusal(
+                record.version,
+                record.manifest_sha256,
+                f"{type(exc).__name__}: {exc}",
+                datetime.now(UTC),
+            )
+            log.error(
+                "refused champion %s (%s); still serving %s",
+                record.version,
+                self.refusal.reason,
+                serving.version if serving else "nothing",
+            )
+            if self.on_refuse is not None:
+                self.on_refuse(self.refusal)
+            return serving
+        self.current = model  # the swap: one reference assignment
+        self.refusal = None
+        log.info("serving model %s", model.version)
+        if self.on_swap is not None:
+            self.on_swap(model)
+        return model
+
+    def _reload_shadow(self) -> None:
+        try:
+            record = shadow_candidate(self.engine(), self.champion_record)
+        except Exception as exc:  # keep the shadow model we have
+            log.warning("shadow model lookup failed: %s", type(exc).__name__)
+            return
+        if record is None:
+            if self.shadow_version is not None:
+                log.info("no challenger to score in shadow any more")
+            self.shadow = None
+            self.shadow_version = None
+            self.shadow_refusal = None
+            return
+        key = (record.version, record.manifest_sha256)
+        shadow, refused = self.shadow, self.shadow_refusal
+        if shadow is not None and (shadow.version, shadow.manifest_sha256) == key:
+            return
+        if refused is not None and (refused.version, refused.manifest_sha256) == key:
+            return
+        self.shadow_version = record.version
+        try:
+            model = self.loader(self.settings, record)
+        except Exception as exc:
+            self.shadow = None
+            self.shadow_refusal = Refusal(
+                record.version,
+                record.manifest_sha256,
+                f"{type(exc).__name__}: {exc}",
+                datetime.now(UTC),
+            )
+            log.error(
+                "refused shadow model %s (%s); shadow scoring is off",
+                record.version,
+                self.shadow_refusal.reason,
+            )
+            return
+        self.shadow = model
+        self.shadow_refusal = None
+        log.info("scoring challenger %s in shadow", model.version)
 
     def start(self) -> None:
         if self.poll_seconds > 0 and self._thread is None:

@@ -38,6 +38,7 @@ from scoring_api.services.features import (
     online_features_many,
 )
 from scoring_api.services.metrics import ApiMetrics
+from scoring_api.services.shadow import ShadowScorer
 
 log = logging.getLogger("scoring_api.decisions")
 
@@ -58,6 +59,7 @@ class ScoringService:
     contracts: dict[str, Contract]
     writer: DecisionLogWriter
     metrics: ApiMetrics
+    shadow: ShadowScorer | None = None  # challenger scored off the response path
 
     def features_for(self, request: ScoreRequest) -> RequestFeatures:
         check_request_shape(request)
@@ -96,6 +98,8 @@ class ScoringService:
             stored = find_by_idempotency_keys(self.engine, lender, [idempotency_key or ""])
             return replay(stored[idempotency_key or ""], digest, IDEMPOTENCY_LOC)
         self.metrics.decided(result.band)
+        if self.shadow is not None:
+            self.shadow.submit([(result.decision_id, features.features)])
         log.debug("decision %s logged", result.decision_id)
         return result
 
@@ -137,15 +141,19 @@ class ScoringService:
             for i, decision in zip(ready, decisions, strict=True)
         ]
         errors = self.writer.append_many([row for _, row in built])
+        shadowed = []
         for i, (result, _row), error in zip(ready, built, errors, strict=True):
             if error is None:
                 outcome[i] = result
                 self.metrics.decided(result.band)
+                shadowed.append((result.decision_id, features[i].features))
             elif isinstance(error, DuplicateIdempotencyKeyError):
                 again = find_by_idempotency_keys(self.engine, lender, [keys[i] or ""])
                 outcome[i] = replay(again[keys[i] or ""], digests[i], IDEMPOTENCY_LOC)
             else:
                 raise error  # the log is down: return nothing undecided-but-unlogged
+        if self.shadow is not None:
+            self.shadow.submit(shadowed)
         return sorted(outcome.items())
 
     def _batch_features(

@@ -11,7 +11,15 @@ from sqlalchemy.engine import Engine
 
 from credit_assets.core.db import decision_log, shadow_decisions
 
-DECISION_COLUMNS = ["decision_id", "created_at", "borrower_id", "model_version", "score", "pd", "band"]
+DECISION_COLUMNS = [
+    "decision_id",
+    "created_at",
+    "borrower_id",
+    "model_version",
+    "score",
+    "pd",
+    "band",
+]
 
 
 def load_decisions(
@@ -36,8 +44,13 @@ def load_decisions(
     with engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(query.order_by(decision_log.c.created_at))]
     schema: dict[str, pl.DataType] = {
-        "decision_id": pl.String(), "created_at": pl.Datetime("us"), "borrower_id": pl.String(),
-        "model_version": pl.String(), "score": pl.Int64(), "pd": pl.Float64(), "band": pl.String(),
+        "decision_id": pl.String(),
+        "created_at": pl.Datetime("us"),
+        "borrower_id": pl.String(),
+        "model_version": pl.String(),
+        "score": pl.Int64(),
+        "pd": pl.Float64(),
+        "band": pl.String(),
     }
     if not with_features:
         return pl.DataFrame(rows, schema=schema)
@@ -53,8 +66,12 @@ def load_shadow_pairs(engine: Engine, shadow_version: str) -> tuple[pl.DataFrame
     """(champion decisions, shadow decisions) joined on decision id, for one shadow version."""
     query = (
         sa.select(
-            decision_log.c.decision_id, decision_log.c.score, decision_log.c.band, decision_log.c.pd,
-            shadow_decisions.c.score.label("shadow_score"), shadow_decisions.c.band.label("shadow_band"),
+            decision_log.c.decision_id,
+            decision_log.c.score,
+            decision_log.c.band,
+            decision_log.c.pd,
+            shadow_decisions.c.score.label("shadow_score"),
+            shadow_decisions.c.band.label("shadow_band"),
             shadow_decisions.c.pd.label("shadow_pd"),
         )
         .join(shadow_decisions, shadow_decisions.c.decision_id == decision_log.c.decision_id)
@@ -62,10 +79,18 @@ def load_shadow_pairs(engine: Engine, shadow_version: str) -> tuple[pl.DataFrame
     )
     with engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(query)]
-    frame = pl.DataFrame(rows, schema={
-        "decision_id": pl.String, "score": pl.Int64, "band": pl.String, "pd": pl.Float64,
-        "shadow_score": pl.Int64, "shadow_band": pl.String, "shadow_pd": pl.Float64,
-    })
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "decision_id": pl.String,
+            "score": pl.Int64,
+            "band": pl.String,
+            "pd": pl.Float64,
+            "shadow_score": pl.Int64,
+            "shadow_band": pl.String,
+            "shadow_pd": pl.Float64,
+        },
+    )
     champion = frame.select("decision_id", "score", "band", "pd")
     shadow = frame.select(
         "decision_id",
@@ -74,3 +99,14 @@ def load_shadow_pairs(engine: Engine, shadow_version: str) -> tuple[pl.DataFrame
         pl.col("shadow_pd").alias("pd"),
     )
     return champion, shadow
+
+
+def latest_shadow_version(engine: Engine) -> str | None:
+    """The model version the API most recently scored in shadow, if any."""
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(shadow_decisions.c.model_version)
+            .group_by(shadow_decisions.c.model_version)
+            .order_by(sa.func.max(shadow_decisions.c.created_at).desc())
+            .limit(1)
+        ).scalar()

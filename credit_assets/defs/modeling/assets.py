@@ -108,7 +108,11 @@ def challenger_model(context: dg.AssetExecutionContext, platform: PlatformResour
     contracts = platform.contracts()
     catalogue = feature_catalogue(contracts)
     trained = train_challenger(
-        frame, specs, TrainConfig(threads=settings.threads, seed=settings.seed)
+        frame,
+        specs,
+        TrainConfig(
+            iterations=settings.challenger_iterations, threads=settings.threads, seed=settings.seed
+        ),
     )
     test = frame.filter(pl.col("split") == "test")
     scale = score_scale(settings)

@@ -9,11 +9,15 @@ import polars as pl
 
 from credit_assets.core.landing import scan_source
 from credit_assets.core.model_store import load_registered_artifact
-from credit_assets.core.monitoring.decisions import load_decisions, load_shadow_pairs
+from credit_assets.core.monitoring.decisions import (
+    latest_shadow_version,
+    load_decisions,
+    load_shadow_pairs,
+)
 from credit_assets.core.monitoring.drift import drift_report as build_drift_report
 from credit_assets.core.monitoring.performance import performance_report as build_performance_report
 from credit_assets.core.monitoring.shadow import shadow_comparison as build_shadow_comparison
-from credit_assets.core.registry import CHALLENGER, current_champion, list_models
+from credit_assets.core.registry import current_champion
 from credit_assets.defs.modeling.assets import load_training_set, score_scale
 from credit_assets.defs.resources import PlatformResource
 
@@ -159,10 +163,11 @@ def performance_report(context: dg.AssetExecutionContext, platform: PlatformReso
 def shadow_comparison(context: dg.AssetExecutionContext, platform: PlatformResource):
     """Champion versus the newest registered challenger scored in shadow on live traffic (off
     the response path): band agreement, score shift and band migration on the same decisions."""
-    challengers = [m for m in list_models(platform.engine) if m["status"] == CHALLENGER]
-    if not challengers:
-        return dg.MaterializeResult(metadata={"note": "no challenger in shadow", "pairs": 0})
-    shadow_version = challengers[0]["version"]
+    shadow_version = latest_shadow_version(platform.engine)
+    if shadow_version is None:
+        return dg.MaterializeResult(
+            metadata={"note": "no challenger scored in shadow yet", "pairs": 0}
+        )
     champion, shadow = load_shadow_pairs(platform.engine, shadow_version)
     if champion.height == 0:
         return dg.MaterializeResult(metadata={"shadow_version": shadow_version, "pairs": 0})
