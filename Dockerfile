@@ -3,6 +3,7 @@
 #   dagster-daemon run -w workspace.yaml                       sensors, schedules, run queue
 #   dagster code-server start -h 0.0.0.0 -p 4000 -m credit_assets.definitions   user code (Helm)
 #   credit-platform serve --host 0.0.0.0 --port 8000 --workers 2                scoring API
+#   dagster-celery worker start -A dagster_celery.app -y deploy/celery.yaml   Celery worker (CREDIT_EXECUTOR=celery)
 # Configuration comes from the environment only (CREDIT_*, DAGSTER_HOME, AWS_*); see .env.example.
 
 FROM python:3.11-slim-bookworm AS build
