@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -46,7 +46,9 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _rows(frame: pl.DataFrame, snapshot_id: str, feature_names: list[str]) -> Iterable[dict[str, str]]:
+def _rows(
+    frame: pl.DataFrame, snapshot_id: str, feature_names: list[str]
+) -> Iterable[dict[str, str]]:
     for row in frame.select(BORROWER, *feature_names).iter_rows(named=True):
         borrower = row.pop(BORROWER)
         yield {
@@ -147,7 +149,10 @@ def current_snapshot(engine: Engine) -> dict[str, Any] | None:
 
 _READ = (
     sa.select(online_features.c.snapshot_id, online_features.c.features)
-    .join(online_feature_current, online_feature_current.c.snapshot_id == online_features.c.snapshot_id)
+    .join(
+        online_feature_current,
+        online_feature_current.c.snapshot_id == online_features.c.snapshot_id,
+    )
     .where(online_features.c.borrower_id == sa.bindparam("borrower_id"))
 )
 
@@ -164,16 +169,31 @@ def read_features(engine: Engine, borrower_id: str) -> OnlineFeatures:
 
 
 _READ_MANY = (
-    sa.select(online_features.c.snapshot_id, online_features.c.borrower_id, online_features.c.features)
-    .join(online_feature_current, online_feature_current.c.snapshot_id == online_features.c.snapshot_id)
+    sa.select(
+        online_features.c.snapshot_id, online_features.c.borrower_id, online_features.c.features
+    )
+    .join(
+        online_feature_current,
+        online_feature_current.c.snapshot_id == online_features.c.snapshot_id,
+    )
     .where(online_features.c.borrower_id.in_(sa.bindparam("borrower_ids", expanding=True)))
 )
 
 
-def read_many(engine: Engine, borrower_ids: list[str]) -> dict[str, OnlineFeatures]:
-    """Features of many borrowers from one snapshot (one statement); unknown ids are absent."""
-    if not borrower_ids:
-        return {}
+def read_many(engine: Engine, borrower_ids: Sequence[str]) -> dict[str, OnlineFeatures]:
+    """Features of many borrowers from one snapshot (one statement); unknown ids are absent.
+
+    Raises NoSnapshotError when nothing has been published yet.
+    """
+    unique = list(dict.fromkeys(borrower_ids))
     with engine.connect() as conn:
-        rows = conn.execute(_READ_MANY, {"borrower_ids": list(dict.fromkeys(borrower_ids))}).fetchall()
-    return {r.borrower_id: OnlineFeatures(r.snapshot_id, r.borrower_id, json.loads(r.features)) for r in rows}
+        rows = conn.execute(_READ_MANY, {"borrower_ids": unique}).fetchall() if unique else []
+        if (
+            not rows
+            and conn.execute(sa.select(online_feature_current.c.snapshot_id)).first() is None
+        ):
+            raise NoSnapshotError("no online feature snapshot has been published yet")
+    return {
+        r.borrower_id: OnlineFeatures(r.snapshot_id, r.borrower_id, json.loads(r.features))
+        for r in rows
+    }

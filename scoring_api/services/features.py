@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from polars.exceptions import PolarsError
 from sqlalchemy.engine import Engine
 
 from credit_assets.core.contracts import Contract
-from credit_assets.core.db import online_feature_current, online_features
 from credit_assets.core.features import features_for_payload
 from credit_assets.core.features.applications import applications_contract
 from credit_assets.core.features.payload import coerce_value
-from credit_assets.core.online_store import NoSnapshotError, UnknownBorrowerError, read_features
+from credit_assets.core.online_store import (
+    NoSnapshotError,
+    UnknownBorrowerError,
+    read_features,
+    read_many,
+)
 from scoring_api.errors import ApiError, FieldError, payload_field_error
 from scoring_api.schemas import ScoreRequest
 
@@ -60,37 +62,18 @@ def online_features_for(engine: Engine, borrower_id: str) -> RequestFeatures:
     return RequestFeatures(found.features, found.snapshot_id, "online_store", borrower_id)
 
 
-_READ_MANY = (
-    sa.select(
-        online_features.c.borrower_id, online_features.c.snapshot_id, online_features.c.features
-    )
-    .join(
-        online_feature_current,
-        online_feature_current.c.snapshot_id == online_features.c.snapshot_id,
-    )
-    .where(online_features.c.borrower_id.in_(sa.bindparam("ids", expanding=True)))
-)
-
-
 def online_features_many(engine: Engine, borrower_ids: Sequence[str]) -> dict[str, RequestFeatures]:
     """Features of many borrowers from the current snapshot in one statement (unknown ones absent).
 
-    Mirrors `online_store.read_features` (pointer and rows in one statement, so a
-    snapshot switch is never seen half-way). Raises ApiError 503 before any publish.
+    Raises ApiError 503 before any publish.
     """
-    unique = sorted(set(borrower_ids))
-    with engine.connect() as conn:
-        rows = conn.execute(_READ_MANY, {"ids": unique}).fetchall() if unique else []
-        if (
-            not rows
-            and conn.execute(sa.select(online_feature_current.c.snapshot_id)).first() is None
-        ):
-            raise ApiError(503, NO_SNAPSHOT)
+    try:
+        found = read_many(engine, borrower_ids)
+    except NoSnapshotError:
+        raise ApiError(503, NO_SNAPSHOT) from None
     return {
-        r.borrower_id: RequestFeatures(
-            json.loads(r.features), r.snapshot_id, "online_store", r.borrower_id
-        )
-        for r in rows
+        borrower: RequestFeatures(f.features, f.snapshot_id, "online_store", borrower)
+        for borrower, f in found.items()
     }
 
 
