@@ -208,7 +208,13 @@ def bench_features(args: argparse.Namespace, py: str) -> dict[str, Any]:
     seconds, peak = result["seconds"], result["peak_rss_gb"]
     hand = seconds["hand_written_bank"]
     ratio = seconds["platform_bank"] / hand
-    worst_peak = max(peak.values())
+    # The memory target is the platform's; the hand-written baseline's peak is shown beside it.
+    platform_peak = max(peak["platform_bank"], peak["platform_all"])
+    if not result["pass"] and result["same_values"] and ratio <= FEATURES_RATIO_MAX:
+        notes.append(
+            "The script's own `pass` is false only because it applies the 8 GB bound to every "
+            "path, the hand-written baseline included; the target is the platform path's."
+        )
     return {
         "commands": [display(command)],
         "runs": [result],
@@ -243,11 +249,12 @@ def bench_features(args: argparse.Namespace, py: str) -> dict[str, Any]:
                 f"hand-written query {hand:.2f} s",
             ),
             figure(
-                "peak RSS, worst path",
-                worst_peak,
-                f"{worst_peak:.2f} GB",
+                "peak RSS of the platform path (worst of bank-only and every contract)",
+                platform_peak,
+                f"{platform_peak:.2f} GB ({platform_peak / peak['hand_written_bank']:.2f}×)",
                 f"≤ {FEATURES_PEAK_GB_MAX:g} GB",
-                worst_peak <= FEATURES_PEAK_GB_MAX,
+                platform_peak <= FEATURES_PEAK_GB_MAX,
+                f"hand-written query {peak['hand_written_bank']:.2f} GB",
             ),
             figure(
                 "platform values identical to the hand-written query",
