@@ -32,13 +32,13 @@ POLARS_TYPES: dict[str, pl.DataType] = {
     "datetime": pl.Datetime("us"),
 }
 
-QUARANTINE_SCHEMA = {
-    "source": pl.String,
-    "source_file": pl.String,
-    "file_sha256": pl.String,
-    "row_number": pl.Int64,
-    "reason": pl.String,
-    "record": pl.String,
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "source_file": pl.String(),
+    "file_sha256": pl.String(),
+    "row_number": pl.Int64(),
+    "reason": pl.String(),
+    "record": pl.String(),
     "quarantined_at": pl.Datetime("us"),
 }
 

@@ -130,7 +130,7 @@ def _neutralised_probability(
         for substitution, weight in _variants(features, baseline_values, rng):
             row = applicants.iloc[[position]].copy()
             for feature, value in substitution.items():
-                row[feature] = value
+                row[feature] = value  # type: ignore[call-overload]
             rows.append(row)
             owners.append(position)
             weights.append(weight)
