@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from fastapi import APIRouter
 
 from scoring_api.deps import Lender, ServingModel
@@ -23,7 +25,10 @@ async def current_model(_lender: Lender, model: ServingModel) -> ModelInfo:
     return ModelInfo(
         version=model.version,
         manifest_sha256=model.manifest_sha256,
-        promoted_at=record.promoted_at if record else None,
+        # The registry stores naive UTC; the API promises RFC 3339 with an offset.
+        promoted_at=record.promoted_at.replace(tzinfo=UTC)
+        if record and record.promoted_at
+        else None,
         metrics=record.metrics if record else dict(model.manifest.get("metrics", {})),
         fairness=record.fairness if record else {},
         override_reason=record.override_reason if record else None,
