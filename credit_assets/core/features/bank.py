@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from credit_assets.core.catalogue import FeatureDtype, FeatureSpec, Monotone
+from credit_assets.core.catalogue import FeatureSpec
 from credit_assets.core.contracts import Contract, SourceKind
 from credit_assets.core.features.frames import (
     AS_OF,
@@ -25,6 +25,7 @@ from credit_assets.core.features.frames import (
     months_before,
     point_in_time,
     source_frame,
+    spec_maker,
     window_start,
 )
 
@@ -55,21 +56,7 @@ BANK_FEATURES = [
 def bank_feature_specs(contract: Contract) -> list[FeatureSpec]:
     balance = contract.columns.get("balance")
 
-    def spec(
-        name: str,
-        description: str,
-        dtype: FeatureDtype,
-        monotone: Monotone,
-        code: int,
-        text: str,
-        lo: float | None = None,
-        hi: float | None = None,
-    ) -> FeatureSpec:
-        return FeatureSpec(
-            name=name, description=description, source=contract.name, dtype=dtype,
-            monotone=monotone, reason_code=f"C{code:02d}", reason_text=text,
-            min_value=lo, max_value=hi,
-        )
+    spec = spec_maker(contract, "C")
 
     specs = [
         spec(f"bank_inflow_mean_{w}m",

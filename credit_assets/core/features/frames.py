@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from credit_assets.core.catalogue import FeatureDtype, FeatureSpec, Monotone
 from credit_assets.core.contracts import PAYMENT_KINDS, Contract, Role, SourceKind, contract_of_kind
 from credit_assets.core.ingest import POLARS_TYPES
 
@@ -150,9 +151,39 @@ def integer_borrowers(
     borrowers outside the spine (a bucket). The key is a dense rank, not a row
     index, because it must not depend on row order: the subplan may run once per use.
     """
-    borrowers = keys.select(BORROWER).unique().with_columns(
-        pl.col(BORROWER).rank("dense").alias(INTEGER_BORROWER)
+    borrowers = (
+        keys.select(BORROWER)
+        .unique()
+        .with_columns(pl.col(BORROWER).rank("dense").alias(INTEGER_BORROWER))
     )
     keyed = keys.join(borrowers, on=BORROWER)
     records = records.join(borrowers, on=BORROWER, build_side="prefer_right").drop(BORROWER)
     return keyed, records
+
+
+def spec_maker(contract: Contract, code_letter: str):  # type: ignore[no-untyped-def]
+    """A FeatureSpec builder for one source: reason codes `<letter><nn>`, source = the contract."""
+
+    def spec(
+        name: str,
+        description: str,
+        dtype: FeatureDtype,
+        monotone: Monotone,
+        code: int,
+        text: str,
+        lo: float | None = None,
+        hi: float | None = None,
+    ) -> FeatureSpec:
+        return FeatureSpec(
+            name=name,
+            description=description,
+            source=contract.name,
+            dtype=dtype,
+            monotone=monotone,
+            reason_code=f"{code_letter}{code:02d}",
+            reason_text=text,
+            min_value=lo,
+            max_value=hi,
+        )
+
+    return spec

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from credit_assets.core.catalogue import FeatureDtype, FeatureSpec, Monotone
+from credit_assets.core.catalogue import FeatureSpec
 from credit_assets.core.contracts import Contract
 from credit_assets.core.features.frames import (
     AS_OF,
@@ -21,6 +21,7 @@ from credit_assets.core.features.frames import (
     months_before,
     point_in_time,
     source_frame,
+    spec_maker,
 )
 
 WINDOWS = (3, 6, 12)
@@ -51,21 +52,7 @@ def payment_feature_specs(contract: Contract) -> list[FeatureSpec]:
     stem = KIND_STEMS[contract.kind]
     bills, letter = _BILLS[stem], _CODE_LETTER[stem]
 
-    def spec(
-        name: str,
-        description: str,
-        dtype: FeatureDtype,
-        monotone: Monotone,
-        code: int,
-        text: str,
-        lo: float | None = None,
-        hi: float | None = None,
-    ) -> FeatureSpec:
-        return FeatureSpec(
-            name=name, description=description, source=contract.name, dtype=dtype,
-            monotone=monotone, reason_code=f"{letter}{code:02d}", reason_text=text,
-            min_value=lo, max_value=hi,
-        )
+    spec = spec_maker(contract, letter)
 
     specs = []
     for w in WINDOWS:
