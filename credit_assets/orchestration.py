@@ -59,17 +59,11 @@ def ingest_landing_zone(
     definitions: dg.Definitions, instance: dg.DagsterInstance, log: Callable[[str], None]
 ) -> MaterializeOutcome:
     """What the landing sensor does, synchronously: one ingestion run per new file."""
-    from credit_assets.core.contracts import load_contracts
-    from credit_assets.core.db import platform_engine
-
-    settings = get_settings()
-    contracts = load_contracts(settings.resolved_contracts_dir)
-    scan = scan_landing_zone(
-        settings, contracts, platform_engine(settings.resolved_database_url), cursor={}
-    )
+    platform = PlatformResource()
+    scan = scan_landing_zone(platform.landing, platform.contracts(), platform.engine, cursor={})
     outcome = MaterializeOutcome()
     for aside in scan.set_aside:
-        log(f"set aside {aside.path.name}: {aside.reason}")
+        log(f"set aside {aside.location}: {aside.reason}")
     for pending in scan.pending:
         instance.add_dynamic_partitions(f"{pending.source}_files", [pending.partition_key])
         job = definitions.resolve_job_def(f"ingest_{pending.source}")
@@ -82,9 +76,9 @@ def ingest_landing_zone(
         )
         outcome.runs.append(result.run_id)
         status = "ok" if result.success else "FAILED"
-        log(f"ingest {pending.source}/{pending.path.name}: {status} (run {result.run_id[:8]})")
+        log(f"ingest {pending.source}/{pending.file_name}: {status} (run {result.run_id[:8]})")
         if not result.success:
-            outcome.failures.append(f"{pending.source}/{pending.path.name}")
+            outcome.failures.append(f"{pending.source}/{pending.file_name}")
     return outcome
 
 

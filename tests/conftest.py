@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated CREDIT_HOME per test and a throw-away PostgreSQL database.
+"""Shared fixtures: an isolated CREDIT_HOME per test, a throw-away PostgreSQL database and
+moto's S3 server.
 
 PostgreSQL tests skip on a laptop without a server, but in CI (CI=true) a
 missing server is a failure, and a CI run in which no PostgreSQL test ran fails.
@@ -31,9 +32,32 @@ def credit_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("CREDIT_HOME", str(home))
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
-    for name in ("CREDIT_DATABASE_URL", "CREDIT_STORAGE", "CREDIT_CONTRACTS_DIR"):
+    for name in (
+        "CREDIT_DATABASE_URL",
+        "CREDIT_STORAGE",
+        "CREDIT_CONTRACTS_DIR",
+        "CREDIT_LANDING_URI",
+    ):
         monkeypatch.delenv(name, raising=False)
     return home
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto's S3 server on a free loopback port for the session (real HTTP), stopped afterwards."""
+    from test_production_support import VENV_BIN, free_port, port_open, start_service
+
+    port = free_port()
+    server = start_service(
+        "moto_server",
+        [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        tmp_path_factory.mktemp("moto"),
+    )
+    try:
+        server.wait_until(lambda: port_open(port), timeout=60, what="an open port")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ boto3 and load the champion back from S3 with its checksum verified.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import boto3
 import polars as pl
 import pytest
-from test_production_support import VENV_BIN, free_port, port_open, start_service
+from test_production_support import FAKE_AWS, new_bucket, spy_on_dagster_aws_clients
 
 from credit_assets.core.db import platform_engine
 from credit_assets.core.model_store import load_registered_artifact
@@ -29,27 +28,6 @@ from credit_assets.core.synthetic import generate
 
 BORROWERS = 1500
 PREFIX = "credit-platform"
-FAKE_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """moto's S3 server on a free loopback port for the session, stopped afterwards."""
-    port = free_port()
-    server = start_service(
-        "moto_server",
-        [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        tmp_path_factory.mktemp("moto"),
-    )
-    try:
-        server.wait_until(lambda: port_open(port), timeout=60, what="an open port")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 def s3_env(endpoint: str, bucket: str, home: Path) -> dict[str, str]:
@@ -67,27 +45,32 @@ def s3_env(endpoint: str, bucket: str, home: Path) -> dict[str, str]:
     }
 
 
-def new_bucket(endpoint: str) -> str:
-    bucket = f"credit-test-{uuid.uuid4().hex[:10]}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                 aws_access_key_id="testing", aws_secret_access_key="testing").create_bucket(Bucket=bucket)
-    return bucket
-
-
 @pytest.fixture(scope="module")
-def s3_pipeline(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def s3_pipeline(
+    moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
     """ingestion → features → modeling with S3 storage, once; yields the environment it ran in."""
     from credit_assets.orchestration import materialize_all
 
     env = s3_env(moto_endpoint, new_bucket(moto_endpoint), tmp_path_factory.mktemp("s3") / "home")
     with pytest.MonkeyPatch.context() as patch:
-        for name in ("CREDIT_DATABASE_URL", "CREDIT_CONTRACTS_DIR", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        for name in (
+            "CREDIT_DATABASE_URL",
+            "CREDIT_CONTRACTS_DIR",
+            "AWS_PROFILE",
+            "AWS_SESSION_TOKEN",
+        ):
             patch.delenv(name, raising=False)
         for name, value in env.items():
             patch.setenv(name, value)
         settings = get_settings()
-        generate(BORROWERS, settings.landing_dir, settings.ground_truth_dir, seed=7,
-                 end_date=date(2026, 9, 30))
+        generate(
+            BORROWERS,
+            settings.landing_dir,
+            settings.ground_truth_dir,
+            seed=7,
+            end_date=date(2026, 9, 30),
+        )
         log: list[str] = []
         groups = ["ingestion", "features", "modeling", "compliance"]  # promotion needs compliance
         outcome = materialize_all(groups=groups, log=log.append)
@@ -114,13 +97,21 @@ def bucket_keys(env: dict[str, str]) -> list[str]:
 @pytest.mark.slow
 def test_raw_parquet_features_and_model_artifacts_are_objects_in_the_bucket(in_s3_workspace):
     keys = bucket_keys(in_s3_workspace)
-    sources = {"applications", "outcomes", "utility_payments", "telecom_payments",
-               "rent_payments", "bank_transactions"}
+    sources = {
+        "applications",
+        "outcomes",
+        "utility_payments",
+        "telecom_payments",
+        "rent_payments",
+        "bank_transactions",
+    }
     raw_sources = {k.split("/")[2] for k in keys if k.startswith(f"{PREFIX}/raw/")}
     assert sources <= raw_sources
-    assert {f"{PREFIX}/features/borrower_features/bucket=00.parquet",
-            f"{PREFIX}/features/borrower_features/bucket=01.parquet",
-            f"{PREFIX}/features/training_set.parquet"} <= set(keys)
+    assert {
+        f"{PREFIX}/features/borrower_features/bucket=00.parquet",
+        f"{PREFIX}/features/borrower_features/bucket=01.parquet",
+        f"{PREFIX}/features/training_set.parquet",
+    } <= set(keys)
     model_files = {k.rsplit("/", 1)[1] for k in keys if k.startswith(f"{PREFIX}/artifacts/models/")}
     assert {"model.cbm", "manifest.json"} <= model_files
 
@@ -134,7 +125,9 @@ def test_nothing_but_the_landing_zone_and_the_dagster_instance_is_written_locall
 
 
 @pytest.mark.slow
-def test_the_champion_is_registered_with_an_s3_uri_and_loads_with_its_sha256_verified(in_s3_workspace):
+def test_the_champion_is_registered_with_an_s3_uri_and_loads_with_its_sha256_verified(
+    in_s3_workspace,
+):
     settings = get_settings()
     champion = current_champion(platform_engine(settings.resolved_database_url))
     assert champion is not None
@@ -163,7 +156,9 @@ def test_a_tampered_model_file_in_the_bucket_is_refused(in_s3_workspace):
     client = boto3.client("s3", endpoint_url=settings.s3_endpoint_url, region_name="us-east-1")
     key = f"{PREFIX}/artifacts/models/{champion.version}/model.cbm"
     original = client.get_object(Bucket=settings.s3_bucket, Key=key)["Body"].read()
-    client.put_object(Bucket=settings.s3_bucket, Key=key, Body=original[:-1] + bytes([original[-1] ^ 0xFF]))
+    client.put_object(
+        Bucket=settings.s3_bucket, Key=key, Body=original[:-1] + bytes([original[-1] ^ 0xFF])
+    )
     try:
         with pytest.raises(ArtifactIntegrityError, match="model.cbm"):
             load_registered_artifact(settings, champion.artifact_uri, champion.manifest_sha256)
@@ -185,21 +180,12 @@ def test_polars_scans_the_feature_buckets_straight_from_s3(in_s3_workspace):
 def test_the_platform_resource_takes_its_s3_client_from_dagster_aws(
     moto_endpoint, credit_home, monkeypatch
 ):
-    from dagster_aws.s3 import S3Resource
-
     from credit_assets.defs.resources import PlatformResource
 
     bucket = new_bucket(moto_endpoint)
     for name, value in s3_env(moto_endpoint, bucket, credit_home).items():
         monkeypatch.setenv(name, value)
-    clients: list[object] = []
-    real_get_client = S3Resource.get_client
-
-    def spy(self: S3Resource) -> object:
-        clients.append(client := real_get_client(self))
-        return client
-
-    monkeypatch.setattr(S3Resource, "get_client", spy)
+    clients = spy_on_dagster_aws_clients(monkeypatch)
     store = PlatformResource().store
     uri = store.write_frame("probe/one.parquet", pl.DataFrame({"a": [1, 2, 3]}))
     assert clients and store.client is clients[0]  # type: ignore[attr-defined]

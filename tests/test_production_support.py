@@ -4,7 +4,9 @@ They start the platform's real processes (Dagster webserver, daemon, code server
 workers, the scoring API, moto's S3 server) on 127.0.0.1, wait until each answers, and stop
 them. Every process runs in its own session so stopping it also stops its children (a
 `dagster-celery worker start` forks `celery`, uvicorn forks workers), and every wait is
-bounded: a process that does not come up fails the test with the tail of its log.
+bounded: a process that does not come up fails the test with the tail of its log. The
+session-wide `moto_endpoint` fixture (conftest.py) starts moto with them; `new_bucket`
+gives each test its own bucket there.
 """
 
 from __future__ import annotations
@@ -66,6 +68,50 @@ def require_redis(url: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(message + " (CI must run the Celery tests)")
     pytest.skip(message)
+
+
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def s3_test_client(endpoint: str):  # a boto3 S3 client (untyped, as boto3 is)
+    """A boto3 client for moto's server with the fake credentials."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=FAKE_AWS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def new_bucket(endpoint: str) -> str:
+    """A fresh, empty bucket on moto's server; its name."""
+    import uuid
+
+    bucket = f"credit-test-{uuid.uuid4().hex[:10]}"
+    s3_test_client(endpoint).create_bucket(Bucket=bucket)
+    return bucket
+
+
+def spy_on_dagster_aws_clients(monkeypatch) -> list[object]:  # monkeypatch: pytest.MonkeyPatch
+    """Every client dagster-aws's `S3Resource.get_client` hands out from now on, in order."""
+    from dagster_aws.s3 import S3Resource
+
+    clients: list[object] = []
+    real_get_client = S3Resource.get_client
+
+    def spy(self: S3Resource) -> object:
+        clients.append(client := real_get_client(self))
+        return client
+
+    monkeypatch.setattr(S3Resource, "get_client", spy)
+    return clients
 
 
 def process_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -204,7 +250,7 @@ class Dockerfile:
 
     def runtime_values(self, keyword: str) -> list[str]:
         prefix = keyword.upper() + " "
-        return [i[len(prefix):].strip() for i in self.runtime if i.upper().startswith(prefix)]
+        return [i[len(prefix) :].strip() for i in self.runtime if i.upper().startswith(prefix)]
 
     def runtime_env(self) -> dict[str, str]:
         """`ENV` of the runtime stage (`KEY=value` pairs, `$PATH` left to the caller)."""

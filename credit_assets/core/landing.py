@@ -1,19 +1,16 @@
-"""The landing zone and the validated raw store: discovering, storing, archiving, reading.
+"""Landing files into the validated raw store: discovering, storing, recording, reading.
 
 A landing file becomes one partition of its source, keyed by the file name, so
 re-ingesting a file replaces its partition and adds nothing. A file is archived
 only after its accepted and quarantined rows are written; a file that cannot be
-read is set aside in `rejected/<source>/` with a note naming the reason.
+read is set aside in `rejected/<source>/` with a note naming the reason. Where the
+files live (a local folder or an S3 prefix) is the `LandingZone`'s business.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import polars as pl
 import sqlalchemy as sa
@@ -21,16 +18,15 @@ from sqlalchemy.engine import Engine
 
 from credit_assets.core.contracts import Contract
 from credit_assets.core.db import ingested_files
-from credit_assets.core.ingest import LANDING_EXTENSIONS, IngestResult, empty_source_frame
-from credit_assets.core.settings import Settings
+from credit_assets.core.ingest import (
+    IngestResult,
+    UnreadableFileError,
+    empty_source_frame,
+    file_sha256,
+    inspect_landing_file,
+)
+from credit_assets.core.landing_zone import LandingFile, LandingZone, SetAside
 from credit_assets.core.storage import DataStore
-
-_PARTITION_SAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def partition_key_for(path: Path) -> str:
-    """The partition key of a landing file: its name, restricted to safe characters."""
-    return _PARTITION_SAFE.sub("_", path.name)
 
 
 def raw_key(source: str, partition_key: str) -> str:
@@ -41,36 +37,12 @@ def quarantine_key(source: str, partition_key: str) -> str:
     return f"quarantine/{source}/{partition_key}.parquet"
 
 
-def landing_files(settings: Settings, contract: Contract) -> list[Path]:
-    """Files waiting in `landing/<source>/`, oldest name first; hidden and partial files skipped."""
-    folder = settings.landing_dir / contract.name
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file()
-        and not p.name.startswith(".")
-        and not p.name.endswith((".tmp", ".part", ".partial"))
-        and p.suffix.lower() in LANDING_EXTENSIONS
-    )
-
-
-def locate_file(settings: Settings, contract: Contract, partition_key: str) -> Path:
-    """The file behind a partition: still in landing, or already archived."""
-    for folder in (settings.landing_dir, settings.archive_dir):
-        for candidate in sorted((folder / contract.name).glob("*")):
-            if candidate.is_file() and partition_key_for(candidate) == partition_key:
-                return candidate
-    raise FileNotFoundError(
-        f"no landing or archived file for partition {partition_key!r} of source {contract.name}"
-    )
-
-
 def store_result(store: DataStore, result: IngestResult, partition_key: str) -> tuple[str, str]:
     """Write accepted and quarantined rows of a file, replacing the partition's previous version."""
     raw_uri = store.write_frame(raw_key(result.source, partition_key), result.accepted)
-    quarantine_uri = store.write_frame(quarantine_key(result.source, partition_key), result.rejected)
+    quarantine_uri = store.write_frame(
+        quarantine_key(result.source, partition_key), result.rejected
+    )
     return raw_uri, quarantine_uri
 
 
@@ -96,7 +68,9 @@ def record_ingestion(engine: Engine, result: IngestResult, run_id: str | None) -
         conn.execute(sa.insert(ingested_files).values(**row))
 
 
-def ingested_under_other_name(engine: Engine, source: str, file_name: str, sha256: str) -> str | None:
+def ingested_under_other_name(
+    engine: Engine, source: str, file_name: str, sha256: str
+) -> str | None:
     """Name of an already ingested file of this source with identical content, if any."""
     with engine.connect() as conn:
         return conn.execute(
@@ -108,53 +82,13 @@ def ingested_under_other_name(engine: Engine, source: str, file_name: str, sha25
         ).scalar()
 
 
-def archive(settings: Settings, path: Path, source: str) -> Path:
-    """Move an ingested landing file to `archive/<source>/` (no-op if already archived)."""
-    target_dir = settings.archive_dir / source
-    if path.parent == target_dir:
-        return path
-    target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / path.name
-    shutil.move(str(path), target)
-    return target
-
-
-@dataclass(frozen=True)
-class SetAside:
-    path: Path
-    note: Path
-    reason: str
-
-
-def set_aside(settings: Settings, path: Path, source: str, reason: str) -> SetAside:
-    """Move a file that cannot be ingested to `rejected/<source>/` with a JSON note beside it."""
-    target_dir = settings.rejected_dir / source
-    target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / path.name
-    shutil.move(str(path), target)
-    note = target.with_name(target.name + ".reason.json")
-    note.write_text(
-        json.dumps(
-            {
-                "source": source,
-                "file": path.name,
-                "reason": reason,
-                "set_aside_at": datetime.now(UTC).isoformat(),
-            },
-            indent=2,
-        )
-    )
-    return SetAside(target, note, reason)
-
-
 def scan_source(store: DataStore, contract: Contract) -> pl.LazyFrame:
     """All validated rows of a source, one row per record key (the latest ingestion wins)."""
     frame = store.scan(f"raw/{contract.name}/")
     if frame is None:
         return empty_source_frame(contract).lazy()
-    return (
-        frame.sort("_ingested_at", "_source_file", "_row_number")
-        .unique(subset=contract.record_key, keep="last", maintain_order=True)
+    return frame.sort("_ingested_at", "_source_file", "_row_number").unique(
+        subset=contract.record_key, keep="last", maintain_order=True
     )
 
 
@@ -167,7 +101,7 @@ class PendingFile:
     """A landing file worth an ingestion run."""
 
     source: str
-    path: Path
+    file_name: str
     partition_key: str
     sha256: str
 
@@ -185,43 +119,45 @@ class LandingScan:
 
 
 def scan_landing_zone(
-    settings: Settings,
+    zone: LandingZone,
     contracts: dict[str, Contract],
     engine: Engine,
     cursor: dict[str, list[object]],
 ) -> LandingScan:
     """New landing files since the cursor; unreadable or duplicate files are set aside.
 
-    The cursor maps `<source>/<file>` to `[size, mtime_ns, sha256]`, so a file is
-    hashed once and an unchanged file is never requested twice.
+    The cursor maps `<source>/<file>` to `[size, version, sha256]` (the version is the
+    modification time of a local file, the ETag and Last-Modified of an S3 object), so a
+    file is read and hashed once and an unchanged file is never requested twice.
     """
-    from credit_assets.core.ingest import UnreadableFileError, file_sha256, inspect_landing_file
-
     pending: list[PendingFile] = []
     aside: list[SetAside] = []
     seen: dict[str, list[object]] = {}
     for contract in contracts.values():
-        for path in landing_files(settings, contract):
-            stat = path.stat()
-            entry_key = f"{contract.name}/{path.name}"
+        for file in zone.files(contract):
+            entry_key = f"{contract.name}/{file.name}"
             previous = cursor.get(entry_key)
-            if previous and previous[:2] == [stat.st_size, stat.st_mtime_ns]:
+            if previous and previous[:2] == [file.size, file.version]:
                 seen[entry_key] = previous
                 continue
-            try:
-                inspect_landing_file(path, contract)
-            except UnreadableFileError as exc:
-                aside.append(set_aside(settings, path, contract.name, exc.reason))
+            reason, sha = _screen(zone, file, contract)
+            if reason is None:
+                twin = ingested_under_other_name(engine, contract.name, file.name, sha)
+                if twin is not None:
+                    reason = f"duplicate of {twin}, already ingested"
+            if reason is not None:
+                aside.append(zone.set_aside(file, reason))
                 continue
-            sha = file_sha256(path)
-            twin = ingested_under_other_name(engine, contract.name, path.name, sha)
-            if twin is not None:
-                aside.append(
-                    set_aside(
-                        settings, path, contract.name, f"duplicate of {twin}, already ingested"
-                    )
-                )
-                continue
-            seen[entry_key] = [stat.st_size, stat.st_mtime_ns, sha]
-            pending.append(PendingFile(contract.name, path, partition_key_for(path), sha))
+            seen[entry_key] = [file.size, file.version, sha]
+            pending.append(PendingFile(contract.name, file.name, file.partition_key, sha))
     return LandingScan(pending, aside, seen)
+
+
+def _screen(zone: LandingZone, file: LandingFile, contract: Contract) -> tuple[str | None, str]:
+    """(why the file cannot be ingested or None, its sha256) from the cheap pre-flight."""
+    with zone.local_copy(file) as path:
+        try:
+            inspect_landing_file(path, contract)
+        except UnreadableFileError as exc:
+            return exc.reason, ""
+        return None, file_sha256(path)

@@ -1,4 +1,4 @@
-"""S3 (or any S3-compatible endpoint) as the data and artifact store."""
+"""S3 (or any S3-compatible endpoint) as the data and artifact store, and its client."""
 
 from __future__ import annotations
 
@@ -10,10 +10,23 @@ import polars as pl
 from credit_assets.core.settings import Settings
 
 
+def s3_client(settings: Settings) -> Any:
+    """A boto3 S3 client for the configured endpoint and region (credentials: the AWS chain).
+
+    Dagster code gets its client from dagster-aws's `S3Resource` instead
+    (`credit_assets.defs.production.s3_resource`), configured from the same settings.
+    """
+    import boto3
+
+    return boto3.client("s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region)
+
+
 class S3DataStore:
     """Objects under `s3://bucket/prefix/`. A PUT is atomic, so readers never see half an object."""
 
-    def __init__(self, client: Any, bucket: str, prefix: str, storage_options: dict[str, str]) -> None:
+    def __init__(
+        self, client: Any, bucket: str, prefix: str, storage_options: dict[str, str]
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix.strip("/")
@@ -21,13 +34,9 @@ class S3DataStore:
 
     @classmethod
     def from_settings(cls, settings: Settings, client: Any | None = None) -> S3DataStore:
-        import boto3
-
         if not settings.s3_bucket:
             raise ValueError("CREDIT_STORAGE=s3 needs CREDIT_S3_BUCKET")
-        client = client or boto3.client(
-            "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region
-        )
+        client = client or s3_client(settings)
         options = {"aws_region": settings.s3_region}
         if settings.s3_endpoint_url:
             options["aws_endpoint_url"] = settings.s3_endpoint_url

@@ -2,11 +2,13 @@
 
 Every path a run writes lives under `CREDIT_HOME`, so two workspaces never mix.
 The embedded defaults need no setup: SQLite and local files under `CREDIT_HOME`.
-Production points `CREDIT_DATABASE_URL` at PostgreSQL and `CREDIT_STORAGE` at S3.
+Production points `CREDIT_DATABASE_URL` at PostgreSQL, `CREDIT_STORAGE` at S3 and,
+optionally, `CREDIT_LANDING_URI` at an S3 prefix for the landing zone.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -16,6 +18,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Bucket names as S3 allows them (3-63 lower-case letters, digits, dots, hyphens).
+_S3_URI = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.+)?")
 
 
 class Settings(BaseSettings):
@@ -45,6 +49,14 @@ class Settings(BaseSettings):
         default=None, description="Custom S3 endpoint (MinIO, moto). Empty for AWS."
     )
     s3_region: str = "us-east-1"
+    landing_uri: str | None = Field(
+        default=None,
+        description=(
+            "Landing zone on S3 (CREDIT_LANDING_URI=s3://bucket/prefix), files under "
+            "<prefix>/<source>/; same endpoint and region as the S3 store. "
+            "Default: the local folder CREDIT_HOME/landing."
+        ),
+    )
 
     seed: int = 42
     threads: int = Field(default=2, ge=1, description="Threads for CatBoost and Polars jobs.")
@@ -68,13 +80,17 @@ class Settings(BaseSettings):
     score_base_odds: float = 20.0
     score_pdo: float = 40.0
     approval_cutoff_score: int = Field(
-        default=600, description="Scores at or above this are approved (fairness testing, decisions)."
+        default=600,
+        description="Scores at or above this are approved (fairness testing, decisions).",
     )
     challenger_iterations: int = Field(
-        default=2000, ge=1, description="Upper bound on boosting rounds (early stopping picks fewer)."
+        default=2000,
+        ge=1,
+        description="Upper bound on boosting rounds (early stopping picks fewer).",
     )
     performance_tolerance: float = Field(
-        default=0.05, description="Live AUC may fall this far below validation before it is flagged."
+        default=0.05,
+        description="Live AUC may fall this far below validation before it is flagged.",
     )
     alert_webhook_url: str | None = Field(
         default=None, description="Run failures are POSTed here as JSON (optional)."
@@ -91,6 +107,19 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("landing_uri", mode="after")
+    @classmethod
+    def _s3_landing_uri(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not _S3_URI.fullmatch(value):
+            raise ValueError(
+                f"CREDIT_LANDING_URI={value!r}: expected s3://bucket or s3://bucket/prefix "
+                "(leave it unset for the local landing zone, CREDIT_HOME/landing)"
+            )
+        return value
 
     @cached_property
     def resolved_database_url(self) -> str:

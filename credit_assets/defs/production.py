@@ -4,8 +4,9 @@ Embedded mode (the default) runs steps with the multiprocess executor on one mac
 `CREDIT_EXECUTOR=celery` hands every step to Celery workers (`dagster-celery worker start
 -A dagster_celery.app -y deploy/celery.yaml`) through the broker in `CREDIT_CELERY_BROKER`,
 so a backfill of the borrower-bucket partitions fans out over as many machines as run a
-worker. With `CREDIT_STORAGE=s3`, the platform's boto3 client comes from dagster-aws's
-`S3Resource`, configured from the same CREDIT_S3_* settings the API and the CLI read.
+worker. With `CREDIT_STORAGE=s3` (data and artifacts) or `CREDIT_LANDING_URI=s3://…` (the
+landing zone), the platform's boto3 client comes from dagster-aws's `S3Resource`,
+configured from the same CREDIT_S3_* settings the API and the CLI read.
 """
 
 from __future__ import annotations

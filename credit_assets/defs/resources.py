@@ -1,4 +1,5 @@
-"""The one resource every asset uses: the platform's settings, database and data store.
+"""The one resource every asset uses: the platform's settings, database, data store and
+landing zone.
 
 It reads the environment when a run starts (not at import), so a test or a
 deployment changes CREDIT_* variables and nothing else.
@@ -12,13 +13,14 @@ from sqlalchemy.engine import Engine
 from credit_assets.core.contracts import Contract, load_contracts
 from credit_assets.core.db import platform_engine
 from credit_assets.core.landing import scan_source
+from credit_assets.core.landing_zone import LandingZone, landing_zone
 from credit_assets.core.settings import Settings, get_settings
 from credit_assets.core.storage import DataStore, data_store
 from credit_assets.defs.production import s3_resource
 
 
 class PlatformResource(dg.ConfigurableResource):
-    """Settings, platform database engine and data store for the current workspace."""
+    """Settings, platform database engine, data store and landing zone of the workspace."""
 
     _settings: Settings | None = PrivateAttr(default=None)
 
@@ -40,6 +42,13 @@ class PlatformResource(dg.ConfigurableResource):
 
             return S3DataStore.from_settings(settings, client=s3_resource(settings).get_client())
         return data_store(settings)
+
+    @property
+    def landing(self) -> LandingZone:
+        """The landing zone: CREDIT_HOME/landing, or the S3 prefix in CREDIT_LANDING_URI."""
+        settings = self.settings
+        client = s3_resource(settings).get_client() if settings.landing_uri else None
+        return landing_zone(settings, client=client)
 
     def contracts(self) -> dict[str, Contract]:
         return load_contracts(self.settings.resolved_contracts_dir)

@@ -5,21 +5,13 @@ so onboarding a source means writing a contract, not code.
 """
 
 from collections import Counter
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
 from credit_assets.core.contracts import Contract
 from credit_assets.core.ingest import UnreadableFileError, ingest_file
-from credit_assets.core.landing import (
-    archive,
-    locate_file,
-    record_ingestion,
-    scan_quarantine,
-    set_aside,
-    store_result,
-)
+from credit_assets.core.landing import record_ingestion, scan_quarantine, store_result
 from credit_assets.core.reporting import frame_markdown, markdown_table
 from credit_assets.core.schemas import check_against_contract
 from credit_assets.core.settings import get_settings
@@ -110,21 +102,24 @@ def build_raw_asset(contract: Contract) -> dg.AssetsDefinition:
     )
     def raw_source(context: dg.AssetExecutionContext, platform: PlatformResource):
         settings = platform.settings
-        path = locate_file(settings, contract, context.partition_key)
-        try:
-            result = ingest_file(path, contract)
-        except UnreadableFileError as exc:
-            aside = set_aside(settings, path, contract.name, exc.reason)
-            raise dg.Failure(
-                description=f"{contract.name}/{path.name} cannot be ingested: {exc.reason}",
-                metadata={"set_aside_to": str(aside.path), "reason": exc.reason},
-            ) from exc
+        zone = platform.landing
+        landing_file = zone.locate(contract, context.partition_key)
+        # On S3 the object is downloaded for the block: the same reading and validation code.
+        with zone.local_copy(landing_file) as path:
+            try:
+                result = ingest_file(path, contract)
+            except UnreadableFileError as exc:
+                aside = zone.set_aside(landing_file, exc.reason)
+                raise dg.Failure(
+                    description=f"{contract.name}/{path.name} cannot be ingested: {exc.reason}",
+                    metadata={"set_aside_to": aside.location, "reason": exc.reason},
+                ) from exc
         raw_uri, quarantine_uri = store_result(platform.store, result, context.partition_key)
         record_ingestion(platform.engine, result, context.run_id)
-        archived = archive(settings, path, contract.name)
+        archived = zone.archive(landing_file)
         context.log.info(
             "%s: %d rows accepted, %d quarantined",
-            path.name,
+            landing_file.name,
             result.accepted.height,
             result.rejected.height,
         )
@@ -150,9 +145,9 @@ def build_raw_asset(contract: Contract) -> dg.AssetsDefinition:
                 "rows_read": result.rows_read,
                 "rows_accepted": result.accepted.height,
                 "rows_rejected": result.rejected.height,
-                "source_file": path.name,
+                "source_file": landing_file.name,
                 "file_sha256": result.file_sha256,
-                "archived_to": str(archived),
+                "archived_to": archived,
                 "uri": dg.MetadataValue.path(raw_uri),
                 "quarantine_uri": dg.MetadataValue.path(quarantine_uri),
                 "preview": dg.MetadataValue.md(frame_markdown(result.accepted)),
@@ -196,7 +191,7 @@ def build_quarantine_asset(contracts: dict[str, Contract]) -> dg.AssetsDefinitio
         rows = scanned.collect() if scanned is not None else pl.DataFrame()
         uri = platform.store.write_frame("quarantine_report/quarantine.parquet", rows)
         by_source = rows.group_by("source").len().sort("source").to_dicts() if rows.height else []
-        aside = sorted(platform.settings.rejected_dir.glob("*/*.reason.json"))
+        aside = platform.landing.set_aside_notes(contracts)
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": rows.height,
@@ -204,27 +199,13 @@ def build_quarantine_asset(contracts: dict[str, Contract]) -> dg.AssetsDefinitio
                 "rows_by_source": dg.MetadataValue.md(markdown_table(by_source, ["source", "len"])),
                 "problems": dg.MetadataValue.md(reason_counts(rows) if rows.height else "_(none)_"),
                 "set_aside_files": dg.MetadataValue.md(
-                    "\n".join(
-                        f"- `{p.parent.name}/{p.name.removesuffix('.reason.json')}`: "
-                        f"{_read_reason(p)}"
-                        for p in aside
-                    )
-                    or "_(none)_"
+                    "\n".join(f"- `{n.source}/{n.name}`: {n.reason}" for n in aside) or "_(none)_"
                 ),
                 "preview": dg.MetadataValue.md(frame_markdown(rows) if rows.height else "_(none)_"),
             }
         )
 
     return quarantine
-
-
-def _read_reason(note: Path) -> str:
-    import json
-
-    try:
-        return str(json.loads(note.read_text())["reason"])
-    except (OSError, ValueError, KeyError):
-        return "(unreadable note)"
 
 
 @dg.definitions

@@ -1,4 +1,5 @@
-"""The landing-zone sensor: a new file in `landing/<source>/` becomes an ingestion run."""
+"""The landing-zone sensor: a new file in `landing/<source>/` (a local folder or the S3 prefix
+in CREDIT_LANDING_URI) becomes an ingestion run."""
 
 import json
 
@@ -18,16 +19,17 @@ def build_landing_sensor(contracts: dict[str, Contract], jobs: list) -> dg.Senso
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            "Watches landing/<source>/ for CSV, JSON-lines and Parquet files and launches one "
-            "ingestion run per new file. Unreadable files (wrong encoding, missing required "
-            "columns) and renamed duplicates are moved to rejected/<source>/ with a reason."
+            "Watches landing/<source>/ (CREDIT_HOME/landing, or <prefix>/<source>/ under "
+            "CREDIT_LANDING_URI=s3://bucket/prefix) for CSV, JSON-lines and Parquet files and "
+            "launches one ingestion run per new file. Unreadable files (wrong encoding, missing "
+            "required columns) and renamed duplicates are moved to rejected/<source>/ with a reason."
         ),
     )
     def landing_zone_sensor(context: dg.SensorEvaluationContext, platform: PlatformResource):
         cursor = json.loads(context.cursor) if context.cursor else {}
-        scan = scan_landing_zone(platform.settings, contracts, platform.engine, cursor)
+        scan = scan_landing_zone(platform.landing, contracts, platform.engine, cursor)
         for aside in scan.set_aside:
-            context.log.warning("set aside %s: %s", aside.path.name, aside.reason)
+            context.log.warning("set aside %s: %s", aside.location, aside.reason)
         by_source: dict[str, list[str]] = {}
         for pending in scan.pending:
             by_source.setdefault(pending.source, []).append(pending.partition_key)
