@@ -3,7 +3,8 @@
     credit-platform generate --borrowers 50000      synthetic data into the landing zone
     credit-platform materialize [--select GROUP...] ingest new files, then refresh the graph
     credit-platform serve                           the scoring API
-    credit-platform apikey create --lender NAME     prints a new API key once
+    credit-platform apikey create --lender NAME     prints a new API key once (--scope S...)
+    credit-platform apikey list|revoke [KEY_ID]     the keys (never a secret); revoke one
     credit-platform models list|show [--json]       the model inventory
     credit-platform simulate-traffic --requests N   scores a population through the API
     credit-platform db upgrade                      applies the platform database migrations
@@ -16,8 +17,12 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import date
+from typing import TYPE_CHECKING
 
 from credit_assets.core.settings import get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -79,12 +84,71 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_apikey(args: argparse.Namespace) -> int:
-    from credit_assets.core.apikeys import create_api_key
     from credit_assets.core.db import platform_engine
 
     engine = platform_engine(get_settings().resolved_database_url)
-    key = create_api_key(engine, args.lender)
+    actions = {"create": _apikey_create, "list": _apikey_list, "revoke": _apikey_revoke}
+    return actions[args.action](engine, args)
+
+
+def _apikey_create(engine: Engine, args: argparse.Namespace) -> int:
+    from credit_assets.core.apikeys import create_api_key, normalize_scopes
+
+    try:
+        scopes = normalize_scopes(args.scope)
+        key = create_api_key(engine, args.lender, scopes)
+    except ValueError as exc:  # an unknown scope, a bad lender name
+        print(f"apikey create: {exc}", file=sys.stderr)
+        return 2
+    # Only the key on stdout, so `KEY=$(credit-platform apikey create ...)` works.
     print(key)
+    print(
+        f"key for {args.lender.strip()} with scopes {' '.join(scopes)}; shown once, stored hashed",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _apikey_list(engine: Engine, args: argparse.Namespace) -> int:
+    from credit_assets.core.apikeys import list_api_keys
+
+    keys = list_api_keys(engine, args.lender)
+    if args.json:
+        rows = [
+            {
+                "key_id": k.key_id,
+                "lender": k.lender,
+                "scopes": list(k.scopes),
+                "created_at": k.created_at.isoformat(),
+                "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+            }
+            for k in keys
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not keys:
+        print("no API keys: create one with `credit-platform apikey create --lender NAME`")
+        return 0
+    print(f"{'KEY ID':<17} {'LENDER':<24} {'SCOPES':<41} {'CREATED':<20} REVOKED")
+    for k in keys:
+        revoked = f"{k.revoked_at:%Y-%m-%d %H:%M:%S}" if k.revoked_at else "-"
+        print(
+            f"{k.key_id:<17} {k.lender:<24} {' '.join(k.scopes):<41} "
+            f"{k.created_at:%Y-%m-%d %H:%M:%S}  {revoked}"
+        )
+    return 0
+
+
+def _apikey_revoke(engine: Engine, args: argparse.Namespace) -> int:
+    from credit_assets.core.apikeys import revoke_api_key
+
+    if not revoke_api_key(engine, args.key_id):
+        print(f"no live API key with id {args.key_id!r}", file=sys.stderr)
+        return 1
+    print(
+        f"revoked {args.key_id}; the API refuses it within its key cache time "
+        "(CREDIT_API_KEY_CACHE_SECONDS, default 60 s)"
+    )
     return 0
 
 
@@ -157,10 +221,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(func=_cmd_serve)
 
+    from credit_assets.core.apikeys import SCOPES
+
     key = sub.add_parser("apikey", help="manage lender API keys")
     key_sub = key.add_subparsers(dest="action", required=True)
     create = key_sub.add_parser("create", help="create a key; it is printed once")
     create.add_argument("--lender", required=True)
+    create.add_argument(
+        "--scope",
+        action="extend",
+        nargs="+",
+        metavar="SCOPE",
+        help=f"what the key may do, one or more of {', '.join(SCOPES)} (default: all)",
+    )
+    listing = key_sub.add_parser("list", help="every key: id, lender, scopes, created, revoked")
+    listing.add_argument("--lender", help="only this lender's keys")
+    listing.add_argument("--json", action="store_true")
+    revoke = key_sub.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id", help="the id shown by `apikey list` (the part after `ck_`)")
     key.set_defaults(func=_cmd_apikey)
 
     models = sub.add_parser("models", help="the model inventory")

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from credit_assets.core.settings import Settings, get_settings
 from scoring_api.errors import install_error_handlers
-from scoring_api.routes import health, models, scores
+from scoring_api.routes import decisions, health, models, scores
 from scoring_api.services import Services
 from scoring_api.services.shadow import start_shadow
 from scoring_api.settings import ApiSettings, get_api_settings
@@ -22,7 +22,11 @@ Every response carries a score (300-850), the probability of default, a risk ban
 (A-E), up to four principal reasons, the model version and the lineage of the
 decision; every decision is in the decision log before it is returned.
 Authenticate with `Authorization: Bearer <key>` or `X-API-Key: <key>`
-(`credit-platform apikey create --lender NAME`).
+(`credit-platform apikey create --lender NAME [--scope SCOPE ...]`). A key holds
+scopes: `scores:write` (POST /v1/scores, /v1/scores/batch), `decisions:read`
+(GET /v1/decisions/{decision_id}) and `models:read` (GET /v1/models/current).
+A missing, invalid or revoked key is 401; a valid key without the operation's
+scope is 403 naming it; over the lender's rate limit, 429.
 """
 
 
@@ -59,12 +63,14 @@ def create_app(
         lifespan=lifespan,
         openapi_tags=[
             {"name": "scores", "description": "Decisions for one borrower or many."},
+            {"name": "decisions", "description": "Decisions already made, from the decision log."},
             {"name": "models", "description": "The model that decides."},
             {"name": "health", "description": "Liveness and readiness probes."},
         ],
     )
     install_error_handlers(app)
     app.include_router(scores.router)
+    app.include_router(decisions.router)
     app.include_router(models.router)
     app.include_router(health.router)
     return app

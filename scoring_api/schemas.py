@@ -162,6 +162,42 @@ class ScoreResponse(BaseModel):
     scored_at: datetime = Field(description="When the decision was made (UTC).")
 
 
+_DECISION_RECORD_EXAMPLE: dict[str, Any] = {
+    "decision_id": "5c3e9d1b2a7f4e60b8d1c2a3f4e5d6c7",
+    "scorable": True,
+    "score": 642,
+    "pd": 0.041,
+    "band": "C",
+    "reasons": [
+        {"code": "U03", "text": "Missed payments on utility bills", "contribution": 0.42},
+    ],
+    "not_scorable_reason": None,
+    "model_version": "20240616T020000Z-1a2b3c4d",
+    "lineage": {
+        "model_run_id": "5f1c0a7e-3b1d-4a57-9a8e-2a0c1d9e7f21",
+        "feature_snapshot_id": "20240615-3fa85f6457",
+        "feature_source": "online_store",
+    },
+    "scored_at": "2024-06-16T09:12:44.512301Z",
+    "logged_at": "2024-06-16T09:12:44.512301Z",
+}
+
+
+class DecisionRecord(ScoreResponse):
+    """A logged decision, exactly as it was returned to the lender, and when it was logged.
+
+    For adverse action notices and disputes: the score, band and principal reasons the
+    lender was given, the model version and the lineage that trace it back."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_DECISION_RECORD_EXAMPLE]})
+
+    logged_at: datetime = Field(
+        description="Timestamp of the decision's row in the decision log (UTC). The row was "
+        "durable before the original response was sent.",
+        examples=["2024-06-16T09:12:44.512301Z"],
+    )
+
+
 class ItemError(BaseModel):
     detail: str | list[dict[str, Any]] = Field(
         description="What went wrong; for 422, a list of {loc, msg, type} naming the field."

@@ -94,9 +94,19 @@ def test_the_openapi_contract_documents_every_route_and_field(
 ) -> None:
     with running_api(monkeypatch) as api:
         spec = api.client.get("/openapi.json").json()
-    assert {"/v1/scores", "/v1/scores/batch", "/v1/models/current", "/healthz", "/readyz"} <= set(
-        spec["paths"]
-    )
-    response = spec["components"]["schemas"]["ScoreResponse"]["properties"]
-    assert all("description" in field or "$ref" in field for field in response.values())
+    assert {
+        "/v1/scores",
+        "/v1/scores/batch",
+        "/v1/models/current",
+        "/v1/decisions/{decision_id}",
+        "/healthz",
+        "/readyz",
+    } <= set(spec["paths"])
+    schemas = spec["components"]["schemas"]
+    for name in ("ScoreResponse", "DecisionRecord"):
+        fields = schemas[name]["properties"]
+        assert all("description" in field or "$ref" in field for field in fields.values())
     assert spec["components"]["schemas"]["ScoreRequest"]["examples"]
+    assert schemas["DecisionRecord"]["description"] and schemas["DecisionRecord"]["examples"]
+    for path, method in (("/v1/decisions/{decision_id}", "get"), ("/v1/models/current", "get")):
+        assert {"401", "403", "429"} <= set(spec["paths"][path][method]["responses"])

@@ -1,12 +1,25 @@
 """The platform database schema comes from versioned migrations, on SQLite and PostgreSQL."""
 
+import secrets
+from datetime import datetime
+
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from credit_assets.core.db import VERSION_TABLE, current_revision, engine_for, metadata, migrate
+from credit_assets.core.apikeys import SCOPES, _hash_secret, create_api_key, verify_api_key
+from credit_assets.core.db import (
+    VERSION_TABLE,
+    alembic_config,
+    current_revision,
+    engine_for,
+    metadata,
+    migrate,
+)
 
+HEAD = "0002"
 EXPECTED_TABLES = {
     "ingested_files", "online_feature_snapshots", "online_features", "online_feature_current",
     "model_registry", "decision_log", "shadow_decisions", "api_keys", "alerts",
@@ -14,9 +27,6 @@ EXPECTED_TABLES = {
 
 
 def _assert_schema_matches_models(url: str) -> None:
-    migrate(url)
-    migrate(url)  # idempotent
-    assert current_revision(url) == "0001"
     with engine_for(url).connect() as conn:
         tables = set(sa.inspect(conn).get_table_names())
         context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
@@ -26,10 +36,87 @@ def _assert_schema_matches_models(url: str) -> None:
     assert [d for d in diff if d[0] not in ("add_index", "remove_index")] == []
 
 
+def _migrations_build_the_schema(url: str) -> None:
+    migrate(url)
+    migrate(url)  # idempotent
+    assert current_revision(url) == HEAD
+    _assert_schema_matches_models(url)
+
+
 def test_migrations_build_the_schema_on_sqlite(tmp_path):
-    _assert_schema_matches_models(f"sqlite:///{tmp_path / 'p.db'}")
+    _migrations_build_the_schema(f"sqlite:///{tmp_path / 'p.db'}")
 
 
 @pytest.mark.postgres
 def test_migrations_build_the_schema_on_postgres(postgres_url):
-    _assert_schema_matches_models(postgres_url)
+    _migrations_build_the_schema(postgres_url)
+
+
+def _key_made_at_0001(engine: sa.Engine, lender: str) -> str:
+    """A key inserted as revision 0001 stored it: no scopes column yet."""
+    key_id, secret, salt = secrets.token_hex(8), secrets.token_urlsafe(32), secrets.token_bytes(16)
+    digest = _hash_secret(secret, salt)
+    columns = ("key_id", "lender", "key_hash", "created_at")
+    keys_at_0001 = sa.table("api_keys", *(sa.column(name) for name in columns))
+    with engine.begin() as conn:
+        conn.execute(
+            keys_at_0001.insert().values(
+                key_id=key_id,
+                lender=lender,
+                key_hash=f"{salt.hex()}${digest.hex()}",
+                created_at=datetime(2026, 1, 5, 9, 30),
+            )
+        )
+    return f"ck_{key_id}_{secret}"
+
+
+def _keys_made_before_scopes_get_every_scope(url: str) -> None:
+    migrate(url, "0001")
+    engine = engine_for(url)
+    assert "scopes" not in {c["name"] for c in sa.inspect(engine).get_columns("api_keys")}
+    old_key = _key_made_at_0001(engine, "acme-bank")
+
+    migrate(url)
+    assert current_revision(url) == HEAD
+    verified = verify_api_key(engine, old_key)
+    assert verified is not None
+    assert (verified.lender, verified.scopes) == ("acme-bank", frozenset(SCOPES))
+    _assert_schema_matches_models(url)
+
+    # Down to 0001 and back: the column goes and comes back, the key still verifies.
+    narrow_key = create_api_key(engine, "acme-bank", ["models:read"])
+    command.downgrade(alembic_config(engine), "0001")
+    assert current_revision(url) == "0001"
+    assert "scopes" not in {c["name"] for c in sa.inspect(engine).get_columns("api_keys")}
+    migrate(url)
+    for key in (old_key, narrow_key):
+        verified = verify_api_key(engine, key)
+        assert verified is not None and verified.lender == "acme-bank"
+    _assert_schema_matches_models(url)
+
+
+def test_keys_made_before_scopes_get_every_scope_on_sqlite(tmp_path):
+    _keys_made_before_scopes_get_every_scope(f"sqlite:///{tmp_path / 'p.db'}")
+
+
+@pytest.mark.postgres
+def test_keys_made_before_scopes_get_every_scope_on_postgres(postgres_url):
+    _keys_made_before_scopes_get_every_scope(postgres_url)
+
+
+def test_a_key_row_without_scopes_is_refused_by_the_database(tmp_path):
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    migrate(url)
+    with pytest.raises(sa.exc.IntegrityError), engine_for(url).begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO api_keys (key_id, lender, key_hash, created_at) "
+                "VALUES (:key_id, :lender, :key_hash, :created_at)"
+            ),
+            {
+                "key_id": "0" * 16,
+                "lender": "acme-bank",
+                "key_hash": "00$00",
+                "created_at": datetime(2026, 1, 5),
+            },
+        )

@@ -96,6 +96,7 @@ def test_generated_requests_never_get_a_5xx_and_every_response_matches_its_schem
         "POST /v1/scores",
         "POST /v1/scores/batch",
         "GET /v1/models/current",
+        "GET /v1/decisions/{decision_id}",
         "GET /healthz",
         "GET /readyz",
     }

@@ -282,6 +282,14 @@ class RunningApi:
             ).fetchall()
 
 
+def key_headers(api: RunningApi, lender: str, *scopes: str) -> dict[str, str]:
+    """Authorization headers with a new key of `lender` holding `scopes` (all when none given)."""
+    from credit_assets.core.apikeys import create_api_key
+
+    engine = platform_engine(api.settings.resolved_database_url)
+    return {"Authorization": f"Bearer {create_api_key(engine, lender, scopes or None)}"}
+
+
 def running_api(monkeypatch: Any, *, champion: bool = True, snapshot: bool = True, **env: Any):
     """A started app (`create_app()` with settings from the environment) and a lender's key.
 

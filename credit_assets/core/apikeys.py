@@ -6,6 +6,10 @@ recomputes the hash and compares in constant time. Scrypt is deliberately slow
 (~tens of ms), so the API keeps `ApiKeyVerifier`, a small in-process cache of
 keys it has verified recently, keyed by the SHA-256 of the presented key, never
 the key itself; a revoked key stops working when its entry expires.
+
+Each key carries scopes (`SCOPES`), fixed when it is created: what a lender's
+system may do with it. To change a key's scopes, create a new key and revoke the
+old one; the cache therefore never holds stale scopes, only a revocation delay.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -24,9 +30,38 @@ from sqlalchemy.engine import Engine
 from credit_assets.core.db import api_keys
 
 KEY_PREFIX = "ck"
+# What a key may do. Stored space-separated (as in OAuth 2.0 `scope`); order is this order.
+SCOPES: tuple[str, ...] = ("scores:write", "decisions:read", "models:read")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 # Hashed when a key id is unknown, so a wrong id costs as long as a wrong secret.
 _DUMMY_SALT = bytes(16)
+
+
+class UnknownScopeError(ValueError):
+    """A scope that is not in `SCOPES`; the message names it and lists the valid ones."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedKey:
+    """Who a verified key belongs to and what it may do."""
+
+    key_id: str
+    lender: str
+    scopes: frozenset[str]
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    """A key as `apikey list` shows it: never the secret, nor its hash."""
+
+    key_id: str
+    lender: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    revoked_at: datetime | None
 
 
 def _hash_secret(secret: str, salt: bytes) -> bytes:
@@ -37,11 +72,32 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def create_api_key(engine: Engine, lender: str) -> str:
-    """A new key for `lender`; the returned string is the only place the secret ever appears."""
+def normalize_scopes(scopes: Iterable[str] | None) -> tuple[str, ...]:
+    """The scopes in `SCOPES` order without duplicates; None means all of them.
+
+    Raises UnknownScopeError naming the first unknown scope, ValueError for none at all."""
+    if scopes is None:
+        return SCOPES
+    wanted = {scope.strip() for scope in scopes}
+    unknown = sorted(wanted - set(SCOPES))
+    if unknown:
+        raise UnknownScopeError(f"unknown scope {unknown[0]!r}: choose from {', '.join(SCOPES)}")
+    if not wanted:
+        raise ValueError(f"give at least one scope: {', '.join(SCOPES)}")
+    return tuple(scope for scope in SCOPES if scope in wanted)
+
+
+def _parse_scopes(stored: str) -> tuple[str, ...]:
+    return tuple(stored.split())
+
+
+def create_api_key(engine: Engine, lender: str, scopes: Iterable[str] | None = None) -> str:
+    """A new key for `lender` with `scopes` (default: all); the returned string is the only
+    place the secret ever appears."""
     lender = lender.strip()
     if not lender or len(lender) > 100:
         raise ValueError("lender: give a name of 1 to 100 characters")
+    granted = normalize_scopes(scopes)
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     salt = secrets.token_bytes(16)
@@ -51,6 +107,7 @@ def create_api_key(engine: Engine, lender: str) -> str:
                 key_id=key_id,
                 lender=lender,
                 key_hash=f"{salt.hex()}${_hash_secret(secret, salt).hex()}",
+                scopes=" ".join(granted),
                 created_at=_now(),
             )
         )
@@ -65,15 +122,15 @@ def parse_api_key(presented: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-def verify_api_key(engine: Engine, presented: str) -> str | None:
-    """The lender a key belongs to, or None for a malformed, unknown, wrong or revoked key."""
+def verify_api_key(engine: Engine, presented: str) -> VerifiedKey | None:
+    """The lender and scopes of a key, or None for a malformed, unknown, wrong or revoked key."""
     parsed = parse_api_key(presented)
     if parsed is None:
         return None
     key_id, secret = parsed
     with engine.connect() as conn:
         row = conn.execute(
-            sa.select(api_keys.c.lender, api_keys.c.key_hash).where(
+            sa.select(api_keys.c.lender, api_keys.c.key_hash, api_keys.c.scopes).where(
                 api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None)
             )
         ).first()
@@ -82,7 +139,9 @@ def verify_api_key(engine: Engine, presented: str) -> str | None:
         return None
     salt_hex, _, stored_hex = row.key_hash.partition("$")
     computed = _hash_secret(secret, bytes.fromhex(salt_hex))
-    return row.lender if hmac.compare_digest(computed, bytes.fromhex(stored_hex)) else None
+    if not hmac.compare_digest(computed, bytes.fromhex(stored_hex)):
+        return None
+    return VerifiedKey(key_id, row.lender, frozenset(_parse_scopes(row.scopes)))
 
 
 def revoke_api_key(engine: Engine, key_id: str) -> bool:
@@ -96,8 +155,30 @@ def revoke_api_key(engine: Engine, key_id: str) -> bool:
     return bool(result.rowcount)
 
 
+def list_api_keys(engine: Engine, lender: str | None = None) -> list[ApiKeyInfo]:
+    """Every key (revoked ones too), oldest first; of one lender when `lender` is given."""
+    query = sa.select(
+        api_keys.c.key_id,
+        api_keys.c.lender,
+        api_keys.c.scopes,
+        api_keys.c.created_at,
+        api_keys.c.revoked_at,
+    ).order_by(api_keys.c.created_at, api_keys.c.key_id)
+    if lender is not None:
+        query = query.where(api_keys.c.lender == lender)
+    with engine.connect() as conn:
+        rows = conn.execute(query).fetchall()
+    return [
+        ApiKeyInfo(r.key_id, r.lender, _parse_scopes(r.scopes), r.created_at, r.revoked_at)
+        for r in rows
+    ]
+
+
 class ApiKeyVerifier:
-    """`verify_api_key` behind a TTL cache of recently verified keys (by SHA-256, not plaintext)."""
+    """`verify_api_key` behind a TTL cache of recently verified keys (by SHA-256, not plaintext).
+
+    The cache holds the `VerifiedKey` (lender and scopes), so a cached request needs neither
+    the database nor scrypt to know what the key may do."""
 
     def __init__(
         self, engine: Engine, ttl_seconds: float = 60.0, max_entries: int = 10_000
@@ -105,7 +186,7 @@ class ApiKeyVerifier:
         self.engine = engine
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
-        self._cache: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
+        self._cache: OrderedDict[bytes, tuple[VerifiedKey, float]] = OrderedDict()
         self._lock = threading.Lock()
         # One scrypt at a time: when an entry expires under load, the first request
         # re-verifies and the others find it cached, instead of every worker thread
@@ -116,37 +197,37 @@ class ApiKeyVerifier:
     def fingerprint(presented: str) -> bytes:
         return hashlib.sha256(presented.encode()).digest()
 
-    def cached(self, presented: str) -> str | None:
-        """The lender if this key was verified within the TTL (no database, no scrypt)."""
+    def cached(self, presented: str) -> VerifiedKey | None:
+        """The key's lender and scopes if it was verified within the TTL (no database, no scrypt)."""
         fingerprint = self.fingerprint(presented)
         with self._lock:
             entry = self._cache.get(fingerprint)
             if entry is None:
                 return None
-            lender, expires = entry
+            verified, expires = entry
             if expires < time.monotonic():
                 del self._cache[fingerprint]
                 return None
-            return lender
+            return verified
 
-    def verify(self, presented: str) -> str | None:
-        lender = self.cached(presented)
-        if lender is not None:
-            return lender
+    def verify(self, presented: str) -> VerifiedKey | None:
+        verified = self.cached(presented)
+        if verified is not None:
+            return verified
         with self._miss_lock:
-            lender = self.cached(presented)
-            if lender is not None:
-                return lender
+            verified = self.cached(presented)
+            if verified is not None:
+                return verified
             return self._verify_and_cache(presented)
 
-    def _verify_and_cache(self, presented: str) -> str | None:
-        lender = verify_api_key(self.engine, presented)
-        if lender is not None:
+    def _verify_and_cache(self, presented: str) -> VerifiedKey | None:
+        verified = verify_api_key(self.engine, presented)
+        if verified is not None:
             with self._lock:
                 self._cache[self.fingerprint(presented)] = (
-                    lender,
+                    verified,
                     time.monotonic() + self.ttl_seconds,
                 )
                 while len(self._cache) > self.max_entries:
                     self._cache.popitem(last=False)
-        return lender
+        return verified

@@ -113,6 +113,8 @@ api_keys = sa.Table(
     sa.Column("key_id", sa.String(32), primary_key=True),
     sa.Column("lender", sa.String(100), nullable=False, index=True),
     sa.Column("key_hash", sa.String(128), nullable=False),
+    # Space-separated scopes (credit_assets.core.apikeys.SCOPES); migration 0002.
+    sa.Column("scopes", sa.String(200), nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("revoked_at", sa.DateTime),
 )
@@ -180,28 +182,35 @@ def _adopt_legacy_version_table(config: Any, engine: Engine) -> None:
         conn.execute(sa.delete(legacy).where(legacy.c.version_num.in_(found)))
 
 
-def migrate(url: str) -> None:
-    """Bring the platform database to the latest migration (idempotent)."""
-    from alembic import command
+def alembic_config(engine: Engine) -> Any:
+    """The alembic `Config` of the platform migrations, bound to `engine` (see migrations/env.py)."""
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    engine = engine_for(url)
     config.attributes["engine"] = engine
+    return config
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the platform database to `revision`, by default the latest (idempotent)."""
+    from alembic import command
+
+    engine = engine_for(url)
+    config = alembic_config(engine)
     if engine.dialect.name == "postgresql":
         # Several processes (webserver, daemon, API replicas) may start at once.
         with engine.connect() as lock_conn:
             lock_conn.execute(sa.text("SELECT pg_advisory_lock(727274)"))
             try:
                 _adopt_legacy_version_table(config, engine)
-                command.upgrade(config, "head")
+                command.upgrade(config, revision)
             finally:
                 lock_conn.execute(sa.text("SELECT pg_advisory_unlock(727274)"))
                 lock_conn.commit()
     else:
         _adopt_legacy_version_table(config, engine)
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
 _migrated: set[str] = set()

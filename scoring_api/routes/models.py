@@ -6,16 +6,24 @@ from datetime import UTC
 
 from fastapi import APIRouter
 
-from scoring_api.deps import Lender, ServingModel
+from scoring_api.deps import AUTH_RESPONSES, ModelsLender, ServingModel
 from scoring_api.schemas import ModelInfo
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
-@router.get("/current", response_model=ModelInfo, summary="The model serving decisions")
-async def current_model(_lender: Lender, model: ServingModel) -> ModelInfo:
+@router.get(
+    "/current",
+    response_model=ModelInfo,
+    summary="The model serving decisions",
+    responses={
+        **AUTH_RESPONSES,
+        503: {"description": "No verified model is loaded; retry later."},
+    },
+)
+async def current_model(_lender: ModelsLender, model: ServingModel) -> ModelInfo:
     """Version, test metrics and fairness summary at promotion, when it was promoted, and the
-    runs it came from. 503 when no verified model is loaded."""
+    runs it came from. Needs the `models:read` scope. 503 when no verified model is loaded."""
     record = model.record
     lineage = dict(record.lineage) if record else {}
     if record is not None:
