@@ -45,6 +45,12 @@ class ApiSettings(BaseSettings):
         ge=1,
         description="Database connections per API process (PostgreSQL), plus as many on overflow.",
     )
+    scoring_max_batch: int = Field(
+        default=256,
+        ge=1,
+        description="Most single-borrower requests decided together (one feature read, one "
+        "scoring pass); requests that arrive while a batch is decided wait for the next one.",
+    )
     decision_log_max_batch: int = Field(
         default=500, ge=1, description="Most decisions the log writer commits in one transaction."
     )

@@ -254,7 +254,7 @@ def test_a_database_failure_is_503_not_500(
             "SELECT features", {}, ConnectionRefusedError("connection refused")
         )
 
-    monkeypatch.setattr("scoring_api.services.features.read_features", down)
+    monkeypatch.setattr("scoring_api.services.features.read_many", down)
     response = api.score({"borrower_id": "b-good"})
     assert response.status_code == 503
     assert "database is unavailable" in response.json()["detail"]

@@ -1,10 +1,12 @@
 """The decision log: every decision the API returns, appended durably before it is returned.
 
-`DecisionLogWriter` group-commits: request threads hand their row to one
-background thread and wait; the thread inserts whatever has queued up (up to
-`max_batch` rows) in a single transaction and wakes each waiter when its row is
-durable, or hands it the error. Under load, many decisions share one commit, so
-the log costs one round trip per batch instead of one per request.
+`DecisionLogWriter` group-commits: callers hand rows to one background thread,
+which inserts whatever has queued up (up to `max_batch` rows) in a single
+transaction and then tells each caller, per row, that it is durable or what
+went wrong. `append`/`append_many` block until then; `submit` returns at once
+and calls a callback from the writer thread (the API's scoring pipeline, which
+must not wait). Under load, many decisions share one commit, so the log costs
+one round trip per batch instead of one per request.
 
 A row that reuses a lender's `idempotency_key` violates the table's unique
 constraint; its waiter gets `DuplicateIdempotencyKeyError` and the rest of the
@@ -18,7 +20,7 @@ import json
 import logging
 import queue
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,13 +58,18 @@ class StoredDecision:
     response: str | None
 
 
-class _Pending:
-    __slots__ = ("done", "error", "row")
+OnLogged = Callable[[list[BaseException | None]], None]
 
-    def __init__(self, row: Mapping[str, Any]) -> None:
-        self.row = row
-        self.done = threading.Event()
-        self.error: BaseException | None = None
+
+class _Submission:
+    """Rows handed over together, and whom to tell once each is durable (None) or has failed."""
+
+    __slots__ = ("errors", "on_done", "rows")
+
+    def __init__(self, rows: Sequence[Mapping[str, Any]], on_done: OnLogged) -> None:
+        self.rows = rows
+        self.on_done = on_done
+        self.errors: list[BaseException | None] = [None] * len(rows)
 
 
 _STOP = object()
@@ -104,15 +111,24 @@ class DecisionLogWriter:
 
     def append_many(self, rows: Sequence[Mapping[str, Any]]) -> list[BaseException | None]:
         """Queue rows together and wait for all; per row, None once durable or the error."""
+        done = threading.Event()
+        outcome: list[list[BaseException | None]] = []
+
+        def finished(errors: list[BaseException | None]) -> None:
+            outcome.append(errors)
+            done.set()
+
+        self.submit(rows, finished)
+        if not done.wait(self.wait_timeout):
+            raise TimeoutError("the decision log did not confirm the write in time")
+        return outcome[0]
+
+    def submit(self, rows: Sequence[Mapping[str, Any]], on_done: OnLogged) -> None:
+        """Queue rows and return; `on_done(errors)` runs on the writer thread once they are
+        committed (per row None, or its error). It must be quick and must not raise."""
         if self._closed or self._thread is None:
             raise DecisionLogClosedError("the decision log writer is not running")
-        pending = [_Pending(row) for row in rows]
-        for item in pending:
-            self._queue.put(item)
-        for item in pending:
-            if not item.done.wait(self.wait_timeout):
-                raise TimeoutError("the decision log did not confirm the write in time")
-        return [item.error for item in pending]
+        self._queue.put(_Submission(rows, on_done))
 
     def _run(self) -> None:
         stopping = False
@@ -121,7 +137,8 @@ class DecisionLogWriter:
             if first is _STOP:
                 break
             batch = [first]
-            while len(batch) < self.max_batch:
+            rows = len(first.rows)
+            while rows < self.max_batch:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
@@ -130,34 +147,40 @@ class DecisionLogWriter:
                     stopping = True
                     break
                 batch.append(item)
+                rows += len(item.rows)
             self._write(batch)
 
-    def _write(self, batch: list[_Pending]) -> None:
+    def _write(self, batch: list[_Submission]) -> None:
         try:
             with self.engine.begin() as conn:
-                conn.execute(sa.insert(decision_log), [p.row for p in batch])
+                conn.execute(sa.insert(decision_log), [row for s in batch for row in s.rows])
             self.commits += 1
         except IntegrityError:
             # Someone in the batch reuses an idempotency key: write the rest one by one.
-            for item in batch:
-                self._write_one(item)
-        except Exception as exc:  # the database is down: every waiter gets the error
-            log.warning("decision log write of %d rows failed: %s", len(batch), type(exc).__name__)
-            for item in batch:
-                item.error = exc
-        finally:
-            for item in batch:
-                item.done.set()
+            for submission in batch:
+                for i, row in enumerate(submission.rows):
+                    submission.errors[i] = self._write_one(row)
+        except Exception as exc:  # the database is down: every row gets the error
+            count = sum(len(s.rows) for s in batch)
+            log.warning("decision log write of %d rows failed: %s", count, type(exc).__name__)
+            for submission in batch:
+                submission.errors = [exc] * len(submission.rows)
+        for submission in batch:
+            try:
+                submission.on_done(submission.errors)
+            except Exception:
+                log.exception("decision log callback failed")
 
-    def _write_one(self, item: _Pending) -> None:
+    def _write_one(self, row: Mapping[str, Any]) -> BaseException | None:
         try:
             with self.engine.begin() as conn:
-                conn.execute(sa.insert(decision_log), [item.row])
+                conn.execute(sa.insert(decision_log), [row])
             self.commits += 1
         except IntegrityError as exc:
-            item.error = DuplicateIdempotencyKeyError(str(exc.orig))
+            return DuplicateIdempotencyKeyError(str(exc.orig))
         except Exception as exc:
-            item.error = exc
+            return exc
+        return None
 
 
 def find_by_idempotency_keys(

@@ -9,16 +9,15 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from scoring_api.deps import IdempotencyKey, Lender, ServicesDep, ServingModel
+from scoring_api.deps import AUTH_RESPONSES, SCORING_OPENAPI, ScoringCaller
 from scoring_api.errors import ApiError, FieldError
 from scoring_api.schemas import BatchScoreRequest, BatchScoreResponse, ScoreRequest, ScoreResponse
 
 router = APIRouter(prefix="/v1/scores", tags=["scores"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing, invalid or revoked API key."},
+    **AUTH_RESPONSES,
     422: {"description": "A field is invalid; `detail[].loc` names it."},
-    429: {"description": "Rate limit exceeded; see Retry-After."},
     503: {"description": "No verified model loaded, or the database is unavailable; retry later."},
 }
 
@@ -32,23 +31,21 @@ def _json(body: str, replayed: bool = False) -> Response:
     "",
     response_model=ScoreResponse,
     summary="Score one borrower",
+    openapi_extra=SCORING_OPENAPI,
     responses={
         **_ERRORS,
         404: {"description": "Unknown borrower_id (not in the feature snapshot)."},
     },
 )
-def score(
-    lender: Lender,
-    body: ScoreRequest,
-    model: ServingModel,
-    services: ServicesDep,
-    idempotency_key: IdempotencyKey,
-) -> Response:
+async def score(caller: ScoringCaller, body: ScoreRequest) -> Response:
     """Score by `borrower_id` (features from the latest published snapshot) or inline from an
     `application` and its alternative-data `records`. The decision is in the decision log
     before it is returned."""
     started = time.perf_counter()
-    result = services.scoring.score(lender, body, model, idempotency_key)
+    services = caller.services
+    result = await services.scoring.score(
+        caller.lender, body, caller.model, caller.idempotency_key
+    )
     services.metrics.latency.labels(endpoint="score").observe(time.perf_counter() - started)
     return _json(result.body_json, result.replayed)
 
@@ -57,23 +54,21 @@ def score(
     "/batch",
     response_model=BatchScoreResponse,
     summary="Score many borrowers",
+    openapi_extra=SCORING_OPENAPI,
     responses={**_ERRORS, 413: {"description": "More items than CREDIT_API_MAX_BATCH."}},
 )
-def score_batch(
-    lender: Lender,
-    body: BatchScoreRequest,
-    model: ServingModel,
-    services: ServicesDep,
-    idempotency_key: IdempotencyKey,
-) -> Response:
+async def score_batch(caller: ScoringCaller, body: BatchScoreRequest) -> Response:
     """Up to CREDIT_API_MAX_BATCH items, each scored as by POST /v1/scores. An item that fails
     (unknown borrower, invalid field) gets its own status and error; the others are scored.
     With an Idempotency-Key, item *i* is logged under `<key>#<i>`."""
+    services, model = caller.services, caller.model
     limit = services.api_settings.max_batch
     if len(body.items) > limit:
         raise ApiError(413, f"items: {len(body.items)} items, at most {limit} per batch")
     started = time.perf_counter()
-    outcomes = services.scoring.score_batch(lender, body.items, model, idempotency_key)
+    outcomes = await services.scoring.score_batch(
+        caller.lender, body.items, model, caller.idempotency_key
+    )
     results = []
     for index, outcome in outcomes:
         if isinstance(outcome, ApiError):

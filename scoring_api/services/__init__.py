@@ -70,8 +70,12 @@ class Services:
             limiter=RateLimiter(api_settings.rate_limit_per_second, api_settings.rate_limit_burst),
             metrics=metrics,
             scoring=ScoringService(
-                engine, load_contracts(settings.resolved_contracts_dir), writer, metrics
-            ),
+                engine,
+                load_contracts(settings.resolved_contracts_dir),
+                writer,
+                metrics,
+                max_batch=api_settings.scoring_max_batch,
+            ).start(),
         )
         holder.reload()  # migrates the database on first contact
         holder.start()
@@ -79,6 +83,7 @@ class Services:
 
     def stop(self) -> None:
         self.holder.stop()
-        self.writer.close()
+        self.scoring.close()  # decides what is queued, hands it to the writer...
+        self.writer.close()  # ...which commits it before stopping
         if self.engine is not engine_for(self.settings.resolved_database_url):
             self.engine.dispose()

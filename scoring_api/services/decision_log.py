@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from credit_assets.core.decision_log import StoredDecision
 from credit_assets.core.scoring import Decision, ScoringModel
 from scoring_api.errors import FieldError
@@ -62,7 +64,7 @@ def build_decision(
         },
         "scored_at": now.isoformat().replace("+00:00", "Z"),
     }
-    body_json = json.dumps(body, separators=(",", ":"))
+    body_json = orjson.dumps(body).decode()
     row = {
         "decision_id": decision_id,
         "lender": lender,
@@ -75,13 +77,13 @@ def build_decision(
         "score": decision.score,
         "pd": decision.pd,
         "band": decision.band,
-        "reasons": json.dumps(reasons, separators=(",", ":")),
+        "reasons": orjson.dumps(reasons).decode(),
         # The model's inputs, for drift monitoring and to reproduce the decision.
-        "features": json.dumps(
+        "features": orjson.dumps(
             {name: features.features.get(name) for name in model.feature_names},
-            separators=(",", ":"),
             default=str,
-        ),
+            option=orjson.OPT_SERIALIZE_NUMPY,
+        ).decode(),
         "latency_ms": latency_ms,
         "idempotency_key": idempotency_key,
         "response": body_json,
