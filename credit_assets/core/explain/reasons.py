@@ -77,13 +77,18 @@ class ReasonCodeMap:
         matrix[np.arange(len(self.feature_names)), self.feature_code] = 1.0
         return matrix
 
-    def _code_columns(self) -> np.ndarray:
-        """(codes, widest group) feature columns; padding points at an all-zero column."""
+    def __post_init__(self) -> None:
+        # (codes, widest group) feature columns; padding points at an all-zero column.
+        # Built once: `code_sums` runs for every scoring batch.
         width = max((len(f) for f in self.code_features), default=0)
         columns = np.full((len(self.codes), width), len(self.feature_names), dtype=np.int64)
+        position = {name: i for i, name in enumerate(self.feature_names)}
         for code, features in enumerate(self.code_features):
-            columns[code, : len(features)] = [self.feature_names.index(f) for f in features]
-        return columns
+            columns[code, : len(features)] = [position[f] for f in features]
+        object.__setattr__(self, "_columns", columns)
+
+    def _code_columns(self) -> np.ndarray:
+        return self._columns  # type: ignore[attr-defined,no-any-return]
 
     def reason(self, code_index: int, contribution: float) -> Reason:
         return Reason(
