@@ -23,6 +23,10 @@ class NoModelError(RuntimeError):
     """No verified champion is loaded; scoring is unavailable (503)."""
 
 
+class DatabaseUnavailableError(RuntimeError):
+    """The database did not answer (connection refused or lost, timeout, server error): 503."""
+
+
 class ApiError(Exception):
     """An answer other than 200 with a plain message: 404, 409, 413, 503..."""
 
@@ -95,6 +99,11 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning(
             "database error: %s", type(exc.orig).__name__ if exc.orig else type(exc).__name__
         )
+        return _retry_later(DATABASE_UNAVAILABLE)
+
+    @app.exception_handler(DatabaseUnavailableError)
+    async def _database_async(_request: Request, exc: DatabaseUnavailableError) -> JSONResponse:
+        log.warning("database error: %s", exc)
         return _retry_later(DATABASE_UNAVAILABLE)
 
     @app.exception_handler(DecisionLogClosedError)

@@ -39,7 +39,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = Services.start(settings, api_settings)
+        services = await Services.start(settings, api_settings)
         if api_settings.shadow:
             services.scoring.shadow = start_shadow(
                 services.engine,
@@ -52,9 +52,7 @@ def create_app(
         try:
             yield
         finally:
-            if services.scoring.shadow is not None:
-                services.scoring.shadow.close()
-            services.stop()
+            await services.stop()
 
     app = FastAPI(
         title="Credit scoring API",

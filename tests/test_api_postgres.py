@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
-from test_scoring_decision_log import concurrent_appends_share_commits
-from test_scoring_fixtures import RunningApi, built_model, running_api, save_and_register
-
-from credit_assets.core.db import platform_engine
+from test_scoring_fixtures import (
+    RunningApi,
+    built_model,
+    concurrent_requests_share_batches,
+    running_api,
+    save_and_register,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -52,7 +54,5 @@ def test_hot_reload_on_postgres(api: RunningApi) -> None:
     assert api.score({"borrower_id": "b-good"}).json()["model_version"] == newer.version
 
 
-def test_group_commit_on_postgres(postgres_url: str) -> None:
-    concurrent_appends_share_commits(platform_engine(postgres_url))
-    with platform_engine(postgres_url).connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM decision_log")).scalar() == 40
+def test_concurrent_requests_share_reads_and_commits_on_postgres(api: RunningApi) -> None:
+    concurrent_requests_share_batches(api)

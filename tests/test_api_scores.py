@@ -7,7 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from test_scoring_fixtures import RunningApi, application, payloads, running_api, utility_records
+from test_scoring_fixtures import (
+    RunningApi,
+    application,
+    concurrent_requests_share_batches,
+    payloads,
+    running_api,
+    utility_records,
+)
 
 from credit_assets.core.decision_log import inputs_digest
 from credit_assets.core.scoring import INSUFFICIENT_HISTORY
@@ -254,7 +261,7 @@ def test_a_database_failure_is_503_not_500(
             "SELECT features", {}, ConnectionRefusedError("connection refused")
         )
 
-    monkeypatch.setattr("scoring_api.services.features.read_many", down)
+    monkeypatch.setattr("scoring_api.services.store.read_many", down)
     response = api.score({"borrower_id": "b-good"})
     assert response.status_code == 503
     assert "database is unavailable" in response.json()["detail"]
@@ -269,3 +276,7 @@ def test_metrics_count_decisions_by_band_and_name_the_model(api: RunningApi) -> 
     assert 'credit_api_decisions_total{band="not_scorable"} 1.0' in text
     assert f'credit_api_model_info{{version="{api.champion.version}"}} 1.0' in text
     assert 'credit_api_scoring_latency_seconds_count{endpoint="score"} 2.0' in text
+
+
+def test_concurrent_requests_share_reads_and_commits(api: RunningApi) -> None:
+    concurrent_requests_share_batches(api)

@@ -1,34 +1,49 @@
-"""The decision log writer: group commits, durable before return, one row per idempotency key."""
+"""The decision log: group inserts, one row per idempotency key, on both stores; the batchers
+that make the groups."""
 
 from __future__ import annotations
 
-import threading
+import asyncio
+import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from credit_assets.core.db import decision_log, platform_engine
 from credit_assets.core.decision_log import (
-    DecisionLogClosedError,
-    DecisionLogWriter,
     DuplicateIdempotencyKeyError,
     canonical_json,
     inputs_digest,
+    insert_decisions,
 )
+from credit_assets.core.online_store import NoSnapshotError, publish_snapshot
 from credit_assets.core.settings import Settings
+from scoring_api.errors import DatabaseUnavailableError
+from scoring_api.services.pipeline import Batcher, BatcherClosedError, settle
+from scoring_api.services.store import DecisionStore, EngineStore, PostgresStore
 
 
-def row(decision_id: str, key: str | None = None) -> dict:
+def row(decision_id: str, key: str | None = None, lender: str = "acme-bank") -> dict:
     return {
         "decision_id": decision_id,
-        "lender": "acme-bank",
+        "lender": lender,
         "created_at": datetime.now(UTC).replace(tzinfo=None),
+        "borrower_id": None,
         "inputs_digest": "0" * 64,
+        "feature_snapshot_id": None,
+        "model_version": "v1",
         "scorable": True,
         "score": 640,
+        "pd": 0.04,
+        "band": "C",
         "reasons": "[]",
+        "features": '{"x":1.0}',
+        "latency_ms": 1.5,
         "idempotency_key": key,
+        "response": json.dumps({"decision_id": decision_id}, separators=(",", ":")),
     }
 
 
@@ -37,47 +52,162 @@ def logged(engine: sa.Engine) -> list[str]:
         return sorted(conn.execute(sa.select(decision_log.c.decision_id)).scalars())
 
 
-def concurrent_appends_share_commits(engine: sa.Engine, requests: int = 40) -> None:
-    writer = DecisionLogWriter(engine).start()
-    barrier = threading.Barrier(requests)
-
-    def one(i: int) -> None:
-        barrier.wait()
-        writer.append(row(f"d{i:03d}"))
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(requests)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    writer.close()
-    assert logged(engine) == [f"d{i:03d}" for i in range(requests)]
-    assert writer.commits < requests
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield Settings().resolved_database_url
+    else:
+        yield request.getfixturevalue("postgres_url")
 
 
-@pytest.fixture
-def engine() -> sa.Engine:
-    return platform_engine(Settings().resolved_database_url)
+async def open_store(url: str) -> DecisionStore:
+    engine = platform_engine(url)  # migrates
+    if engine.dialect.name == "postgresql":
+        return await PostgresStore.open(url, max_connections=4, timeout=10.0)
+    return EngineStore(engine)
 
 
-def test_concurrent_decisions_are_all_logged_in_fewer_commits(engine: sa.Engine) -> None:
-    concurrent_appends_share_commits(engine)
+def test_a_group_is_one_insert_and_a_reused_key_fails_only_its_own_row(database: str) -> None:
+    async def scenario() -> list[Any]:
+        store = await open_store(database)
+        try:
+            first = await store.insert_decisions([row("first", key="k1")])
+            group = await store.insert_decisions(
+                [
+                    row("second", key="k1"),  # reuses a logged key
+                    row("third", key="k2"),
+                    row("fourth", key="k2"),  # reuses a key of its own group
+                    row("fifth", key="k1", lender="other-bank"),  # keys are per lender
+                    row("sixth"),  # no key: never a conflict
+                    row("seventh"),
+                ]
+            )
+            found = await store.find_decisions("acme-bank", ["k1", "k2", "nope"])
+        finally:
+            await store.close()
+        return [first, group, found]
+
+    first, group, found = asyncio.run(scenario())
+    assert first == [None]
+    assert [type(e).__name__ if e else None for e in group] == [
+        "DuplicateIdempotencyKeyError",
+        None,
+        "DuplicateIdempotencyKeyError",
+        None,
+        None,
+        None,
+    ]
+    assert logged(platform_engine(database)) == sorted(
+        ["first", "third", "fifth", "sixth", "seventh"]
+    )
+    assert {k: v.decision_id for k, v in found.items()} == {"k1": "first", "k2": "third"}
+    assert found["k1"].response == '{"decision_id":"first"}'
 
 
-def test_a_reused_idempotency_key_fails_only_its_own_row(engine: sa.Engine) -> None:
-    writer = DecisionLogWriter(engine).start()
-    writer.append(row("first", key="k1"))
-    errors = writer.append_many([row("second", key="k1"), row("third", key="k2")])
-    writer.close()
+def test_features_come_from_the_current_snapshot_and_unknown_ids_are_absent(
+    database: str,
+) -> None:
+    import polars as pl
+
+    engine = platform_engine(database)
+
+    async def read(ids: list[str]) -> Any:
+        store = await open_store(database)
+        try:
+            return await store.read_features(ids)
+        except NoSnapshotError as exc:
+            return exc
+        finally:
+            await store.close()
+
+    assert isinstance(asyncio.run(read(["b1"])), NoSnapshotError)
+    for value in (1.0, 2.0):  # the second publish switches the pointer
+        snapshot = publish_snapshot(
+            engine,
+            pl.DataFrame({"borrower_id": ["b1", "b2"], "x": [value, value * 10]}),
+            as_of=datetime(2024, 6, 1).date(),
+            catalogue_version="test",
+        )
+    found = asyncio.run(read(["b2", "b1", "b1", "nobody"]))
+    assert sorted(found) == ["b1", "b2"]
+    assert found["b1"].features == {"x": 2.0} and found["b2"].features == {"x": 20.0}
+    assert {f.snapshot_id for f in found.values()} == {snapshot}
+
+
+def test_the_sync_insert_reports_a_reused_key_per_row() -> None:
+    engine = platform_engine(Settings().resolved_database_url)
+    assert insert_decisions(engine, [row("a", key="k")]) == [None]
+    errors = insert_decisions(engine, [row("b", key="k"), row("c", key="j")])
     assert isinstance(errors[0], DuplicateIdempotencyKeyError) and errors[1] is None
-    assert logged(engine) == ["first", "third"]
+    assert logged(engine) == ["a", "c"]
 
 
-def test_a_stopped_writer_refuses_rather_than_dropping(engine: sa.Engine) -> None:
-    writer = DecisionLogWriter(engine).start()
-    writer.close()
-    with pytest.raises(DecisionLogClosedError):
-        writer.append(row("late"))
+def test_an_unreachable_postgres_is_database_unavailable_not_a_hang() -> None:
+    async def scenario() -> None:
+        # A port nothing listens on: refused at once.
+        store = await PostgresStore.open(
+            "postgresql+psycopg2://postgres@127.0.0.1:9/none", max_connections=2, timeout=5.0
+        )
+        try:
+            await store.insert_decisions([row("x")])
+        finally:
+            await store.close()
+
+    with pytest.raises(DatabaseUnavailableError):
+        asyncio.run(asyncio.wait_for(scenario(), 20))
+
+
+class Item:
+    def __init__(self, value: int) -> None:
+        self.value = value
+        self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+
+def test_items_arriving_together_share_batches_and_close_drains_the_queue() -> None:
+    async def scenario() -> tuple[list[int], list[int], int]:
+        sizes: list[int] = []
+
+        async def handle(batch: list[Item]) -> None:
+            sizes.append(len(batch))
+            await asyncio.sleep(0.01)  # a database round trip
+            for item in batch:
+                settle(item.future, item.value * 2)
+
+        batcher = Batcher(handle, max_batch=8, name="test batcher").start()
+        items = [Item(i) for i in range(40)]
+        for item in items:  # 40 requests arriving one by one
+            batcher.put([item])
+            await asyncio.sleep(0)
+        late = Item(99)
+        batcher.put([late])
+        await batcher.close()  # handles what is queued before stopping
+        results = [await item.future for item in [*items, late]]
+        with pytest.raises(BatcherClosedError):
+            batcher.put([Item(100)])
+        return sizes, results, batcher.batches
+
+    sizes, results, batches = asyncio.run(scenario())
+    assert results == [i * 2 for i in range(40)] + [198]
+    assert sum(sizes) == 41 and max(sizes) <= 8
+    assert batches == len(sizes) < 41 / 4  # batching happened: far fewer batches than items
+
+
+def test_a_failing_batch_answers_each_request_with_the_error() -> None:
+    async def scenario() -> list[Any]:
+        async def handle(batch: list[Item]) -> None:
+            settle(batch[0].future, "done")  # one settled before the failure keeps its result
+            raise DatabaseUnavailableError("ConnectionRefusedError")
+
+        batcher = Batcher(handle, max_batch=8, name="test batcher").start()
+        items = [Item(i) for i in range(3)]
+        batcher.put(items)
+        outcomes = [await item.future for item in items]
+        await batcher.close()
+        return outcomes
+
+    outcomes = asyncio.run(scenario())
+    assert outcomes[0] == "done"
+    assert all(isinstance(o, DatabaseUnavailableError) for o in outcomes[1:])
 
 
 def test_the_inputs_digest_ignores_key_order() -> None:

@@ -314,3 +314,35 @@ def running_api(monkeypatch: Any, *, champion: bool = True, snapshot: bool = Tru
             yield RunningApi(client, settings, key, record, snapshot_id)
 
     return _run()
+
+
+def concurrent_requests_share_batches(api: RunningApi, requests: int = 40) -> None:
+    """`requests` scored at once from as many threads: every one answered and logged, in fewer
+    feature reads and commits than requests (the batchers grouped them)."""
+    import threading
+    from collections import Counter
+
+    services = api.services
+    batches, commits = services.scoring.decider.batches, services.scoring.commits
+    barrier = threading.Barrier(requests)
+    statuses: Counter[int] = Counter()
+    ids: list[str] = []
+    lock = threading.Lock()
+    borrowers = ["b-good", "b-late", "b-thin"]
+
+    def one(i: int) -> None:
+        barrier.wait()
+        response = api.score({"borrower_id": borrowers[i % len(borrowers)]})
+        with lock:
+            statuses[response.status_code] += 1
+            ids.append(response.json()["decision_id"])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(requests)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == {200: requests}
+    assert sorted(ids) == sorted(r.decision_id for r in api.decision_rows())
+    assert services.scoring.decider.batches - batches < requests
+    assert services.scoring.commits - commits < requests

@@ -1,26 +1,18 @@
 """The decision log: every decision the API returns, appended durably before it is returned.
 
-`DecisionLogWriter` group-commits: callers hand rows to one background thread,
-which inserts whatever has queued up (up to `max_batch` rows) in a single
-transaction and then tells each caller, per row, that it is durable or what
-went wrong. `append`/`append_many` block until then; `submit` returns at once
-and calls a callback from the writer thread (the API's scoring pipeline, which
-must not wait). Under load, many decisions share one commit, so the log costs
-one round trip per batch instead of one per request.
-
-A row that reuses a lender's `idempotency_key` violates the table's unique
-constraint; its waiter gets `DuplicateIdempotencyKeyError` and the rest of the
-batch is still written.
+`insert_decisions` writes a group of decision rows in one transaction (a group
+commit: under load the API's log writer hands it every row that has queued up,
+so the log costs one round trip per group instead of one per request). A row
+that reuses a lender's `idempotency_key` violates the table's unique
+constraint; that row alone gets `DuplicateIdempotencyKeyError` and the rest of
+the group is still written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import queue
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +21,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from credit_assets.core.db import decision_log
-
-log = logging.getLogger(__name__)
 
 
 def canonical_json(value: Any) -> str:
@@ -58,129 +48,27 @@ class StoredDecision:
     response: str | None
 
 
-OnLogged = Callable[[list[BaseException | None]], None]
-
-
-class _Submission:
-    """Rows handed over together, and whom to tell once each is durable (None) or has failed."""
-
-    __slots__ = ("errors", "on_done", "rows")
-
-    def __init__(self, rows: Sequence[Mapping[str, Any]], on_done: OnLogged) -> None:
-        self.rows = rows
-        self.on_done = on_done
-        self.errors: list[BaseException | None] = [None] * len(rows)
-
-
-_STOP = object()
-
-
-class DecisionLogWriter:
-    """One background thread that inserts queued decision rows in group commits."""
-
-    def __init__(self, engine: Engine, max_batch: int = 500, wait_timeout: float = 30.0) -> None:
-        self.engine = engine
-        self.max_batch = max_batch
-        self.wait_timeout = wait_timeout
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._closed = False
-        self.commits = 0  # transactions committed (observability and tests)
-
-    def start(self) -> DecisionLogWriter:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="decision-log-writer", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Write what is queued, then stop."""
-        self._closed = True
-        if self._thread is not None:
-            self._queue.put(_STOP)
-            self._thread.join(timeout)
-            self._thread = None
-
-    def append(self, row: Mapping[str, Any]) -> None:
-        """Block until `row` is committed; raise its error (DuplicateIdempotencyKeyError, DBAPIError)."""
-        error = self.append_many([row])[0]
-        if error is not None:
-            raise error
-
-    def append_many(self, rows: Sequence[Mapping[str, Any]]) -> list[BaseException | None]:
-        """Queue rows together and wait for all; per row, None once durable or the error."""
-        done = threading.Event()
-        outcome: list[list[BaseException | None]] = []
-
-        def finished(errors: list[BaseException | None]) -> None:
-            outcome.append(errors)
-            done.set()
-
-        self.submit(rows, finished)
-        if not done.wait(self.wait_timeout):
-            raise TimeoutError("the decision log did not confirm the write in time")
-        return outcome[0]
-
-    def submit(self, rows: Sequence[Mapping[str, Any]], on_done: OnLogged) -> None:
-        """Queue rows and return; `on_done(errors)` runs on the writer thread once they are
-        committed (per row None, or its error). It must be quick and must not raise."""
-        if self._closed or self._thread is None:
-            raise DecisionLogClosedError("the decision log writer is not running")
-        self._queue.put(_Submission(rows, on_done))
-
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is _STOP:
-                break
-            batch = [first]
-            rows = len(first.rows)
-            while rows < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                batch.append(item)
-                rows += len(item.rows)
-            self._write(batch)
-
-    def _write(self, batch: list[_Submission]) -> None:
+def insert_decisions(engine: Engine, rows: Sequence[Mapping[str, Any]]) -> list[Exception | None]:
+    """Insert `rows` in one transaction; per row None once durable, or its
+    DuplicateIdempotencyKeyError. A database failure raises (nothing was written)."""
+    if not rows:
+        return []
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.insert(decision_log), list(rows))
+        return [None] * len(rows)
+    except IntegrityError:
+        pass
+    # Someone in the group reuses an idempotency key: write the rows one by one.
+    errors: list[Exception | None] = []
+    for row in rows:
         try:
-            with self.engine.begin() as conn:
-                conn.execute(sa.insert(decision_log), [row for s in batch for row in s.rows])
-            self.commits += 1
-        except IntegrityError:
-            # Someone in the batch reuses an idempotency key: write the rest one by one.
-            for submission in batch:
-                for i, row in enumerate(submission.rows):
-                    submission.errors[i] = self._write_one(row)
-        except Exception as exc:  # the database is down: every row gets the error
-            count = sum(len(s.rows) for s in batch)
-            log.warning("decision log write of %d rows failed: %s", count, type(exc).__name__)
-            for submission in batch:
-                submission.errors = [exc] * len(submission.rows)
-        for submission in batch:
-            try:
-                submission.on_done(submission.errors)
-            except Exception:
-                log.exception("decision log callback failed")
-
-    def _write_one(self, row: Mapping[str, Any]) -> BaseException | None:
-        try:
-            with self.engine.begin() as conn:
+            with engine.begin() as conn:
                 conn.execute(sa.insert(decision_log), [row])
-            self.commits += 1
+            errors.append(None)
         except IntegrityError as exc:
-            return DuplicateIdempotencyKeyError(str(exc.orig))
-        except Exception as exc:
-            return exc
-        return None
+            errors.append(DuplicateIdempotencyKeyError(str(exc.orig)))
+    return errors
 
 
 def find_by_idempotency_keys(

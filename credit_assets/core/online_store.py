@@ -164,7 +164,7 @@ _READ_MANY = sa.select(*_COLUMNS).where(
 )
 # PostgreSQL takes the ids as one array parameter: the statement is compiled once and cached,
 # where an expanding IN is re-rendered for every distinct number of ids.
-_READ_MANY_PG = sa.select(*_COLUMNS).where(
+READ_MANY_PG = sa.select(*_COLUMNS).where(
     online_features.c.snapshot_id == _CURRENT,
     online_features.c.borrower_id == sa.any_(sa.bindparam("borrower_ids", type_=ARRAY(sa.String))),
 )
@@ -184,7 +184,7 @@ def read_many(engine: Engine, borrower_ids: Sequence[str]) -> dict[str, OnlineFe
     Raises NoSnapshotError when nothing has been published yet.
     """
     unique = list(dict.fromkeys(borrower_ids))
-    query = _READ_MANY_PG if engine.dialect.name == "postgresql" else _READ_MANY
+    query = READ_MANY_PG if engine.dialect.name == "postgresql" else _READ_MANY
     with engine.connect() as conn:
         rows = conn.execute(query, {"borrower_ids": unique}).fetchall() if unique else []
         if (

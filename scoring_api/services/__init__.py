@@ -11,12 +11,12 @@ from sqlalchemy.engine import Engine
 from credit_assets.core.apikeys import ApiKeyVerifier
 from credit_assets.core.contracts import load_contracts
 from credit_assets.core.db import engine_for
-from credit_assets.core.decision_log import DecisionLogWriter
 from credit_assets.core.settings import Settings
 from scoring_api.services.metrics import ApiMetrics
 from scoring_api.services.model_holder import ModelHolder
 from scoring_api.services.ratelimit import RateLimiter
 from scoring_api.services.scoring import ScoringService
+from scoring_api.services.store import open_store
 from scoring_api.settings import ApiSettings
 
 log = logging.getLogger("scoring_api")
@@ -37,53 +37,55 @@ class Services:
     api_settings: ApiSettings
     engine: Engine
     holder: ModelHolder
-    writer: DecisionLogWriter
     verifier: ApiKeyVerifier
     limiter: RateLimiter
     metrics: ApiMetrics
     scoring: ScoringService
 
     @classmethod
-    def start(cls, settings: Settings, api_settings: ApiSettings) -> Services:
-        """Build everything, load the champion (if any), start the poller and the log writer."""
+    async def start(cls, settings: Settings, api_settings: ApiSettings) -> Services:
+        """Build everything, load the champion (if any), start the poller and the scoring path
+        (on the running event loop)."""
         metrics = ApiMetrics()
-        engine = api_engine(settings.resolved_database_url, api_settings.db_pool_size)
+        url = settings.resolved_database_url
+        engine = api_engine(url, api_settings.db_pool_size)
         holder = ModelHolder(
             settings,
             api_settings.model_poll_seconds,
             on_swap=lambda model: metrics.serving(model.version),
             on_refuse=lambda _refusal: metrics.model_refusals.inc(),
         )
-        writer = DecisionLogWriter(
+        store = await open_store(
+            engine, url, api_settings.db_pool_size, api_settings.decision_log_timeout_seconds
+        )
+        scoring = ScoringService(
             engine,
-            max_batch=api_settings.decision_log_max_batch,
-            wait_timeout=api_settings.decision_log_timeout_seconds,
+            store,
+            load_contracts(settings.resolved_contracts_dir),
+            metrics,
+            max_batch=api_settings.scoring_max_batch,
+            log_max_batch=api_settings.decision_log_max_batch,
         ).start()
-        metrics.log_commits.set_function(lambda: writer.commits)
+        metrics.log_commits.set_function(lambda: scoring.commits)
         services = cls(
             settings=settings,
             api_settings=api_settings,
             engine=engine,
             holder=holder,
-            writer=writer,
             verifier=ApiKeyVerifier(engine, ttl_seconds=api_settings.key_cache_seconds),
             limiter=RateLimiter(api_settings.rate_limit_per_second, api_settings.rate_limit_burst),
             metrics=metrics,
-            scoring=ScoringService(
-                engine,
-                load_contracts(settings.resolved_contracts_dir),
-                writer,
-                metrics,
-                max_batch=api_settings.scoring_max_batch,
-            ).start(),
+            scoring=scoring,
         )
         holder.reload()  # migrates the database on first contact
         holder.start()
         return services
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         self.holder.stop()
-        self.scoring.close()  # decides what is queued, hands it to the writer...
-        self.writer.close()  # ...which commits it before stopping
+        await self.scoring.close()  # decides what is queued and logs it before stopping
+        if self.scoring.shadow is not None:
+            self.scoring.shadow.close()
+        await self.scoring.store.close()
         if self.engine is not engine_for(self.settings.resolved_database_url):
             self.engine.dispose()

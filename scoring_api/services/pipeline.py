@@ -1,135 +1,98 @@
-"""Micro-batching: requests that arrive together are decided together.
+"""Micro-batching on the event loop: what arrives together is handled together.
 
-A request handler puts its jobs on a queue and awaits them; one background
-thread takes whatever has queued up (up to `max_batch` jobs) and hands the lot
-to a batch function, which settles every job with its outcome. While the batch
-function works, the next requests queue up, so under load the per-request costs
-(a database round trip, a CatBoost call, a commit) are paid once per batch, and
-with no load a request waits for nobody.
+A `Batcher` is a queue and one task. Requests `put` items (each with a future
+they await); the task hands whatever has queued up, at most `max_batch` items,
+to an async handler, and takes the next batch when the handler returns. While
+the handler awaits the database, the loop goes on accepting requests, so under
+load a batch grows to what arrived during one round trip, and with no load an
+item waits for nobody.
 
-Outcomes go back to the event loop that is awaiting them with one
-`call_soon_threadsafe` per batch and loop, not one per request.
+The scoring path runs two in a row (`services/scoring.py`): the decider (one
+feature read, one scoring pass per batch) and the log writer (one group commit
+per batch). Both live on the event loop: no thread hand-offs, no GIL
+contention between request handling and the database work.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import queue
-import threading
-from collections import defaultdict
-from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Generic, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
+
+class Pending(Protocol):
+    future: asyncio.Future[Any]
 
 
-class PipelineClosedError(RuntimeError):
-    """The pipeline is stopped; nothing more can be decided."""
+T = TypeVar("T", bound=Pending)
 
 
-class Ticket(Generic[T]):
-    """One job and the future its request awaits. `outcome` is a result or an exception."""
-
-    __slots__ = ("future", "job", "loop")
-
-    def __init__(self, job: T, loop: asyncio.AbstractEventLoop) -> None:
-        self.job = job
-        self.loop = loop
-        self.future: asyncio.Future[Any] = loop.create_future()
+class BatcherClosedError(RuntimeError):
+    """The batcher is stopped; nothing more is accepted."""
 
 
-def _set(pairs: list[tuple[asyncio.Future[Any], Any]]) -> None:
-    for future, outcome in pairs:
-        if not future.done():  # a request cancelled meanwhile (client gone)
-            future.set_result(outcome)
+def settle(future: asyncio.Future[Any], outcome: Any) -> None:
+    """Hand a waiting request its outcome: a result, or the exception it ends with (as a value,
+    so an outcome nobody awaits any more is never reported as an unretrieved exception)."""
+    if not future.done():
+        future.set_result(outcome)
 
 
-def settle(outcomes: Sequence[tuple[Ticket[Any], Any]]) -> None:
-    """Hand each ticket its outcome (callable from any thread): one wake-up per event loop."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = defaultdict(
-        list
-    )
-    for ticket, outcome in outcomes:
-        by_loop[ticket.loop].append((ticket.future, outcome))
-    for loop, pairs in by_loop.items():
-        # A closed loop (RuntimeError) has nobody waiting any more.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(_set, pairs)
+class Batcher(Generic[T]):
+    """One task feeding queued items to `handle(batch)` in batches of up to `max_batch`.
 
-
-_STOP = object()
-
-
-class BatchingPipeline(Generic[T]):
-    """One thread feeding queued tickets to `process(tickets)` in batches of up to `max_batch`.
-
-    `process` must settle every ticket (see `settle`), now or later from another
-    thread; if it raises, every ticket of the batch gets the exception.
+    `handle` settles every item's future, or hands the item on to a batcher that will;
+    if it raises, every item of the batch not yet settled gets the exception.
     """
 
     def __init__(
-        self,
-        process: Callable[[list[Ticket[T]]], None],
-        max_batch: int = 256,
-        name: str = "scoring-pipeline",
+        self, handle: Callable[[list[T]], Awaitable[None]], max_batch: int, name: str
     ) -> None:
-        self.process = process
+        self.handle = handle
         self.max_batch = max_batch
         self.name = name
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._closed = False
-        self.batches = 0  # batches processed (observability and tests)
-        self.jobs = 0
+        self._items: list[T] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.batches = 0  # batches handled (observability and tests)
 
-    def start(self) -> BatchingPipeline[T]:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-            self._thread.start()
+    def start(self) -> Batcher[T]:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
         return self
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Process what is queued, then stop."""
-        self._closed = True
-        if self._thread is not None:
-            self._queue.put(_STOP)
-            self._thread.join(timeout)
-            self._thread = None
+    def put(self, items: Iterable[T]) -> None:
+        if self._closing or self._task is None:
+            raise BatcherClosedError(f"the {self.name} is not running")
+        self._items.extend(items)
+        self._wake.set()
 
-    async def run(self, jobs: Sequence[T]) -> list[Any]:
-        """Each job's outcome, in order: a result, or the exception that job ended with."""
-        if self._closed or self._thread is None:
-            raise PipelineClosedError(f"the {self.name} is not running")
-        loop = asyncio.get_running_loop()
-        tickets = [Ticket(job, loop) for job in jobs]
-        for ticket in tickets:
-            self._queue.put(ticket)
-        return [await ticket.future for ticket in tickets]
+    async def close(self) -> None:
+        """Handle what is queued, then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
 
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is _STOP:
-                break
-            batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                batch.append(item)
+    async def _run(self) -> None:
+        while True:
+            if not self._items:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch = self._items[: self.max_batch]
+            del self._items[: self.max_batch]
             self.batches += 1
-            self.jobs += len(batch)
             try:
-                self.process(batch)
+                await self.handle(batch)
             except Exception as exc:
                 log.exception("%s: a batch of %d failed", self.name, len(batch))
-                settle([(ticket, exc) for ticket in batch])
+                for item in batch:
+                    settle(item.future, exc)

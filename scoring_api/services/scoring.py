@@ -1,17 +1,24 @@
 """Scoring requests end to end: features, decision, durable log, idempotent replay.
 
-Routes are `async`: a request does its cheap checks on the event loop, then
-hands a `ScoreJob` to the scoring pipeline (`services/pipeline.py`) and awaits
-it. The pipeline's thread decides every job that has queued up together: one
-idempotency lookup per lender, one online-store read for every borrower id, one
-vectorised CatBoost + SHAP pass per model, and one hand-over of all the rows to
-the decision-log writer, whose group commit settles each request once its row is
-durable. Inline payloads have their features computed in the thread pool first
-(Polars), so they never hold up the batch.
+Routes are `async`: a request does its cheap checks on the event loop, queues a
+`ScoreJob` and awaits its future. Two batchers on the loop
+(`services/pipeline.py`) do the rest for every job that has queued up:
+
+1. the decider: one idempotency lookup per lender, one online-store read for
+   every borrower id, one vectorised CatBoost + exact-SHAP pass per model; it
+   settles errors and replays at once and hands the decisions on;
+2. the log writer: one group commit for every decision that has queued up; a
+   request gets its decision only once its row is durable.
+
+While one batch awaits the database, the next requests queue up, so under load
+the fixed costs (a round trip, a CatBoost call, a commit) are paid once per
+batch. Inline payloads have their features computed in the thread pool first
+(Polars), so they never hold up a batch.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import defaultdict
@@ -24,11 +31,10 @@ from sqlalchemy.engine import Engine
 from credit_assets.core.contracts import Contract
 from credit_assets.core.decision_log import (
     DecisionLogClosedError,
-    DecisionLogWriter,
     DuplicateIdempotencyKeyError,
-    find_by_idempotency_keys,
     inputs_digest,
 )
+from credit_assets.core.online_store import NoSnapshotError
 from credit_assets.core.scoring import MissingFeaturesError, ScoringModel
 from scoring_api.errors import ApiError, FieldError
 from scoring_api.schemas import ScoreRequest
@@ -40,15 +46,16 @@ from scoring_api.services.decision_log import (
     replay,
 )
 from scoring_api.services.features import (
+    NO_SNAPSHOT,
     RequestFeatures,
     check_request_shape,
     inline_features_for,
     online_features_for,
-    online_features_many,
 )
 from scoring_api.services.metrics import ApiMetrics
-from scoring_api.services.pipeline import BatchingPipeline, Ticket, settle
+from scoring_api.services.pipeline import Batcher, BatcherClosedError, settle
 from scoring_api.services.shadow import ShadowScorer
+from scoring_api.services.store import DecisionStore
 
 log = logging.getLogger("scoring_api.decisions")
 
@@ -66,7 +73,7 @@ def _snapshot_mismatch(exc: MissingFeaturesError) -> ApiError:
 UNKNOWN_BORROWER = "unknown borrower: not in the current feature snapshot"
 
 
-@dataclass
+@dataclass(eq=False)
 class ScoreJob:
     """One decision to make: who asks, with which model, and where its features come from."""
 
@@ -75,38 +82,57 @@ class ScoreJob:
     digest: str
     idempotency_key: str | None
     started: float
+    future: asyncio.Future[Any]
     borrower_id: str | None = None  # features from the online store
     features: RequestFeatures | None = None  # computed inline beforehand
 
 
+@dataclass(eq=False)
+class LogEntry:
+    """A decision waiting for its row to be durable; `future` is its request's."""
+
+    result: LoggedDecision
+    row: dict[str, Any]
+    features: RequestFeatures
+    future: asyncio.Future[Any]
+
+
 @dataclass
 class ScoringService:
-    engine: Engine
+    engine: Engine  # synchronous, for tools and tests (`features_for`)
+    store: DecisionStore
     contracts: dict[str, Contract]
-    writer: DecisionLogWriter
     metrics: ApiMetrics
     shadow: ShadowScorer | None = None  # challenger scored off the response path
     max_batch: int = 256
-    pipeline: BatchingPipeline[ScoreJob] = field(init=False, repr=False)
+    log_max_batch: int = 500
+    commits: int = 0  # decision-log transactions (observability and tests)
+    decider: Batcher[ScoreJob] = field(init=False, repr=False)
+    writer: Batcher[LogEntry] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.pipeline = BatchingPipeline(self._decide, self.max_batch)
+        self.decider = Batcher(self._decide, self.max_batch, "scoring decider")
+        self.writer = Batcher(self._log, self.log_max_batch, "decision log writer")
 
     def start(self) -> ScoringService:
-        self.pipeline.start()
+        """Start both batchers (on the running event loop)."""
+        self.decider.start()
+        self.writer.start()
         return self
 
-    def close(self) -> None:
-        self.pipeline.close()
+    async def close(self) -> None:
+        """Decide what is queued, log it, then stop."""
+        await self.decider.close()
+        await self.writer.close()
 
     def features_for(self, request: ScoreRequest) -> RequestFeatures:
-        """A request's features, synchronously (tests and tools; the routes use the pipeline)."""
+        """A request's features, synchronously (tests and tools; the routes use the batchers)."""
         check_request_shape(request)
         if request.borrower_id is not None:
             return online_features_for(self.engine, request.borrower_id)
         return inline_features_for(request, self.contracts)
 
-    # -- on the event loop ----------------------------------------------------------------
+    # -- requests -------------------------------------------------------------------------
 
     async def score(
         self, lender: str, request: ScoreRequest, model: ScoringModel, idempotency_key: str | None
@@ -116,8 +142,8 @@ class ScoringService:
         job = self._job(lender, request, model, idempotency_key)
         if request.borrower_id is None:
             job.features = await run_in_threadpool(inline_features_for, request, self.contracts)
-        (outcome,) = await self.pipeline.run([job])
-        return await self._finish(job, outcome)
+        outcome = await self._run([job])
+        return await self._finish(job, outcome[0])
 
     async def score_batch(
         self,
@@ -146,7 +172,7 @@ class ScoringService:
                     del jobs[i]
                 else:
                     jobs[i].features = features
-        results = await self.pipeline.run(list(jobs.values()))
+        results = await self._run(list(jobs.values()))
         for (i, job), result in zip(jobs.items(), results, strict=True):
             try:
                 outcome[i] = await self._finish(job, result)
@@ -163,8 +189,16 @@ class ScoringService:
             digest=inputs_digest(canonical_input(request.model_dump(mode="json"))),
             idempotency_key=key,
             started=time.perf_counter(),
+            future=asyncio.get_running_loop().create_future(),
             borrower_id=request.borrower_id,
         )
+
+    async def _run(self, jobs: list[ScoreJob]) -> list[Any]:
+        try:
+            self.decider.put(jobs)
+        except BatcherClosedError as exc:
+            raise DecisionLogClosedError(str(exc)) from None
+        return [await job.future for job in jobs]
 
     def _inline_many(self, items: list[ScoreRequest]) -> list[RequestFeatures | ApiError]:
         computed: list[RequestFeatures | ApiError] = []
@@ -179,23 +213,20 @@ class ScoringService:
         if isinstance(outcome, DuplicateIdempotencyKeyError):
             # A concurrent request with the same key committed first: answer as it did.
             key = job.idempotency_key or ""
-            stored = await run_in_threadpool(
-                find_by_idempotency_keys, self.engine, job.lender, [key]
-            )
+            stored = await self.store.find_decisions(job.lender, [key])
             return replay(stored[key], job.digest, IDEMPOTENCY_LOC)
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome  # type: ignore[no-any-return]
 
-    # -- on the pipeline thread -----------------------------------------------------------
+    # -- the decider ----------------------------------------------------------------------
 
-    def _decide(self, tickets: list[Ticket[ScoreJob]]) -> None:
-        """Decide every job of a batch; settle errors and replays now, decisions once logged."""
-        jobs = [ticket.job for ticket in tickets]
+    async def _decide(self, jobs: list[ScoreJob]) -> None:
+        """Decide a batch: errors and replays are settled now, decisions go to the log writer."""
         outcomes: dict[int, Any] = {}
-        self._replays(jobs, outcomes)
-        features = self._features(jobs, outcomes)
-        built: list[tuple[int, LoggedDecision, dict[str, Any]]] = []
+        await self._replays(jobs, outcomes)
+        features = await self._features(jobs, outcomes)
+        entries: list[LogEntry] = []
         by_model: dict[int, list[int]] = defaultdict(list)
         for i in features:
             by_model[id(jobs[i].model)].append(i)
@@ -220,29 +251,17 @@ class ScoringService:
                     idempotency_key=job.idempotency_key,
                     latency_ms=(now - job.started) * 1e3,
                 )
-                built.append((i, result, row))
-        settle([(tickets[i], outcome) for i, outcome in outcomes.items()])
-        if not built:
-            return
+                entries.append(LogEntry(result, row, features[i], job.future))
+        for i, outcome in outcomes.items():
+            settle(jobs[i].future, outcome)
+        if entries:
+            try:
+                self.writer.put(entries)
+            except BatcherClosedError as exc:
+                for entry in entries:
+                    settle(entry.future, DecisionLogClosedError(str(exc)))
 
-        def logged(errors: list[BaseException | None]) -> None:
-            done: list[tuple[Ticket[ScoreJob], Any]] = []
-            shadowed = []
-            for (i, result, _row), error in zip(built, errors, strict=True):
-                done.append((tickets[i], result if error is None else error))
-                if error is None:
-                    self.metrics.decided(result.band)
-                    shadowed.append((result.decision_id, features[i].features))
-            settle(done)
-            if self.shadow is not None and shadowed:
-                self.shadow.submit(shadowed)
-
-        try:
-            self.writer.submit([row for _, _, row in built], logged)
-        except DecisionLogClosedError as exc:
-            settle([(tickets[i], exc) for i, _, _ in built])
-
-    def _replays(self, jobs: list[ScoreJob], outcomes: dict[int, Any]) -> None:
+    async def _replays(self, jobs: list[ScoreJob], outcomes: dict[int, Any]) -> None:
         """Jobs whose idempotency key already has a decision get it back (one read per lender)."""
         keyed: dict[str, list[int]] = defaultdict(list)
         for i, job in enumerate(jobs):
@@ -250,8 +269,8 @@ class ScoringService:
                 keyed[job.lender].append(i)
         for lender, indexes in keyed.items():
             try:
-                stored = find_by_idempotency_keys(
-                    self.engine, lender, [jobs[i].idempotency_key or "" for i in indexes]
+                stored = await self.store.find_decisions(
+                    lender, [jobs[i].idempotency_key or "" for i in indexes]
                 )
             except Exception as exc:  # the database is down: these jobs fail with it
                 outcomes.update(dict.fromkeys(indexes, exc))
@@ -265,7 +284,9 @@ class ScoringService:
                 except FieldError as exc:
                     outcomes[i] = exc
 
-    def _features(self, jobs: list[ScoreJob], outcomes: dict[int, Any]) -> dict[int, RequestFeatures]:
+    async def _features(
+        self, jobs: list[ScoreJob], outcomes: dict[int, Any]
+    ) -> dict[int, RequestFeatures]:
         """Features of the jobs still to decide: inline ones as given, the rest in one read."""
         features: dict[int, RequestFeatures] = {}
         by_id: dict[int, str] = {}
@@ -279,16 +300,45 @@ class ScoringService:
         if not by_id:
             return features
         try:
-            found = online_features_many(self.engine, list(by_id.values()))
-        except Exception as exc:  # 503 before any publish, or the database is down
+            found = await self.store.read_features(list(by_id.values()))
+        except NoSnapshotError:
+            outcomes.update(dict.fromkeys(by_id, ApiError(503, NO_SNAPSHOT)))
+            return features
+        except Exception as exc:  # the database is down
             outcomes.update(dict.fromkeys(by_id, exc))
             return features
         for i, borrower in by_id.items():
-            if borrower in found:
-                features[i] = found[borrower]
-            else:
+            online = found.get(borrower)
+            if online is None:
                 outcomes[i] = ApiError(404, UNKNOWN_BORROWER)
+            else:
+                features[i] = RequestFeatures(
+                    online.features, online.snapshot_id, "online_store", borrower
+                )
         return features
+
+    # -- the log writer -------------------------------------------------------------------
+
+    async def _log(self, entries: list[LogEntry]) -> None:
+        """One group commit; each request gets its decision once durable, or the error."""
+        try:
+            errors = await self.store.insert_decisions([entry.row for entry in entries])
+        except Exception as exc:  # the database is down: return nothing undecided-but-unlogged
+            log.warning(
+                "decision log write of %d rows failed: %s", len(entries), type(exc).__name__
+            )
+            for entry in entries:
+                settle(entry.future, exc)
+            return
+        self.commits += 1
+        shadowed = []
+        for entry, error in zip(entries, errors, strict=True):
+            settle(entry.future, entry.result if error is None else error)
+            if error is None:
+                self.metrics.decided(entry.result.band)
+                shadowed.append((entry.result.decision_id, entry.features.features))
+        if self.shadow is not None and shadowed:
+            self.shadow.submit(shadowed)
 
 
 def _item_error(error: ApiError, index: int) -> ApiError:
