@@ -59,6 +59,12 @@ class ApiSettings(BaseSettings):
         gt=0.0,
         description="A request fails (503) if its decision is not durable by then.",
     )
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry spans, metrics and logs, sent to the "
+        "globally configured providers (OTEL_* environment). Off, FastAPI skips its per-request "
+        "provider lookups; Prometheus metrics at /metrics are always on.",
+    )
     shadow: bool = Field(
         default=True,
         description="Also score the newest unpromoted challenger in shadow, off the response "

@@ -40,6 +40,7 @@ class OnlineFeatures:
     snapshot_id: str
     borrower_id: str
     features: dict[str, Any]
+    stored_json: str | None = None  # `features` as the store holds it (JSON text)
 
 
 def _clean(value: Any) -> Any:

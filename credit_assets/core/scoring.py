@@ -143,6 +143,7 @@ class ScoringModel:
 
     def __post_init__(self) -> None:
         self.feature_names = [f.name for f in self.features]
+        self.feature_set = frozenset(self.feature_names)
         self.categorical_features = [f.name for f in self.features if f.is_categorical]
         self._cat_index = [i for i, f in enumerate(self.features) if f.is_categorical]
         self._num_index = [i for i, f in enumerate(self.features) if not f.is_categorical]

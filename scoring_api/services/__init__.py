@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from sqlalchemy.engine import Engine
 from credit_assets.core.apikeys import ApiKeyVerifier
 from credit_assets.core.contracts import load_contracts
 from credit_assets.core.db import engine_for
+from credit_assets.core.scoring import ScoringModel
 from credit_assets.core.settings import Settings
 from scoring_api.services.metrics import ApiMetrics
 from scoring_api.services.model_holder import ModelHolder
@@ -29,6 +31,11 @@ def api_engine(url: str, pool_size: int) -> Engine:
     if url.startswith("sqlite"):
         return engine_for(url)
     return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+
+
+def swapped(metrics: ApiMetrics, model: ScoringModel) -> None:
+    metrics.serving(model.version)
+    gc.freeze()  # the new model's objects join the permanent generation (see main.settle_heap)
 
 
 @dataclass
@@ -52,7 +59,7 @@ class Services:
         holder = ModelHolder(
             settings,
             api_settings.model_poll_seconds,
-            on_swap=lambda model: metrics.serving(model.version),
+            on_swap=lambda model: swapped(metrics, model),
             on_refuse=lambda _refusal: metrics.model_refusals.inc(),
         )
         store = await open_store(

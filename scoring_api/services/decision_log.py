@@ -78,8 +78,11 @@ def build_decision(
         "pd": decision.pd,
         "band": decision.band,
         "reasons": orjson.dumps(reasons).decode(),
-        # The model's inputs, for drift monitoring and to reproduce the decision.
-        "features": orjson.dumps(
+        # What the decision was made from, for drift monitoring and to reproduce it: the
+        # online-store row as stored (it holds every model input), else the model's inputs.
+        "features": features.stored_json
+        if features.stored_json is not None
+        else orjson.dumps(
             {name: features.features.get(name) for name in model.feature_names},
             default=str,
             option=orjson.OPT_SERIALIZE_NUMPY,

@@ -32,6 +32,7 @@ class RequestFeatures:
     snapshot_id: str | None
     source: str  # "online_store" | "inline"
     borrower_id: str | None
+    stored_json: str | None = None  # the online-store row's JSON text, logged as it is
 
 
 def check_request_shape(request: ScoreRequest) -> None:

@@ -313,7 +313,11 @@ class ScoringService:
                 outcomes[i] = ApiError(404, UNKNOWN_BORROWER)
             else:
                 features[i] = RequestFeatures(
-                    online.features, online.snapshot_id, "online_store", borrower
+                    online.features,
+                    online.snapshot_id,
+                    "online_store",
+                    borrower,
+                    online.stored_json,
                 )
         return features
 
@@ -351,7 +355,8 @@ def _item_error(error: ApiError, index: int) -> ApiError:
 def _complete(
     model: ScoringModel, features: RequestFeatures, outcomes: dict[int, Any], i: int
 ) -> bool:
+    if features.features.keys() >= model.feature_set:
+        return True
     missing = [n for n in model.feature_names if n not in features.features]
-    if missing:
-        outcomes[i] = _snapshot_mismatch(MissingFeaturesError(missing))
-    return not missing
+    outcomes[i] = _snapshot_mismatch(MissingFeaturesError(missing))
+    return False

@@ -127,6 +127,10 @@ _FIND = _Statement(
 )
 
 
+async def _no_reset(_connection: Any) -> None:
+    return None
+
+
 def asyncpg_dsn(url: str) -> str:
     """A SQLAlchemy PostgreSQL URL (any driver) as the libpq-style DSN asyncpg takes."""
     return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -152,6 +156,9 @@ class PostgresStore:
             command_timeout=timeout,
             timeout=min(timeout, 10.0),  # connecting
             max_inactive_connection_lifetime=1800,
+            # The store's statements leave no session state (no SET, LISTEN, advisory lock or
+            # cursor), so the reset asyncpg would send on every release (a round trip) is skipped.
+            reset=_no_reset,
         )
         return cls(pool, timeout)
 
@@ -169,7 +176,7 @@ class PostgresStore:
         rows = await self._fetch(_READ, borrower_ids=unique)
         if len(rows) < len(unique) and not await self._fetch(_HAS_SNAPSHOT):
             raise NoSnapshotError(NO_SNAPSHOT)
-        return {r[1]: OnlineFeatures(r[0], r[1], orjson.loads(r[2])) for r in rows}
+        return {r[1]: OnlineFeatures(r[0], r[1], orjson.loads(r[2]), r[2]) for r in rows}
 
     async def find_decisions(self, lender: str, keys: Sequence[str]) -> dict[str, StoredDecision]:
         rows = await self._fetch(_FIND, lender=lender, keys=list(keys))
