@@ -637,7 +637,10 @@ def main(argv: list[str] | None = None) -> int:
         bare = load(bare_port)
         full = load(full_port)
         half_rate = full["req_per_s"] / 2
-        paced = load(full_port, rate=half_rate, connections=max(8, args.connections // 2))
+        # As many connections as the saturated phase: an open-loop client holds a request back
+        # while every connection is busy, and with too few connections that wait is the
+        # client's own queue, not the server's latency.
+        paced = load(full_port, rate=half_rate)
         ratio = full["req_per_s"] / bare["req_per_s"] if bare.get("req_per_s") else None
         report = {
             "client": "wrk" if use_wrk else "python (processes x threads, http.client keep-alive)",

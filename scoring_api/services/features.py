@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -18,7 +18,6 @@ from credit_assets.core.online_store import (
     NoSnapshotError,
     UnknownBorrowerError,
     read_features,
-    read_many,
 )
 from scoring_api.errors import ApiError, FieldError, payload_field_error
 from scoring_api.schemas import ScoreRequest
@@ -61,21 +60,6 @@ def online_features_for(engine: Engine, borrower_id: str) -> RequestFeatures:
     except NoSnapshotError:
         raise ApiError(503, NO_SNAPSHOT) from None
     return RequestFeatures(found.features, found.snapshot_id, "online_store", borrower_id)
-
-
-def online_features_many(engine: Engine, borrower_ids: Sequence[str]) -> dict[str, RequestFeatures]:
-    """Features of many borrowers from the current snapshot in one statement (unknown ones absent).
-
-    Raises ApiError 503 before any publish.
-    """
-    try:
-        found = read_many(engine, borrower_ids)
-    except NoSnapshotError:
-        raise ApiError(503, NO_SNAPSHOT) from None
-    return {
-        borrower: RequestFeatures(f.features, f.snapshot_id, "online_store", borrower)
-        for borrower, f in found.items()
-    }
 
 
 def inline_features_for(request: ScoreRequest, contracts: dict[str, Contract]) -> RequestFeatures:
