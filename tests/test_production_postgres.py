@@ -155,7 +155,7 @@ def test_platform_migrations_keep_their_revision_apart_from_dagsters(tmp_path):
     from credit_assets.core.db import VERSION_TABLE, current_revision, engine_for, migrate
 
     url = f"sqlite:///{tmp_path / 'legacy.db'}"
-    migrate(url)
+    migrate(url, revision="0001")  # the schema an older release left
     engine = engine_for(url)
     with engine.begin() as conn:  # as an older release left it
         conn.execute(sa.text(f"DROP TABLE {VERSION_TABLE}"))
@@ -164,4 +164,6 @@ def test_platform_migrations_keep_their_revision_apart_from_dagsters(tmp_path):
     migrate(url)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar() == 0
-    assert current_revision(url) == "0001"
+        # ...and the migrations newer than 0001 ran on top of it.
+        assert "scopes" in {c["name"] for c in sa.inspect(conn).get_columns("api_keys")}
+    assert current_revision(url) == "0002"
