@@ -110,3 +110,13 @@ def test_the_openapi_contract_documents_every_route_and_field(
     assert schemas["DecisionRecord"]["description"] and schemas["DecisionRecord"]["examples"]
     for path, method in (("/v1/decisions/{decision_id}", "get"), ("/v1/models/current", "get")):
         assert {"401", "403", "429"} <= set(spec["paths"][path][method]["responses"])
+    # The scoring routes read their key and Idempotency-Key without FastAPI dependencies
+    # (deps.SCORING_OPENAPI): the contract must still say so.
+    schemes = set(spec["components"]["securitySchemes"])
+    for path in ("/v1/scores", "/v1/scores/batch"):
+        operation = spec["paths"][path]["post"]
+        assert {"401", "403", "422", "429", "503"} <= set(operation["responses"])
+        assert {name for requirement in operation["security"] for name in requirement} == schemes
+        assert [p["name"] for p in operation["parameters"] if p["in"] == "header"] == [
+            "Idempotency-Key"
+        ]

@@ -81,3 +81,13 @@ def test_a_request_refused_for_its_scope_costs_no_rate_budget(
             api.client.get("/v1/models/current", headers=api.headers).status_code for _ in range(3)
         ]
         assert statuses == [403, 403, 403, 403, 200, 200, 429]
+
+
+def test_the_scoring_routes_read_the_key_as_the_security_schemes_do() -> None:
+    from scoring_api.deps import presented_key
+
+    assert presented_key({"authorization": "Bearer ck_a", "x-api-key": "ck_b"}) == "ck_a"
+    assert presented_key({"authorization": "bearer ck_a"}) == "ck_a"  # scheme is case-blind
+    assert presented_key({"authorization": "Basic dXNlcg==", "x-api-key": "ck_b"}) == "ck_b"
+    assert presented_key({"authorization": "Bearer ", "x-api-key": "ck_b"}) == "ck_b"
+    assert presented_key({}) is None
