@@ -41,9 +41,18 @@ class ApiSettings(BaseSettings):
         description="How long a verified API key is trusted without re-checking (revocation delay).",
     )
     db_pool_size: int = Field(
-        default=20,
+        default=8,
         ge=1,
-        description="Database connections per API process (PostgreSQL), plus as many on overflow.",
+        description="Synchronous database connections per API process (PostgreSQL), plus as "
+        "many on overflow: model polling, readiness, API-key checks, decision look-ups and the "
+        "shadow writer. The scoring path has its own asyncpg pool of at most "
+        "CREDIT_API_SCORING_DB_CONNECTIONS.",
+    )
+    scoring_db_connections: int = Field(
+        default=4,
+        ge=2,
+        description="asyncpg connections per API process for the scoring path (PostgreSQL): the "
+        "decider and the log writer each hold one while they work, a replay look-up another.",
     )
     scoring_max_batch: int = Field(
         default=256,

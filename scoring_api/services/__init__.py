@@ -63,7 +63,10 @@ class Services:
             on_refuse=lambda _refusal: metrics.model_refusals.inc(),
         )
         store = await open_store(
-            engine, url, api_settings.db_pool_size, api_settings.decision_log_timeout_seconds
+            engine,
+            url,
+            api_settings.scoring_db_connections,
+            api_settings.decision_log_timeout_seconds,
         )
         scoring = ScoringService(
             engine,

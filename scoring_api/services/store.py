@@ -165,10 +165,24 @@ class PostgresStore:
     async def _fetch(self, statement: _Statement, **values: Any) -> list[Any]:
         import asyncpg
 
+        unavailable = (
+            TimeoutError,
+            OSError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+        )
         try:
             async with self.pool.acquire(timeout=self.timeout) as conn:
-                return await conn.fetch(statement.sql, *statement.args(values))  # type: ignore[no-any-return]
-        except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                try:
+                    return await conn.fetch(statement.sql, *statement.args(values))  # type: ignore[no-any-return]
+                except BaseException:
+                    # After a failure mid-statement (e.g. the server went away) the connection's
+                    # protocol state is unknown, and the pool no longer resets connections on
+                    # release: close it, and the pool opens a new one when it is next needed.
+                    conn.terminate()
+                    raise
+        except unavailable as exc:
             raise DatabaseUnavailableError(type(exc).__name__) from exc
 
     async def read_features(self, borrower_ids: Sequence[str]) -> dict[str, OnlineFeatures]:
