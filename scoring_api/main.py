@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from credit_assets.core.settings import Settings, get_settings
 from scoring_api.errors import install_error_handlers
+from scoring_api.fastpath import ScoreByIdFastPath
 from scoring_api.routes import decisions, health, models, scores
 from scoring_api.services import Services
 from scoring_api.services.shadow import start_shadow
@@ -84,6 +85,7 @@ def create_app(
         ],
     )
     install_error_handlers(app)
+    app.add_middleware(ScoreByIdFastPath)
     app.include_router(scores.router)
     app.include_router(decisions.router)
     app.include_router(models.router)
