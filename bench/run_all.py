@@ -372,12 +372,13 @@ API_HISTORY = (
     "5.0 % of the bare endpoint, p99 21 ms at half load. The present one decides requests in "
     "micro-batches on the event loop (one feature read by primary key, one CatBoost + SHAP pass, "
     "one group commit per batch; asyncpg), freezes the start-up heap out of the garbage "
-    "collector's reach (full collections had paused requests 150-190 ms) and skips FastAPI's "
-    "nested dependencies on the scoring routes. What remains per request, measured in process "
-    "at 16 concurrent requests: ~0.55 ms of CPU, about half of it FastAPI's own request "
-    "handling (routing, middleware, body validation) and half the batch work; the bare "
-    "endpoint needs ~0.1 ms. At zero load a decision takes ~3.4 ms end to end (feature read "
-    "0.6, scoring 0.7, insert + commit 0.9 ms, the rest HTTP and scheduling)."
+    "collector's reach (full collections had paused requests 150-190 ms) and answers the "
+    "common by-id request in a thin ASGI layer ahead of FastAPI's router (scoring_api/"
+    "fastpath.py), which halved the CPU per request measured in process at 16 concurrent "
+    "requests (0.70 -> 0.31 ms; the bare endpoint needs ~0.1 ms). At zero load a decision "
+    "takes ~3.4 ms end to end (feature read 0.6, scoring 0.7, insert + commit 0.9 ms, the "
+    "rest HTTP and scheduling). The bare endpoint's own figure moves a lot from run to run "
+    "(7.6k-13.5k req/s on this machine), hence the medians of per-run ratios."
 )
 
 
