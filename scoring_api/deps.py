@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
@@ -61,12 +61,12 @@ async def authenticate(services: Services, presented: str | None) -> VerifiedKey
     return verified
 
 
-def authorize(services: Services, key: VerifiedKey, scope: str | None) -> str:
-    """The key's lender if it holds `scope` (None: any key) and is within its rate limit.
+def authorize(services: Services, key: VerifiedKey, scope: str) -> str:
+    """The key's lender if it holds `scope` and is within its rate limit.
 
     403 for a valid key without `scope` (the body names it); then 429 over the rate
     limit, so a refused request costs no budget."""
-    if scope is not None and not key.allows(scope):
+    if not key.allows(scope):
         raise ApiError(403, f"this API key lacks the scope {scope}")
     wait = services.limiter.take(key.lender)
     if wait is not None:
@@ -91,15 +91,6 @@ async def verified_key(
 VerifiedKeyDep = Annotated[VerifiedKey, Depends(verified_key)]
 
 
-async def authenticated_lender(services: ServicesDep, key: VerifiedKeyDep) -> str:
-    """The lender of any valid key, whatever its scopes; 401 without one, 429 over the rate
-    limit. Routes use `require_scope` instead."""
-    return authorize(services, key, None)
-
-
-Lender = Annotated[str, Depends(authenticated_lender)]
-
-
 def require_scope(scope: str) -> Callable[..., Awaitable[str]]:
     """A dependency giving the lender of a valid key that holds `scope`: 401, 403, then 429."""
     if scope not in SCOPES:
@@ -111,7 +102,6 @@ def require_scope(scope: str) -> Callable[..., Awaitable[str]]:
     return lender_with_scope
 
 
-ScoringLender = Annotated[str, Depends(require_scope("scores:write"))]
 DecisionsLender = Annotated[str, Depends(require_scope("decisions:read"))]
 ModelsLender = Annotated[str, Depends(require_scope("models:read"))]
 
@@ -141,20 +131,6 @@ def checked_idempotency_key(key: str | None) -> str | None:
     return key
 
 
-async def idempotency_key(
-    key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="Optional. Repeat a request with the same key and body to get the same "
-            "decision back (logged once); the same key with another body is refused with 422.",
-        ),
-    ] = None,
-) -> str | None:
-    return checked_idempotency_key(key)
-
-
-IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 
 
 # -- the scoring routes' flat dependency ---------------------------------------------------

@@ -14,11 +14,11 @@ import pytest
 import sqlalchemy as sa
 from test_production_support import (
     REPO_ROOT,
-    VENV_BIN,
     free_port,
     http_status,
     process_env,
     running,
+    scoring_api_command,
 )
 
 from credit_assets.core.apikeys import create_api_key
@@ -126,8 +126,7 @@ def test_runs_materializations_and_the_champion_live_in_postgres_and_the_api_sco
         ), {"s": snapshot["snapshot_id"]}).scalar_one()
     api_key = create_api_key(platform, "production-test-lender")
     port = free_port()
-    command = [str(VENV_BIN / "uvicorn"), "scoring_api.main:create_app", "--factory",
-               "--host", "127.0.0.1", "--port", str(port), "--log-level", "info"]
+    command = scoring_api_command(port, log_level="info")
     with running("scoring-api", command, tmp_path / "logs", env=process_env()) as api:
         api.wait_until(lambda: http_status(f"http://127.0.0.1:{port}/readyz") == 200,
                        timeout=90, what="/readyz 200")

@@ -28,6 +28,21 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
 
+def scoring_api_command(port: int, log_level: str = "warning") -> list[str]:
+    """`uvicorn` serving the scoring API's app factory on 127.0.0.1:`port` (one worker)."""
+    return [
+        str(VENV_BIN / "uvicorn"),
+        "scoring_api.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        log_level,
+    ]
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now (loopback)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

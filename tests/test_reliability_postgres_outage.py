@@ -25,7 +25,13 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from test_production_support import VENV_BIN, free_port, http_status, process_env, running
+from test_production_support import (
+    free_port,
+    http_status,
+    process_env,
+    running,
+    scoring_api_command,
+)
 from test_scoring_fixtures import built_model, publish_borrowers, save_and_register
 
 from tests.conftest import IN_CI
@@ -203,17 +209,7 @@ def test_scoring_survives_a_postgres_restart_with_503s_and_an_exact_decision_log
     platform_engine(pg.url).dispose()  # no idle connection of ours across the restart
 
     port = free_port()
-    command = [
-        str(VENV_BIN / "uvicorn"),
-        "scoring_api.main:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
+    command = scoring_api_command(port)
     outcomes: list[Outcome] = []
     stop = threading.Event()
     with running("scoring-api", command, tmp_path / "logs", env=process_env()) as api:

@@ -16,7 +16,13 @@ import httpx
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from test_production_support import VENV_BIN, free_port, http_status, process_env, running
+from test_production_support import (
+    free_port,
+    http_status,
+    process_env,
+    running,
+    scoring_api_command,
+)
 from test_scoring_fixtures import built_model, publish_borrowers, save_and_register
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -97,17 +103,7 @@ def test_a_minute_at_half_the_maximum_throughput(postgres_url, monkeypatch, tmp_
     key = create_api_key(engine, "load-lender")
 
     port = free_port()
-    command = [
-        str(VENV_BIN / "uvicorn"),
-        "scoring_api.main:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
+    command = scoring_api_command(port)
     with running("scoring-api", command, tmp_path / "logs", env=process_env()) as api:
         api.wait_until(
             lambda: http_status(f"http://127.0.0.1:{port}/readyz") == 200,
