@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from credit_assets.cli import main
+from credit_assets.core import apikeys
 from credit_assets.core.apikeys import (
     SCOPES,
     ApiKeyVerifier,
@@ -161,3 +162,19 @@ def test_the_cli_lists_keys_without_secrets_and_revokes_by_id(
     with engine.connect() as conn:
         hashes = conn.execute(sa.select(api_keys.c.key_hash)).scalars().all()
     assert not any(h.split("$")[1] in table for h in hashes)
+
+
+def test_an_expired_entry_is_rechecked_without_scrypt_and_a_revocation_lands(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = create_api_key(engine, "acme-bank", ["scores:write"])
+    verifier = ApiKeyVerifier(engine, ttl_seconds=0.0)  # every look-up is past the TTL
+    assert verifier.verify(key) is not None
+    hashed: list[str] = []
+    monkeypatch.setattr(apikeys, "_hash_secret", lambda secret, salt: hashed.append(secret))
+    again = verifier.verify(key)
+    assert again is not None and again.lender == "acme-bank"
+    assert hashed == []  # liveness was re-read; the secret was not re-proven
+    assert revoke_api_key(engine, _key_id(key))
+    assert verifier.verify(key) is None
+    assert verifier._cache == {}  # the revoked key's fingerprint is forgotten

@@ -3,9 +3,10 @@
 The key id is public (it finds the row); the secret never touches the database:
 only `salt$hash` (hex) is stored, with a fresh salt per key. Verification
 recomputes the hash and compares in constant time. Scrypt is deliberately slow
-(~tens of ms), so the API keeps `ApiKeyVerifier`, a small in-process cache of
-keys it has verified recently, keyed by the SHA-256 of the presented key, never
-the key itself; a revoked key stops working when its entry expires.
+(~tens of ms), so the API keeps `ApiKeyVerifier`, an in-process cache keyed by
+the SHA-256 of the presented key, never the key itself: a secret is proven once
+per process, and whether its key is still live is re-read (an indexed look-up,
+no scrypt) when the entry expires, so a revoked key stops working within the TTL.
 
 Each key carries scopes (`SCOPES`), fixed when it is created: what a lender's
 system may do with it. To change a key's scopes, create a new key and revoke the
@@ -175,10 +176,17 @@ def list_api_keys(engine: Engine, lender: str | None = None) -> list[ApiKeyInfo]
 
 
 class ApiKeyVerifier:
-    """`verify_api_key` behind a TTL cache of recently verified keys (by SHA-256, not plaintext).
+    """`verify_api_key` behind an in-process cache keyed by the SHA-256 of the presented key
+    (never the key itself), with the two costs of verification kept apart:
 
-    The cache holds the `VerifiedKey` (lender and scopes), so a cached request needs neither
-    the database nor scrypt to know what the key may do."""
+    - proving the secret (scrypt, tens of milliseconds) happens once per presented key and
+      process: a proven fingerprint is remembered (up to `max_entries`, least recently used
+      first out);
+    - knowing the key is still live (not revoked; its lender and scopes) is an indexed read,
+      repeated every `ttl_seconds`, so a revoked key stops working within that time.
+
+    Re-proving the secret on every expiry would stall every request of that lender for an
+    scrypt, once a minute per process (seen in the API benchmark as a 100-150 ms spike)."""
 
     def __init__(
         self, engine: Engine, ttl_seconds: float = 60.0, max_entries: int = 10_000
@@ -186,11 +194,13 @@ class ApiKeyVerifier:
         self.engine = engine
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
+        # fingerprint -> (key, time its liveness was last read); the key id of a proven
+        # secret stays here after expiry, so a re-check needs no scrypt.
         self._cache: OrderedDict[bytes, tuple[VerifiedKey, float]] = OrderedDict()
         self._lock = threading.Lock()
-        # One scrypt at a time: when an entry expires under load, the first request
-        # re-verifies and the others find it cached, instead of every worker thread
-        # allocating scrypt's 16 MB at once (measured: +64 MB RSS per expiry herd).
+        # One miss at a time: when an entry expires under load, the first request re-checks
+        # and the others find it cached, instead of every worker thread reading (or, for a
+        # new key, allocating scrypt's 16 MB) at once (measured: +64 MB RSS per herd).
         self._miss_lock = threading.Lock()
 
     @staticmethod
@@ -198,36 +208,48 @@ class ApiKeyVerifier:
         return hashlib.sha256(presented.encode()).digest()
 
     def cached(self, presented: str) -> VerifiedKey | None:
-        """The key's lender and scopes if it was verified within the TTL (no database, no scrypt)."""
+        """The key's lender and scopes if its liveness was read within the TTL (no database,
+        no scrypt)."""
         fingerprint = self.fingerprint(presented)
         with self._lock:
             entry = self._cache.get(fingerprint)
-            if entry is None:
+            if entry is None or entry[1] + self.ttl_seconds < time.monotonic():
                 return None
-            verified, expires = entry
-            if expires < time.monotonic():
-                del self._cache[fingerprint]
-                return None
-            return verified
+            return entry[0]
 
     def verify(self, presented: str) -> VerifiedKey | None:
         verified = self.cached(presented)
         if verified is not None:
             return verified
+        fingerprint = self.fingerprint(presented)
         with self._miss_lock:
             verified = self.cached(presented)
             if verified is not None:
                 return verified
-            return self._verify_and_cache(presented)
-
-    def _verify_and_cache(self, presented: str) -> VerifiedKey | None:
-        verified = verify_api_key(self.engine, presented)
-        if verified is not None:
             with self._lock:
-                self._cache[self.fingerprint(presented)] = (
-                    verified,
-                    time.monotonic() + self.ttl_seconds,
-                )
+                proven = self._cache.get(fingerprint)
+            if proven is not None:
+                verified = self._recheck(proven[0].key_id)
+            else:
+                verified = verify_api_key(self.engine, presented)
+            with self._lock:
+                if verified is None:
+                    self._cache.pop(fingerprint, None)
+                    return None
+                self._cache[fingerprint] = (verified, time.monotonic())
+                self._cache.move_to_end(fingerprint)
                 while len(self._cache) > self.max_entries:
                     self._cache.popitem(last=False)
-        return verified
+            return verified
+
+    def _recheck(self, key_id: str) -> VerifiedKey | None:
+        """A proven key as the database has it now; None once it is revoked or gone."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(api_keys.c.lender, api_keys.c.scopes).where(
+                    api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None)
+                )
+            ).first()
+        if row is None:
+            return None
+        return VerifiedKey(key_id, row.lender, frozenset(_parse_scopes(row.scopes)))
