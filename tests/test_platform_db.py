@@ -19,7 +19,7 @@ from credit_assets.core.db import (
     migrate,
 )
 
-HEAD = "0002"
+HEAD = "0003"
 EXPECTED_TABLES = {
     "ingested_files", "online_feature_snapshots", "online_features", "online_feature_current",
     "model_registry", "decision_log", "shadow_decisions", "api_keys", "alerts",
@@ -120,3 +120,55 @@ def test_a_key_row_without_scopes_is_refused_by_the_database(tmp_path):
                 "created_at": datetime(2026, 1, 5),
             },
         )
+
+
+def _compression(engine: sa.Engine, table: str, column: str) -> str:
+    """pg_attribute.attcompression: 'l' lz4, 'p' pglz, '' the server default (pglz)."""
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text(
+                "SELECT attcompression FROM pg_attribute "
+                "WHERE attrelid = CAST(:table AS regclass) AND attname = :column"
+            ),
+            {"table": table, "column": column},
+        ).scalar()
+
+
+@pytest.mark.postgres
+def test_the_decision_log_writes_large_text_with_lz4_and_one_index_fewer(postgres_url):
+    migrate(postgres_url)
+    engine = engine_for(postgres_url)
+    for table, column in (
+        ("decision_log", "features"),
+        ("decision_log", "response"),
+        ("online_features", "features"),
+    ):
+        assert _compression(engine, table, column) == "l", (table, column)
+    indexes = {i["name"] for i in sa.inspect(engine).get_indexes("decision_log")}
+    assert "ix_decision_log_lender" not in indexes
+    # A value over the TOAST threshold is stored lz4-compressed.
+    large = "[" + ",".join(f'{{"feature_{i}": {i * 0.37:.6f}}}' for i in range(400)) + "]"
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO decision_log (decision_id, lender, created_at, inputs_digest, "
+                "scorable, reasons, features) VALUES ('d-lz4', 'acme-bank', now(), 'x', true, "
+                "'[]', :features)"
+            ),
+            {"features": large},
+        )
+        stored = conn.execute(
+            sa.text(
+                "SELECT pg_column_compression(features), features FROM decision_log "
+                "WHERE decision_id = 'd-lz4'"
+            )
+        ).one()
+    assert stored == ("lz4", large)
+
+    command.downgrade(alembic_config(engine), "0002")
+    assert _compression(engine, "decision_log", "features") == "p"
+    assert "ix_decision_log_lender" in {
+        i["name"] for i in sa.inspect(engine).get_indexes("decision_log")
+    }
+    migrate(postgres_url)
+    assert _compression(engine, "decision_log", "features") == "l"

@@ -78,7 +78,8 @@ decision_log = sa.Table(
     "decision_log",
     metadata,
     sa.Column("decision_id", sa.String(64), primary_key=True),
-    sa.Column("lender", sa.String(100), nullable=False, index=True),
+    # No index of its own: uq_decision_idempotency (lender, idempotency_key) leads with it.
+    sa.Column("lender", sa.String(100), nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False, index=True),
     sa.Column("borrower_id", sa.String(100)),
     sa.Column("inputs_digest", sa.String(64), nullable=False),
