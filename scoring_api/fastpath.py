@@ -9,12 +9,20 @@ same `ScoringService.score` and the same response as the route in
 `routes/scores.py`, which stays the definition of the operation (OpenAPI,
 validation, errors).
 
-Anything else is handed to FastAPI untouched, before anything has happened: an
+It wraps the app's whole middleware stack (`ScoringApp.build_middleware_stack`),
+so the common request skips FastAPI's error, telemetry and body-limit layers as
+well; it reads a body only when the request declares a Content-Length of at most
+`FAST_BODY_MAX` bytes (a borrower id is well under that), so nothing unbounded is
+ever buffered here.
+
+Anything else is handed to FastAPI untouched, before anything has happened: a
+body without a Content-Length or longer than `FAST_BODY_MAX`, an
 inline payload, a body the schema refuses, a key not in the verified-key cache,
 a missing scope, a bad Idempotency-Key, no model, a lender over its rate limit (a
 refused token is not spent, so FastAPI refuses it again and answers 429). Errors
 once scoring has started (unknown borrower, database down, idempotency conflict)
-are rendered by the app's own exception handlers, as the route's would be.
+are rendered by the app's own exception handlers, as the route's would be, and so
+is anything unexpected (the handler for `Exception`: a 500 with a plain message).
 """
 
 from __future__ import annotations
@@ -32,20 +40,30 @@ from scoring_api.routes.scores import SCORE_PATH, json_response
 from scoring_api.schemas import ScoreRequest
 
 SCOPE = "scores:write"
+FAST_BODY_MAX = 4096  # bytes; a by-id request body is ~40
 
 
 class ScoreByIdFastPath:
-    """ASGI middleware (inside FastAPI's body-size limit) for `POST /v1/scores` by borrower id."""
+    """ASGI middleware around the app's middleware stack for `POST /v1/scores` by borrower id."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != SCORE_PATH:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or scope["path"] != SCORE_PATH
+            or not _small_body(scope)
+        ):
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive)
-        call = None if body is None else _fast_call(scope, body)
+        try:
+            call = None if body is None else _fast_call(scope, body)
+        except Exception as exc:  # as FastAPI's ServerErrorMiddleware would answer it
+            await (await _handled(scope, exc))(scope, receive, send)
+            return
         if call is None:
             await self.app(scope, _replay(body or b"", receive), send)
             return
@@ -57,8 +75,16 @@ class ScoreByIdFastPath:
             response = await _handled(scope, exc)
             await response(scope, receive, send)
             return
-        services.metrics.latency.labels(endpoint="score").observe(time.perf_counter() - started)
+        services.metrics.score_latency.observe(time.perf_counter() - started)
         await json_response(result.body_json, result.replayed)(scope, receive, send)
+
+
+def _small_body(scope: Scope) -> bool:
+    """The request declares a body of at most FAST_BODY_MAX bytes."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return value.isdigit() and int(value) <= FAST_BODY_MAX
+    return False
 
 
 def _fast_call(scope: Scope, body: bytes) -> tuple[Any, str, Any, ScoreRequest, str | None] | None:

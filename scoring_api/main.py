@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from credit_assets.core.settings import Settings, get_settings
 from scoring_api.errors import install_error_handlers
@@ -40,6 +41,13 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+class ScoringApp(FastAPI):
+    """FastAPI with the by-id fast path around its whole middleware stack (see `fastpath`)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return ScoreByIdFastPath(super().build_middleware_stack())
+
+
 def create_app(
     settings: Settings | None = None, api_settings: ApiSettings | None = None
 ) -> FastAPI:
@@ -66,7 +74,7 @@ def create_app(
             await services.stop()
 
     telemetry = api_settings.opentelemetry
-    app = FastAPI(
+    app = ScoringApp(
         telemetry={
             "tracing": telemetry,
             "metrics": telemetry,
@@ -85,7 +93,6 @@ def create_app(
         ],
     )
     install_error_handlers(app)
-    app.add_middleware(ScoreByIdFastPath)
     app.include_router(scores.router)
     app.include_router(decisions.router)
     app.include_router(models.router)

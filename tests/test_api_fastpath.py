@@ -128,3 +128,38 @@ def test_a_lender_over_its_limit_is_answered_429_by_fastapi_once(
     assert statuses == [200, 200, 200, 429]
     assert served == [False, True, True, False]
     assert "credit_api_rate_limited_total 1.0" in text
+
+
+def test_a_body_without_a_small_declared_length_is_left_to_fastapi_unread(
+    api: RunningApi, served: list[bool]
+) -> None:
+    assert api.score({"borrower_id": "b-good"}).status_code == 200  # caches the key
+    served.clear()
+    headers = {**api.headers, "Content-Type": "application/json"}
+    # Valid JSON, but longer than the fast path ever buffers.
+    padded = b'{"borrower_id": "b-good"' + b" " * (fastpath.FAST_BODY_MAX + 1) + b"}"
+    long_body = api.client.post("/v1/scores", content=padded, headers=headers)
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: Transfer-Encoding chunked
+        yield b'{"borrower_id": '
+        yield b'"b-good"}'
+
+    chunked = api.client.post("/v1/scores", content=chunks(), headers=headers)
+    assert served == []  # the fast path never looked at either body
+    assert long_body.status_code == chunked.status_code == 200
+    assert len(api.decision_rows()) == 3
+
+
+def test_an_unexpected_error_in_the_fast_path_is_the_apps_500(
+    api: RunningApi, served: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert api.score({"borrower_id": "b-good"}).status_code == 200
+
+    def broken(_lender: str) -> None:
+        raise RuntimeError("limiter state corrupted")
+
+    monkeypatch.setattr(api.services.limiter, "take", broken)
+    failed = api.score({"borrower_id": "b-good"})
+    assert failed.status_code == 500
+    assert failed.json() == {"detail": "internal error; it has been logged"}
+    assert len(api.decision_rows()) == 1  # nothing was decided

@@ -48,7 +48,7 @@ async def score(caller: ScoringCaller, body: ScoreRequest) -> Response:
     result = await services.scoring.score(
         caller.lender, body, caller.model, caller.idempotency_key
     )
-    services.metrics.latency.labels(endpoint="score").observe(time.perf_counter() - started)
+    services.metrics.score_latency.observe(time.perf_counter() - started)
     return json_response(result.body_json, result.replayed)
 
 
@@ -88,5 +88,5 @@ async def score_batch(caller: ScoringCaller, body: BatchScoreRequest) -> Respons
         f'{{"model_version":{json.dumps(model.version)},"scored":{scored},'
         f'"failed":{len(outcomes) - scored},"results":[{",".join(results)}]}}'
     )
-    services.metrics.latency.labels(endpoint="batch").observe(time.perf_counter() - started)
+    services.metrics.batch_latency.observe(time.perf_counter() - started)
     return json_response(payload)

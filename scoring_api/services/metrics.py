@@ -19,6 +19,9 @@ class ApiMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        # Children bound once: `labels()` is a locked dictionary look-up per call.
+        self.score_latency = self.latency.labels(endpoint="score")
+        self.batch_latency = self.latency.labels(endpoint="batch")
         self.decisions = Counter(
             "credit_api_decisions_total",
             "Decisions returned, by risk band (`not_scorable` for thin files).",
@@ -44,10 +47,15 @@ class ApiMetrics:
         self.rate_limited = Counter(
             "credit_api_rate_limited_total", "Requests refused with 429.", registry=self.registry
         )
+        self._decided: dict[str, Counter] = {}
 
     def serving(self, version: str) -> None:
         self.model_info.clear()
         self.model_info.labels(version=version).set(1)
 
     def decided(self, band: str | None) -> None:
-        self.decisions.labels(band=band or "not_scorable").inc()
+        key = band or "not_scorable"
+        child = self._decided.get(key)
+        if child is None:
+            child = self._decided[key] = self.decisions.labels(band=key)
+        child.inc()
