@@ -5,8 +5,9 @@ a CatBoost champion like the platform's, a published feature snapshot, an API
 key; the platform database on a throw-away PostgreSQL database when the server
 answers, as in production, else SQLite), then starts as subprocesses:
 
-* the real app, `uvicorn scoring_api.main:create_app --factory --workers 2`;
-* a bare FastAPI app (2 workers) whose POST endpoint returns constant JSON: the
+* the real app with 2 uvicorn workers, as `credit-platform serve --workers 2` runs it
+  (`python -m scoring_api.serve`: a listening socket per worker, SO_REUSEPORT);
+* a bare FastAPI app, served the same way, whose POST endpoint returns constant JSON: the
   ceiling the scoring path is measured against (loaded just before and just after
   the scoring path, and the two averaged, so a drifting machine moves both alike);
 
@@ -257,10 +258,11 @@ def free_port() -> int:
 def start_server(
     app: str, port: int, env: dict[str, str], app_dir: Path, log: Path
 ) -> subprocess.Popen:
+    """Two workers, as `credit-platform serve --workers 2` runs them (a socket each)."""
     command = [
         sys.executable,
         "-m",
-        "uvicorn",
+        "scoring_api.serve",
         app,
         "--host",
         HOST,
@@ -271,14 +273,12 @@ def start_server(
         "--no-access-log",
         "--log-level",
         "warning",
-        "--app-dir",
-        str(app_dir),
     ]
-    if app.endswith("create_app"):
-        command.append("--factory")
+    if not app.endswith("create_app"):
+        command.append("--no-factory")
     return subprocess.Popen(
         command,
-        env=env,
+        env={**env, "PYTHONPATH": os.pathsep.join([str(app_dir), str(REPO)])},
         cwd=REPO,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
@@ -450,13 +450,12 @@ async def _balanced_connections(port: int, count: int, workers: int = 2) -> list
     """`count` keep-alive connections, as evenly spread over the server's worker processes
     as `ss` lets us see, as a load balancer in front of the workers would spread them.
 
-    uvicorn's workers share one listening socket and the first to wake accepts, so
-    connections opened back to back split unevenly (22/10 seen for 32) and the busier
-    worker queues at a load the pair handles easily: p99 31 ms at 2 900 requests/s split
-    22/10, 12 ms split 16/16 (one session, same server). A connection that lands on a
-    worker holding its share already is closed and opened again (bounded); without
-    `ss`, connections are kept as they land. The saturated phases (wrk) cannot do this:
-    their split is reported as measured."""
+    The kernel spreads connections over the workers' sockets by a hash (see
+    `worker_split`), so 32 connections can still split 20/12; for the latency phase the
+    client wants the load it offers to be the load each worker gets. A connection that
+    lands on a worker holding its share already is closed and opened again (bounded);
+    without `ss`, connections are kept as they land. The saturated phases (wrk) cannot
+    do this: their split is reported as measured."""
     import asyncio
 
     share = -(-count // workers)
@@ -607,9 +606,11 @@ def wrk_load(
 def worker_split(port: int) -> list[int]:
     """Open client connections per server process, most first (empty if `ss` is missing).
 
-    uvicorn's workers share one listening socket and the first to wake accepts what is
-    pending, so a client's connections can split 6/26 as well as 16/16; the busier worker
-    then limits the whole (seen: 3 740 req/s at 6/26, 4 470 at 14/18 in one session)."""
+    With uvicorn's own `--workers` (one shared listening socket, the first worker to wake
+    accepts) 32 connections split 28/4 or 29/3 as often as 16/16, and the busier worker
+    limited the whole. `credit-platform serve` gives each worker its own socket
+    (SO_REUSEPORT) and the kernel spreads connections by a hash: even on average, still
+    random, so the split is reported with every phase."""
     try:
         listing = subprocess.run(
             ["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],

@@ -1,13 +1,13 @@
 """`credit-platform`: the command line for people who do not open the Dagster UI.
 
-    credit-platform generate --borrowers 50000      synthetic data into the landing zone
-    credit-platform materialize [--select GROUP...] ingest new files, then refresh the graph
-    credit-platform serve                           the scoring API
-    credit-platform apikey create --lender NAME     prints a new API key once (--scope S...)
-    credit-platform apikey list|revoke [KEY_ID]     the keys (never a secret); revoke one
-    credit-platform models list|show [--json]       the model inventory
-    credit-platform simulate-traffic --requests N   scores a population through the API
-    credit-platform db upgrade                      applies the platform database migrations
+credit-platform generate --borrowers 50000      synthetic data into the landing zone
+credit-platform materialize [--select GROUP...] ingest new files, then refresh the graph
+credit-platform serve                           the scoring API
+credit-platform apikey create --lender NAME     prints a new API key once (--scope S...)
+credit-platform apikey list|revoke [KEY_ID]     the keys (never a secret); revoke one
+credit-platform models list|show [--json]       the model inventory
+credit-platform simulate-traffic --requests N   scores a population through the API
+credit-platform db upgrade                      applies the platform database migrations
 """
 
 from __future__ import annotations
@@ -70,17 +70,9 @@ def _cmd_db(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from scoring_api.serve import ServeOptions, serve
 
-    uvicorn.run(
-        "scoring_api.main:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="info",
-    )
-    return 0
+    return serve(ServeOptions(host=args.host, port=args.port, workers=args.workers))
 
 
 def _cmd_apikey(args: argparse.Namespace) -> int:
@@ -197,8 +189,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="credit-platform", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="credit-platform",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="write synthetic alternative data into the landing zone")
@@ -211,14 +206,21 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=_cmd_generate)
 
     mat = sub.add_parser("materialize", help="ingest new landing files, then materialize the graph")
-    mat.add_argument("--select", nargs="*", metavar="GROUP",
-                     help="asset groups to materialize (default: all)")
+    mat.add_argument(
+        "--select", nargs="*", metavar="GROUP", help="asset groups to materialize (default: all)"
+    )
     mat.set_defaults(func=_cmd_materialize)
 
     serve = sub.add_parser("serve", help="run the scoring API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API processes; with more than one, each listens on its own socket (SO_REUSEPORT) "
+        "so the kernel spreads connections evenly",
+    )
     serve.set_defaults(func=_cmd_serve)
 
     from credit_assets.core.apikeys import SCOPES
