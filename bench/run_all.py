@@ -380,10 +380,12 @@ API_HISTORY = (
     "an expired API-key cache entry re-ran scrypt, stalling a worker 100-150 ms a minute; "
     "SHAP gathered in 8 MB chunks cost 5x per row above 64 rows. The bare endpoint's figure "
     "moves from run to run, so it is measured just before and just after the scoring path "
-    "and averaged; the medians of per-run ratios are reported. wrk's 32 connections split "
-    "between the two workers as the accept race falls (28/4 to 16/16, reported per run): the "
-    "busier worker limits the saturated figure. The half-load client spreads its connections "
-    "16/16, as a load balancer in front of the workers would."
+    "and averaged; the medians of per-run ratios are reported. With uvicorn's own --workers "
+    "(one shared listening socket) wrk's 32 connections split 28/4 as often as 16/16 and the "
+    "busier worker capped the run (3 864 req/s at 27/5, 5 143 at 18/14); both apps now run "
+    "as `credit-platform serve --workers 2` does, a socket per worker (SO_REUSEPORT), and the "
+    "kernel's hash split is reported per phase. The half-load client spreads its "
+    "connections 16/16, as a load balancer in front of the workers would."
 )
 
 
