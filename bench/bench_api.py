@@ -225,8 +225,8 @@ def drop_postgres_database(server_url: str, url: str) -> None:
     admin.dispose()
 
 
-def checkpoint(server_url: str) -> bool:
-    """Start a phase from a fresh PostgreSQL checkpoint (needs superuser; False without).
+def checkpoint(server_url: str) -> None:
+    """Start a phase from a fresh PostgreSQL checkpoint (needs superuser; skipped without).
 
     The server is shared and its WAL fills across runs (every decision is a few kB of
     it); a checkpoint that max_wal_size forces in the middle of a measured phase brings
@@ -239,9 +239,8 @@ def checkpoint(server_url: str) -> bool:
     try:
         with admin.connect() as conn:
             conn.execute(sa.text("CHECKPOINT"))
-        return True
     except sa.exc.DBAPIError:
-        return False
+        pass
     finally:
         admin.dispose()
 
@@ -479,23 +478,23 @@ async def _balanced_connections(port: int, count: int, workers: int = 2) -> list
 
 def _connection_owner(port: int, client_port: int) -> str | None:
     """The pid of the server process holding the connection from `client_port`."""
+    pids = _server_pids(f"( sport = :{port} and dport = :{client_port} )")
+    return pids[0] if pids else None
+
+
+def _server_pids(selector: str) -> list[str]:
+    """The owning pid of each established connection `ss` lists for `selector` (empty if
+    `ss` is missing)."""
     try:
         listing = subprocess.run(
-            [
-                "ss",
-                "-Htnp",
-                "state",
-                "established",
-                f"( sport = :{port} and dport = :{client_port} )",
-            ],
+            ["ss", "-Htnp", "state", "established", selector],
             capture_output=True,
             text=True,
             timeout=10,
         ).stdout
     except (OSError, subprocess.TimeoutExpired):
-        return None
-    found = re.search(r"pid=(\d+)", listing)
-    return found.group(1) if found else None
+        return []
+    return re.findall(r"pid=(\d+)", listing)
 
 
 def python_load(
@@ -611,17 +610,8 @@ def worker_split(port: int) -> list[int]:
     limited the whole. `credit-platform serve` gives each worker its own socket
     (SO_REUSEPORT) and the kernel spreads connections by a hash: even on average, still
     random, so the split is reported with every phase."""
-    try:
-        listing = subprocess.run(
-            ["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return []
     counts: dict[str, int] = {}
-    for pid in re.findall(r"pid=(\d+)", listing):
+    for pid in _server_pids(f"( sport = :{port} )"):
         counts[pid] = counts.get(pid, 0) + 1
     return sorted(counts.values(), reverse=True)
 

@@ -1,13 +1,13 @@
 """`credit-platform`: the command line for people who do not open the Dagster UI.
 
-credit-platform generate --borrowers 50000      synthetic data into the landing zone
-credit-platform materialize [--select GROUP...] ingest new files, then refresh the graph
-credit-platform serve                           the scoring API
-credit-platform apikey create --lender NAME     prints a new API key once (--scope S...)
-credit-platform apikey list|revoke [KEY_ID]     the keys (never a secret); revoke one
-credit-platform models list|show [--json]       the model inventory
-credit-platform simulate-traffic --requests N   scores a population through the API
-credit-platform db upgrade                      applies the platform database migrations
+    credit-platform generate --borrowers 50000      synthetic data into the landing zone
+    credit-platform materialize [--select GROUP...] ingest new files, then refresh the graph
+    credit-platform serve                           the scoring API
+    credit-platform apikey create --lender NAME     prints a new API key once (--scope S...)
+    credit-platform apikey list|revoke [KEY_ID]     the keys (never a secret); revoke one
+    credit-platform models list|show [--json]       the model inventory
+    credit-platform simulate-traffic --requests N   scores a population through the API
+    credit-platform db upgrade                      applies the platform database migrations
 """
 
 from __future__ import annotations
@@ -70,9 +70,9 @@ def _cmd_db(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from scoring_api.serve import ServeOptions, serve
+    from scoring_api.serve import options_from, serve
 
-    return serve(ServeOptions(host=args.host, port=args.port, workers=args.workers))
+    return serve(options_from(args))
 
 
 def _cmd_apikey(args: argparse.Namespace) -> int:
@@ -189,11 +189,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="credit-platform",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = argparse.ArgumentParser(prog="credit-platform", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="write synthetic alternative data into the landing zone")
@@ -206,21 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=_cmd_generate)
 
     mat = sub.add_parser("materialize", help="ingest new landing files, then materialize the graph")
-    mat.add_argument(
-        "--select", nargs="*", metavar="GROUP", help="asset groups to materialize (default: all)"
-    )
+    mat.add_argument("--select", nargs="*", metavar="GROUP",
+                     help="asset groups to materialize (default: all)")
     mat.set_defaults(func=_cmd_materialize)
 
+    from scoring_api.serve import add_serve_arguments
+
     serve = sub.add_parser("serve", help="run the scoring API")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="API processes; with more than one, each listens on its own socket (SO_REUSEPORT) "
-        "so the kernel spreads connections evenly",
-    )
+    add_serve_arguments(serve)
     serve.set_defaults(func=_cmd_serve)
 
     from credit_assets.core.apikeys import SCOPES

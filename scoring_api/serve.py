@@ -5,8 +5,8 @@ uvicorn's own `--workers` shares one listening socket, and the worker that wakes
 accepts whatever is pending. A client that holds a few keep-alive connections (a lender's
 connection pool, a proxy's upstream pool, a load generator) therefore often finds them
 split very unevenly: 32 connections split 28/4 and 29/3 in the API benchmark, and the busier
-worker then limits the whole (a saturated run split 28/4 reached 3 864 requests/s where an
-even one reached 5 143). With a socket per worker, the kernel spreads new connections over
+worker then limits the whole (a saturated run split 27/5 reached 3 864 requests/s where one
+split 18/14 reached 5 143). With a socket per worker, the kernel spreads new connections over
 the workers by a hash of their addresses: even on average, never all on one.
 
 The parent only supervises: a worker that dies after it started serving is started again;
@@ -21,7 +21,7 @@ With one worker, or where the platform has no SO_REUSEPORT, this is plain `uvico
 
 from __future__ import annotations
 
-import logging
+import argparse
 import multiprocessing
 import signal
 import socket
@@ -34,8 +34,6 @@ from typing import Any
 
 APP = "scoring_api.main:create_app"
 BACKLOG = 2048  # uvicorn's default
-
-log = logging.getLogger("scoring_api.serve")
 
 
 @dataclass(frozen=True)
@@ -130,7 +128,6 @@ class Supervisor:
         self.context = multiprocessing.get_context("spawn")
         self.workers: list[tuple[BaseProcess, Any]] = []  # (process, its ready event)
         self.stopping = threading.Event()
-        self.restarts = 0
 
     def _start(self) -> tuple[BaseProcess, Any]:
         ready = self.context.Event()
@@ -184,7 +181,6 @@ class Supervisor:
                 file=sys.stderr,
                 flush=True,
             )
-            self.restarts += 1
             self.workers[i] = self._start()
         return 0
 
@@ -200,31 +196,42 @@ class Supervisor:
                 process.join()
 
 
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `credit-platform serve` (and of `python -m scoring_api.serve`)."""
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API processes; with more than one, each listens on its own socket (SO_REUSEPORT) "
+        "so the kernel spreads connections evenly",
+    )
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--no-access-log", action="store_true")
+
+
+def options_from(args: argparse.Namespace, app: str = APP, factory: bool = True) -> ServeOptions:
+    return ServeOptions(
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=not args.no_access_log,
+        app=app,
+        factory=factory,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m scoring_api.serve [APP]`: any ASGI app the same way (the API benchmark serves
     its bare endpoint like this, so both sides run the same process model)."""
-    import argparse
-
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("app", nargs="?", default=APP, help=f"module:attribute (default {APP})")
     parser.add_argument("--no-factory", action="store_true", help="APP is an app, not a factory")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--log-level", default="info")
-    parser.add_argument("--no-access-log", action="store_true")
+    add_serve_arguments(parser)
     args = parser.parse_args(argv)
-    return serve(
-        ServeOptions(
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_level=args.log_level,
-            access_log=not args.no_access_log,
-            app=args.app,
-            factory=not args.no_factory,
-        )
-    )
+    return serve(options_from(args, app=args.app, factory=not args.no_factory))
 
 
 if __name__ == "__main__":

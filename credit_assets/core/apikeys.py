@@ -24,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -123,18 +124,23 @@ def parse_api_key(presented: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
+def _live_key(engine: Engine, key_id: str) -> Any:
+    """The key's row (lender, key_hash, scopes) unless it is revoked or unknown."""
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(api_keys.c.lender, api_keys.c.key_hash, api_keys.c.scopes).where(
+                api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None)
+            )
+        ).first()
+
+
 def verify_api_key(engine: Engine, presented: str) -> VerifiedKey | None:
     """The lender and scopes of a key, or None for a malformed, unknown, wrong or revoked key."""
     parsed = parse_api_key(presented)
     if parsed is None:
         return None
     key_id, secret = parsed
-    with engine.connect() as conn:
-        row = conn.execute(
-            sa.select(api_keys.c.lender, api_keys.c.key_hash, api_keys.c.scopes).where(
-                api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None)
-            )
-        ).first()
+    row = _live_key(engine, key_id)
     if row is None:
         _hash_secret(secret, _DUMMY_SALT)
         return None
@@ -244,12 +250,7 @@ class ApiKeyVerifier:
 
     def _recheck(self, key_id: str) -> VerifiedKey | None:
         """A proven key as the database has it now; None once it is revoked or gone."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(api_keys.c.lender, api_keys.c.scopes).where(
-                    api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None)
-                )
-            ).first()
+        row = _live_key(self.engine, key_id)
         if row is None:
             return None
         return VerifiedKey(key_id, row.lender, frozenset(_parse_scopes(row.scopes)))

@@ -14,7 +14,7 @@ with a `linger` therefore waits up to that long for company before handling a sm
 batch (fewer than `GATHER` items), but only while items arrive more often than once
 per linger interval (a smoothed mean gap), so a lone request at low load still waits
 for nobody. Measured in process at 1 600 requests/s, a 2 ms linger cut the CPU per
-request from 467 to 257 us; the latency it adds is bounded by the linger.
+request from 467 to 275 us; the latency it adds is bounded by the linger.
 
 The scoring path runs two in a row (`services/scoring.py`): the decider (one
 feature read, one scoring pass per batch) and the log writer (one group commit
@@ -73,7 +73,8 @@ class Batcher(Generic[T]):
         self.max_batch = max_batch
         self.name = name
         self.linger = linger  # seconds a small batch may wait for company (0: never)
-        self.mean_gap = float("inf")  # smoothed seconds between arrivals
+        # Smoothed seconds between arrivals; it starts as after a long pause (see `put`).
+        self.mean_gap = 10 * linger
         self._last_put = 0.0
         self._items: list[T] = []
         self._wake = asyncio.Event()
@@ -99,10 +100,7 @@ class Batcher(Generic[T]):
                 # recovers within a few arrivals when the load comes back.
                 gap = min(now - self._last_put, 10 * self.linger) / added
                 self._last_put = now
-                if self.mean_gap == float("inf"):
-                    self.mean_gap = gap
-                else:
-                    self.mean_gap += _GAP_WEIGHT * (gap - self.mean_gap)
+                self.mean_gap += _GAP_WEIGHT * (gap - self.mean_gap)
         self._wake.set()
 
     async def close(self) -> None:

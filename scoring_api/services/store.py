@@ -230,22 +230,24 @@ class PostgresStore:
     """asyncpg on the event loop; every failure to reach the database is DatabaseUnavailableError."""
 
     def __init__(self, connections: Connections) -> None:
-        self.connections = connections
-
-    @classmethod
-    async def open(cls, url: str, max_connections: int, timeout: float) -> PostgresStore:
-        return cls(Connections(asyncpg_dsn(url), max_connections, timeout))
-
-    async def _fetch(self, statement: _Statement, **values: Any) -> list[Any]:
         import asyncpg
 
-        unavailable = (
+        self.connections = connections
+        # What "the database is unreachable" looks like, built once (not per statement).
+        self._unavailable: tuple[type[BaseException], ...] = (
             TimeoutError,
             OSError,
             asyncpg.PostgresError,
             asyncpg.InterfaceError,
             asyncpg.InternalClientError,
         )
+
+    @classmethod
+    async def open(cls, url: str, max_connections: int, timeout: float) -> PostgresStore:
+        return cls(Connections(asyncpg_dsn(url), max_connections, timeout))
+
+    async def _fetch(self, statement: _Statement, **values: Any) -> list[Any]:
+        unavailable = self._unavailable
         try:
             conn = await self.connections.acquire()
         except unavailable as exc:
