@@ -394,8 +394,8 @@ def _paced_client(job: dict) -> dict:
             for body in job["bodies"]
         ]
         free: asyncio.Queue = asyncio.Queue()
-        for connection in await _balanced_connections(job["port"], job["threads"]):
-            free.put_nowait(connection)
+        for sock in balanced_sockets(job["port"], job["threads"]):
+            free.put_nowait(await asyncio.open_connection(sock=sock))
         latencies: list[float] = []
         errors = 0
         interval = 1.0 / job["rate"]
@@ -445,7 +445,7 @@ def _paced_client(job: dict) -> dict:
     return asyncio.run(main())
 
 
-async def _balanced_connections(port: int, count: int, workers: int = 2) -> list:
+def balanced_sockets(port: int, count: int, workers: int = 2) -> list[socket.socket]:
     """`count` keep-alive connections, as evenly spread over the server's worker processes
     as `ss` lets us see, as a load balancer in front of the workers would spread them.
 
@@ -455,24 +455,22 @@ async def _balanced_connections(port: int, count: int, workers: int = 2) -> list
     lands on a worker holding its share already is closed and opened again (bounded);
     without `ss`, connections are kept as they land. The saturated phases (wrk) cannot
     do this: their split is reported as measured."""
-    import asyncio
-
     share = -(-count // workers)
-    held: list = []
+    held: list[socket.socket] = []
     per_worker: dict[str, int] = {}
     for _ in range(count * 10):
         if len(held) == count:
             break
-        reader, writer = await asyncio.open_connection(HOST, port)
-        await asyncio.sleep(0.002)  # let the server's side of the connection settle
-        owner = _connection_owner(port, writer.get_extra_info("sockname")[1])
+        sock = socket.create_connection((HOST, port))
+        time.sleep(0.002)  # let the server's side of the connection settle
+        owner = _connection_owner(port, sock.getsockname()[1])
         if owner is not None and per_worker.get(owner, 0) >= share:
-            writer.close()
+            sock.close()
             continue
         per_worker[owner or "?"] = per_worker.get(owner or "?", 0) + 1
-        held.append((reader, writer))
+        held.append(sock)
     while len(held) < count:  # could not balance: take them as they come
-        held.append(await asyncio.open_connection(HOST, port))
+        held.append(socket.create_connection((HOST, port)))
     return held
 
 
@@ -529,6 +527,74 @@ def python_load(
     latencies = sorted(x for r in results for x in r["latencies"])
     elapsed = max(r["elapsed"] for r in results)
     return summarise(latencies, sum(r["errors"] for r in results), elapsed)
+
+
+OPENLOOP_SOURCE = Path(__file__).with_name("openloop.c")
+
+
+def build_openloop(workdir: Path) -> Path | None:
+    """Compiles bench/openloop.c (the C open-loop client) into the workdir; None without gcc."""
+    binary = workdir / "openloop"
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    if compiler is None:
+        return None
+    build = subprocess.run(
+        [compiler, "-O2", "-o", str(binary), str(OPENLOOP_SOURCE)],
+        capture_output=True,
+        text=True,
+    )
+    if build.returncode != 0:
+        print(f"openloop.c did not compile:\n{build.stderr}", file=sys.stderr)
+        return None
+    return binary
+
+
+def openloop_load(
+    binary: Path,
+    port: int,
+    path: str,
+    bodies: list[bytes],
+    headers: dict[str, str],
+    *,
+    connections: int,
+    seconds: float,
+    rate: float,
+    workdir: Path,
+) -> dict:
+    """The half-load phase with the C open-loop client (wrk2's -R in a few hundred lines):
+    requests scheduled at `rate`, sent on the first free connection, latency from the
+    scheduled start. The connections are opened here, spread evenly over the workers, and
+    handed to the client process."""
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    requests = workdir / "requests.bin"
+    requests.write_bytes(
+        b"\0".join(
+            f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\n{head}"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+            for body in bodies
+        )
+    )
+    sockets = balanced_sockets(port, connections)
+    try:
+        fds = [sock.fileno() for sock in sockets]
+        run = subprocess.run(
+            [str(binary), str(port), str(rate), str(seconds), str(requests), "7"]
+            + [str(fd) for fd in fds],
+            pass_fds=fds,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+        )
+    finally:
+        for sock in sockets:
+            sock.close()
+    if run.returncode != 0:
+        raise RuntimeError(f"openloop failed ({run.returncode}): {run.stderr.strip()}")
+    lines = run.stdout.splitlines()
+    tail = dict(field.split("=") for field in lines[-1].lstrip("# ").split())
+    latencies = sorted(int(line) / 1e6 for line in lines[:-1])
+    return summarise(latencies, int(tail["errors"]), float(tail["elapsed"]))
 
 
 def summarise(latencies: list[float], errors: int, elapsed: float) -> dict:
@@ -649,6 +715,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres-server", default=POSTGRES_SERVER, help="PostgreSQL server URL")
     parser.add_argument("--quick", action="store_true", help="2 s phases, 100 trees: check it runs")
     parser.add_argument("--client", choices=("auto", "python", "wrk"), default="auto")
+    parser.add_argument(
+        "--paced-client",
+        choices=("auto", "c", "python"),
+        default="auto",
+        help="open-loop client of the half-load phase (without wrk2): bench/openloop.c, "
+        "compiled here (auto: when gcc is there), or the asyncio one",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.requests, args.trees, args.borrowers = 2.0, 4000, 100, 1000
@@ -702,6 +775,11 @@ def main(argv: list[str] | None = None) -> int:
         # Open loop needs pacing: without wrk2's `-R`, the paced phase uses the Python client,
         # whose latencies run from each request's scheduled start (no coordinated omission).
         paced_by_wrk = bool(use_wrk) and wrk_supports_rate()
+        openloop = None
+        if not paced_by_wrk and args.paced_client != "python":
+            openloop = build_openloop(workdir)
+            if openloop is None and args.paced_client == "c":
+                raise RuntimeError("--paced-client c needs gcc to build bench/openloop.c")
 
         def load(
             port: int, rate: float = 0.0, connections: int | None = None, seconds: float = 0.0
@@ -728,6 +806,18 @@ def main(argv: list[str] | None = None) -> int:
                     "/v1/scores",
                     bodies,
                     workspace["api_key"],
+                    connections=conns,
+                    seconds=seconds,
+                    rate=rate,
+                    workdir=workdir,
+                )
+            if rate and openloop is not None:
+                return openloop_load(
+                    openloop,
+                    port,
+                    "/v1/scores",
+                    bodies,
+                    headers,
                     connections=conns,
                     seconds=seconds,
                     rate=rate,
@@ -769,6 +859,10 @@ def main(argv: list[str] | None = None) -> int:
             "client": "wrk" if use_wrk else "python (processes x threads, http.client keep-alive)",
             "paced_client": "wrk2 (-R)"
             if paced_by_wrk
+            else "bench/openloop.c (one epoll thread, requests scheduled at a fixed rate on "
+            "keep-alive connections spread evenly over the workers, latency from the scheduled "
+            "start)"
+            if openloop is not None
             else "python open loop (2 asyncio processes, requests scheduled at a fixed rate on "
             "keep-alive connections, latency from the scheduled start)",
             "workers": 2,

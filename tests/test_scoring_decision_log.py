@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +24,8 @@ from credit_assets.core.decision_log import (
 from credit_assets.core.online_store import NoSnapshotError, publish_snapshot
 from credit_assets.core.settings import Settings
 from scoring_api.errors import DatabaseUnavailableError
-from scoring_api.services.pipeline import Batcher, BatcherClosedError, settle
+from scoring_api.services.decision_log import new_decision_id
+from scoring_api.services.pipeline import GATHER, Batcher, BatcherClosedError, settle
 from scoring_api.services.store import (
     Connections,
     DecisionStore,
@@ -221,9 +224,11 @@ def test_the_inputs_digest_ignores_key_order() -> None:
     assert inputs_digest({"b": 1, "a": 2}) == inputs_digest({"a": 2, "b": 1})
 
 
-def _arrivals(linger: float, gap: float, count: int) -> tuple[list[int], list[float]]:
-    """Items put every `gap` seconds into a batcher whose handler takes 1 ms; the batch sizes
-    and each item's wait from put to handling."""
+def _arrivals(
+    linger: float, gap: float, count: int, handling: float = 0.001
+) -> tuple[list[int], list[float]]:
+    """Items put every `gap` seconds into a batcher whose handler takes `handling` seconds;
+    the batch sizes and each item's wait from put to handling."""
 
     async def scenario() -> tuple[list[int], list[float]]:
         sizes: list[int] = []
@@ -233,7 +238,7 @@ def _arrivals(linger: float, gap: float, count: int) -> tuple[list[int], list[fl
         async def handle(batch: list[Item]) -> None:
             sizes.append(len(batch))
             waits.extend(loop.time() - item.value for item in batch)
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(handling)
             for item in batch:
                 settle(item.future, None)
 
@@ -254,17 +259,52 @@ def _arrivals(linger: float, gap: float, count: int) -> tuple[list[int], list[fl
 
 
 def test_a_linger_gathers_small_batches_only_while_requests_come_fast() -> None:
-    # Every 0.5 ms (2 000/s), a 5 ms linger: batches grow well past one, and no item waits
-    # much beyond the linger.
+    # An item every 0.5 ms asked (about every 1 ms given, by the loop's timer resolution),
+    # a 5 ms linger: once the mean gap is short (~50 items), batches gather what arrives
+    # within the linger (~6), and no item waits much beyond it.
     fast, waits = _arrivals(linger=0.005, gap=0.0005, count=200)
     plain, _ = _arrivals(linger=0.0, gap=0.0005, count=200)
     assert sum(fast) == sum(plain) == 200
-    assert len(fast) < len(plain) / 2  # fewer, larger batches
+    assert sum(size >= 4 for size in fast) >= 10  # ~25 such batches after the warm-up
+    assert len(fast) < len(plain)  # fewer, larger batches
     assert max(waits) < 0.005 + 0.02  # the linger, plus a handler and scheduling slack
     # One every 20 ms (50/s), slower than the linger: no item waits for company.
     slow, slow_waits = _arrivals(linger=0.005, gap=0.02, count=20)
     assert slow == [1] * 20
     assert max(slow_waits) < 0.005
+
+
+def test_a_linger_counts_the_time_queued_behind_the_previous_batch() -> None:
+    # The handler takes 25 ms and an item comes every 5 ms: the items of the next batch have
+    # waited up to 25 ms already when the handler returns, so they linger only what is left
+    # of the 30 ms, not 30 ms more (the oldest would wait ~55 ms). The linger starts once
+    # the mean gap is short, after ~50 items.
+    sizes, waits = _arrivals(linger=0.03, gap=0.005, count=120, handling=0.025)
+    assert sum(sizes) == 120
+    assert max(sizes) > 1
+    assert max(waits) < 0.03 + 0.012  # the linger, plus timer and scheduling slack
+
+
+def test_a_linger_ends_once_a_batch_has_gathered() -> None:
+    # A 1 s linger, an item every ms: once the mean gap is short (after ~45 items), a batch
+    # is handled as soon as GATHER items wait, long before the linger is up. Only the last
+    # few items, with nobody left to come, wait the whole linger.
+    sizes, waits = _arrivals(linger=1.0, gap=0.001, count=120)
+    assert sum(sizes) == 120
+    assert GATHER in sizes
+    assert 0 < sum(wait >= 0.1 for wait in waits) < GATHER
+    assert max(waits) < 1.0 + 0.05
+
+
+def test_decision_ids_are_uuid7_and_grow_with_time() -> None:
+    first = new_decision_id()
+    time.sleep(0.002)
+    second = new_decision_id()
+    parsed = uuid.UUID(first)
+    assert len(first) == 32 and parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    assert first < second  # a later millisecond sorts after
+    assert abs(int(first[:12], 16) - time.time_ns() // 1_000_000) < 1000
+    assert len({new_decision_id() for _ in range(10_000)}) == 10_000
 
 
 @pytest.mark.postgres
