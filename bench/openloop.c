@@ -15,12 +15,13 @@
  * REQUESTS_FILE  complete HTTP requests separated by NUL bytes; each send picks one at
  *                random (seeded).
  *
- * Output (stdout): one latency per completed request in microseconds, one per line, then
- * a last line "# sent=N errors=N elapsed=SECONDS". Any status but 200 and any broken
+ * Output (stdout): per completed request, one line "LATENCY WAIT" in microseconds (WAIT:
+ * how long it waited in the client for a free connection, part of LATENCY), then a last
+ * line "# sent=N errors=N elapsed=SECONDS". Any status but 200 and any broken
  * connection counts as an error (the request's latency is still recorded). The run stops
- * by itself: scheduling ends after SECONDS, and 10 s later whatever is still in flight or
- * was never sent (every connection stuck) is counted as errors. Exit status 2 on bad
- * arguments or input.
+ * by itself: scheduling ends after SECONDS, and 10 s later (OPENLOOP_DRAIN_SECONDS)
+ * whatever is still in flight or was never sent (every connection stuck) is counted as
+ * errors. Exit status 2 on bad arguments or input.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -40,12 +41,13 @@
 #include <unistd.h>
 
 #define BUFFER 65536
-#define DRAIN_NS 10000000000LL
+static int64_t DRAIN_NS = 10000000000LL; /* OPENLOOP_DRAIN_SECONDS overrides */
 
 typedef struct {
     int fd;
     int busy;
     int64_t scheduled; /* ns, of the request in flight */
+    uint32_t waited;   /* us it waited for a free connection (the client's own queue) */
     const char *out;   /* unsent part of the request */
     size_t out_left;
     char in[BUFFER];
@@ -182,6 +184,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "openloop: PORT, RATE and SECONDS must be positive\n");
         return 2;
     }
+    const char *drain = getenv("OPENLOOP_DRAIN_SECONDS");
+    if (drain) DRAIN_NS = (int64_t)(atof(drain) * 1e9);
     load_requests(argv[4]);
     rng_state = (uint64_t)strtoull(argv[5], NULL, 10) * 0x9E3779B97F4A7C15ULL + 1;
     int connection_count = argc - 6;
@@ -202,6 +206,7 @@ int main(int argc, char **argv) {
     int64_t deadline = start + (int64_t)(seconds * 1e9);
     int64_t total = (int64_t)((double)(deadline - start) / (double)interval) + 1;
     uint32_t *latencies = malloc((size_t)total * sizeof *latencies);
+    uint32_t *waits = malloc((size_t)total * sizeof *waits);
     int64_t sent = 0, done = 0, errors = 0, in_flight = 0, last = start;
     struct epoll_event events[64];
 
@@ -212,12 +217,14 @@ int main(int argc, char **argv) {
             size_t pick = (size_t)(next_random() % request_count);
             c->busy = 1;
             c->scheduled = start + sent * interval;
+            c->waited = (uint32_t)((now - c->scheduled) / 1000);
             c->out = requests[pick];
             c->out_left = request_lengths[pick];
             sent++;
             in_flight++;
             if (flush(c) != 0) {
                 errors++;
+                waits[done] = c->waited;
                 latencies[done++] = (uint32_t)((now_ns() - c->scheduled) / 1000);
                 c->busy = 0;
                 in_flight--;
@@ -258,6 +265,7 @@ int main(int argc, char **argv) {
             int was_busy = c->busy;
             if (was_busy) {
                 int64_t finished = now_ns();
+                waits[done] = c->waited;
                 latencies[done++] = (uint32_t)((finished - c->scheduled) / 1000);
                 last = finished;
                 if (broken || !ok) errors++;
@@ -268,7 +276,7 @@ int main(int argc, char **argv) {
             if (was_busy) free_list[free_count++] = (int)(c - connections);
         }
     }
-    for (int64_t i = 0; i < done; i++) printf("%u\n", latencies[i]);
+    for (int64_t i = 0; i < done; i++) printf("%u %u\n", latencies[i], waits[i]);
     printf("# sent=%lld errors=%lld elapsed=%.6f\n", (long long)sent, (long long)errors,
            (double)(last - start) / 1e9);
     return 0;

@@ -385,7 +385,13 @@ API_HISTORY = (
     "busier worker capped the run (3 864 req/s at 27/5, 5 143 at 18/14); both apps now run "
     "as `credit-platform serve --workers 2` does, a socket per worker (SO_REUSEPORT), and the "
     "kernel's hash split is reported per phase. The half-load client spreads its "
-    "connections 16/16, as a load balancer in front of the workers would."
+    "connections 16/16, as a load balancer in front of the workers would. Later the same "
+    "day: the half-load phase moved from the asyncio client (~18 % of a core, send lateness "
+    "2-3 ms at p99) to bench/openloop.c (~3 %); decision ids became UUIDv7, so the log's "
+    "primary key grows at its right edge (PostgreSQL CPU per group insert -15-20 %); the "
+    "linger counts the time an item already queued; with 32 connections at half load the "
+    "client's own connection queue added ~2 ms at p99 (64: 8.8-9.3 ms against 9.4-11.4 at "
+    "3 600 req/s), so the paced phase uses 64 and reports the client's wait."
 )
 
 
@@ -422,8 +428,9 @@ def bench_api(args: argparse.Namespace, py: str) -> dict[str, Any]:
                 first.get("paced_client", first["client"]),
             ),
             (
-                "workers / connections / database",
-                f"{first['workers']} / {first['connections']} / {first['database']}",
+                "workers / connections (saturation, half throughput) / database",
+                f"{first['workers']} / {first['connections']}, "
+                f"{first.get('paced_connections', first['connections'])} / {first['database']}",
             ),
             ("model", f"{first['model']['trees']} trees, {first['model']['features']} features"),
             (
@@ -440,6 +447,12 @@ def bench_api(args: argparse.Namespace, py: str) -> dict[str, Any]:
             (
                 "p50 / p99 ms at half throughput",
                 f"{med('at_half_throughput', 'p50_ms'):.2f} / {p99 if p99 is None else round(p99, 2)}",
+            ),
+            (
+                "p99 ms a request waited in the client for a free connection (half throughput)",
+                "—"
+                if any(r["at_half_throughput"].get("client_wait_p99_ms") is None for r in runs)
+                else f"{med('at_half_throughput', 'client_wait_p99_ms'):.2f}",
             ),
             ("errors (all runs)", str(errors)),
         ],
