@@ -140,3 +140,25 @@ def test_a_worker_that_cannot_start_stops_the_server_with_its_code(tmp_path: Pat
     assert process.returncode == 3  # uvicorn's "application startup failed"
     assert "while starting; stopping" in output
     assert "Could not parse SQLAlchemy URL" in output
+
+
+def test_an_api_process_does_not_import_the_training_stack() -> None:
+    # credit_assets.core.modeling resolves its names on first use: the API needs the
+    # artifacts and CatBoost helpers, not the scorecard (optbinning, cvxpy) or the metrics
+    # (scikit-learn), which doubled a worker's start-up time and memory.
+    code = (
+        "import sys, scoring_api.main, credit_assets.core.scoring\n"
+        "from credit_assets.core.modeling import ScoreScale, load_model_artifact\n"
+        "print(sorted({'sklearn', 'optbinning', 'cvxpy'} & set(sys.modules)))"
+    )
+    run = subprocess.run(
+        [str(VENV_BIN / "python"), "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
+    # ...and a training name still resolves (then loads its module).
+    code = "from credit_assets.core.modeling import train_scorecard, auc; print(auc.__module__)"
+    run = subprocess.run(
+        [str(VENV_BIN / "python"), "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert run.stdout.strip() == "credit_assets.core.modeling.metrics", run.stderr
