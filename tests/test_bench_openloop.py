@@ -90,7 +90,7 @@ def test_it_sends_at_the_rate_asked_and_counts_every_answer(
     result = _load(binary, server, [b'{"borrower_id": "B1"}'], tmp_path, rate=200, seconds=1.0)
     assert result["requests"] == 201  # request k at k / 200 s, for k = 0..200
     assert result["errors"] == 0
-    assert 190 <= result["req_per_s"] <= 210
+    assert 1.0 <= result["seconds"] < 1.5  # the last scheduled at 1 s, answered soon after
     assert result["p99_ms"] < 200
     assert result["client_wait_p99_ms"] is not None
 
