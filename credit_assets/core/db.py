@@ -7,9 +7,16 @@ alembic migrations in `credit_assets/core/migrations`, applied by `migrate()`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: migrations are not serialised across processes
+    fcntl = None  # type: ignore[assignment]
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -210,8 +217,30 @@ def migrate(url: str, revision: str = "head") -> None:
                 lock_conn.execute(sa.text("SELECT pg_advisory_unlock(727274)"))
                 lock_conn.commit()
     else:
-        _adopt_legacy_version_table(config, engine)
-        command.upgrade(config, revision)
+        with _file_lock(engine):
+            _adopt_legacy_version_table(config, engine)
+            command.upgrade(config, revision)
+
+
+@contextmanager
+def _file_lock(engine: Engine) -> Iterator[None]:
+    """For a SQLite file, an exclusive lock on `<file>.migrate-lock` while migrating.
+
+    Two API workers (or the webserver and the daemon) starting on an empty CREDIT_HOME
+    migrate the same file at once; without it one of them failed with "table ... already
+    exists" (3 trials in 5 with 4 processes). PostgreSQL uses an advisory lock instead."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or fcntl is None:
+        yield
+        return
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".migrate-lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 _migrated: set[str] = set()
