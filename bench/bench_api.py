@@ -13,8 +13,9 @@ answers, as in production, else SQLite), then starts as subprocesses:
 
 and loads both on 127.0.0.1 with wrk when it is installed, else with a Python
 client (processes x threads, keep-alive `http.client` connections, a fixed
-request count and a duration cap); the half-load phase is paced by an asyncio
-open-loop client unless wrk2's `-R` is available. It reports, as one JSON document:
+request count and a duration cap); the half-load phase is paced by wrk2's `-R` when
+the `wrk` on the PATH has it, else by bench/openloop.c (compiled here with gcc), else by
+an asyncio open-loop client. It reports, as one JSON document:
 
 * req/s of each at saturation, and their ratio (target >= 25 %);
 * p50/p99 latency of the scoring path at half its own saturated throughput,
@@ -384,15 +385,7 @@ def _paced_client(job: dict) -> dict:
         # phase's pending requests would pause sending and be charged to the server.
         gc.disable()
         rng = random.Random(job["seed"])
-        headers = "".join(f"{k}: {v}\r\n" for k, v in job["headers"].items())
-        requests = [
-            (
-                f"POST {job['path']} HTTP/1.1\r\nHost: {HOST}\r\n{headers}"
-                f"Content-Length: {len(body)}\r\n\r\n"
-            ).encode()
-            + body
-            for body in job["bodies"]
-        ]
+        requests = raw_requests(job["path"], job["bodies"], job["headers"])
         free: asyncio.Queue = asyncio.Queue()
         for sock in balanced_sockets(job["port"], job["threads"]):
             free.put_nowait(await asyncio.open_connection(sock=sock))
@@ -443,6 +436,17 @@ def _paced_client(job: dict) -> dict:
         return {"latencies": latencies, "errors": errors, "elapsed": elapsed}
 
     return asyncio.run(main())
+
+
+def raw_requests(path: str, bodies: list[bytes], headers: dict[str, str]) -> list[bytes]:
+    """One complete HTTP/1.1 POST per body, as the open-loop clients send them."""
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return [
+        f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\n{head}"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+        for body in bodies
+    ]
 
 
 def balanced_sockets(port: int, count: int, workers: int = 2) -> list[socket.socket]:
@@ -565,16 +569,8 @@ def openloop_load(
     requests scheduled at `rate`, sent on the first free connection, latency from the
     scheduled start. The connections are opened here, spread evenly over the workers, and
     handed to the client process."""
-    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     requests = workdir / "requests.bin"
-    requests.write_bytes(
-        b"\0".join(
-            f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\n{head}"
-            f"Content-Length: {len(body)}\r\n\r\n".encode()
-            + body
-            for body in bodies
-        )
-    )
+    requests.write_bytes(b"\0".join(raw_requests(path, bodies, headers)))
     sockets = balanced_sockets(port, connections)
     try:
         fds = [sock.fileno() for sock in sockets]
@@ -595,27 +591,29 @@ def openloop_load(
     tail = dict(field.split("=") for field in lines[-1].lstrip("# ").split())
     pairs = [line.split() for line in lines[:-1]]
     latencies = sorted(int(latency) / 1e6 for latency, _ in pairs)
-    waits = sorted(int(wait) / 1e3 for _, wait in pairs)
+    waits = sorted(int(wait) / 1e6 for _, wait in pairs)
     summary = summarise(latencies, int(tail["errors"]), float(tail["elapsed"]))
     # How long requests waited in the client for a free connection (part of the latency):
     # near zero means the client's connections were not the queue.
-    summary["client_wait_p99_ms"] = waits[int(0.99 * len(waits))] if waits else None
+    summary["client_wait_p99_ms"] = percentile_ms(waits, 0.99)
     return summary
 
 
-def summarise(latencies: list[float], errors: int, elapsed: float) -> dict:
-    def pct(q: float) -> float | None:
-        if not latencies:
-            return None
-        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1e3, 3)
+def percentile_ms(ordered: list[float], q: float) -> float | None:
+    """The q-quantile of sorted seconds, in ms (None if empty)."""
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e3, 3)
 
+
+def summarise(latencies: list[float], errors: int, elapsed: float) -> dict:
     return {
         "requests": len(latencies),
         "errors": errors,
         "seconds": round(elapsed, 3),
         "req_per_s": round(len(latencies) / elapsed, 1) if elapsed else 0.0,
-        "p50_ms": pct(0.50),
-        "p99_ms": pct(0.99),
+        "p50_ms": percentile_ms(latencies, 0.50),
+        "p99_ms": percentile_ms(latencies, 0.99),
     }
 
 
@@ -784,8 +782,9 @@ def main(argv: list[str] | None = None) -> int:
         bodies = [json.dumps({"borrower_id": b}).encode() for b in workspace["borrower_ids"]]
         headers = {"Content-Type": "application/json", "X-API-Key": workspace["api_key"]}
         use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
-        # Open loop needs pacing: without wrk2's `-R`, the paced phase uses the Python client,
-        # whose latencies run from each request's scheduled start (no coordinated omission).
+        # Open loop needs pacing: without wrk2's `-R`, the paced phase uses openloop.c (or,
+        # without gcc, the asyncio client); latencies run from each request's scheduled start
+        # (no coordinated omission).
         paced_by_wrk = bool(use_wrk) and wrk_supports_rate()
         openloop = None
         if not paced_by_wrk and args.paced_client != "python":

@@ -100,9 +100,8 @@ class Batcher(Generic[T]):
             added = len(self._items) - before
             if not before:
                 self._oldest = now
-            gathered = self._gathered
-            if gathered is not None and len(self._items) >= GATHER and not gathered.done():
-                gathered.set_result(None)
+            if self._gathered is not None and len(self._items) >= GATHER:
+                settle(self._gathered, None)
             if added:
                 # A pause (say, a quiet minute) counts as a short one, so the mean
                 # recovers within a few arrivals when the load comes back.
@@ -115,8 +114,8 @@ class Batcher(Generic[T]):
         """Handle what is queued, then stop."""
         self._closing = True
         self._wake.set()
-        if self._gathered is not None and not self._gathered.done():
-            self._gathered.set_result(None)
+        if self._gathered is not None:
+            settle(self._gathered, None)
         if self._task is not None:
             await self._task
             self._task = None
