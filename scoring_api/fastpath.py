@@ -72,8 +72,7 @@ class ScoreByIdFastPath:
         try:
             result = await services.scoring.score(lender, request, model, idempotency_key)
         except Exception as exc:
-            response = await _handled(scope, exc)
-            await response(scope, receive, send)
+            await (await _handled(scope, exc))(scope, receive, send)
             return
         services.metrics.score_latency.observe(time.perf_counter() - started)
         await json_response(result.body_json, result.replayed)(scope, receive, send)
