@@ -1,6 +1,9 @@
 """The platform database schema comes from versioned migrations, on SQLite and PostgreSQL."""
 
 import secrets
+import subprocess
+import sys
+import time
 from datetime import datetime
 
 import pytest
@@ -174,27 +177,32 @@ def test_the_decision_log_writes_large_text_with_lz4_and_one_index_fewer(postgre
     assert _compression(engine, "decision_log", "features") == "l"
 
 
-def _migrate_after(args):
-    url, barrier = args
-    from credit_assets.core.db import migrate
-
-    barrier.wait()
-    try:
-        migrate(url)
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"[:300]
-    return None
+_MIGRATE_AT = """
+import sys, time
+from credit_assets.core.db import migrate
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # all start together
+try:
+    migrate(sys.argv[1])
+except Exception as exc:
+    print(f"{type(exc).__name__}: {exc}"[:300])
+"""
 
 
 def test_processes_starting_together_on_an_empty_sqlite_file_all_migrate_it(tmp_path):
     # Two API workers, or the webserver and the daemon, on an empty CREDIT_HOME: without the
     # file lock one of 4 processes failed with "table ... already exists" in 3 trials of 5.
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager, context.Pool(4) as pool:
-        for trial in range(3):
-            url = f"sqlite:///{tmp_path}/trial{trial}/platform.db"
-            barrier = manager.Barrier(4)
-            assert pool.map(_migrate_after, [(url, barrier)] * 4) == [None] * 4
-            assert current_revision(url) == HEAD
+    for trial in range(3):
+        url = f"sqlite:///{tmp_path}/trial{trial}/platform.db"
+        start = f"{time.time() + 2:.3f}"  # after every interpreter has imported
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", _MIGRATE_AT, url, start],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        outputs = [process.communicate(timeout=120)[0].strip() for process in processes]
+        assert outputs == [""] * 4
+        assert current_revision(url) == HEAD
