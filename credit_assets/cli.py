@@ -57,7 +57,13 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
     from credit_assets.orchestration import materialize_all
 
     outcome = materialize_all(groups=args.select or None, log=print)
-    return 0 if outcome.success else 1
+    if not outcome.success:
+        return 1
+    for line in outcome.decisions:
+        print(f"==> {line}")
+    if outcome.held_back and args.strict:
+        return 3
+    return 0
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
@@ -163,13 +169,36 @@ def _cmd_models(args: argparse.Namespace) -> int:
         return 0
     for record in records:
         metrics = record.get("metrics") or {}
+        decision = record.get("decision") or {}
+        failed = ", ".join(decision.get("failed") or []) or "-"
         print(
             f"{record['version']:<28} {record['status']:<10} "
-            f"AUC {metrics.get('auc', float('nan')):.4f}  promoted {record.get('promoted_at') or '-'}"
+            f"AUC {_auc(metrics)}  promoted {record.get('promoted_at') or '-'}"
+            + (f"  failed gates: {failed}" if record["status"] == "held_back" else "")
         )
         if args.action == "show":
+            _print_decision(decision)
             print(json.dumps(record, indent=2, default=str))
     return 0
+
+
+def _auc(metrics: dict) -> str:
+    value = metrics.get("auc")
+    return f"{value:.4f}" if isinstance(value, int | float) else "  n/a "
+
+
+def _print_decision(decision: dict) -> None:
+    """The gate table of a recorded decision, as `models show` prints it."""
+    if not decision:
+        print("no promotion decision recorded")
+        return
+    print(f"decision: {decision.get('outcome')} ({decision.get('summary')})")
+    for gate in decision.get("gates", []):
+        verdict = "not assessed" if not gate.get("assessed", True) else (
+            "pass" if gate.get("passed") else "FAIL" if gate.get("deciding", True) else "FAIL (advisory)"
+        )
+        print(f"  {gate['name']:<38} {verdict:<16} {gate.get('figure', '')}")
+        print(f"  {'':<38} {gate.get('detail', '')}")
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -205,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     mat = sub.add_parser("materialize", help="ingest new landing files, then materialize the graph")
     mat.add_argument("--select", nargs="*", metavar="GROUP",
                      help="asset groups to materialize (default: all)")
+    mat.add_argument("--strict", action="store_true",
+                     help="exit 3 when a gate holds a challenger back (for CI pipelines); "
+                     "by default a held-back challenger is an outcome and the exit is 0")
     mat.set_defaults(func=_cmd_materialize)
 
     from scoring_api.serve import add_serve_arguments

@@ -25,8 +25,16 @@ GROUP_ORDER = ("ingestion", "features", "modeling", "compliance", "scoring", "mo
 
 @dataclass
 class MaterializeOutcome:
+    """What a `materialize` did: its runs, the runs that failed, and every promotion decision.
+
+    A challenger held back by a gate is an outcome, not a failure: `success` stays true and
+    `held_back` carries one plain sentence per held-back challenger.
+    """
+
     runs: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
+    held_back: list[str] = field(default_factory=list)
 
     @property
     def success(self) -> bool:
@@ -166,7 +174,31 @@ def materialize_all(
                     outcome.failures.append(names + where)
                     log(json.dumps(_failure_messages(result), indent=2))
                     return outcome
+                if CHAMPION_KEY in segment:
+                    _record_decision(instance, result.run_id, outcome, log)
         return outcome
+
+
+CHAMPION_KEY = dg.AssetKey("champion_model")
+
+
+def _record_decision(
+    instance: dg.DagsterInstance, run_id: str, outcome: MaterializeOutcome, log: Callable[[str], None]
+) -> None:
+    """The promotion decision of a run that materialized `champion_model`, as one plain line."""
+    event = instance.get_latest_materialization_event(CHAMPION_KEY)
+    if event is None or event.run_id != run_id or event.asset_materialization is None:
+        return
+    meta = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+    version = meta.get("challenger_version", "?")
+    card = meta.get("model_card", "")
+    if meta.get("decision") == "held back":
+        line = f"challenger {version} held back: {meta.get('summary')}; see {card}"
+        outcome.held_back.append(line)
+    else:
+        line = f"challenger {version} {meta.get('decision', 'decided')}; model card {card}"
+    outcome.decisions.append(line)
+    log(line)
 
 
 def _single_run(node: object) -> bool:

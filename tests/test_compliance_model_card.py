@@ -98,19 +98,20 @@ def test_html_has_every_section_by_a_stable_id(model_card):
     page = model_card.to_html()
     for section_id in SECTION_IDS:
         assert f'<section id="{section_id}">' in page
-    assert len(SECTION_IDS) == 9
+    assert len(SECTION_IDS) == 10
 
 
 def test_html_is_self_contained_with_performance_and_fairness_plots(model_card):
     page = model_card.to_html()
     assert not EXTERNAL.search(page)
-    assert page.count('<img src="data:image/png;base64,') == 3  # ROC, calibration, fairness
+    # ROC, calibration, approval by group, AIR across approval rates
+    assert page.count('<img src="data:image/png;base64,') == 4
     assert "raw_rent_payments" in page and "Rent payments were late" in page
 
 
 def test_markdown_carries_the_same_sections(model_card):
     markdown = model_card.to_markdown(embed_images=False)
-    for title in ("Purpose and intended use", "Data and lineage", "Population and exclusions",
+    for title in ("Purpose and intended use", "Promotion decision", "Data and lineage", "Population and exclusions",
                   "Performance", "Stability", "Fairness", "Explainability and reason codes",
                   "Monotone constraints", "Limitations"):
         assert f"## {title}" in markdown
@@ -119,7 +120,42 @@ def test_markdown_carries_the_same_sections(model_card):
 def test_failed_fairness_is_listed_among_the_limitations(model_card):
     failed = {**model_card.fairness_summary, "passed": False}
     rebuilt = build_model_card(model_version=VERSION, manifest={}, evaluation={}, fairness_summary=failed)
-    assert any("four-fifths test fails" in line for line in rebuilt.limitations)
+    assert any("fairness gate fails" in line for line in rebuilt.limitations)
+
+
+def test_a_held_back_challenger_card_shows_the_gates_that_said_no():
+    from credit_assets.core.promotion import PromotionPolicy, decide, fairness_gate, quality_gate
+
+    scored = population_with_disparity()
+    fairness = fairness_report(scored, protected=["sex"], cutoff=600, n_bootstrap=100).to_dict()
+    policy = PromotionPolicy()
+    decision = decide([quality_gate(0.74, None, policy), fairness_gate(fairness, policy, declared=True)])
+    card = build_model_card(
+        model_version=VERSION, manifest={}, evaluation={}, fairness_report=fairness,
+        decision=decision, registry={"status": "held_back", "version": VERSION},
+    )
+    assert card.title == f"Model card: {VERSION} (held back)"
+    markdown = card.to_markdown(embed_images=False)
+    assert "Held back: at least one gate said no." in markdown
+    assert "| four_fifths_rule |" in markdown and "| FAIL |" in markdown
+    assert "Gates that said no: four_fifths_rule: sex=B AIR" in markdown
+
+
+def population_with_disparity() -> pl.DataFrame:
+    """B approved at 56 % against A's 80 %, 500 applicants each."""
+    sex = ["A"] * 500 + ["B"] * 500
+    score = [700] * 400 + [500] * 100 + [700] * 280 + [500] * 220
+    return pl.DataFrame({"protected_sex": sex, "score": score})
+
+
+def test_without_a_protected_attribute_the_card_says_there_is_no_fairness_evidence():
+    card = build_model_card(model_version=VERSION, manifest={}, evaluation={},
+                            fairness_note="no fairness evidence: no protected attribute declared")
+    markdown = card.to_markdown(embed_images=False)
+    fairness = markdown.split("## Fairness", 1)[1].split("##", 1)[0]
+    assert "No fairness evidence: no protected attribute declared." in fairness
+    assert "passes" not in fairness
+    assert "No fairness evidence: no protected attribute declared." in card.limitations
 
 
 def test_unknown_plot_name_is_rejected():
@@ -167,7 +203,7 @@ def test_model_card_renders_in_headless_chromium(model_card, tmp_path: Path):
     dom = dumped.stdout
     for section_id in SECTION_IDS:
         assert f'id="{section_id}"' in dom
-    assert n_images == 3
+    assert n_images == 4
     assert f'data-images-total="{n_images}"' in dom
     assert f'data-images-ok="{n_images}"' in dom
 

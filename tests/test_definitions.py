@@ -26,6 +26,9 @@ def graph_snapshot() -> dict[str, dict[str, object]]:
             "owners": list(node.owners),
             "partitioned": node.partitions_def is not None,
             "checks": sorted(c.name for c in node.check_keys),
+            "blocking_checks": sorted(
+                c.name for c in node.check_keys if graph.get_check_spec(c).blocking
+            ),
             "has_description": bool(node.description),
         }
     return snapshot
@@ -43,8 +46,15 @@ def test_every_asset_is_documented_and_owned():
 
 def test_sensors_and_jobs_load():
     defs = load_definitions()
-    assert defs.resolve_sensor_def("landing_zone_sensor") is not None
-    assert defs.resolve_job_def("ingest_applications") is not None
+    assert defs.resolve_sensor_def("landing_zone_sensor").name == "landing_zone_sensor"
+    assert defs.resolve_job_def("ingest_applications").name == "ingest_applications"
+
+
+def test_promotion_gates_never_block_a_run():
+    """A gate that says no is an outcome: only data-quality checks may stop a run."""
+    for name, node in graph_snapshot().items():
+        if node["group"] in ("modeling", "compliance"):
+            assert node["blocking_checks"] == [], f"{name} has blocking checks"
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from credit_assets.core.db import (
     migrate,
 )
 
-HEAD = "0003"
+HEAD = "0004"
 EXPECTED_TABLES = {
     "ingested_files", "online_feature_snapshots", "online_features", "online_feature_current",
     "model_registry", "decision_log", "shadow_decisions", "api_keys", "alerts",

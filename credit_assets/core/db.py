@@ -79,6 +79,8 @@ model_registry = sa.Table(
     sa.Column("override_reason", sa.Text),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("promoted_at", sa.DateTime),
+    # The promotion decision with every gate (migration 0004).
+    sa.Column("decision", sa.Text, nullable=False, server_default="{}"),
 )
 
 decision_log = sa.Table(

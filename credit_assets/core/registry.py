@@ -1,14 +1,16 @@
 """The model registry: every trained version, its artifact, checksum, metrics and status.
 
-Statuses: `challenger` (trained, not serving), `champion` (the one model that
-scores; at most one), `retired` (a former champion). Promotion swaps the
-champion in one transaction. The scoring API finds the model to serve here.
+Statuses: `challenger` (trained, not yet decided), `champion` (the one model that
+scores; at most one), `held_back` (a gate said no: documented, never served),
+`retired` (a former champion). Promotion swaps the champion in one transaction;
+both outcomes record the decision, every gate with its figure. The scoring API
+finds the model to serve here.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from credit_assets.core.db import model_registry
 
-CHAMPION, CHALLENGER, RETIRED = "champion", "challenger", "retired"
+CHAMPION, CHALLENGER, RETIRED, HELD_BACK = "champion", "challenger", "retired", "held_back"
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,11 @@ class RegistryRecord:
     override_reason: str | None
     created_at: datetime
     promoted_at: datetime | None
+    decision: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed_gates(self) -> list[str]:
+        return list(self.decision.get("failed", []))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +54,7 @@ class RegistryRecord:
             "override_reason": self.override_reason,
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "promoted_at": self.promoted_at.isoformat() if self.promoted_at else None,
+            "decision": self.decision,
         }
 
 
@@ -67,6 +75,7 @@ def _record(row: Any) -> RegistryRecord:
         override_reason=row.override_reason,
         created_at=row.created_at,
         promoted_at=row.promoted_at,
+        decision=json.loads(getattr(row, "decision", None) or "{}"),
     )
 
 
@@ -114,6 +123,7 @@ def promote(
     fairness: dict[str, Any] | None = None,
     lineage: dict[str, Any] | None = None,
     override_reason: str | None = None,
+    decision: dict[str, Any] | None = None,
 ) -> RegistryRecord:
     """Make `version` the champion and retire the previous one, atomically."""
     with engine.begin() as conn:
@@ -135,6 +145,38 @@ def promote(
         }
         if metrics is not None:
             values["metrics"] = json.dumps(metrics, default=str)
+        if fairness is not None:
+            values["fairness"] = json.dumps(fairness, default=str)
+        if lineage is not None:
+            values["lineage"] = json.dumps({**json.loads(row.lineage or "{}"), **lineage}, default=str)
+        if decision is not None:
+            values["decision"] = json.dumps(decision, default=str)
+        conn.execute(sa.update(model_registry).where(model_registry.c.version == version).values(**values))
+    return get_model(engine, version)
+
+
+def hold_back(
+    engine: Engine,
+    version: str,
+    *,
+    decision: dict[str, Any],
+    fairness: dict[str, Any] | None = None,
+    lineage: dict[str, Any] | None = None,
+) -> RegistryRecord:
+    """Record that a gate held `version` back; the champion is untouched.
+
+    A version that is already the champion keeps serving (its own earlier decision
+    stands); the new decision is recorded on it all the same.
+    """
+    with engine.begin() as conn:
+        row = conn.execute(
+            sa.select(model_registry).where(model_registry.c.version == version).with_for_update()
+        ).first()
+        if row is None:
+            raise LookupError(f"model version {version} is not registered")
+        values: dict[str, Any] = {"decision": json.dumps(decision, default=str)}
+        if row.status != CHAMPION:
+            values["status"] = HELD_BACK
         if fairness is not None:
             values["fairness"] = json.dumps(fairness, default=str)
         if lineage is not None:

@@ -17,6 +17,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from credit_assets.core import promotion
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Bucket names as S3 allows them (3-63 lower-case letters, digits, dots, hyphens).
 _S3_URI = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.+)?")
@@ -95,9 +97,40 @@ class Settings(BaseSettings):
     alert_webhook_url: str | None = Field(
         default=None, description="Run failures are POSTed here as JSON (optional)."
     )
-    promotion_auc_tolerance: float = 0.005
-    first_model_auc_floor: float = 0.65
-    min_adverse_impact_ratio: float = 0.8
+    # The promotion policy (credit_assets.core.promotion holds the rule and the defaults).
+    promotion_auc_tolerance: float = Field(
+        default=promotion.AUC_TOLERANCE,
+        description="Test AUC a challenger may lose against the champion.",
+    )
+    first_model_auc_floor: float = Field(
+        default=promotion.FIRST_MODEL_AUC_FLOOR, description="Test AUC the first model needs."
+    )
+    reason_accuracy_target: float = Field(
+        default=promotion.REASON_ACCURACY_TARGET, ge=0.0, le=1.0,
+        description="Share of sampled declines whose risk falls when the top reason is neutralised.",
+    )
+    min_adverse_impact_ratio: float = Field(
+        default=promotion.FOUR_FIFTHS, ge=0.0, le=1.0,
+        description="Adverse impact ratio below which a disparity is practically significant.",
+    )
+    fairness_alpha: float = Field(
+        default=promotion.FAIRNESS_ALPHA, gt=0.0, lt=1.0,
+        description="Significance level of the test on approval rates (Fisher's exact).",
+    )
+    fairness_min_group_size: int = Field(
+        default=promotion.FAIRNESS_MIN_GROUP_SIZE, ge=1,
+        description="Groups smaller than this are reported and flagged, not deciding.",
+    )
+    fairness_require_significance: bool = Field(
+        default=True,
+        description="A disparity holds a model back only when it is also statistically significant.",
+    )
+    fairness_missing_group_decides: bool = Field(
+        default=False, description="Whether the (missing) group can hold a model back."
+    )
+    fairness_small_groups_decide: bool = Field(
+        default=False, description="Whether groups below the minimum size can hold a model back."
+    )
 
     @property
     def resolved_snapshot_date(self) -> date:

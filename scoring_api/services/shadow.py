@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy.engine import Engine
 
 from credit_assets.core.db import model_registry, shadow_decisions
-from credit_assets.core.registry import CHALLENGER, RegistryRecord, get_model
+from credit_assets.core.registry import CHALLENGER, HELD_BACK, RegistryRecord, get_model
 from credit_assets.core.scoring import Decision, ScoringModel
 
 if TYPE_CHECKING:
@@ -47,7 +47,9 @@ def shadow_candidate(engine: Engine, champion: RegistryRecord | None) -> Registr
     """
     if champion is None:
         return None
-    query = sa.select(model_registry.c.version).where(model_registry.c.status == CHALLENGER)
+    query = sa.select(model_registry.c.version).where(
+        model_registry.c.status.in_((CHALLENGER, HELD_BACK))
+    )
     if champion.promoted_at is not None:
         query = query.where(model_registry.c.created_at > champion.promoted_at)
     with engine.connect() as conn:

@@ -7,14 +7,17 @@ from credit_assets.core.compliance.explainability import (
     explainability_report,
 )
 from credit_assets.core.compliance.fairness import (
-    AGE_BAND_EDGES,
-    MISSING_GROUP,
+    DEFAULT_APPROVAL_RATES,
     AttributeFairness,
     FairnessReport,
     GroupFairness,
+    fairness_report,
+)
+from credit_assets.core.compliance.groups import (
+    AGE_BAND_EDGES,
+    MISSING_GROUP,
     band_age,
     band_labels,
-    fairness_report,
 )
 from credit_assets.core.compliance.lda import AUC_TOLERANCE, Alternative, LdaResult, lda_search
 from credit_assets.core.compliance.model_card import (
@@ -29,6 +32,7 @@ from credit_assets.core.compliance.proxies import PROXY_AUC_THRESHOLD, proxy_scr
 __all__ = [
     "AGE_BAND_EDGES",
     "AUC_TOLERANCE",
+    "DEFAULT_APPROVAL_RATES",
     "DEFAULT_INTENDED_USE",
     "DEFAULT_LIMITATIONS",
     "MISSING_GROUP",

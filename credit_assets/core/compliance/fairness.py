@@ -1,112 +1,53 @@
-"""Fairness of approval decisions across protected groups, at the approval cut-off.
+"""Fairness of approval decisions across protected groups.
 
 For every protected attribute (`protected_<name>` columns of a scored frame) each
 group's approval rate (score >= cut-off) is compared with the most favoured
-group's: the adverse impact ratio (AIR). Under the four-fifths rule an attribute
-passes when every group's AIR is at least `threshold` (0.8).
+group's: the adverse impact ratio (AIR). Whether a disparity holds a model back
+is decided by the one rule in `credit_assets.core.promotion` (`group_verdict`):
+practically significant (AIR below the four-fifths threshold) and statistically
+significant (Fisher's exact test on the two groups' approvals), for groups that
+are large enough and not the missing group. This module computes the figures the
+rule reads and records its verdict per group.
 
 Conventions, stated once:
-- Missing protected values form their own group, "(missing)": reported, part of
-  the verdict, never the reference.
+- Grouping (missing values, age bands, quintiles): `credit_assets.core.compliance.groups`.
 - The reference group is the group with the highest approval rate among groups
-  with at least `min_group_size` rows (so a handful of applicants cannot set the
-  bar); smaller groups are reported and flagged `small_group`, and left out of
-  the verdict because their rate is noise. Set `min_group_size=1` to judge all.
-- The 95 % interval of an AIR is a percentile bootstrap that resamples applicants
-  within each group (for a 0/1 approval that is a binomial draw per group), with
-  the reference group fixed. A group whose interval lies wholly below the
-  threshold is "significant".
+  with at least `policy.min_group_size` rows other than `(missing)`, so a handful
+  of applicants cannot set the bar.
+- The p-value is Fisher's exact test (two-sided) of the group's approvals against
+  the reference group's. The 95 % interval of an AIR is a percentile bootstrap that
+  resamples applicants within each group (a binomial draw per group for a 0/1
+  approval), with the reference group fixed.
 - The standardized mean difference (SMD) of scores is
   `(mean_g - mean_ref) / pooled_sd`, pooled over the two groups with n - 1
   degrees of freedom; negative means the group scores lower.
-- Numeric protected columns with more than `MAX_CODES` distinct values are
-  banded: columns named like `age` with `band_age`, others into quintiles.
+- Across approval rates (`approval_curve`): the same figures when the cut-off is
+  moved so that a given share of applicants is approved.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
+from scipy.stats import fisher_exact
 from sklearn.metrics import roc_auc_score
 
+from credit_assets.core.compliance.groups import (
+    MISSING_GROUP,
+    PROTECTED_PREFIX,
+    group_labels,
+    protected_column,
+)
 from credit_assets.core.compliance.html import figure_png, jsonable, markdown_table
+from credit_assets.core.promotion import FairnessPolicy, describe_group, group_verdict
 
-MISSING_GROUP = "(missing)"
-PROTECTED_PREFIX = "protected_"
-AGE_BAND_EDGES: tuple[int, ...] = (25, 35, 45, 55)
-MAX_CODES = 10
-"""A numeric protected column with at most this many distinct values is a code, not a measure."""
-
-
-def band_labels(edges: Sequence[float] = AGE_BAND_EDGES, *, whole_numbers: bool = True) -> list[str]:
-    """Labels of the bands `band_age` produces: `<25, 25-34, 35-44, 45-54, 55+` by default.
-
-    With `whole_numbers=False` (a continuous measure) bands read `<a`, `a-<b`, `>=c`.
-    """
-    if whole_numbers:
-        cuts = [int(e) for e in edges]
-        return [f"<{cuts[0]}", *(f"{a}-{b - 1}" for a, b in pairwise(cuts)), f"{cuts[-1]}+"]
-    cut = [f"{e:.4g}" for e in edges]
-    return [f"<{cut[0]}", *(f"{a}-<{b}" for a, b in pairwise(cut)), f">={cut[-1]}"]
-
-
-def band_age(
-    age: str | pl.Expr, edges: Sequence[float] = AGE_BAND_EDGES, *, whole_numbers: bool = True
-) -> pl.Expr:
-    """Age in years as a band label: `<25`, `25-34`, `35-44`, `45-54`, `55+` (default edges).
-
-    A band includes its lower edge (25 is in `25-34`); null stays null, so the
-    caller decides how missing ages are reported. Other edges band any numeric
-    column the same way (`whole_numbers=False` for continuous measures).
-    """
-    value = (pl.col(age) if isinstance(age, str) else age).cast(pl.Float64)
-    labels = band_labels(edges, whole_numbers=whole_numbers)
-    expr: Any = pl.when(value.is_null()).then(pl.lit(None, dtype=pl.String))
-    for edge, label in zip(edges, labels, strict=False):
-        expr = expr.when(value < edge).then(pl.lit(label))
-    name = age if isinstance(age, str) else age.meta.output_name(raise_if_undetermined=False)
-    banded = expr.otherwise(pl.lit(labels[-1]))
-    return banded.alias(name) if name else banded
-
-
-def protected_column(name: str) -> str:
-    """`sex` -> `protected_sex`; a name already prefixed is returned as is."""
-    return name if name.startswith(PROTECTED_PREFIX) else f"{PROTECTED_PREFIX}{name}"
-
-
-def group_labels(frame: pl.DataFrame, column: str) -> tuple[np.ndarray, list[str], str]:
-    """Group label per row, the groups in display order, and how values were grouped."""
-    series = frame.get_column(column)
-    if series.dtype.is_float():
-        series = series.fill_nan(None)  # NaN is as missing as null
-    elif series.dtype == pl.Object:  # e.g. a numpy object array with None
-        series = pl.Series(column, [None if v is None else str(v) for v in series], dtype=pl.String)
-    frame = series.to_frame()
-    how = "categories"
-    if series.dtype.is_numeric() and series.drop_nulls().n_unique() > MAX_CODES:
-        if "age" in column.removeprefix(PROTECTED_PREFIX).lower():
-            labelled, order, how = frame.select(band_age(column)).to_series(), band_labels(), "age bands"
-        else:
-            edges = sorted(set(np.quantile(series.drop_nulls().to_numpy(), [0.2, 0.4, 0.6, 0.8]).tolist()))
-            labelled = frame.select(band_age(column, edges, whole_numbers=False)).to_series()
-            order = band_labels(edges, whole_numbers=False)
-            how = "quintile bands"
-    else:
-        labelled = series.cast(pl.String)
-        order = sorted(labelled.drop_nulls().unique().to_list())
-    values = labelled.fill_null(MISSING_GROUP).to_numpy().astype(str)
-    present = set(values.tolist())
-    ordered = [g for g in order if g in present] + sorted(present - set(order) - {MISSING_GROUP})
-    if MISSING_GROUP in present:
-        ordered.append(MISSING_GROUP)
-    return values, ordered, how
+DEFAULT_APPROVAL_RATES: tuple[float, ...] = tuple(round(0.30 + 0.05 * i, 2) for i in range(14))
+"""Approval rates a lender may run, 30 % to 95 %: where the AIR curve is drawn."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +59,12 @@ class GroupFairness:
     adverse_impact_ratio: float | None
     air_ci_low: float | None
     air_ci_high: float | None
-    significant: bool  # the whole 95 % interval lies below the threshold
+    p_value: float | None  # Fisher's exact test against the reference group
+    practically_significant: bool  # AIR below the threshold
+    statistically_significant: bool  # p below alpha
+    decides: bool  # judged by the rule (not the reference, large enough, not missing)
+    fails: bool  # holds the model back under the policy
+    not_deciding_because: str
     is_reference: bool
     small_group: bool
     mean_score: float
@@ -146,23 +92,34 @@ class AttributeFairness:
         return sum(g.n for g in self.groups if g.group == MISSING_GROUP)
 
     @property
-    def significant_groups(self) -> list[str]:
-        return [g.group for g in self.groups if g.significant]
+    def failing_groups(self) -> list[str]:
+        return [g.group for g in self.groups if g.fails]
+
+    @property
+    def flagged_groups(self) -> list[str]:
+        """Below the threshold but not deciding: too small, missing, or not significant."""
+        return [g.group for g in self.groups if g.practically_significant and not g.fails]
 
 
 @dataclass
 class FairnessReport:
-    """Per-attribute approval parity at one cut-off; `summary` is what the promotion gate reads."""
+    """Per-attribute approval parity at one cut-off, and across approval rates."""
 
     attributes: list[AttributeFairness]
     cutoff: int
-    threshold: float
+    policy: FairnessPolicy
     n_rows: int
     n_bootstrap: int
     seed: int
-    min_group_size: int
+    approval_rate: float  # share of all rows approved at the cut-off
     score_col: str = "score"
+    approval_curve: list[dict[str, Any]] = field(default_factory=list)
+    evidence: str = "self-reported protected attributes"
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def threshold(self) -> float:
+        return self.policy.min_adverse_impact_ratio
 
     @property
     def passed(self) -> bool:
@@ -170,10 +127,10 @@ class FairnessReport:
 
     @property
     def worst(self) -> AttributeFairness | None:
-        judged = [a for a in self.attributes if a.worst_adverse_impact_ratio is not None]
         failing = [a for a in self.attributes if not a.passed and a.worst_adverse_impact_ratio is None]
         if failing:
             return failing[0]
+        judged = [a for a in self.attributes if a.worst_adverse_impact_ratio is not None]
         return min(judged, key=lambda a: a.worst_adverse_impact_ratio or 0.0, default=None)
 
     @property
@@ -185,10 +142,17 @@ class FairnessReport:
             "attribute": worst.attribute if worst else None,
             "passed": self.passed,
             "cutoff": self.cutoff,
+            "approval_rate": self.approval_rate,
             "threshold": self.threshold,
-            "significant_groups": [
-                f"{a.attribute}={g}" for a in self.attributes for g in a.significant_groups
+            "policy": self.policy.describe(),
+            "evidence": self.evidence,
+            "failing_groups": [
+                describe_group(a.attribute, asdict(g)) for a in self.attributes for g in a.groups if g.fails
             ],
+            "flagged_groups": [
+                f"{a.attribute}={g}" for a in self.attributes for g in a.flagged_groups
+            ],
+            "crossings": crossings(self.approval_curve),
             "attributes": [a.attribute for a in self.attributes],
         })
 
@@ -196,25 +160,37 @@ class FairnessReport:
         return jsonable({
             "summary": self.summary,
             "cutoff": self.cutoff,
-            "threshold": self.threshold,
+            "policy": asdict(self.policy),
             "n_rows": self.n_rows,
             "n_bootstrap": self.n_bootstrap,
             "seed": self.seed,
-            "min_group_size": self.min_group_size,
+            "approval_rate": self.approval_rate,
             "score_col": self.score_col,
+            "evidence": self.evidence,
             "attributes": [asdict(a) for a in self.attributes],
+            "approval_curve": self.approval_curve,
             "extras": self.extras,
         })
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FairnessReport:
+        """The report `to_dict` wrote; a payload without attributes gives an empty report."""
         group_keys = {f.name for f in fields(GroupFairness)}
+        attribute_keys = {f.name for f in fields(AttributeFairness)}
         attributes = []
-        for a in data["attributes"]:
-            groups = [GroupFairness(**{k: g[k] for k in group_keys}) for g in a["groups"]]
-            attributes.append(AttributeFairness(**{**a, "groups": groups}))
-        keys = {f.name for f in fields(cls)} - {"attributes"}
-        return cls(attributes=attributes, **{k: data[k] for k in keys if k in data})
+        for a in data.get("attributes") or []:
+            groups = [GroupFairness(**{k: g.get(k) for k in group_keys}) for g in a["groups"]]
+            values = {k: a[k] for k in attribute_keys if k in a}
+            attributes.append(AttributeFairness(**{**values, "groups": groups}))
+        policy = FairnessPolicy(**(data.get("policy") or {}))
+        keys = {f.name for f in fields(cls)} - {"attributes", "policy"}
+        values = {k: data[k] for k in keys if k in data}
+        values.setdefault("cutoff", 0)
+        values.setdefault("n_rows", 0)
+        values.setdefault("n_bootstrap", 0)
+        values.setdefault("seed", 0)
+        values.setdefault("approval_rate", float("nan"))
+        return cls(attributes=attributes, policy=policy, **values)
 
     def table_rows(self, attribute: AttributeFairness) -> list[dict[str, Any]]:
         """One row per group, as the markdown and HTML tables show it."""
@@ -225,11 +201,18 @@ class FairnessReport:
                 if g.air_ci_low is not None and g.air_ci_high is not None
                 else None
             )
-            flags = [f for f, on in (("reference", g.is_reference), ("significant", g.significant),
-                                     ("small", g.small_group)) if on]
+            flags = [flag for flag, on in (
+                ("reference", g.is_reference),
+                ("HOLDS BACK", g.fails),
+                ("below threshold", g.practically_significant and not g.fails),
+                ("significant", g.statistically_significant),
+                (f"not deciding: {g.not_deciding_because}",
+                 bool(g.not_deciding_because) and not g.is_reference),
+            ) if on]
             rows.append({
-                "group": g.group, "n": g.n, "approved": g.n_approved, "approval_rate": g.approval_rate,
-                "AIR": g.adverse_impact_ratio, "AIR 95% CI": interval,
+                "group": g.group, "n": g.n, "approved": g.n_approved,
+                "approval_rate": g.approval_rate, "AIR": g.adverse_impact_ratio,
+                "AIR 95% CI": interval, "p (Fisher)": g.p_value,
                 "SMD": g.standardized_mean_difference, "AUC": g.auc, "mean PD": g.mean_pd,
                 "bad rate": g.observed_bad_rate, "flags": ", ".join(flags),
             })
@@ -239,10 +222,15 @@ class FairnessReport:
         s = self.summary
         verdict = "PASS" if s["passed"] else "FAIL"
         lines = [
-            f"**{verdict}** at cut-off {self.cutoff} (four-fifths threshold {self.threshold:g}); "
-            f"worst adverse impact ratio {_fmt(s['worst_adverse_impact_ratio'])} "
-            f"({s['attribute']} = {s['worst_group']}).",
+            f"**{verdict}** at cut-off {self.cutoff} (approval rate {_pct(self.approval_rate)}; "
+            f"rule: {self.policy.describe()}); worst adverse impact ratio "
+            f"{_fmt(s['worst_adverse_impact_ratio'])} ({s['attribute']} = {s['worst_group']}). "
+            f"Evidence: {self.evidence}.",
         ]
+        if s["failing_groups"]:
+            lines.append("Holding the model back: " + "; ".join(s["failing_groups"]) + ".")
+        if s["flagged_groups"]:
+            lines.append("Flagged, not deciding: " + ", ".join(s["flagged_groups"]) + ".")
         for a in self.attributes:
             state = "pass" if a.passed else "fail"
             lines += [
@@ -252,6 +240,9 @@ class FairnessReport:
             ]
             if a.note:
                 lines.append(f"_{a.note}_")
+        if self.approval_curve:
+            lines += ["", "### Adverse impact ratio across approval rates",
+                      curve_markdown(self.approval_curve, self.threshold)]
         return "\n".join(lines)
 
     def plot_png(self) -> bytes:
@@ -262,16 +253,16 @@ class FairnessReport:
                             gridspec_kw={"height_ratios": ratios, "hspace": 0.6})[:, 0]
         for ax, a in zip(axes, self.attributes, strict=False):
             names = [g.group for g in a.groups]
-            rates = [g.approval_rate for g in a.groups]
             colours = [
                 "#2f6fdf" if g.is_reference
-                else "#aab2bf" if g.small_group or g.adverse_impact_ratio is None
-                else "#d9480f" if g.adverse_impact_ratio < self.threshold
+                else "#d9480f" if g.fails
+                else "#f59f00" if g.practically_significant
+                else "#aab2bf" if not g.decides
                 else "#37b24d"
                 for g in a.groups
             ]
             y = np.arange(len(names))
-            ax.barh(y, rates, color=colours)
+            ax.barh(y, [g.approval_rate for g in a.groups], color=colours)
             ax.set_yticks(y, names)
             ax.invert_yaxis()
             ax.set_xlim(0, 1.18)
@@ -283,18 +274,35 @@ class FairnessReport:
                 ax.axvline(reference.approval_rate * self.threshold, color="#d9480f",
                            linestyle="--", linewidth=1)
             ax.set_title(f"{a.attribute}: {'pass' if a.passed else 'fail'}", fontsize=10, loc="left")
-        axes[-1].set_xlabel(f"Approval rate at score >= {self.cutoff} (dashed: {self.threshold:g} x reference)")
+        axes[-1].set_xlabel(
+            f"Approval rate at score >= {self.cutoff} (dashed: {self.threshold:g} x reference; "
+            "red holds back, orange flagged)"
+        )
         return figure_png(fig)
+
+    def curve_png(self) -> bytes:
+        return curve_png(self.approval_curve, self.threshold, self.approval_rate)
 
 
 def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.1%}"
 
 
 def _safe_auc(y: np.ndarray, risk: np.ndarray) -> float | None:
     if y.size == 0 or y.min() == y.max():
         return None
     return float(roc_auc_score(y, risk))
+
+
+def _fisher_p(approved: float, n: float, ref_approved: float, ref_n: float) -> float | None:
+    if n <= 0 or ref_n <= 0:
+        return None
+    table = [[int(approved), int(n - approved)], [int(ref_approved), int(ref_n - ref_approved)]]
+    return float(fisher_exact(table).pvalue)
 
 
 def _bootstrap_air(
@@ -311,51 +319,69 @@ def _bootstrap_air(
     return low, high
 
 
+def _reference(order: list[str], n: np.ndarray, rates: np.ndarray, policy: FairnessPolicy) -> int | None:
+    """The most favoured group among those large enough (and never the missing group)."""
+    eligible = [i for i, g in enumerate(order) if g != MISSING_GROUP and n[i] >= policy.min_group_size]
+    eligible = eligible or [i for i, g in enumerate(order) if g != MISSING_GROUP]
+    return max(eligible, key=lambda i: (rates[i], n[i]), default=None)
+
+
+@dataclass(frozen=True)
+class _Groups:
+    """Rows coded by group for one attribute."""
+
+    codes: np.ndarray
+    order: list[str]
+    grouping: str
+    n: np.ndarray
+
+
+def _coded(frame: pl.DataFrame, column: str) -> _Groups:
+    values, order, how = group_labels(frame, column)
+    index = {g: i for i, g in enumerate(order)}
+    codes = np.array([index[v] for v in values], dtype=np.int64)
+    return _Groups(codes, order, how, np.bincount(codes, minlength=len(order)).astype(np.float64))
+
+
 def _attribute(
     name: str,
     column: str,
-    frame: pl.DataFrame,
+    coded: _Groups,
     scores: np.ndarray,
     pd_values: np.ndarray | None,
     labels: np.ndarray | None,
     *,
-    cutoff: int,
-    threshold: float,
+    cutoff: float,
+    policy: FairnessPolicy,
     n_bootstrap: int,
-    min_group_size: int,
     rng: np.random.Generator,
 ) -> AttributeFairness:
-    values, order, how = group_labels(frame, column)
-    index = {g: i for i, g in enumerate(order)}
-    codes = np.array([index[v] for v in values], dtype=np.int64)
+    codes, order, n = coded.codes, coded.order, coded.n
     k = len(order)
-    n = np.bincount(codes, minlength=k).astype(np.float64)
     approved = np.bincount(codes, weights=(scores >= cutoff).astype(np.float64), minlength=k)
     rates = approved / n
-    score_sum = np.bincount(codes, weights=scores, minlength=k)
-    means = score_sum / n
+    means = np.bincount(codes, weights=scores, minlength=k) / n
     sq = np.bincount(codes, weights=(scores - means[codes]) ** 2, minlength=k)
     with np.errstate(divide="ignore", invalid="ignore"):
         variances = np.where(n > 1, sq / (n - 1), 0.0)
 
-    small = n < min_group_size
-    candidates = [i for i, g in enumerate(order) if g != MISSING_GROUP and not small[i]]
-    candidates = candidates or [i for i, g in enumerate(order) if g != MISSING_GROUP]
-    reference = max(candidates, key=lambda i: (rates[i], n[i]), default=None)
+    reference = _reference(order, n, rates, policy)
     ref_rate = rates[reference] if reference is not None else 0.0
     note = ""
     if reference is None:
         note = "every protected value is missing: no reference group"
     elif ref_rate == 0:
-        note = f"no applicant in the reference group is approved at cut-off {cutoff}"
-    air = rates / ref_rate if reference is not None and ref_rate > 0 else np.full(k, np.nan)
+        note = f"no applicant in the reference group is approved at cut-off {cutoff:g}"
+    judged = reference is not None and ref_rate > 0
+    air = rates / ref_rate if judged else np.full(k, np.nan)
     low = high = np.full(k, np.nan)
-    if n_bootstrap > 0 and reference is not None and ref_rate > 0:
+    if n_bootstrap > 0 and judged:
+        assert reference is not None
         low, high = _bootstrap_air(n, approved, reference, n_bootstrap, rng)
 
     groups = []
     for i, g in enumerate(order):
-        smd = None
+        smd = p_value = None
         if reference is not None:
             dof = n[i] + n[reference] - 2
             pooled = (
@@ -363,6 +389,8 @@ def _attribute(
                 if dof > 0 else 0.0
             )
             smd = float((means[i] - means[reference]) / pooled) if pooled > 0 else None
+            if i != reference:
+                p_value = _fisher_p(approved[i], n[i], approved[reference], n[reference])
         mask = codes == i
         auc = mean_pd = bad_rate = None
         n_labelled = 0
@@ -376,27 +404,144 @@ def _attribute(
             mean_pd = float(pd_values[labelled].mean()) if pd_values is not None and n_labelled else None
         elif pd_values is not None:
             mean_pd = float(pd_values[mask].mean())
+        figures = {
+            "group": g, "n": int(n[i]), "adverse_impact_ratio": None if np.isnan(air[i]) else float(air[i]),
+            "p_value": p_value, "is_reference": i == reference,
+        }
+        verdict = group_verdict(figures, policy)
         groups.append(GroupFairness(
-            group=g, n=int(n[i]), n_approved=int(approved[i]), approval_rate=float(rates[i]),
-            adverse_impact_ratio=None if np.isnan(air[i]) else float(air[i]),
+            n_approved=int(approved[i]), approval_rate=float(rates[i]),
             air_ci_low=None if np.isnan(low[i]) else float(low[i]),
             air_ci_high=None if np.isnan(high[i]) else float(high[i]),
-            significant=bool(not np.isnan(high[i]) and high[i] < threshold),
-            is_reference=i == reference, small_group=bool(small[i]), mean_score=float(means[i]),
+            practically_significant=verdict.practically_significant,
+            statistically_significant=verdict.statistically_significant,
+            decides=verdict.decides, fails=verdict.fails,
+            not_deciding_because=verdict.not_deciding_because,
+            small_group=bool(n[i] < policy.min_group_size), mean_score=float(means[i]),
             standardized_mean_difference=smd, n_labelled=n_labelled, auc=auc,
-            mean_pd=mean_pd, observed_bad_rate=bad_rate,
+            mean_pd=mean_pd, observed_bad_rate=bad_rate, **figures,
         ))
-    judged = [g for g in groups if not g.small_group and g.adverse_impact_ratio is not None]
-    worst = min(judged, key=lambda g: g.adverse_impact_ratio or 0.0, default=None)
-    passed = reference is not None and ref_rate > 0 and all(
-        (g.adverse_impact_ratio or 0.0) >= threshold for g in judged
-    )
+    deciding = [g for g in groups if g.decides and g.adverse_impact_ratio is not None]
+    worst = min(deciding, key=lambda g: g.adverse_impact_ratio or 0.0, default=None)
     return AttributeFairness(
-        attribute=name, column=column, grouping=how,
+        attribute=name, column=column, grouping=coded.grouping,
         reference_group=order[reference] if reference is not None else None, groups=groups,
-        passed=bool(passed), worst_group=worst.group if worst else None,
+        passed=bool(judged and not any(g.fails for g in groups)),
+        worst_group=worst.group if worst else None,
         worst_adverse_impact_ratio=worst.adverse_impact_ratio if worst else None, note=note,
     )
+
+
+def cutoff_for_approval_rate(scores: np.ndarray, rate: float) -> float:
+    """The lowest score such that approving `score >= it` approves about `rate` of applicants."""
+    ordered = np.sort(scores)[::-1]
+    index = min(max(math.ceil(rate * ordered.size) - 1, 0), ordered.size - 1)
+    return float(ordered[index])
+
+
+def approval_curve(
+    scores: np.ndarray,
+    attributes: list[tuple[str, _Groups]],
+    policy: FairnessPolicy,
+    rates: tuple[float, ...] = DEFAULT_APPROVAL_RATES,
+) -> list[dict[str, Any]]:
+    """AIR per group at each approval rate: rows of approval rate, cut-off score, group, AIR.
+
+    `crosses` marks a deciding group whose AIR is below the threshold at that rate;
+    `holds_back` one that the rule would also find significant there.
+    """
+    rows: list[dict[str, Any]] = []
+    for rate in rates:
+        cutoff = cutoff_for_approval_rate(scores, rate)
+        approved_rows = scores >= cutoff
+        for name, coded in attributes:
+            k = len(coded.order)
+            approved = np.bincount(coded.codes, weights=approved_rows.astype(np.float64), minlength=k)
+            group_rates = approved / coded.n
+            reference = _reference(coded.order, coded.n, group_rates, policy)
+            if reference is None or group_rates[reference] == 0:
+                continue
+            for i, group in enumerate(coded.order):
+                air = float(group_rates[i] / group_rates[reference])
+                p_value = (
+                    None if i == reference
+                    else _fisher_p(approved[i], coded.n[i], approved[reference], coded.n[reference])
+                )
+                verdict = group_verdict(
+                    {"group": group, "n": int(coded.n[i]), "adverse_impact_ratio": air,
+                     "p_value": p_value, "is_reference": i == reference},
+                    policy,
+                )
+                rows.append({
+                    "approval_rate": rate, "actual_approval_rate": float(approved_rows.mean()),
+                    "cutoff_score": cutoff, "attribute": name, "group": group,
+                    "n": int(coded.n[i]), "air": air, "p_value": p_value,
+                    "is_reference": i == reference, "decides": verdict.decides,
+                    "crosses": verdict.decides and verdict.practically_significant,
+                    "holds_back": verdict.fails,
+                })
+    return rows
+
+
+def crossings(curve: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per deciding group whose AIR falls below the threshold somewhere on the curve: where."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in curve:
+        if not row["crosses"]:
+            continue
+        key = (row["attribute"], row["group"])
+        entry = found.setdefault(key, {
+            "attribute": row["attribute"], "group": row["group"], "approval_rates": [],
+            "min_air": row["air"], "significant_at": [],
+        })
+        entry["approval_rates"].append(row["approval_rate"])
+        entry["min_air"] = min(entry["min_air"], row["air"])
+        if row["holds_back"]:
+            entry["significant_at"].append(row["approval_rate"])
+    return list(found.values())
+
+
+def curve_markdown(curve: list[dict[str, Any]], threshold: float) -> str:
+    """Approval rate, cut-off score and the AIR of every deciding group; crossings marked."""
+    if not curve:
+        return "_(no curve)_"
+    columns = sorted({f"{r['attribute']}={r['group']}" for r in curve if r["decides"]})
+    table: dict[float, dict[str, Any]] = {}
+    for r in curve:
+        row = table.setdefault(r["approval_rate"], {
+            "approval rate": f"{r['approval_rate']:.0%}", "cut-off": round(r["cutoff_score"]),
+        })
+        name = f"{r['attribute']}={r['group']}"
+        if name in columns:
+            mark = " **<**" if r["holds_back"] else " <" if r["crosses"] else ""
+            row[name] = f"{r['air']:.3f}{mark}"
+    note = (
+        f"\n\n`<` AIR below {threshold:g}; **<** below and statistically significant "
+        "(would hold the model back at that approval rate)."
+    )
+    return markdown_table(list(table.values()), ["approval rate", "cut-off", *columns]) + note
+
+
+def curve_png(curve: list[dict[str, Any]], threshold: float, at_rate: float | None = None) -> bytes:
+    """AIR against approval rate, one line per deciding group, the four-fifths line dashed."""
+    attributes = sorted({r["attribute"] for r in curve})
+    fig = Figure(figsize=(7, 2.6 * max(1, len(attributes)) + 0.4))
+    axes = fig.subplots(max(1, len(attributes)), 1, squeeze=False)[:, 0]
+    for ax, attribute in zip(axes, attributes, strict=False):
+        rows = [r for r in curve if r["attribute"] == attribute and r["decides"]]
+        for group in sorted({r["group"] for r in rows}):
+            points = [(r["approval_rate"], r["air"]) for r in rows if r["group"] == group]
+            ax.plot([x for x, _ in points], [y for _, y in points], marker="o", markersize=3,
+                    label=group)
+        ax.axhline(threshold, color="#d9480f", linestyle="--", linewidth=1)
+        if at_rate is not None and not math.isnan(at_rate):
+            ax.axvline(at_rate, color="#868e96", linestyle=":", linewidth=1)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"{attribute}: AIR by approval rate (dotted: the configured cut-off)",
+                     fontsize=9, loc="left")
+        ax.legend(fontsize=7, loc="lower right")
+    axes[-1].set_xlabel("Share of applicants approved")
+    return figure_png(fig)
 
 
 def fairness_report(
@@ -406,19 +551,21 @@ def fairness_report(
     pd_col: str = "pd",
     label_col: str = "default_flag",
     protected: list[str],
-    cutoff: int,
-    threshold: float = 0.8,
+    cutoff: float,
+    policy: FairnessPolicy | None = None,
     n_bootstrap: int = 1000,
     seed: int = 42,
-    min_group_size: int = 30,
+    approval_rates: tuple[float, ...] = DEFAULT_APPROVAL_RATES,
 ) -> FairnessReport:
     """Approval parity per protected attribute at `cutoff` (approved: score >= cutoff).
 
     `protected` names attributes (`sex` or `protected_sex`); each must be a column
     `protected_<name>` (or the name itself) of `frame`. `pd_col` and `label_col`
     are optional: without them, per-group AUC and calibration are left out; rows
-    with a null label count for approval but not for AUC or bad rate.
+    with a null label count for approval but not for AUC or bad rate. An empty
+    `approval_rates` skips the curve.
     """
+    policy = policy or FairnessPolicy()
     if score_col not in frame.columns:
         raise ValueError(f"frame has no score column {score_col!r}")
     if frame[score_col].null_count():
@@ -430,17 +577,22 @@ def fairness_report(
         if label_col in frame.columns else None
     )
     rng = np.random.default_rng(seed)
-    attributes = []
+    attributes, coded_attributes = [], []
     for name in protected:
         column = protected_column(name) if protected_column(name) in frame.columns else name
         if column not in frame.columns:
             raise ValueError(f"protected attribute {name!r}: no column {protected_column(name)!r}")
+        attribute_name = column.removeprefix(PROTECTED_PREFIX)
+        coded = _coded(frame, column)
+        coded_attributes.append((attribute_name, coded))
         attributes.append(_attribute(
-            column.removeprefix(PROTECTED_PREFIX), column, frame, scores, pd_values, labels,
-            cutoff=cutoff, threshold=threshold, n_bootstrap=n_bootstrap,
-            min_group_size=min_group_size, rng=rng,
+            attribute_name, column, coded, scores, pd_values, labels,
+            cutoff=cutoff, policy=policy, n_bootstrap=n_bootstrap, rng=rng,
         ))
+    curve = approval_curve(scores, coded_attributes, policy, approval_rates) if scores.size else []
     return FairnessReport(
-        attributes=attributes, cutoff=int(cutoff), threshold=float(threshold), n_rows=frame.height,
-        n_bootstrap=n_bootstrap, seed=seed, min_group_size=min_group_size, score_col=score_col,
+        attributes=attributes, cutoff=int(cutoff), policy=policy, n_rows=frame.height,
+        n_bootstrap=n_bootstrap, seed=seed,
+        approval_rate=float((scores >= cutoff).mean()) if scores.size else float("nan"),
+        score_col=score_col, approval_curve=curve,
     )

@@ -33,6 +33,7 @@ from credit_assets.core.compliance.proxies import proxy_screen, strongest_proxie
 from credit_assets.core.modeling.metrics import auc as auc_score
 from credit_assets.core.modeling.scaling import ScoreScale
 from credit_assets.core.modeling.train import TrainConfig, train_challenger
+from credit_assets.core.promotion import FOUR_FIFTHS, FairnessPolicy
 
 AUC_TOLERANCE = 0.01
 CHALLENGER = "challenger"
@@ -58,7 +59,7 @@ class LdaResult:
     proxies: list[dict[str, Any]]
     cutoff: int
     auc_tolerance: float = AUC_TOLERANCE
-    threshold: float = 0.8
+    threshold: float = FOUR_FIFTHS
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -78,7 +79,10 @@ class LdaResult:
         }
 
     def to_markdown(self) -> str:
-        columns = ["name", "auc", "auc_delta", "worst_air", "worst_group", "comparable", "description"]
+        columns = [
+            "name", "auc", "auc_delta", "worst_air", "worst_group", "passes_fairness_gate",
+            "comparable", "description",
+        ]
         flagged = [p for p in self.proxies if p["flagged"]]
         return "\n\n".join([
             f"**{self.statement}**",
@@ -178,19 +182,22 @@ def lda_search(
     challenger_auc: float,
     challenger_worst_air: float | None,
     top_proxies: int = 3,
-    threshold: float = 0.8,
+    policy: FairnessPolicy | None = None,
     auc_tolerance: float = AUC_TOLERANCE,
 ) -> LdaResult:
     """Train the alternatives, evaluate each on `test`, and state whether one is less discriminatory.
 
     The challenger itself is not retrained: its test AUC and worst AIR are passed
-    in, measured the same way (same split, cut-off and fairness report).
+    in, measured the same way (same split, cut-off and fairness report). `policy` is
+    the fairness policy the promotion gate applies (its threshold and group rules).
     """
+    policy = policy or FairnessPolicy()
+    threshold = policy.min_adverse_impact_ratio
     challenger_row: dict[str, Any] = {
         "name": CHALLENGER, "description": "the challenger as trained", "n_features": len(features),
         "auc": float(challenger_auc), "auc_delta": 0.0,
         "worst_air": None if challenger_worst_air is None else float(challenger_worst_air),
-        "worst_group": None, "comparable": True, "dropped": [],
+        "worst_group": None, "passes_fairness_gate": None, "comparable": True, "dropped": [],
         "depth": config.depth, "l2_leaf_reg": config.l2_leaf_reg,
     }
     if not protected:
@@ -212,7 +219,8 @@ def lda_search(
             pl.Series("score", scale.score_from_pd(pd_test)), pl.Series("pd", pd_test)
         )
         summary = fairness_report(
-            scored, protected=protected, cutoff=cutoff, threshold=threshold, n_bootstrap=0
+            scored, protected=protected, cutoff=cutoff, policy=policy, n_bootstrap=0,
+            approval_rates=(),
         ).summary
         model_auc = auc_score(y, pd_test) if 0 < y.sum() < y.size else None
         kept = {f.name for f in alternative.features}
@@ -224,6 +232,7 @@ def lda_search(
             "auc_delta": None if model_auc is None else model_auc - challenger_auc,
             "worst_air": summary["worst_adverse_impact_ratio"],
             "worst_group": f"{summary['attribute']}={summary['worst_group']}",
+            "passes_fairness_gate": bool(summary["passed"]),
             "comparable": model_auc is not None and model_auc >= challenger_auc - auc_tolerance,
             "dropped": sorted({f.name for f in features} - kept),
             "depth": alternative.config.depth,

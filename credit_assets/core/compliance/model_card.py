@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from credit_assets.core.compliance.explainability import monotonicity_rows, monotonicity_statement
-from credit_assets.core.compliance.fairness import FairnessReport
+from credit_assets.core.compliance.fairness import FairnessReport, curve_png
 from credit_assets.core.compliance.html import (
     Block,
     Bullets,
@@ -36,18 +36,34 @@ from credit_assets.core.compliance.html import (
     render_markdown,
 )
 from credit_assets.core.modeling.plots import Curves, calibration_png, roc_png
+from credit_assets.core.promotion import PromotionDecision
+
+
+def curve_statement(crossings: list[dict[str, Any]]) -> str:
+    """Where, across approval rates, a group's adverse impact ratio falls below the threshold."""
+    if not crossings:
+        return "Across approval rates from 30 % to 95 % no group large enough to judge falls below the threshold."
+    parts = []
+    for c in crossings:
+        rates = c["approval_rates"]
+        where = f"{min(rates):.0%}-{max(rates):.0%}" if len(rates) > 1 else f"{rates[0]:.0%}"
+        significant = " (significant at " + ", ".join(f"{r:.0%}" for r in c["significant_at"]) + ")" if c["significant_at"] else ""
+        parts.append(f"{c['attribute']}={c['group']} at approval rates {where}, lowest AIR {c['min_air']:.3f}{significant}")
+    return "Across approval rates the four-fifths line is crossed by: " + "; ".join(parts) + "."
 
 SECTION_IDS: tuple[str, ...] = (
-    "purpose", "data-and-lineage", "population", "performance", "stability",
+    "purpose", "decision", "data-and-lineage", "population", "performance", "stability",
     "fairness", "explainability", "monotone-constraints", "limitations",
 )
 SECTION_TITLES: dict[str, str] = dict(zip(SECTION_IDS, (
-    "Purpose and intended use", "Data and lineage", "Population and exclusions", "Performance",
-    "Stability", "Fairness", "Explainability and reason codes", "Monotone constraints", "Limitations",
+    "Purpose and intended use", "Promotion decision", "Data and lineage",
+    "Population and exclusions", "Performance", "Stability", "Fairness",
+    "Explainability and reason codes", "Monotone constraints", "Limitations",
 ), strict=True))
+NO_FAIRNESS_EVIDENCE = "No fairness evidence: no protected attribute declared."
 PLOT_SECTIONS: dict[str, str] = {
     "roc": "performance", "calibration": "performance", "fairness": "fairness",
-    "lda": "fairness", "shap_summary": "explainability",
+    "lda": "fairness", "air_curve": "fairness", "shap_summary": "explainability",
 }
 """Which section shows a plot of each known name."""
 
@@ -85,6 +101,9 @@ class ModelCard:
     fairness_summary: dict[str, Any] | None = None
     fairness: dict[str, Any] | None = None
     lda: dict[str, Any] | None = None
+    fairness_note: str | None = None
+    decision: dict[str, Any] | None = None
+    registry: dict[str, Any] | None = None
     reason_accuracy: dict[str, Any] | None = None
     top_features: list[dict[str, Any]] = field(default_factory=list)
     lineage: dict[str, Any] = field(default_factory=dict)
@@ -92,8 +111,14 @@ class ModelCard:
     plots: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     @property
+    def status(self) -> str:
+        """`champion`, `held_back`, ... as the registry records it (empty when unknown)."""
+        return str((self.registry or {}).get("status") or "")
+
+    @property
     def title(self) -> str:
-        return f"Model card: {self.model_version}"
+        suffix = {"held_back": " (held back)", "champion": " (champion)"}.get(self.status, "")
+        return f"Model card: {self.model_version}{suffix}"
 
     # --- serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -133,6 +158,40 @@ class ModelCard:
         if self.fairness_summary:
             facts["approval cut-off"] = self.fairness_summary.get("cutoff")
         return [Paragraph(self.intended_use), KeyValues(facts)]
+
+    def _decision(self) -> list[Block]:
+        if not self.decision:
+            return [Paragraph("No promotion decision has been recorded for this version yet.")]
+        gates = PromotionDecision.from_dict(self.decision).rows()
+        outcome = self.decision.get("outcome", "")
+        text = {
+            "held back": "Held back: at least one gate said no. The champion was left as it "
+            "was; this version is documented here and never served.",
+            "promoted": "Promoted: every gate passed.",
+            "promoted by override": "Promoted by a documented override although a gate said no.",
+        }.get(outcome, outcome)
+        blocks: list[Block] = [Paragraph(text)]
+        if self.decision.get("failed"):
+            blocks.append(Paragraph(f"Gates that said no: {self.decision.get('summary')}"))
+        blocks.append(Table(gates, ["gate", "figure", "threshold", "verdict", "detail"],
+                            caption="Gates (figure, threshold, verdict)"))
+        registry = self.registry or {}
+        if registry.get("status") in ("champion", "retired") and registry.get("promoted_at"):
+            blocks.append(KeyValues({
+                "status": registry.get("status"),
+                "promoted at": registry.get("promoted_at"),
+                "promotion run": (registry.get("lineage") or {}).get("promotion_run_id"),
+                "override reason": registry.get("override_reason") or "none",
+                "artifact": registry.get("artifact_uri"),
+                "manifest sha256": registry.get("manifest_sha256"),
+            }))
+        elif registry:
+            blocks.append(KeyValues({
+                "status": registry.get("status"),
+                "artifact": registry.get("artifact_uri"),
+                "manifest sha256": registry.get("manifest_sha256"),
+            }))
+        return blocks
 
     def _lineage(self) -> list[Block]:
         sources = self.lineage.get("sources", [])
@@ -198,27 +257,42 @@ class ModelCard:
 
     def _fairness(self) -> list[Block]:
         if not self.fairness_summary and not self.fairness:
-            return [Paragraph("No fairness report: no protected attribute was declared.")]
+            note = self.fairness_note or "no protected attribute declared"
+            statement = NO_FAIRNESS_EVIDENCE if "no protected" in note.lower() else note
+            return [Paragraph(
+                f"{statement} The fairness gate was not assessed; nothing here shows that the "
+                "model treats groups alike."
+            )]
         summary = self.fairness_summary or (self.fairness or {}).get("summary", {})
         verdict = "passes" if summary.get("passed") else "FAILS"
+        failing = summary.get("failing_groups") or []
         blocks: list[Block] = [
             Paragraph(
-                f"At approval cut-off {summary.get('cutoff')} the model {verdict} the four-fifths "
-                f"test (threshold {format_value(summary.get('threshold'))}): worst adverse impact "
+                f"At approval cut-off {summary.get('cutoff')} the model {verdict} the fairness "
+                f"gate ({summary.get('policy') or 'four-fifths rule'}): worst adverse impact "
                 f"ratio {format_value(summary.get('worst_adverse_impact_ratio'))} for "
                 f"{summary.get('attribute')} = {summary.get('worst_group')}."
+                + (f" Holding it back: {'; '.join(failing)}." if failing else "")
             ),
-            KeyValues(summary),
+            KeyValues({k: v for k, v in summary.items() if not isinstance(v, list | dict)}),
         ]
+        if summary.get("flagged_groups"):
+            blocks.append(Paragraph(
+                "Flagged but not deciding (too small, missing values, or not statistically "
+                f"significant): {', '.join(summary['flagged_groups'])}."
+            ))
         if self.fairness:
             report = FairnessReport.from_dict(self.fairness)
             for attribute in report.attributes:
                 blocks.append(Table(report.table_rows(attribute),
                                     caption=f"{attribute.attribute} ({attribute.grouping})"))
+            if report.approval_curve:
+                blocks.append(Paragraph(curve_statement(summary.get("crossings") or [])))
         if self.lda:
             blocks.append(Paragraph(f"Less discriminatory alternatives: {self.lda.get('statement')}"))
             blocks.append(Table(self.lda.get("frontier", []),
-                                ["name", "auc", "auc_delta", "worst_air", "worst_group", "description"]))
+                                ["name", "auc", "auc_delta", "worst_air", "worst_group",
+                                 "passes_fairness_gate", "description"]))
         return blocks + self._images("fairness")
 
     def _explainability(self) -> list[Block]:
@@ -254,7 +328,8 @@ class ModelCard:
 
     def sections(self) -> list[Section]:
         builders: dict[str, Callable[[], list[Block]]] = {
-            "purpose": self._purpose, "data-and-lineage": self._lineage,
+            "purpose": self._purpose, "decision": self._decision,
+            "data-and-lineage": self._lineage,
             "population": self._population, "performance": self._performance,
             "stability": self._stability, "fairness": self._fairness,
             "explainability": self._explainability, "monotone-constraints": self._monotone,
@@ -291,6 +366,9 @@ def build_model_card(
     population: Mapping[str, Any] | None = None,
     stability: Mapping[str, Any] | None = None,
     lda: Mapping[str, Any] | None = None,
+    fairness_note: str | None = None,
+    decision: PromotionDecision | None = None,
+    registry: Mapping[str, Any] | None = None,
     intended_use: str = DEFAULT_INTENDED_USE,
     limitations: list[str] | None = None,
     curves: Curves | None = None,
@@ -320,8 +398,11 @@ def build_model_card(
         images["roc"] = roc_png(curves)
         images["calibration"] = calibration_png(curves)
     images.update(plots or {})
-    if fairness_report and "fairness" not in images:
-        images["fairness"] = FairnessReport.from_dict(dict(fairness_report)).plot_png()
+    if fairness_report and fairness_report.get("attributes") and "fairness" not in images:
+        report = FairnessReport.from_dict(dict(fairness_report))
+        images["fairness"] = report.plot_png()
+        if report.approval_curve and "air_curve" not in images:
+            images["air_curve"] = curve_png(report.approval_curve, report.threshold, report.approval_rate)
     if isinstance(reason_accuracy, int | float):
         reason_accuracy = {"share": float(reason_accuracy)}
     if isinstance(explainability, Mapping):
@@ -330,10 +411,12 @@ def build_model_card(
     notes = list(limitations if limitations is not None else DEFAULT_LIMITATIONS)
     if summary and not summary.get("passed", True):
         notes.append(
-            f"The four-fifths test fails at cut-off {summary.get('cutoff')} "
+            f"The fairness gate fails at cut-off {summary.get('cutoff')} "
             f"({summary.get('attribute')} = {summary.get('worst_group')}); use requires a "
             "documented override."
         )
+    if not summary:
+        notes.append(NO_FAIRNESS_EVIDENCE)
     if reason_accuracy and reason_accuracy.get("meets_target") is False:
         notes.append("Reason accuracy is below its target: principal reasons may mislead.")
     when = (created_at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
@@ -348,6 +431,9 @@ def build_model_card(
         fairness_summary=jsonable(dict(summary)) if summary else None,
         fairness=jsonable(dict(fairness_report)) if fairness_report else None,
         lda=jsonable(dict(lda)) if lda else None,
+        fairness_note=fairness_note,
+        decision=jsonable(decision.to_dict()) if decision else None,
+        registry=jsonable(dict(registry)) if registry else None,
         reason_accuracy=jsonable(dict(reason_accuracy)) if reason_accuracy else None,
         top_features=jsonable((explainability or [])[:top_n]),
         lineage=jsonable(dict(lineage or {})),

@@ -27,7 +27,7 @@ import polars as pl
 from sklearn.metrics import roc_auc_score
 
 from credit_assets.core.catalogue import FeatureSpec
-from credit_assets.core.compliance.fairness import (
+from credit_assets.core.compliance.groups import (
     MISSING_GROUP,
     PROTECTED_PREFIX,
     group_labels,

@@ -5,9 +5,9 @@ API call the same functions.
 """
 
 from credit_assets.core.explain.accuracy import (
-    REASON_ACCURACY_TARGET,
     ReasonAccuracyFailure,
     ReasonAccuracyReport,
+    applicants_to_check,
     population_baselines,
     validate_reason_accuracy,
 )
@@ -19,12 +19,12 @@ from credit_assets.core.explain.leaf_shap import (
 from credit_assets.core.explain.reasons import Reason, ReasonCodeMap, top_reasons, top_reasons_batch
 
 __all__ = [
-    "REASON_ACCURACY_TARGET",
     "LeafShapExplainer",
     "Reason",
     "ReasonAccuracyFailure",
     "ReasonAccuracyReport",
     "ReasonCodeMap",
+    "applicants_to_check",
     "model_fingerprint",
     "needs_background",
     "population_baselines",

@@ -5,7 +5,6 @@ alternatives are computed on the challenger (and gate its promotion); the model
 card is written for every promoted version.
 """
 
-import json
 from dataclasses import dataclass
 
 import dagster as dg
@@ -27,6 +26,7 @@ from credit_assets.core.compliance import (
 )
 from credit_assets.core.explain import (
     LeafShapExplainer,
+    applicants_to_check,
     population_baselines,
     validate_reason_accuracy,
 )
@@ -34,10 +34,26 @@ from credit_assets.core.features import feature_catalogue
 from credit_assets.core.model_store import load_registered_artifact
 from credit_assets.core.modeling import TrainConfig, to_catboost_frame
 from credit_assets.core.modeling.artifacts import LoadedModel
-from credit_assets.core.registry import current_champion, get_model
+from credit_assets.core.promotion import (
+    FAIRNESS,
+    REASON_ACCURACY,
+    PromotionDecision,
+    fairness_gate,
+    policy_from_settings,
+    reason_accuracy_gate,
+    reason_gate,
+)
+from credit_assets.core.registry import get_model
 from credit_assets.core.reporting import markdown_table, png_markdown
+from credit_assets.defs.gates import (
+    gate_check_result,
+    gate_check_spec,
+    read_report,
+    report_key,
+    write_report,
+)
 from credit_assets.defs.lineage import latest_metadata
-from credit_assets.defs.modeling.assets import load_training_set, score_scale
+from credit_assets.defs.modeling.assets import load_training_set, protected_columns, score_scale
 from credit_assets.defs.resources import PlatformResource
 
 COMPLIANCE_OWNERS = ["team:compliance"]
@@ -72,7 +88,7 @@ def challenger_context(
     test = frame.filter(pl.col("split") == "test")
     pd_test = loaded.predict_pd(test, thread_count=settings.threads)
     contracts = platform.contracts()
-    protected = [c for contract in contracts.values() for c in contract.protected_columns]
+    protected = protected_columns(contracts)
     return ChallengerContext(
         version=version,
         run_id=record.run_id,
@@ -88,21 +104,16 @@ def challenger_context(
     )
 
 
-def write_json(platform: PlatformResource, key: str, payload: dict) -> str:
-    return platform.store.put_bytes(key, json.dumps(payload, indent=2, default=str).encode())
-
-
 @dg.asset(
     group_name="compliance",
     deps=["challenger_model"],
     owners=COMPLIANCE_OWNERS,
     kinds={"json"},
     check_specs=[
-        dg.AssetCheckSpec(
+        gate_check_spec(
             "every_model_feature_has_approved_text",
-            asset="reason_code_catalogue",
-            blocking=True,
-            description="Promotion is blocked while any model feature lacks approved reason text.",
+            "reason_code_catalogue",
+            "Gate: a challenger is held back while any of its features lacks approved reason text.",
         ),
     ],
 )
@@ -127,15 +138,13 @@ def reason_code_catalogue(context: dg.AssetExecutionContext, platform: PlatformR
         }
         for f in catalogue.features
     ]
-    key = f"reports/reason_codes/{catalogue.version}.json"
-    uri = write_json(platform, key, {"version": catalogue.version, "features": rows})
-    without = catalogue.without_reason(loaded.feature_names) + catalogue.missing(
-        loaded.feature_names
+    uri = write_report(
+        platform, "reason_codes", catalogue.version, {"version": catalogue.version, "features": rows}
     )
-    yield dg.AssetCheckResult(
+    yield gate_check_result(
+        reason_gate(loaded.feature_names, catalogue),
         check_name="every_model_feature_has_approved_text",
-        passed=not without,
-        metadata={"model_version": version, "without_text": ", ".join(without) or "none"},
+        model_version=version,
     )
     codes = sorted({(r["reason_code"], r["reason_text"]) for r in rows if r["reason_code"]})
     yield dg.MaterializeResult(
@@ -157,19 +166,20 @@ def reason_code_catalogue(context: dg.AssetExecutionContext, platform: PlatformR
     owners=COMPLIANCE_OWNERS,
     kinds={"json"},
     check_specs=[
-        dg.AssetCheckSpec(
-            "reasons_lower_risk_when_neutralised",
-            asset="reason_accuracy",
-            blocking=True,
-            description="Neutralising the top reason lowers predicted risk for at least 95 % of sampled declines.",
+        gate_check_spec(
+            REASON_ACCURACY,
+            "reason_accuracy",
+            "Gate: neutralising the top reason lowers predicted risk for at least "
+            "CREDIT_REASON_ACCURACY_TARGET (95 %) of sampled declines.",
         ),
     ],
 )
 def reason_accuracy(context: dg.AssetExecutionContext, platform: PlatformResource):
-    """Reason accuracy validation: for a sample of declined test applicants, setting the
-    features behind the top reason to the training population's baseline (median, or mode for
-    categories) must lower predicted risk in at least 95 % of cases. Reports the figure and
-    every failure."""
+    """Reason accuracy validation: for a sample of declined test applicants (the riskiest
+    fifth when fewer than 30 are declined), setting the features behind the top reason to the
+    training population's baseline (median, or the category mix) must lower predicted risk in
+    at least 95 % of cases (CREDIT_REASON_ACCURACY_TARGET). Reports the figure and every
+    failure."""
     settings = platform.settings
     ctx = challenger_context(context, platform)
     train_inputs = to_catboost_frame(
@@ -179,6 +189,8 @@ def reason_accuracy(context: dg.AssetExecutionContext, platform: PlatformResourc
         train_inputs, ctx.loaded.feature_names, ctx.loaded.categorical_features
     )
     declined = ctx.scores < settings.approval_cutoff_score
+    checked, population = applicants_to_check(ctx.pd, declined)
+    rules = policy_from_settings(settings)
     report = validate_reason_accuracy(
         ctx.loaded.model,
         ctx.explainer,
@@ -186,22 +198,21 @@ def reason_accuracy(context: dg.AssetExecutionContext, platform: PlatformResourc
         ctx.loaded.feature_names,
         ctx.catalogue,
         baselines,
-        declined,
+        checked,
         sample=500,
         seed=settings.seed,
+        target=rules.reason_accuracy_target,
+        population=population,
     )
     payload = report.to_dict()
-    uri = write_json(platform, f"reports/reason_accuracy/{ctx.version}.json", payload)
-    yield dg.AssetCheckResult(
-        check_name="reasons_lower_risk_when_neutralised",
-        passed=bool(report.meets_target),
-        metadata={"share": float(report.share), "target": 0.95},
-    )
+    uri = write_report(platform, "reason_accuracy", ctx.version, payload)
+    yield gate_check_result(reason_accuracy_gate(payload, rules), population=population)
     failures = payload.get("failures", [])[:20]
     yield dg.MaterializeResult(
         metadata={
             "model_version": ctx.version,
             "declined_in_test": int(declined.sum()),
+            "checked_population": population,
             "share_lowering_risk": float(report.share),
             "uri": dg.MetadataValue.path(uri),
             "failures": dg.MetadataValue.md(markdown_table(failures) if failures else "none"),
@@ -229,10 +240,10 @@ def explainability_report(context: dg.AssetExecutionContext, platform: PlatformR
         ),
     )
     html_uri = platform.store.put_bytes(
-        f"reports/explainability/{ctx.version}.html",
+        report_key("explainability", ctx.version, "html"),
         report.to_html(f"Explainability report — model {ctx.version}").encode(),
     )
-    write_json(platform, f"reports/explainability/{ctx.version}.json", report.to_dict())
+    write_report(platform, "explainability", ctx.version, report.to_dict())
     return dg.MaterializeResult(
         metadata={
             "model_version": ctx.version,
@@ -242,27 +253,34 @@ def explainability_report(context: dg.AssetExecutionContext, platform: PlatformR
     )
 
 
+NO_PROTECTED_NOTE = "no fairness evidence: no protected attribute declared"
+
+
 @dg.asset(
     group_name="compliance",
     deps=["challenger_model"],
     owners=COMPLIANCE_OWNERS,
     kinds={"json"},
     check_specs=[
-        dg.AssetCheckSpec(
-            "four_fifths_rule",
-            asset="fairness_report",
-            blocking=True,
-            description="Adverse impact ratio at the approval cutoff is at least 0.8 for every declared group.",
+        gate_check_spec(
+            FAIRNESS,
+            "fairness_report",
+            "Gate: no group of at least the minimum size has an adverse impact ratio below "
+            "CREDIT_MIN_ADVERSE_IMPACT_RATIO (0.8) that is also statistically significant.",
         ),
     ],
 )
 def fairness_report(context: dg.AssetExecutionContext, platform: PlatformResource):
     """Fair-lending evidence for every attribute declared `protected` in the contracts, on the
-    test split at the approval cutoff (CREDIT_APPROVAL_CUTOFF_SCORE): approval rate per group,
-    adverse impact ratio against the most favoured group with a bootstrap 95 % interval,
-    standardized mean difference of scores, AUC and calibration per group, missing values as
-    their own group. The four-fifths verdict gates promotion."""
+    test split: at the approval cut-off (CREDIT_APPROVAL_CUTOFF_SCORE) the approval rate per
+    group, the adverse impact ratio against the most favoured group with a bootstrap 95 %
+    interval and Fisher's exact p-value, the standardized mean difference of scores, AUC and
+    calibration per group, missing values as their own group; and the adverse impact ratio
+    across the approval rates a lender may run (30 % to 95 %), flagging where the four-fifths
+    line is crossed. A disparity that is practically and statistically significant holds the
+    challenger back (small and missing groups are reported, not deciding)."""
     settings = platform.settings
+    rules = policy_from_settings(settings)
     ctx = challenger_context(context, platform)
     frame = ctx.test.with_columns(pl.Series("score", ctx.scores), pl.Series("pd", ctx.pd))
     report = (
@@ -270,40 +288,41 @@ def fairness_report(context: dg.AssetExecutionContext, platform: PlatformResourc
             frame,
             protected=ctx.protected,
             cutoff=settings.approval_cutoff_score,
-            threshold=settings.min_adverse_impact_ratio,
+            policy=rules.fairness,
             seed=settings.seed,
         )
         if ctx.protected
         else None
     )
     payload = (
-        report.to_dict() if report else {"summary": None, "note": "no protected attribute declared"}
+        report.to_dict()
+        if report
+        else {"summary": None, "attributes": [], "note": NO_PROTECTED_NOTE}
     )
-    uri = write_json(platform, f"reports/fairness/{ctx.version}.json", payload)
-    passed = report.passed if report else True
-    yield dg.AssetCheckResult(
-        check_name="four_fifths_rule",
-        passed=bool(passed),
-        metadata={
-            "worst_adverse_impact_ratio": float(report.summary["worst_adverse_impact_ratio"] or 0)
-            if report
-            else 1.0,
-            "worst_group": str(report.summary.get("worst_group")) if report else "n/a",
-        },
-    )
+    uri = write_report(platform, "fairness", ctx.version, payload)
+    gate = fairness_gate(payload, rules, declared=bool(ctx.protected))
+    yield gate_check_result(gate)
     metadata: dict = {
         "model_version": ctx.version,
         "uri": dg.MetadataValue.path(uri),
         "cutoff": settings.approval_cutoff_score,
+        "verdict": gate.verdict,
+        "detail": gate.detail,
     }
     if report:
         metadata["report"] = dg.MetadataValue.md(report.to_markdown())
         metadata["approval_by_group"] = dg.MetadataValue.md(
             png_markdown(report.plot_png(), "approval rate by group")
         )
+        metadata["air_by_approval_rate"] = dg.MetadataValue.md(
+            png_markdown(report.curve_png(), "adverse impact ratio by approval rate")
+        )
+        metadata["approval_rate_at_cutoff"] = float(report.approval_rate)
         metadata["worst_adverse_impact_ratio"] = float(
             report.summary["worst_adverse_impact_ratio"] or 0
         )
+    else:
+        metadata["note"] = NO_PROTECTED_NOTE
     yield dg.MaterializeResult(metadata=metadata)
 
 
@@ -314,17 +333,21 @@ def fairness_report(context: dg.AssetExecutionContext, platform: PlatformResourc
     kinds={"catboost"},
 )
 def lda_search(context: dg.AssetExecutionContext, platform: PlatformResource):
-    """Search for less-discriminatory alternatives: a family of models (dropping each of the
+    """Search for less-discriminatory alternatives whenever a protected attribute is declared
+    (and above all when the fairness gate fails): a family of models (dropping each of the
     features most predictive of a protected attribute, stronger regularisation, a monotone-only
-    variant) with their AUC and worst adverse impact ratio, the accuracy–disparity frontier, and
-    whether an alternative within 0.01 AUC of the challenger has a better worst AIR. Includes
-    the proxy screen: how well each feature alone predicts each protected attribute."""
+    variant) with their AUC, worst adverse impact ratio and fairness verdict under the same
+    policy as the gate, the accuracy–disparity frontier, and whether an alternative within 0.01
+    AUC of the challenger has a better worst AIR. Includes the proxy screen: how well each
+    feature alone predicts each protected attribute."""
     settings = platform.settings
     ctx = challenger_context(context, platform)
-    fairness = json.loads(platform.store.get_bytes(f"reports/fairness/{ctx.version}.json"))
-    summary = fairness.get("summary") or {}
     if not ctx.protected:
-        return dg.MaterializeResult(metadata={"note": "no protected attribute declared"})
+        return dg.MaterializeResult(
+            metadata={"model_version": ctx.version, "note": NO_PROTECTED_NOTE + ": no search run"}
+        )
+    fairness = read_report(platform, "fairness", ctx.version) or {}
+    summary = fairness.get("summary") or {}
     # A lighter configuration than the challenger's: the frontier compares like with like.
     config = TrainConfig(
         iterations=300, learning_rate=0.1, threads=settings.threads, seed=settings.seed
@@ -339,8 +362,9 @@ def lda_search(context: dg.AssetExecutionContext, platform: PlatformResource):
         scale=score_scale(settings),
         challenger_auc=challenger_auc,
         challenger_worst_air=summary.get("worst_adverse_impact_ratio"),
+        policy=policy_from_settings(settings).fairness,
     )
-    uri = write_json(platform, f"reports/lda/{ctx.version}.json", result.to_dict())
+    uri = write_report(platform, "lda", ctx.version, result.to_dict())
     return dg.MaterializeResult(
         metadata={
             "model_version": ctx.version,
@@ -359,23 +383,22 @@ def lda_search(context: dg.AssetExecutionContext, platform: PlatformResource):
     group_name="compliance", deps=["champion_model"], owners=COMPLIANCE_OWNERS, kinds={"html"}
 )
 def model_card(context: dg.AssetExecutionContext, platform: PlatformResource):
-    """The model card of the promoted version, as Markdown, a self-contained HTML page with its
-    plots, and JSON: purpose and intended use, data sources with asset keys and run ids, the
-    population and exclusions, performance, stability, fairness, the reason catalogue version,
-    monotone constraints and limitations."""
+    """The model card of the challenger `champion_model` just decided on, promoted or held
+    back, as Markdown, a self-contained HTML page with its plots, and JSON: purpose and
+    intended use, the promotion decision (every gate with its figure, threshold and verdict,
+    and for a promoted version its promotion record), data sources with asset keys and run
+    ids, the population and exclusions, performance, stability, fairness (or the explicit
+    statement that there is no fairness evidence), the reason catalogue version, monotone
+    constraints and limitations."""
     settings = platform.settings
-    champion = current_champion(platform.engine)
-    if champion is None:
-        raise dg.Failure("no champion has been promoted yet")
-    version = champion.version
-    loaded = load_registered_artifact(settings, champion.artifact_uri, champion.manifest_sha256)
+    version = latest_metadata(context, "champion_model")["challenger_version"]
+    record = get_model(platform.engine, version)
+    loaded = load_registered_artifact(settings, record.artifact_uri, record.manifest_sha256)
     store = platform.store
 
     def report(kind: str) -> dict | None:
-        key = f"reports/{kind}/{version}.json"
-        return json.loads(store.get_bytes(key)) if store.exists(key) else None
+        return read_report(platform, kind, version)
 
-    evaluation = report("model_evaluation") or {}
     frame, _specs, training_sha = load_training_set(platform)
     test = frame.filter(pl.col("split") == "test")
     y = test["default_flag"].to_numpy()
@@ -385,21 +408,27 @@ def model_card(context: dg.AssetExecutionContext, platform: PlatformResource):
         if event is not None:
             sources.append({"name": name, "asset_key": name, "run_id": event.run_id})
     dated = "application_date" in frame.columns
+    fairness = report("fairness")
     card = build_model_card(
         model_version=version,
         manifest=loaded.manifest,
-        evaluation=evaluation,
-        fairness_summary=champion.fairness or None,
-        fairness_report=report("fairness"),
+        evaluation=report("model_evaluation") or {},
+        fairness_report=fairness if fairness and fairness.get("attributes") else None,
+        fairness_note=(fairness or {}).get("note"),
         reason_accuracy=report("reason_accuracy"),
         explainability=report("explainability"),
         lda=report("lda"),
+        decision=PromotionDecision.from_dict(record.decision) if record.decision else None,
+        registry=record.to_dict(),
         lineage={
             "sources": sources,
             "training_set_sha256": training_sha,
-            "promotion_run_id": champion.run_id,
-            "artifact_uri": champion.artifact_uri,
-            "manifest_sha256": champion.manifest_sha256,
+            "training_run_id": record.lineage.get("training_run_id"),
+            "decision_run_id": record.lineage.get("promotion_run_id")
+            or record.lineage.get("decision_run_id"),
+            "model_card_run_id": context.run_id,
+            "artifact_uri": record.artifact_uri,
+            "manifest_sha256": record.manifest_sha256,
         },
         population={
             "rows": frame.height,
@@ -416,18 +445,19 @@ def model_card(context: dg.AssetExecutionContext, platform: PlatformResource):
                 "rows quarantined at ingestion (see the quarantine asset)",
             ],
         },
-        curves={"champion": (y, loaded.predict_pd(test, thread_count=settings.threads))},
+        curves={"challenger": (y, loaded.predict_pd(test, thread_count=settings.threads))},
     )
     uris = {
         "markdown": store.put_bytes(
-            f"reports/model_cards/{version}.md", card.to_markdown().encode()
+            report_key("model_cards", version, "md"), card.to_markdown().encode()
         ),
-        "html": store.put_bytes(f"reports/model_cards/{version}.html", card.to_html().encode()),
-        "json": store.put_bytes(f"reports/model_cards/{version}.json", card.to_json().encode()),
+        "html": store.put_bytes(report_key("model_cards", version, "html"), card.to_html().encode()),
+        "json": store.put_bytes(report_key("model_cards", version, "json"), card.to_json().encode()),
     }
     return dg.MaterializeResult(
         metadata={
             "model_version": version,
+            "status": record.status,
             **{k: dg.MetadataValue.path(v) for k, v in uris.items()},
             "card": dg.MetadataValue.md(card.to_markdown()),
         }

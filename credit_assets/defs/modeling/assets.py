@@ -1,7 +1,6 @@
 """Modeling: the CatBoost challenger, the scorecard baseline, their evaluation and promotion."""
 
 import hashlib
-import json
 
 import dagster as dg
 import numpy as np
@@ -23,18 +22,39 @@ from credit_assets.core.modeling.plots import calibration_markdown, roc_markdown
 from credit_assets.core.modeling.scaling import band_table_markdown
 from credit_assets.core.modeling.scorecard import TrainedScorecard
 from credit_assets.core.promotion import (
+    MONOTONICITY,
+    NO_PROTECTED,
+    QUALITY,
+    RANK_ORDERING,
+    REASONS,
+    PromotionEvidence,
     PromotionPolicy,
     decide,
-    fairness_gate,
+    evaluate_gates,
     monotonicity_gate,
+    policy_from_settings,
     protected_gate,
     quality_gate,
+    rank_ordering_gate,
     reason_gate,
 )
-from credit_assets.core.registry import current_champion, promote, register_challenger
+from credit_assets.core.registry import (
+    current_champion,
+    get_model,
+    hold_back,
+    promote,
+    register_challenger,
+)
 from credit_assets.core.reporting import markdown_table
 from credit_assets.core.settings import Settings
 from credit_assets.defs.features.assets import TRAINING_SET_KEY
+from credit_assets.defs.gates import (
+    gate_check_result,
+    gate_check_spec,
+    read_report,
+    report_key,
+    write_report,
+)
 from credit_assets.defs.lineage import latest_metadata
 from credit_assets.defs.resources import PlatformResource
 
@@ -47,11 +67,7 @@ def score_scale(settings: Settings) -> ScoreScale:
 
 
 def policy(settings: Settings) -> PromotionPolicy:
-    return PromotionPolicy(
-        auc_tolerance=settings.promotion_auc_tolerance,
-        first_model_auc_floor=settings.first_model_auc_floor,
-        min_adverse_impact_ratio=settings.min_adverse_impact_ratio,
-    )
+    return policy_from_settings(settings)
 
 
 def scalar_metrics(metrics: dict) -> dict:
@@ -71,29 +87,31 @@ def labels(frame: pl.DataFrame) -> np.ndarray:
     return frame["default_flag"].to_numpy().astype(int)
 
 
+def protected_columns(contracts: dict) -> list[str]:
+    """Every column any contract declares `protected`."""
+    return [c for contract in contracts.values() for c in contract.protected_columns]
+
+
 @dg.asset(
     group_name="modeling",
     deps=["training_set"],
     owners=MODEL_OWNERS,
     kinds={"catboost"},
     check_specs=[
-        dg.AssetCheckSpec(
-            "monotone_constraints_hold",
-            asset="challenger_model",
-            blocking=True,
-            description="A partial-dependence sweep confirms every declared direction.",
+        gate_check_spec(
+            MONOTONICITY,
+            "challenger_model",
+            "Gate: a partial-dependence sweep confirms every declared direction.",
         ),
-        dg.AssetCheckSpec(
-            "no_protected_inputs",
-            asset="challenger_model",
-            blocking=True,
-            description="No protected attribute (or protected_* column) is a model input.",
+        gate_check_spec(
+            NO_PROTECTED,
+            "challenger_model",
+            "Gate: no protected attribute (or protected_* column) is a model input.",
         ),
-        dg.AssetCheckSpec(
-            "features_have_approved_reasons",
-            asset="challenger_model",
-            blocking=True,
-            description="Every input maps to a reason code with approved consumer text.",
+        gate_check_spec(
+            REASONS,
+            "challenger_model",
+            "Gate: every input maps to a reason code with approved consumer text.",
         ),
     ],
 )
@@ -159,24 +177,12 @@ def challenger_model(context: dg.AssetExecutionContext, platform: PlatformResour
         lineage=lineage,
     )
     names = [s.name for s in specs]
-    protected = [c for contract in contracts.values() for c in contract.protected_columns]
-    yield dg.AssetCheckResult(
-        check_name="monotone_constraints_hold",
-        passed=monotonicity.passed,
-        metadata={"evidence": dg.MetadataValue.md(monotonicity.to_markdown())},
+    yield gate_check_result(
+        monotonicity_gate(monotonicity.to_dict()),
+        evidence=dg.MetadataValue.md(monotonicity.to_markdown()),
     )
-    protected_verdict = protected_gate(names, protected)
-    yield dg.AssetCheckResult(
-        check_name="no_protected_inputs",
-        passed=protected_verdict.passed,
-        metadata={"detail": protected_verdict.detail},
-    )
-    reasons_verdict = reason_gate(names, catalogue)
-    yield dg.AssetCheckResult(
-        check_name="features_have_approved_reasons",
-        passed=reasons_verdict.passed,
-        metadata={"detail": reasons_verdict.detail},
-    )
+    yield gate_check_result(protected_gate(names, protected_columns(contracts)))
+    yield gate_check_result(reason_gate(names, catalogue))
     importance = sorted(
         zip(names, trained.model.get_feature_importance(), strict=True), key=lambda kv: -kv[1]
     )[:15]
@@ -247,17 +253,15 @@ def bayes_optimal_auc(platform: PlatformResource, test: pl.DataFrame) -> float |
     owners=MODEL_OWNERS,
     kinds={"catboost"},
     check_specs=[
-        dg.AssetCheckSpec(
-            "quality_not_worse_than_champion",
-            asset="model_evaluation",
-            blocking=True,
-            description="Test AUC within tolerance of the current champion (first model: above a floor).",
+        gate_check_spec(
+            QUALITY,
+            "model_evaluation",
+            "Gate: test AUC within tolerance of the current champion (first model: above a floor).",
         ),
-        dg.AssetCheckSpec(
-            "bad_rate_falls_with_score",
-            asset="model_evaluation",
-            blocking=True,
-            description="Observed bad rate falls from band E to band A.",
+        gate_check_spec(
+            RANK_ORDERING,
+            "model_evaluation",
+            "Gate: observed bad rate falls from band E to band A (significant inversions fail).",
         ),
     ],
 )
@@ -273,7 +277,6 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
     challenger_meta = latest_metadata(context, "challenger_model")
     version = challenger_meta["version"]
     engine = platform.engine
-    from credit_assets.core.registry import get_model
 
     record = get_model(engine, version)
     challenger = load_registered_artifact(settings, record.artifact_uri, record.manifest_sha256)
@@ -301,26 +304,14 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
         "challenger_bands": results["challenger"]["bands"],
         "challenger_calibration": results["challenger"]["calibration"],
     }
-    key = f"reports/model_evaluation/{version}.json"
-    platform.store.put_bytes(key, json.dumps(report, indent=2, default=str).encode())
+    uri = write_report(platform, "model_evaluation", version, report)
 
     challenger_auc = results["challenger"]["auc"]
     champion_auc = results["champion"]["auc"] if "champion" in results else None
-    gate = quality_gate(challenger_auc, champion_auc, policy(settings))
-    yield dg.AssetCheckResult(
-        check_name="quality_not_worse_than_champion",
-        passed=gate.passed,
-        metadata={"detail": gate.detail},
-    )
-    bands = [b for b in results["challenger"]["bands"] if b.get("count")]
-    rates = [b["observed_bad_rate"] for b in bands]
-    falling = all(a <= b + 1e-12 for a, b in zip(rates, rates[1:], strict=False))
-    yield dg.AssetCheckResult(
-        check_name="bad_rate_falls_with_score",
-        passed=falling,
-        metadata={
-            "bands": dg.MetadataValue.md(band_table_markdown(results["challenger"]["bands"]))
-        },
+    yield gate_check_result(quality_gate(challenger_auc, champion_auc, policy(settings)))
+    yield gate_check_result(
+        rank_ordering_gate(results["challenger"]["bands"], policy(settings)),
+        bands=dg.MetadataValue.md(band_table_markdown(results["challenger"]["bands"])),
     )
     curves = {name: (y, p) for name, p in pds.items()}
     comparison = [{"model": name, **scalar_metrics(r)} for name, r in results.items()]
@@ -336,7 +327,7 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
         "bands": dg.MetadataValue.md(band_table_markdown(results["challenger"]["bands"])),
         "roc": dg.MetadataValue.md(roc_markdown(curves)),
         "calibration": dg.MetadataValue.md(calibration_markdown(curves)),
-        "report_uri": dg.MetadataValue.path(platform.store.uri(key)),
+        "report_uri": dg.MetadataValue.path(uri),
     }
     if bayes is not None:
         metadata["bayes_optimal_auc"] = bayes
@@ -347,6 +338,30 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
 class PromotionConfig(dg.Config):
     override_reason: str = ""
     """Promote even if a gate fails. Requires a written reason; it is recorded in the registry."""
+
+
+PROMOTION_CHECK = "promotion_gates_passed"
+
+
+def promotion_evidence(platform: PlatformResource, version: str) -> PromotionEvidence:
+    """What the gates judge for `version`: its manifest and the reports written about it."""
+    settings = platform.settings
+    record = get_model(platform.engine, version)
+    loaded = load_registered_artifact(settings, record.artifact_uri, record.manifest_sha256)
+    contracts = platform.contracts()
+    evaluation = read_report(platform, "model_evaluation", version) or {}
+    models = evaluation.get("models", {})
+    return PromotionEvidence(
+        feature_names=loaded.feature_names,
+        catalogue=feature_catalogue(contracts),
+        protected_columns=protected_columns(contracts),
+        challenger_auc=models.get("challenger", {}).get("auc"),
+        champion_auc=models.get("champion", {}).get("auc"),
+        bands=evaluation.get("challenger_bands", []),
+        monotonicity=loaded.manifest.get("monotonicity"),
+        reason_accuracy=read_report(platform, "reason_accuracy", version),
+        fairness=read_report(platform, "fairness", version),
+    )
 
 
 @dg.asset(
@@ -362,77 +377,84 @@ class PromotionConfig(dg.Config):
     ],
     owners=MODEL_OWNERS,
     kinds={"catboost"},
+    check_specs=[
+        gate_check_spec(
+            PROMOTION_CHECK,
+            "champion_model",
+            "Every promotion gate passed for the challenger under review (red: it was held "
+            "back and the champion is unchanged; see the model card).",
+        )
+    ],
 )
 def champion_model(
     context: dg.AssetExecutionContext, config: PromotionConfig, platform: PlatformResource
 ):
-    """The model that scores borrowers. Materializing it promotes the evaluated challenger when
-    every gate passes: quality not worse than the current champion beyond a tolerance (first
-    model: above a floor), every feature mapped to an approved reason text, no protected
-    attribute among the inputs, monotonicity verified, and the fairness gate when a fairness
-    report exists. A documented override (`override_reason` in the run config) promotes anyway
-    and is recorded. Writes the registry record the scoring API loads."""
+    """The model that scores borrowers, and the promotion decision on the evaluated challenger.
+
+    The challenger is promoted when no gate says no: quality not worse than the current
+    champion beyond a tolerance (first model: above a floor), bad rate falling with the
+    score, every feature mapped to an approved reason text, no protected attribute among the
+    inputs, monotonicity verified, reason accuracy, and no group with an adverse impact
+    ratio that is both practically and statistically significant. Otherwise it is held back:
+    the run still succeeds, the registry lists it as `held_back` with the failed gates, the
+    champion stays as it was, and the model card documents why. A documented override
+    (`override_reason` in the run config) promotes anyway and is recorded. The registry
+    record is what the scoring API loads."""
     settings = platform.settings
     evaluation = latest_metadata(context, "model_evaluation")
     version = evaluation["challenger_version"]
-    report = json.loads(platform.store.get_bytes(f"reports/model_evaluation/{version}.json"))
-    from credit_assets.core.registry import get_model
-
-    record = get_model(platform.engine, version)
-    loaded = load_registered_artifact(settings, record.artifact_uri, record.manifest_sha256)
-    contracts = platform.contracts()
-    catalogue = feature_catalogue(contracts)
-    protected = [c for contract in contracts.values() for c in contract.protected_columns]
-    models = report["models"]
-    fairness_summary = _fairness_summary(platform, version)
-    monotonicity = loaded.manifest.get("monotonicity", {})
-    gates = [
-        quality_gate(
-            models["challenger"].get("auc"), models.get("champion", {}).get("auc"), policy(settings)
-        ),
-        reason_gate(loaded.feature_names, catalogue),
-        protected_gate(loaded.feature_names, protected),
-        monotonicity_gate(
-            bool(monotonicity.get("passed", False)),
-            [f["feature"] for f in monotonicity.get("features", []) if not f.get("passed", True)],
-        ),
-        fairness_gate(
-            fairness_summary.get("worst_adverse_impact_ratio") if fairness_summary else None,
-            policy(settings),
-            required=bool(protected),
-        ),
-    ]
-    decision = decide(gates, config.override_reason)
-    if not decision.promote:
-        raise dg.Failure(
-            description=f"challenger {version} not promoted: "
-            + "; ".join(f"{g.name}: {g.detail}" for g in decision.failed),
-            metadata={"gates": dg.MetadataValue.md(decision.markdown())},
+    evidence = promotion_evidence(platform, version)
+    decision = decide(evaluate_gates(evidence, policy(settings)), config.override_reason)
+    fairness = read_report(platform, "fairness", version) or {}
+    card = platform.store.uri(report_key("model_cards", version, "html"))
+    if decision.promote:
+        report = read_report(platform, "model_evaluation", version) or {}
+        record = promote(
+            platform.engine,
+            version,
+            run_id=context.run_id,
+            metrics=report.get("models", {}).get("challenger", {}),
+            fairness=fairness.get("summary") or {},
+            override_reason=decision.override_reason,
+            decision=decision.to_dict(),
+            lineage={
+                "evaluation_run_id": evaluation["_run_id"],
+                "promotion_run_id": context.run_id,
+            },
         )
-    promoted = promote(
-        platform.engine,
-        version,
-        run_id=context.run_id,
-        metrics=models["challenger"],
-        fairness=fairness_summary or {},
-        override_reason=decision.override_reason,
-        lineage={"evaluation_run_id": evaluation["_run_id"], "promotion_run_id": context.run_id},
+    else:
+        record = hold_back(
+            platform.engine,
+            version,
+            decision=decision.to_dict(),
+            fairness=fairness.get("summary") or {},
+            lineage={"evaluation_run_id": evaluation["_run_id"], "decision_run_id": context.run_id},
+        )
+        context.log.warning(f"challenger {version} held back: {decision.summary()}")
+    champion = current_champion(platform.engine)
+    yield dg.AssetCheckResult(
+        check_name=PROMOTION_CHECK,
+        passed=decision.all_passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=decision.summary(),
+        metadata={"outcome": decision.outcome, "gates": dg.MetadataValue.md(decision.markdown())},
     )
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
-            "version": promoted.version,
-            "artifact_uri": dg.MetadataValue.path(promoted.artifact_uri),
-            "manifest_sha256": promoted.manifest_sha256,
-            "promoted_at": promoted.promoted_at.isoformat() if promoted.promoted_at else "",
-            "test_auc": float(models["challenger"].get("auc") or 0.0),
+            "decision": decision.outcome,
+            "challenger_version": version,
+            "challenger_status": record.status,
+            "failed_gates": ", ".join(g.name for g in decision.failed) or "none",
+            "summary": decision.summary(),
+            "version": champion.version if champion else "",
+            "artifact_uri": dg.MetadataValue.path(champion.artifact_uri if champion else ""),
+            "manifest_sha256": champion.manifest_sha256 if champion else "",
+            "promoted_at": champion.promoted_at.isoformat()
+            if champion and champion.promoted_at
+            else "",
+            "test_auc": float((champion.metrics if champion else {}).get("auc") or 0.0),
             "gates": dg.MetadataValue.md(decision.markdown()),
             "override_reason": decision.override_reason or "",
+            "model_card": dg.MetadataValue.path(card),
         }
     )
-
-
-def _fairness_summary(platform: PlatformResource, version: str) -> dict | None:
-    key = f"reports/fairness/{version}.json"
-    if not platform.store.exists(key):
-        return None
-    return json.loads(platform.store.get_bytes(key)).get("summary")

@@ -26,14 +26,15 @@ DAILY = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_offset=1)
 DRIFT_THRESHOLDS = (0.10, 0.25)
 
 
+NO_CHAMPION_NOTE = "no champion has been promoted yet: nothing is scored, nothing to monitor"
+
+
 def champion_baseline(platform: PlatformResource):
     """The champion, its input frame on the training population and those rows' scores."""
     settings = platform.settings
     champion = current_champion(platform.engine)
     if champion is None:
-        raise dg.Failure(
-            "no champion yet: drift is measured against the champion's training baseline"
-        )
+        return None
     loaded = load_registered_artifact(settings, champion.artifact_uri, champion.manifest_sha256)
     frame, _specs, _sha = load_training_set(platform)
     train = frame.filter(pl.col("split") == "train")
@@ -56,7 +57,10 @@ def drift_report(context: dg.AssetExecutionContext, platform: PlatformResource):
     own bin) and the decisions the API logged on this day. PSI/CSI below 0.10 is green, 0.10 to
     0.25 amber, 0.25 and above red; a red score or feature makes the report `significant`,
     which the drift sensor answers with a retrain."""
-    champion, loaded, train, baseline_scores = champion_baseline(platform)
+    baseline = champion_baseline(platform)
+    if baseline is None:
+        return dg.MaterializeResult(metadata={"significant": False, "note": NO_CHAMPION_NOTE})
+    champion, loaded, train, baseline_scores = baseline
     day = datetime.fromisoformat(context.partition_key)
     decisions = load_decisions(
         platform.engine,
@@ -116,7 +120,9 @@ def performance_report(context: dg.AssetExecutionContext, platform: PlatformReso
     outcomes are ingested."""
     champion = current_champion(platform.engine)
     if champion is None:
-        raise dg.Failure("no champion yet")
+        return dg.MaterializeResult(
+            metadata={"matured_decisions": 0, "degraded": False, "note": NO_CHAMPION_NOTE}
+        )
     contracts = platform.contracts()
     outcomes_contract = next((c for c in contracts.values() if c.kind.value == "outcomes"), None)
     decisions = load_decisions(
