@@ -53,10 +53,30 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _contract_error(exc: BaseException) -> BaseException | None:
+    """The ContractError behind an exception (Dagster wraps errors raised while loading)."""
+    from credit_assets.core.contracts import ContractError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ContractError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _cmd_materialize(args: argparse.Namespace) -> int:
     from credit_assets.orchestration import materialize_all
 
-    outcome = materialize_all(groups=args.select or None, log=print)
+    try:
+        outcome = materialize_all(groups=args.select or None, log=print)
+    except Exception as exc:
+        problem = _contract_error(exc)
+        if problem is None:
+            raise
+        print(f"materialize: {problem}", file=sys.stderr)
+        print("(`credit-platform contract check PATH` lists every problem of a contract)", file=sys.stderr)
+        return 2
     if not outcome.success:
         return 1
     for line in outcome.decisions:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GERMAN_CREDIT_CSV = REPO_ROOT.parent / "shared" / "datasets" / "german_credit.csv"
+LENDING_CLUB_CSV = REPO_ROOT.parent / "shared" / "datasets" / "lending_club.csv"
 POSTGRES_SERVER_URL = os.environ.get(
     "CREDIT_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 )
