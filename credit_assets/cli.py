@@ -8,6 +8,8 @@
     credit-platform models list|show [--json]       the model inventory
     credit-platform simulate-traffic --requests N   scores a population through the API
     credit-platform db upgrade                      applies the platform database migrations
+    credit-platform contract infer FILE --name N    drafts a data contract from a sample file
+    credit-platform contract check PATH --sample F  every problem of a contract (exit 1 if any)
 """
 
 from __future__ import annotations
@@ -237,6 +239,64 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.borrowers, serve=not args.no_serve)
 
 
+def _cmd_contract(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from credit_assets.core.contract_inference import (
+        WARNING,
+        check_contract,
+        infer_contract,
+        role_summary,
+    )
+    from credit_assets.core.contracts import load_contract
+
+    given = [Path(args.file)] if args.action == "infer" else [Path(args.path)]
+    given += [Path(args.sample)] if getattr(args, "sample", None) else []
+    missing = [str(p) for p in given if not p.is_file()]
+    if missing:
+        print(f"contract {args.action}: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    if args.action == "check":
+        path = given[0]
+        problems = check_contract(path, given[1] if len(given) > 1 else None)
+        for problem in problems:
+            print(f"{path}: {problem}")
+        if any(not p.startswith(WARNING) for p in problems):
+            return 1
+        contract = load_contract(path)
+        print(f"ok: {path} ({len(contract.columns)} columns, {role_summary(contract)})")
+        return 0
+    try:
+        draft = infer_contract(
+            given[0],
+            args.name,
+            label=args.label,
+            bad=args.bad,
+            sample_rows=args.sample_rows,
+            kind=args.kind,
+        )
+    except ValueError as exc:  # a bad name, label or bad value; a file ingestion cannot read
+        print(f"contract infer: {exc}", file=sys.stderr)
+        return 2
+    if args.output is None:
+        print(draft.to_yaml(), end="")
+        return 0
+    output = Path(args.output)
+    output = output / f"{args.name}.yaml" if output.is_dir() else output
+    if output.name != f"{args.name}.yaml":
+        print(f"contract infer: the file must be named {args.name}.yaml", file=sys.stderr)
+        return 2
+    if output.exists() and not args.force:
+        print(f"contract infer: {output} exists; --force overwrites it", file=sys.stderr)
+        return 2
+    output.write_text(draft.to_yaml(), encoding="utf-8")
+    print(
+        f"wrote {output}; review it, then: "
+        f"credit-platform contract check {output} --sample {given[0]}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="credit-platform", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -302,6 +362,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--borrowers", type=int, default=50_000)
     demo.add_argument("--no-serve", action="store_true", help="stop after materializing")
     demo.set_defaults(func=_cmd_demo)
+
+    con = sub.add_parser("contract", help="draft a data contract from a file, or check one")
+    con_sub = con.add_subparsers(dest="action", required=True)
+    infer = con_sub.add_parser("infer", help="draft a contract from a CSV, JSONL or Parquet file")
+    infer.add_argument("file")
+    infer.add_argument("--name", required=True, help="the source name (^[a-z][a-z0-9_]*$)")
+    infer.add_argument("--label", help="the outcome column (default: guessed)")
+    infer.add_argument("--bad", help="the label value meaning bad (default: the minority)")
+    infer.add_argument("--kind", default="applications", help="source kind (applications)")
+    infer.add_argument("--output", help="write the draft here (a <name>.yaml or a folder)")
+    infer.add_argument("--force", action="store_true", help="overwrite an existing --output")
+    infer.add_argument("--sample-rows", type=int, default=10_000)
+    check = con_sub.add_parser("check", help="list every problem of a contract file")
+    check.add_argument("path")
+    check.add_argument("--sample", help="also check what ingesting this file would do")
+    con.set_defaults(func=_cmd_contract)
 
     db = sub.add_parser("db", help="platform database")
     db.add_argument("action", choices=["upgrade"])
