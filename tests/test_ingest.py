@@ -6,7 +6,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from credit_assets.core.contracts import load_contracts
+from credit_assets.core.contracts import Contract, load_contracts
 from credit_assets.core.ingest import (
     UnreadableFileError,
     ingest_file,
@@ -125,3 +125,31 @@ def test_unsupported_extension_is_refused(tmp_path):
     path = write(tmp_path / "r.xlsx", "whatever")
     with pytest.raises(UnreadableFileError, match="unsupported file type '.xlsx'"):
         inspect_landing_file(path, CONTRACTS["rent_payments"])
+
+
+def test_infinite_or_huge_numbers_are_quarantined_not_a_crash(tmp_path):
+    contract = Contract.model_validate({
+        "name": "lender", "kind": "applications", "columns": {
+            "n_accounts": {"type": "int", "role": "feature"},
+            "income": {"type": "float", "role": "feature"},
+        },
+    })
+    path = tmp_path / "lender.csv"
+    path.write_text("n_accounts,income\ninf,1\n1e400,2\n3,inf\n4,5.5\n")
+    result = ingest_file(path, contract)
+    assert result.accepted.height == 1 and result.rejected.height == 3
+    assert result.accepted["n_accounts"].to_list() == [4]
+    assert "n_accounts: not a valid int: 'inf'" in result.rejected["reason"].to_list()[0]
+
+
+def test_a_csv_with_a_byte_order_mark_and_quoted_commas_passes_the_preflight(tmp_path):
+    contract = Contract.model_validate({
+        "name": "lender", "kind": "applications", "columns": {
+            "Monthly income, USD": {"type": "float", "role": "feature"},
+            "term": {"type": "int", "role": "feature"},
+        },
+    })
+    path = tmp_path / "lender.csv"
+    path.write_bytes('\ufeff"Monthly income, USD",term\n1200,12\n'.encode())
+    inspect_landing_file(path, contract)  # raises UnreadableFileError when it cannot
+    assert ingest_file(path, contract).accepted.height == 1

@@ -9,6 +9,7 @@ and, where one is at fault, the column.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -188,11 +189,12 @@ def _typed(column: ColumnSpec, raw: pl.Expr) -> pl.Expr:
     match column.type:
         case "int":
             as_float = text.cast(pl.Float64, strict=False)
-            return (
-                pl.when(as_float == as_float.round(0)).then(as_float).otherwise(None).cast(pl.Int64)
-            )
+            # inf, NaN and values beyond Int64 are not integers: quarantined, never a crash.
+            whole = as_float.is_finite() & (as_float.abs() < 2.0**63) & (as_float == as_float.round(0))
+            return pl.when(whole).then(as_float).otherwise(None).cast(pl.Int64)
         case "float":
-            return text.cast(pl.Float64, strict=False)
+            as_float = text.cast(pl.Float64, strict=False)
+            return pl.when(as_float.is_finite()).then(as_float).otherwise(None)
         case "bool":
             lowered = text.str.to_lowercase()
             return (
@@ -361,10 +363,6 @@ def empty_source_frame(contract: Contract) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
-def empty_quarantine() -> pl.DataFrame:
-    return pl.DataFrame(schema=QUARANTINE_SCHEMA)
-
-
 def inspect_landing_file(path: Path, contract: Contract) -> None:
     """Cheap pre-flight of a landing file: format, encoding and required columns.
 
@@ -384,11 +382,13 @@ def inspect_landing_file(path: Path, contract: Contract) -> None:
             raise UnreadableFileError(
                 path, f"not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r})"
             ) from exc
+        text = text.removeprefix("\ufeff")  # the byte-order mark Excel's "CSV UTF-8" writes
         first = next((line for line in text.splitlines() if line.strip()), None)
         if first is None:
             raise UnreadableFileError(path, "empty file")
         if fmt == "csv":
-            columns = [c.strip().strip('"') for c in first.split(",")]
+            header = next(csv.reader([first]))  # quoted names may hold commas
+            columns = [c.strip() for c in header]
         else:
             try:
                 columns = list(json.loads(first))
