@@ -367,7 +367,7 @@ def reason_accuracy_gate(report: Mapping[str, Any] | None, policy: PromotionPoli
     if not report:
         return Gate(REASON_ACCURACY, False, "no reason accuracy report for this model version")
     checked = int(report.get("checked") or 0)
-    share = report.get("share")
+    share = float(report.get("share") or 0.0)
     target = policy.reason_accuracy_target
     if checked == 0:
         return Gate(
@@ -379,10 +379,10 @@ def reason_accuracy_gate(report: Mapping[str, Any] | None, policy: PromotionPoli
         )
     return Gate(
         REASON_ACCURACY,
-        float(share) >= target,
+        share >= target,
         f"risk fell for {report.get('passed')} of {checked} sampled applicants "
-        f"({float(share):.1%}) when their top reason was neutralised",
-        figure=f"{float(share):.1%}",
+        f"({share:.1%}) when their top reason was neutralised",
+        figure=f"{share:.1%}",
         threshold=f">= {target:.0%}",
     )
 

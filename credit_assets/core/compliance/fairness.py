@@ -404,12 +404,15 @@ def _attribute(
             mean_pd = float(pd_values[labelled].mean()) if pd_values is not None and n_labelled else None
         elif pd_values is not None:
             mean_pd = float(pd_values[mask].mean())
-        figures = {
-            "group": g, "n": int(n[i]), "adverse_impact_ratio": None if np.isnan(air[i]) else float(air[i]),
-            "p_value": p_value, "is_reference": i == reference,
-        }
-        verdict = group_verdict(figures, policy)
+        ratio = None if np.isnan(air[i]) else float(air[i])
+        verdict = group_verdict(
+            {"group": g, "n": int(n[i]), "adverse_impact_ratio": ratio, "p_value": p_value,
+             "is_reference": i == reference},
+            policy,
+        )
         groups.append(GroupFairness(
+            group=g, n=int(n[i]), adverse_impact_ratio=ratio, p_value=p_value,
+            is_reference=i == reference,
             n_approved=int(approved[i]), approval_rate=float(rates[i]),
             air_ci_low=None if np.isnan(low[i]) else float(low[i]),
             air_ci_high=None if np.isnan(high[i]) else float(high[i]),
@@ -419,7 +422,7 @@ def _attribute(
             not_deciding_because=verdict.not_deciding_because,
             small_group=bool(n[i] < policy.min_group_size), mean_score=float(means[i]),
             standardized_mean_difference=smd, n_labelled=n_labelled, auc=auc,
-            mean_pd=mean_pd, observed_bad_rate=bad_rate, **figures,
+            mean_pd=mean_pd, observed_bad_rate=bad_rate,
         ))
     deciding = [g for g in groups if g.decides and g.adverse_impact_ratio is not None]
     worst = min(deciding, key=lambda g: g.adverse_impact_ratio or 0.0, default=None)
@@ -539,7 +542,10 @@ def curve_png(curve: list[dict[str, Any]], threshold: float, at_rate: float | No
         ax.set_ylim(0, 1.05)
         ax.set_title(f"{attribute}: AIR by approval rate (dotted: the configured cut-off)",
                      fontsize=9, loc="left")
-        ax.legend(fontsize=7, loc="lower right")
+        if rows:
+            ax.legend(fontsize=7, loc="lower right")
+        else:
+            ax.text(0.5, 0.5, "no group large enough to judge", ha="center", transform=ax.transAxes)
     axes[-1].set_xlabel("Share of applicants approved")
     return figure_png(fig)
 

@@ -1,0 +1,1 @@
+"""Helpers shared by tests: generators of data the platform is promised to take."""
