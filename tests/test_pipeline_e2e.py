@@ -117,6 +117,6 @@ def test_a_worse_challenger_is_held_back_and_documented_while_the_run_succeeds(
             record = instance.event_log_storage.get_latest_asset_check_execution_by_key(
                 [dg.AssetCheckKey(dg.AssetKey(asset), check)]
             )[dg.AssetCheckKey(dg.AssetKey(asset), check)]
-            evaluation = record.event.dagster_event.event_specific_data.evaluation
+            evaluation = record.event.dagster_event.event_specific_data
             assert not evaluation.passed, check
             assert evaluation.severity == dg.AssetCheckSeverity.ERROR

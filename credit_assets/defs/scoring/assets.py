@@ -13,15 +13,6 @@ BATCH_SCORES_PREFIX = "scores/batch_scores/"
 NO_CHAMPION_NOTE = "no champion has been promoted yet (see the registry): nothing scored"
 
 
-@dg.asset(
-    group_name="scoring",
-    partitions_def=bucket_partitions(),
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=["borrower_features", "champion_model"],
-    owners=["team:lending"],
-    kinds={"catboost", "parquet"},
-    automation_condition=dg.AutomationCondition.eager(),
-)
 def batch_scores(context: dg.AssetExecutionContext, platform: PlatformResource):
     """Score, PD, risk band and up to four principal reasons for every borrower of one
     borrower-features bucket, from the current champion, with the same core scoring function
@@ -59,3 +50,19 @@ def batch_scores(context: dg.AssetExecutionContext, platform: PlatformResource):
             "uri": dg.MetadataValue.path(uri),
         }
     )
+
+
+@dg.definitions
+def scoring_defs() -> dg.Definitions:
+    """Built when the code location loads: the buckets follow CREDIT_FEATURE_BUCKETS then."""
+    asset = dg.asset(
+        name="batch_scores",
+        group_name="scoring",
+        partitions_def=bucket_partitions(),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=["borrower_features", "champion_model"],
+        owners=["team:lending"],
+        kinds={"catboost", "parquet"},
+        automation_condition=dg.AutomationCondition.eager(),
+    )(batch_scores)
+    return dg.Definitions(assets=[asset])
