@@ -103,3 +103,17 @@ def test_pandera_schema_reports_each_broken_rule():
     assert not report.passed
     failed_columns = set(report.failures["column"].to_list())
     assert {"bill_id", "amount_due", "days_late"} <= failed_columns
+
+
+def test_a_column_key_yaml_reads_as_a_boolean_is_refused_with_a_hint(tmp_path):
+    path = tmp_path / "lender.yaml"
+    path.write_text("name: lender\nkind: applications\ncolumns:\n  on: {type: int, role: feature}\n")
+    with pytest.raises(ContractError, match="column name True was read by YAML as bool: quote it"):
+        load_contract(path)
+
+
+def test_lineage_column_names_are_reserved(tmp_path):
+    path = tmp_path / "lender.yaml"
+    path.write_text("name: lender\nkind: applications\ncolumns:\n  _row_number: {type: int, role: feature}\n")
+    with pytest.raises(ContractError, match="'_row_number' is reserved for lineage"):
+        load_contract(path)

@@ -153,3 +153,28 @@ def test_a_csv_with_a_byte_order_mark_and_quoted_commas_passes_the_preflight(tmp
     path.write_bytes('\ufeff"Monthly income, USD",term\n1200,12\n'.encode())
     inspect_landing_file(path, contract)  # raises UnreadableFileError when it cannot
     assert ingest_file(path, contract).accepted.height == 1
+
+
+def test_a_label_value_that_is_neither_bad_nor_good_is_quarantined_not_dropped(tmp_path):
+    contract = Contract.model_validate({
+        "name": "lender", "kind": "applications", "columns": {
+            "income": {"type": "float", "role": "feature"},
+            "default": {"type": "int", "role": "label", "labels": {"bad": 1, "good": 0}},
+        },
+    })
+    path = tmp_path / "lender.csv"
+    path.write_text("income,default\n1,1\n2,0\n3,7\n")
+    result = ingest_file(path, contract)
+    assert result.accepted["default"].to_list() == [1, 0]
+    assert result.rejected["reason"].to_list() == ["default: not one of the labels (1, 0): '7'"]
+
+
+def test_a_file_column_named_like_a_lineage_column_makes_the_file_unreadable(tmp_path):
+    contract = Contract.model_validate({
+        "name": "lender", "kind": "applications",
+        "columns": {"income": {"type": "float", "role": "feature"}},
+    })
+    path = tmp_path / "lender.csv"
+    path.write_text("income,_row_number\n1,1\n")
+    with pytest.raises(UnreadableFileError, match="_row_number are reserved for lineage"):
+        ingest_file(path, contract)

@@ -43,6 +43,9 @@ class Role(StrEnum):
     IGNORE = "ignore"
 
 
+LINEAGE_COLUMNS = ("_source_file", "_row_number", "_file_sha256", "_ingested_at")
+"""Columns ingestion adds to every accepted row; no source may declare them."""
+
 ColumnType = Literal["string", "int", "float", "bool", "date", "datetime", "category"]
 FileFormat = Literal["csv", "jsonl", "parquet"]
 ALL_FORMATS: tuple[FileFormat, ...] = ("csv", "jsonl", "parquet")
@@ -110,6 +113,13 @@ class Contract(BaseModel):
         if isinstance(data, dict) and isinstance(data.get("columns"), dict):
             columns = {}
             for name, spec in data["columns"].items():
+                if not isinstance(name, str):
+                    raise ValueError(
+                        f"column name {name!r} was read by YAML as {type(name).__name__}: "
+                        f"quote it (\"{name}\": ...)"
+                    )
+                if name in LINEAGE_COLUMNS:
+                    raise ValueError(f"column name {name!r} is reserved for lineage")
                 if not isinstance(spec, dict):
                     raise ValueError(f"column {name!r} must be a mapping with type and role")
                 columns[str(name)] = {"name": str(name), **spec}

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import polars as pl
 
-from credit_assets.core.contracts import ColumnSpec, Contract
+from credit_assets.core.contracts import LINEAGE_COLUMNS, ColumnSpec, Contract
 
-LINEAGE_COLUMNS = ("_source_file", "_row_number", "_file_sha256", "_ingested_at")
 
 POLARS_TYPES: dict[str, pl.DataType] = {
     "string": pl.String(),
@@ -117,6 +116,11 @@ def read_landing_file(path: Path, contract: Contract) -> pl.DataFrame:
     missing = [c for c in contract.required_columns if c not in frame.columns]
     if missing:
         raise UnreadableFileError(path, f"required column(s) missing: {', '.join(missing)}")
+    reserved = [c for c in frame.columns if c in LINEAGE_COLUMNS]
+    if reserved:
+        raise UnreadableFileError(
+            path, f"column(s) {', '.join(reserved)} are reserved for lineage; rename them in the file"
+        )
     return frame.with_row_index("_row_number", offset=1).with_columns(
         pl.col("_row_number").cast(pl.Int64)
     )
@@ -233,6 +237,20 @@ def _column_problem(column: ColumnSpec, raw: pl.Expr, typed: pl.Expr) -> pl.Expr
     if column.max is not None:
         checks.append(
             (typed > column.max, pl.lit(f"{name}: above maximum {column.max:g}: ") + text)
+        )
+    if column.labels is not None:
+        labels = [str(v) for v in column.labels.values()]
+        if column.type in ("int", "float"):
+            known = typed.cast(pl.Float64).is_in([float(v) for v in column.labels.values()])
+        else:
+            known = typed.cast(pl.String).is_in(labels)
+        checks.append(
+            (
+                typed.is_not_null() & ~known,
+                pl.lit(f"{name}: not one of the labels ({', '.join(labels)}): '")
+                + text.str.slice(0, 40)
+                + pl.lit("'"),
+            )
         )
     if column.allowed is not None:
         allowed = [str(v) for v in column.allowed]
@@ -387,8 +405,7 @@ def inspect_landing_file(path: Path, contract: Contract) -> None:
         if first is None:
             raise UnreadableFileError(path, "empty file")
         if fmt == "csv":
-            header = next(csv.reader([first]))  # quoted names may hold commas
-            columns = [c.strip() for c in header]
+            columns = next(csv.reader([first]))  # quoted names may hold commas
         else:
             try:
                 columns = list(json.loads(first))
