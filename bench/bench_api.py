@@ -82,9 +82,9 @@ def build_workspace(home: Path, borrowers: int, trees: int, seed: int = 7) -> di
     import polars as pl
     from catboost import CatBoostClassifier
 
-    from credit_assets.core.apikeys import create_api_key
+    from credit_assets.core.platform.apikeys import create_api_key
     from credit_assets.core.contracts import load_contracts
-    from credit_assets.core.db import platform_engine
+    from credit_assets.core.platform.db import platform_engine
     from credit_assets.core.explain import LeafShapExplainer, needs_background
     from credit_assets.core.features import feature_catalogue
     from credit_assets.core.modeling import RiskBands, ScoreScale, TrainConfig
@@ -95,9 +95,9 @@ def build_workspace(home: Path, borrowers: int, trees: int, seed: int = 7) -> di
         catboost_pool,
         to_catboost_frame,
     )
-    from credit_assets.core.online_store import publish_snapshot
-    from credit_assets.core.registry import promote, register_challenger
-    from credit_assets.core.settings import Settings
+    from credit_assets.core.platform.online_store import publish_snapshot
+    from credit_assets.core.platform.registry import promote, register_challenger
+    from credit_assets.core.platform.settings import Settings
 
     settings = Settings()
     contracts = load_contracts(settings.resolved_contracts_dir)
@@ -217,7 +217,7 @@ def create_postgres_database(server_url: str) -> str:
 def drop_postgres_database(server_url: str, url: str) -> None:
     import sqlalchemy as sa
 
-    from credit_assets.core.db import engine_for
+    from credit_assets.core.platform.db import engine_for
 
     engine_for(url).dispose()
     admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")

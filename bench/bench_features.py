@@ -12,7 +12,7 @@ Each run is a fresh child process, so every path reports its own peak RSS; runs
 are interleaved (hand, platform, all, hand, ...) so machine load hits all alike.
 Prints one JSON object: median seconds per path, the ratio platform/hand
 (target <= 1.5) and peak RSS per path (target <= 8 GB). Synthetic data comes
-from `credit_assets.core.synthetic.generate_frames`, chunk by chunk, as parquet.
+from `credit_assets.core.tools.synthetic.generate_frames`, chunk by chunk, as parquet.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ SOURCES = (
 
 def generate(directory: Path, borrowers: int, chunk: int, seed: int) -> None:
     """Synthetic frames for `borrowers`, chunk by chunk, as parquet under <directory>/<source>/."""
-    from credit_assets.core.synthetic import generate_frames
+    from credit_assets.core.tools.synthetic import generate_frames
 
     for first in range(0, borrowers, chunk):
         frames = generate_frames(min(chunk, borrowers - first), seed=seed, first_borrower=first)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from catboost import CatBoostClassifier, Pool
 
-from credit_assets.core.catalogue import FeatureCatalogue, FeatureSpec
+from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
 from credit_assets.core.explain import LeafShapExplainer, ReasonCodeMap, needs_background
 
 N_CATEGORICAL = 6

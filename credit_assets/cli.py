@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
-from credit_assets.core.settings import get_settings
+from credit_assets.core.platform.settings import get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 def _cmd_generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from credit_assets.core.synthetic import generate
+    from credit_assets.core.tools.synthetic import generate
 
     settings = get_settings()
     with tqdm(total=args.borrowers, unit="borrower", desc="generating", unit_scale=True) as bar:
@@ -89,7 +89,7 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
-    from credit_assets.core.db import current_revision, migrate
+    from credit_assets.core.platform.db import current_revision, migrate
 
     url = get_settings().resolved_database_url
     migrate(url)
@@ -104,7 +104,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_apikey(args: argparse.Namespace) -> int:
-    from credit_assets.core.db import platform_engine
+    from credit_assets.core.platform.db import platform_engine
 
     engine = platform_engine(get_settings().resolved_database_url)
     actions = {"create": _apikey_create, "list": _apikey_list, "revoke": _apikey_revoke}
@@ -112,7 +112,7 @@ def _cmd_apikey(args: argparse.Namespace) -> int:
 
 
 def _apikey_create(engine: Engine, args: argparse.Namespace) -> int:
-    from credit_assets.core.apikeys import create_api_key, normalize_scopes
+    from credit_assets.core.platform.apikeys import create_api_key, normalize_scopes
 
     try:
         scopes = normalize_scopes(args.scope)
@@ -130,7 +130,7 @@ def _apikey_create(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _apikey_list(engine: Engine, args: argparse.Namespace) -> int:
-    from credit_assets.core.apikeys import list_api_keys
+    from credit_assets.core.platform.apikeys import list_api_keys
 
     keys = list_api_keys(engine, args.lender)
     if args.json:
@@ -160,7 +160,7 @@ def _apikey_list(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _apikey_revoke(engine: Engine, args: argparse.Namespace) -> int:
-    from credit_assets.core.apikeys import revoke_api_key
+    from credit_assets.core.platform.apikeys import revoke_api_key
 
     if not revoke_api_key(engine, args.key_id):
         print(f"no live API key with id {args.key_id!r}", file=sys.stderr)
@@ -173,8 +173,8 @@ def _apikey_revoke(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from credit_assets.core.db import platform_engine
-    from credit_assets.core.registry import list_models
+    from credit_assets.core.platform.db import platform_engine
+    from credit_assets.core.platform.registry import list_models
 
     engine = platform_engine(get_settings().resolved_database_url)
     records = list_models(engine)
@@ -224,7 +224,7 @@ def _print_decision(decision: dict) -> None:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from credit_assets.core.traffic import simulate_traffic
+    from credit_assets.core.tools.traffic import simulate_traffic
 
     report = simulate_traffic(
         base_url=args.url, api_key=args.api_key, requests=args.requests, shift=args.shift
@@ -242,7 +242,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_contract(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from credit_assets.core.contract_inference import (
+    from credit_assets.core.contracts.inference import (
         WARNING,
         check_contract,
         infer_contract,
@@ -325,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_arguments(serve)
     serve.set_defaults(func=_cmd_serve)
 
-    from credit_assets.core.apikeys import SCOPES
+    from credit_assets.core.platform.apikeys import SCOPES
 
     key = sub.add_parser("apikey", help="manage lender API keys")
     key_sub = key.add_subparsers(dest="action", required=True)

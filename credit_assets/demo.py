@@ -14,7 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from credit_assets.core.settings import REPO_ROOT, get_settings
+from credit_assets.core.platform.settings import REPO_ROOT, get_settings
 from credit_assets.orchestration import ensure_dagster_home, materialize_all
 
 UI_PORT = int(os.environ.get("CREDIT_DEMO_UI_PORT", "3000"))

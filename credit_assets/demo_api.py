@@ -6,14 +6,14 @@ import json
 
 import sqlalchemy as sa
 
-from credit_assets.core.apikeys import create_api_key
-from credit_assets.core.db import platform_engine
-from credit_assets.core.online_store import current_snapshot
-from credit_assets.core.settings import get_settings
+from credit_assets.core.platform.apikeys import create_api_key
+from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.online_store import current_snapshot
+from credit_assets.core.platform.settings import get_settings
 
 
 def _sample_borrower(engine: sa.Engine) -> str | None:
-    from credit_assets.core.db import online_features
+    from credit_assets.core.platform.db import online_features
 
     snapshot = current_snapshot(engine)
     if snapshot is None:

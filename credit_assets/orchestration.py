@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from credit_assets.core.landing import scan_landing_zone
-from credit_assets.core.settings import Settings, get_settings
+from credit_assets.core.ingestion.landing import scan_landing_zone
+from credit_assets.core.platform.settings import Settings, get_settings
 from credit_assets.defs.resources import PlatformResource
 
 # The console logger otherwise prints every DEBUG event of every step.
@@ -43,7 +43,7 @@ class MaterializeOutcome:
 
 def ensure_dagster_home(settings: Settings) -> str:
     """DAGSTER_HOME (absolute) with the repository's dagster.yaml; returns the path."""
-    from credit_assets.core.settings import REPO_ROOT
+    from credit_assets.core.platform.settings import REPO_ROOT
 
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)

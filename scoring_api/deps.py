@@ -24,7 +24,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from credit_assets.core.apikeys import SCOPES, VerifiedKey
+from credit_assets.core.platform.apikeys import SCOPES, VerifiedKey
 from credit_assets.core.scoring import ScoringModel
 from scoring_api.errors import ApiError, FieldError
 from scoring_api.services import Services

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 
-from credit_assets.core.decision_log import DecisionLogClosedError
+from credit_assets.core.platform.decision_log import DecisionLogClosedError
 
 log = logging.getLogger("scoring_api")
 

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from credit_assets.core.settings import Settings, get_settings
+from credit_assets.core.platform.settings import Settings, get_settings
 from scoring_api.errors import install_error_handlers
 from scoring_api.fastpath import ScoreByIdFastPath
 from scoring_api.routes import decisions, health, models, scores

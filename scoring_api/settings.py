@@ -1,7 +1,7 @@
 """Settings of the scoring API, read from `CREDIT_API_*` environment variables and `.env`.
 
 The platform's own settings (`CREDIT_HOME`, `CREDIT_DATABASE_URL`, storage) come
-from `credit_assets.core.settings`; these are the knobs only the service has.
+from `credit_assets.core.platform.settings`; these are the knobs only the service has.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def postgres_url() -> Iterator[str]:
     try:
         yield url
     finally:
-        from credit_assets.core.db import engine_for
+        from credit_assets.core.platform.db import engine_for
 
         engine_for(url).dispose()
         engine_for.cache_clear()

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from credit_assets.cli import main
-from credit_assets.core import apikeys
-from credit_assets.core.apikeys import (
+from credit_assets.core.platform import apikeys
+from credit_assets.core.platform.apikeys import (
     SCOPES,
     ApiKeyVerifier,
     UnknownScopeError,
@@ -18,8 +18,8 @@ from credit_assets.core.apikeys import (
     revoke_api_key,
     verify_api_key,
 )
-from credit_assets.core.db import api_keys, platform_engine
-from credit_assets.core.settings import Settings
+from credit_assets.core.platform.db import api_keys, platform_engine
+from credit_assets.core.platform.settings import Settings
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from test_scoring_fixtures import RunningApi, key_headers, running_api
 
-from credit_assets.core.apikeys import revoke_api_key
-from credit_assets.core.db import platform_engine
+from credit_assets.core.platform.apikeys import revoke_api_key
+from credit_assets.core.platform.db import platform_engine
 
 SCORE = {"borrower_id": "b-good"}
 

@@ -16,7 +16,7 @@ from test_scoring_fixtures import (
     utility_records,
 )
 
-from credit_assets.core.decision_log import inputs_digest
+from credit_assets.core.platform.decision_log import inputs_digest
 from credit_assets.core.scoring import INSUFFICIENT_HISTORY
 
 SCORABLE = ("b-good", "b-late", "b-bureau")

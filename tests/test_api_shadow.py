@@ -18,10 +18,10 @@ from test_scoring_fixtures import (
     save_and_register,
 )
 
-from credit_assets.core.db import platform_engine, shadow_decisions
-from credit_assets.core.monitoring.decisions import load_shadow_pairs
-from credit_assets.core.monitoring.shadow import shadow_comparison
-from credit_assets.core.registry import RegistryRecord, promote
+from credit_assets.core.platform.db import platform_engine, shadow_decisions
+from credit_assets.core.platform.decision_log import load_shadow_pairs
+from credit_assets.core.monitoring.shadow_comparison import shadow_comparison
+from credit_assets.core.platform.registry import RegistryRecord, promote
 from credit_assets.core.scoring import ScoringModel
 from scoring_api.schemas import ScoreRequest
 from scoring_api.services.shadow import ShadowScorer, shadow_candidate
@@ -184,7 +184,7 @@ def test_shadow_pairs_yield_agreement_and_band_migration(monkeypatch: pytest.Mon
 def test_only_a_challenger_newer_than_the_champions_promotion_is_shadowed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from credit_assets.core.settings import Settings
+    from credit_assets.core.platform.settings import Settings
 
     settings = Settings()
     engine = platform_engine(settings.resolved_database_url)

@@ -14,7 +14,7 @@ from credit_assets.core.contracts import (
     load_contract,
     load_contracts,
 )
-from credit_assets.core.schemas import check_against_contract, pandera_schema
+from credit_assets.core.contracts.pandera_schema import check_against_contract, pandera_schema
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from test_production_support import REPO_ROOT
 
-from credit_assets.core.settings import Settings
+from credit_assets.core.platform.settings import Settings
 from scoring_api.settings import ApiSettings
 
 DEPLOY = REPO_ROOT / "deploy"

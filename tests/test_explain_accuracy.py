@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from catboost import CatBoostClassifier
 
-from credit_assets.core.catalogue import FeatureCatalogue, FeatureSpec
+from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
 from credit_assets.core.explain import (
     LeafShapExplainer,
     ReasonAccuracyReport,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from credit_assets.core.catalogue import FeatureCatalogue, FeatureSpec
+from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
 from credit_assets.core.explain import Reason, ReasonCodeMap, top_reasons, top_reasons_batch
 
 

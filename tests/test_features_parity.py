@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from credit_assets.core.contracts import load_contract, load_contracts
 from credit_assets.core.features import compute_features, features_for_payload
 from credit_assets.core.features.frames import KIND_COLUMNS
-from credit_assets.core.ingest import POLARS_TYPES
+from credit_assets.core.ingestion.files import POLARS_TYPES
 
 REPO = Path(__file__).resolve().parents[1]
 CONTRACTS = load_contracts(REPO / "contracts")

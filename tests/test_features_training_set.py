@@ -15,7 +15,7 @@ from credit_assets.core.features import (
     model_feature_names,
     training_set_summary,
 )
-from credit_assets.core.ingest import POLARS_TYPES
+from credit_assets.core.ingestion.files import POLARS_TYPES
 
 REPO = Path(__file__).resolve().parents[1]
 GERMAN_CSV = REPO.parent / "shared" / "datasets" / "german_credit.csv"

@@ -7,9 +7,9 @@ import shutil
 import dagster as dg
 import pytest
 
-from credit_assets.core.db import platform_engine
-from credit_assets.core.registry import current_champion
-from credit_assets.core.settings import get_settings
+from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.registry import current_champion
+from credit_assets.core.platform.settings import get_settings
 from credit_assets.orchestration import materialize_all
 from tests.conftest import GERMAN_CREDIT_CSV, REPO_ROOT
 

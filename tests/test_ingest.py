@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from credit_assets.core.contracts import Contract, load_contracts
-from credit_assets.core.ingest import (
+from credit_assets.core.ingestion.files import (
     UnreadableFileError,
     ingest_file,
     inspect_landing_file,

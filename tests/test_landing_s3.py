@@ -24,9 +24,9 @@ from test_production_support import (
     spy_on_dagster_aws_clients,
 )
 
-from credit_assets.core.db import ingested_files, platform_engine
-from credit_assets.core.s3 import S3DataStore
-from credit_assets.core.settings import get_settings
+from credit_assets.core.platform.db import ingested_files, platform_engine
+from credit_assets.core.platform.storage.s3 import S3DataStore
+from credit_assets.core.platform.settings import get_settings
 from credit_assets.defs.resources import PlatformResource
 from credit_assets.orchestration import load_definitions
 

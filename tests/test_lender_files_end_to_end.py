@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 
-from credit_assets.core.db import platform_engine
-from credit_assets.core.registry import list_models
-from credit_assets.core.settings import get_settings
+from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.registry import list_models
+from credit_assets.core.platform.settings import get_settings
 from credit_assets.orchestration import materialize_all
 from tests.support.lender_files import LenderFileSpec, lender_file_specs, write_lender_workspace
 

@@ -10,9 +10,9 @@ import shutil
 
 import pytest
 
-from credit_assets.core.db import platform_engine
-from credit_assets.core.registry import list_models
-from credit_assets.core.settings import get_settings
+from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.registry import list_models
+from credit_assets.core.platform.settings import get_settings
 from credit_assets.orchestration import materialize_all
 from tests.conftest import LENDING_CLUB_CSV, REPO_ROOT
 

@@ -9,7 +9,7 @@ import pytest
 from credit_assets.core.contracts import load_contracts
 from credit_assets.core.features import build_training_set, feature_catalogue, model_feature_names
 from credit_assets.core.modeling import TrainConfig, auc, train_challenger
-from credit_assets.core.synthetic import generate_frames
+from credit_assets.core.tools.synthetic import generate_frames
 
 REPO = Path(__file__).resolve().parents[1]
 

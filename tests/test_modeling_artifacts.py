@@ -11,16 +11,18 @@ import numpy as np
 import polars as pl
 import pytest
 
-from credit_assets.core.catalogue import FeatureSpec
+from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling.artifacts import (
-    ArtifactExistsError,
     ArtifactIntegrityError,
-    DataStoreArtifactStorage,
-    LocalArtifactStorage,
     load_model_artifact,
     save_model_artifact,
 )
 from credit_assets.core.modeling.scaling import ScoreScale
+from credit_assets.core.platform.storage.artifacts import (
+    ArtifactExistsError,
+    DataStoreArtifactStorage,
+    LocalArtifactStorage,
+)
 from credit_assets.core.modeling.train import TrainConfig, TrainedModel, train_challenger
 
 FEATURES = [

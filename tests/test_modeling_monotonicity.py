@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from credit_assets.core.catalogue import FeatureSpec
+from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling.monotonicity import verify_monotonicity
 from credit_assets.core.modeling.train import TrainConfig, TrainedModel, train_challenger
 

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from credit_assets.core.catalogue import FeatureSpec
+from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling.scorecard import (
     TrainedScorecard,
     to_scorecard_frame,

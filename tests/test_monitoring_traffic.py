@@ -17,7 +17,7 @@ import pytest
 
 from credit_assets.core.contracts import load_contracts
 from credit_assets.core.features import features_for_payload
-from credit_assets.core.traffic import (
+from credit_assets.core.tools.traffic import (
     RECORD_SOURCES,
     apply_shift,
     build_payloads,

@@ -6,8 +6,8 @@ from datetime import date
 import polars as pl
 import pytest
 
-from credit_assets.core.db import platform_engine
-from credit_assets.core.online_store import (
+from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.online_store import (
     NoSnapshotError,
     UnknownBorrowerError,
     current_snapshot,
@@ -93,7 +93,7 @@ def test_old_snapshots_are_pruned(credit_home):
                             catalogue_version="c1") for v in (1, 2, 3)]
     import sqlalchemy as sa
 
-    from credit_assets.core.db import online_features
+    from credit_assets.core.platform.db import online_features
     with engine.connect() as conn:
         kept = {r[0] for r in conn.execute(sa.select(online_features.c.snapshot_id).distinct())}
     assert kept == set(ids[1:])

@@ -8,11 +8,11 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from credit_assets.core.db import platform_engine
-from credit_assets.core.online_store import current_snapshot, read_features
-from credit_assets.core.registry import current_champion
-from credit_assets.core.settings import get_settings
-from credit_assets.core.synthetic import generate
+from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.online_store import current_snapshot, read_features
+from credit_assets.core.platform.registry import current_champion
+from credit_assets.core.platform.settings import get_settings
+from credit_assets.core.tools.synthetic import generate
 from credit_assets.orchestration import materialize_all
 
 BORROWERS = 3000
@@ -94,7 +94,7 @@ def test_a_worse_challenger_is_held_back_and_documented_while_the_run_succeeds(
     [held_back] = retrain.held_back
     assert "held back: quality_not_worse_than_champion: test AUC" in held_back
     assert current_champion(engine).version == champion.version
-    from credit_assets.core.registry import list_models
+    from credit_assets.core.platform.registry import list_models
 
     models = {m["version"]: m for m in list_models(engine)}
     assert models[champion.version]["status"] == "champion"

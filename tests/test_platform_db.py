@@ -12,8 +12,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from credit_assets.core.apikeys import SCOPES, _hash_secret, create_api_key, verify_api_key
-from credit_assets.core.db import (
+from credit_assets.core.platform.apikeys import SCOPES, _hash_secret, create_api_key, verify_api_key
+from credit_assets.core.platform.db import (
     VERSION_TABLE,
     alembic_config,
     current_revision,
@@ -179,7 +179,7 @@ def test_the_decision_log_writes_large_text_with_lz4_and_one_index_fewer(postgre
 
 _MIGRATE_AT = """
 import sys, time
-from credit_assets.core.db import migrate
+from credit_assets.core.platform.db import migrate
 time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # all start together
 try:
     migrate(sys.argv[1])

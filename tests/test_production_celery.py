@@ -27,8 +27,8 @@ from test_production_support import (
     start_service,
 )
 
-from credit_assets.core.settings import get_settings
-from credit_assets.core.synthetic import generate
+from credit_assets.core.platform.settings import get_settings
+from credit_assets.core.tools.synthetic import generate
 from credit_assets.defs.features.assets import bucket_key
 from credit_assets.defs.production import executor_from_env
 from credit_assets.defs.resources import PlatformResource

@@ -22,12 +22,12 @@ from test_production_support import (
     scoring_api_command,
 )
 
-from credit_assets.core.apikeys import create_api_key
-from credit_assets.core.db import platform_engine
-from credit_assets.core.online_store import current_snapshot
-from credit_assets.core.registry import current_champion
-from credit_assets.core.settings import get_settings
-from credit_assets.core.synthetic import generate
+from credit_assets.core.platform.apikeys import create_api_key
+from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.online_store import current_snapshot
+from credit_assets.core.platform.registry import current_champion
+from credit_assets.core.platform.settings import get_settings
+from credit_assets.core.tools.synthetic import generate
 
 BORROWERS = 1500
 GROUPS = ["ingestion", "features", "modeling", "compliance"]
@@ -152,7 +152,7 @@ def test_runs_materializations_and_the_champion_live_in_postgres_and_the_api_sco
 def test_platform_migrations_keep_their_revision_apart_from_dagsters(tmp_path):
     """dagster-postgres owns `alembic_version`; the platform records its revision in
     `credit_alembic_version`, and a database migrated before that moves its row over."""
-    from credit_assets.core.db import VERSION_TABLE, current_revision, engine_for, migrate
+    from credit_assets.core.platform.db import VERSION_TABLE, current_revision, engine_for, migrate
 
     url = f"sqlite:///{tmp_path / 'legacy.db'}"
     migrate(url, revision="0001")  # the schema an older release left

@@ -2,8 +2,8 @@
 
 import pytest
 
-from credit_assets.core.db import platform_engine
-from credit_assets.core.registry import (
+from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.registry import (
     current_champion,
     get_model,
     list_models,

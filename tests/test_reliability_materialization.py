@@ -23,7 +23,7 @@ import pytest
 from polars.testing import assert_frame_equal
 from test_production_support import REPO_ROOT, VENV_BIN
 
-from credit_assets.core.synthetic import generate
+from credit_assets.core.tools.synthetic import generate
 
 pytestmark = pytest.mark.slow
 

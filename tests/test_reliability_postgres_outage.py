@@ -139,7 +139,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
             if server.running():
                 server.stop("immediate")
         finally:
-            from credit_assets.core.db import engine_for
+            from credit_assets.core.platform.db import engine_for
 
             engine_for.cache_clear()
             shutil.rmtree(root, ignore_errors=True)
@@ -188,9 +188,9 @@ def _drive(port: int, key: str, stop: threading.Event, thread: int, out: list[Ou
 def test_scoring_survives_a_postgres_restart_with_503s_and_an_exact_decision_log(
     private_postgres: PrivatePostgres, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from credit_assets.core.apikeys import create_api_key
-    from credit_assets.core.db import platform_engine
-    from credit_assets.core.settings import Settings
+    from credit_assets.core.platform.apikeys import create_api_key
+    from credit_assets.core.platform.db import platform_engine
+    from credit_assets.core.platform.settings import Settings
 
     pg = private_postgres
     for name, value in {

@@ -85,9 +85,9 @@ def _run(port: int, key: str, seconds: float, interval: float) -> list:
 
 @pytest.mark.timeout(300)
 def test_a_minute_at_half_the_maximum_throughput(postgres_url, monkeypatch, tmp_path) -> None:
-    from credit_assets.core.apikeys import create_api_key
-    from credit_assets.core.db import decision_log, platform_engine
-    from credit_assets.core.settings import Settings
+    from credit_assets.core.platform.apikeys import create_api_key
+    from credit_assets.core.platform.db import decision_log, platform_engine
+    from credit_assets.core.platform.settings import Settings
 
     for name, value in {
         "CREDIT_DATABASE_URL": postgres_url,

@@ -14,17 +14,17 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from credit_assets.core.db import decision_log, platform_engine
-from credit_assets.core.decision_log import (
+from credit_assets.core.platform.db import decision_log, platform_engine
+from credit_assets.core.platform.decision_log import (
     DuplicateIdempotencyKeyError,
     canonical_json,
     inputs_digest,
     insert_decisions,
 )
-from credit_assets.core.online_store import NoSnapshotError, publish_snapshot
-from credit_assets.core.settings import Settings
+from credit_assets.core.platform.online_store import NoSnapshotError, publish_snapshot
+from credit_assets.core.platform.settings import Settings
 from scoring_api.errors import DatabaseUnavailableError
-from scoring_api.services.decision_log import new_decision_id
+from scoring_api.services.log_writer import new_decision_id
 from scoring_api.services.pipeline import GATHER, Batcher, BatcherClosedError, settle
 from scoring_api.services.store import (
     Connections,

@@ -20,17 +20,17 @@ import numpy as np
 import polars as pl
 import sqlalchemy as sa
 
-from credit_assets.core.catalogue import FeatureSpec
+from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.contracts import Contract, load_contracts
-from credit_assets.core.db import model_registry, platform_engine
+from credit_assets.core.platform.db import model_registry, platform_engine
 from credit_assets.core.explain import LeafShapExplainer, needs_background
 from credit_assets.core.features import feature_catalogue, features_for_payload
 from credit_assets.core.modeling import RiskBands, ScoreScale, TrainConfig, train_challenger
 from credit_assets.core.modeling.artifacts import ArtifactRef, save_model_artifact
 from credit_assets.core.modeling.train import TrainedModel, catboost_pool, to_catboost_frame
-from credit_assets.core.online_store import publish_snapshot
-from credit_assets.core.registry import RegistryRecord, promote, register_challenger
-from credit_assets.core.settings import Settings
+from credit_assets.core.platform.online_store import publish_snapshot
+from credit_assets.core.platform.registry import RegistryRecord, promote, register_challenger
+from credit_assets.core.platform.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 AS_OF = date(2024, 6, 15)
@@ -273,7 +273,7 @@ class RunningApi:
         )
 
     def decision_rows(self) -> list[Any]:
-        from credit_assets.core.db import decision_log
+        from credit_assets.core.platform.db import decision_log
 
         engine = platform_engine(self.settings.resolved_database_url)
         with engine.connect() as conn:
@@ -284,7 +284,7 @@ class RunningApi:
 
 def key_headers(api: RunningApi, lender: str, *scopes: str) -> dict[str, str]:
     """Authorization headers with a new key of `lender` holding `scopes` (all when none given)."""
-    from credit_assets.core.apikeys import create_api_key
+    from credit_assets.core.platform.apikeys import create_api_key
 
     engine = platform_engine(api.settings.resolved_database_url)
     return {"Authorization": f"Bearer {create_api_key(engine, lender, scopes or None)}"}
@@ -299,7 +299,7 @@ def running_api(monkeypatch: Any, *, champion: bool = True, snapshot: bool = Tru
 
     from fastapi.testclient import TestClient
 
-    from credit_assets.core.apikeys import create_api_key
+    from credit_assets.core.platform.apikeys import create_api_key
     from scoring_api.main import create_app
 
     @contextmanager

@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 from sklearn.metrics import roc_auc_score
 
 from credit_assets.core.contracts import Contract, load_contracts
-from credit_assets.core.synthetic import (
+from credit_assets.core.tools.synthetic import (
     SOURCE_FORMATS,
     GenerationSummary,
     generate,

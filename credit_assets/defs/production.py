@@ -16,7 +16,7 @@ import os
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from credit_assets.core.settings import Settings
+from credit_assets.core.platform.settings import Settings
 
 EXECUTORS = ("multiprocess", "in_process", "celery")
 DEFAULT_CELERY_BROKER = "redis://127.0.0.1:6379/0"

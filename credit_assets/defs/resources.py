@@ -11,11 +11,11 @@ from pydantic import PrivateAttr
 from sqlalchemy.engine import Engine
 
 from credit_assets.core.contracts import Contract, load_contracts
-from credit_assets.core.db import platform_engine
-from credit_assets.core.landing import scan_source
-from credit_assets.core.landing_zone import LandingZone, landing_zone
-from credit_assets.core.settings import Settings, get_settings
-from credit_assets.core.storage import DataStore, data_store
+from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.ingestion.landing import scan_source
+from credit_assets.core.ingestion.zones import LandingZone, landing_zone
+from credit_assets.core.platform.settings import Settings, get_settings
+from credit_assets.core.platform.storage.local import DataStore, data_store
 from credit_assets.defs.production import s3_resource
 
 
@@ -38,7 +38,7 @@ class PlatformResource(dg.ConfigurableResource):
     def store(self) -> DataStore:
         settings = self.settings
         if settings.storage == "s3":
-            from credit_assets.core.s3 import S3DataStore
+            from credit_assets.core.platform.storage.s3 import S3DataStore
 
             return S3DataStore.from_settings(settings, client=s3_resource(settings).get_client())
         return data_store(settings)

@@ -8,7 +8,7 @@ from datetime import UTC
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from credit_assets.core.db import decision_log
+from credit_assets.core.platform.db import decision_log
 
 
 def logged_decision_json(engine: Engine, lender: str, decision_id: str) -> str | None:

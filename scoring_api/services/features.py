@@ -14,7 +14,7 @@ from credit_assets.core.contracts import Contract
 from credit_assets.core.features import features_for_payload
 from credit_assets.core.features.applications import applications_contract
 from credit_assets.core.features.payload import coerce_value
-from credit_assets.core.online_store import (
+from credit_assets.core.platform.online_store import (
     NoSnapshotError,
     UnknownBorrowerError,
     read_features,

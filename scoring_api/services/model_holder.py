@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 
-from credit_assets.core.db import platform_engine
-from credit_assets.core.registry import RegistryRecord, current_champion
+from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.registry import RegistryRecord, current_champion
 from credit_assets.core.scoring import ScoringModel
-from credit_assets.core.settings import Settings
+from credit_assets.core.platform.settings import Settings
 from scoring_api.errors import NoModelError
 from scoring_api.services.shadow import shadow_candidate
 

@@ -29,16 +29,16 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 
 from credit_assets.core.contracts import Contract
-from credit_assets.core.decision_log import (
+from credit_assets.core.platform.decision_log import (
     DecisionLogClosedError,
     DuplicateIdempotencyKeyError,
     inputs_digest,
 )
-from credit_assets.core.online_store import NoSnapshotError
+from credit_assets.core.platform.online_store import NoSnapshotError
 from credit_assets.core.scoring import MissingFeaturesError, ScoringModel
 from scoring_api.errors import ApiError, FieldError
 from scoring_api.schemas import ScoreRequest
-from scoring_api.services.decision_log import (
+from scoring_api.services.log_writer import (
     IDEMPOTENCY_HEADER,
     LoggedDecision,
     build_decision,

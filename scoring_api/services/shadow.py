@@ -27,8 +27,8 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy.engine import Engine
 
-from credit_assets.core.db import model_registry, shadow_decisions
-from credit_assets.core.registry import CHALLENGER, HELD_BACK, RegistryRecord, get_model
+from credit_assets.core.platform.db import model_registry, shadow_decisions
+from credit_assets.core.platform.registry import CHALLENGER, HELD_BACK, RegistryRecord, get_model
 from credit_assets.core.scoring import Decision, ScoringModel
 
 if TYPE_CHECKING:

@@ -32,14 +32,14 @@ from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Engine
 
-from credit_assets.core.db import decision_log, online_feature_current
-from credit_assets.core.decision_log import (
+from credit_assets.core.platform.db import decision_log, online_feature_current
+from credit_assets.core.platform.decision_log import (
     DuplicateIdempotencyKeyError,
     StoredDecision,
     find_by_idempotency_keys,
     insert_decisions,
 )
-from credit_assets.core.online_store import (
+from credit_assets.core.platform.online_store import (
     READ_MANY_PG,
     NoSnapshotError,
     OnlineFeatures,

@@ -20,8 +20,8 @@ import pandas as pd
 import polars as pl
 from matplotlib.figure import Figure
 
-from credit_assets.core.catalogue import FeatureCatalogue
-from credit_assets.core.compliance.html import (
+from credit_assets.core.features.specs import FeatureCatalogue
+from credit_assets.core.reports.render import (
     Block,
     Image,
     KeyValues,

@@ -43,8 +43,8 @@ from credit_assets.core.compliance.groups import (
     group_labels,
     protected_column,
 )
-from credit_assets.core.compliance.html import figure_png, jsonable, markdown_table
 from credit_assets.core.promotion import FairnessPolicy, describe_group, group_verdict
+from credit_assets.core.reports.render import figure_png, jsonable, markdown_table
 
 DEFAULT_APPROVAL_RATES: tuple[float, ...] = tuple(round(0.30 + 0.05 * i, 2) for i in range(14))
 """Approval rates a lender may run, 30 % to 95 %: where the AIR curve is drawn."""

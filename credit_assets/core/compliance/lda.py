@@ -26,14 +26,14 @@ import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 
-from credit_assets.core.catalogue import FeatureSpec
 from credit_assets.core.compliance.fairness import fairness_report
-from credit_assets.core.compliance.html import figure_png, markdown_table
 from credit_assets.core.compliance.proxies import proxy_screen, strongest_proxies
+from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling.metrics import auc as auc_score
 from credit_assets.core.modeling.scaling import ScoreScale
 from credit_assets.core.modeling.train import TrainConfig, train_challenger
 from credit_assets.core.promotion import FOUR_FIFTHS, FairnessPolicy
+from credit_assets.core.reports.render import figure_png, markdown_table
 
 AUC_TOLERANCE = 0.01
 CHALLENGER = "challenger"

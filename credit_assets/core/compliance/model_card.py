@@ -22,7 +22,9 @@ from typing import Any
 
 from credit_assets.core.compliance.explainability import monotonicity_rows, monotonicity_statement
 from credit_assets.core.compliance.fairness import FairnessReport, curve_png
-from credit_assets.core.compliance.html import (
+from credit_assets.core.modeling.plots import Curves, calibration_png, roc_png
+from credit_assets.core.promotion import PromotionDecision
+from credit_assets.core.reports.render import (
     Block,
     Bullets,
     Image,
@@ -35,8 +37,6 @@ from credit_assets.core.compliance.html import (
     render_html,
     render_markdown,
 )
-from credit_assets.core.modeling.plots import Curves, calibration_png, roc_png
-from credit_assets.core.promotion import PromotionDecision
 
 
 def curve_statement(crossings: list[dict[str, Any]]) -> str:

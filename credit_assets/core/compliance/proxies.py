@@ -26,13 +26,13 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import roc_auc_score
 
-from credit_assets.core.catalogue import FeatureSpec
 from credit_assets.core.compliance.groups import (
     MISSING_GROUP,
     PROTECTED_PREFIX,
     group_labels,
     protected_column,
 )
+from credit_assets.core.features.specs import FeatureSpec
 
 PROXY_AUC_THRESHOLD = 0.65
 

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from credit_assets.core.catalogue import FeatureCatalogue
 from credit_assets.core.explain.leaf_shap import LeafShapExplainer
 from credit_assets.core.explain.reasons import ReasonCodeMap
+from credit_assets.core.features.specs import FeatureCatalogue
 from credit_assets.core.promotion import REASON_ACCURACY_TARGET
 
 MIN_DECLINED = 30

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from credit_assets.core.catalogue import FeatureCatalogue
+from credit_assets.core.features.specs import FeatureCatalogue
 
 
 class Reason(NamedTuple):

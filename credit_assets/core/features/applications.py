@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import polars as pl
 
-from credit_assets.core.catalogue import application_feature_specs
 from credit_assets.core.contracts import Contract, SourceKind, contract_of_kind
 from credit_assets.core.features.frames import (
     APPLICATION_ID,
@@ -19,6 +18,7 @@ from credit_assets.core.features.frames import (
     point_in_time,
     polars_dtype,
 )
+from credit_assets.core.features.specs import application_feature_specs
 
 LINEAGE_KEY = ("_source_file", "_row_number")
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import polars as pl
 
-from credit_assets.core.catalogue import FeatureSpec
 from credit_assets.core.contracts import Contract, SourceKind
 from credit_assets.core.features.frames import (
     AS_OF,
@@ -28,6 +27,7 @@ from credit_assets.core.features.frames import (
     spec_maker,
     window_start,
 )
+from credit_assets.core.features.specs import FeatureSpec
 
 INFLOW_WINDOWS = (3, 6, 12)
 PAYROLL_WINDOWS = (6, 12)

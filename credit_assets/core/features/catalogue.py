@@ -7,13 +7,17 @@ order here is the column order of the feature frame.
 
 from __future__ import annotations
 
-from credit_assets.core.catalogue import FeatureCatalogue, FeatureSpec, application_feature_specs
 from credit_assets.core.contracts import Contract, SourceKind
 from credit_assets.core.features.applications import applications_contract
 from credit_assets.core.features.bank import bank_feature_specs
 from credit_assets.core.features.frames import alternative_contracts, generic_feature_contracts
 from credit_assets.core.features.generic import generic_feature_specs
 from credit_assets.core.features.payments import payment_feature_specs
+from credit_assets.core.features.specs import (
+    FeatureCatalogue,
+    FeatureSpec,
+    application_feature_specs,
+)
 
 N_ALTERNATIVE_SOURCES = "n_alternative_sources"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from credit_assets.core.catalogue import _CONTRACT_DTYPES, FeatureSpec
 from credit_assets.core.contracts import Contract, Role
 from credit_assets.core.features.frames import AS_OF, BORROWER, KEYS, point_in_time, source_frame
+from credit_assets.core.features.specs import _CONTRACT_DTYPES, FeatureSpec
 
 
 def generic_feature_name(contract: Contract, column: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import polars as pl
 
-from credit_assets.core.catalogue import FeatureSpec
 from credit_assets.core.contracts import Contract
 from credit_assets.core.features.frames import (
     AS_OF,
@@ -23,6 +22,7 @@ from credit_assets.core.features.frames import (
     source_frame,
     spec_maker,
 )
+from credit_assets.core.features.specs import FeatureSpec
 
 WINDOWS = (3, 6, 12)
 _B = INTEGER_BORROWER

@@ -13,12 +13,12 @@ from typing import NamedTuple
 
 import polars as pl
 
-from credit_assets.core.catalogue import FeatureCatalogue
 from credit_assets.core.contracts import ColumnSpec, Contract, SourceKind, contract_of_kind
 from credit_assets.core.features.applications import application_key, applications_contract
 from credit_assets.core.features.build import compute_features
 from credit_assets.core.features.frames import APPLICATION_ID, AS_OF, BORROWER
 from credit_assets.core.features.hashing import stable_hash
+from credit_assets.core.features.specs import FeatureCatalogue
 
 LABEL = "default_flag"
 SPLIT = "split"

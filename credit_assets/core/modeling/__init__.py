@@ -3,8 +3,8 @@ score scaling and risk bands, and immutable model artifacts. Pure Python, no Dag
 
 The names below are imported on first use (PEP 562): the scoring API needs the artifacts,
 scaling and CatBoost helpers, not the scorecard (optbinning, cvxpy) or the metrics
-(scikit-learn). Imported eagerly, those took `import scoring_api.main` from 0.8 s and 203 MB
-to 2.2 s and 351 MB, and an API worker serving a 500-tree model from 230 to 456 MB."""
+(scikit-learn), which would double its start-up time and memory
+(tests/test_api_serve.py checks it never imports them)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from credit_assets.core.modeling.artifacts import (
-        ArtifactExistsError,
         ArtifactIntegrityError,
         ArtifactRef,
-        ArtifactStorage,
-        DataStoreArtifactStorage,
         LoadedModel,
-        LocalArtifactStorage,
         load_model_artifact,
+        load_registered_artifact,
         save_model_artifact,
     )
     from credit_assets.core.modeling.metrics import (
@@ -48,14 +45,10 @@ if TYPE_CHECKING:
     )
 
 _SUBMODULE = {
-    "ArtifactExistsError": "artifacts",
     "ArtifactIntegrityError": "artifacts",
     "ArtifactRef": "artifacts",
-    "ArtifactStorage": "artifacts",
-    "DataStoreArtifactStorage": "artifacts",
     "FeatureMonotonicity": "monotonicity",
     "LoadedModel": "artifacts",
-    "LocalArtifactStorage": "artifacts",
     "MISSING_CATEGORY": "train",
     "MonotonicityReport": "monotonicity",
     "RiskBands": "scaling",
@@ -72,6 +65,7 @@ _SUBMODULE = {
     "expected_calibration_error": "metrics",
     "ks_statistic": "metrics",
     "load_model_artifact": "artifacts",
+    "load_registered_artifact": "artifacts",
     "save_model_artifact": "artifacts",
     "to_catboost_frame": "train",
     "train_challenger": "train",
@@ -95,14 +89,10 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "MISSING_CATEGORY",
-    "ArtifactExistsError",
     "ArtifactIntegrityError",
     "ArtifactRef",
-    "ArtifactStorage",
-    "DataStoreArtifactStorage",
     "FeatureMonotonicity",
     "LoadedModel",
-    "LocalArtifactStorage",
     "MonotonicityReport",
     "RiskBands",
     "ScoreScale",
@@ -118,6 +108,7 @@ __all__ = [
     "expected_calibration_error",
     "ks_statistic",
     "load_model_artifact",
+    "load_registered_artifact",
     "save_model_artifact",
     "to_catboost_frame",
     "train_challenger",

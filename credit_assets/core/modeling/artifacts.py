@@ -9,8 +9,9 @@ overwritten. Models are CatBoost's own `.cbm` format, never pickles, and a model
 is loaded by explicit version (its URI plus the manifest's sha256 from the
 registry), never by picking the newest file.
 
-Writes go through `ArtifactStorage`, a small put/get protocol, so an S3 store can
-replace `LocalArtifactStorage` without touching this module's callers.
+Writes go through `ArtifactStorage` (`credit_assets.core.platform.storage.artifacts`),
+a small put/get protocol, so an S3 store replaces the local one without touching this
+module's callers.
 """
 
 from __future__ import annotations
@@ -18,14 +19,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
-import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import catboost
 import numpy as np
@@ -33,12 +32,19 @@ import pandas as pd
 import polars as pl
 from catboost import CatBoostClassifier
 
-from credit_assets.core.catalogue import FeatureSpec
+from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling.train import (
     MISSING_CATEGORY,
     TrainedModel,
     predict_pd,
     predict_raw,
+)
+from credit_assets.core.platform.settings import Settings
+from credit_assets.core.platform.storage.artifacts import (
+    ArtifactStorage,
+    LocalArtifactStorage,
+    artifact_storage,
+    check_key,
 )
 
 MODEL_FILE = "model.cbm"
@@ -51,147 +57,8 @@ class ArtifactIntegrityError(Exception):
     """A file of an artifact is missing or its sha256 differs from the one recorded."""
 
 
-class ArtifactExistsError(FileExistsError):
-    """The artifact version (or file) already exists; artifacts are never overwritten."""
-
-
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _check_key(key: str) -> str:
-    path = PurePosixPath(key)
-    if not key or path.is_absolute() or ".." in path.parts or "\\" in key:
-        raise ValueError(f"invalid artifact key {key!r}")
-    return path.as_posix()
-
-
-@runtime_checkable
-class ArtifactStorage(Protocol):
-    """Where artifact bytes live. Keys are relative POSIX paths ("models/<version>/model.cbm")."""
-
-    def put_bytes(self, key: str, data: bytes) -> None:
-        """Write one object; raise ArtifactExistsError if the key exists."""
-        ...
-
-    def get_bytes(self, key: str) -> bytes:
-        """Read one object; raise FileNotFoundError if absent."""
-        ...
-
-    def exists(self, key: str) -> bool: ...
-
-    def uri(self, key: str) -> str:
-        """Location a person or the registry can use (a path, or s3://bucket/key)."""
-        ...
-
-    def put_tree(self, prefix: str, files: Mapping[str, bytes]) -> None:
-        """Publish several objects under `prefix` all at once, or not at all.
-
-        Raise ArtifactExistsError if anything already lives under `prefix`.
-        """
-        ...
-
-
-@dataclass(frozen=True)
-class LocalArtifactStorage:
-    """Artifacts on the local filesystem under `root`."""
-
-    root: Path
-
-    def _path(self, key: str) -> Path:
-        return Path(self.root, *PurePosixPath(_check_key(key)).parts)
-
-    def put_bytes(self, key: str, data: bytes) -> None:
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        staging.write_bytes(data)
-        try:
-            # link() fails if the target exists: write-once without a check-then-act race.
-            os.link(staging, target)
-        except FileExistsError as exc:
-            raise ArtifactExistsError(f"{self.uri(key)} already exists") from exc
-        finally:
-            staging.unlink(missing_ok=True)
-
-    def get_bytes(self, key: str) -> bytes:
-        return self._path(key).read_bytes()
-
-    def exists(self, key: str) -> bool:
-        return self._path(key).exists()
-
-    def uri(self, key: str) -> str:
-        return str(self._path(key)) if key else str(self.root)
-
-    def put_tree(self, prefix: str, files: Mapping[str, bytes]) -> None:
-        target = self._path(prefix)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
-            for key, data in files.items():
-                path = Path(staging, *PurePosixPath(_check_key(key)).parts)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with open(path, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            try:
-                # mkdir claims the name atomically (a second writer fails here); rename
-                # then swaps the complete staged directory onto the empty placeholder.
-                target.mkdir()
-            except FileExistsError as exc:
-                raise ArtifactExistsError(
-                    f"{target} already exists; versions are immutable"
-                ) from exc
-            os.rename(staging, target)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
-
-
-class KeyValueStore(Protocol):
-    """The slice of the platform's `DataStore` (local or S3) an artifact needs."""
-
-    def put_bytes(self, key: str, data: bytes) -> Any: ...
-    def get_bytes(self, key: str) -> bytes: ...
-    def exists(self, key: str) -> bool: ...
-    def list_keys(self, prefix: str) -> list[str]: ...
-    def uri(self, key: str) -> str: ...
-
-
-@dataclass(frozen=True)
-class DataStoreArtifactStorage:
-    """Artifacts in any key-value store (e.g. the S3 data store).
-
-    Object stores cannot rename a folder, so `put_tree` writes the files in the
-    order given and the caller puts the manifest last: a version without its
-    manifest is invisible to `load_model_artifact`, which reads the manifest first.
-    """
-
-    store: KeyValueStore
-
-    def put_bytes(self, key: str, data: bytes) -> None:
-        if self.store.exists(_check_key(key)):
-            raise ArtifactExistsError(f"{self.uri(key)} already exists")
-        self.store.put_bytes(key, data)
-
-    def get_bytes(self, key: str) -> bytes:
-        if not self.store.exists(_check_key(key)):
-            raise FileNotFoundError(self.uri(key))
-        return self.store.get_bytes(key)
-
-    def exists(self, key: str) -> bool:
-        return self.store.exists(_check_key(key))
-
-    def uri(self, key: str) -> str:
-        return self.store.uri(key)
-
-    def put_tree(self, prefix: str, files: Mapping[str, bytes]) -> None:
-        prefix = _check_key(prefix)
-        if self.store.list_keys(prefix + "/"):
-            raise ArtifactExistsError(f"{self.uri(prefix)} already exists; versions are immutable")
-        for key, data in files.items():
-            self.put_bytes(f"{prefix}/{_check_key(key)}", data)
 
 
 @dataclass(frozen=True)
@@ -290,9 +157,9 @@ def save_model_artifact(
         raise ValueError(f"manifest_extra may not set reserved keys: {clash}")
     files: dict[str, bytes] = {MODEL_FILE: _model_bytes(trained.model)}
     for name, data in (extra_files or {}).items():
-        if _check_key(name) in (MODEL_FILE, MANIFEST_FILE):
+        if check_key(name) in (MODEL_FILE, MANIFEST_FILE):
             raise ValueError(f"extra file name {name!r} is reserved")
-        files[_check_key(name)] = bytes(data)
+        files[check_key(name)] = bytes(data)
 
     body: dict[str, Any] = {
         **extra_manifest,
@@ -379,7 +246,7 @@ def load_model_artifact(
 
     contents: dict[str, bytes] = {}
     for name, recorded in manifest["files"].items():
-        data = _read(storage, key(_check_key(name)), name)
+        data = _read(storage, key(check_key(name)), name)
         actual = sha256_hex(data)
         if actual != recorded:
             raise ArtifactIntegrityError(
@@ -398,3 +265,14 @@ def load_model_artifact(
         features=[FeatureSpec(**spec) for spec in manifest["feature_specs"]],
         files=contents,
     )
+
+
+def load_registered_artifact(
+    settings: Settings, artifact_uri: str, manifest_sha256: str
+) -> LoadedModel:
+    """Load and verify the artifact a registry record points at (local path or s3:// URI)."""
+    if artifact_uri.startswith("s3://"):
+        storage = artifact_storage(settings)
+        key = artifact_uri.split("/artifacts/", 1)[1]
+        return load_model_artifact(key, manifest_sha256, storage=storage)
+    return load_model_artifact(Path(artifact_uri), manifest_sha256)

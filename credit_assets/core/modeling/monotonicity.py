@@ -18,7 +18,7 @@ import pandas as pd
 import polars as pl
 from catboost import CatBoost
 
-from credit_assets.core.catalogue import FeatureSpec
+from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling.train import TrainedModel, catboost_pool, to_catboost_frame
 
 TOLERANCE = 1e-9

@@ -23,7 +23,7 @@ import polars as pl
 from optbinning import BinningProcess, Scorecard
 from sklearn.linear_model import LogisticRegression
 
-from credit_assets.core.catalogue import FeatureSpec
+from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling.scaling import ScoreScale
 from credit_assets.core.modeling.train import LABEL_COLUMN, SPLIT_COLUMN
 

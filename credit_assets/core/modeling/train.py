@@ -16,7 +16,7 @@ import pandas as pd
 import polars as pl
 from catboost import CatBoostClassifier, Pool
 
-from credit_assets.core.catalogue import FeatureSpec
+from credit_assets.core.features.specs import FeatureSpec
 
 LABEL_COLUMN = "default_flag"
 SPLIT_COLUMN = "split"

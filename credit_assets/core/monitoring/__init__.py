@@ -18,7 +18,7 @@ from credit_assets.core.monitoring.drift import (
     psi_status,
 )
 from credit_assets.core.monitoring.performance import PerformanceReport, performance_report
-from credit_assets.core.monitoring.shadow import ShadowComparison, shadow_comparison
+from credit_assets.core.monitoring.shadow_comparison import ShadowComparison, shadow_comparison
 
 __all__ = [
     "DEFAULT_THRESHOLDS",

@@ -36,7 +36,7 @@ import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from credit_assets.core.reporting import markdown_table, png_markdown
+from credit_assets.core.reports.metadata import markdown_table, png_markdown
 
 EMPTY_BIN_SHARE = 1e-4
 """Share used in place of 0 for an empty bin (keeps ln(a/e) finite)."""

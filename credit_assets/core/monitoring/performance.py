@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from credit_assets.core.modeling.metrics import auc, ks_statistic
-from credit_assets.core.reporting import markdown_table
+from credit_assets.core.reports.metadata import markdown_table
 
 VINTAGE = "vintage"
 

@@ -11,7 +11,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from credit_assets.core.catalogue import FeatureCatalogue
+from credit_assets.core.features.specs import FeatureCatalogue
 from credit_assets.core.compliance import (
     build_model_card,
 )
@@ -31,7 +31,7 @@ from credit_assets.core.explain import (
     validate_reason_accuracy,
 )
 from credit_assets.core.features import feature_catalogue
-from credit_assets.core.model_store import load_registered_artifact
+from credit_assets.core.modeling.artifacts import load_registered_artifact
 from credit_assets.core.modeling import TrainConfig, to_catboost_frame
 from credit_assets.core.modeling.artifacts import LoadedModel
 from credit_assets.core.promotion import (
@@ -43,8 +43,8 @@ from credit_assets.core.promotion import (
     reason_accuracy_gate,
     reason_gate,
 )
-from credit_assets.core.registry import get_model
-from credit_assets.core.reporting import markdown_table, png_markdown
+from credit_assets.core.platform.registry import get_model
+from credit_assets.core.reports.metadata import markdown_table, png_markdown
 from credit_assets.defs.gates import (
     gate_check_result,
     gate_check_spec,

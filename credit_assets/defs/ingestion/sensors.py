@@ -6,8 +6,8 @@ import json
 import dagster as dg
 
 from credit_assets.core.contracts import Contract, load_contracts
-from credit_assets.core.landing import scan_landing_zone
-from credit_assets.core.settings import get_settings
+from credit_assets.core.ingestion.landing import scan_landing_zone
+from credit_assets.core.platform.settings import get_settings
 from credit_assets.defs.ingestion.assets import build_ingest_job
 from credit_assets.defs.resources import PlatformResource
 

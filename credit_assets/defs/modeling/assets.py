@@ -7,7 +7,8 @@ import numpy as np
 import polars as pl
 
 from credit_assets.core.features import feature_catalogue, model_feature_names
-from credit_assets.core.model_store import artifact_storage, load_registered_artifact
+from credit_assets.core.modeling.artifacts import load_registered_artifact
+from credit_assets.core.platform.storage.artifacts import artifact_storage
 from credit_assets.core.modeling import (
     RiskBands,
     ScoreScale,
@@ -38,15 +39,15 @@ from credit_assets.core.promotion import (
     rank_ordering_gate,
     reason_gate,
 )
-from credit_assets.core.registry import (
+from credit_assets.core.platform.registry import (
     current_champion,
     get_model,
     hold_back,
     promote,
     register_challenger,
 )
-from credit_assets.core.reporting import markdown_table
-from credit_assets.core.settings import Settings
+from credit_assets.core.reports.metadata import markdown_table
+from credit_assets.core.platform.settings import Settings
 from credit_assets.defs.features.assets import TRAINING_SET_KEY
 from credit_assets.defs.gates import (
     gate_check_result,

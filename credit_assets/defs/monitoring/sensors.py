@@ -8,8 +8,8 @@ import dagster as dg
 import httpx
 import sqlalchemy as sa
 
-from credit_assets.core.db import alerts, platform_engine
-from credit_assets.core.settings import get_settings
+from credit_assets.core.platform.db import alerts, platform_engine
+from credit_assets.core.platform.settings import get_settings
 from credit_assets.defs.modeling.schedules import retrain_job
 from credit_assets.defs.monitoring.assets import DAILY
 

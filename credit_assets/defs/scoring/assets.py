@@ -3,8 +3,8 @@
 import dagster as dg
 import polars as pl
 
-from credit_assets.core.registry import current_champion
-from credit_assets.core.reporting import markdown_table
+from credit_assets.core.platform.registry import current_champion
+from credit_assets.core.reports.metadata import markdown_table
 from credit_assets.core.scoring import ScoringModel
 from credit_assets.defs.features.assets import bucket_key, bucket_partitions
 from credit_assets.defs.resources import PlatformResource

@@ -1,0 +1,861 @@
+"""Drafting a data contract from a sample file, and checking a contract file.
+
+`infer_contract` reads a landing file with the ingestion reader, types every column by
+the ingestion rules (so what the draft declares is what ingestion accepts), lets pandera
+infer dtype, nullability and range from the typed sample, and guesses each column's role
+from its name and values. A draft is a starting point: a person reviews every role and
+every reason text before a lender's file is scored with it.
+
+`check_contract` lists every problem of a contract file at once, and with a sample file
+also what ingestion would make of it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import textwrap
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+from pandera.pandas import infer_schema
+from pydantic import ValidationError
+
+from credit_assets.core.contracts import (
+    ALL_FORMATS,
+    ColumnSpec,
+    ColumnType,
+    Contract,
+    ContractError,
+    Role,
+    SourceKind,
+    load_contract,
+)
+
+# The ingestion rules themselves: a draft typed by anything else could quarantine its own file.
+from credit_assets.core.ingestion.files import (
+    UnreadableFileError,
+    _column_problem,
+    _typed,
+    file_format,
+    read_landing_file,
+)
+
+SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+MAX_ALLOWED_VALUES = 20
+MISSING_MARKERS = ["na", "n/a", "null", "none", "nil", "-", "?", "missing", "#n/a"]
+WARNING = "warning: "
+# Kinds whose `feature` columns are model inputs as declared, so each needs a reason.
+REASONED_KINDS = (SourceKind.APPLICATIONS, SourceKind.GENERIC)
+
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+LABEL_WORDS = (
+    "target",
+    "label",
+    "default",
+    "defaulted",
+    "bad",
+    "outcome",
+    "risk",
+    "class",
+    "y",
+    "status",
+)
+PROTECTED_WORDS = _word_set(
+    "sex sexual gender age race racial ethnicity ethnic marital religion religious nationality"
+    " citizenship citizen disability disabled pregnancy pregnant dob birth birthdate birthday"
+    " foreign immigration"
+)
+PROTECTED_PHRASES = (("national", "origin"), ("public", "assistance"), ("skin", "colour"))
+ID_WORDS = frozenset({"id", "ids", "identifier", "uuid", "guid"})
+BORROWER_WORDS = frozenset({"borrower", "customer", "client", "member", "applicant"})
+TIMESTAMP_WORDS = _word_set(
+    "application applied apply app created creation submitted submission origination"
+    " originated timestamp"
+)
+# Geography and personal names can stand in for protected characteristics (and a
+# declined applicant may not be told "your postcode"): carried, never a feature.
+PROXY_WORDS = _word_set(
+    "zip zipcode postcode postal county tract address addr street city surname firstname"
+    " lastname email phone ssn"
+)
+PROXY_PHRASES = (("first", "name"), ("last", "name"), ("full", "name"))
+
+_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+_PLAIN_INT = re.compile(r"^[+-]?(0|[1-9]\d{0,14})$")  # no leading zeros, exact in float64
+
+
+def name_words(name: str) -> list[str]:
+    """The words of a column name as written: `CreditAmount`, `credit_amount` and
+    `Credit Amount` all give ["Credit"|"credit", "Amount"|"amount"]."""
+    return _WORD.findall(name)
+
+
+def _tokens(name: str) -> list[str]:
+    return [w.lower() for w in name_words(name)]
+
+
+def _has_phrase(tokens: list[str], phrases: Iterable[tuple[str, ...]]) -> bool:
+    return any(tuple(tokens[i : i + len(p)]) == p for p in phrases for i in range(len(tokens)))
+
+
+def looks_protected(name: str) -> bool:
+    """A name that says sex, age, race, marital status, national origin and the like.
+
+    Whole words of snake, camel or spaced names (`age`, `AgeYears`, `applicant_gender`,
+    not `mortgage`). When in doubt a column is protected: one wrongly kept out of the
+    model costs a feature, a feature that is really age costs a fair-lending finding.
+    """
+    tokens = _tokens(name)
+    return bool(PROTECTED_WORDS.intersection(tokens)) or _has_phrase(tokens, PROTECTED_PHRASES)
+
+
+def reason_text_from_name(name: str) -> str:
+    """A draft consumer-facing text: `credit_amount` and `CreditAmount` give "Credit amount"."""
+    words = [w if len(w) > 1 and w.isupper() else w.lower() for w in name_words(name)]
+    text = " ".join(words) or name
+    return text[0].upper() + text[1:]
+
+
+def reason_code_prefix(source: str) -> str:
+    """`german_credit` gives "GC", `acme` gives "AC": codes unlikely to clash across sources."""
+    parts = [p for p in source.split("_") if p and p[0].isalpha()]
+    prefix = parts[0][0] + parts[1][0] if len(parts) > 1 else source[:2]
+    return prefix.upper()
+
+
+def _nice_ceiling(value: float) -> float:
+    """The smallest 1, 2 or 5 × 10^k at or above `value` (> 0)."""
+    exponent = math.floor(math.log10(value))
+    for step in (1, 2, 5, 10):
+        candidate = step * 10.0**exponent
+        if candidate >= value * (1 - 1e-12):
+            return candidate
+    return 10.0 ** (exponent + 1)
+
+
+def widened_bounds(observed_min: float, observed_max: float) -> tuple[float, float]:
+    """The min/max a draft declares for a numeric column sampled in [observed_min, observed_max].
+
+    A sample shows a lender's range only roughly; the next file must not be quarantined
+    for a value just outside it, yet a sign error or a unit slip (cents for dollars)
+    still must be. So:
+    - min is 0 when no sampled value is negative (amounts, counts, durations, rates and
+      ages are never negative, and the next file will have its own smallest value);
+      otherwise minus twice the most negative value, rounded out to 1, 2 or 5 × 10^k;
+    - max is twice the largest value rounded up to 1, 2 or 5 × 10^k (18 424 gives
+      50 000, 72 gives 200, 0.93 gives 2), or 0 when no value is positive.
+    """
+    low = 0.0 if observed_min >= 0 else -_nice_ceiling(-2 * observed_min)
+    high = _nice_ceiling(2 * observed_max) if observed_max > 0 else 0.0
+    return low, high
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    """What the sample says about one column, typed by the ingestion rules."""
+
+    name: str
+    type: ColumnType
+    present: int  # non-empty values in the sample
+    nullable: bool
+    n_distinct: int  # distinct typed values
+    minimum: float | None
+    maximum: float | None
+    # For a column with at most 20 distinct values: the sorted typed values and their
+    # counts, and the counts of the text as delivered (what `allowed` is compared with).
+    distinct: list[Any] = field(default_factory=list)
+    typed_counts: list[int] = field(default_factory=list)
+    text_counts: dict[str, int] = field(default_factory=dict)
+    missing_markers: dict[str, int] = field(default_factory=dict)  # see `_missing_markers`
+
+
+def _probe_type(values: pl.Series) -> ColumnType:
+    """The narrowest contract type under which ingestion accepts every (non-empty) value."""
+    if values.is_empty():
+        return "string"
+    frame = values.to_frame("v")
+
+    def accepted(column_type: ColumnType) -> bool:
+        spec = ColumnSpec(name="v", type=column_type, role=Role.FEATURE)
+        return frame.select(_typed(spec, pl.col("v")).null_count()).item() == 0
+
+    if values.str.to_lowercase().is_in(["true", "false"]).all():
+        return "bool"
+    if values.str.contains(r"^[+-]?0\d").any():
+        return "string"  # a code with leading zeros (a postcode, an account number) is text
+    if values.str.contains(_PLAIN_INT.pattern).all() and accepted("int"):
+        return "int"
+    if accepted("float"):
+        return "float"
+    if (values.str.len_chars() == 10).all() and accepted("date"):
+        return "date"
+    if accepted("datetime"):
+        return "datetime"
+    return "string"
+
+
+def _missing_markers(values: pl.Series) -> dict[str, int]:
+    """Text like `NA` or `null` in an otherwise numeric or date column, with its count.
+
+    Ingestion reads only an empty value as missing, so such a column is drafted as text
+    and the reviewer is told why.
+    """
+    marked = values.str.to_lowercase().is_in(MISSING_MARKERS)
+    rest = values.filter(~marked)
+    if not marked.any() or rest.is_empty() or _probe_type(rest) == "string":
+        return {}
+    return dict(values.filter(marked).value_counts(sort=True).iter_rows())
+
+
+def _delivered_text(sample: pl.DataFrame, name: str) -> pl.Series:
+    """The non-empty values of a column as ingestion sees them: text, trimmed."""
+    text = pl.col(name).cast(pl.String).str.strip_chars()
+    return sample.select(text.filter(text != "")).get_column(name)
+
+
+def _typed_sample(sample: pl.DataFrame, types: dict[str, ColumnType]) -> pl.DataFrame:
+    return sample.select(
+        _typed(ColumnSpec(name=name, type=t, role=Role.FEATURE), pl.col(name)).alias(name)
+        for name, t in types.items()
+    )
+
+
+def profile_columns(sample: pl.DataFrame) -> dict[str, ColumnProfile]:
+    """Type, nullability, range and values of every column of a sample read as delivered.
+
+    Types come from the ingestion rules; pandera's schema inference on the typed sample
+    then gives the dtype, nullability and min/max checks, and what it lacks (the distinct
+    values of a low-cardinality column) is counted here.
+    """
+    texts = {name: _delivered_text(sample, name) for name in sample.columns}
+    types = {name: _probe_type(values) for name, values in texts.items()}
+    typed = _typed_sample(sample, types)
+    non_empty = [name for name in typed.columns if typed[name].null_count() < typed.height]
+    inferred = infer_schema(
+        typed.select(non_empty).to_pandas(use_pyarrow_extension_array=True)
+    ).columns
+    profiles = {}
+    for name in sample.columns:
+        series = typed[name].drop_nulls()
+        schema = inferred.get(name)
+        stats: dict[str, Any] = {}
+        for check in schema.checks if schema is not None else []:
+            stats |= check.statistics or {}
+        numeric = types[name] in ("int", "float")
+        n_distinct = series.n_unique()
+        profile = ColumnProfile(
+            name=name,
+            type=_contract_type(str(schema.dtype)) if schema is not None else "string",
+            present=series.len(),
+            nullable=bool(schema.nullable) if schema is not None else True,
+            n_distinct=n_distinct,
+            minimum=float(stats["min_value"]) if numeric and "min_value" in stats else None,
+            maximum=float(stats["max_value"]) if numeric and "max_value" in stats else None,
+        )
+        if n_distinct <= MAX_ALLOWED_VALUES:
+            counts = series.value_counts().sort(name)
+            profile = replace(
+                profile,
+                distinct=counts.get_column(name).to_list(),
+                typed_counts=counts.get_column("count").to_list(),
+                text_counts=dict(texts[name].value_counts().iter_rows()),
+            )
+        if types[name] == "string":
+            profile = replace(profile, missing_markers=_missing_markers(texts[name]))
+        profiles[name] = profile
+    return profiles
+
+
+def _contract_type(pandera_dtype: str) -> ColumnType:
+    """The contract type of a pandera dtype inferred on the typed (pyarrow-backed) sample."""
+    dtype = pandera_dtype.lower()
+    if "bool" in dtype:
+        return "bool"
+    if "int" in dtype:
+        return "int"
+    if "double" in dtype or "float" in dtype:
+        return "float"
+    if "date32" in dtype or "date64" in dtype:
+        return "date"
+    if "timestamp" in dtype or "datetime" in dtype:
+        return "datetime"
+    return "string"
+
+
+@dataclass(frozen=True)
+class InferredContract:
+    """A drafted contract, the facts it was drafted from and what was guessed."""
+
+    contract: Contract
+    source_file: Path
+    rows_sampled: int
+    rows_in_file: int
+    guesses: tuple[str, ...]
+    column_comments: dict[str, str]
+
+    def to_yaml(self) -> str:
+        """The draft as a contract file: a header saying what to review, one line per column."""
+        sample = f"{self.rows_sampled:,} rows".replace(",", " ")
+        if self.rows_sampled < self.rows_in_file:
+            total = f"{self.rows_in_file:,}".replace(",", " ")
+            sample = f"a random sample of {sample} (of {total})"
+        lines = [
+            f"# Drafted by `credit-platform contract infer` from {sample} of {self.source_file.name}.",
+            "# Guessed, not known:",
+            *(
+                line
+                for guess in self.guesses
+                for line in textwrap.wrap(
+                    guess, 96, initial_indent="#   - ", subsequent_indent="#     "
+                )
+            ),
+            "# Review every role and every reason_text — it is what a declined applicant reads — "
+            "before use,",
+            f"# then: credit-platform contract check {self.contract.name}.yaml "
+            f"--sample {self.source_file.name}",
+        ]
+        contract = self.contract
+        top: dict[str, Any] = {
+            "name": contract.name,
+            "kind": contract.kind.value,
+            "description": contract.description,
+            "formats": list(contract.formats),
+            "keys": list(contract.keys),
+        }
+        if contract.timestamp is not None:
+            top["timestamp"] = contract.timestamp
+        lines += [f"{key}: {_flow(value)}" for key, value in top.items()]
+        lines.append("columns:")
+        for name, spec in contract.columns.items():
+            fields = {
+                k: _plain_number(v)
+                for k, v in spec.model_dump(
+                    mode="json", exclude_defaults=True, exclude={"name"}
+                ).items()
+            }
+            fields = {"type": spec.type, "role": spec.role.value, **fields}
+            comment = self.column_comments.get(name)
+            line = f"  {_flow(name)}: {_flow(fields)}"
+            lines.append(f"{line}  # {comment}" if comment else line)
+        return "\n".join(lines) + "\n"
+
+
+def _flow(value: Any) -> str:
+    """One YAML line, quoted where YAML would misread it (`'yes'`, `'0'`, `'Credit: amount'`)."""
+    text = yaml.safe_dump(
+        value, default_flow_style=True, sort_keys=False, allow_unicode=True, width=1 << 30
+    )
+    return text.removesuffix("\n...\n").strip()
+
+
+def _plain_number(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain_number(v) for k, v in value.items()}
+    return value
+
+
+def infer_contract(
+    path: Path,
+    name: str,
+    *,
+    label: str | None = None,
+    bad: str | None = None,
+    sample_rows: int = 10_000,
+    kind: str = "applications",
+) -> InferredContract:
+    """Draft the contract of a CSV, JSON-lines or Parquet file from a sample of its rows.
+
+    The file is read as ingestion reads it; up to `sample_rows` rows (a seeded random
+    sample when the file is longer) are profiled. Types, nullability and ranges follow
+    `profile_columns`, bounds are widened by `widened_bounds`; a text column with at most
+    20 distinct values (each seen at least twice on average) is a `category` with those
+    values `allowed`, any other text a `string`.
+
+    Roles, in this order: the `label` given (else a two-valued column named like risk,
+    target, label, default, bad, class, status, outcome or y), with `bad` naming the bad
+    value (else the minority class); `protected` by name (`looks_protected`); `id` for a
+    unique, never-empty string or int named like an id (the first one is the key);
+    `borrower_id` for a borrower, customer, client, member or applicant id; `timestamp`
+    for the first date named like an application, applied or created date, `ignore` for
+    other dates, for geography and personal names, for id-like columns that are not
+    unique and for text unique on every row; `feature` for the rest, with a drafted
+    reason code and reason text. Raises ValueError for a bad name, kind, label or bad
+    value, and UnreadableFileError for a file ingestion could not read either.
+    """
+    if not SOURCE_NAME.match(name):
+        raise ValueError(
+            f"source name {name!r} must match {SOURCE_NAME.pattern} (lower-case letters, "
+            f"digits and _, starting with a letter): it names the asset raw_<name>, the "
+            f"landing folder and the contract file"
+        )
+    try:
+        source_kind = SourceKind(kind)
+    except ValueError:
+        kinds = ", ".join(k.value for k in SourceKind)
+        raise ValueError(f"unknown source kind {kind!r}; one of {kinds}") from None
+    if sample_rows < 1:
+        raise ValueError(f"sample_rows must be at least 1, got {sample_rows}")
+    raw = read_landing_file(path, _reading_contract(name))
+    malformed = 0
+    if "_malformed" in raw.columns:
+        malformed = int(raw.get_column("_malformed").is_not_null().sum())
+        raw = raw.filter(pl.col("_malformed").is_null()).drop("_malformed")
+    raw = raw.drop("_row_number")
+    if raw.height == 0:
+        raise UnreadableFileError(path, "no data rows to draft a contract from")
+    sample = raw.sample(n=sample_rows, seed=0) if raw.height > sample_rows else raw
+    if label is not None and label not in sample.columns:
+        raise ValueError(f"--label {label!r} is not a column of {path.name}: {sample.columns}")
+    profiles = profile_columns(sample)
+    drafter = _Drafter(name, source_kind, profiles, label=label, bad=bad)
+    columns = drafter.columns()
+    guesses = drafter.guesses
+    if malformed:
+        guesses.insert(0, f"{malformed} line(s) of the file are not JSON objects and were skipped")
+    fmt = file_format(path, _reading_contract(name))
+    raw_contract = {
+        "name": name,
+        "kind": source_kind.value,
+        "description": f"Drafted from {path.name}; say what the source is and who sends it.",
+        "formats": [fmt],
+        "keys": drafter.keys,
+        **({"timestamp": drafter.timestamp} if drafter.timestamp else {}),
+        "columns": columns,
+    }
+    try:
+        contract = Contract.model_validate(raw_contract)
+    except ValidationError as exc:
+        raise ValueError(
+            f"the draft for {path.name} is not a valid {source_kind.value} contract: "
+            + "; ".join(_pydantic_problems(exc))
+        ) from exc
+    return InferredContract(
+        contract=contract,
+        source_file=path,
+        rows_sampled=sample.height,
+        rows_in_file=raw.height,
+        guesses=tuple(guesses),
+        column_comments=drafter.comments,
+    )
+
+
+def _reading_contract(name: str) -> Contract:
+    """A contract that makes the ingestion reader read any file as delivered."""
+    return Contract(name=name, kind=SourceKind.GENERIC, formats=list(ALL_FORMATS), columns={})
+
+
+class _Drafter:
+    """Turns column profiles into contract column specs, recording what it guessed."""
+
+    def __init__(
+        self,
+        source: str,
+        kind: SourceKind,
+        profiles: dict[str, ColumnProfile],
+        *,
+        label: str | None,
+        bad: str | None,
+    ) -> None:
+        self.source, self.kind, self.profiles, self.bad = source, kind, profiles, bad
+        self.label_given = label is not None
+        self.label = label if label is not None else self._guess_label()
+        self.guesses: list[str] = []
+        self.comments: dict[str, str] = {}
+        self.keys: list[str] = []
+        self.timestamp: str | None = None
+        self.borrower: str | None = None
+
+    def _guess_label(self) -> str | None:
+        ranked = []
+        for position, p in enumerate(self.profiles.values()):
+            words = [LABEL_WORDS.index(t) for t in _tokens(p.name) if t in LABEL_WORDS]
+            if words and p.n_distinct == 2 and not looks_protected(p.name):
+                ranked.append((min(words), position, p.name))
+        return min(ranked)[2] if ranked else None
+
+    def columns(self) -> dict[str, dict[str, Any]]:
+        specs = {name: self._column(p) for name, p in self.profiles.items()}
+        by_role: dict[str, list[str]] = {}
+        for name, spec in specs.items():
+            by_role.setdefault(spec["role"], []).append(name)
+        if self.label is None:
+            self.guesses.append("label: none (no two-valued column is named like an outcome)")
+        for role, what in (
+            (Role.PROTECTED, "protected, by name"),
+            (Role.ID, "id and key"),
+            (Role.BORROWER_ID, "borrower_id"),
+            (Role.TIMESTAMP, "timestamp"),
+            (Role.IGNORE, "ignore (see the note on each)"),
+        ):
+            if by_role.get(role.value):
+                self.guesses.append(f"{what}: {', '.join(by_role[role.value])}")
+        features = by_role.get(Role.FEATURE.value, [])
+        if features and self.kind in REASONED_KINDS:
+            prefix = reason_code_prefix(self.source)
+            width = max(2, len(str(len(features))))
+            codes = [f"{prefix}{n:0{width}d}" for n in range(1, len(features) + 1)]
+            for name, code in zip(features, codes, strict=True):
+                specs[name] |= {"reason_code": code, "reason_text": reason_text_from_name(name)}
+            self.guesses.append(
+                f"feature: the {len(features)} other columns; reason codes {codes[0]}…{codes[-1]} "
+                "and reason texts are drafted from the column names"
+            )
+        self.guesses.append(
+            "min/max: min 0 when no sampled value is negative (else twice the most negative "
+            "value), max twice the largest value, both rounded out to 1, 2 or 5 × 10^k"
+        )
+        self.guesses.append(
+            "allowed: the values seen in the sample (a new value in a later file is quarantined)"
+        )
+        return specs
+
+    def _column(self, p: ColumnProfile) -> dict[str, Any]:
+        if p.name == self.label:
+            return self._label(p)
+        tokens = _tokens(p.name)
+        idish = bool(ID_WORDS.intersection(tokens))
+        unique = p.present > 0 and p.n_distinct == p.present and not p.nullable
+        column_type = self._value_type(p)
+        note = ""
+        if p.present == 0:
+            role, note = Role.IGNORE, "no value in the sample"
+        elif looks_protected(p.name):
+            role = Role.PROTECTED
+        elif idish and BORROWER_WORDS.intersection(tokens) and not p.nullable and not self.borrower:
+            role, note = Role.BORROWER_ID, "borrower id, guessed by name"
+            self.borrower = p.name
+        elif idish and unique and p.type in ("string", "int") and not self.keys:
+            role, note = Role.ID, "record id and key: named like an id, unique in the sample"
+            self.keys.append(p.name)
+        elif idish:
+            role, note = Role.IGNORE, "named like an id but not a unique key"
+        elif p.type in ("date", "datetime"):
+            if self.timestamp is None and TIMESTAMP_WORDS.intersection(tokens):
+                role, note = Role.TIMESTAMP, "the source's timestamp, guessed by name"
+                self.timestamp = p.name
+            else:
+                role, note = Role.IGNORE, "a date other than the application date"
+        elif PROXY_WORDS.intersection(tokens) or _has_phrase(tokens, PROXY_PHRASES):
+            role, note = Role.IGNORE, "geography or a name can stand in for protected traits"
+        elif column_type == "string" and unique and p.present > MAX_ALLOWED_VALUES:
+            role, note = Role.IGNORE, "text unique on every row: an identifier or free text"
+        else:
+            role = Role.FEATURE
+        if role in (Role.ID, Role.BORROWER_ID):
+            column_type = "int" if p.type == "int" else "string"
+        spec: dict[str, Any] = {"type": column_type, "role": role.value}
+        if p.nullable:
+            spec["nullable"] = True
+        # Constraints only where a value is used: a bound on a carried column would
+        # quarantine rows for a value nobody reads.
+        if role in (Role.FEATURE, Role.PROTECTED):
+            spec |= self._constraints(p, column_type)
+        if p.missing_markers:
+            shown = ", ".join(f"{text!r} ×{n}" for text, n in p.missing_markers.items())
+            note = (
+                f"{note}; " if note else ""
+            ) + f"text because of {shown}: ingestion reads only an empty value as missing"
+        if note:
+            self.comments[p.name] = note
+        return spec
+
+    def _value_type(self, p: ColumnProfile) -> ColumnType:
+        if p.type != "string":
+            return p.type
+        repeated = 0 < p.n_distinct <= MAX_ALLOWED_VALUES and p.n_distinct * 2 <= p.present
+        return "category" if repeated else "string"
+
+    def _constraints(self, p: ColumnProfile, column_type: ColumnType) -> dict[str, Any]:
+        if column_type in ("int", "float") and p.minimum is not None and p.maximum is not None:
+            low, high = widened_bounds(p.minimum, p.maximum)
+            return {"min": low, "max": high}
+        if column_type == "category":
+            return {"allowed": sorted(p.text_counts)}
+        return {}
+
+    def _label(self, p: ColumnProfile) -> dict[str, Any]:
+        # Ints stay ints (0/1); anything else is compared as the text the file holds.
+        counts: dict[int | str, int]
+        if p.type == "int":
+            counts = dict(zip(p.distinct, p.typed_counts, strict=True))
+        else:
+            counts = {text: n for text, n in p.text_counts.items()}
+        if len(counts) != 2:
+            shown = ", ".join(str(v) for v in list(counts)[:5]) or "none"
+            raise ValueError(
+                f"label column {p.name!r} has {p.n_distinct} distinct values ({shown}); "
+                "a label has exactly two, the bad and the good outcome"
+            )
+        values = sorted(counts, key=str)
+        if self.bad is not None:
+            matches = [v for v in values if str(v) == self.bad.strip()]
+            if not matches:
+                raise ValueError(
+                    f"--bad {self.bad!r} is not a value of label column {p.name!r} "
+                    f"(its values: {', '.join(str(v) for v in values)})"
+                )
+            bad = matches[0]
+        else:
+            bad = min(values, key=lambda v: (counts[v], str(v)))
+        good = values[1 - values.index(bad)]
+        minority = f"the minority class, {counts[bad] / p.present:.1%} of the sample"
+        label_how = "as given" if self.label_given else "guessed by name"
+        bad_how = "as given" if self.bad is not None else f"guessed as {minority}"
+        if self.label_given and self.bad is not None:
+            self.comments[p.name] = "label and bad value as given"
+        else:
+            self.comments[p.name] = f"label {label_how}; bad value {bad_how}"
+        self.guesses.insert(
+            0,
+            f"label: {p.name}, {label_how} (two values); bad = {bad!r}, {bad_how}",
+        )
+        spec: dict[str, Any] = {
+            "type": "int" if p.type == "int" else "category",
+            "role": Role.LABEL.value,
+        }
+        if p.nullable:
+            spec["nullable"] = True
+        spec["allowed"] = values
+        spec["labels"] = {"bad": bad, "good": good}
+        return spec
+
+
+def _pydantic_problems(exc: ValidationError) -> list[str]:
+    """Every pydantic error as `field.path: message`."""
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "<contract>"
+        problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+    return problems
+
+
+class _DuplicateKeyLoader(yaml.SafeLoader):
+    """A safe loader that notes keys declared twice in one mapping (YAML keeps the last)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[str] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            try:
+                if key in seen:
+                    self.duplicates.append(
+                        f"line {key_node.start_mark.line + 1}: {key!r} is declared twice in "
+                        "one mapping; YAML silently keeps only the last"
+                    )
+                seen.add(key)
+            except TypeError:  # an unhashable key: the constructor below reports it
+                pass
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_yaml(text: str) -> tuple[Any, list[str]]:
+    loader = _DuplicateKeyLoader(text)
+    try:
+        return loader.get_single_data(), loader.duplicates
+    finally:
+        loader.dispose()  # type: ignore[no-untyped-call]
+
+
+def check_contract(path: Path, sample: Path | None = None) -> list[str]:
+    """Every problem of a contract file, each naming the field at fault; [] for a good one.
+
+    Covers what `load_contract` refuses (YAML, every pydantic error, a name that is not
+    the file name), what would hurt later (a key declared twice, a feature without the
+    reason code and text the promotion gate needs, one reason code with two texts, label
+    values that are not allowed, a feature named like a protected characteristic) and,
+    prefixed "warning: ", an applications source with no label here or in an outcomes
+    contract beside it. With `sample`, also the file's missing and extra columns and,
+    per column, how many rows ingestion would quarantine and the first of them.
+    """
+    try:
+        raw, problems = _read_yaml(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return [f"cannot read the contract: {exc}"]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return [f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}"]
+    if not isinstance(raw, dict):
+        return [*problems, f"a contract is a YAML mapping, got {type(raw).__name__}"]
+    columns: dict[Any, Any] = raw["columns"] if isinstance(raw.get("columns"), dict) else {}
+    specs = {str(n): s for n, s in columns.items() if isinstance(s, dict)}
+    problems += [
+        f"columns.{n}: must be a mapping with type and role, got {s!r}"
+        for n, s in columns.items()
+        if not isinstance(s, dict)
+    ]
+    contract, validation = _validate(raw, specs)
+    problems += validation
+    if raw.get("name") is not None and raw.get("name") != path.stem:
+        problems.append(f"name: {raw.get('name')!r} must match the file name ({path.name})")
+    problems += _column_problems(specs, raw.get("kind"))
+    unlabelled = raw.get("kind") == SourceKind.APPLICATIONS.value and not any(
+        s.get("role") == Role.LABEL.value for s in specs.values()
+    )
+    if unlabelled and not _outcomes_label_beside(path):
+        problems.append(
+            f"{WARNING}no label column, and no outcomes contract beside this one declares "
+            "one: the source can be scored, but no model can be trained on it"
+        )
+    if sample is not None:
+        if contract is None:
+            problems.append(f"sample {sample.name} not checked: fix the contract first")
+        else:
+            problems += sample_problems(contract, sample)
+    return problems
+
+
+def _validate(raw: dict[str, Any], specs: dict[str, Any]) -> tuple[Contract | None, list[str]]:
+    """The contract if valid, and every pydantic error.
+
+    Pydantic checks the whole contract (keys, timestamp, label count) only once every
+    column is valid, so after column errors the contract is checked again without the
+    faulty columns to report its own problems too.
+    """
+    if isinstance(raw.get("columns"), dict):
+        raw = {**raw, "columns": specs}  # columns that are not mappings are reported apart
+    try:
+        return Contract.model_validate(raw), []
+    except ValidationError as exc:
+        problems = _pydantic_problems(exc)
+        faulty = {str(e["loc"][1]) for e in exc.errors() if e["loc"][:1] == ("columns",)}
+        faulty &= set(specs)
+    if faulty:
+        kept = {n: s for n, s in specs.items() if n not in faulty}
+        rest = {**raw, "columns": kept}
+        if isinstance(raw.get("keys"), list):
+            rest["keys"] = [k for k in raw["keys"] if k not in faulty]
+        if raw.get("timestamp") in faulty:
+            rest["timestamp"] = None
+        try:
+            Contract.model_validate(rest)
+        except ValidationError as again:
+            problems += [p for p in _pydantic_problems(again) if p not in problems]
+    return None, problems
+
+
+def _column_problems(specs: dict[str, dict[str, Any]], kind: Any) -> list[str]:
+    problems = []
+    texts_of_code: dict[str, dict[str, list[str]]] = {}
+    for name, spec in specs.items():
+        role, column_type = spec.get("role"), spec.get("type")
+        code, text = spec.get("reason_code"), spec.get("reason_text")
+        if role == Role.FEATURE.value and column_type not in ("date", "datetime"):
+            missing = [
+                field
+                for field, value in (("reason_code", code), ("reason_text", text))
+                if not str(value or "").strip()
+            ]
+            if missing and kind in [k.value for k in REASONED_KINDS]:
+                problems.append(
+                    f"columns.{name}: a feature needs {' and '.join(missing)}; the promotion "
+                    "gate holds back any model that uses a feature without them"
+                )
+            if looks_protected(name):
+                problems.append(
+                    f"columns.{name}: named like a protected characteristic but its role is "
+                    "feature; protected columns never reach a model (make it protected, or "
+                    "rename it if it is not one)"
+                )
+        if code is not None and text is not None:
+            texts_of_code.setdefault(str(code), {}).setdefault(str(text).strip(), []).append(name)
+        labels, allowed = spec.get("labels"), spec.get("allowed")
+        if isinstance(labels, dict) and isinstance(allowed, list):
+            for which, value in labels.items():
+                if value not in allowed and str(value) not in [str(a) for a in allowed]:
+                    problems.append(
+                        f"columns.{name}.labels.{which}: {value!r} is not among allowed {allowed}"
+                    )
+    for code, texts in texts_of_code.items():
+        if len(texts) > 1:
+            uses = "; ".join(f"{', '.join(cols)}: {text!r}" for text, cols in texts.items())
+            problems.append(f"reason_code {code} has {len(texts)} different texts ({uses})")
+    return problems
+
+
+def _outcomes_label_beside(path: Path) -> bool:
+    """Whether a valid outcomes contract with a label sits in the same folder."""
+    for other in sorted(path.parent.glob("*.y*ml")):
+        if other == path:
+            continue
+        try:
+            contract = load_contract(other)
+        except ContractError:
+            continue
+        if contract.kind is SourceKind.OUTCOMES and contract.label_column is not None:
+            return True
+    return False
+
+
+def sample_problems(contract: Contract, sample: Path) -> list[str]:
+    """What ingesting `sample` with `contract` would refuse or quarantine, per column."""
+    where = f"sample {sample.name}"
+    try:
+        file_format(sample, contract)
+        frame = read_landing_file(sample, _reading_contract(contract.name))
+    except UnreadableFileError as exc:
+        return [f"{where}: {exc.reason}"]
+    problems = []
+    in_file = [c for c in frame.columns if c not in ("_row_number", "_malformed")]
+    for name, spec in contract.columns.items():
+        if name not in in_file and spec.required:
+            problems.append(f"{where}: column {name!r} is missing (the file would be refused)")
+    problems += [
+        f"{where}: column {name!r} is not in the contract (ingestion drops it)"
+        for name in in_file
+        if name not in contract.columns
+    ]
+    if "_malformed" in frame.columns:
+        lines = frame.get_column("_malformed").is_not_null().sum()
+        problems.append(f"{where}: {lines} line(s) are not JSON objects (quarantined)")
+    for name, spec in contract.columns.items():
+        if name not in in_file:
+            continue
+        reason = _column_problem(spec, pl.col(name), _typed(spec, pl.col(name)))
+        try:
+            bad = frame.select("_row_number", reason.alias("_reason")).drop_nulls("_reason")
+        except pl.exceptions.PolarsError as exc:
+            problems.append(f"{where}: column {name!r} makes ingestion fail: {exc}")
+            continue
+        if bad.height:
+            row, first = bad.row(0)
+            problems.append(
+                f"{where}: {bad.height} row(s) would be quarantined for column {name!r}; "
+                f"first, row {row}: {first}"
+            )
+    keys = [k for k in contract.keys if k in in_file]
+    if keys and keys == contract.keys:
+        typed = frame.select(
+            "_row_number",
+            *[_typed(contract.columns[k], pl.col(k)).alias(f"_key_{k}") for k in keys],
+        )
+        repeated = typed.filter(
+            pl.int_range(pl.len()).over([f"_key_{k}" for k in keys], order_by="_row_number") > 0
+        )
+        if repeated.height:
+            problems.append(
+                f"{where}: {repeated.height} row(s) repeat a key ({', '.join(keys)}) seen "
+                f"earlier in the file (quarantined); first, row {repeated.row(0)[0]}"
+            )
+    return problems
+
+
+def role_summary(contract: Contract) -> str:
+    """`1 label, 2 protected, 7 feature`: the columns of a contract by role."""
+    counts = {role: len(contract.columns_with(role)) for role in Role}
+    return ", ".join(f"{n} {role.value}" for role, n in counts.items() if n)

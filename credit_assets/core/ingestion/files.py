@@ -1,0 +1,415 @@
+"""Reading landing files and splitting their rows into accepted and quarantined.
+
+Every row of a readable file ends in exactly one of two places: the accepted
+frame (typed as the contract declares) or the rejected frame (with the file,
+the row number, the raw values and a reason naming the column at fault).
+A file that cannot be read at all raises `UnreadableFileError` naming the file
+and, where one is at fault, the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from credit_assets.core.contracts import LINEAGE_COLUMNS, ColumnSpec, Contract
+
+POLARS_TYPES: dict[str, pl.DataType] = {
+    "string": pl.String(),
+    "category": pl.String(),
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+    "bool": pl.Boolean(),
+    "date": pl.Date(),
+    "datetime": pl.Datetime("us"),
+}
+
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "source_file": pl.String(),
+    "file_sha256": pl.String(),
+    "row_number": pl.Int64(),
+    "reason": pl.String(),
+    "record": pl.String(),
+    "quarantined_at": pl.Datetime("us"),
+}
+
+LANDING_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+
+
+class UnreadableFileError(ValueError):
+    """The file as a whole cannot be ingested (encoding, format, missing columns)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path.name}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """The outcome of ingesting one landing file."""
+
+    source: str
+    file_name: str
+    file_sha256: str
+    rows_read: int
+    accepted: pl.DataFrame
+    rejected: pl.DataFrame
+
+    @property
+    def reject_share(self) -> float:
+        return self.rejected.height / self.rows_read if self.rows_read else 0.0
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_format(path: Path, contract: Contract) -> str:
+    """The landing format of a file from its extension, if the contract accepts it."""
+    fmt = LANDING_EXTENSIONS.get(path.suffix.lower())
+    if fmt is None:
+        raise UnreadableFileError(
+            path, f"unsupported file type {path.suffix!r} (expected .csv, .jsonl or .parquet)"
+        )
+    if fmt not in contract.formats:
+        raise UnreadableFileError(
+            path, f"{fmt} files are not accepted for source {contract.name} ({contract.formats})"
+        )
+    return fmt
+
+
+def read_landing_file(path: Path, contract: Contract) -> pl.DataFrame:
+    """Read a landing file as delivered: text columns stay text so bad values can be reported.
+
+    Adds `_row_number` (1-based data row). Raises UnreadableFileError for a file
+    that is not valid UTF-8, not parseable at all, or lacks a required column.
+    """
+    fmt = file_format(path, contract)
+    if fmt == "parquet":
+        try:
+            frame = pl.read_parquet(path)
+        except Exception as exc:  # polars raises several error types for a damaged file
+            raise UnreadableFileError(path, f"not a readable Parquet file ({exc})") from exc
+    else:
+        data = path.read_bytes()
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UnreadableFileError(
+                path, f"not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r})"
+            ) from exc
+        frame = _read_csv(path, data) if fmt == "csv" else _read_jsonl(path, data, contract)
+    missing = [c for c in contract.required_columns if c not in frame.columns]
+    if missing:
+        raise UnreadableFileError(path, f"required column(s) missing: {', '.join(missing)}")
+    reserved = [c for c in frame.columns if c in LINEAGE_COLUMNS]
+    if reserved:
+        raise UnreadableFileError(
+            path, f"column(s) {', '.join(reserved)} are reserved for lineage; rename them in the file"
+        )
+    return frame.with_row_index("_row_number", offset=1).with_columns(
+        pl.col("_row_number").cast(pl.Int64)
+    )
+
+
+def _read_csv(path: Path, data: bytes) -> pl.DataFrame:
+    if not data.strip():
+        raise UnreadableFileError(path, "empty file (no header)")
+    try:
+        return pl.read_csv(
+            io.BytesIO(data), infer_schema=False, truncate_ragged_lines=True
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise UnreadableFileError(path, f"not a parseable CSV file ({exc})") from exc
+
+
+def _read_jsonl(path: Path, data: bytes, contract: Contract) -> pl.DataFrame:
+    """JSON lines as text columns; a line that is not a JSON object is kept as a bad row.
+
+    Polars reads a well-formed file in one pass; only a file with a broken line (a
+    truncated write, say) is read line by line so the broken line can be quarantined.
+    """
+    first = next((line for line in data.splitlines() if line.strip()), b"")
+    try:
+        keys = list(json.loads(first))
+        frame = pl.read_ndjson(io.BytesIO(data), schema={k: pl.String for k in keys})
+    except (ValueError, TypeError, pl.exceptions.PolarsError):
+        return _read_jsonl_by_line(path, data, contract)
+    return frame
+
+
+def _read_jsonl_by_line(path: Path, data: bytes, contract: Contract) -> pl.DataFrame:
+    rows: list[dict[str, str | None]] = []
+    columns = list(contract.columns)
+    for line in data.decode("utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            rows.append({"_malformed": line[:500]})
+            continue
+        for key in obj:
+            if key not in columns:
+                columns.append(key)
+        rows.append({k: None if v is None else _as_text(v) for k, v in obj.items()})
+    if not rows:
+        raise UnreadableFileError(path, "empty file (no JSON lines)")
+    present = {k for row in rows for k in row}
+    schema = {c: pl.String for c in columns if c in present}
+    if any("_malformed" in row for row in rows):
+        schema["_malformed"] = pl.String
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
+def _typed(column: ColumnSpec, raw: pl.Expr) -> pl.Expr:
+    """The contract-typed value of a raw column; null where the text is not a valid value."""
+    text = raw.cast(pl.String).str.strip_chars()
+    text = pl.when(text == "").then(None).otherwise(text)
+    match column.type:
+        case "int":
+            as_float = text.cast(pl.Float64, strict=False)
+            # inf, NaN and values beyond Int64 are not integers: quarantined, never a crash.
+            whole = as_float.is_finite() & (as_float.abs() < 2.0**63) & (as_float == as_float.round(0))
+            return pl.when(whole).then(as_float).otherwise(None).cast(pl.Int64)
+        case "float":
+            as_float = text.cast(pl.Float64, strict=False)
+            return pl.when(as_float.is_finite()).then(as_float).otherwise(None)
+        case "bool":
+            lowered = text.str.to_lowercase()
+            return (
+                pl.when(lowered.is_in(["true", "1", "yes", "y"]))
+                .then(True)
+                .when(lowered.is_in(["false", "0", "no", "n"]))
+                .then(False)
+                .otherwise(None)
+            )
+        case "date":
+            return text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+        case "datetime":
+            return text.str.to_datetime(strict=False, time_unit="us")
+        case _:
+            return text
+
+
+def _column_problem(column: ColumnSpec, raw: pl.Expr, typed: pl.Expr) -> pl.Expr:
+    """A reason string for the first problem with this column's value, else null."""
+    name = column.name
+    text = raw.cast(pl.String).str.strip_chars()
+    present = raw.is_not_null() & (text != "")
+    checks: list[tuple[pl.Expr, pl.Expr]] = []
+    if not column.is_nullable:
+        checks.append((~present, pl.lit(f"{name}: required value missing")))
+    checks.append(
+        (
+            present & typed.is_null(),
+            pl.lit(f"{name}: not a valid {column.type}: '") + text.str.slice(0, 40) + pl.lit("'"),
+        )
+    )
+    if column.min is not None:
+        checks.append(
+            (typed < column.min, pl.lit(f"{name}: below minimum {column.min:g}: ") + text)
+        )
+    if column.max is not None:
+        checks.append(
+            (typed > column.max, pl.lit(f"{name}: above maximum {column.max:g}: ") + text)
+        )
+    if column.labels is not None:
+        labels = [str(v) for v in column.labels.values()]
+        if column.type in ("int", "float"):
+            known = typed.cast(pl.Float64).is_in([float(v) for v in column.labels.values()])
+        else:
+            known = typed.cast(pl.String).is_in(labels)
+        checks.append(
+            (
+                typed.is_not_null() & ~known,
+                pl.lit(f"{name}: not one of the labels ({', '.join(labels)}): '")
+                + text.str.slice(0, 40)
+                + pl.lit("'"),
+            )
+        )
+    if column.allowed is not None:
+        allowed = [str(v) for v in column.allowed]
+        checks.append(
+            (
+                typed.is_not_null() & ~typed.cast(pl.String).is_in(allowed),
+                pl.lit(f"{name}: value not allowed: '") + text.str.slice(0, 40) + pl.lit("'"),
+            )
+        )
+    if column.pattern is not None:
+        checks.append(
+            (
+                typed.is_not_null() & ~typed.cast(pl.String).str.contains(column.pattern),
+                pl.lit(f"{name}: does not match pattern {column.pattern}"),
+            )
+        )
+    expr = pl.lit(None, dtype=pl.String)
+    for condition, reason in reversed(checks):
+        expr = pl.when(condition.fill_null(False)).then(reason).otherwise(expr)
+    return expr
+
+
+def validate_records(
+    raw: pl.DataFrame,
+    contract: Contract,
+    *,
+    source_file: str,
+    sha256: str,
+    ingested_at: datetime | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split raw rows into (accepted, rejected) by the contract.
+
+    Accepted rows carry the contract's columns with the contract's types plus
+    the lineage columns. Rejected rows carry the raw record as JSON and every
+    problem found, columns in contract order. Within a file, a second row with
+    the same key is rejected as a duplicate of the first.
+    """
+    ingested_at = ingested_at or datetime.now(UTC).replace(tzinfo=None)
+    columns = list(contract.columns.values())
+    for column in columns:
+        if column.name not in raw.columns:
+            raw = raw.with_columns(pl.lit(None, dtype=pl.String).alias(column.name))
+    typed_exprs = {c.name: _typed(c, pl.col(c.name)) for c in columns}
+    problems = [_column_problem(c, pl.col(c.name), typed_exprs[c.name]) for c in columns]
+    if "_malformed" in raw.columns:
+        problems.insert(
+            0,
+            pl.when(pl.col("_malformed").is_not_null())
+            .then(pl.lit("malformed record: not a JSON object"))
+            .otherwise(None),
+        )
+    checked = raw.with_columns(
+        pl.concat_str(problems, separator="; ", ignore_nulls=True).alias("_reason"),
+        *[expr.alias(f"_typed_{name}") for name, expr in typed_exprs.items()],
+    ).with_columns(
+        pl.when(pl.col("_reason") == "").then(None).otherwise(pl.col("_reason")).alias("_reason")
+    )
+    if contract.keys:
+        # Only rows that are otherwise valid compete for a key: the first one wins.
+        key_cols = [f"_typed_{k}" for k in contract.keys]
+        duplicate = pl.col("_reason").is_null() & (
+            pl.int_range(pl.len()).over(key_cols, order_by="_row_number") > 0
+        )
+        key_text = ", ".join(contract.keys)
+        checked = checked.with_columns(
+            pl.when(duplicate)
+            .then(pl.lit(f"duplicate key ({key_text}) already in this file"))
+            .otherwise(pl.col("_reason"))
+            .alias("_reason")
+        )
+    lineage = [
+        pl.lit(source_file).alias("_source_file"),
+        pl.col("_row_number"),
+        pl.lit(sha256).alias("_file_sha256"),
+        pl.lit(ingested_at).cast(pl.Datetime("us")).alias("_ingested_at"),
+    ]
+    accepted = checked.filter(pl.col("_reason").is_null()).select(
+        *[
+            pl.col(f"_typed_{c.name}").cast(POLARS_TYPES[c.type]).alias(c.name)
+            for c in columns
+        ],
+        *lineage,
+    )
+    raw_columns = [c for c in raw.columns if not c.startswith("_") or c == "_malformed"]
+    bad = checked.filter(pl.col("_reason").is_not_null())
+    records = [
+        json.dumps({k: v for k, v in row.items() if v is not None}, default=str)
+        for row in bad.select(raw_columns).iter_rows(named=True)
+    ]
+    rejected = bad.select(
+        pl.lit(contract.name).alias("source"),
+        pl.lit(source_file).alias("source_file"),
+        pl.lit(sha256).alias("file_sha256"),
+        pl.col("_row_number").alias("row_number"),
+        pl.col("_reason").alias("reason"),
+        pl.Series("record", records, dtype=pl.String),
+        pl.lit(ingested_at).cast(pl.Datetime("us")).alias("quarantined_at"),
+    )
+    return accepted, rejected.cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
+
+
+def ingest_file(path: Path, contract: Contract) -> IngestResult:
+    """Read and validate one landing file; nothing is written here."""
+    sha = file_sha256(path)
+    raw = read_landing_file(path, contract)
+    accepted, rejected = validate_records(raw, contract, source_file=path.name, sha256=sha)
+    return IngestResult(
+        source=contract.name,
+        file_name=path.name,
+        file_sha256=sha,
+        rows_read=raw.height,
+        accepted=accepted,
+        rejected=rejected,
+    )
+
+
+def empty_source_frame(contract: Contract) -> pl.DataFrame:
+    """A zero-row frame with the contract's typed columns and the lineage columns."""
+    schema: dict[str, pl.DataType] = {
+        c.name: POLARS_TYPES[c.type] for c in contract.columns.values()
+    }
+    schema |= {
+        "_source_file": pl.String(),
+        "_row_number": pl.Int64(),
+        "_file_sha256": pl.String(),
+        "_ingested_at": pl.Datetime("us"),
+    }
+    return pl.DataFrame(schema=schema)
+
+
+def inspect_landing_file(path: Path, contract: Contract) -> None:
+    """Cheap pre-flight of a landing file: format, encoding and required columns.
+
+    Raises UnreadableFileError with the reason; returns None for a file worth ingesting.
+    """
+    fmt = file_format(path, contract)
+    if fmt == "parquet":
+        try:
+            columns = list(pl.read_parquet_schema(path))
+        except Exception as exc:
+            raise UnreadableFileError(path, f"not a readable Parquet file ({exc})") from exc
+    else:
+        data = path.read_bytes()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UnreadableFileError(
+                path, f"not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r})"
+            ) from exc
+        text = text.removeprefix("\ufeff")  # the byte-order mark Excel's "CSV UTF-8" writes
+        first = next((line for line in text.splitlines() if line.strip()), None)
+        if first is None:
+            raise UnreadableFileError(path, "empty file")
+        if fmt == "csv":
+            columns = next(csv.reader([first]))  # quoted names may hold commas
+        else:
+            try:
+                columns = list(json.loads(first))
+            except ValueError as exc:
+                raise UnreadableFileError(path, "first line is not a JSON object") from exc
+    missing = [c for c in contract.required_columns if c not in columns]
+    if missing:
+        raise UnreadableFileError(path, f"required column(s) missing: {', '.join(missing)}")

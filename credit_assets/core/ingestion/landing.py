@@ -1,0 +1,163 @@
+"""Landing files into the validated raw store: discovering, storing, recording, reading.
+
+A landing file becomes one partition of its source, keyed by the file name, so
+re-ingesting a file replaces its partition and adds nothing. A file is archived
+only after its accepted and quarantined rows are written; a file that cannot be
+read is set aside in `rejected/<source>/` with a note naming the reason. Where the
+files live (a local folder or an S3 prefix) is the `LandingZone`'s business.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from credit_assets.core.contracts import Contract
+from credit_assets.core.ingestion.files import (
+    IngestResult,
+    UnreadableFileError,
+    empty_source_frame,
+    file_sha256,
+    inspect_landing_file,
+)
+from credit_assets.core.ingestion.zones import LandingFile, LandingZone, SetAside
+from credit_assets.core.platform.db import ingested_files
+from credit_assets.core.platform.storage.local import DataStore
+
+
+def raw_key(source: str, partition_key: str) -> str:
+    return f"raw/{source}/{partition_key}.parquet"
+
+
+def quarantine_key(source: str, partition_key: str) -> str:
+    return f"quarantine/{source}/{partition_key}.parquet"
+
+
+def store_result(store: DataStore, result: IngestResult, partition_key: str) -> tuple[str, str]:
+    """Write accepted and quarantined rows of a file, replacing the partition's previous version."""
+    raw_uri = store.write_frame(raw_key(result.source, partition_key), result.accepted)
+    quarantine_uri = store.write_frame(
+        quarantine_key(result.source, partition_key), result.rejected
+    )
+    return raw_uri, quarantine_uri
+
+
+def record_ingestion(engine: Engine, result: IngestResult, run_id: str | None) -> None:
+    """Upsert the ledger row of a file (same source and name replaces)."""
+    row = {
+        "source": result.source,
+        "file_name": result.file_name,
+        "sha256": result.file_sha256,
+        "rows_read": result.rows_read,
+        "rows_accepted": result.accepted.height,
+        "rows_rejected": result.rejected.height,
+        "ingested_at": datetime.now(UTC).replace(tzinfo=None),
+        "run_id": run_id,
+    }
+    with engine.begin() as conn:
+        conn.execute(
+            sa.delete(ingested_files).where(
+                ingested_files.c.source == result.source,
+                ingested_files.c.file_name == result.file_name,
+            )
+        )
+        conn.execute(sa.insert(ingested_files).values(**row))
+
+
+def ingested_under_other_name(
+    engine: Engine, source: str, file_name: str, sha256: str
+) -> str | None:
+    """Name of an already ingested file of this source with identical content, if any."""
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(ingested_files.c.file_name).where(
+                ingested_files.c.source == source,
+                ingested_files.c.sha256 == sha256,
+                ingested_files.c.file_name != file_name,
+            )
+        ).scalar()
+
+
+def scan_source(store: DataStore, contract: Contract) -> pl.LazyFrame:
+    """All validated rows of a source, one row per record key (the latest ingestion wins)."""
+    frame = store.scan(f"raw/{contract.name}/")
+    if frame is None:
+        return empty_source_frame(contract).lazy()
+    return frame.sort("_ingested_at", "_source_file", "_row_number").unique(
+        subset=contract.record_key, keep="last", maintain_order=True
+    )
+
+
+def scan_quarantine(store: DataStore) -> pl.LazyFrame | None:
+    return store.scan("quarantine/")
+
+
+@dataclass(frozen=True)
+class PendingFile:
+    """A landing file worth an ingestion run."""
+
+    source: str
+    file_name: str
+    partition_key: str
+    sha256: str
+
+    @property
+    def run_key(self) -> str:
+        # The content hash makes a corrected file under the same name a new run.
+        return f"{self.source}/{self.partition_key}/{self.sha256[:16]}"
+
+
+@dataclass(frozen=True)
+class LandingScan:
+    pending: list[PendingFile]
+    set_aside: list[SetAside]
+    cursor: dict[str, list[object]]
+
+
+def scan_landing_zone(
+    zone: LandingZone,
+    contracts: dict[str, Contract],
+    engine: Engine,
+    cursor: dict[str, list[object]],
+) -> LandingScan:
+    """New landing files since the cursor; unreadable or duplicate files are set aside.
+
+    The cursor maps `<source>/<file>` to `[size, version, sha256]` (the version is the
+    modification time of a local file, the ETag and Last-Modified of an S3 object), so a
+    file is read and hashed once and an unchanged file is never requested twice.
+    """
+    pending: list[PendingFile] = []
+    aside: list[SetAside] = []
+    seen: dict[str, list[object]] = {}
+    for contract in contracts.values():
+        for file in zone.files(contract):
+            entry_key = f"{contract.name}/{file.name}"
+            previous = cursor.get(entry_key)
+            if previous and previous[:2] == [file.size, file.version]:
+                seen[entry_key] = previous
+                continue
+            reason, sha = _screen(zone, file, contract)
+            if reason is None:
+                twin = ingested_under_other_name(engine, contract.name, file.name, sha)
+                if twin is not None:
+                    reason = f"duplicate of {twin}, already ingested"
+            if reason is not None:
+                aside.append(zone.set_aside(file, reason))
+                continue
+            seen[entry_key] = [file.size, file.version, sha]
+            pending.append(PendingFile(contract.name, file.name, file.partition_key, sha))
+    return LandingScan(pending, aside, seen)
+
+
+def _screen(zone: LandingZone, file: LandingFile, contract: Contract) -> tuple[str | None, str]:
+    """(why the file cannot be ingested or None, its sha256) from the cheap pre-flight."""
+    with zone.local_copy(file) as path:
+        try:
+            inspect_landing_file(path, contract)
+        except UnreadableFileError as exc:
+            return exc.reason, ""
+        return None, file_sha256(path)

@@ -1,0 +1,200 @@
+"""Platform settings, read from environment variables and `.env`.
+
+Every path a run writes lives under `CREDIT_HOME`, so two workspaces never mix.
+The embedded defaults need no setup: SQLite and local files under `CREDIT_HOME`.
+Production points `CREDIT_DATABASE_URL` at PostgreSQL, `CREDIT_STORAGE` at S3 and,
+optionally, `CREDIT_LANDING_URI` at an S3 prefix for the landing zone.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from credit_assets.core import promotion
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+# Bucket names as S3 allows them (3-63 lower-case letters, digits, dots, hyphens).
+_S3_URI = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.+)?")
+
+
+class Settings(BaseSettings):
+    """All knobs of the platform; the field name in upper case is the env var (prefix CREDIT_)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CREDIT_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    home: Path = Field(
+        default=REPO_ROOT / ".credit_home",
+        description="Workspace root (CREDIT_HOME): landing zone, data, artifacts, SQLite db.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="Platform database (CREDIT_DATABASE_URL). Default: SQLite under CREDIT_HOME.",
+    )
+    contracts_dir: Path | None = Field(
+        default=None, description="Data contracts folder. Default: the repository's contracts/."
+    )
+    storage: Literal["local", "s3"] = Field(
+        default="local", description="Where data and artifacts live (CREDIT_STORAGE)."
+    )
+    s3_bucket: str | None = None
+    s3_prefix: str = "credit-platform"
+    s3_endpoint_url: str | None = Field(
+        default=None, description="Custom S3 endpoint (MinIO, moto). Empty for AWS."
+    )
+    s3_region: str = "us-east-1"
+    landing_uri: str | None = Field(
+        default=None,
+        description=(
+            "Landing zone on S3 (CREDIT_LANDING_URI=s3://bucket/prefix), files under "
+            "<prefix>/<source>/; same endpoint and region as the S3 store. "
+            "Default: the local folder CREDIT_HOME/landing."
+        ),
+    )
+
+    seed: int = 42
+    threads: int = Field(default=2, ge=1, description="Threads for CatBoost and Polars jobs.")
+    feature_buckets: int = Field(
+        default=8, ge=1, le=256, description="Borrower hash buckets for partitioned features."
+    )
+    snapshot_date: date | None = Field(
+        default=None,
+        description="As-of date of the borrower feature snapshot (CREDIT_SNAPSHOT_DATE). Default: today.",
+    )
+    max_reject_share: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="A landing file with more rejected rows than this share fails its check.",
+    )
+
+    # Score scaling (points to double the odds): a borrower at base odds (good:bad)
+    # scores the base score; every PDO points doubles the odds of being good.
+    score_base: float = 650.0
+    score_base_odds: float = 20.0
+    score_pdo: float = 40.0
+    approval_cutoff_score: int = Field(
+        default=600,
+        description="Scores at or above this are approved (fairness testing, decisions).",
+    )
+    challenger_iterations: int = Field(
+        default=2000,
+        ge=1,
+        description="Upper bound on boosting rounds (early stopping picks fewer).",
+    )
+    performance_tolerance: float = Field(
+        default=0.05,
+        description="Live AUC may fall this far below validation before it is flagged.",
+    )
+    alert_webhook_url: str | None = Field(
+        default=None, description="Run failures are POSTed here as JSON (optional)."
+    )
+    # The promotion policy (credit_assets.core.promotion holds the rule and the defaults).
+    promotion_auc_tolerance: float = Field(
+        default=promotion.AUC_TOLERANCE,
+        description="Test AUC a challenger may lose against the champion.",
+    )
+    first_model_auc_floor: float = Field(
+        default=promotion.FIRST_MODEL_AUC_FLOOR, description="Test AUC the first model needs."
+    )
+    reason_accuracy_target: float = Field(
+        default=promotion.REASON_ACCURACY_TARGET, ge=0.0, le=1.0,
+        description="Share of sampled declines whose risk falls when the top reason is neutralised.",
+    )
+    min_adverse_impact_ratio: float = Field(
+        default=promotion.FOUR_FIFTHS, ge=0.0, le=1.0,
+        description="Adverse impact ratio below which a disparity is practically significant.",
+    )
+    fairness_alpha: float = Field(
+        default=promotion.FAIRNESS_ALPHA, gt=0.0, lt=1.0,
+        description="Significance level of the test on approval rates (Fisher's exact).",
+    )
+    fairness_min_group_size: int = Field(
+        default=promotion.FAIRNESS_MIN_GROUP_SIZE, ge=1,
+        description="Groups smaller than this are reported and flagged, not deciding.",
+    )
+    fairness_require_significance: bool = Field(
+        default=True,
+        description="A disparity holds a model back only when it is also statistically significant.",
+    )
+    fairness_missing_group_decides: bool = Field(
+        default=False, description="Whether the (missing) group can hold a model back."
+    )
+    fairness_small_groups_decide: bool = Field(
+        default=False, description="Whether groups below the minimum size can hold a model back."
+    )
+
+    @property
+    def resolved_snapshot_date(self) -> date:
+        return self.snapshot_date or date.today()
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("landing_uri", mode="after")
+    @classmethod
+    def _s3_landing_uri(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not _S3_URI.fullmatch(value):
+            raise ValueError(
+                f"CREDIT_LANDING_URI={value!r}: expected s3://bucket or s3://bucket/prefix "
+                "(leave it unset for the local landing zone, CREDIT_HOME/landing)"
+            )
+        return value
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'platform.db'}"
+
+    @property
+    def resolved_contracts_dir(self) -> Path:
+        return (self.contracts_dir or REPO_ROOT / "contracts").resolve()
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.home / "archive"
+
+    @property
+    def rejected_dir(self) -> Path:
+        return self.home / "rejected"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    @property
+    def ground_truth_dir(self) -> Path:
+        """Generator ground truth (true PD); only evaluation reads it, never a model."""
+        return self.home / "ground_truth"
+
+    @property
+    def dagster_home(self) -> Path:
+        import os
+
+        configured = os.environ.get("DAGSTER_HOME")
+        return Path(configured).resolve() if configured else self.home / "dagster"
+
+
+def get_settings() -> Settings:
+    """Fresh settings from the current environment (cheap; tests change the env between calls)."""
+    return Settings()

@@ -1,0 +1,49 @@
+"""The evidence a promotion decision reads, judged by every gate."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from credit_assets.core.features.specs import FeatureCatalogue
+from credit_assets.core.promotion.fairness_rule import fairness_gate
+from credit_assets.core.promotion.gates import (
+    monotonicity_gate,
+    protected_gate,
+    quality_gate,
+    rank_ordering_gate,
+    reason_accuracy_gate,
+    reason_gate,
+)
+from credit_assets.core.promotion.policy import PromotionPolicy
+from credit_assets.core.promotion.verdicts import Gate
+
+
+@dataclass(frozen=True)
+class PromotionEvidence:
+    """Everything recorded about a challenger that the gates judge."""
+
+    feature_names: list[str]
+    catalogue: FeatureCatalogue
+    protected_columns: list[str]
+    challenger_auc: float | None
+    champion_auc: float | None
+    bands: list[dict[str, Any]]
+    monotonicity: Mapping[str, Any] | None
+    reason_accuracy: Mapping[str, Any] | None
+    fairness: Mapping[str, Any] | None
+
+
+def evaluate_gates(evidence: PromotionEvidence, policy: PromotionPolicy) -> list[Gate]:
+    return [
+        quality_gate(evidence.challenger_auc, evidence.champion_auc, policy),
+        rank_ordering_gate(evidence.bands, policy),
+        reason_gate(evidence.feature_names, evidence.catalogue),
+        protected_gate(evidence.feature_names, evidence.protected_columns),
+        monotonicity_gate(evidence.monotonicity),
+        reason_accuracy_gate(evidence.reason_accuracy, policy),
+        fairness_gate(evidence.fairness, policy, declared=bool(evidence.protected_columns)),
+    ]
+
+

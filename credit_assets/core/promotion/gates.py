@@ -1,0 +1,163 @@
+"""The gates on quality, rank ordering, reasons, protected inputs and monotonicity."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from credit_assets.core.features.specs import FeatureCatalogue
+from credit_assets.core.promotion.policy import PromotionPolicy
+from credit_assets.core.promotion.verdicts import (
+    MONOTONICITY,
+    NO_PROTECTED,
+    QUALITY,
+    RANK_ORDERING,
+    REASON_ACCURACY,
+    REASONS,
+    Gate,
+)
+from credit_assets.core.promotion.verdicts import fmt as _fmt
+
+
+def quality_gate(
+    challenger_auc: float | None, champion_auc: float | None, policy: PromotionPolicy
+) -> Gate:
+    if challenger_auc is None:
+        return Gate(QUALITY, False, "the challenger has no test AUC (one outcome class in test)")
+    if champion_auc is None:
+        return Gate(
+            QUALITY,
+            challenger_auc >= policy.first_model_auc_floor,
+            f"first model: test AUC {challenger_auc:.4f} against the floor "
+            f"{policy.first_model_auc_floor:.2f}",
+            figure=f"AUC {challenger_auc:.4f}",
+            threshold=f">= {policy.first_model_auc_floor:.2f} (first model)",
+        )
+    loss = champion_auc - challenger_auc
+    return Gate(
+        QUALITY,
+        loss <= policy.auc_tolerance,
+        f"test AUC {challenger_auc:.4f} against the champion's {champion_auc:.4f} "
+        f"(may lose at most {policy.auc_tolerance:.3f})",
+        figure=f"AUC {challenger_auc:.4f} (champion {champion_auc:.4f})",
+        threshold=f">= champion - {policy.auc_tolerance:.3f}",
+    )
+
+
+def _one_sided_increase_p(n_better: int, bad_better: int, n_worse: int, bad_worse: int) -> float:
+    """p-value that the better band's bad rate exceeds the worse band's (pooled z-test)."""
+    pooled = (bad_better + bad_worse) / (n_better + n_worse)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n_better + 1 / n_worse)) if 0 < pooled < 1 else 0.0
+    if se == 0:
+        return 1.0
+    z = (bad_better / n_better - bad_worse / n_worse) / se
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def rank_ordering_gate(bands: Sequence[Mapping[str, Any]], policy: PromotionPolicy) -> Gate:
+    """Observed bad rate falls from the worst band to the best (bands given best first).
+
+    Adjacent populated bands are compared; an inversion (a better band with a higher bad
+    rate) fails the gate only when it is statistically significant, so a 200-row holdout
+    does not hold a model back on noise.
+    """
+    populated = [b for b in bands if b.get("n") and b.get("observed_bad_rate") is not None]
+    inversions, significant = [], []
+    for better, worse in zip(populated, populated[1:], strict=False):
+        if better["observed_bad_rate"] > worse["observed_bad_rate"] + 1e-12:
+            p = _one_sided_increase_p(
+                int(better["n"]), int(better["n_bad"]), int(worse["n"]), int(worse["n_bad"])
+            )
+            text = (
+                f"{better['band']} {better['observed_bad_rate']:.3f} (n {better['n']}) > "
+                f"{worse['band']} {worse['observed_bad_rate']:.3f} (n {worse['n']}), p {_fmt(p)}"
+            )
+            inversions.append(text)
+            if p < policy.rank_ordering_alpha:
+                significant.append(text)
+    rates = " > ".join(f"{b['band']} {b['observed_bad_rate']:.3f}" for b in reversed(populated))
+    if significant:
+        detail = "significant inversion: " + "; ".join(significant)
+    elif inversions:
+        detail = "inversions within noise: " + "; ".join(inversions)
+    else:
+        detail = f"bad rate falls band by band: {rates}" if rates else "no band with outcomes"
+    return Gate(
+        RANK_ORDERING,
+        not significant,
+        detail,
+        figure=f"{len(significant)} significant of {len(inversions)} inversions",
+        threshold=f"no inversion with p < {policy.rank_ordering_alpha:g}",
+        assessed=len(populated) >= 2,
+    )
+
+
+def reason_gate(feature_names: list[str], catalogue: FeatureCatalogue) -> Gate:
+    missing = catalogue.missing(feature_names)
+    without = catalogue.without_reason(feature_names)
+    problems = [f"not in catalogue: {', '.join(missing)}"] if missing else []
+    problems += [f"no approved reason text: {', '.join(without)}"] if without else []
+    return Gate(
+        REASONS,
+        not problems,
+        "; ".join(problems) or f"all {len(feature_names)} features map to an approved reason",
+        figure=f"{len(missing) + len(without)} without approved text",
+        threshold="0",
+    )
+
+
+def protected_gate(feature_names: Iterable[str], protected_columns: Iterable[str]) -> Gate:
+    protected = set(protected_columns)
+    protected |= {f"protected_{c}" for c in protected}
+    leaked = sorted(n for n in feature_names if n in protected or n.startswith("protected_"))
+    return Gate(
+        NO_PROTECTED,
+        not leaked,
+        f"protected inputs: {', '.join(leaked)}" if leaked else "no protected attribute among the inputs",
+        figure=f"{len(leaked)} protected inputs",
+        threshold="0",
+    )
+
+
+def monotonicity_gate(evidence: Mapping[str, Any] | None) -> Gate:
+    """From the monotonicity evidence recorded in the model's manifest."""
+    if not evidence:
+        return Gate(MONOTONICITY, False, "no monotonicity evidence recorded with the model")
+    failed = [f["feature"] for f in evidence.get("features", []) if not f.get("passed", True)]
+    checked = len(evidence.get("features", []))
+    passed = bool(evidence.get("passed", False)) and not failed
+    return Gate(
+        MONOTONICITY,
+        passed,
+        "every constrained feature is monotone" if passed else f"violated by: {', '.join(failed)}",
+        figure=f"{len(failed)} of {checked} constrained features violated",
+        threshold="0",
+    )
+
+
+def reason_accuracy_gate(report: Mapping[str, Any] | None, policy: PromotionPolicy) -> Gate:
+    """Neutralising the top reason lowers predicted risk for enough sampled applicants."""
+    if not report:
+        return Gate(REASON_ACCURACY, False, "no reason accuracy report for this model version")
+    checked = int(report.get("checked") or 0)
+    share = float(report.get("share") or 0.0)
+    target = policy.reason_accuracy_target
+    if checked == 0:
+        return Gate(
+            REASON_ACCURACY,
+            True,
+            "no applicant with a risk-raising reason to check",
+            threshold=f">= {target:.0%}",
+            assessed=False,
+        )
+    return Gate(
+        REASON_ACCURACY,
+        share >= target,
+        f"risk fell for {report.get('passed')} of {checked} sampled applicants "
+        f"({share:.1%}) when their top reason was neutralised",
+        figure=f"{share:.1%}",
+        threshold=f">= {target:.0%}",
+    )
+
+

@@ -1,0 +1,95 @@
+"""The promotion policy: every threshold a gate applies, with its default, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+FOUR_FIFTHS = 0.8
+"""The adverse impact ratio below which a disparity is practically significant."""
+FAIRNESS_ALPHA = 0.05
+FAIRNESS_MIN_GROUP_SIZE = 30
+REASON_ACCURACY_TARGET = 0.95
+AUC_TOLERANCE = 0.005
+FIRST_MODEL_AUC_FLOOR = 0.65
+MISSING_GROUP = "(missing)"
+
+@dataclass(frozen=True)
+class FairnessPolicy:
+    """When a disparity between groups holds a model back (see the module docstring)."""
+
+    min_adverse_impact_ratio: float = FOUR_FIFTHS
+    alpha: float = FAIRNESS_ALPHA
+    min_group_size: int = FAIRNESS_MIN_GROUP_SIZE
+    require_statistical_significance: bool = True
+    missing_group_decides: bool = False
+    small_groups_decide: bool = False
+
+    def describe(self) -> str:
+        significance = (
+            f"and Fisher's exact p < {self.alpha:g}"
+            if self.require_statistical_significance
+            else "(no significance test required)"
+        )
+        return (
+            f"AIR < {self.min_adverse_impact_ratio:g} {significance}, groups of at least "
+            f"{self.min_group_size}; small groups "
+            f"{'decide' if self.small_groups_decide else 'reported only'}; the missing group "
+            f"{'decides' if self.missing_group_decides else 'reported only'}"
+        )
+
+
+@dataclass(frozen=True)
+class PromotionPolicy:
+    """Tolerances, with documented defaults.
+
+    - A challenger may lose at most `auc_tolerance` test AUC against the current champion
+      (measured on the same test split); the first model must reach `first_model_auc_floor`.
+    - Reason accuracy must reach `reason_accuracy_target`.
+    - Band bad rates must fall from the worst band to the best; an inversion counts only
+      when it is statistically significant (one-sided two-proportion test,
+      p < `rank_ordering_alpha`).
+    - Fairness: `fairness` (the four-fifths rule with significance).
+    """
+
+    auc_tolerance: float = AUC_TOLERANCE
+    first_model_auc_floor: float = FIRST_MODEL_AUC_FLOOR
+    reason_accuracy_target: float = REASON_ACCURACY_TARGET
+    rank_ordering_alpha: float = FAIRNESS_ALPHA
+    fairness: FairnessPolicy = field(default_factory=FairnessPolicy)
+
+    @property
+    def min_adverse_impact_ratio(self) -> float:
+        return self.fairness.min_adverse_impact_ratio
+
+
+class PolicySettings(Protocol):
+    """The settings fields a policy is read from (`credit_assets.core.platform.settings.Settings`)."""
+
+    promotion_auc_tolerance: float
+    first_model_auc_floor: float
+    reason_accuracy_target: float
+    min_adverse_impact_ratio: float
+    fairness_alpha: float
+    fairness_min_group_size: int
+    fairness_require_significance: bool
+    fairness_missing_group_decides: bool
+    fairness_small_groups_decide: bool
+
+
+def policy_from_settings(settings: PolicySettings) -> PromotionPolicy:
+    return PromotionPolicy(
+        auc_tolerance=settings.promotion_auc_tolerance,
+        first_model_auc_floor=settings.first_model_auc_floor,
+        reason_accuracy_target=settings.reason_accuracy_target,
+        fairness=FairnessPolicy(
+            min_adverse_impact_ratio=settings.min_adverse_impact_ratio,
+            alpha=settings.fairness_alpha,
+            min_group_size=settings.fairness_min_group_size,
+            require_statistical_significance=settings.fairness_require_significance,
+            missing_group_decides=settings.fairness_missing_group_decides,
+            small_groups_decide=settings.fairness_small_groups_decide,
+        ),
+    )
+
+

@@ -1,0 +1,22 @@
+"""Small renderers for Dagster metadata: a frame's first rows, and PNG plots shown inline."""
+
+from __future__ import annotations
+
+import base64
+
+import polars as pl
+
+from credit_assets.core.reports.render import markdown_table
+
+__all__ = ["frame_markdown", "markdown_table", "png_markdown"]
+
+
+def frame_markdown(frame: pl.DataFrame, limit: int = 10) -> str:
+    """The first rows of a frame as markdown, lineage columns left out."""
+    visible = [c for c in frame.columns if not c.startswith("_")]
+    return markdown_table(frame.select(visible).head(limit).to_dicts(), visible)
+
+
+def png_markdown(png: bytes, alt: str) -> str:
+    """A PNG embedded in markdown so the Dagster UI shows it inline."""
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"

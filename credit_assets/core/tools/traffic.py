@@ -1,0 +1,325 @@
+"""Synthetic traffic for the scoring API: score a population, optionally a shifted one.
+
+Used by `credit-platform simulate-traffic` to fill the decision log, so the
+monitoring assets have a live population to compare with the baseline. It only
+ever talks to a scoring API on this machine (loopback): it is a load and drift
+drill, not a client for someone else's server.
+
+Inline requests carry one synthetic application with its alternative-data
+records, `{"application": {...}, "records": {source: [rows]}}`, dates as ISO
+strings. The borrowers come from `generate_frames` with numbers far above the
+ones `credit-platform generate` uses, so traffic never replays a training
+borrower. `shift="income_shock"` makes the population visibly worse (see
+`apply_shift`), enough that the drift report turns red.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import numpy as np
+import polars as pl
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+RECORD_SOURCES = (
+    "utility_payments",
+    "telecom_payments",
+    "rent_payments",
+    "bank_transactions",
+    "bureau",
+)
+"""Sources sent as records; outcomes, demographics and ground truth never go to the API."""
+SHIFTS = ("none", "income_shock")
+SCORES_PATH = "/v1/scores"
+MAX_REQUESTS = 100_000
+MAX_CONCURRENCY = 32
+TRAFFIC_FIRST_BORROWER = 90_000_000
+"""First synthetic borrower number of simulated traffic (training data starts at 0)."""
+CHUNK_BORROWERS = 250
+"""Borrowers generated at a time, so a long run never holds the whole population."""
+
+INCOME_SHOCK_FACTOR = 0.6  # income falls by 40 %
+INCOME_CATEGORIES = ("payroll", "other_income")
+LATE_SHARE = 0.35  # share of paid bills that become late under the shock
+EXTRA_DAYS_LATE = (15, 60)  # inclusive range added to those bills
+MIN_BALANCE = -50_000.0  # bank_transactions contract minimum
+MAX_DAYS_LATE = 365  # payment contracts maximum
+_ERROR_SAMPLES = 20
+
+
+def check_loopback(base_url: str) -> str:
+    """`base_url` without a trailing slash, or ValueError if its host is not this machine."""
+    try:
+        url = httpx.URL(base_url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ValueError(f"base_url {base_url!r} is not a URL: {exc}") from exc
+    if url.scheme not in ("http", "https"):
+        raise ValueError(f"base_url {base_url!r} must start with http:// or https://")
+    if url.host not in LOOPBACK_HOSTS:
+        raise ValueError(
+            f"simulate_traffic only talks to a scoring API on this machine; host {url.host!r} "
+            f"of {base_url!r} is not one of {sorted(LOOPBACK_HOSTS)}"
+        )
+    return base_url.rstrip("/")
+
+
+def _check_shift(shift: str | None) -> str:
+    shift = shift or "none"
+    if shift not in SHIFTS:
+        raise ValueError(f"shift must be one of {list(SHIFTS)}, got {shift!r}")
+    return shift
+
+
+def apply_shift(
+    frames: dict[str, pl.DataFrame], shift: str | None, *, seed: int = 0
+) -> dict[str, pl.DataFrame]:
+    """The frames with a population shift applied (a new dict; the input is untouched).
+
+    `income_shock`: declared income and every payroll / other_income inflow fall
+    by 40 %; account balances fall by the income lost so far (floored at the
+    contract minimum); and 35 % of paid utility, telecom and rent bills are paid
+    15-60 days later than they were. `none` (or None) returns the frames as they are.
+    """
+    if _check_shift(shift) == "none":
+        return dict(frames)
+    rng = np.random.default_rng(seed)
+    shifted = dict(frames)
+    if "applications" in frames:
+        shifted["applications"] = frames["applications"].with_columns(
+            (pl.col("declared_monthly_income") * INCOME_SHOCK_FACTOR).round(2)
+        )
+    if "bank_transactions" in frames:
+        shifted["bank_transactions"] = _shock_bank(frames["bank_transactions"])
+    for source in ("utility_payments", "telecom_payments", "rent_payments"):
+        if source in frames:
+            shifted[source] = _add_late_payments(frames[source], rng)
+    return shifted
+
+
+def _shock_bank(transactions: pl.DataFrame) -> pl.DataFrame:
+    is_income = pl.col("category").is_in(INCOME_CATEGORIES) & (pl.col("amount") > 0)
+    new_amount = pl.when(is_income).then((pl.col("amount") * INCOME_SHOCK_FACTOR).round(2))
+    order = [c for c in ("booked_date", "transaction_id") if c in transactions.columns]
+    return (
+        transactions.with_row_index("_row")
+        .sort(["borrower_id", *order])
+        .with_columns(new_amount.otherwise(pl.col("amount")).alias("_amount"))
+        .with_columns(
+            (pl.col("amount") - pl.col("_amount")).cum_sum().over("borrower_id").alias("_lost")
+        )
+        .with_columns(
+            pl.col("_amount").alias("amount"),
+            (pl.col("balance") - pl.col("_lost"))
+            .clip(lower_bound=MIN_BALANCE)
+            .round(2)
+            .alias("balance"),
+        )
+        .sort("_row")
+        .drop("_row", "_amount", "_lost")
+    )
+
+
+def _add_late_payments(bills: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+    n = bills.height
+    late = rng.uniform(size=n) < LATE_SHARE
+    extra = np.where(late, rng.integers(EXTRA_DAYS_LATE[0], EXTRA_DAYS_LATE[1] + 1, size=n), 0)
+    paid = pl.col("paid_date").is_not_null()
+    days = (pl.col("days_late").fill_null(0) + pl.Series("_extra", extra)).clip(
+        upper_bound=MAX_DAYS_LATE
+    )
+    return bills.with_columns(
+        pl.when(paid).then(days).otherwise(pl.col("days_late")).alias("days_late")
+    ).with_columns(
+        pl.when(paid)
+        .then(pl.col("due_date") + pl.duration(days=pl.col("days_late")))
+        .otherwise(pl.col("paid_date"))
+        .alias("paid_date")
+    )
+
+
+def _json_ready(frame: pl.DataFrame) -> pl.DataFrame:
+    """Dates and datetimes as ISO strings, so rows serialise as JSON."""
+    return frame.with_columns(
+        [pl.col(c).dt.strftime("%Y-%m-%d") for c, t in frame.schema.items() if t == pl.Date]
+        + [
+            pl.col(c).dt.strftime("%Y-%m-%dT%H:%M:%S")
+            for c, t in frame.schema.items()
+            if isinstance(t, pl.Datetime)
+        ]
+    )
+
+
+def build_payloads(frames: dict[str, pl.DataFrame]) -> list[dict[str, Any]]:
+    """One inline scoring request per application: the application and its borrower's records.
+
+    Records keep every contract column except `borrower_id` (the application
+    names the borrower); a source a borrower has no rows in is left out, as it
+    would be for a real thin file.
+    """
+    grouped: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for source in RECORD_SOURCES:
+        frame = frames.get(source)
+        if frame is None or frame.height == 0:
+            continue
+        rows = _json_ready(frame)
+        for (borrower,), part in rows.partition_by("borrower_id", as_dict=True).items():
+            grouped.setdefault(str(borrower), {})[source] = part.drop("borrower_id").to_dicts()
+    applications = _json_ready(frames["applications"])
+    return [
+        {"application": app, "records": grouped.get(str(app["borrower_id"]), {})}
+        for app in applications.to_dicts()
+    ]
+
+
+def synthetic_payloads(
+    requests: int,
+    shift: str | None = None,
+    *,
+    seed: int = 7,
+    first_borrower: int = TRAFFIC_FIRST_BORROWER,
+) -> Iterator[dict[str, Any]]:
+    """`requests` inline payloads of fresh synthetic borrowers, generated chunk by chunk."""
+    from credit_assets.core.tools.synthetic import generate_frames
+
+    shift = _check_shift(shift)
+    made = 0
+    while made < requests:
+        # Whole chunks only: the same borrowers whatever `requests` is, and a chunk
+        # too small to hold one bank customer never reaches the generator.
+        frames = generate_frames(CHUNK_BORROWERS, seed=seed, first_borrower=first_borrower + made)
+        frames = {k: v for k, v in frames.items() if k == "applications" or k in RECORD_SOURCES}
+        payloads = build_payloads(apply_shift(frames, shift, seed=seed + made))
+        yield from payloads[: requests - made]
+        made += CHUNK_BORROWERS
+
+
+def simulate_traffic(
+    base_url: str,
+    api_key: str,
+    requests: int,
+    shift: str | None = None,
+    *,
+    borrower_ids: list[str] | None = None,
+    concurrency: int = 4,
+    timeout_s: float = 120,
+    seed: int = 7,
+    transport: httpx.BaseTransport | None = None,
+) -> dict[str, Any]:
+    """POST `requests` scoring requests to `{base_url}/v1/scores` and summarise what came back.
+
+    Inline synthetic applications by default; `{"borrower_id": ...}` requests
+    cycling through `borrower_ids` when given (features then come from the
+    online store, so a shift cannot apply). Stops early once `timeout_s` has
+    passed. Returns counts by status code and band, latency percentiles (ms,
+    measured at the client) and the number of errors with a few samples.
+    `transport` is for tests (an `httpx.MockTransport`).
+    """
+    base = check_loopback(base_url)
+    if not api_key:
+        raise ValueError("api_key is required (create one with `credit-platform apikey create`)")
+    if not 1 <= requests <= MAX_REQUESTS:
+        raise ValueError(f"requests must be between 1 and {MAX_REQUESTS}, got {requests}")
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise ValueError(f"concurrency must be between 1 and {MAX_CONCURRENCY}, got {concurrency}")
+    if timeout_s <= 0:
+        raise ValueError("timeout_s must be positive")
+    shift = _check_shift(shift)
+    if borrower_ids is not None:
+        if not borrower_ids:
+            raise ValueError("borrower_ids is empty")
+        if shift != "none":
+            raise ValueError("a shift applies to inline requests only, not to borrower_id requests")
+        bodies: Iterator[dict[str, Any]] = (
+            {"borrower_id": borrower_ids[i % len(borrower_ids)]} for i in range(requests)
+        )
+    else:
+        bodies = synthetic_payloads(requests, shift, seed=seed)
+
+    lock = threading.Lock()
+    statuses: Counter[str] = Counter()
+    bands: Counter[str] = Counter()
+    latencies: list[float] = []
+    errors: list[str] = []
+    error_count = 0
+    started = time.perf_counter()
+    deadline = started + timeout_s
+    timed_out = False
+
+    def next_body() -> dict[str, Any] | None:
+        nonlocal timed_out
+        with lock:
+            if time.perf_counter() >= deadline:
+                timed_out = True
+                return None
+            return next(bodies, None)
+
+    def record_error(message: str) -> None:
+        nonlocal error_count
+        with lock:
+            error_count += 1
+            if len(errors) < _ERROR_SAMPLES:
+                errors.append(message[:300])
+
+    def worker(client: httpx.Client) -> None:
+        while (body := next_body()) is not None:
+            remaining = max(deadline - time.perf_counter(), 0.001)
+            sent = time.perf_counter()
+            try:
+                response = client.post(SCORES_PATH, json=body, timeout=min(30.0, remaining))
+            except httpx.HTTPError as exc:
+                with lock:
+                    statuses[type(exc).__name__] += 1
+                record_error(f"{type(exc).__name__}: {exc}")
+                continue
+            elapsed_ms = (time.perf_counter() - sent) * 1000
+            band = None
+            if response.is_success:
+                try:
+                    band = response.json().get("band") or "not scorable"
+                except ValueError:
+                    record_error(f"{response.status_code}: response is not JSON")
+            else:
+                record_error(f"{response.status_code}: {response.text}")
+            with lock:
+                statuses[str(response.status_code)] += 1
+                latencies.append(elapsed_ms)
+                if band is not None:
+                    bands[band] += 1
+
+    headers = {"Authorization": f"Bearer {api_key}"}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    with (
+        httpx.Client(base_url=base, headers=headers, limits=limits, transport=transport) as client,
+        ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="traffic") as pool,
+    ):
+        for future in [pool.submit(worker, client) for _ in range(concurrency)]:
+            future.result()
+    elapsed = time.perf_counter() - started
+
+    sent = sum(statuses.values())
+    lat = np.asarray(latencies)
+    return {
+        "base_url": base,
+        "mode": "borrower_id" if borrower_ids is not None else "inline",
+        "shift": shift,
+        "requested": requests,
+        "sent": sent,
+        "timed_out": timed_out,
+        "elapsed_s": round(elapsed, 3),
+        "requests_per_s": round(sent / elapsed, 2) if elapsed > 0 else None,
+        "status_counts": dict(sorted(statuses.items())),
+        "bands": dict(sorted(bands.items())),
+        "latency_ms": {
+            "p50": float(np.percentile(lat, 50)) if lat.size else None,
+            "p99": float(np.percentile(lat, 99)) if lat.size else None,
+            "max": float(lat.max()) if lat.size else None,
+        },
+        "errors": error_count,
+        "error_samples": errors,
+    }
