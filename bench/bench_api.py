@@ -82,9 +82,7 @@ def build_workspace(home: Path, borrowers: int, trees: int, seed: int = 7) -> di
     import polars as pl
     from catboost import CatBoostClassifier
 
-    from credit_assets.core.platform.apikeys import create_api_key
     from credit_assets.core.contracts import load_contracts
-    from credit_assets.core.platform.db import platform_engine
     from credit_assets.core.explain import LeafShapExplainer, needs_background
     from credit_assets.core.features import feature_catalogue
     from credit_assets.core.modeling import RiskBands, ScoreScale, TrainConfig
@@ -95,6 +93,8 @@ def build_workspace(home: Path, borrowers: int, trees: int, seed: int = 7) -> di
         catboost_pool,
         to_catboost_frame,
     )
+    from credit_assets.core.platform.apikeys import create_api_key
+    from credit_assets.core.platform.db import platform_engine
     from credit_assets.core.platform.online_store import publish_snapshot
     from credit_assets.core.platform.registry import promote, register_challenger
     from credit_assets.core.platform.settings import Settings

@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 from catboost import CatBoostClassifier, Pool
 
-from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
 from credit_assets.core.explain import LeafShapExplainer, ReasonCodeMap, needs_background
+from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
 
 N_CATEGORICAL = 6
 FEATURES_PER_CODE = 3

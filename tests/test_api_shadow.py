@@ -18,9 +18,9 @@ from test_scoring_fixtures import (
     save_and_register,
 )
 
+from credit_assets.core.monitoring.shadow_comparison import shadow_comparison
 from credit_assets.core.platform.db import platform_engine, shadow_decisions
 from credit_assets.core.platform.decision_log import load_shadow_pairs
-from credit_assets.core.monitoring.shadow_comparison import shadow_comparison
 from credit_assets.core.platform.registry import RegistryRecord, promote
 from credit_assets.core.scoring import ScoringModel
 from scoring_api.schemas import ScoreRequest

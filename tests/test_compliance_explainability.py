@@ -9,9 +9,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
 from credit_assets.core.compliance import ExplainabilityReport, explainability_report
 from credit_assets.core.explain import LeafShapExplainer, needs_background
+from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
 from credit_assets.core.modeling import (
     TrainConfig,
     to_catboost_frame,

@@ -6,8 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.compliance import fairness_report, lda_search, proxy_screen
+from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling import ScoreScale, TrainConfig, auc, train_challenger
 
 CUTOFF = 600

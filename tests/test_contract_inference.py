@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from credit_assets.cli import main
+from credit_assets.core.contracts import Role, load_contract
 from credit_assets.core.contracts.inference import (
     WARNING,
     check_contract,
@@ -16,9 +17,8 @@ from credit_assets.core.contracts.inference import (
     reason_text_from_name,
     widened_bounds,
 )
-from credit_assets.core.contracts import Role, load_contract
-from credit_assets.core.ingestion.files import ingest_file
 from credit_assets.core.contracts.pandera_schema import check_against_contract
+from credit_assets.core.ingestion.files import ingest_file
 from tests.conftest import GERMAN_CREDIT_CSV, LENDING_CLUB_CSV, REPO_ROOT
 
 GERMAN_FEATURES = [

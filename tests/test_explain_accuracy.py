@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 from catboost import CatBoostClassifier
 
-from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
 from credit_assets.core.explain import (
     LeafShapExplainer,
     ReasonAccuracyReport,
     population_baselines,
     validate_reason_accuracy,
 )
+from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
 
 CATALOGUE = FeatureCatalogue(
     (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
 from credit_assets.core.explain import Reason, ReasonCodeMap, top_reasons, top_reasons_batch
+from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
 
 
 def _spec(name: str, code: str | None, text: str | None) -> FeatureSpec:

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from credit_assets.core.contracts import load_contracts
-from credit_assets.core.platform.db import ingested_files, platform_engine
 from credit_assets.core.ingestion.landing import scan_source
+from credit_assets.core.platform.db import ingested_files, platform_engine
 from credit_assets.core.platform.settings import get_settings
 from credit_assets.core.platform.storage.local import data_store
 from credit_assets.defs.resources import PlatformResource

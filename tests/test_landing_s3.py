@@ -25,8 +25,8 @@ from test_production_support import (
 )
 
 from credit_assets.core.platform.db import ingested_files, platform_engine
-from credit_assets.core.platform.storage.s3 import S3DataStore
 from credit_assets.core.platform.settings import get_settings
+from credit_assets.core.platform.storage.s3 import S3DataStore
 from credit_assets.defs.resources import PlatformResource
 from credit_assets.orchestration import load_definitions
 

@@ -18,12 +18,12 @@ from credit_assets.core.modeling.artifacts import (
     save_model_artifact,
 )
 from credit_assets.core.modeling.scaling import ScoreScale
+from credit_assets.core.modeling.train import TrainConfig, TrainedModel, train_challenger
 from credit_assets.core.platform.storage.artifacts import (
     ArtifactExistsError,
     DataStoreArtifactStorage,
     LocalArtifactStorage,
 )
-from credit_assets.core.modeling.train import TrainConfig, TrainedModel, train_challenger
 
 FEATURES = [
     FeatureSpec("rent_on_time_ratio_12m", "", "rent", "float", "decreasing"),

@@ -5,8 +5,8 @@ import numpy as np
 import polars as pl
 import sqlalchemy as sa
 
-from credit_assets.core.platform.db import alerts, platform_engine
 from credit_assets.core.monitoring.drift import drift_report
+from credit_assets.core.platform.db import alerts, platform_engine
 from credit_assets.core.platform.settings import get_settings
 from credit_assets.defs.monitoring.sensors import drift_retrain_sensor, record_alert
 from credit_assets.orchestration import load_definitions

@@ -17,13 +17,12 @@ import polars as pl
 import pytest
 from test_production_support import FAKE_AWS, new_bucket, spy_on_dagster_aws_clients
 
+from credit_assets.core.modeling.artifacts import ArtifactIntegrityError, load_registered_artifact
 from credit_assets.core.platform.db import platform_engine
-from credit_assets.core.modeling.artifacts import load_registered_artifact
-from credit_assets.core.modeling.artifacts import ArtifactIntegrityError
 from credit_assets.core.platform.online_store import current_snapshot
 from credit_assets.core.platform.registry import current_champion
-from credit_assets.core.platform.storage.s3 import S3DataStore
 from credit_assets.core.platform.settings import get_settings
+from credit_assets.core.platform.storage.s3 import S3DataStore
 from credit_assets.core.tools.synthetic import generate
 
 BORROWERS = 1500

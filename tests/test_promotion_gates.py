@@ -2,8 +2,9 @@
 
 import polars as pl
 
-from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
 from credit_assets.core.compliance import fairness_report
+from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
+from credit_assets.core.platform.settings import Settings
 from credit_assets.core.promotion import (
     FAIRNESS,
     FOUR_FIFTHS,
@@ -22,7 +23,6 @@ from credit_assets.core.promotion import (
     reason_accuracy_gate,
     reason_gate,
 )
-from credit_assets.core.platform.settings import Settings
 
 
 def population(groups: dict[str | None, tuple[int, int]]) -> pl.DataFrame:

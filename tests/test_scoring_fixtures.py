@@ -20,14 +20,14 @@ import numpy as np
 import polars as pl
 import sqlalchemy as sa
 
-from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.contracts import Contract, load_contracts
-from credit_assets.core.platform.db import model_registry, platform_engine
 from credit_assets.core.explain import LeafShapExplainer, needs_background
 from credit_assets.core.features import feature_catalogue, features_for_payload
+from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling import RiskBands, ScoreScale, TrainConfig, train_challenger
 from credit_assets.core.modeling.artifacts import ArtifactRef, save_model_artifact
 from credit_assets.core.modeling.train import TrainedModel, catboost_pool, to_catboost_frame
+from credit_assets.core.platform.db import model_registry, platform_engine
 from credit_assets.core.platform.online_store import publish_snapshot
 from credit_assets.core.platform.registry import RegistryRecord, promote, register_challenger
 from credit_assets.core.platform.settings import Settings

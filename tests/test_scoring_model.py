@@ -19,9 +19,10 @@ from test_scoring_fixtures import (
     training_frame,
 )
 
-from credit_assets.core.platform.db import platform_engine
 from credit_assets.core.modeling import ArtifactIntegrityError
+from credit_assets.core.platform.db import platform_engine
 from credit_assets.core.platform.registry import get_model
+from credit_assets.core.platform.settings import Settings
 from credit_assets.core.scoring import (
     INSUFFICIENT_HISTORY,
     MissingFeaturesError,
@@ -29,7 +30,6 @@ from credit_assets.core.scoring import (
     not_scorable_reason,
     scorable_expr,
 )
-from credit_assets.core.platform.settings import Settings
 
 
 @pytest.fixture

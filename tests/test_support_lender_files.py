@@ -17,6 +17,14 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from polars.testing import assert_frame_equal
+
+from credit_assets.core.contracts import Contract, Role, SourceKind, load_contract
+from credit_assets.core.contracts.pandera_schema import check_against_contract
+from credit_assets.core.features.training_set import build_training_set
+from credit_assets.core.ingestion.files import IngestResult, ingest_file, inspect_landing_file
+from credit_assets.core.ingestion.zones import landing_zone
+from credit_assets.core.modeling.metrics import auc
+from credit_assets.core.platform.settings import Settings
 from tests.support.lender_files import (
     TRUTH_COLUMNS,
     LenderFileSpec,
@@ -26,14 +34,6 @@ from tests.support.lender_files import (
     make_lender_file,
     write_lender_workspace,
 )
-
-from credit_assets.core.contracts import Contract, Role, SourceKind, load_contract
-from credit_assets.core.features.training_set import build_training_set
-from credit_assets.core.ingestion.files import IngestResult, ingest_file, inspect_landing_file
-from credit_assets.core.ingestion.zones import landing_zone
-from credit_assets.core.modeling.metrics import auc
-from credit_assets.core.contracts.pandera_schema import check_against_contract
-from credit_assets.core.platform.settings import Settings
 
 FIXED_SPECS = {
     "numeric_only": LenderFileSpec(n_numeric=6, n_categorical=0, seed=101),

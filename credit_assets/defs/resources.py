@@ -11,9 +11,9 @@ from pydantic import PrivateAttr
 from sqlalchemy.engine import Engine
 
 from credit_assets.core.contracts import Contract, load_contracts
-from credit_assets.core.platform.db import platform_engine
 from credit_assets.core.ingestion.landing import scan_source
 from credit_assets.core.ingestion.zones import LandingZone, landing_zone
+from credit_assets.core.platform.db import platform_engine
 from credit_assets.core.platform.settings import Settings, get_settings
 from credit_assets.core.platform.storage.local import DataStore, data_store
 from credit_assets.defs.production import s3_resource

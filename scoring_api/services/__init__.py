@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from credit_assets.core.platform.apikeys import ApiKeyVerifier
 from credit_assets.core.contracts import load_contracts
+from credit_assets.core.platform.apikeys import ApiKeyVerifier
 from credit_assets.core.platform.db import engine_for
-from credit_assets.core.scoring import ScoringModel
 from credit_assets.core.platform.settings import Settings
+from credit_assets.core.scoring import ScoringModel
 from scoring_api.services.metrics import ApiMetrics
 from scoring_api.services.model_holder import ModelHolder
 from scoring_api.services.ratelimit import RateLimiter

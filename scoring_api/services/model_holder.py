@@ -24,8 +24,8 @@ from sqlalchemy.engine import Engine
 
 from credit_assets.core.platform.db import platform_engine
 from credit_assets.core.platform.registry import RegistryRecord, current_champion
-from credit_assets.core.scoring import ScoringModel
 from credit_assets.core.platform.settings import Settings
+from credit_assets.core.scoring import ScoringModel
 from scoring_api.errors import NoModelError
 from scoring_api.services.shadow import shadow_candidate
 

@@ -38,19 +38,19 @@ from credit_assets.core.platform.online_store import NoSnapshotError
 from credit_assets.core.scoring import MissingFeaturesError, ScoringModel
 from scoring_api.errors import ApiError, FieldError
 from scoring_api.schemas import ScoreRequest
-from scoring_api.services.log_writer import (
-    IDEMPOTENCY_HEADER,
-    LoggedDecision,
-    build_decision,
-    canonical_input,
-    replay,
-)
 from scoring_api.services.features import (
     NO_SNAPSHOT,
     RequestFeatures,
     check_request_shape,
     inline_features_for,
     online_features_for,
+)
+from scoring_api.services.log_writer import (
+    IDEMPOTENCY_HEADER,
+    LoggedDecision,
+    build_decision,
+    canonical_input,
+    replay,
 )
 from scoring_api.services.metrics import ApiMetrics
 from scoring_api.services.pipeline import Batcher, BatcherClosedError, settle

@@ -11,7 +11,6 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from credit_assets.core.features.specs import FeatureCatalogue
 from credit_assets.core.compliance import (
     build_model_card,
 )
@@ -31,9 +30,10 @@ from credit_assets.core.explain import (
     validate_reason_accuracy,
 )
 from credit_assets.core.features import feature_catalogue
-from credit_assets.core.modeling.artifacts import load_registered_artifact
+from credit_assets.core.features.specs import FeatureCatalogue
 from credit_assets.core.modeling import TrainConfig, to_catboost_frame
-from credit_assets.core.modeling.artifacts import LoadedModel
+from credit_assets.core.modeling.artifacts import LoadedModel, load_registered_artifact
+from credit_assets.core.platform.registry import get_model
 from credit_assets.core.promotion import (
     FAIRNESS,
     REASON_ACCURACY,
@@ -43,7 +43,6 @@ from credit_assets.core.promotion import (
     reason_accuracy_gate,
     reason_gate,
 )
-from credit_assets.core.platform.registry import get_model
 from credit_assets.core.reports.metadata import markdown_table, png_markdown
 from credit_assets.defs.gates import (
     gate_check_result,

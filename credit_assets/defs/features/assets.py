@@ -3,7 +3,6 @@
 import dagster as dg
 import polars as pl
 
-from credit_assets.core.features.specs import FeatureCatalogue
 from credit_assets.core.contracts import Contract, load_contracts
 from credit_assets.core.features import (
     borrower_bucket,
@@ -13,10 +12,11 @@ from credit_assets.core.features import (
     snapshot_features,
     training_set_summary,
 )
+from credit_assets.core.features.specs import FeatureCatalogue
 from credit_assets.core.features.training_set import NOT_FEATURES
 from credit_assets.core.platform.online_store import current_snapshot, publish_snapshot
-from credit_assets.core.reports.metadata import frame_markdown, markdown_table
 from credit_assets.core.platform.settings import get_settings
+from credit_assets.core.reports.metadata import frame_markdown, markdown_table
 from credit_assets.defs.resources import PlatformResource
 
 FEATURE_OWNERS = ["team:data-engineering"]

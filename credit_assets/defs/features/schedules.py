@@ -4,6 +4,7 @@ import dagster as dg
 
 from credit_assets.defs.features.assets import bucket_partitions
 
+
 def daily_feature_refresh(context: dg.ScheduleEvaluationContext):
     scheduled = context.scheduled_execution_time
     day = scheduled.strftime("%Y-%m-%d") if scheduled else "manual"

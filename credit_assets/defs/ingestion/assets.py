@@ -10,11 +10,11 @@ import dagster as dg
 import polars as pl
 
 from credit_assets.core.contracts import Contract
+from credit_assets.core.contracts.pandera_schema import check_against_contract
 from credit_assets.core.ingestion.files import UnreadableFileError, ingest_file
 from credit_assets.core.ingestion.landing import record_ingestion, scan_quarantine, store_result
-from credit_assets.core.reports.metadata import frame_markdown, markdown_table
-from credit_assets.core.contracts.pandera_schema import check_against_contract
 from credit_assets.core.platform.settings import get_settings
+from credit_assets.core.reports.metadata import frame_markdown, markdown_table
 from credit_assets.defs.resources import PlatformResource
 
 INGESTION_OWNERS = ["team:data-engineering"]

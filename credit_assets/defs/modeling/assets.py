@@ -7,8 +7,6 @@ import numpy as np
 import polars as pl
 
 from credit_assets.core.features import feature_catalogue, model_feature_names
-from credit_assets.core.modeling.artifacts import load_registered_artifact
-from credit_assets.core.platform.storage.artifacts import artifact_storage
 from credit_assets.core.modeling import (
     RiskBands,
     ScoreScale,
@@ -18,10 +16,19 @@ from credit_assets.core.modeling import (
     train_scorecard,
     verify_monotonicity,
 )
-from credit_assets.core.modeling.artifacts import save_model_artifact
+from credit_assets.core.modeling.artifacts import load_registered_artifact, save_model_artifact
 from credit_assets.core.modeling.plots import calibration_markdown, roc_markdown
 from credit_assets.core.modeling.scaling import band_table_markdown
 from credit_assets.core.modeling.scorecard import TrainedScorecard
+from credit_assets.core.platform.registry import (
+    current_champion,
+    get_model,
+    hold_back,
+    promote,
+    register_challenger,
+)
+from credit_assets.core.platform.settings import Settings
+from credit_assets.core.platform.storage.artifacts import artifact_storage
 from credit_assets.core.promotion import (
     MONOTONICITY,
     NO_PROTECTED,
@@ -39,15 +46,7 @@ from credit_assets.core.promotion import (
     rank_ordering_gate,
     reason_gate,
 )
-from credit_assets.core.platform.registry import (
-    current_champion,
-    get_model,
-    hold_back,
-    promote,
-    register_challenger,
-)
 from credit_assets.core.reports.metadata import markdown_table
-from credit_assets.core.platform.settings import Settings
 from credit_assets.defs.features.assets import TRAINING_SET_KEY
 from credit_assets.defs.gates import (
     gate_check_result,

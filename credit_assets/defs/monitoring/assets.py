@@ -9,14 +9,16 @@ import polars as pl
 
 from credit_assets.core.ingestion.landing import scan_source
 from credit_assets.core.modeling.artifacts import load_registered_artifact
+from credit_assets.core.monitoring.drift import drift_report as build_drift_report
+from credit_assets.core.monitoring.performance import performance_report as build_performance_report
+from credit_assets.core.monitoring.shadow_comparison import (
+    shadow_comparison as build_shadow_comparison,
+)
 from credit_assets.core.platform.decision_log import (
     latest_shadow_version,
     load_decisions,
     load_shadow_pairs,
 )
-from credit_assets.core.monitoring.drift import drift_report as build_drift_report
-from credit_assets.core.monitoring.performance import performance_report as build_performance_report
-from credit_assets.core.monitoring.shadow_comparison import shadow_comparison as build_shadow_comparison
 from credit_assets.core.platform.registry import current_champion
 from credit_assets.defs.modeling.assets import load_training_set, score_scale
 from credit_assets.defs.resources import PlatformResource
