@@ -94,7 +94,7 @@ def build_workspace(home: Path, borrowers: int, trees: int, seed: int = 7) -> di
         to_catboost_frame,
     )
     from credit_assets.core.platform.apikeys import create_api_key
-    from credit_assets.core.platform.db import platform_engine
+    from credit_assets.core.platform.db import migrated_engine
     from credit_assets.core.platform.online_store import publish_snapshot
     from credit_assets.core.platform.registry import promote, register_challenger
     from credit_assets.core.platform.settings import Settings
@@ -159,7 +159,7 @@ def build_workspace(home: Path, borrowers: int, trees: int, seed: int = 7) -> di
         },
         extra_files={"leaf_shap.npz": explainer.to_bytes()},
     )
-    engine = platform_engine(settings.resolved_database_url)
+    engine = migrated_engine(settings.resolved_database_url)
     register_challenger(
         engine,
         version=ref.version,

@@ -104,9 +104,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_apikey(args: argparse.Namespace) -> int:
-    from credit_assets.core.platform.db import platform_engine
+    from credit_assets.core.platform.db import migrated_engine
 
-    engine = platform_engine(get_settings().resolved_database_url)
+    engine = migrated_engine(get_settings().resolved_database_url)
     actions = {"create": _apikey_create, "list": _apikey_list, "revoke": _apikey_revoke}
     return actions[args.action](engine, args)
 
@@ -173,10 +173,10 @@ def _apikey_revoke(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from credit_assets.core.platform.db import platform_engine
+    from credit_assets.core.platform.db import migrated_engine
     from credit_assets.core.platform.registry import list_models
 
-    engine = platform_engine(get_settings().resolved_database_url)
+    engine = migrated_engine(get_settings().resolved_database_url)
     records = list_models(engine)
     if args.action == "show":
         records = [r for r in records if r["version"] == args.version or args.version is None][:1]

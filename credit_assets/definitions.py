@@ -6,8 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from credit_assets.defs.production import executor_from_env
-from credit_assets.defs.resources import PlatformResource
+from credit_assets.defs.common.production import executor_from_env
+from credit_assets.defs.common.resources import PlatformResource
 
 
 @dg.definitions

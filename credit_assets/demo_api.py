@@ -7,7 +7,7 @@ import json
 import sqlalchemy as sa
 
 from credit_assets.core.platform.apikeys import create_api_key
-from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.db import migrated_engine
 from credit_assets.core.platform.online_store import current_snapshot
 from credit_assets.core.platform.settings import get_settings
 
@@ -28,7 +28,7 @@ def _sample_borrower(engine: sa.Engine) -> str | None:
 
 
 def print_demo_curl(port: int) -> None:
-    engine = platform_engine(get_settings().resolved_database_url)
+    engine = migrated_engine(get_settings().resolved_database_url)
     key = create_api_key(engine, "demo-lender")
     borrower = _sample_borrower(engine) or "B00000001"
     body = json.dumps({"borrower_id": borrower})

@@ -15,7 +15,7 @@ import dagster as dg
 
 from credit_assets.core.ingestion.landing import scan_landing_zone
 from credit_assets.core.platform.settings import Settings, get_settings
-from credit_assets.defs.resources import PlatformResource
+from credit_assets.defs.common.resources import PlatformResource
 
 # The console logger otherwise prints every DEBUG event of every step.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

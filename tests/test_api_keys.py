@@ -18,7 +18,7 @@ from credit_assets.core.platform.apikeys import (
     revoke_api_key,
     verify_api_key,
 )
-from credit_assets.core.platform.db import api_keys, platform_engine
+from credit_assets.core.platform.db import api_keys, migrated_engine
 from credit_assets.core.platform.settings import Settings
 
 
@@ -27,7 +27,7 @@ def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     """The platform database of this test's workspace: SQLite, then PostgreSQL (the CLI too)."""
     if request.param == "postgres":
         monkeypatch.setenv("CREDIT_DATABASE_URL", request.getfixturevalue("postgres_url"))
-    return platform_engine(Settings().resolved_database_url)
+    return migrated_engine(Settings().resolved_database_url)
 
 
 def _key_id(key: str) -> str:

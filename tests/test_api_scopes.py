@@ -8,7 +8,7 @@ import pytest
 from test_scoring_fixtures import RunningApi, key_headers, running_api
 
 from credit_assets.core.platform.apikeys import revoke_api_key
-from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.db import migrated_engine
 
 SCORE = {"borrower_id": "b-good"}
 
@@ -52,7 +52,7 @@ def test_401_is_for_the_key_and_403_for_its_scope(shared_api: RunningApi) -> Non
     scoring_only = key_headers(shared_api, "acme-bank", "scores:write")
     revoked = key_headers(shared_api, "acme-bank", "models:read")
     key_id = revoked["Authorization"].split("_")[1]
-    assert revoke_api_key(platform_engine(shared_api.settings.resolved_database_url), key_id)
+    assert revoke_api_key(migrated_engine(shared_api.settings.resolved_database_url), key_id)
 
     missing = client.get(path)
     invalid = client.get(path, headers={"X-API-Key": "ck_0123456789abcdef_nonsense"})

@@ -19,7 +19,7 @@ from test_scoring_fixtures import (
 )
 
 from credit_assets.core.monitoring.shadow_comparison import shadow_comparison
-from credit_assets.core.platform.db import platform_engine, shadow_decisions
+from credit_assets.core.platform.db import migrated_engine, shadow_decisions
 from credit_assets.core.platform.decision_log import load_shadow_pairs
 from credit_assets.core.platform.registry import RegistryRecord, promote
 from credit_assets.core.scoring import ScoringModel
@@ -67,7 +67,7 @@ def _register_challenger(api: RunningApi) -> RegistryRecord:
 
 
 def _shadow_rows(api: RunningApi) -> list[Any]:
-    engine = platform_engine(api.settings.resolved_database_url)
+    engine = migrated_engine(api.settings.resolved_database_url)
     with engine.connect() as conn:
         return conn.execute(sa.select(shadow_decisions)).fetchall()
 
@@ -170,7 +170,7 @@ def test_shadow_pairs_yield_agreement_and_band_migration(monkeypatch: pytest.Mon
         _traffic(api)
         assert len(_wait_for_rows(api, N_DECISIONS)) == N_DECISIONS
         champion, shadow = load_shadow_pairs(
-            platform_engine(api.settings.resolved_database_url), challenger.version
+            migrated_engine(api.settings.resolved_database_url), challenger.version
         )
     comparison = shadow_comparison(champion, shadow)
     assert comparison.n_compared == N_DECISIONS
@@ -187,7 +187,7 @@ def test_only_a_challenger_newer_than_the_champions_promotion_is_shadowed(
     from credit_assets.core.platform.settings import Settings
 
     settings = Settings()
-    engine = platform_engine(settings.resolved_database_url)
+    engine = migrated_engine(settings.resolved_database_url)
     save_and_register(settings, built_model(), promote_it=False)  # passed over
     champion = save_and_register(settings, built_model(iterations=CHALLENGER_ITERATIONS))
     assert shadow_candidate(engine, champion) is None

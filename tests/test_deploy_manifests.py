@@ -22,7 +22,7 @@ from scoring_api.settings import ApiSettings
 DEPLOY = REPO_ROOT / "deploy"
 IMAGE_REPOSITORY = "ghcr.io/credit-platform/credit-platform"
 PLATFORM_SECRET = "credit-platform-secrets"
-# Read with os.environ by credit_assets/defs/production.py rather than by Settings.
+# Read with os.environ by credit_assets/defs/common/production.py rather than by Settings.
 EXECUTOR_ENV = {"CREDIT_EXECUTOR", "CREDIT_CELERY_BROKER", "CREDIT_CELERY_BACKEND",
                 "CREDIT_MAX_CONCURRENT_STEPS"}
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|ACCESS_KEY|DATABASE_URL|BROKER|BACKEND", re.I)

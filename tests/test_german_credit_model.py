@@ -7,7 +7,7 @@ import shutil
 import dagster as dg
 import pytest
 
-from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.db import migrated_engine
 from credit_assets.core.platform.registry import current_champion
 from credit_assets.core.platform.settings import get_settings
 from credit_assets.orchestration import materialize_all
@@ -26,7 +26,7 @@ def test_german_credit_models_clear_the_published_bar(credit_home, monkeypatch):
     outcome = materialize_all(groups=["ingestion", "features", "modeling", "compliance"], log=log.append)
     assert outcome.success, "\n".join(log)
 
-    champion = current_champion(platform_engine(get_settings().resolved_database_url))
+    champion = current_champion(migrated_engine(get_settings().resolved_database_url))
     assert champion is not None
     report = json.loads((credit_home / f"data/reports/model_evaluation/{champion.version}.json").read_text())
     challenger_auc = report["models"]["challenger"]["auc"]

@@ -12,10 +12,10 @@ import sqlalchemy as sa
 
 from credit_assets.core.contracts import load_contracts
 from credit_assets.core.ingestion.landing import scan_source
-from credit_assets.core.platform.db import ingested_files, platform_engine
+from credit_assets.core.platform.db import ingested_files, migrated_engine
 from credit_assets.core.platform.settings import get_settings
 from credit_assets.core.platform.storage.local import data_store
-from credit_assets.defs.resources import PlatformResource
+from credit_assets.defs.common.resources import PlatformResource
 from credit_assets.orchestration import ingest_landing_zone, load_definitions
 from tests.conftest import GERMAN_CREDIT_CSV, REPO_ROOT
 
@@ -95,7 +95,7 @@ def test_overlapping_files_keep_one_row_per_key(credit_home, instance):
 def test_the_ledger_records_each_file(credit_home, instance):
     land(credit_home, "utility_payments", "u1.csv", HEADER + GOOD_ROWS)
     ingest_landing_zone(load_definitions(), instance, log=lambda _: None)
-    engine = platform_engine(get_settings().resolved_database_url)
+    engine = migrated_engine(get_settings().resolved_database_url)
     with engine.connect() as conn:
         row = conn.execute(sa.select(ingested_files)).mappings().one()
     assert (row["file_name"], row["rows_accepted"], row["rows_rejected"]) == ("u1.csv", 20, 0)

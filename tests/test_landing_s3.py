@@ -24,10 +24,10 @@ from test_production_support import (
     spy_on_dagster_aws_clients,
 )
 
-from credit_assets.core.platform.db import ingested_files, platform_engine
+from credit_assets.core.platform.db import ingested_files, migrated_engine
 from credit_assets.core.platform.settings import get_settings
 from credit_assets.core.platform.storage.s3 import S3DataStore
-from credit_assets.defs.resources import PlatformResource
+from credit_assets.defs.common.resources import PlatformResource
 from credit_assets.orchestration import load_definitions
 
 LANDING = "incoming"
@@ -157,7 +157,7 @@ def stored(key: str):  # -> pl.DataFrame
 
 
 def ledger() -> dict[str, tuple[int, int, int]]:
-    engine = platform_engine(get_settings().resolved_database_url)
+    engine = migrated_engine(get_settings().resolved_database_url)
     with engine.connect() as conn:
         return {
             r.file_name: (r.rows_read, r.rows_accepted, r.rows_rejected)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 
-from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.db import migrated_engine
 from credit_assets.core.platform.registry import list_models
 from credit_assets.core.platform.settings import get_settings
 from credit_assets.orchestration import materialize_all
@@ -48,7 +48,7 @@ def run_lender_file(spec: LenderFileSpec, root: Path) -> dict:
         log: list[str] = []
         outcome = materialize_all(groups=GROUPS, log=log.append)
         assert outcome.success, f"{spec}\n" + "\n".join(log)
-        [model] = list_models(platform_engine(get_settings().resolved_database_url))
+        [model] = list_models(migrated_engine(get_settings().resolved_database_url))
     finally:
         for key, value in saved.items():
             if value is None:

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.db import migrated_engine
 from credit_assets.core.platform.registry import list_models
 from credit_assets.core.platform.settings import get_settings
 from credit_assets.orchestration import materialize_all
@@ -28,7 +28,7 @@ def test_lending_club_ends_in_a_documented_champion_without_fairness_evidence(cr
     log: list[str] = []
     outcome = materialize_all(log=log.append)
     assert outcome.success, "\n".join(log)
-    [model] = list_models(platform_engine(get_settings().resolved_database_url))
+    [model] = list_models(migrated_engine(get_settings().resolved_database_url))
     version = model["version"]
     reports = credit_home / "data/reports"
 

@@ -6,9 +6,10 @@ import polars as pl
 import sqlalchemy as sa
 
 from credit_assets.core.monitoring.drift import drift_report
-from credit_assets.core.platform.db import alerts, platform_engine
+from credit_assets.core.platform.alerts import record_alert
+from credit_assets.core.platform.db import alerts, migrated_engine
 from credit_assets.core.platform.settings import get_settings
-from credit_assets.defs.monitoring.sensors import drift_retrain_sensor, record_alert
+from credit_assets.defs.monitoring.sensors import drift_retrain_sensor
 from credit_assets.orchestration import load_definitions
 
 
@@ -50,8 +51,8 @@ def test_drift_sensor_stays_quiet_on_a_stable_log():
 
 
 def test_a_failed_run_becomes_an_alert_row():
-    record_alert("run_failure", "retrain_job failed: boom", "run-1", {"job": "retrain_job"})
-    engine = platform_engine(get_settings().resolved_database_url)
+    engine = migrated_engine(get_settings().resolved_database_url)
+    record_alert(engine, "run_failure", "retrain_job failed: boom", "run-1", {"job": "retrain_job"})
     with engine.connect() as conn:
         row = conn.execute(sa.select(alerts)).mappings().one()
     assert (row["kind"], row["run_id"]) == ("run_failure", "run-1")

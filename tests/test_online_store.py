@@ -6,7 +6,7 @@ from datetime import date
 import polars as pl
 import pytest
 
-from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.db import migrated_engine
 from credit_assets.core.platform.online_store import (
     NoSnapshotError,
     UnknownBorrowerError,
@@ -29,7 +29,7 @@ def snapshot(value: float) -> pl.DataFrame:
 
 
 def _publish_and_read_concurrently(url: str) -> None:
-    engine = platform_engine(url)
+    engine = migrated_engine(url)
     with pytest.raises(NoSnapshotError):
         read_features(engine, BORROWERS[0])
     first = publish_snapshot(engine, snapshot(1.0), as_of=date(2026, 1, 1), catalogue_version="c1",
@@ -81,14 +81,14 @@ def test_readers_see_a_whole_snapshot_during_a_publish_on_postgres(postgres_url)
 
 
 def test_a_snapshot_needs_one_row_per_borrower(credit_home):
-    engine = platform_engine(f"sqlite:///{credit_home / 'platform.db'}")
+    engine = migrated_engine(f"sqlite:///{credit_home / 'platform.db'}")
     doubled = pl.concat([snapshot(1.0).head(2), snapshot(1.0).head(1)])
     with pytest.raises(ValueError, match="one row per borrower_id"):
         publish_snapshot(engine, doubled, as_of=date(2026, 1, 1), catalogue_version="c1")
 
 
 def test_old_snapshots_are_pruned(credit_home):
-    engine = platform_engine(f"sqlite:///{credit_home / 'platform.db'}")
+    engine = migrated_engine(f"sqlite:///{credit_home / 'platform.db'}")
     ids = [publish_snapshot(engine, snapshot(float(v)).head(10), as_of=date(2026, 1, v),
                             catalogue_version="c1") for v in (1, 2, 3)]
     import sqlalchemy as sa

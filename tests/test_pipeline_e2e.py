@@ -8,7 +8,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.db import migrated_engine
 from credit_assets.core.platform.online_store import current_snapshot, read_features
 from credit_assets.core.platform.registry import current_champion
 from credit_assets.core.platform.settings import get_settings
@@ -36,7 +36,7 @@ def _run_and_check(home) -> None:
     )
     assert outcome.success, "\n".join(log)
     settings = get_settings()
-    engine = platform_engine(settings.resolved_database_url)
+    engine = migrated_engine(settings.resolved_database_url)
 
     # Ingestion: dirty rows quarantined, unreadable files set aside, nothing else lost.
     quarantine = pl.read_parquet(home / "data/quarantine_report/quarantine.parquet")
@@ -83,7 +83,7 @@ def test_a_worse_challenger_is_held_back_and_documented_while_the_run_succeeds(
 ):
     outcome = materialize_all(groups=["ingestion", "features", "modeling", "compliance"], log=print)
     assert outcome.success
-    engine = platform_engine(get_settings().resolved_database_url)
+    engine = migrated_engine(get_settings().resolved_database_url)
     champion = current_champion(engine)
 
     # A starved challenger (two boosting rounds) fails the quality gate: an outcome, not an error.

@@ -28,10 +28,10 @@ from test_production_support import (
 )
 
 from credit_assets.core.platform.settings import get_settings
+from credit_assets.core.platform.storage.keys import bucket_key
 from credit_assets.core.tools.synthetic import generate
-from credit_assets.defs.features.assets import bucket_key
-from credit_assets.defs.production import executor_from_env
-from credit_assets.defs.resources import PlatformResource
+from credit_assets.defs.common.production import executor_from_env
+from credit_assets.defs.common.resources import PlatformResource
 from credit_assets.orchestration import QUIET_RUN_CONFIG, load_definitions, materialize_all
 
 BORROWERS = 800

@@ -23,7 +23,7 @@ from test_production_support import (
 )
 
 from credit_assets.core.platform.apikeys import create_api_key
-from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.db import migrated_engine
 from credit_assets.core.platform.online_store import current_snapshot
 from credit_assets.core.platform.registry import current_champion
 from credit_assets.core.platform.settings import get_settings
@@ -114,7 +114,7 @@ def test_runs_materializations_and_the_champion_live_in_postgres_and_the_api_sco
                   "champion_model"):
         assert f'["{asset}"]' in materialized
 
-    platform = platform_engine(postgres_url)
+    platform = migrated_engine(postgres_url)
     champion = current_champion(platform)
     assert champion is not None and champion.run_id in outcome.runs
 

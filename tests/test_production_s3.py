@@ -18,7 +18,7 @@ import pytest
 from test_production_support import FAKE_AWS, new_bucket, spy_on_dagster_aws_clients
 
 from credit_assets.core.modeling.artifacts import ArtifactIntegrityError, load_registered_artifact
-from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.db import migrated_engine
 from credit_assets.core.platform.online_store import current_snapshot
 from credit_assets.core.platform.registry import current_champion
 from credit_assets.core.platform.settings import get_settings
@@ -128,7 +128,7 @@ def test_the_champion_is_registered_with_an_s3_uri_and_loads_with_its_sha256_ver
     in_s3_workspace,
 ):
     settings = get_settings()
-    champion = current_champion(platform_engine(settings.resolved_database_url))
+    champion = current_champion(migrated_engine(settings.resolved_database_url))
     assert champion is not None
     assert champion.artifact_uri == (
         f"s3://{settings.s3_bucket}/{PREFIX}/artifacts/models/{champion.version}"
@@ -141,7 +141,7 @@ def test_the_champion_is_registered_with_an_s3_uri_and_loads_with_its_sha256_ver
 @pytest.mark.slow
 def test_an_artifact_whose_manifest_checksum_differs_from_the_registry_is_refused(in_s3_workspace):
     settings = get_settings()
-    champion = current_champion(platform_engine(settings.resolved_database_url))
+    champion = current_champion(migrated_engine(settings.resolved_database_url))
     assert champion is not None
     with pytest.raises(ArtifactIntegrityError, match="manifest.json"):
         load_registered_artifact(settings, champion.artifact_uri, "0" * 64)
@@ -150,7 +150,7 @@ def test_an_artifact_whose_manifest_checksum_differs_from_the_registry_is_refuse
 @pytest.mark.slow
 def test_a_tampered_model_file_in_the_bucket_is_refused(in_s3_workspace):
     settings = get_settings()
-    champion = current_champion(platform_engine(settings.resolved_database_url))
+    champion = current_champion(migrated_engine(settings.resolved_database_url))
     assert champion is not None
     client = boto3.client("s3", endpoint_url=settings.s3_endpoint_url, region_name="us-east-1")
     key = f"{PREFIX}/artifacts/models/{champion.version}/model.cbm"
@@ -171,7 +171,7 @@ def test_polars_scans_the_feature_buckets_straight_from_s3(in_s3_workspace):
     scanned = S3DataStore.from_settings(settings).scan("features/borrower_features/")
     assert scanned is not None
     frame = scanned.select("borrower_id").collect()
-    snapshot = current_snapshot(platform_engine(settings.resolved_database_url))
+    snapshot = current_snapshot(migrated_engine(settings.resolved_database_url))
     assert snapshot is not None and frame.height == snapshot["rows"]
     assert frame["borrower_id"].n_unique() == frame.height
 
@@ -179,7 +179,7 @@ def test_polars_scans_the_feature_buckets_straight_from_s3(in_s3_workspace):
 def test_the_platform_resource_takes_its_s3_client_from_dagster_aws(
     moto_endpoint, credit_home, monkeypatch
 ):
-    from credit_assets.defs.resources import PlatformResource
+    from credit_assets.defs.common.resources import PlatformResource
 
     bucket = new_bucket(moto_endpoint)
     for name, value in s3_env(moto_endpoint, bucket, credit_home).items():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.db import migrated_engine
 from credit_assets.core.platform.registry import (
     current_champion,
     get_model,
@@ -19,7 +19,7 @@ def _register(engine, version, sha="a" * 64):
 
 
 def _lifecycle(url: str) -> None:
-    engine = platform_engine(url)
+    engine = migrated_engine(url)
     assert current_champion(engine) is None
     _register(engine, "v1")
     assert get_model(engine, "v1").status == "challenger"

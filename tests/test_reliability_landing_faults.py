@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from credit_assets.core.contracts import load_contracts
 from credit_assets.core.ingestion.landing import scan_source
-from credit_assets.core.platform.db import ingested_files, platform_engine
+from credit_assets.core.platform.db import ingested_files, migrated_engine
 from credit_assets.core.platform.settings import get_settings
 from credit_assets.core.platform.storage.local import data_store
 from credit_assets.orchestration import ingest_landing_zone, load_definitions
@@ -153,7 +153,7 @@ def test_faulty_landing_files_are_quarantined_or_set_aside_and_valid_rows_all_ke
         assert (credit_home / "archive" / source / name).exists()
 
     # The ledger: rows read = accepted + quarantined, for every ingested file.
-    engine = platform_engine(get_settings().resolved_database_url)
+    engine = migrated_engine(get_settings().resolved_database_url)
     with engine.connect() as conn:
         ledger = {
             r.file_name: (r.rows_read, r.rows_accepted, r.rows_rejected)

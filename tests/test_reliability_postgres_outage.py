@@ -189,7 +189,7 @@ def test_scoring_survives_a_postgres_restart_with_503s_and_an_exact_decision_log
     private_postgres: PrivatePostgres, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from credit_assets.core.platform.apikeys import create_api_key
-    from credit_assets.core.platform.db import platform_engine
+    from credit_assets.core.platform.db import migrated_engine
     from credit_assets.core.platform.settings import Settings
 
     pg = private_postgres
@@ -205,8 +205,8 @@ def test_scoring_survives_a_postgres_restart_with_503s_and_an_exact_decision_log
     settings = Settings()
     champion = save_and_register(settings, built_model())
     publish_borrowers(settings)
-    key = create_api_key(platform_engine(pg.url), "outage-lender")
-    platform_engine(pg.url).dispose()  # no idle connection of ours across the restart
+    key = create_api_key(migrated_engine(pg.url), "outage-lender")
+    migrated_engine(pg.url).dispose()  # no idle connection of ours across the restart
 
     port = free_port()
     command = scoring_api_command(port)

@@ -86,7 +86,7 @@ def _run(port: int, key: str, seconds: float, interval: float) -> list:
 @pytest.mark.timeout(300)
 def test_a_minute_at_half_the_maximum_throughput(postgres_url, monkeypatch, tmp_path) -> None:
     from credit_assets.core.platform.apikeys import create_api_key
-    from credit_assets.core.platform.db import decision_log, platform_engine
+    from credit_assets.core.platform.db import decision_log, migrated_engine
     from credit_assets.core.platform.settings import Settings
 
     for name, value in {
@@ -99,7 +99,7 @@ def test_a_minute_at_half_the_maximum_throughput(postgres_url, monkeypatch, tmp_
     settings = Settings()
     save_and_register(settings, built_model())
     publish_borrowers(settings)
-    engine = platform_engine(postgres_url)
+    engine = migrated_engine(postgres_url)
     key = create_api_key(engine, "load-lender")
 
     port = free_port()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from credit_assets.core.platform.db import decision_log, platform_engine
+from credit_assets.core.platform.db import decision_log, migrated_engine
 from credit_assets.core.platform.decision_log import (
     DuplicateIdempotencyKeyError,
     canonical_json,
@@ -70,7 +70,7 @@ def database(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 async def open_store(url: str) -> DecisionStore:
-    engine = platform_engine(url)  # migrates
+    engine = migrated_engine(url)  # migrates
     if engine.dialect.name == "postgresql":
         return await PostgresStore.open(url, max_connections=4, timeout=10.0)
     return EngineStore(engine)
@@ -106,7 +106,7 @@ def test_a_group_is_one_insert_and_a_reused_key_fails_only_its_own_row(database:
         None,
         None,
     ]
-    assert logged(platform_engine(database)) == sorted(
+    assert logged(migrated_engine(database)) == sorted(
         ["first", "third", "fifth", "sixth", "seventh"]
     )
     assert {k: v.decision_id for k, v in found.items()} == {"k1": "first", "k2": "third"}
@@ -118,7 +118,7 @@ def test_features_come_from_the_current_snapshot_and_unknown_ids_are_absent(
 ) -> None:
     import polars as pl
 
-    engine = platform_engine(database)
+    engine = migrated_engine(database)
 
     async def read(ids: list[str]) -> Any:
         store = await open_store(database)
@@ -144,7 +144,7 @@ def test_features_come_from_the_current_snapshot_and_unknown_ids_are_absent(
 
 
 def test_the_sync_insert_reports_a_reused_key_per_row() -> None:
-    engine = platform_engine(Settings().resolved_database_url)
+    engine = migrated_engine(Settings().resolved_database_url)
     assert insert_decisions(engine, [row("a", key="k")]) == [None]
     errors = insert_decisions(engine, [row("b", key="k"), row("c", key="j")])
     assert isinstance(errors[0], DuplicateIdempotencyKeyError) and errors[1] is None

@@ -27,7 +27,7 @@ from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling import RiskBands, ScoreScale, TrainConfig, train_challenger
 from credit_assets.core.modeling.artifacts import ArtifactRef, save_model_artifact
 from credit_assets.core.modeling.train import TrainedModel, catboost_pool, to_catboost_frame
-from credit_assets.core.platform.db import model_registry, platform_engine
+from credit_assets.core.platform.db import model_registry, migrated_engine
 from credit_assets.core.platform.online_store import publish_snapshot
 from credit_assets.core.platform.registry import RegistryRecord, promote, register_challenger
 from credit_assets.core.platform.settings import Settings
@@ -136,7 +136,7 @@ def save_and_register(
         extra_files={"leaf_shap.npz": built.explainer_bytes},
         now=now,
     )
-    engine = platform_engine(settings.resolved_database_url)
+    engine = migrated_engine(settings.resolved_database_url)
     record = register_challenger(
         engine,
         version=ref.version,
@@ -157,7 +157,7 @@ def save_and_register(
 
 
 def tamper_registry_sha(settings: Settings, version: str) -> None:
-    engine = platform_engine(settings.resolved_database_url)
+    engine = migrated_engine(settings.resolved_database_url)
     with engine.begin() as conn:
         conn.execute(
             sa.update(model_registry)
@@ -242,7 +242,7 @@ def _borrower_rows() -> tuple[dict[str, object], ...]:
 def publish_borrowers(settings: Settings) -> str:
     """Publish the `payloads()` borrowers' features as the current online snapshot."""
     frame = pl.DataFrame(list(_borrower_rows()), infer_schema_length=None)
-    engine = platform_engine(settings.resolved_database_url)
+    engine = migrated_engine(settings.resolved_database_url)
     return publish_snapshot(
         engine, frame, as_of=AS_OF, catalogue_version=feature_catalogue(contracts()).version
     )
@@ -275,7 +275,7 @@ class RunningApi:
     def decision_rows(self) -> list[Any]:
         from credit_assets.core.platform.db import decision_log
 
-        engine = platform_engine(self.settings.resolved_database_url)
+        engine = migrated_engine(self.settings.resolved_database_url)
         with engine.connect() as conn:
             return conn.execute(
                 sa.select(decision_log).order_by(decision_log.c.created_at)
@@ -286,7 +286,7 @@ def key_headers(api: RunningApi, lender: str, *scopes: str) -> dict[str, str]:
     """Authorization headers with a new key of `lender` holding `scopes` (all when none given)."""
     from credit_assets.core.platform.apikeys import create_api_key
 
-    engine = platform_engine(api.settings.resolved_database_url)
+    engine = migrated_engine(api.settings.resolved_database_url)
     return {"Authorization": f"Bearer {create_api_key(engine, lender, scopes or None)}"}
 
 
@@ -309,7 +309,7 @@ def running_api(monkeypatch: Any, *, champion: bool = True, snapshot: bool = Tru
         settings = Settings()
         record = save_and_register(settings, built_model()) if champion else None
         snapshot_id = publish_borrowers(settings) if snapshot else None
-        key = create_api_key(platform_engine(settings.resolved_database_url), "acme-bank")
+        key = create_api_key(migrated_engine(settings.resolved_database_url), "acme-bank")
         with TestClient(create_app()) as client:
             yield RunningApi(client, settings, key, record, snapshot_id)
 

@@ -20,7 +20,7 @@ from test_scoring_fixtures import (
 )
 
 from credit_assets.core.modeling import ArtifactIntegrityError
-from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.db import migrated_engine
 from credit_assets.core.platform.registry import get_model
 from credit_assets.core.platform.settings import Settings
 from credit_assets.core.scoring import (
@@ -143,7 +143,7 @@ def test_an_artifact_whose_checksum_differs_from_the_registry_is_refused() -> No
     settings = Settings()
     record = save_and_register(settings, built_model())
     tamper_registry_sha(settings, record.version)
-    tampered = get_model(platform_engine(settings.resolved_database_url), record.version)
+    tampered = get_model(migrated_engine(settings.resolved_database_url), record.version)
     with pytest.raises(ArtifactIntegrityError, match="manifest.json"):
         ScoringModel.load(settings, tampered)
 

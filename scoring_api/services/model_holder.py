@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 
-from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.db import migrated_engine
 from credit_assets.core.platform.registry import RegistryRecord, current_champion
 from credit_assets.core.platform.settings import Settings
 from credit_assets.core.scoring import ScoringModel
@@ -86,7 +86,7 @@ class ModelHolder:
         )
 
     def engine(self) -> Engine:
-        return platform_engine(self.settings.resolved_database_url)
+        return migrated_engine(self.settings.resolved_database_url)
 
     def reload(self, force: bool = False) -> ScoringModel | None:
         """Serve the registry's champion if it is not served already; return the model serving now.

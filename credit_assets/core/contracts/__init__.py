@@ -20,6 +20,7 @@ from credit_assets.core.contracts.model import (
     contract_of_kind,
     load_contract,
     load_contracts,
+    protected_columns,
 )
 
 __all__ = [
@@ -36,4 +37,5 @@ __all__ = [
     "contract_of_kind",
     "load_contract",
     "load_contracts",
+    "protected_columns",
 ]

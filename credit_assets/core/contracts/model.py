@@ -222,6 +222,11 @@ def load_contracts(directory: Path) -> dict[str, Contract]:
     return contracts
 
 
+def protected_columns(contracts: dict[str, Contract]) -> list[str]:
+    """Every column any contract declares `protected` (fairness testing only, never an input)."""
+    return [c for contract in contracts.values() for c in contract.protected_columns]
+
+
 def contract_of_kind(contracts: dict[str, Contract], kind: SourceKind) -> Contract | None:
     """The single contract of a kind, if any; two of one kind (but generic) is an error."""
     found = [c for c in contracts.values() if c.kind is kind]

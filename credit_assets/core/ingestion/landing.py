@@ -26,15 +26,13 @@ from credit_assets.core.ingestion.files import (
 )
 from credit_assets.core.ingestion.zones import LandingFile, LandingZone, SetAside
 from credit_assets.core.platform.db import ingested_files
+from credit_assets.core.platform.storage.keys import (
+    QUARANTINE_PREFIX,
+    quarantine_key,
+    raw_key,
+    raw_prefix,
+)
 from credit_assets.core.platform.storage.local import DataStore
-
-
-def raw_key(source: str, partition_key: str) -> str:
-    return f"raw/{source}/{partition_key}.parquet"
-
-
-def quarantine_key(source: str, partition_key: str) -> str:
-    return f"quarantine/{source}/{partition_key}.parquet"
 
 
 def store_result(store: DataStore, result: IngestResult, partition_key: str) -> tuple[str, str]:
@@ -84,7 +82,7 @@ def ingested_under_other_name(
 
 def scan_source(store: DataStore, contract: Contract) -> pl.LazyFrame:
     """All validated rows of a source, one row per record key (the latest ingestion wins)."""
-    frame = store.scan(f"raw/{contract.name}/")
+    frame = store.scan(raw_prefix(contract.name))
     if frame is None:
         return empty_source_frame(contract).lazy()
     return frame.sort("_ingested_at", "_source_file", "_row_number").unique(
@@ -93,7 +91,7 @@ def scan_source(store: DataStore, contract: Contract) -> pl.LazyFrame:
 
 
 def scan_quarantine(store: DataStore) -> pl.LazyFrame | None:
-    return store.scan("quarantine/")
+    return store.scan(QUARANTINE_PREFIX)
 
 
 @dataclass(frozen=True)

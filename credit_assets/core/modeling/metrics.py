@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from credit_assets.core.modeling.scaling import RiskBands, band_table
@@ -121,3 +122,22 @@ def evaluate(
     if scores is not None:
         result["bands"] = band_table(scores, p, y, bands)
     return result
+
+
+def bayes_optimal_auc(test: pl.DataFrame, truth: pl.DataFrame | None) -> float | None:
+    """AUC of the true PD on the test split, when a generator's ground truth covers it.
+
+    `test` has `application_id` and `default_flag`; `truth` (synthetic data only) has
+    `application_id` and `true_pd`. None unless at least 99 % of the test rows are covered.
+    """
+    if truth is None or "application_id" not in test.columns:
+        return None
+    joined = test.select("application_id", "default_flag").join(
+        truth.select("application_id", "true_pd"), on="application_id", how="inner"
+    )
+    if joined.height < test.height * 0.99 or joined.height == 0:
+        return None
+    y = joined["default_flag"].to_numpy()
+    if y.min() == y.max():
+        return None
+    return auc(y, joined["true_pd"].to_numpy())

@@ -1,7 +1,7 @@
 """The platform's adapters to the outside: settings, database, registry, stores, storage.
 
 - `settings`: `Settings` (every CREDIT_* variable), `get_settings`, `REPO_ROOT`.
-- `db`: the SQLAlchemy tables, `migrate` (alembic, `migrations/`), `platform_engine`.
+- `db`: the SQLAlchemy tables, `migrate` (alembic, `migrations/`), `migrated_engine`.
 - `registry`: the model registry (`register_challenger`, `promote`, `hold_back`,
   `current_champion`, `list_models`).
 - `online_store`: feature snapshots for real-time scoring (`publish_snapshot`, `read_features`).

@@ -248,8 +248,13 @@ def _file_lock(engine: Engine) -> Iterator[None]:
 _migrated: set[str] = set()
 
 
-def platform_engine(url: str) -> Engine:
-    """The engine for a platform database, migrated to head once per process."""
+def migrated_engine(url: str) -> Engine:
+    """The engine for a platform database, after migrating it to head (once per process).
+
+    The name says what it does: the first call per database URL applies the alembic
+    migrations (`migrate`), so a command, a Dagster run or an API worker never works on
+    an old schema. `engine_for` is the engine without that step.
+    """
     if url not in _migrated:
         migrate(url)
         _migrated.add(url)

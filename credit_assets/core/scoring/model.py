@@ -7,12 +7,12 @@ score scale and risk bands recorded in the manifest, and the feature order.
 Two paths share one core (leaf indexes -> raw prediction and exact SHAP ->
 PD, score, band, reasons):
 
-- `score_one(features)`: one borrower from a feature mapping (the API). The row
-  is converted by the rules of `to_catboost_frame` in plain Python and handed to
-  CatBoost as a one-row object array with one thread, because converting a
-  DataFrame per request costs more than predicting.
-- `score_frame(frame)` / `score_rows(rows)`: many borrowers at once (batch
-  scores, the batch endpoint), vectorised.
+- `score_rows(rows)`: many borrowers from feature mappings in one vectorised pass
+  (the API's decider scores every queued request this way; rows are converted by
+  the rules of `to_catboost_frame` in plain Python, because converting a DataFrame
+  per request costs more than predicting). `score_one(features)` is the same for
+  a single row (the shadow scorer's fallback for a row the batch refused).
+- `score_frame(frame)`: a whole feature frame (batch scores).
 
 Both give identical results; a test holds them to it.
 """

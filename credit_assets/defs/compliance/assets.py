@@ -1,14 +1,11 @@
 """Compliance: what model risk reviews before a model may decide on anyone, and after.
 
 Reason codes, reason accuracy, explainability, fairness and less-discriminatory
-alternatives are computed on the challenger (and gate its promotion); the model
-card is written for every promoted version.
+alternatives are computed on every challenger (their gates feed `champion_model`'s
+decision); the model card is written for every challenger, promoted or held back.
 """
 
-from dataclasses import dataclass
-
 import dagster as dg
-import numpy as np
 import polars as pl
 
 from credit_assets.core.compliance import (
@@ -24,16 +21,14 @@ from credit_assets.core.compliance import (
     lda_search as run_lda_search,
 )
 from credit_assets.core.explain import (
-    LeafShapExplainer,
     applicants_to_check,
     population_baselines,
     validate_reason_accuracy,
 )
 from credit_assets.core.features import feature_catalogue
-from credit_assets.core.features.specs import FeatureCatalogue
 from credit_assets.core.modeling import TrainConfig, to_catboost_frame
-from credit_assets.core.modeling.artifacts import LoadedModel, load_registered_artifact
 from credit_assets.core.platform.registry import get_model
+from credit_assets.core.platform.storage.keys import report_key
 from credit_assets.core.promotion import (
     FAIRNESS,
     REASON_ACCURACY,
@@ -44,63 +39,19 @@ from credit_assets.core.promotion import (
     reason_gate,
 )
 from credit_assets.core.reports.metadata import markdown_table, png_markdown
-from credit_assets.defs.gates import (
-    gate_check_result,
-    gate_check_spec,
-    read_report,
-    report_key,
-    write_report,
+from credit_assets.defs.common.checks import gate_check_result, gate_check_spec
+from credit_assets.defs.common.lineage import latest_metadata
+from credit_assets.defs.common.loaders import (
+    challenger_context,
+    load_challenger,
+    load_model,
+    load_training_set,
+    score_scale,
 )
-from credit_assets.defs.lineage import latest_metadata
-from credit_assets.defs.modeling.assets import load_training_set, protected_columns, score_scale
-from credit_assets.defs.resources import PlatformResource
+from credit_assets.defs.common.reports import read_report, write_report
+from credit_assets.defs.common.resources import PlatformResource
 
 COMPLIANCE_OWNERS = ["team:compliance"]
-
-
-@dataclass
-class ChallengerContext:
-    """The challenger under review with its test split, scored."""
-
-    version: str
-    run_id: str | None
-    loaded: LoadedModel
-    explainer: LeafShapExplainer
-    catalogue: FeatureCatalogue
-    frame: pl.DataFrame
-    test: pl.DataFrame
-    inputs: object  # the test split as CatBoost sees it
-    pd: np.ndarray
-    scores: np.ndarray
-    protected: list[str]
-
-
-def challenger_context(
-    context: dg.AssetExecutionContext, platform: PlatformResource
-) -> ChallengerContext:
-    settings = platform.settings
-    version = latest_metadata(context, "challenger_model")["version"]
-    record = get_model(platform.engine, version)
-    loaded = load_registered_artifact(settings, record.artifact_uri, record.manifest_sha256)
-    explainer = LeafShapExplainer.from_bytes(loaded.files["leaf_shap.npz"], model=loaded.model)
-    frame, _specs, _sha = load_training_set(platform)
-    test = frame.filter(pl.col("split") == "test")
-    pd_test = loaded.predict_pd(test, thread_count=settings.threads)
-    contracts = platform.contracts()
-    protected = protected_columns(contracts)
-    return ChallengerContext(
-        version=version,
-        run_id=record.run_id,
-        loaded=loaded,
-        explainer=explainer,
-        catalogue=feature_catalogue(contracts),
-        frame=frame,
-        test=test,
-        inputs=to_catboost_frame(test, loaded.features),
-        pd=pd_test,
-        scores=np.asarray(score_scale(settings).score_from_pd(pd_test)),
-        protected=[p for p in protected if f"protected_{p}" in frame.columns],
-    )
 
 
 @dg.asset(
@@ -123,10 +74,7 @@ def reason_code_catalogue(context: dg.AssetExecutionContext, platform: PlatformR
     contracts = platform.contracts()
     catalogue = feature_catalogue(contracts)
     version = latest_metadata(context, "challenger_model")["version"]
-    record = get_model(platform.engine, version)
-    loaded = load_registered_artifact(
-        platform.settings, record.artifact_uri, record.manifest_sha256
-    )
+    loaded = load_challenger(platform, version)
     rows = [
         {
             "feature": f.name,
@@ -392,7 +340,7 @@ def model_card(context: dg.AssetExecutionContext, platform: PlatformResource):
     settings = platform.settings
     version = latest_metadata(context, "champion_model")["challenger_version"]
     record = get_model(platform.engine, version)
-    loaded = load_registered_artifact(settings, record.artifact_uri, record.manifest_sha256)
+    loaded = load_model(platform, record)
     store = platform.store
 
     def report(kind: str) -> dict | None:

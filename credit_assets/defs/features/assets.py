@@ -16,18 +16,16 @@ from credit_assets.core.features.specs import FeatureCatalogue
 from credit_assets.core.features.training_set import NOT_FEATURES
 from credit_assets.core.platform.online_store import current_snapshot, publish_snapshot
 from credit_assets.core.platform.settings import get_settings
+from credit_assets.core.platform.storage.keys import (
+    BORROWER_FEATURES_PREFIX,
+    TRAINING_SET,
+    bucket_key,
+)
 from credit_assets.core.reports.metadata import frame_markdown, markdown_table
-from credit_assets.defs.resources import PlatformResource
+from credit_assets.defs.common.partitions import bucket_partitions
+from credit_assets.defs.common.resources import PlatformResource
 
 FEATURE_OWNERS = ["team:data-engineering"]
-BORROWER_FEATURES_PREFIX = "features/borrower_features/"
-TRAINING_SET_KEY = "features/training_set.parquet"
-
-
-def bucket_partitions() -> dg.StaticPartitionsDefinition:
-    """Borrower hash buckets (CREDIT_FEATURE_BUCKETS, 8 by default) so a backfill fans out."""
-    n = get_settings().feature_buckets
-    return dg.StaticPartitionsDefinition([f"{b:02d}" for b in range(n)])
 
 
 def has_borrower_history(contracts: dict[str, Contract]) -> bool:
@@ -36,10 +34,6 @@ def has_borrower_history(contracts: dict[str, Contract]) -> bool:
         c.borrower_column is not None and c.timestamp is not None and c.kind.value != "outcomes"
         for c in contracts.values()
     )
-
-
-def bucket_key(partition_key: str) -> str:
-    return f"{BORROWER_FEATURES_PREFIX}bucket={partition_key}.parquet"
 
 
 def missing_share_table(frame: pl.DataFrame, names: list[str], limit: int = 60) -> str:
@@ -237,7 +231,7 @@ def training_set(context: dg.AssetExecutionContext, platform: PlatformResource):
     contracts = platform.contracts()
     catalogue = feature_catalogue(contracts)
     frame = build_training_set(platform.sources(contracts), contracts, seed=settings.seed)
-    uri = platform.store.write_frame(TRAINING_SET_KEY, frame)
+    uri = platform.store.write_frame(TRAINING_SET, frame)
     summary = training_set_summary(frame)
     features = model_feature_names(frame, catalogue)
     yield catalogue_check(frame, catalogue, set(NOT_FEATURES))

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from credit_assets.defs.features.assets import bucket_partitions
+from credit_assets.defs.common.partitions import bucket_partitions
 
 
 def daily_feature_refresh(context: dg.ScheduleEvaluationContext):

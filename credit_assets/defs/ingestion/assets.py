@@ -14,8 +14,9 @@ from credit_assets.core.contracts.pandera_schema import check_against_contract
 from credit_assets.core.ingestion.files import UnreadableFileError, ingest_file
 from credit_assets.core.ingestion.landing import record_ingestion, scan_quarantine, store_result
 from credit_assets.core.platform.settings import get_settings
+from credit_assets.core.platform.storage.keys import QUARANTINE_REPORT
 from credit_assets.core.reports.metadata import frame_markdown, markdown_table
-from credit_assets.defs.resources import PlatformResource
+from credit_assets.defs.common.resources import PlatformResource
 
 INGESTION_OWNERS = ["team:data-engineering"]
 
@@ -189,7 +190,7 @@ def build_quarantine_asset(contracts: dict[str, Contract]) -> dg.AssetsDefinitio
     def quarantine(context: dg.AssetExecutionContext, platform: PlatformResource):
         scanned = scan_quarantine(platform.store)
         rows = scanned.collect() if scanned is not None else pl.DataFrame()
-        uri = platform.store.write_frame("quarantine_report/quarantine.parquet", rows)
+        uri = platform.store.write_frame(QUARANTINE_REPORT, rows)
         by_source = rows.group_by("source").len().sort("source").to_dicts() if rows.height else []
         aside = platform.landing.set_aside_notes(contracts)
         return dg.MaterializeResult(

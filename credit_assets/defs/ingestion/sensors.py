@@ -8,8 +8,8 @@ import dagster as dg
 from credit_assets.core.contracts import Contract, load_contracts
 from credit_assets.core.ingestion.landing import scan_landing_zone
 from credit_assets.core.platform.settings import get_settings
+from credit_assets.defs.common.resources import PlatformResource
 from credit_assets.defs.ingestion.assets import build_ingest_job
-from credit_assets.defs.resources import PlatformResource
 
 
 def build_landing_sensor(contracts: dict[str, Contract], jobs: list) -> dg.SensorDefinition:

@@ -1,34 +1,32 @@
 """Modeling: the CatBoost challenger, the scorecard baseline, their evaluation and promotion."""
 
-import hashlib
 
 import dagster as dg
-import numpy as np
 import polars as pl
 
-from credit_assets.core.features import feature_catalogue, model_feature_names
+from credit_assets.core.contracts import protected_columns
+from credit_assets.core.features import feature_catalogue
 from credit_assets.core.modeling import (
     RiskBands,
-    ScoreScale,
     TrainConfig,
     evaluate,
     train_challenger,
     train_scorecard,
     verify_monotonicity,
 )
-from credit_assets.core.modeling.artifacts import load_registered_artifact, save_model_artifact
+from credit_assets.core.modeling.artifacts import save_model_artifact
+from credit_assets.core.modeling.metrics import bayes_optimal_auc
 from credit_assets.core.modeling.plots import calibration_markdown, roc_markdown
 from credit_assets.core.modeling.scaling import band_table_markdown
 from credit_assets.core.modeling.scorecard import TrainedScorecard
 from credit_assets.core.platform.registry import (
     current_champion,
-    get_model,
     hold_back,
     promote,
     register_challenger,
 )
-from credit_assets.core.platform.settings import Settings
 from credit_assets.core.platform.storage.artifacts import artifact_storage
+from credit_assets.core.platform.storage.keys import report_key, scorecard_key
 from credit_assets.core.promotion import (
     MONOTONICITY,
     NO_PROTECTED,
@@ -36,60 +34,34 @@ from credit_assets.core.promotion import (
     RANK_ORDERING,
     REASONS,
     PromotionEvidence,
-    PromotionPolicy,
     decide,
     evaluate_gates,
     monotonicity_gate,
-    policy_from_settings,
     protected_gate,
     quality_gate,
     rank_ordering_gate,
     reason_gate,
 )
 from credit_assets.core.reports.metadata import markdown_table
-from credit_assets.defs.features.assets import TRAINING_SET_KEY
-from credit_assets.defs.gates import (
-    gate_check_result,
-    gate_check_spec,
-    read_report,
-    report_key,
-    write_report,
+from credit_assets.defs.common.checks import gate_check_result, gate_check_spec
+from credit_assets.defs.common.lineage import latest_metadata
+from credit_assets.defs.common.loaders import (
+    labels,
+    load_challenger,
+    load_model,
+    load_training_set,
+    policy,
+    score_scale,
 )
-from credit_assets.defs.lineage import latest_metadata
-from credit_assets.defs.resources import PlatformResource
+from credit_assets.defs.common.reports import read_report, write_report
+from credit_assets.defs.common.resources import PlatformResource
 
 MODEL_OWNERS = ["team:model-risk"]
 SCALAR_METRICS = ("n", "n_bad", "bad_rate", "mean_pd", "auc", "gini", "ks", "brier", "ece")
 
 
-def score_scale(settings: Settings) -> ScoreScale:
-    return ScoreScale(settings.score_base, settings.score_base_odds, settings.score_pdo)
-
-
-def policy(settings: Settings) -> PromotionPolicy:
-    return policy_from_settings(settings)
-
-
 def scalar_metrics(metrics: dict) -> dict:
     return {k: metrics[k] for k in SCALAR_METRICS if k in metrics}
-
-
-def load_training_set(platform: PlatformResource) -> tuple[pl.DataFrame, list, str]:
-    """The training set, the catalogue specs of its model features, and its content hash."""
-    raw = platform.store.get_bytes(TRAINING_SET_KEY)
-    frame = pl.read_parquet(raw)
-    catalogue = feature_catalogue(platform.contracts())
-    specs = [catalogue[name] for name in model_feature_names(frame, catalogue)]
-    return frame, specs, hashlib.sha256(raw).hexdigest()[:16]
-
-
-def labels(frame: pl.DataFrame) -> np.ndarray:
-    return frame["default_flag"].to_numpy().astype(int)
-
-
-def protected_columns(contracts: dict) -> list[str]:
-    """Every column any contract declares `protected`."""
-    return [c for contract in contracts.values() for c in contract.protected_columns]
 
 
 @dg.asset(
@@ -215,7 +187,7 @@ def baseline_scorecard(context: dg.AssetExecutionContext, platform: PlatformReso
     test = frame.filter(pl.col("split") == "test")
     pd_test = scorecard.predict_pd(test)
     metrics = evaluate(labels(test), pd_test)
-    key = f"scorecards/{training_sha}/scorecard.json"
+    key = scorecard_key(training_sha)
     storage = artifact_storage(settings)
     if not (hasattr(storage, "exists") and storage.exists(key)):
         storage.put_bytes(key, scorecard.to_json().encode())
@@ -230,21 +202,11 @@ def baseline_scorecard(context: dg.AssetExecutionContext, platform: PlatformReso
     )
 
 
-def bayes_optimal_auc(platform: PlatformResource, test: pl.DataFrame) -> float | None:
-    """AUC of the generator's true PD on the test split (synthetic data only)."""
-    from credit_assets.core.modeling import auc
-
+def ground_truth(platform: PlatformResource) -> pl.DataFrame | None:
+    """The synthetic generator's true PDs, when this workspace holds generated data."""
     folder = platform.settings.ground_truth_dir
     files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
-    if not files or "application_id" not in test.columns:
-        return None
-    truth = pl.read_parquet(files).select("application_id", "true_pd")
-    joined = test.select("application_id", "default_flag").join(
-        truth, on="application_id", how="inner"
-    )
-    if joined.height < test.height * 0.99:
-        return None
-    return float(auc(joined["default_flag"].to_numpy(), joined["true_pd"].to_numpy()))
+    return pl.read_parquet(files) if files else None
 
 
 @dg.asset(
@@ -278,8 +240,7 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
     version = challenger_meta["version"]
     engine = platform.engine
 
-    record = get_model(engine, version)
-    challenger = load_registered_artifact(settings, record.artifact_uri, record.manifest_sha256)
+    challenger = load_challenger(platform, version)
     scale = score_scale(settings)
     pds = {"challenger": challenger.predict_pd(test, thread_count=settings.threads)}
     scorecard_meta = latest_metadata(context, "baseline_scorecard")
@@ -289,12 +250,12 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
     pds["baseline_scorecard"] = scorecard.predict_pd(test)
     champion = current_champion(engine)
     if champion is not None and champion.version != version:
-        loaded = load_registered_artifact(settings, champion.artifact_uri, champion.manifest_sha256)
+        loaded = load_model(platform, champion)
         pds["champion"] = loaded.predict_pd(test, thread_count=settings.threads)
     results = {
         name: evaluate(y, p, scale.score_from_pd(p), bands=RiskBands()) for name, p in pds.items()
     }
-    bayes = bayes_optimal_auc(platform, test)
+    bayes = bayes_optimal_auc(test, ground_truth(platform))
     report = {
         "challenger_version": version,
         "champion_version": champion.version if champion is not None else None,
@@ -345,9 +306,7 @@ PROMOTION_CHECK = "promotion_gates_passed"
 
 def promotion_evidence(platform: PlatformResource, version: str) -> PromotionEvidence:
     """What the gates judge for `version`: its manifest and the reports written about it."""
-    settings = platform.settings
-    record = get_model(platform.engine, version)
-    loaded = load_registered_artifact(settings, record.artifact_uri, record.manifest_sha256)
+    loaded = load_challenger(platform, version)
     contracts = platform.contracts()
     evaluation = read_report(platform, "model_evaluation", version) or {}
     models = evaluation.get("models", {})

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 
 from credit_assets.core.ingestion.landing import scan_source
-from credit_assets.core.modeling.artifacts import load_registered_artifact
+from credit_assets.core.monitoring.drift import DEFAULT_THRESHOLDS
 from credit_assets.core.monitoring.drift import drift_report as build_drift_report
 from credit_assets.core.monitoring.performance import performance_report as build_performance_report
 from credit_assets.core.monitoring.shadow_comparison import (
@@ -20,12 +20,12 @@ from credit_assets.core.platform.decision_log import (
     load_shadow_pairs,
 )
 from credit_assets.core.platform.registry import current_champion
-from credit_assets.defs.modeling.assets import load_training_set, score_scale
-from credit_assets.defs.resources import PlatformResource
+from credit_assets.core.platform.storage.keys import report_key
+from credit_assets.defs.common.loaders import load_model, load_training_set, score_scale
+from credit_assets.defs.common.partitions import DAILY
+from credit_assets.defs.common.resources import PlatformResource
 
 MONITORING_OWNERS = ["team:model-risk"]
-DAILY = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_offset=1)
-DRIFT_THRESHOLDS = (0.10, 0.25)
 
 
 NO_CHAMPION_NOTE = "no champion has been promoted yet: nothing is scored, nothing to monitor"
@@ -37,7 +37,7 @@ def champion_baseline(platform: PlatformResource):
     champion = current_champion(platform.engine)
     if champion is None:
         return None
-    loaded = load_registered_artifact(settings, champion.artifact_uri, champion.manifest_sha256)
+    loaded = load_model(platform, champion)
     frame, _specs, _sha = load_training_set(platform)
     train = frame.filter(pl.col("split") == "train")
     scores = np.asarray(
@@ -88,10 +88,10 @@ def drift_report(context: dg.AssetExecutionContext, platform: PlatformResource):
         decisions,
         features,
         set(loaded.categorical_features),
-        DRIFT_THRESHOLDS,
+        DEFAULT_THRESHOLDS,
     )
     uri = platform.store.put_bytes(
-        f"reports/drift/{context.partition_key}.json",
+        report_key("drift", context.partition_key),
         json.dumps(report.to_dict(), default=str).encode(),
     )
     return dg.MaterializeResult(

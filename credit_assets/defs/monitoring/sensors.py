@@ -1,17 +1,13 @@
 """Automation for monitoring: the daily drift report, retrain on drift, alerts on failures."""
 
-import contextlib
-import json
-from datetime import UTC, datetime
-
 import dagster as dg
-import httpx
-import sqlalchemy as sa
 
-from credit_assets.core.platform.db import alerts, platform_engine
+from credit_assets.core.platform.alerts import record_alert
+from credit_assets.core.platform.db import migrated_engine
 from credit_assets.core.platform.settings import get_settings
-from credit_assets.defs.modeling.schedules import retrain_job
-from credit_assets.defs.monitoring.assets import DAILY
+from credit_assets.defs.common.partitions import DAILY
+
+RETRAIN_JOB = "retrain_job"  # defined by the modeling layer; targeted by name
 
 drift_job = dg.define_asset_job(
     name="drift_job",
@@ -27,7 +23,7 @@ daily_drift_report = dg.build_schedule_from_partitioned_job(
 
 @dg.asset_sensor(
     asset_key=dg.AssetKey("drift_report"),
-    job=retrain_job,
+    job_name=RETRAIN_JOB,
     name="drift_retrain_sensor",
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="A drift report that comes out significant (a red score PSI or feature CSI) "
@@ -50,30 +46,6 @@ def drift_retrain_sensor(context: dg.SensorEvaluationContext, asset_event: dg.Ev
     )
 
 
-def record_alert(kind: str, message: str, run_id: str | None, payload: dict) -> None:
-    """An alert row in the platform database and, when configured, a webhook POST."""
-    settings = get_settings()
-    engine = platform_engine(settings.resolved_database_url)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.insert(alerts).values(
-                created_at=datetime.now(UTC).replace(tzinfo=None),
-                kind=kind,
-                message=message[:4000],
-                run_id=run_id,
-                payload=json.dumps(payload, default=str),
-            )
-        )
-    if settings.alert_webhook_url:
-        # The database row is the record; a webhook outage must not hide it.
-        with contextlib.suppress(httpx.HTTPError):
-            httpx.post(
-                settings.alert_webhook_url,
-                json={"kind": kind, "message": message, "run_id": run_id, **payload},
-                timeout=5,
-            )
-
-
 @dg.run_failure_sensor(
     name="run_failure_alerts",
     default_status=dg.DefaultSensorStatus.RUNNING,
@@ -82,9 +54,12 @@ def record_alert(kind: str, message: str, run_id: str | None, payload: dict) -> 
 )
 def run_failure_alerts(context: dg.RunFailureSensorContext):
     run = context.dagster_run
+    settings = get_settings()
     record_alert(
+        migrated_engine(settings.resolved_database_url),
         "run_failure",
         f"{run.job_name} failed: {context.failure_event.message}",
         run.run_id,
         {"job": run.job_name, "tags": dict(run.tags)},
+        webhook_url=settings.alert_webhook_url,
     )

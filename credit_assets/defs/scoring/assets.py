@@ -4,12 +4,16 @@ import dagster as dg
 import polars as pl
 
 from credit_assets.core.platform.registry import current_champion
+from credit_assets.core.platform.storage.keys import (
+    BATCH_SCORES_PREFIX,
+    batch_scores_key,
+    bucket_key,
+)
 from credit_assets.core.reports.metadata import markdown_table
 from credit_assets.core.scoring import ScoringModel
-from credit_assets.defs.features.assets import bucket_key, bucket_partitions
-from credit_assets.defs.resources import PlatformResource
+from credit_assets.defs.common.partitions import bucket_partitions
+from credit_assets.defs.common.resources import PlatformResource
 
-BATCH_SCORES_PREFIX = "scores/batch_scores/"
 NO_CHAMPION_NOTE = "no champion has been promoted yet (see the registry): nothing scored"
 
 
@@ -32,7 +36,7 @@ def batch_scores(context: dg.AssetExecutionContext, platform: PlatformResource):
         if features.height == 0:
             continue  # no borrower in this bucket (or no borrower-level sources at all)
         scored_bucket = model.score_frame(features, thread_count=settings.threads)
-        platform.store.write_frame(f"{BATCH_SCORES_PREFIX}bucket={bucket}.parquet", scored_bucket)
+        platform.store.write_frame(batch_scores_key(bucket), scored_bucket)
         parts.append(scored_bucket)
     scored = pl.concat(parts) if parts else pl.DataFrame()
     uri = platform.store.uri(BATCH_SCORES_PREFIX)

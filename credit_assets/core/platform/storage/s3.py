@@ -14,7 +14,7 @@ def s3_client(settings: Settings) -> Any:
     """A boto3 S3 client for the configured endpoint and region (credentials: the AWS chain).
 
     Dagster code gets its client from dagster-aws's `S3Resource` instead
-    (`credit_assets.defs.production.s3_resource`), configured from the same settings.
+    (`credit_assets.defs.common.production.s3_resource`), configured from the same settings.
     """
     import boto3
 

@@ -13,10 +13,10 @@ from sqlalchemy.engine import Engine
 from credit_assets.core.contracts import Contract, load_contracts
 from credit_assets.core.ingestion.landing import scan_source
 from credit_assets.core.ingestion.zones import LandingZone, landing_zone
-from credit_assets.core.platform.db import platform_engine
+from credit_assets.core.platform.db import migrated_engine
 from credit_assets.core.platform.settings import Settings, get_settings
 from credit_assets.core.platform.storage.local import DataStore, data_store
-from credit_assets.defs.production import s3_resource
+from credit_assets.defs.common.production import s3_resource
 
 
 class PlatformResource(dg.ConfigurableResource):
@@ -32,7 +32,7 @@ class PlatformResource(dg.ConfigurableResource):
 
     @property
     def engine(self) -> Engine:
-        return platform_engine(self.settings.resolved_database_url)
+        return migrated_engine(self.settings.resolved_database_url)
 
     @property
     def store(self) -> DataStore:

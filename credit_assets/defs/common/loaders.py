@@ -1,0 +1,100 @@
+"""What the modeling, compliance and monitoring layers load: the training set, the challenger
+under review (scored on the test split), the score scale and the promotion policy."""
+
+import hashlib
+from dataclasses import dataclass
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from credit_assets.core.contracts import protected_columns
+from credit_assets.core.explain import LeafShapExplainer
+from credit_assets.core.features import feature_catalogue, model_feature_names
+from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
+from credit_assets.core.modeling import ScoreScale, to_catboost_frame
+from credit_assets.core.modeling.artifacts import LoadedModel, load_registered_artifact
+from credit_assets.core.platform.registry import RegistryRecord, get_model
+from credit_assets.core.platform.settings import Settings
+from credit_assets.core.platform.storage.keys import TRAINING_SET
+from credit_assets.core.promotion import PromotionPolicy, policy_from_settings
+from credit_assets.core.scoring import LEAF_SHAP_FILE
+from credit_assets.defs.common.lineage import latest_metadata
+from credit_assets.defs.common.resources import PlatformResource
+
+
+def score_scale(settings: Settings) -> ScoreScale:
+    """Points to double the odds as configured (CREDIT_SCORE_BASE, _BASE_ODDS, _PDO)."""
+    return ScoreScale(settings.score_base, settings.score_base_odds, settings.score_pdo)
+
+
+def policy(settings: Settings) -> PromotionPolicy:
+    return policy_from_settings(settings)
+
+
+def load_training_set(platform: PlatformResource) -> tuple[pl.DataFrame, list[FeatureSpec], str]:
+    """The training set, the catalogue specs of its model features, and its content hash."""
+    raw = platform.store.get_bytes(TRAINING_SET)
+    frame = pl.read_parquet(raw)
+    catalogue = feature_catalogue(platform.contracts())
+    specs = [catalogue[name] for name in model_feature_names(frame, catalogue)]
+    return frame, specs, hashlib.sha256(raw).hexdigest()[:16]
+
+
+def labels(frame: pl.DataFrame) -> np.ndarray:
+    return frame["default_flag"].to_numpy().astype(int)
+
+
+def load_model(platform: PlatformResource, record: RegistryRecord) -> LoadedModel:
+    """The artifact a registry record names, verified against its recorded sha256."""
+    return load_registered_artifact(platform.settings, record.artifact_uri, record.manifest_sha256)
+
+
+def load_challenger(platform: PlatformResource, version: str) -> LoadedModel:
+    """The registered artifact of `version`, verified against its recorded sha256."""
+    return load_model(platform, get_model(platform.engine, version))
+
+
+@dataclass
+class ChallengerContext:
+    """The challenger under review with its test split, scored."""
+
+    version: str
+    run_id: str | None
+    loaded: LoadedModel
+    explainer: LeafShapExplainer
+    catalogue: FeatureCatalogue
+    frame: pl.DataFrame
+    test: pl.DataFrame
+    inputs: object  # the test split as CatBoost sees it
+    pd: np.ndarray
+    scores: np.ndarray
+    protected: list[str]
+
+
+def challenger_context(
+    context: dg.AssetExecutionContext, platform: PlatformResource
+) -> ChallengerContext:
+    """The latest `challenger_model` version, loaded and scored on the test split."""
+    settings = platform.settings
+    version = latest_metadata(context, "challenger_model")["version"]
+    record = get_model(platform.engine, version)
+    loaded = load_model(platform, record)
+    explainer = LeafShapExplainer.from_bytes(loaded.files[LEAF_SHAP_FILE], model=loaded.model)
+    frame, _specs, _sha = load_training_set(platform)
+    test = frame.filter(pl.col("split") == "test")
+    pd_test = loaded.predict_pd(test, thread_count=settings.threads)
+    contracts = platform.contracts()
+    return ChallengerContext(
+        version=version,
+        run_id=record.run_id,
+        loaded=loaded,
+        explainer=explainer,
+        catalogue=feature_catalogue(contracts),
+        frame=frame,
+        test=test,
+        inputs=to_catboost_frame(test, loaded.features),
+        pd=pd_test,
+        scores=np.asarray(score_scale(settings).score_from_pd(pd_test)),
+        protected=[p for p in protected_columns(contracts) if f"protected_{p}" in frame.columns],
+    )
