@@ -9,9 +9,8 @@ import pytest
 
 from credit_assets.cli import main
 from credit_assets.core.contracts import Role, load_contract
+from credit_assets.core.contracts.check import WARNING, check_contract
 from credit_assets.core.contracts.inference import (
-    WARNING,
-    check_contract,
     infer_contract,
     looks_protected,
     reason_text_from_name,

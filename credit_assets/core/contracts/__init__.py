@@ -2,8 +2,8 @@
 
 - `model`: `Contract`, `ColumnSpec`, `Role`, `SourceKind`, `load_contract(s)` (re-exported here).
 - `pandera_schema`: the pandera schema a contract generates (`pandera_schema`, `check_against_contract`).
-- `inference`: `infer_contract` drafts a contract from a sample file; `check_contract` lists
-  every problem of a contract file (`credit-platform contract infer|check`).
+- `inference`: `infer_contract` drafts a contract from a sample file (`contract infer`).
+- `check`: `check_contract` lists every problem of a contract file (`contract check`).
 """
 
 from credit_assets.core.contracts.model import (

@@ -30,19 +30,16 @@ from credit_assets.core.contracts import (
     ColumnSpec,
     ColumnType,
     Contract,
-    ContractError,
     Role,
     SourceKind,
-    load_contract,
 )
 
 # The ingestion rules themselves: a draft typed by anything else could quarantine its own file.
 from credit_assets.core.ingestion.files import (
     UnreadableFileError,
-    _column_problem,
-    _typed,
     file_format,
     read_landing_file,
+    typed_value,
 )
 
 SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -186,7 +183,7 @@ def _probe_type(values: pl.Series) -> ColumnType:
 
     def accepted(column_type: ColumnType) -> bool:
         spec = ColumnSpec(name="v", type=column_type, role=Role.FEATURE)
-        return frame.select(_typed(spec, pl.col("v")).null_count()).item() == 0
+        return frame.select(typed_value(spec, pl.col("v")).null_count()).item() == 0
 
     if values.str.to_lowercase().is_in(["true", "false"]).all():
         return "bool"
@@ -224,7 +221,7 @@ def _delivered_text(sample: pl.DataFrame, name: str) -> pl.Series:
 
 def _typed_sample(sample: pl.DataFrame, types: dict[str, ColumnType]) -> pl.DataFrame:
     return sample.select(
-        _typed(ColumnSpec(name=name, type=t, role=Role.FEATURE), pl.col(name)).alias(name)
+        typed_value(ColumnSpec(name=name, type=t, role=Role.FEATURE), pl.col(name)).alias(name)
         for name, t in types.items()
     )
 
@@ -406,7 +403,7 @@ def infer_contract(
         raise ValueError(f"unknown source kind {kind!r}; one of {kinds}") from None
     if sample_rows < 1:
         raise ValueError(f"sample_rows must be at least 1, got {sample_rows}")
-    raw = read_landing_file(path, _reading_contract(name))
+    raw = read_landing_file(path, reading_contract(name))
     malformed = 0
     if "_malformed" in raw.columns:
         malformed = int(raw.get_column("_malformed").is_not_null().sum())
@@ -423,7 +420,7 @@ def infer_contract(
     guesses = drafter.guesses
     if malformed:
         guesses.insert(0, f"{malformed} line(s) of the file are not JSON objects and were skipped")
-    fmt = file_format(path, _reading_contract(name))
+    fmt = file_format(path, reading_contract(name))
     raw_contract = {
         "name": name,
         "kind": source_kind.value,
@@ -438,7 +435,7 @@ def infer_contract(
     except ValidationError as exc:
         raise ValueError(
             f"the draft for {path.name} is not a valid {source_kind.value} contract: "
-            + "; ".join(_pydantic_problems(exc))
+            + "; ".join(pydantic_problems(exc))
         ) from exc
     return InferredContract(
         contract=contract,
@@ -450,7 +447,7 @@ def infer_contract(
     )
 
 
-def _reading_contract(name: str) -> Contract:
+def reading_contract(name: str) -> Contract:
     """A contract that makes the ingestion reader read any file as delivered."""
     return Contract(name=name, kind=SourceKind.GENERIC, formats=list(ALL_FORMATS), columns={})
 
@@ -631,231 +628,10 @@ class _Drafter:
         return spec
 
 
-def _pydantic_problems(exc: ValidationError) -> list[str]:
+def pydantic_problems(exc: ValidationError) -> list[str]:
     """Every pydantic error as `field.path: message`."""
     problems = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error["loc"]) or "<contract>"
         problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
     return problems
-
-
-class _DuplicateKeyLoader(yaml.SafeLoader):
-    """A safe loader that notes keys declared twice in one mapping (YAML keeps the last)."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.duplicates: list[str] = []
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
-            try:
-                if key in seen:
-                    self.duplicates.append(
-                        f"line {key_node.start_mark.line + 1}: {key!r} is declared twice in "
-                        "one mapping; YAML silently keeps only the last"
-                    )
-                seen.add(key)
-            except TypeError:  # an unhashable key: the constructor below reports it
-                pass
-        return super().construct_mapping(node, deep=deep)
-
-
-def _read_yaml(text: str) -> tuple[Any, list[str]]:
-    loader = _DuplicateKeyLoader(text)
-    try:
-        return loader.get_single_data(), loader.duplicates
-    finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
-
-
-def check_contract(path: Path, sample: Path | None = None) -> list[str]:
-    """Every problem of a contract file, each naming the field at fault; [] for a good one.
-
-    Covers what `load_contract` refuses (YAML, every pydantic error, a name that is not
-    the file name), what would hurt later (a key declared twice, a feature without the
-    reason code and text the promotion gate needs, one reason code with two texts, label
-    values that are not allowed, a feature named like a protected characteristic) and,
-    prefixed "warning: ", an applications source with no label here or in an outcomes
-    contract beside it. With `sample`, also the file's missing and extra columns and,
-    per column, how many rows ingestion would quarantine and the first of them.
-    """
-    try:
-        raw, problems = _read_yaml(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        return [f"cannot read the contract: {exc}"]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        return [f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}"]
-    if not isinstance(raw, dict):
-        return [*problems, f"a contract is a YAML mapping, got {type(raw).__name__}"]
-    columns: dict[Any, Any] = raw["columns"] if isinstance(raw.get("columns"), dict) else {}
-    specs = {str(n): s for n, s in columns.items() if isinstance(s, dict)}
-    problems += [
-        f"columns.{n}: must be a mapping with type and role, got {s!r}"
-        for n, s in columns.items()
-        if not isinstance(s, dict)
-    ]
-    contract, validation = _validate(raw, specs)
-    problems += validation
-    if raw.get("name") is not None and raw.get("name") != path.stem:
-        problems.append(f"name: {raw.get('name')!r} must match the file name ({path.name})")
-    problems += _column_problems(specs, raw.get("kind"))
-    unlabelled = raw.get("kind") == SourceKind.APPLICATIONS.value and not any(
-        s.get("role") == Role.LABEL.value for s in specs.values()
-    )
-    if unlabelled and not _outcomes_label_beside(path):
-        problems.append(
-            f"{WARNING}no label column, and no outcomes contract beside this one declares "
-            "one: the source can be scored, but no model can be trained on it"
-        )
-    if sample is not None:
-        if contract is None:
-            problems.append(f"sample {sample.name} not checked: fix the contract first")
-        else:
-            problems += sample_problems(contract, sample)
-    return problems
-
-
-def _validate(raw: dict[str, Any], specs: dict[str, Any]) -> tuple[Contract | None, list[str]]:
-    """The contract if valid, and every pydantic error.
-
-    Pydantic checks the whole contract (keys, timestamp, label count) only once every
-    column is valid, so after column errors the contract is checked again without the
-    faulty columns to report its own problems too.
-    """
-    if isinstance(raw.get("columns"), dict):
-        raw = {**raw, "columns": specs}  # columns that are not mappings are reported apart
-    try:
-        return Contract.model_validate(raw), []
-    except ValidationError as exc:
-        problems = _pydantic_problems(exc)
-        faulty = {str(e["loc"][1]) for e in exc.errors() if e["loc"][:1] == ("columns",)}
-        faulty &= set(specs)
-    if faulty:
-        kept = {n: s for n, s in specs.items() if n not in faulty}
-        rest = {**raw, "columns": kept}
-        if isinstance(raw.get("keys"), list):
-            rest["keys"] = [k for k in raw["keys"] if k not in faulty]
-        if raw.get("timestamp") in faulty:
-            rest["timestamp"] = None
-        try:
-            Contract.model_validate(rest)
-        except ValidationError as again:
-            problems += [p for p in _pydantic_problems(again) if p not in problems]
-    return None, problems
-
-
-def _column_problems(specs: dict[str, dict[str, Any]], kind: Any) -> list[str]:
-    problems = []
-    texts_of_code: dict[str, dict[str, list[str]]] = {}
-    for name, spec in specs.items():
-        role, column_type = spec.get("role"), spec.get("type")
-        code, text = spec.get("reason_code"), spec.get("reason_text")
-        if role == Role.FEATURE.value and column_type not in ("date", "datetime"):
-            missing = [
-                field
-                for field, value in (("reason_code", code), ("reason_text", text))
-                if not str(value or "").strip()
-            ]
-            if missing and kind in [k.value for k in REASONED_KINDS]:
-                problems.append(
-                    f"columns.{name}: a feature needs {' and '.join(missing)}; the promotion "
-                    "gate holds back any model that uses a feature without them"
-                )
-            if looks_protected(name):
-                problems.append(
-                    f"columns.{name}: named like a protected characteristic but its role is "
-                    "feature; protected columns never reach a model (make it protected, or "
-                    "rename it if it is not one)"
-                )
-        if code is not None and text is not None:
-            texts_of_code.setdefault(str(code), {}).setdefault(str(text).strip(), []).append(name)
-        labels, allowed = spec.get("labels"), spec.get("allowed")
-        if isinstance(labels, dict) and isinstance(allowed, list):
-            for which, value in labels.items():
-                if value not in allowed and str(value) not in [str(a) for a in allowed]:
-                    problems.append(
-                        f"columns.{name}.labels.{which}: {value!r} is not among allowed {allowed}"
-                    )
-    for code, texts in texts_of_code.items():
-        if len(texts) > 1:
-            uses = "; ".join(f"{', '.join(cols)}: {text!r}" for text, cols in texts.items())
-            problems.append(f"reason_code {code} has {len(texts)} different texts ({uses})")
-    return problems
-
-
-def _outcomes_label_beside(path: Path) -> bool:
-    """Whether a valid outcomes contract with a label sits in the same folder."""
-    for other in sorted(path.parent.glob("*.y*ml")):
-        if other == path:
-            continue
-        try:
-            contract = load_contract(other)
-        except ContractError:
-            continue
-        if contract.kind is SourceKind.OUTCOMES and contract.label_column is not None:
-            return True
-    return False
-
-
-def sample_problems(contract: Contract, sample: Path) -> list[str]:
-    """What ingesting `sample` with `contract` would refuse or quarantine, per column."""
-    where = f"sample {sample.name}"
-    try:
-        file_format(sample, contract)
-        frame = read_landing_file(sample, _reading_contract(contract.name))
-    except UnreadableFileError as exc:
-        return [f"{where}: {exc.reason}"]
-    problems = []
-    in_file = [c for c in frame.columns if c not in ("_row_number", "_malformed")]
-    for name, spec in contract.columns.items():
-        if name not in in_file and spec.required:
-            problems.append(f"{where}: column {name!r} is missing (the file would be refused)")
-    problems += [
-        f"{where}: column {name!r} is not in the contract (ingestion drops it)"
-        for name in in_file
-        if name not in contract.columns
-    ]
-    if "_malformed" in frame.columns:
-        lines = frame.get_column("_malformed").is_not_null().sum()
-        problems.append(f"{where}: {lines} line(s) are not JSON objects (quarantined)")
-    for name, spec in contract.columns.items():
-        if name not in in_file:
-            continue
-        reason = _column_problem(spec, pl.col(name), _typed(spec, pl.col(name)))
-        try:
-            bad = frame.select("_row_number", reason.alias("_reason")).drop_nulls("_reason")
-        except pl.exceptions.PolarsError as exc:
-            problems.append(f"{where}: column {name!r} makes ingestion fail: {exc}")
-            continue
-        if bad.height:
-            row, first = bad.row(0)
-            problems.append(
-                f"{where}: {bad.height} row(s) would be quarantined for column {name!r}; "
-                f"first, row {row}: {first}"
-            )
-    keys = [k for k in contract.keys if k in in_file]
-    if keys and keys == contract.keys:
-        typed = frame.select(
-            "_row_number",
-            *[_typed(contract.columns[k], pl.col(k)).alias(f"_key_{k}") for k in keys],
-        )
-        repeated = typed.filter(
-            pl.int_range(pl.len()).over([f"_key_{k}" for k in keys], order_by="_row_number") > 0
-        )
-        if repeated.height:
-            problems.append(
-                f"{where}: {repeated.height} row(s) repeat a key ({', '.join(keys)}) seen "
-                f"earlier in the file (quarantined); first, row {repeated.row(0)[0]}"
-            )
-    return problems
-
-
-def role_summary(contract: Contract) -> str:
-    """`1 label, 2 protected, 7 feature`: the columns of a contract by role."""
-    counts = {role: len(contract.columns_with(role)) for role in Role}
-    return ", ".join(f"{n} {role.value}" for role, n in counts.items() if n)

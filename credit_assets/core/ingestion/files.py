@@ -185,7 +185,7 @@ def _as_text(value: object) -> str:
     return str(value)
 
 
-def _typed(column: ColumnSpec, raw: pl.Expr) -> pl.Expr:
+def typed_value(column: ColumnSpec, raw: pl.Expr) -> pl.Expr:
     """The contract-typed value of a raw column; null where the text is not a valid value."""
     text = raw.cast(pl.String).str.strip_chars()
     text = pl.when(text == "").then(None).otherwise(text)
@@ -215,7 +215,7 @@ def _typed(column: ColumnSpec, raw: pl.Expr) -> pl.Expr:
             return text
 
 
-def _column_problem(column: ColumnSpec, raw: pl.Expr, typed: pl.Expr) -> pl.Expr:
+def value_problem(column: ColumnSpec, raw: pl.Expr, typed: pl.Expr) -> pl.Expr:
     """A reason string for the first problem with this column's value, else null."""
     name = column.name
     text = raw.cast(pl.String).str.strip_chars()
@@ -292,8 +292,8 @@ def validate_records(
     for column in columns:
         if column.name not in raw.columns:
             raw = raw.with_columns(pl.lit(None, dtype=pl.String).alias(column.name))
-    typed_exprs = {c.name: _typed(c, pl.col(c.name)) for c in columns}
-    problems = [_column_problem(c, pl.col(c.name), typed_exprs[c.name]) for c in columns]
+    typed_exprs = {c.name: typed_value(c, pl.col(c.name)) for c in columns}
+    problems = [value_problem(c, pl.col(c.name), typed_exprs[c.name]) for c in columns]
     if "_malformed" in raw.columns:
         problems.insert(
             0,
