@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BORROWERS ?= 50000
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast check lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,10 +24,19 @@ test: install
 test-fast: install
 	$(PY) -m pytest -m "not slow and not e2e"
 
-lint: install
+# What CI runs before the tests: lint, layout (ruff format decides it) and types.
+check: install
 	$(VENV)/bin/ruff check credit_assets scoring_api tests bench
+	$(VENV)/bin/ruff format --check credit_assets scoring_api tests bench
 	$(VENV)/bin/mypy
+
+# check, plus known vulnerabilities in the installed packages (needs the PyPI advisory feed).
+lint: check
 	$(VENV)/bin/pip-audit --skip-editable --progress-spinner off
+
+format: install
+	$(VENV)/bin/ruff check --fix credit_assets scoring_api tests bench
+	$(VENV)/bin/ruff format credit_assets scoring_api tests bench
 
 bench: install
 	$(PY) bench/run_all.py
