@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -38,6 +39,17 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"detail": self.detail}
+
+
+class RateLimitedError(ApiError):
+    """429: the lender is over its rate limit; `Retry-After` says when a request is allowed."""
+
+    def __init__(self, rate_per_second: float, wait_seconds: float) -> None:
+        super().__init__(
+            429,
+            f"rate limit of {rate_per_second:g} requests per second exceeded",
+            {"Retry-After": str(max(1, math.ceil(wait_seconds)))},
+        )
 
 
 class FieldError(ApiError):
@@ -88,6 +100,12 @@ def _retry_later(detail: str) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RateLimitedError)
+    async def _rate_limited(request: Request, exc: RateLimitedError) -> JSONResponse:
+        # Counted where it is answered: a refusal the fast path hands to FastAPI counts once.
+        request.app.state.services.metrics.rate_limited.inc()
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(NoModelError)

@@ -1,13 +1,12 @@
 """POST /v1/scores by borrower id, answered without FastAPI's per-request machinery.
 
 FastAPI's handling of a request (routing through the included router, dependency
-resolution, body validation, the exception and exit-stack middleware) costs about
-0.35 ms of CPU per request in process: as much as deciding it. The common request
-(a borrower id, a key verified recently that holds `scores:write`, a loaded
-model, within the rate limit) is answered here, through the same services, the
-same `ScoringService.score` and the same response as the route in
-`routes/scores.py`, which stays the definition of the operation (OpenAPI,
-validation, errors).
+resolution, body validation, the exception and exit-stack middleware) costs about as
+much CPU as deciding it. The common request (a borrower id, a key verified recently, a
+loaded model, allowed by `services.callers.authorize` as the route's dependency allows
+it) is answered here, through the same services, the same `ScoringService.score` and the
+same response as the route in `routes/scores.py`, which stays the definition of the
+operation (OpenAPI, validation, errors).
 
 It wraps the app's whole middleware stack (`ScoringApp.build_middleware_stack`),
 so the common request skips FastAPI's error, telemetry and body-limit layers as
@@ -17,9 +16,10 @@ ever buffered here.
 
 Anything else is handed to FastAPI untouched, before anything has happened: a
 body without a Content-Length or longer than `FAST_BODY_MAX`, an
-inline payload, a body the schema refuses, a key not in the verified-key cache,
-a missing scope, a bad Idempotency-Key, no model, a lender over its rate limit (a
-refused token is not spent, so FastAPI refuses it again and answers 429). Errors
+inline payload, a body the schema refuses, a key not in the verified-key cache, no
+model, and every refusal of `authorize` (a missing scope, a bad Idempotency-Key, a
+lender over its rate limit): `authorize` spends a rate-limit token only when it allows
+the request, so FastAPI decides the request again, identically, and answers it. Errors
 once scoring has started (unknown borrower, database down, idempotency conflict)
 are rendered by the app's own exception handlers, as the route's would be, and so
 is anything unexpected (the handler for `Exception`: a 500 with a plain message).
@@ -35,12 +35,20 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from scoring_api.deps import IDEMPOTENCY_KEY_MAX, presented_key
+from credit_assets.core.scoring import ScoringModel
+from scoring_api.errors import ApiError
 from scoring_api.routes.scores import SCORE_PATH, json_response
 from scoring_api.schemas import ScoreRequest
+from scoring_api.services import Services
+from scoring_api.services.callers import (
+    IDEMPOTENCY_HEADER,
+    SCORES_WRITE,
+    Caller,
+    authorize,
+    presented_key,
+)
 
-SCOPE = "scores:write"
-FAST_BODY_MAX = 4096  # bytes; a by-id request body is ~40
+FAST_BODY_MAX = 4096  # bytes; a by-id request body is a few dozen
 
 
 class ScoreByIdFastPath:
@@ -67,10 +75,12 @@ class ScoreByIdFastPath:
         if call is None:
             await self.app(scope, _replay(body or b"", receive), send)
             return
-        services, lender, model, request, idempotency_key = call
+        services, caller, model, request = call
         started = time.perf_counter()
         try:
-            result = await services.scoring.score(lender, request, model, idempotency_key)
+            result = await services.scoring.score(
+                caller.lender, request, model, caller.idempotency_key
+            )
         except Exception as exc:
             await (await _handled(scope, exc))(scope, receive, send)
             return
@@ -86,19 +96,22 @@ def _small_body(scope: Scope) -> bool:
     return False
 
 
-def _fast_call(scope: Scope, body: bytes) -> tuple[Any, str, Any, ScoreRequest, str | None] | None:
-    """What the route's dependencies would give, or None to let FastAPI handle the request."""
-    services = scope["app"].state.services
+FastCall = tuple[Services, Caller, ScoringModel, ScoreRequest]
+
+
+def _fast_call(scope: Scope, body: bytes) -> FastCall | None:
+    """What the route's dependency would give, or None to let FastAPI handle the request.
+
+    Everything that may hand the request over comes before `authorize`, the one step that
+    spends a rate-limit token, so a request handed over has spent nothing."""
+    services: Services = scope["app"].state.services
     headers = Headers(scope=scope)
     if headers.get("content-type", "").split(";")[0].strip() != "application/json":
         return None
     presented = presented_key(headers)
     key = services.verifier.cached(presented) if presented else None
-    if key is None or not key.allows(SCOPE):
-        return None
-    idempotency_key = headers.get("idempotency-key")
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
-        return None
+    if key is None:
+        return None  # missing, invalid or not verified recently: FastAPI authenticates it
     model = services.holder.current
     if model is None:
         return None
@@ -108,9 +121,11 @@ def _fast_call(scope: Scope, body: bytes) -> tuple[Any, str, Any, ScoreRequest, 
         return None
     if request.borrower_id is None or request.application is not None or request.records:
         return None
-    if services.limiter.take(key.lender) is not None:
-        return None  # not spent: FastAPI is refused again and answers 429
-    return services, key.lender, model, request, idempotency_key
+    try:
+        caller = authorize(key, SCORES_WRITE, services.limiter, headers.get(IDEMPOTENCY_HEADER))
+    except ApiError:
+        return None  # nothing spent: FastAPI refuses it again and answers
+    return services, caller, model, request
 
 
 async def _read_body(receive: Receive) -> bytes | None:

@@ -4,10 +4,9 @@ each on the same port (SO_REUSEPORT).
 uvicorn's own `--workers` shares one listening socket, and the worker that wakes first
 accepts whatever is pending. A client that holds a few keep-alive connections (a lender's
 connection pool, a proxy's upstream pool, a load generator) therefore often finds them
-split very unevenly: 32 connections split 28/4 and 29/3 in the API benchmark, and the busier
-worker then limits the whole (a saturated run split 27/5 reached 3 864 requests/s where one
-split 18/14 reached 5 143). With a socket per worker, the kernel spreads new connections over
-the workers by a hash of their addresses: even on average, never all on one.
+split very unevenly between the workers, and the busier worker then limits the whole.
+With a socket per worker, the kernel spreads new connections over the workers by a hash
+of their addresses: even on average, never all on one.
 
 The parent only supervises: a worker that dies after it started serving is started again;
 one that dies before it ever served (the app cannot load, the database URL is wrong) stops

@@ -83,8 +83,22 @@ def test_a_request_refused_for_its_scope_costs_no_rate_budget(
         assert statuses == [403, 403, 403, 403, 200, 200, 429]
 
 
+def test_a_malformed_idempotency_key_is_refused_before_it_costs_rate_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with running_api(
+        monkeypatch, rate_limit_per_second=0.01, rate_limit_burst=2, shadow="false"
+    ) as api:
+        # The first is refused by FastAPI, the others by the fast path's call to the same rule.
+        statuses = [
+            api.score(SCORE, **{"Idempotency-Key": "k" * 181}).status_code for _ in range(3)
+        ]
+        statuses += [api.score(SCORE).status_code for _ in range(3)]
+        assert statuses == [422, 422, 422, 200, 200, 429]
+
+
 def test_the_scoring_routes_read_the_key_as_the_security_schemes_do() -> None:
-    from scoring_api.deps import presented_key
+    from scoring_api.services.callers import presented_key
 
     assert presented_key({"authorization": "Bearer ck_a", "x-api-key": "ck_b"}) == "ck_a"
     assert presented_key({"authorization": "bearer ck_a"}) == "ck_a"  # scheme is case-blind

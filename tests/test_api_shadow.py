@@ -21,10 +21,10 @@ from test_scoring_fixtures import (
 from credit_assets.core.monitoring.shadow_comparison import shadow_comparison
 from credit_assets.core.platform.db import migrated_engine, shadow_decisions
 from credit_assets.core.platform.decision_log import load_shadow_pairs
-from credit_assets.core.platform.registry import RegistryRecord, promote
+from credit_assets.core.platform.registry import RegistryRecord, promote, shadow_candidate
 from credit_assets.core.scoring import ScoringModel
 from scoring_api.schemas import ScoreRequest
-from scoring_api.services.shadow import ShadowScorer, shadow_candidate
+from scoring_api.services.shadow import ShadowScorer
 
 CHALLENGER_ITERATIONS = 80  # another model than the champion's 60 trees: other scores
 # Single requests by id and inline (one thin file, not scorable) and a batch of three.

@@ -26,13 +26,8 @@ from credit_assets.core.platform.settings import Settings
 from scoring_api.errors import DatabaseUnavailableError
 from scoring_api.services.log_writer import new_decision_id
 from scoring_api.services.pipeline import GATHER, Batcher, BatcherClosedError, settle
-from scoring_api.services.store import (
-    Connections,
-    DecisionStore,
-    EngineStore,
-    PostgresStore,
-    asyncpg_dsn,
-)
+from scoring_api.services.pool import Connections, asyncpg_dsn
+from scoring_api.services.store import DecisionStore, EngineStore, PostgresStore
 
 
 def row(decision_id: str, key: str | None = None, lender: str = "acme-bank") -> dict:

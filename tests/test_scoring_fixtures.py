@@ -27,7 +27,7 @@ from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling import RiskBands, ScoreScale, TrainConfig, train_challenger
 from credit_assets.core.modeling.artifacts import ArtifactRef, save_model_artifact
 from credit_assets.core.modeling.train import TrainedModel, catboost_pool, to_catboost_frame
-from credit_assets.core.platform.db import model_registry, migrated_engine
+from credit_assets.core.platform.db import migrated_engine, model_registry
 from credit_assets.core.platform.online_store import publish_snapshot
 from credit_assets.core.platform.registry import RegistryRecord, promote, register_challenger
 from credit_assets.core.platform.settings import Settings

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from scoring_api.deps import AUTH_RESPONSES, SCORING_OPENAPI, ScoringCaller
+from scoring_api.deps import AUTH_RESPONSES, SCORING_OPENAPI, ScoringCallDep
 from scoring_api.errors import ApiError, FieldError
 from scoring_api.schemas import BatchScoreRequest, BatchScoreResponse, ScoreRequest, ScoreResponse
 
@@ -38,16 +38,14 @@ def json_response(body: str, replayed: bool = False) -> Response:
         404: {"description": "Unknown borrower_id (not in the feature snapshot)."},
     },
 )
-async def score(caller: ScoringCaller, body: ScoreRequest) -> Response:
+async def score(call: ScoringCallDep, body: ScoreRequest) -> Response:
     """Score by `borrower_id` (features from the latest published snapshot) or inline from an
     `application` and its alternative-data `records`. The decision is in the decision log
     before it is returned. (By-id requests usually take the same path through
     `scoring_api.fastpath`, without FastAPI's per-request overhead.)"""
     started = time.perf_counter()
-    services = caller.services
-    result = await services.scoring.score(
-        caller.lender, body, caller.model, caller.idempotency_key
-    )
+    services, caller = call.services, call.caller
+    result = await services.scoring.score(caller.lender, body, call.model, caller.idempotency_key)
     services.metrics.score_latency.observe(time.perf_counter() - started)
     return json_response(result.body_json, result.replayed)
 
@@ -59,11 +57,11 @@ async def score(caller: ScoringCaller, body: ScoreRequest) -> Response:
     openapi_extra=SCORING_OPENAPI,
     responses={**_ERRORS, 413: {"description": "More items than CREDIT_API_MAX_BATCH."}},
 )
-async def score_batch(caller: ScoringCaller, body: BatchScoreRequest) -> Response:
+async def score_batch(call: ScoringCallDep, body: BatchScoreRequest) -> Response:
     """Up to CREDIT_API_MAX_BATCH items, each scored as by POST /v1/scores. An item that fails
     (unknown borrower, invalid field) gets its own status and error; the others are scored.
     With an Idempotency-Key, item *i* is logged under `<key>#<i>`."""
-    services, model = caller.services, caller.model
+    services, caller, model = call.services, call.caller, call.model
     limit = services.api_settings.max_batch
     if len(body.items) > limit:
         raise ApiError(413, f"items: {len(body.items)} items, at most {limit} per batch")

@@ -1,4 +1,6 @@
-"""What the routes call: the model holder, scoring and the decision log, built once per app."""
+"""What the routes call, built once per app when it starts (`Services.start`): the model
+holder, the key verifier and rate limiter, scoring with its decision log and, when shadow
+scoring is on, the challenger's shadow scorer."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from scoring_api.services.metrics import ApiMetrics
 from scoring_api.services.model_holder import ModelHolder
 from scoring_api.services.ratelimit import RateLimiter
 from scoring_api.services.scoring import ScoringService
+from scoring_api.services.shadow import ShadowScorer
 from scoring_api.services.store import open_store
 from scoring_api.settings import ApiSettings
 
@@ -51,8 +54,9 @@ class Services:
 
     @classmethod
     async def start(cls, settings: Settings, api_settings: ApiSettings) -> Services:
-        """Build everything, load the champion (if any), start the poller and the scoring path
-        (on the running event loop)."""
+        """Build everything, load the champion (if any) and the challenger to score in shadow
+        (with CREDIT_API_SHADOW), start the poller, the shadow scorer and the scoring path (on
+        the running event loop)."""
         metrics = ApiMetrics()
         url = settings.resolved_database_url
         engine = api_engine(url, api_settings.db_pool_size)
@@ -61,6 +65,18 @@ class Services:
             api_settings.model_poll_seconds,
             on_swap=lambda model: swapped(metrics, model),
             on_refuse=lambda _refusal: metrics.model_refusals.inc(),
+            shadow_enabled=api_settings.shadow,
+        )
+        shadow = (
+            ShadowScorer(
+                engine,
+                holder,
+                metrics.registry,
+                capacity=api_settings.shadow_queue_size,
+                max_batch=api_settings.shadow_max_batch,
+            )
+            if api_settings.shadow
+            else None
         )
         store = await open_store(
             engine,
@@ -73,6 +89,7 @@ class Services:
             store,
             load_contracts(settings.resolved_contracts_dir),
             metrics,
+            shadow=shadow,
             max_batch=api_settings.scoring_max_batch,
             linger=api_settings.scoring_linger_ms / 1000,
             log_max_batch=api_settings.decision_log_max_batch,
@@ -88,8 +105,10 @@ class Services:
             metrics=metrics,
             scoring=scoring,
         )
-        holder.reload()  # migrates the database on first contact
+        holder.reload()  # migrates the database on first contact; resolves the shadow model too
         holder.start()
+        if shadow is not None:
+            shadow.start()
         return services
 
     async def stop(self) -> None:

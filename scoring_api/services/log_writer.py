@@ -15,16 +15,15 @@ import orjson
 from credit_assets.core.platform.decision_log import StoredDecision
 from credit_assets.core.scoring import Decision, ScoringModel
 from scoring_api.errors import FieldError
+from scoring_api.services.callers import IDEMPOTENCY_HEADER
 from scoring_api.services.features import RequestFeatures
-
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 def new_decision_id() -> str:
     """A UUIDv7 (RFC 9562) as 32 hex digits: the Unix time in milliseconds, then 74 random
     bits. Ids grow with time, so the decision log's primary key takes each new row at its
-    right edge instead of on a random page of an index that grows forever: measured on a
-    300 000-row log, PostgreSQL's CPU per group insert fell 15-20 % against uuid4."""
+    right edge instead of on a random page of an index that grows forever, which costs
+    PostgreSQL less CPU per group insert than uuid4's random ids."""
     value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
     value = value & ~(0xF << 76) | 0x7 << 76  # version 7
     value = value & ~(0x3 << 62) | 0x2 << 62  # the RFC variant

@@ -7,9 +7,10 @@ registry every `poll_seconds` and loads a newly promoted champion; a champion
 whose artifact fails verification is refused, the current model keeps serving
 and the refusal is reported by /readyz.
 
-With shadow scoring on (`shadow_enabled`), the same poll resolves the challenger
-to score in shadow (`shadow`), verified the same way; a shadow model that fails
-verification is refused on its own and never touches the champion.
+Built with `shadow_enabled` (CREDIT_API_SHADOW), every reload also resolves the
+challenger to score in shadow (`shadow`, from `registry.shadow_candidate`), verified
+the same way; a shadow model that fails verification is refused on its own and never
+touches the champion.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 
 from credit_assets.core.platform.db import migrated_engine
-from credit_assets.core.platform.registry import RegistryRecord, current_champion
+from credit_assets.core.platform.registry import (
+    RegistryRecord,
+    current_champion,
+    shadow_candidate,
+)
 from credit_assets.core.platform.settings import Settings
 from credit_assets.core.scoring import ScoringModel
 from scoring_api.errors import NoModelError
-from scoring_api.services.shadow import shadow_candidate
 
 log = logging.getLogger("scoring_api.model")
 
@@ -50,6 +54,7 @@ class ModelHolder:
         loader: Loader = ScoringModel.load,
         on_swap: Callable[[ScoringModel], None] | None = None,
         on_refuse: Callable[[Refusal], None] | None = None,
+        shadow_enabled: bool = False,
     ) -> None:
         self.settings = settings
         self.poll_seconds = poll_seconds
@@ -61,7 +66,7 @@ class ModelHolder:
         self.refusal: Refusal | None = None
         self.registry_error: str | None = None
         self.champion_record: RegistryRecord | None = None
-        self.shadow_enabled = False
+        self.shadow_enabled = shadow_enabled
         self.shadow: ScoringModel | None = None  # read once per submission, like `current`
         self.shadow_version: str | None = None  # the challenger in shadow (loaded or refused)
         self.shadow_refusal: Refusal | None = None
@@ -93,19 +98,13 @@ class ModelHolder:
 
         A champion refused before is not retried until its registry record changes
         (or `force`). Errors never escape: they are kept for /readyz. The shadow model
-        is resolved after the champion, when shadow scoring is on.
+        is resolved after the champion, when shadow scoring is enabled.
         """
         with self._reload_lock:
             model = self._reload_champion(force)
             if self.shadow_enabled and self.registry_error is None:
                 self._reload_shadow()
             return model
-
-    def reload_shadow(self) -> ScoringModel | None:
-        """Resolve the shadow model against the champion of the last reload."""
-        with self._reload_lock:
-            self._reload_shadow()
-            return self.shadow
 
     def shadow_state(self) -> str:
         """`disabled`, `none` (no challenger to shadow), `active` or `refused`."""

@@ -8,14 +8,14 @@ load a batch grows to what arrived during one round trip, and with no load an
 item waits for nobody.
 
 Between the two, at moderate load, batches of one or two cost the most: every
-batch pays fixed costs (a database round trip, a CatBoost call: measured 0.6 ms of
-CPU per batch in process, against 0.12 ms per request in batches of 64). A batcher
-with a `linger` therefore holds a small batch (fewer than `GATHER` items) for company
-until its oldest item has waited `linger` (time spent queued behind the previous
-batch counts) or `GATHER` items wait, but only while items arrive more often than
-once per linger interval (a smoothed mean gap), so a lone request at low load still
-waits for nobody. Measured in process at 1 600 requests/s, a 2 ms linger cut the CPU
-per request from 467 to 275 us; no item waits for company longer than the linger.
+batch pays fixed costs (a database round trip, a CatBoost call) several times what
+one more request adds to a large batch. A batcher with a `linger` therefore holds a
+small batch (fewer than `GATHER` items) for company until its oldest item has waited
+`linger` (time spent queued behind the previous batch counts) or `GATHER` items
+wait, but only while items arrive more often than once per linger interval (a
+smoothed mean gap), so a lone request at low load still waits for nobody. Fewer,
+larger batches cost less CPU per request; no item waits for company longer than the
+linger.
 
 The scoring path runs two in a row (`services/scoring.py`): the decider (one
 feature read, one scoring pass per batch) and the log writer (one group commit

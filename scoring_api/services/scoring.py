@@ -38,6 +38,7 @@ from credit_assets.core.platform.online_store import NoSnapshotError
 from credit_assets.core.scoring import MissingFeaturesError, ScoringModel
 from scoring_api.errors import ApiError, FieldError
 from scoring_api.schemas import ScoreRequest
+from scoring_api.services.callers import IDEMPOTENCY_LOC
 from scoring_api.services.features import (
     NO_SNAPSHOT,
     RequestFeatures,
@@ -46,7 +47,6 @@ from scoring_api.services.features import (
     online_features_for,
 )
 from scoring_api.services.log_writer import (
-    IDEMPOTENCY_HEADER,
     LoggedDecision,
     build_decision,
     canonical_input,
@@ -58,8 +58,6 @@ from scoring_api.services.shadow import ShadowScorer
 from scoring_api.services.store import DecisionStore
 
 log = logging.getLogger("scoring_api.decisions")
-
-IDEMPOTENCY_LOC: list[str | int] = ["header", IDEMPOTENCY_HEADER]
 
 
 def _snapshot_mismatch(exc: MissingFeaturesError) -> ApiError:

@@ -1,9 +1,11 @@
 """Shadow scoring: the challenger decides on live traffic too, off the response path.
 
 The model in shadow is the newest registered `challenger` created after the
-champion's promotion (a version trained since, not yet promoted). The model
-holder loads and verifies it on its poller, like the champion; a shadow model
-that fails verification only turns shadow scoring off.
+champion's promotion (a version trained since, not yet promoted:
+`registry.shadow_candidate`). The model holder loads and verifies it on its
+poller, like the champion; a shadow model that fails verification only turns
+shadow scoring off. With CREDIT_API_SHADOW on, `Services.start` builds the holder
+to resolve it and this scorer to score it; off, neither happens.
 
 A request hands its decision id and feature vector to `ShadowScorer.submit`,
 which costs a lock and a queue put: the work is bounded (`capacity` decisions
@@ -21,40 +23,18 @@ import queue
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy.engine import Engine
 
-from credit_assets.core.platform.db import model_registry, shadow_decisions
-from credit_assets.core.platform.registry import CHALLENGER, HELD_BACK, RegistryRecord, get_model
+from credit_assets.core.platform.db import shadow_decisions
 from credit_assets.core.scoring import Decision, ScoringModel
-
-if TYPE_CHECKING:
-    from scoring_api.services.model_holder import ModelHolder
 
 log = logging.getLogger("scoring_api.shadow")
 
 Submission = tuple[str, Mapping[str, Any]]  # (champion decision id, the features it scored)
-
-
-def shadow_candidate(engine: Engine, champion: RegistryRecord | None) -> RegistryRecord | None:
-    """The challenger to score in shadow: the newest one registered after the champion's promotion.
-
-    None without a champion (there is nothing to compare with) or without such a challenger;
-    an older challenger is one the promotion already passed over.
-    """
-    if champion is None:
-        return None
-    query = sa.select(model_registry.c.version).where(
-        model_registry.c.status.in_((CHALLENGER, HELD_BACK))
-    )
-    if champion.promoted_at is not None:
-        query = query.where(model_registry.c.created_at > champion.promoted_at)
-    with engine.connect() as conn:
-        version = conn.execute(query.order_by(model_registry.c.created_at.desc()).limit(1)).scalar()
-    return get_model(engine, version) if version is not None else None
 
 
 class ShadowSource(Protocol):
@@ -234,17 +214,3 @@ class ShadowScorer:
         elif outcome == "failed":
             self.failed += n
         self._counter.labels(outcome=outcome).inc(n)
-
-
-def start_shadow(
-    engine: Engine,
-    holder: ModelHolder,
-    registry: CollectorRegistry,
-    *,
-    capacity: int,
-    max_batch: int,
-) -> ShadowScorer:
-    """Turn shadow scoring on: the holder resolves the challenger now and on every poll."""
-    holder.shadow_enabled = True
-    holder.reload_shadow()
-    return ShadowScorer(engine, holder, registry, capacity=capacity, max_batch=max_batch).start()

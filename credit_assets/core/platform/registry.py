@@ -4,7 +4,8 @@ Statuses: `challenger` (trained, not yet decided), `champion` (the one model tha
 scores; at most one), `held_back` (a gate said no: documented, never served),
 `retired` (a former champion). Promotion swaps the champion in one transaction;
 both outcomes record the decision, every gate with its figure. The scoring API
-finds the model to serve here.
+finds the model to serve here (`current_champion`), and the challenger it scores in
+shadow (`shadow_candidate`).
 """
 
 from __future__ import annotations
@@ -203,6 +204,24 @@ def current_champion(engine: Engine) -> RegistryRecord | None:
             .limit(1)
         ).first()
     return _record(row) if row else None
+
+
+def shadow_candidate(engine: Engine, champion: RegistryRecord | None) -> RegistryRecord | None:
+    """The challenger to score in shadow: the newest one registered after the champion's promotion.
+
+    None without a champion (there is nothing to compare with) or without such a challenger;
+    an older challenger is one the promotion already passed over.
+    """
+    if champion is None:
+        return None
+    query = sa.select(model_registry.c.version).where(
+        model_registry.c.status.in_((CHALLENGER, HELD_BACK))
+    )
+    if champion.promoted_at is not None:
+        query = query.where(model_registry.c.created_at > champion.promoted_at)
+    with engine.connect() as conn:
+        version = conn.execute(query.order_by(model_registry.c.created_at.desc()).limit(1)).scalar()
+    return get_model(engine, version) if version is not None else None
 
 
 def list_models(engine: Engine) -> list[dict[str, Any]]:
