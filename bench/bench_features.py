@@ -98,21 +98,27 @@ def hand_written_bank(spine: pl.LazyFrame, transactions: pl.LazyFrame) -> pl.Laz
         )
         .group_by("borrower_id", "booked_date")
         .agg(
-            pl.col("inflow", "outflow", "gambling", "fees", "returned", "bal", "bal_sq", "n_tx").sum(),
+            pl.col(
+                "inflow", "outflow", "gambling", "fees", "returned", "bal", "bal_sq", "n_tx"
+            ).sum(),
             pl.col("payroll").max(),
             pl.col("low").min(),
             pl.col("eod").last(),
         )
         .with_columns(
-            pl.col("booked_date").shift(-1).over("borrower_id", order_by="booked_date")
+            pl.col("booked_date")
+            .shift(-1)
+            .over("borrower_id", order_by="booked_date")
             .alias("next_date")
         )
     )
     keys = spine.select("borrower_id", "as_of_date").unique()
     d, a = pl.col("booked_date"), pl.col("as_of_date")
-    k = (a.dt.year() * 12 + a.dt.month()) - (d.dt.year() * 12 + d.dt.month()) - (
-        d.dt.day() >= pl.min_horizontal(a.dt.day(), d.dt.days_in_month())
-    ).cast(pl.Int32)
+    k = (
+        (a.dt.year() * 12 + a.dt.month())
+        - (d.dt.year() * 12 + d.dt.month())
+        - (d.dt.day() >= pl.min_horizontal(a.dt.day(), d.dt.days_in_month())).cast(pl.Int32)
+    )
     end = pl.min_horizontal(pl.col("next_date").fill_null(a), a)
 
     def overdraft(months: int) -> pl.Expr:
@@ -130,8 +136,18 @@ def hand_written_bank(spine: pl.LazyFrame, transactions: pl.LazyFrame) -> pl.Laz
         )
         .group_by("borrower_id", "as_of_date", "k")
         .agg(
-            pl.col("inflow", "outflow", "gambling", "fees", "returned", "bal", "bal_sq", "n_tx",
-                   "od3", "od12").sum(),
+            pl.col(
+                "inflow",
+                "outflow",
+                "gambling",
+                "fees",
+                "returned",
+                "bal",
+                "bal_sq",
+                "n_tx",
+                "od3",
+                "od12",
+            ).sum(),
             pl.col("payroll").max(),
             pl.col("low").min(),
         )
@@ -160,9 +176,24 @@ def hand_written_bank(spine: pl.LazyFrame, transactions: pl.LazyFrame) -> pl.Laz
         )
         .group_by("borrower_id", "as_of_date")
         .agg(
-            pl.col("in3", "in6", "in12", "out3", "out12", "insq", "pay6", "pay12",
-                   "bank_overdraft_fee_count_12m", "bank_returned_payment_count_12m", "gam",
-                   "n", "s", "q", "net", "netk").sum(),
+            pl.col(
+                "in3",
+                "in6",
+                "in12",
+                "out3",
+                "out12",
+                "insq",
+                "pay6",
+                "pay12",
+                "bank_overdraft_fee_count_12m",
+                "bank_returned_payment_count_12m",
+                "gam",
+                "n",
+                "s",
+                "q",
+                "net",
+                "netk",
+            ).sum(),
             pl.col("od3").sum().alias("bank_overdraft_days_3m"),
             pl.col("od12").sum().alias("bank_overdraft_days_12m"),
             pl.col("bank_balance_min_12m").min(),
@@ -180,24 +211,48 @@ def hand_written_bank(spine: pl.LazyFrame, transactions: pl.LazyFrame) -> pl.Laz
     n12, in12, n = n_in(12), pl.col("in12").cast(pl.Int128), pl.col("n").cast(pl.Int128)
     return spine.join(
         sums.select(
-            "borrower_id", "as_of_date",
-            *(div(pl.col(f"in{w}"), n_in(w) * 100).alias(f"bank_inflow_mean_{w}m") for w in (3, 6, 12)),
+            "borrower_id",
+            "as_of_date",
+            *(
+                div(pl.col(f"in{w}"), n_in(w) * 100).alias(f"bank_inflow_mean_{w}m")
+                for w in (3, 6, 12)
+            ),
             pl.when((n12 >= 3) & (in12 > 0))
-            .then((n12.cast(pl.Int128) * pl.col("insq") - in12 * in12).cast(pl.Float64).sqrt()
-                  / in12.cast(pl.Float64)).alias("bank_inflow_cv_12m"),
-            *(div(pl.col(f"pay{w}"), n_in(w)).alias(f"bank_payroll_month_share_{w}m") for w in (6, 12)),
-            *(div(pl.col(f"out{w}").clip(0), pl.col(f"in{w}")).alias(f"bank_expense_to_income_ratio_{w}m")
-              for w in (3, 12)),
-            "bank_overdraft_days_3m", "bank_overdraft_days_12m",
-            "bank_overdraft_fee_count_12m", "bank_returned_payment_count_12m",
-            div(pl.col("gam"), pl.col("out12")).clip(upper_bound=1.0).alias("bank_gambling_outflow_share_12m"),
+            .then(
+                (n12.cast(pl.Int128) * pl.col("insq") - in12 * in12).cast(pl.Float64).sqrt()
+                / in12.cast(pl.Float64)
+            )
+            .alias("bank_inflow_cv_12m"),
+            *(
+                div(pl.col(f"pay{w}"), n_in(w)).alias(f"bank_payroll_month_share_{w}m")
+                for w in (6, 12)
+            ),
+            *(
+                div(pl.col(f"out{w}").clip(0), pl.col(f"in{w}")).alias(
+                    f"bank_expense_to_income_ratio_{w}m"
+                )
+                for w in (3, 12)
+            ),
+            "bank_overdraft_days_3m",
+            "bank_overdraft_days_12m",
+            "bank_overdraft_fee_count_12m",
+            "bank_returned_payment_count_12m",
+            div(pl.col("gam"), pl.col("out12"))
+            .clip(upper_bound=1.0)
+            .alias("bank_gambling_outflow_share_12m"),
             "bank_balance_min_12m",
             pl.when(n >= 2)
-            .then((n * pl.col("q") - pl.col("s") ** 2).cast(pl.Float64).sqrt()
-                  / (n * 100).cast(pl.Float64)).alias("bank_balance_volatility_12m"),
+            .then(
+                (n * pl.col("q") - pl.col("s") ** 2).cast(pl.Float64).sqrt()
+                / (n * 100).cast(pl.Float64)
+            )
+            .alias("bank_balance_volatility_12m"),
             pl.when(n12 >= 3)
-            .then((6 * (n12 - 1) * pl.col("net") - 12 * pl.col("netk")).cast(pl.Float64)
-                  / (n12 * (n12 * n12 - 1) * 100).cast(pl.Float64)).alias("bank_net_flow_trend_12m"),
+            .then(
+                (6 * (n12 - 1) * pl.col("net") - 12 * pl.col("netk")).cast(pl.Float64)
+                / (n12 * (n12 * n12 - 1) * 100).cast(pl.Float64)
+            )
+            .alias("bank_net_flow_trend_12m"),
             "months_of_data_bank",
             pl.lit(1, dtype=pl.Int8).alias("has_bank"),
         ),
@@ -235,8 +290,16 @@ def measure(path: str, data: Path, engine: str, out: Path) -> None:
     result = query.collect(engine=engine)  # type: ignore[arg-type]
     seconds = time.perf_counter() - start
     result.write_parquet(out)
-    print(json.dumps({"seconds": seconds, "peak_rss_gb": peak_rss_gb(), "rows": result.height,
-                      "columns": result.width}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "peak_rss_gb": peak_rss_gb(),
+                "rows": result.height,
+                "columns": result.width,
+            }
+        )
+    )
 
 
 PATHS = ("hand_written_bank", "platform_bank", "platform_all")
@@ -246,8 +309,18 @@ def run(data: Path, repeats: int, engine: str, workdir: Path) -> dict[str, objec
     runs: dict[str, list[dict]] = {p: [] for p in PATHS}
     for _ in range(repeats):
         for path in PATHS:
-            command = [sys.executable, __file__, "--measure", path, "--data", str(data),
-                       "--engine", engine, "--out", str(workdir / f"{path}.parquet")]
+            command = [
+                sys.executable,
+                __file__,
+                "--measure",
+                path,
+                "--data",
+                str(data),
+                "--engine",
+                engine,
+                "--out",
+                str(workdir / f"{path}.parquet"),
+            ]
             done = subprocess.run(command, check=True, capture_output=True, text=True)
             runs[path].append(json.loads(done.stdout.strip().splitlines()[-1]))
     seconds = {p: statistics.median(r["seconds"] for r in runs[p]) for p in PATHS}
@@ -276,7 +349,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--borrowers", type=int, default=20_000)
-    parser.add_argument("--data", type=Path, help="existing <dir>/<source>/*.parquet (skips generation)")
+    parser.add_argument(
+        "--data", type=Path, help="existing <dir>/<source>/*.parquet (skips generation)"
+    )
     parser.add_argument("--chunk", type=int, default=50_000, help="borrowers generated per chunk")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--engine", default="streaming", choices=["streaming", "in-memory", "auto"])
@@ -297,9 +372,19 @@ def main() -> None:
         data = args.data
         if data is None:
             data = workdir / "data"
-            command = [sys.executable, __file__, "--generate-only", "--data", str(data),
-                       "--borrowers", str(args.borrowers), "--chunk", str(args.chunk),
-                       "--seed", str(args.seed)]
+            command = [
+                sys.executable,
+                __file__,
+                "--generate-only",
+                "--data",
+                str(data),
+                "--borrowers",
+                str(args.borrowers),
+                "--chunk",
+                str(args.chunk),
+                "--seed",
+                str(args.seed),
+            ]
             started = time.perf_counter()
             subprocess.run(command, check=True)
             print(f"data generated in {time.perf_counter() - started:.1f}s", file=sys.stderr)

@@ -1,15 +1,15 @@
 """`credit-platform`: the command line for people who do not open the Dagster UI.
 
-    credit-platform generate --borrowers 50000      synthetic data into the landing zone
-    credit-platform materialize [--select GROUP...] ingest new files, then refresh the graph
-    credit-platform serve                           the scoring API
-    credit-platform apikey create --lender NAME     prints a new API key once (--scope S...)
-    credit-platform apikey list|revoke [KEY_ID]     the keys (never a secret); revoke one
-    credit-platform models list|show [--json]       the model inventory
-    credit-platform simulate-traffic --requests N   scores a population through the API
-    credit-platform db upgrade                      applies the platform database migrations
-    credit-platform contract infer FILE --name N    drafts a data contract from a sample file
-    credit-platform contract check PATH --sample F  every problem of a contract (exit 1 if any)
+credit-platform generate --borrowers 50000      synthetic data into the landing zone
+credit-platform materialize [--select GROUP...] ingest new files, then refresh the graph
+credit-platform serve                           the scoring API
+credit-platform apikey create --lender NAME     prints a new API key once (--scope S...)
+credit-platform apikey list|revoke [KEY_ID]     the keys (never a secret); revoke one
+credit-platform models list|show [--json]       the model inventory
+credit-platform simulate-traffic --requests N   scores a population through the API
+credit-platform db upgrade                      applies the platform database migrations
+credit-platform contract infer FILE --name N    drafts a data contract from a sample file
+credit-platform contract check PATH --sample F  every problem of a contract (exit 1 if any)
 """
 
 from __future__ import annotations
@@ -77,7 +77,10 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
         if problem is None:
             raise
         print(f"materialize: {problem}", file=sys.stderr)
-        print("(`credit-platform contract check PATH` lists every problem of a contract)", file=sys.stderr)
+        print(
+            "(`credit-platform contract check PATH` lists every problem of a contract)",
+            file=sys.stderr,
+        )
         return 2
     if not outcome.success:
         return 1
@@ -216,8 +219,16 @@ def _print_decision(decision: dict) -> None:
         return
     print(f"decision: {decision.get('outcome')} ({decision.get('summary')})")
     for gate in decision.get("gates", []):
-        verdict = "not assessed" if not gate.get("assessed", True) else (
-            "pass" if gate.get("passed") else "FAIL" if gate.get("deciding", True) else "FAIL (advisory)"
+        verdict = (
+            "not assessed"
+            if not gate.get("assessed", True)
+            else (
+                "pass"
+                if gate.get("passed")
+                else "FAIL"
+                if gate.get("deciding", True)
+                else "FAIL (advisory)"
+            )
         )
         print(f"  {gate['name']:<38} {verdict:<16} {gate.get('figure', '')}")
         print(f"  {'':<38} {gate.get('detail', '')}")
@@ -294,8 +305,11 @@ def _cmd_contract(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="credit-platform", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="credit-platform",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="write synthetic alternative data into the landing zone")
@@ -308,11 +322,15 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=_cmd_generate)
 
     mat = sub.add_parser("materialize", help="ingest new landing files, then materialize the graph")
-    mat.add_argument("--select", nargs="*", metavar="GROUP",
-                     help="asset groups to materialize (default: all)")
-    mat.add_argument("--strict", action="store_true",
-                     help="exit 3 when a gate holds a challenger back (for CI pipelines); "
-                     "by default a held-back challenger is an outcome and the exit is 0")
+    mat.add_argument(
+        "--select", nargs="*", metavar="GROUP", help="asset groups to materialize (default: all)"
+    )
+    mat.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 3 when a gate holds a challenger back (for CI pipelines); "
+        "by default a held-back challenger is an outcome and the exit is 0",
+    )
     mat.set_defaults(func=_cmd_materialize)
 
     from scoring_api.serve import add_serve_arguments

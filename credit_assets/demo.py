@@ -62,8 +62,15 @@ def run_demo(borrowers: int, serve: bool = True) -> int:
     if not (landing_has_data or archived):
         print(f"==> generating {borrowers:,} borrowers into {settings.landing_dir}")
         code = subprocess.call(
-            [str(bin_dir / "credit-platform"), "generate", "--borrowers", str(borrowers),
-             "--dirty-rate", "0.002", "--bad-files"]
+            [
+                str(bin_dir / "credit-platform"),
+                "generate",
+                "--borrowers",
+                str(borrowers),
+                "--dirty-rate",
+                "0.002",
+                "--bad-files",
+            ]
         )
         if code:
             return code
@@ -81,8 +88,16 @@ def run_demo(borrowers: int, serve: bool = True) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     processes = [
         _spawn(
-            [str(bin_dir / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(UI_PORT),
-             "-w", str(REPO_ROOT / "workspace.yaml")],
+            [
+                str(bin_dir / "dagster"),
+                "dev",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(UI_PORT),
+                "-w",
+                str(REPO_ROOT / "workspace.yaml"),
+            ],
             logs / "dagster.log",
         )
     ]
@@ -90,8 +105,14 @@ def run_demo(borrowers: int, serve: bool = True) -> int:
     if api_available:
         processes.append(
             _spawn(
-                [str(bin_dir / "credit-platform"), "serve", "--host", "127.0.0.1",
-                 "--port", str(API_PORT)],
+                [
+                    str(bin_dir / "credit-platform"),
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(API_PORT),
+                ],
                 logs / "api.log",
             )
         )
@@ -104,9 +125,13 @@ def run_demo(borrowers: int, serve: bool = True) -> int:
         ui_ready = _wait_for(f"http://127.0.0.1:{UI_PORT}/server_info", 180)
         api_ready = api_available and _wait_for(f"http://127.0.0.1:{API_PORT}/healthz", 60)
         print()
-        print(f"Dagster UI   http://127.0.0.1:{UI_PORT}   {'ready' if ui_ready else 'NOT READY: see ' + str(logs / 'dagster.log')}")
+        print(
+            f"Dagster UI   http://127.0.0.1:{UI_PORT}   {'ready' if ui_ready else 'NOT READY: see ' + str(logs / 'dagster.log')}"
+        )
         if api_available:
-            print(f"Scoring API  http://127.0.0.1:{API_PORT}/docs   {'ready' if api_ready else 'NOT READY: see ' + str(logs / 'api.log')}")
+            print(
+                f"Scoring API  http://127.0.0.1:{API_PORT}/docs   {'ready' if api_ready else 'NOT READY: see ' + str(logs / 'api.log')}"
+            )
             from credit_assets.demo_api import print_demo_curl
 
             print_demo_curl(API_PORT)

@@ -183,7 +183,10 @@ CHAMPION_KEY = dg.AssetKey("champion_model")
 
 
 def _record_decision(
-    instance: dg.DagsterInstance, run_id: str, outcome: MaterializeOutcome, log: Callable[[str], None]
+    instance: dg.DagsterInstance,
+    run_id: str,
+    outcome: MaterializeOutcome,
+    log: Callable[[str], None],
 ) -> None:
     """The promotion decision of a run that materialized `champion_model`, as one plain line."""
     event = instance.get_latest_materialization_event(CHAMPION_KEY)

@@ -7,7 +7,6 @@ missing server is a failure, and a CI run in which no PostgreSQL test ran fails.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,13 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-GERMAN_CREDIT_CSV = REPO_ROOT.parent / "shared" / "datasets" / "german_credit.csv"
-LENDING_CLUB_CSV = REPO_ROOT.parent / "shared" / "datasets" / "lending_club.csv"
-POSTGRES_SERVER_URL = os.environ.get(
-    "CREDIT_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-)
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from tests.support.production import IN_CI, POSTGRES_SERVER_URL
 
 _postgres_tests_passed = 0
 
@@ -46,7 +39,7 @@ def credit_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """moto's S3 server on a free loopback port for the session (real HTTP), stopped afterwards."""
-    from test_production_support import VENV_BIN, free_port, port_open, start_service
+    from tests.support.production import VENV_BIN, free_port, port_open, start_service
 
     port = free_port()
     server = start_service(

@@ -1,1 +1,7 @@
-"""Helpers shared by tests: generators of data the platform is promised to take."""
+"""Helpers shared by tests, imported as `tests.support.<module>`:
+
+- `paths`: the repository root and the real datasets beside it;
+- `scoring`: a trained champion, its registry row and an API client over real HTTP;
+- `production`: processes, ports and servers the production tests start and stop;
+- `lender_files`: generators of lender files of every shape the platform is promised to take.
+"""

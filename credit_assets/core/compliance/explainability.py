@@ -60,33 +60,56 @@ class ExplainabilityReport:
 
     def sections(self) -> list[Section]:
         sections = [
-            Section("overview", "Overview", [
-                Paragraph(
-                    "SHAP values are exact contributions in log-odds of default, relative to the "
-                    "model's expected value; a positive value raised the applicant's risk. A "
-                    "declined applicant's principal reasons are the reason codes whose features "
-                    "add the most risk."
-                ),
-                KeyValues({
-                    "rows explained": self.n_rows,
-                    "expected value (log-odds)": self.expected_value,
-                    "expected PD": self.expected_pd,
-                    "top features": self.top_features,
-                }),
-            ]),
-            Section("importance", "Global importance", [
-                Table(self.importance, ["feature", "mean_abs_shap", "share", "mean_shap",
-                                        "reason_code", "reason_text", "direction"]),
-                Image(self.summary_png, "SHAP summary"),
-            ]),
-            Section("dependence", "Dependence of SHAP on feature value", [
-                Image(png, f"dependence: {name}") for name, png in self.dependence_pngs.items()
-            ]),
+            Section(
+                "overview",
+                "Overview",
+                [
+                    Paragraph(
+                        "SHAP values are exact contributions in log-odds of default, relative to the "
+                        "model's expected value; a positive value raised the applicant's risk. A "
+                        "declined applicant's principal reasons are the reason codes whose features "
+                        "add the most risk."
+                    ),
+                    KeyValues(
+                        {
+                            "rows explained": self.n_rows,
+                            "expected value (log-odds)": self.expected_value,
+                            "expected PD": self.expected_pd,
+                            "top features": self.top_features,
+                        }
+                    ),
+                ],
+            ),
+            Section(
+                "importance",
+                "Global importance",
+                [
+                    Table(
+                        self.importance,
+                        [
+                            "feature",
+                            "mean_abs_shap",
+                            "share",
+                            "mean_shap",
+                            "reason_code",
+                            "reason_text",
+                            "direction",
+                        ],
+                    ),
+                    Image(self.summary_png, "SHAP summary"),
+                ],
+            ),
+            Section(
+                "dependence",
+                "Dependence of SHAP on feature value",
+                [Image(png, f"dependence: {name}") for name, png in self.dependence_pngs.items()],
+            ),
         ]
         rows = self.monotonicity_rows()
         monotone_blocks: list[Block] = (
             [Paragraph(monotonicity_statement(self.monotonicity)), Table(rows)]
-            if rows else [Paragraph("No monotonicity evidence recorded with this model.")]
+            if rows
+            else [Paragraph("No monotonicity evidence recorded with this model.")]
         )
         sections.append(Section("monotonicity", "Monotone constraints: evidence", monotone_blocks))
         return sections
@@ -157,17 +180,19 @@ def _importance(
     rows = []
     for i, name in enumerate(feature_names):
         spec = specs.get(name)
-        rows.append({
-            "feature": name,
-            "mean_abs_shap": float(mean_abs[i]),
-            "share": float(mean_abs[i] / total),
-            "mean_shap": float(shap[:, i].mean()),
-            "reason_code": spec.reason_code if spec else None,
-            "reason_text": spec.reason_text if spec else None,
-            "direction": spec.monotone if spec else None,
-            "source": spec.source if spec else None,
-            "description": spec.description if spec else None,
-        })
+        rows.append(
+            {
+                "feature": name,
+                "mean_abs_shap": float(mean_abs[i]),
+                "share": float(mean_abs[i] / total),
+                "mean_shap": float(shap[:, i].mean()),
+                "reason_code": spec.reason_code if spec else None,
+                "reason_text": spec.reason_text if spec else None,
+                "direction": spec.monotone if spec else None,
+                "source": spec.source if spec else None,
+                "description": spec.description if spec else None,
+            }
+        )
     return sorted(rows, key=lambda r: (-r["mean_abs_shap"], r["feature"]))
 
 
@@ -180,8 +205,12 @@ def _value_colour(values: pd.Series, categorical: bool) -> np.ndarray:
 
 
 def _summary_png(
-    shap: np.ndarray, data: pd.DataFrame, top: list[str], index: dict[str, int],
-    categorical: dict[str, bool], rng: np.random.Generator,
+    shap: np.ndarray,
+    data: pd.DataFrame,
+    top: list[str],
+    index: dict[str, int],
+    categorical: dict[str, bool],
+    rng: np.random.Generator,
 ) -> bytes:
     """Beeswarm-like: one row per feature, points jittered in proportion to local density."""
     fig = Figure(figsize=(7.5, 0.5 * len(top) + 1.5), layout="constrained")
@@ -190,13 +219,24 @@ def _summary_png(
     for position, name in enumerate(top):
         x = shap[:, index[name]]
         counts, edges = np.histogram(x, bins=40)
-        density = counts[np.clip(np.searchsorted(edges, x, side="right") - 1, 0, 39)] / max(counts.max(), 1)
+        density = counts[np.clip(np.searchsorted(edges, x, side="right") - 1, 0, 39)] / max(
+            counts.max(), 1
+        )
         y = position + rng.uniform(-1, 1, x.size) * 0.38 * density
         colour = _value_colour(data[name], categorical[name])
         known = ~np.isnan(colour)
         ax.scatter(x[~known], y[~known], s=5, color="#adb5bd", alpha=0.6, linewidths=0)
-        mappable = ax.scatter(x[known], y[known], s=5, c=colour[known], cmap="coolwarm",
-                              vmin=0, vmax=1, alpha=0.7, linewidths=0)
+        mappable = ax.scatter(
+            x[known],
+            y[known],
+            s=5,
+            c=colour[known],
+            cmap="coolwarm",
+            vmin=0,
+            vmax=1,
+            alpha=0.7,
+            linewidths=0,
+        )
     ax.axvline(0, color="#495057", linewidth=0.8)
     ax.set_yticks(range(len(top)), top)
     ax.invert_yaxis()
@@ -209,7 +249,11 @@ def _summary_png(
 
 
 def _dependence_png(
-    name: str, values: pd.Series, shap_values: np.ndarray, categorical: bool, rng: np.random.Generator
+    name: str,
+    values: pd.Series,
+    shap_values: np.ndarray,
+    categorical: bool,
+    rng: np.random.Generator,
 ) -> bytes:
     fig = Figure(figsize=(4.6, 3.4), layout="constrained")
     ax = fig.add_subplot()
@@ -220,15 +264,23 @@ def _dependence_png(
         order = frame[frame["value"].isin(keep)].groupby("value")["shap"].mean().sort_values().index
         for position, category in enumerate(order):
             points = frame.loc[frame["value"] == category, "shap"].to_numpy()
-            ax.scatter(position + rng.uniform(-0.25, 0.25, points.size), points, s=6, alpha=0.5,
-                       color="#4263eb", linewidths=0)
+            ax.scatter(
+                position + rng.uniform(-0.25, 0.25, points.size),
+                points,
+                s=6,
+                alpha=0.5,
+                color="#4263eb",
+                linewidths=0,
+            )
             ax.plot([position - 0.3, position + 0.3], [points.mean()] * 2, color="#d9480f")
         ax.set_xticks(range(len(order)), list(order), rotation=30, ha="right", fontsize=8)
         title = name
     else:
         x = values.to_numpy(dtype=np.float64)
         missing = np.isnan(x)
-        ax.scatter(x[~missing], shap_values[~missing], s=6, alpha=0.5, color="#4263eb", linewidths=0)
+        ax.scatter(
+            x[~missing], shap_values[~missing], s=6, alpha=0.5, color="#4263eb", linewidths=0
+        )
         title = f"{name} ({int(missing.sum())} missing not shown)" if missing.any() else name
     ax.axhline(0, color="#495057", linewidth=0.8)
     ax.set_xlabel(name)
@@ -275,7 +327,9 @@ def explainability_report(
         monotonicity=monotonicity,
         summary_png=_summary_png(plot_shap, plot_data, top, index, categorical, rng),
         dependence_pngs={
-            name: _dependence_png(name, plot_data[name], plot_shap[:, index[name]], categorical[name], rng)
+            name: _dependence_png(
+                name, plot_data[name], plot_shap[:, index[name]], categorical[name], rng
+            )
             for name in top
         },
     )

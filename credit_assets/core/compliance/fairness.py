@@ -127,7 +127,9 @@ class FairnessReport:
 
     @property
     def worst(self) -> AttributeFairness | None:
-        failing = [a for a in self.attributes if not a.passed and a.worst_adverse_impact_ratio is None]
+        failing = [
+            a for a in self.attributes if not a.passed and a.worst_adverse_impact_ratio is None
+        ]
         if failing:
             return failing[0]
         judged = [a for a in self.attributes if a.worst_adverse_impact_ratio is not None]
@@ -136,41 +138,48 @@ class FairnessReport:
     @property
     def summary(self) -> dict[str, Any]:
         worst = self.worst
-        return jsonable({
-            "worst_adverse_impact_ratio": worst.worst_adverse_impact_ratio if worst else None,
-            "worst_group": worst.worst_group if worst else None,
-            "attribute": worst.attribute if worst else None,
-            "passed": self.passed,
-            "cutoff": self.cutoff,
-            "approval_rate": self.approval_rate,
-            "threshold": self.threshold,
-            "policy": self.policy.describe(),
-            "evidence": self.evidence,
-            "failing_groups": [
-                describe_group(a.attribute, asdict(g)) for a in self.attributes for g in a.groups if g.fails
-            ],
-            "flagged_groups": [
-                f"{a.attribute}={g}" for a in self.attributes for g in a.flagged_groups
-            ],
-            "crossings": crossings(self.approval_curve),
-            "attributes": [a.attribute for a in self.attributes],
-        })
+        return jsonable(
+            {
+                "worst_adverse_impact_ratio": worst.worst_adverse_impact_ratio if worst else None,
+                "worst_group": worst.worst_group if worst else None,
+                "attribute": worst.attribute if worst else None,
+                "passed": self.passed,
+                "cutoff": self.cutoff,
+                "approval_rate": self.approval_rate,
+                "threshold": self.threshold,
+                "policy": self.policy.describe(),
+                "evidence": self.evidence,
+                "failing_groups": [
+                    describe_group(a.attribute, asdict(g))
+                    for a in self.attributes
+                    for g in a.groups
+                    if g.fails
+                ],
+                "flagged_groups": [
+                    f"{a.attribute}={g}" for a in self.attributes for g in a.flagged_groups
+                ],
+                "crossings": crossings(self.approval_curve),
+                "attributes": [a.attribute for a in self.attributes],
+            }
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable({
-            "summary": self.summary,
-            "cutoff": self.cutoff,
-            "policy": asdict(self.policy),
-            "n_rows": self.n_rows,
-            "n_bootstrap": self.n_bootstrap,
-            "seed": self.seed,
-            "approval_rate": self.approval_rate,
-            "score_col": self.score_col,
-            "evidence": self.evidence,
-            "attributes": [asdict(a) for a in self.attributes],
-            "approval_curve": self.approval_curve,
-            "extras": self.extras,
-        })
+        return jsonable(
+            {
+                "summary": self.summary,
+                "cutoff": self.cutoff,
+                "policy": asdict(self.policy),
+                "n_rows": self.n_rows,
+                "n_bootstrap": self.n_bootstrap,
+                "seed": self.seed,
+                "approval_rate": self.approval_rate,
+                "score_col": self.score_col,
+                "evidence": self.evidence,
+                "attributes": [asdict(a) for a in self.attributes],
+                "approval_curve": self.approval_curve,
+                "extras": self.extras,
+            }
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FairnessReport:
@@ -201,21 +210,36 @@ class FairnessReport:
                 if g.air_ci_low is not None and g.air_ci_high is not None
                 else None
             )
-            flags = [flag for flag, on in (
-                ("reference", g.is_reference),
-                ("HOLDS BACK", g.fails),
-                ("below threshold", g.practically_significant and not g.fails),
-                ("significant", g.statistically_significant),
-                (f"not deciding: {g.not_deciding_because}",
-                 bool(g.not_deciding_because) and not g.is_reference),
-            ) if on]
-            rows.append({
-                "group": g.group, "n": g.n, "approved": g.n_approved,
-                "approval_rate": g.approval_rate, "AIR": g.adverse_impact_ratio,
-                "AIR 95% CI": interval, "p (Fisher)": g.p_value,
-                "SMD": g.standardized_mean_difference, "AUC": g.auc, "mean PD": g.mean_pd,
-                "bad rate": g.observed_bad_rate, "flags": ", ".join(flags),
-            })
+            flags = [
+                flag
+                for flag, on in (
+                    ("reference", g.is_reference),
+                    ("HOLDS BACK", g.fails),
+                    ("below threshold", g.practically_significant and not g.fails),
+                    ("significant", g.statistically_significant),
+                    (
+                        f"not deciding: {g.not_deciding_because}",
+                        bool(g.not_deciding_because) and not g.is_reference,
+                    ),
+                )
+                if on
+            ]
+            rows.append(
+                {
+                    "group": g.group,
+                    "n": g.n,
+                    "approved": g.n_approved,
+                    "approval_rate": g.approval_rate,
+                    "AIR": g.adverse_impact_ratio,
+                    "AIR 95% CI": interval,
+                    "p (Fisher)": g.p_value,
+                    "SMD": g.standardized_mean_difference,
+                    "AUC": g.auc,
+                    "mean PD": g.mean_pd,
+                    "bad rate": g.observed_bad_rate,
+                    "flags": ", ".join(flags),
+                }
+            )
         return rows
 
     def to_markdown(self) -> str:
@@ -241,23 +265,31 @@ class FairnessReport:
             if a.note:
                 lines.append(f"_{a.note}_")
         if self.approval_curve:
-            lines += ["", "### Adverse impact ratio across approval rates",
-                      curve_markdown(self.approval_curve, self.threshold)]
+            lines += [
+                "",
+                "### Adverse impact ratio across approval rates",
+                curve_markdown(self.approval_curve, self.threshold),
+            ]
         return "\n".join(lines)
 
     def plot_png(self) -> bytes:
         """Approval rate by group per attribute, AIR on each bar, the four-fifths line dashed."""
         ratios = [max(1.2, 0.4 * len(a.groups) + 0.6) for a in self.attributes] or [1.0]
         fig = Figure(figsize=(7, sum(ratios) + 0.6))
-        axes = fig.subplots(len(ratios), 1, squeeze=False,
-                            gridspec_kw={"height_ratios": ratios, "hspace": 0.6})[:, 0]
+        axes = fig.subplots(
+            len(ratios), 1, squeeze=False, gridspec_kw={"height_ratios": ratios, "hspace": 0.6}
+        )[:, 0]
         for ax, a in zip(axes, self.attributes, strict=False):
             names = [g.group for g in a.groups]
             colours = [
-                "#2f6fdf" if g.is_reference
-                else "#d9480f" if g.fails
-                else "#f59f00" if g.practically_significant
-                else "#aab2bf" if not g.decides
+                "#2f6fdf"
+                if g.is_reference
+                else "#d9480f"
+                if g.fails
+                else "#f59f00"
+                if g.practically_significant
+                else "#aab2bf"
+                if not g.decides
                 else "#37b24d"
                 for g in a.groups
             ]
@@ -267,13 +299,24 @@ class FairnessReport:
             ax.invert_yaxis()
             ax.set_xlim(0, 1.18)
             for i, g in enumerate(a.groups):
-                ax.text(g.approval_rate + 0.01, i, f"AIR {_fmt(g.adverse_impact_ratio)}",
-                        va="center", fontsize=8)
+                ax.text(
+                    g.approval_rate + 0.01,
+                    i,
+                    f"AIR {_fmt(g.adverse_impact_ratio)}",
+                    va="center",
+                    fontsize=8,
+                )
             reference = next((g for g in a.groups if g.is_reference), None)
             if reference is not None:
-                ax.axvline(reference.approval_rate * self.threshold, color="#d9480f",
-                           linestyle="--", linewidth=1)
-            ax.set_title(f"{a.attribute}: {'pass' if a.passed else 'fail'}", fontsize=10, loc="left")
+                ax.axvline(
+                    reference.approval_rate * self.threshold,
+                    color="#d9480f",
+                    linestyle="--",
+                    linewidth=1,
+                )
+            ax.set_title(
+                f"{a.attribute}: {'pass' if a.passed else 'fail'}", fontsize=10, loc="left"
+            )
         axes[-1].set_xlabel(
             f"Approval rate at score >= {self.cutoff} (dashed: {self.threshold:g} x reference; "
             "red holds back, orange flagged)"
@@ -285,7 +328,11 @@ class FairnessReport:
 
 
 def _fmt(value: float | None) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+    return (
+        "n/a"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else f"{value:.3f}"
+    )
 
 
 def _pct(value: float | None) -> str:
@@ -310,7 +357,10 @@ def _bootstrap_air(
 ) -> tuple[np.ndarray, np.ndarray]:
     """2.5 and 97.5 percentiles of each group's AIR; resampling within groups."""
     rates = approved / n
-    draws = rng.binomial(n.astype(np.int64)[None, :], rates[None, :], size=(n_bootstrap, n.size)) / n[None, :]
+    draws = (
+        rng.binomial(n.astype(np.int64)[None, :], rates[None, :], size=(n_bootstrap, n.size))
+        / n[None, :]
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         air = draws / draws[:, [reference]]
     air[~np.isfinite(air)] = np.nan
@@ -319,9 +369,13 @@ def _bootstrap_air(
     return low, high
 
 
-def _reference(order: list[str], n: np.ndarray, rates: np.ndarray, policy: FairnessPolicy) -> int | None:
+def _reference(
+    order: list[str], n: np.ndarray, rates: np.ndarray, policy: FairnessPolicy
+) -> int | None:
     """The most favoured group among those large enough (and never the missing group)."""
-    eligible = [i for i, g in enumerate(order) if g != MISSING_GROUP and n[i] >= policy.min_group_size]
+    eligible = [
+        i for i, g in enumerate(order) if g != MISSING_GROUP and n[i] >= policy.min_group_size
+    ]
     eligible = eligible or [i for i, g in enumerate(order) if g != MISSING_GROUP]
     return max(eligible, key=lambda i: (rates[i], n[i]), default=None)
 
@@ -385,8 +439,11 @@ def _attribute(
         if reference is not None:
             dof = n[i] + n[reference] - 2
             pooled = (
-                math.sqrt(((n[i] - 1) * variances[i] + (n[reference] - 1) * variances[reference]) / dof)
-                if dof > 0 else 0.0
+                math.sqrt(
+                    ((n[i] - 1) * variances[i] + (n[reference] - 1) * variances[reference]) / dof
+                )
+                if dof > 0
+                else 0.0
             )
             smd = float((means[i] - means[reference]) / pooled) if pooled > 0 else None
             if i != reference:
@@ -401,37 +458,59 @@ def _attribute(
             risk = pd_values[labelled] if pd_values is not None else -scores[labelled]
             auc = _safe_auc(y, risk)
             bad_rate = float(y.mean()) if n_labelled else None
-            mean_pd = float(pd_values[labelled].mean()) if pd_values is not None and n_labelled else None
+            mean_pd = (
+                float(pd_values[labelled].mean()) if pd_values is not None and n_labelled else None
+            )
         elif pd_values is not None:
             mean_pd = float(pd_values[mask].mean())
         ratio = None if np.isnan(air[i]) else float(air[i])
         verdict = group_verdict(
-            {"group": g, "n": int(n[i]), "adverse_impact_ratio": ratio, "p_value": p_value,
-             "is_reference": i == reference},
+            {
+                "group": g,
+                "n": int(n[i]),
+                "adverse_impact_ratio": ratio,
+                "p_value": p_value,
+                "is_reference": i == reference,
+            },
             policy,
         )
-        groups.append(GroupFairness(
-            group=g, n=int(n[i]), adverse_impact_ratio=ratio, p_value=p_value,
-            is_reference=i == reference,
-            n_approved=int(approved[i]), approval_rate=float(rates[i]),
-            air_ci_low=None if np.isnan(low[i]) else float(low[i]),
-            air_ci_high=None if np.isnan(high[i]) else float(high[i]),
-            practically_significant=verdict.practically_significant,
-            statistically_significant=verdict.statistically_significant,
-            decides=verdict.decides, fails=verdict.fails,
-            not_deciding_because=verdict.not_deciding_because,
-            small_group=bool(n[i] < policy.min_group_size), mean_score=float(means[i]),
-            standardized_mean_difference=smd, n_labelled=n_labelled, auc=auc,
-            mean_pd=mean_pd, observed_bad_rate=bad_rate,
-        ))
+        groups.append(
+            GroupFairness(
+                group=g,
+                n=int(n[i]),
+                adverse_impact_ratio=ratio,
+                p_value=p_value,
+                is_reference=i == reference,
+                n_approved=int(approved[i]),
+                approval_rate=float(rates[i]),
+                air_ci_low=None if np.isnan(low[i]) else float(low[i]),
+                air_ci_high=None if np.isnan(high[i]) else float(high[i]),
+                practically_significant=verdict.practically_significant,
+                statistically_significant=verdict.statistically_significant,
+                decides=verdict.decides,
+                fails=verdict.fails,
+                not_deciding_because=verdict.not_deciding_because,
+                small_group=bool(n[i] < policy.min_group_size),
+                mean_score=float(means[i]),
+                standardized_mean_difference=smd,
+                n_labelled=n_labelled,
+                auc=auc,
+                mean_pd=mean_pd,
+                observed_bad_rate=bad_rate,
+            )
+        )
     deciding = [g for g in groups if g.decides and g.adverse_impact_ratio is not None]
     worst = min(deciding, key=lambda g: g.adverse_impact_ratio or 0.0, default=None)
     return AttributeFairness(
-        attribute=name, column=column, grouping=coded.grouping,
-        reference_group=order[reference] if reference is not None else None, groups=groups,
+        attribute=name,
+        column=column,
+        grouping=coded.grouping,
+        reference_group=order[reference] if reference is not None else None,
+        groups=groups,
         passed=bool(judged and not any(g.fails for g in groups)),
         worst_group=worst.group if worst else None,
-        worst_adverse_impact_ratio=worst.adverse_impact_ratio if worst else None, note=note,
+        worst_adverse_impact_ratio=worst.adverse_impact_ratio if worst else None,
+        note=note,
     )
 
 
@@ -459,7 +538,9 @@ def approval_curve(
         approved_rows = scores >= cutoff
         for name, coded in attributes:
             k = len(coded.order)
-            approved = np.bincount(coded.codes, weights=approved_rows.astype(np.float64), minlength=k)
+            approved = np.bincount(
+                coded.codes, weights=approved_rows.astype(np.float64), minlength=k
+            )
             group_rates = approved / coded.n
             reference = _reference(coded.order, coded.n, group_rates, policy)
             if reference is None or group_rates[reference] == 0:
@@ -467,22 +548,36 @@ def approval_curve(
             for i, group in enumerate(coded.order):
                 air = float(group_rates[i] / group_rates[reference])
                 p_value = (
-                    None if i == reference
+                    None
+                    if i == reference
                     else _fisher_p(approved[i], coded.n[i], approved[reference], coded.n[reference])
                 )
                 verdict = group_verdict(
-                    {"group": group, "n": int(coded.n[i]), "adverse_impact_ratio": air,
-                     "p_value": p_value, "is_reference": i == reference},
+                    {
+                        "group": group,
+                        "n": int(coded.n[i]),
+                        "adverse_impact_ratio": air,
+                        "p_value": p_value,
+                        "is_reference": i == reference,
+                    },
                     policy,
                 )
-                rows.append({
-                    "approval_rate": rate, "actual_approval_rate": float(approved_rows.mean()),
-                    "cutoff_score": cutoff, "attribute": name, "group": group,
-                    "n": int(coded.n[i]), "air": air, "p_value": p_value,
-                    "is_reference": i == reference, "decides": verdict.decides,
-                    "crosses": verdict.decides and verdict.practically_significant,
-                    "holds_back": verdict.fails,
-                })
+                rows.append(
+                    {
+                        "approval_rate": rate,
+                        "actual_approval_rate": float(approved_rows.mean()),
+                        "cutoff_score": cutoff,
+                        "attribute": name,
+                        "group": group,
+                        "n": int(coded.n[i]),
+                        "air": air,
+                        "p_value": p_value,
+                        "is_reference": i == reference,
+                        "decides": verdict.decides,
+                        "crosses": verdict.decides and verdict.practically_significant,
+                        "holds_back": verdict.fails,
+                    }
+                )
     return rows
 
 
@@ -493,10 +588,16 @@ def crossings(curve: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not row["crosses"]:
             continue
         key = (row["attribute"], row["group"])
-        entry = found.setdefault(key, {
-            "attribute": row["attribute"], "group": row["group"], "approval_rates": [],
-            "min_air": row["air"], "significant_at": [],
-        })
+        entry = found.setdefault(
+            key,
+            {
+                "attribute": row["attribute"],
+                "group": row["group"],
+                "approval_rates": [],
+                "min_air": row["air"],
+                "significant_at": [],
+            },
+        )
         entry["approval_rates"].append(row["approval_rate"])
         entry["min_air"] = min(entry["min_air"], row["air"])
         if row["holds_back"]:
@@ -511,9 +612,13 @@ def curve_markdown(curve: list[dict[str, Any]], threshold: float) -> str:
     columns = sorted({f"{r['attribute']}={r['group']}" for r in curve if r["decides"]})
     table: dict[float, dict[str, Any]] = {}
     for r in curve:
-        row = table.setdefault(r["approval_rate"], {
-            "approval rate": f"{r['approval_rate']:.0%}", "cut-off": round(r["cutoff_score"]),
-        })
+        row = table.setdefault(
+            r["approval_rate"],
+            {
+                "approval rate": f"{r['approval_rate']:.0%}",
+                "cut-off": round(r["cutoff_score"]),
+            },
+        )
         name = f"{r['attribute']}={r['group']}"
         if name in columns:
             mark = " **<**" if r["holds_back"] else " <" if r["crosses"] else ""
@@ -534,14 +639,22 @@ def curve_png(curve: list[dict[str, Any]], threshold: float, at_rate: float | No
         rows = [r for r in curve if r["attribute"] == attribute and r["decides"]]
         for group in sorted({r["group"] for r in rows}):
             points = [(r["approval_rate"], r["air"]) for r in rows if r["group"] == group]
-            ax.plot([x for x, _ in points], [y for _, y in points], marker="o", markersize=3,
-                    label=group)
+            ax.plot(
+                [x for x, _ in points],
+                [y for _, y in points],
+                marker="o",
+                markersize=3,
+                label=group,
+            )
         ax.axhline(threshold, color="#d9480f", linestyle="--", linewidth=1)
         if at_rate is not None and not math.isnan(at_rate):
             ax.axvline(at_rate, color="#868e96", linestyle=":", linewidth=1)
         ax.set_ylim(0, 1.05)
-        ax.set_title(f"{attribute}: AIR by approval rate (dotted: the configured cut-off)",
-                     fontsize=9, loc="left")
+        ax.set_title(
+            f"{attribute}: AIR by approval rate (dotted: the configured cut-off)",
+            fontsize=9,
+            loc="left",
+        )
         if rows:
             ax.legend(fontsize=7, loc="lower right")
         else:
@@ -575,12 +688,15 @@ def fairness_report(
     if score_col not in frame.columns:
         raise ValueError(f"frame has no score column {score_col!r}")
     if frame[score_col].null_count():
-        raise ValueError(f"{score_col} has {frame[score_col].null_count()} nulls; score every row first")
+        raise ValueError(
+            f"{score_col} has {frame[score_col].null_count()} nulls; score every row first"
+        )
     scores = frame[score_col].cast(pl.Float64).to_numpy()
     pd_values = frame[pd_col].cast(pl.Float64).to_numpy() if pd_col in frame.columns else None
     labels = (
         frame[label_col].cast(pl.Float64).fill_null(float("nan")).to_numpy()
-        if label_col in frame.columns else None
+        if label_col in frame.columns
+        else None
     )
     rng = np.random.default_rng(seed)
     attributes, coded_attributes = [], []
@@ -591,14 +707,29 @@ def fairness_report(
         attribute_name = column.removeprefix(PROTECTED_PREFIX)
         coded = _coded(frame, column)
         coded_attributes.append((attribute_name, coded))
-        attributes.append(_attribute(
-            attribute_name, column, coded, scores, pd_values, labels,
-            cutoff=cutoff, policy=policy, n_bootstrap=n_bootstrap, rng=rng,
-        ))
+        attributes.append(
+            _attribute(
+                attribute_name,
+                column,
+                coded,
+                scores,
+                pd_values,
+                labels,
+                cutoff=cutoff,
+                policy=policy,
+                n_bootstrap=n_bootstrap,
+                rng=rng,
+            )
+        )
     curve = approval_curve(scores, coded_attributes, policy, approval_rates) if scores.size else []
     return FairnessReport(
-        attributes=attributes, cutoff=int(cutoff), policy=policy, n_rows=frame.height,
-        n_bootstrap=n_bootstrap, seed=seed,
+        attributes=attributes,
+        cutoff=int(cutoff),
+        policy=policy,
+        n_rows=frame.height,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
         approval_rate=float((scores >= cutoff).mean()) if scores.size else float("nan"),
-        score_col=score_col, approval_curve=curve,
+        score_col=score_col,
+        approval_curve=curve,
     )

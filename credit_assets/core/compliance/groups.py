@@ -35,7 +35,9 @@ MAX_CODES = 10
 """A numeric protected column with at most this many distinct values is a code, not a measure."""
 
 
-def band_labels(edges: Sequence[float] = AGE_BAND_EDGES, *, whole_numbers: bool = True) -> list[str]:
+def band_labels(
+    edges: Sequence[float] = AGE_BAND_EDGES, *, whole_numbers: bool = True
+) -> list[str]:
     """Labels of the bands `band_age` produces: `<25, 25-34, 35-44, 45-54, 55+` by default.
 
     With `whole_numbers=False` (a continuous measure) bands read `<a`, `a-<b`, `>=c`.
@@ -82,9 +84,15 @@ def group_labels(frame: pl.DataFrame, column: str) -> tuple[np.ndarray, list[str
     how = "categories"
     if series.dtype.is_numeric() and series.drop_nulls().n_unique() > MAX_CODES:
         if "age" in column.removeprefix(PROTECTED_PREFIX).lower():
-            labelled, order, how = frame.select(band_age(column)).to_series(), band_labels(), "age bands"
+            labelled, order, how = (
+                frame.select(band_age(column)).to_series(),
+                band_labels(),
+                "age bands",
+            )
         else:
-            edges = sorted(set(np.quantile(series.drop_nulls().to_numpy(), [0.2, 0.4, 0.6, 0.8]).tolist()))
+            edges = sorted(
+                set(np.quantile(series.drop_nulls().to_numpy(), [0.2, 0.4, 0.6, 0.8]).tolist())
+            )
             labelled = frame.select(band_age(column, edges, whole_numbers=False)).to_series()
             order = band_labels(edges, whole_numbers=False)
             how = "quintile bands"
@@ -97,5 +105,3 @@ def group_labels(frame: pl.DataFrame, column: str) -> tuple[np.ndarray, list[str
     if MISSING_GROUP in present:
         ordered.append(MISSING_GROUP)
     return values, ordered, how
-
-

@@ -80,38 +80,68 @@ class LdaResult:
 
     def to_markdown(self) -> str:
         columns = [
-            "name", "auc", "auc_delta", "worst_air", "worst_group", "passes_fairness_gate",
-            "comparable", "description",
+            "name",
+            "auc",
+            "auc_delta",
+            "worst_air",
+            "worst_group",
+            "passes_fairness_gate",
+            "comparable",
+            "description",
         ]
         flagged = [p for p in self.proxies if p["flagged"]]
-        return "\n\n".join([
-            f"**{self.statement}**",
-            markdown_table(self.frontier, columns),
-            f"Proxy screen: {len(flagged)} flagged feature x attribute pair(s).",
-        ])
+        return "\n\n".join(
+            [
+                f"**{self.statement}**",
+                markdown_table(self.frontier, columns),
+                f"Proxy screen: {len(flagged)} flagged feature x attribute pair(s).",
+            ]
+        )
 
     def plot_png(self) -> bytes:
         """AUC against worst AIR; the challenger a star, comparable AUCs shaded."""
         fig = Figure(figsize=(6.5, 4.5), layout="constrained")
         ax = fig.add_subplot()
         challenger = next(r for r in self.frontier if r["name"] == CHALLENGER)
-        ax.axhline(self.threshold, color="#d9480f", linestyle="--", linewidth=1,
-                   label=f"four-fifths ({self.threshold:g})")
+        ax.axhline(
+            self.threshold,
+            color="#d9480f",
+            linestyle="--",
+            linewidth=1,
+            label=f"four-fifths ({self.threshold:g})",
+        )
         for row in self.frontier:
             if row["auc"] is None or row["worst_air"] is None:
                 continue
             is_challenger = row["name"] == CHALLENGER
-            ax.scatter(row["auc"], row["worst_air"], s=160 if is_challenger else 50,
-                       marker="*" if is_challenger else "o",
-                       color="#2f6fdf" if is_challenger else
-                       "#37b24d" if row["name"] == self.better_alternative else "#868e96",
-                       zorder=3)
-            ax.annotate(row["name"], (row["auc"], row["worst_air"]), textcoords="offset points",
-                        xytext=(5, 4), fontsize=8)
+            ax.scatter(
+                row["auc"],
+                row["worst_air"],
+                s=160 if is_challenger else 50,
+                marker="*" if is_challenger else "o",
+                color="#2f6fdf"
+                if is_challenger
+                else "#37b24d"
+                if row["name"] == self.better_alternative
+                else "#868e96",
+                zorder=3,
+            )
+            ax.annotate(
+                row["name"],
+                (row["auc"], row["worst_air"]),
+                textcoords="offset points",
+                xytext=(5, 4),
+                fontsize=8,
+            )
         if challenger["auc"] is not None:
             right = max(ax.get_xlim()[1], challenger["auc"] + self.auc_tolerance)
-            ax.axvspan(challenger["auc"] - self.auc_tolerance, right, color="#e7f0ff", zorder=0,
-                       label=f"comparable: AUC >= challenger - {self.auc_tolerance:g}")
+            ax.axvspan(
+                challenger["auc"] - self.auc_tolerance,
+                right,
+                color="#e7f0ff",
+                zorder=0,
+                label=f"comparable: AUC >= challenger - {self.auc_tolerance:g}",
+            )
             ax.set_xlim(right=right)
         ax.set_xlabel("Test AUC")
         ax.set_ylabel("Worst adverse impact ratio")
@@ -129,34 +159,56 @@ def alternatives_for(
     for proxy in proxies:
         kept = [f for f in features if f.name != proxy["feature"]]
         if kept and proxy["feature"] in names:
-            family.append(Alternative(
-                f"drop_{proxy['feature']}",
-                f"without {proxy['feature']} (predicts {proxy['protected']} with AUC {proxy['auc']:.3f})",
-                kept, config,
-            ))
+            family.append(
+                Alternative(
+                    f"drop_{proxy['feature']}",
+                    f"without {proxy['feature']} (predicts {proxy['protected']} with AUC {proxy['auc']:.3f})",
+                    kept,
+                    config,
+                )
+            )
     if proxies:
         source = next((f.source for f in features if f.name == proxies[0]["feature"]), None)
         kept = [f for f in features if f.source != source]
         if kept and len(kept) < len(features) - 1:
-            family.append(Alternative(
-                f"drop_source_{source}", f"without every feature of source {source}", kept, config
-            ))
-    family.append(Alternative(
-        "regularised",
-        "stronger regularisation: l2_leaf_reg x3 (at least 10), depth - 2 (at least 2)",
-        list(features),
-        replace(config, l2_leaf_reg=max(10.0, config.l2_leaf_reg * 3), depth=max(2, config.depth - 2)),
-    ))
+            family.append(
+                Alternative(
+                    f"drop_source_{source}",
+                    f"without every feature of source {source}",
+                    kept,
+                    config,
+                )
+            )
+    family.append(
+        Alternative(
+            "regularised",
+            "stronger regularisation: l2_leaf_reg x3 (at least 10), depth - 2 (at least 2)",
+            list(features),
+            replace(
+                config,
+                l2_leaf_reg=max(10.0, config.l2_leaf_reg * 3),
+                depth=max(2, config.depth - 2),
+            ),
+        )
+    )
     monotone = [f for f in features if f.monotone != "none"]
     if monotone and len(monotone) < len(features):
-        family.append(Alternative(
-            "monotone_only", "only the features with a declared monotone direction", monotone, config
-        ))
+        family.append(
+            Alternative(
+                "monotone_only",
+                "only the features with a declared monotone direction",
+                monotone,
+                config,
+            )
+        )
     return family
 
 
 def _statement(
-    better: dict[str, Any] | None, challenger_auc: float, challenger_worst_air: float | None, tol: float
+    better: dict[str, Any] | None,
+    challenger_auc: float,
+    challenger_worst_air: float | None,
+    tol: float,
 ) -> str:
     air = "n/a" if challenger_worst_air is None else f"{challenger_worst_air:.3f}"
     if better is None:
@@ -194,15 +246,29 @@ def lda_search(
     policy = policy or FairnessPolicy()
     threshold = policy.min_adverse_impact_ratio
     challenger_row: dict[str, Any] = {
-        "name": CHALLENGER, "description": "the challenger as trained", "n_features": len(features),
-        "auc": float(challenger_auc), "auc_delta": 0.0,
+        "name": CHALLENGER,
+        "description": "the challenger as trained",
+        "n_features": len(features),
+        "auc": float(challenger_auc),
+        "auc_delta": 0.0,
         "worst_air": None if challenger_worst_air is None else float(challenger_worst_air),
-        "worst_group": None, "passes_fairness_gate": None, "comparable": True, "dropped": [],
-        "depth": config.depth, "l2_leaf_reg": config.l2_leaf_reg,
+        "worst_group": None,
+        "passes_fairness_gate": None,
+        "comparable": True,
+        "dropped": [],
+        "depth": config.depth,
+        "l2_leaf_reg": config.l2_leaf_reg,
     }
     if not protected:
-        return LdaResult([challenger_row], None, "No protected attribute declared: no search run.",
-                         [], cutoff, auc_tolerance, threshold)
+        return LdaResult(
+            [challenger_row],
+            None,
+            "No protected attribute declared: no search run.",
+            [],
+            cutoff,
+            auc_tolerance,
+            threshold,
+        )
     train = training_set.filter(pl.col("split") == "train")
     test = training_set.filter(pl.col("split") == "test")
     if test.height == 0:
@@ -219,28 +285,35 @@ def lda_search(
             pl.Series("score", scale.score_from_pd(pd_test)), pl.Series("pd", pd_test)
         )
         summary = fairness_report(
-            scored, protected=protected, cutoff=cutoff, policy=policy, n_bootstrap=0,
+            scored,
+            protected=protected,
+            cutoff=cutoff,
+            policy=policy,
+            n_bootstrap=0,
             approval_rates=(),
         ).summary
         model_auc = auc_score(y, pd_test) if 0 < y.sum() < y.size else None
         kept = {f.name for f in alternative.features}
-        frontier.append({
-            "name": alternative.name,
-            "description": alternative.description,
-            "n_features": len(alternative.features),
-            "auc": model_auc,
-            "auc_delta": None if model_auc is None else model_auc - challenger_auc,
-            "worst_air": summary["worst_adverse_impact_ratio"],
-            "worst_group": f"{summary['attribute']}={summary['worst_group']}",
-            "passes_fairness_gate": bool(summary["passed"]),
-            "comparable": model_auc is not None and model_auc >= challenger_auc - auc_tolerance,
-            "dropped": sorted({f.name for f in features} - kept),
-            "depth": alternative.config.depth,
-            "l2_leaf_reg": alternative.config.l2_leaf_reg,
-        })
+        frontier.append(
+            {
+                "name": alternative.name,
+                "description": alternative.description,
+                "n_features": len(alternative.features),
+                "auc": model_auc,
+                "auc_delta": None if model_auc is None else model_auc - challenger_auc,
+                "worst_air": summary["worst_adverse_impact_ratio"],
+                "worst_group": f"{summary['attribute']}={summary['worst_group']}",
+                "passes_fairness_gate": bool(summary["passed"]),
+                "comparable": model_auc is not None and model_auc >= challenger_auc - auc_tolerance,
+                "dropped": sorted({f.name for f in features} - kept),
+                "depth": alternative.config.depth,
+                "l2_leaf_reg": alternative.config.l2_leaf_reg,
+            }
+        )
     baseline_air = -np.inf if challenger_worst_air is None else challenger_worst_air
     better_rows = [
-        r for r in frontier[1:]
+        r
+        for r in frontier[1:]
         if r["comparable"] and r["worst_air"] is not None and r["worst_air"] > baseline_air
     ]
     better = max(better_rows, key=lambda r: (r["worst_air"], r["auc"]), default=None)

@@ -47,23 +47,55 @@ def curve_statement(crossings: list[dict[str, Any]]) -> str:
     for c in crossings:
         rates = c["approval_rates"]
         where = f"{min(rates):.0%}-{max(rates):.0%}" if len(rates) > 1 else f"{rates[0]:.0%}"
-        significant = " (significant at " + ", ".join(f"{r:.0%}" for r in c["significant_at"]) + ")" if c["significant_at"] else ""
-        parts.append(f"{c['attribute']}={c['group']} at approval rates {where}, lowest AIR {c['min_air']:.3f}{significant}")
+        significant = (
+            " (significant at " + ", ".join(f"{r:.0%}" for r in c["significant_at"]) + ")"
+            if c["significant_at"]
+            else ""
+        )
+        parts.append(
+            f"{c['attribute']}={c['group']} at approval rates {where}, lowest AIR {c['min_air']:.3f}{significant}"
+        )
     return "Across approval rates the four-fifths line is crossed by: " + "; ".join(parts) + "."
 
+
 SECTION_IDS: tuple[str, ...] = (
-    "purpose", "decision", "data-and-lineage", "population", "performance", "stability",
-    "fairness", "explainability", "monotone-constraints", "limitations",
+    "purpose",
+    "decision",
+    "data-and-lineage",
+    "population",
+    "performance",
+    "stability",
+    "fairness",
+    "explainability",
+    "monotone-constraints",
+    "limitations",
 )
-SECTION_TITLES: dict[str, str] = dict(zip(SECTION_IDS, (
-    "Purpose and intended use", "Promotion decision", "Data and lineage",
-    "Population and exclusions", "Performance", "Stability", "Fairness",
-    "Explainability and reason codes", "Monotone constraints", "Limitations",
-), strict=True))
+SECTION_TITLES: dict[str, str] = dict(
+    zip(
+        SECTION_IDS,
+        (
+            "Purpose and intended use",
+            "Promotion decision",
+            "Data and lineage",
+            "Population and exclusions",
+            "Performance",
+            "Stability",
+            "Fairness",
+            "Explainability and reason codes",
+            "Monotone constraints",
+            "Limitations",
+        ),
+        strict=True,
+    )
+)
 NO_FAIRNESS_EVIDENCE = "No fairness evidence: no protected attribute declared."
 PLOT_SECTIONS: dict[str, str] = {
-    "roc": "performance", "calibration": "performance", "fairness": "fairness",
-    "lda": "fairness", "air_curve": "fairness", "shap_summary": "explainability",
+    "roc": "performance",
+    "calibration": "performance",
+    "fairness": "fairness",
+    "lda": "fairness",
+    "air_curve": "fairness",
+    "shap_summary": "explainability",
 }
 """Which section shows a plot of each known name."""
 
@@ -86,7 +118,14 @@ DEFAULT_LIMITATIONS: tuple[str, ...] = (
     "model may be miscalibrated for applicants unlike those previously approved.",
     "Reason codes explain the model's score, not the causal effect of changing a feature.",
 )
-_TOP_FEATURE_COLUMNS = ["feature", "mean_abs_shap", "share", "reason_code", "reason_text", "direction"]
+_TOP_FEATURE_COLUMNS = [
+    "feature",
+    "mean_abs_shap",
+    "share",
+    "reason_code",
+    "reason_text",
+    "direction",
+]
 
 
 @dataclass
@@ -142,7 +181,11 @@ class ModelCard:
 
     # --- rendering ----------------------------------------------------------------------
     def _images(self, section: str) -> list[Block]:
-        return [Image(png, name) for name, png in self.plots.items() if PLOT_SECTIONS.get(name) == section]
+        return [
+            Image(png, name)
+            for name, png in self.plots.items()
+            if PLOT_SECTIONS.get(name) == section
+        ]
 
     def _purpose(self) -> list[Block]:
         m = self.model
@@ -173,24 +216,37 @@ class ModelCard:
         blocks: list[Block] = [Paragraph(text)]
         if self.decision.get("failed"):
             blocks.append(Paragraph(f"Gates that said no: {self.decision.get('summary')}"))
-        blocks.append(Table(gates, ["gate", "figure", "threshold", "verdict", "detail"],
-                            caption="Gates (figure, threshold, verdict)"))
+        blocks.append(
+            Table(
+                gates,
+                ["gate", "figure", "threshold", "verdict", "detail"],
+                caption="Gates (figure, threshold, verdict)",
+            )
+        )
         registry = self.registry or {}
         if registry.get("status") in ("champion", "retired") and registry.get("promoted_at"):
-            blocks.append(KeyValues({
-                "status": registry.get("status"),
-                "promoted at": registry.get("promoted_at"),
-                "promotion run": (registry.get("lineage") or {}).get("promotion_run_id"),
-                "override reason": registry.get("override_reason") or "none",
-                "artifact": registry.get("artifact_uri"),
-                "manifest sha256": registry.get("manifest_sha256"),
-            }))
+            blocks.append(
+                KeyValues(
+                    {
+                        "status": registry.get("status"),
+                        "promoted at": registry.get("promoted_at"),
+                        "promotion run": (registry.get("lineage") or {}).get("promotion_run_id"),
+                        "override reason": registry.get("override_reason") or "none",
+                        "artifact": registry.get("artifact_uri"),
+                        "manifest sha256": registry.get("manifest_sha256"),
+                    }
+                )
+            )
         elif registry:
-            blocks.append(KeyValues({
-                "status": registry.get("status"),
-                "artifact": registry.get("artifact_uri"),
-                "manifest sha256": registry.get("manifest_sha256"),
-            }))
+            blocks.append(
+                KeyValues(
+                    {
+                        "status": registry.get("status"),
+                        "artifact": registry.get("artifact_uri"),
+                        "manifest sha256": registry.get("manifest_sha256"),
+                    }
+                )
+            )
         return blocks
 
     def _lineage(self) -> list[Block]:
@@ -209,7 +265,9 @@ class ModelCard:
 
     def _population(self) -> list[Block]:
         scalars = {k: v for k, v in self.population.items() if not isinstance(v, list | dict)}
-        blocks: list[Block] = [KeyValues(scalars)] if scalars else [Paragraph("No population summary supplied.")]
+        blocks: list[Block] = (
+            [KeyValues(scalars)] if scalars else [Paragraph("No population summary supplied.")]
+        )
         splits = self.population.get("splits")
         if isinstance(splits, dict) and splits:
             blocks.append(Table([{"split": k, **v} for k, v in splits.items()], caption="Splits"))
@@ -223,15 +281,24 @@ class ModelCard:
     def _performance(self) -> list[Block]:
         e = self.evaluation
         models = e.get("models") or {}
-        blocks: list[Block] = [KeyValues({
-            "test rows": e.get("test_rows"),
-            "champion compared": e.get("champion_version"),
-            "Bayes-optimal AUC (synthetic ground truth)": e.get("bayes_optimal_auc"),
-        })]
+        blocks: list[Block] = [
+            KeyValues(
+                {
+                    "test rows": e.get("test_rows"),
+                    "champion compared": e.get("champion_version"),
+                    "Bayes-optimal AUC (synthetic ground truth)": e.get("bayes_optimal_auc"),
+                }
+            )
+        ]
         if models:
             rows = [{"model": name, **metrics} for name, metrics in models.items()]
-            blocks.append(Table(rows, ["model", "n", "bad_rate", "auc", "gini", "ks", "brier", "ece"],
-                                caption="Test metrics"))
+            blocks.append(
+                Table(
+                    rows,
+                    ["model", "n", "bad_rate", "auc", "gini", "ks", "brier", "ece"],
+                    caption="Test metrics",
+                )
+            )
         bands = e.get("challenger_bands") or e.get("bands")
         if bands:
             blocks.append(Table(bands, caption="Bad rate by risk band (challenger)"))
@@ -242,10 +309,12 @@ class ModelCard:
 
     def _stability(self) -> list[Block]:
         if not self.stability:
-            return [Paragraph(
-                "No stability evidence supplied with this card; after deployment the score and "
-                "feature distributions are monitored (PSI/CSI) by the drift_report asset."
-            )]
+            return [
+                Paragraph(
+                    "No stability evidence supplied with this card; after deployment the score and "
+                    "feature distributions are monitored (PSI/CSI) by the drift_report asset."
+                )
+            ]
         scalars = {k: v for k, v in self.stability.items() if not isinstance(v, list | dict)}
         blocks: list[Block] = [KeyValues(scalars)] if scalars else []
         for key, value in self.stability.items():
@@ -259,10 +328,12 @@ class ModelCard:
         if not self.fairness_summary and not self.fairness:
             note = self.fairness_note or "no protected attribute declared"
             statement = NO_FAIRNESS_EVIDENCE if "no protected" in note.lower() else note
-            return [Paragraph(
-                f"{statement} The fairness gate was not assessed; nothing here shows that the "
-                "model treats groups alike."
-            )]
+            return [
+                Paragraph(
+                    f"{statement} The fairness gate was not assessed; nothing here shows that the "
+                    "model treats groups alike."
+                )
+            ]
         summary = self.fairness_summary or (self.fairness or {}).get("summary", {})
         verdict = "passes" if summary.get("passed") else "FAILS"
         failing = summary.get("failing_groups") or []
@@ -277,62 +348,106 @@ class ModelCard:
             KeyValues({k: v for k, v in summary.items() if not isinstance(v, list | dict)}),
         ]
         if summary.get("flagged_groups"):
-            blocks.append(Paragraph(
-                "Flagged but not deciding (too small, missing values, or not statistically "
-                f"significant): {', '.join(summary['flagged_groups'])}."
-            ))
+            blocks.append(
+                Paragraph(
+                    "Flagged but not deciding (too small, missing values, or not statistically "
+                    f"significant): {', '.join(summary['flagged_groups'])}."
+                )
+            )
         if self.fairness:
             report = FairnessReport.from_dict(self.fairness)
             for attribute in report.attributes:
-                blocks.append(Table(report.table_rows(attribute),
-                                    caption=f"{attribute.attribute} ({attribute.grouping})"))
+                blocks.append(
+                    Table(
+                        report.table_rows(attribute),
+                        caption=f"{attribute.attribute} ({attribute.grouping})",
+                    )
+                )
             if report.approval_curve:
                 blocks.append(Paragraph(curve_statement(summary.get("crossings") or [])))
         if self.lda:
-            blocks.append(Paragraph(f"Less discriminatory alternatives: {self.lda.get('statement')}"))
-            blocks.append(Table(self.lda.get("frontier", []),
-                                ["name", "auc", "auc_delta", "worst_air", "worst_group",
-                                 "passes_fairness_gate", "description"]))
+            blocks.append(
+                Paragraph(f"Less discriminatory alternatives: {self.lda.get('statement')}")
+            )
+            blocks.append(
+                Table(
+                    self.lda.get("frontier", []),
+                    [
+                        "name",
+                        "auc",
+                        "auc_delta",
+                        "worst_air",
+                        "worst_group",
+                        "passes_fairness_gate",
+                        "description",
+                    ],
+                )
+            )
         return blocks + self._images("fairness")
 
     def _explainability(self) -> list[Block]:
         blocks: list[Block] = []
         if self.top_features:
-            blocks.append(Table(self.top_features, _TOP_FEATURE_COLUMNS,
-                                caption="Top features by mean |SHAP| with their reason codes"))
+            blocks.append(
+                Table(
+                    self.top_features,
+                    _TOP_FEATURE_COLUMNS,
+                    caption="Top features by mean |SHAP| with their reason codes",
+                )
+            )
         if self.reason_accuracy:
             share = self.reason_accuracy.get("share")
-            blocks.append(Paragraph(
-                "Reason accuracy: when a declined applicant's top reason is set to the population "
-                f"baseline, predicted risk falls for {format_value(share)} of sampled applicants "
-                f"(target {format_value(self.reason_accuracy.get('target'))})."
-            ))
-            blocks.append(KeyValues({k: v for k, v in self.reason_accuracy.items() if k != "failures"}))
-        return (blocks or [Paragraph("No explainability evidence supplied.")]) + self._images("explainability")
+            blocks.append(
+                Paragraph(
+                    "Reason accuracy: when a declined applicant's top reason is set to the population "
+                    f"baseline, predicted risk falls for {format_value(share)} of sampled applicants "
+                    f"(target {format_value(self.reason_accuracy.get('target'))})."
+                )
+            )
+            blocks.append(
+                KeyValues({k: v for k, v in self.reason_accuracy.items() if k != "failures"})
+            )
+        return (blocks or [Paragraph("No explainability evidence supplied.")]) + self._images(
+            "explainability"
+        )
 
     def _monotone(self) -> list[Block]:
         constraints = self.model.get("monotone_constraints") or {}
         specs = self.model.get("feature_specs") or []
         rows = [
-            {"feature": s["name"], "declared direction": s.get("monotone", "none"),
-             "CatBoost constraint": constraints.get(s["name"], 0), "reason code": s.get("reason_code")}
-            for s in specs if s.get("monotone", "none") != "none" or s["name"] in constraints
+            {
+                "feature": s["name"],
+                "declared direction": s.get("monotone", "none"),
+                "CatBoost constraint": constraints.get(s["name"], 0),
+                "reason code": s.get("reason_code"),
+            }
+            for s in specs
+            if s.get("monotone", "none") != "none" or s["name"] in constraints
         ] or [{"feature": k, "CatBoost constraint": v} for k, v in constraints.items()]
         evidence = self.model.get("monotonicity")
-        blocks: list[Block] = [Table(rows, caption="Declared directions")] if rows else [
-            Paragraph("No feature has a declared monotone direction.")]
+        blocks: list[Block] = (
+            [Table(rows, caption="Declared directions")]
+            if rows
+            else [Paragraph("No feature has a declared monotone direction.")]
+        )
         if evidence:
-            blocks += [Paragraph(monotonicity_statement(evidence)),
-                       Table(monotonicity_rows(evidence), caption="Post-training evidence")]
+            blocks += [
+                Paragraph(monotonicity_statement(evidence)),
+                Table(monotonicity_rows(evidence), caption="Post-training evidence"),
+            ]
         return blocks
 
     def sections(self) -> list[Section]:
         builders: dict[str, Callable[[], list[Block]]] = {
-            "purpose": self._purpose, "decision": self._decision,
+            "purpose": self._purpose,
+            "decision": self._decision,
             "data-and-lineage": self._lineage,
-            "population": self._population, "performance": self._performance,
-            "stability": self._stability, "fairness": self._fairness,
-            "explainability": self._explainability, "monotone-constraints": self._monotone,
+            "population": self._population,
+            "performance": self._performance,
+            "stability": self._stability,
+            "fairness": self._fairness,
+            "explainability": self._explainability,
+            "monotone-constraints": self._monotone,
             "limitations": lambda: [Bullets(self.limitations)],
         }
         return [Section(sid, SECTION_TITLES[sid], builders[sid]()) for sid in SECTION_IDS]
@@ -341,15 +456,33 @@ class ModelCard:
         return render_html(self.title, self.sections(), subtitle=f"Created {self.created_at}")
 
     def to_markdown(self, embed_images: bool = True) -> str:
-        return render_markdown(self.title, self.sections(), subtitle=f"Created {self.created_at}",
-                               embed_images=embed_images)
+        return render_markdown(
+            self.title,
+            self.sections(),
+            subtitle=f"Created {self.created_at}",
+            embed_images=embed_images,
+        )
 
 
 _MODEL_KEYS = (
-    "model_type", "catboost_version", "features", "feature_specs", "categorical_features",
-    "monotone_constraints", "params", "catalogue_version", "training_snapshot_id", "tree_count",
-    "best_iteration", "train_rows", "validation_rows", "score_scale", "risk_bands", "monotonicity",
-    "expected_value", "created_at",
+    "model_type",
+    "catboost_version",
+    "features",
+    "feature_specs",
+    "categorical_features",
+    "monotone_constraints",
+    "params",
+    "catalogue_version",
+    "training_snapshot_id",
+    "tree_count",
+    "best_iteration",
+    "train_rows",
+    "validation_rows",
+    "score_scale",
+    "risk_bands",
+    "monotonicity",
+    "expected_value",
+    "created_at",
 )
 
 
@@ -402,7 +535,9 @@ def build_model_card(
         report = FairnessReport.from_dict(dict(fairness_report))
         images["fairness"] = report.plot_png()
         if report.approval_curve and "air_curve" not in images:
-            images["air_curve"] = curve_png(report.approval_curve, report.threshold, report.approval_rate)
+            images["air_curve"] = curve_png(
+                report.approval_curve, report.threshold, report.approval_rate
+            )
     if isinstance(reason_accuracy, int | float):
         reason_accuracy = {"share": float(reason_accuracy)}
     if isinstance(explainability, Mapping):

@@ -97,8 +97,11 @@ def _pair_auc(
         for group in targets:
             positive = classes == group
             score = (
-                values if name == "value"
-                else _cross_fitted_rate(values, positive.astype(np.float64), folds, n_folds, smoothing)
+                values
+                if name == "value"
+                else _cross_fitted_rate(
+                    values, positive.astype(np.float64), folds, n_folds, smoothing
+                )
             )
             aucs.append(folded_auc(positive, score))
         auc = float(np.nanmean(aucs)) if not np.all(np.isnan(aucs)) else float("nan")
@@ -148,16 +151,18 @@ def proxy_screen(
                     values[known], categorical, classes, fold_of_row[known], folds, smoothing
                 )
             valid = not np.isnan(auc)
-            rows.append({
-                "feature": spec.name,
-                "source": spec.source,
-                "protected": column.removeprefix(PROTECTED_PREFIX),
-                "auc": float(auc) if valid else None,
-                "method": method,
-                "n": int(known.sum()),
-                "groups": n_groups,
-                "flagged": bool(valid and auc >= threshold),
-            })
+            rows.append(
+                {
+                    "feature": spec.name,
+                    "source": spec.source,
+                    "protected": column.removeprefix(PROTECTED_PREFIX),
+                    "auc": float(auc) if valid else None,
+                    "method": method,
+                    "n": int(known.sum()),
+                    "groups": n_groups,
+                    "flagged": bool(valid and auc >= threshold),
+                }
+            )
     return sorted(rows, key=lambda r: (-(r["auc"] or 0.0), r["feature"], r["protected"]))
 
 

@@ -116,7 +116,7 @@ class Contract(BaseModel):
                 if not isinstance(name, str):
                     raise ValueError(
                         f"column name {name!r} was read by YAML as {type(name).__name__}: "
-                        f"quote it (\"{name}\": ...)"
+                        f'quote it ("{name}": ...)'
                     )
                 if name in LINEAGE_COLUMNS:
                     raise ValueError(f"column name {name!r} is reserved for lineage")

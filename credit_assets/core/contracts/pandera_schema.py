@@ -25,7 +25,11 @@ def pandera_schema(contract: Contract) -> pa.DataFrameSchema:
         if spec.max is not None:
             checks.append(pa.Check.le(spec.max))
         if spec.allowed is not None:
-            allowed = [str(v) for v in spec.allowed] if spec.type in ("string", "category") else spec.allowed
+            allowed = (
+                [str(v) for v in spec.allowed]
+                if spec.type in ("string", "category")
+                else spec.allowed
+            )
             checks.append(pa.Check.isin(allowed))
         if spec.pattern is not None:
             checks.append(pa.Check.str_matches(spec.pattern))
@@ -56,7 +60,9 @@ class SchemaReport:
             return "All rows conform to the contract schema."
         rows = self.failures.head(limit).to_dicts()
         lines = ["| column | check | failure case |", "|---|---|---|"]
-        lines += [f"| {r.get('column')} | {r.get('check')} | {r.get('failure_case')} |" for r in rows]
+        lines += [
+            f"| {r.get('column')} | {r.get('check')} | {r.get('failure_case')} |" for r in rows
+        ]
         return "\n".join(lines)
 
 
@@ -65,7 +71,11 @@ def check_against_contract(frame: pl.DataFrame, contract: Contract) -> SchemaRep
     try:
         pandera_schema(contract).validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        failures = pl.DataFrame(exc.failure_cases) if not isinstance(exc.failure_cases, pl.DataFrame) else exc.failure_cases
+        failures = (
+            pl.DataFrame(exc.failure_cases)
+            if not isinstance(exc.failure_cases, pl.DataFrame)
+            else exc.failure_cases
+        )
         failures = failures.select(pl.all().cast(pl.String))
         return SchemaReport(False, failures.height, failures)
     return SchemaReport(True, 0, pl.DataFrame())

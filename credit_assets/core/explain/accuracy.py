@@ -112,7 +112,9 @@ def _variants(
             variants = [({**sub, feature: baseline}, weight) for sub, weight in variants]
     if len(variants) > MAX_VARIANTS:
         weights = np.array([w for _, w in variants])
-        picked = rng.choice(len(variants), size=MAX_VARIANTS, replace=True, p=weights / weights.sum())
+        picked = rng.choice(
+            len(variants), size=MAX_VARIANTS, replace=True, p=weights / weights.sum()
+        )
         variants = [(variants[i][0], 1.0) for i in picked]
     total = sum(w for _, w in variants)
     return [(sub, w / total) for sub, w in variants]

@@ -61,7 +61,9 @@ def _applications(sources: dict[str, pl.LazyFrame], contract: Contract) -> pl.La
         needed.append(contract.timestamp)
     missing = [c for c in needed if c not in present]
     if missing:
-        raise ValueError(f"applications source {contract.name!r} frame has no column {missing[0]!r}")
+        raise ValueError(
+            f"applications source {contract.name!r} frame has no column {missing[0]!r}"
+        )
     return frame.with_columns(
         *(pl.col(c).cast(polars_dtype(contract, c)) for c in features),
         application_key(contract).alias(APPLICATION_ID),

@@ -59,62 +59,147 @@ def bank_feature_specs(contract: Contract) -> list[FeatureSpec]:
     spec = spec_maker(contract, "C")
 
     specs = [
-        spec(f"bank_inflow_mean_{w}m",
-             f"Mean monthly money received into the bank account over the last {w} months "
-             "(returned-payment reversals excluded).",
-             "float", "decreasing", 1, "Low income received into bank account", 0.0)
+        spec(
+            f"bank_inflow_mean_{w}m",
+            f"Mean monthly money received into the bank account over the last {w} months "
+            "(returned-payment reversals excluded).",
+            "float",
+            "decreasing",
+            1,
+            "Low income received into bank account",
+            0.0,
+        )
         for w in INFLOW_WINDOWS
     ]
-    specs.append(spec("bank_inflow_cv_12m",
-                      "Coefficient of variation of monthly inflow over the last 12 months "
-                      f"(null with fewer than {MIN_MONTHS_FOR_STABILITY} months or no inflow).",
-                      "float", "increasing", 2, "Irregular income received into bank account", 0.0))
+    specs.append(
+        spec(
+            "bank_inflow_cv_12m",
+            "Coefficient of variation of monthly inflow over the last 12 months "
+            f"(null with fewer than {MIN_MONTHS_FOR_STABILITY} months or no inflow).",
+            "float",
+            "increasing",
+            2,
+            "Irregular income received into bank account",
+            0.0,
+        )
+    )
     specs += [
-        spec(f"bank_payroll_month_share_{w}m",
-             f"Share of the last {w} months with at least one salary (payroll) deposit.",
-             "float", "decreasing", 3, "Salary not received regularly", 0.0, 1.0)
+        spec(
+            f"bank_payroll_month_share_{w}m",
+            f"Share of the last {w} months with at least one salary (payroll) deposit.",
+            "float",
+            "decreasing",
+            3,
+            "Salary not received regularly",
+            0.0,
+            1.0,
+        )
         for w in PAYROLL_WINDOWS
     ]
     specs += [
-        spec(f"bank_expense_to_income_ratio_{w}m",
-             f"Money paid out (net of returned payments) divided by money received over the "
-             f"last {w} months.",
-             "float", "increasing", 4, "Spending is high relative to income", 0.0)
+        spec(
+            f"bank_expense_to_income_ratio_{w}m",
+            f"Money paid out (net of returned payments) divided by money received over the "
+            f"last {w} months.",
+            "float",
+            "increasing",
+            4,
+            "Spending is high relative to income",
+            0.0,
+        )
         for w in EXPENSE_WINDOWS
     ]
     specs += [
-        spec(f"bank_overdraft_days_{w}m",
-             f"Days in the last {w} months that ended with a negative balance (a balance "
-             "carries over days without transactions; days before the first transaction "
-             "are not counted).",
-             "int", "increasing", 5, "Bank account frequently overdrawn", 0.0, 31.0 * w)
+        spec(
+            f"bank_overdraft_days_{w}m",
+            f"Days in the last {w} months that ended with a negative balance (a balance "
+            "carries over days without transactions; days before the first transaction "
+            "are not counted).",
+            "int",
+            "increasing",
+            5,
+            "Bank account frequently overdrawn",
+            0.0,
+            31.0 * w,
+        )
         for w in OVERDRAFT_WINDOWS
     ]
     specs += [
-        spec("bank_overdraft_fee_count_12m", "Overdraft fees charged in the last 12 months.",
-             "int", "increasing", 5, "Bank account frequently overdrawn", 0.0),
-        spec("bank_returned_payment_count_12m",
-             "Payments returned unpaid (bounced) in the last 12 months.",
-             "int", "increasing", 6, "Payments returned unpaid by the bank", 0.0),
-        spec("bank_gambling_outflow_share_12m",
-             "Share of money paid out in the last 12 months that went to gambling.",
-             "float", "increasing", 7, "Gambling transactions", 0.0, 1.0),
-        spec("bank_balance_min_12m",
-             "Lowest account balance after any transaction in the last 12 months.",
-             "float", "decreasing", 8, "Low or unstable bank account balance",
-             balance.min if balance else None, balance.max if balance else None),
-        spec("bank_balance_volatility_12m",
-             "Standard deviation of the balance after each transaction in the last 12 months.",
-             "float", "none", 8, "Low or unstable bank account balance", 0.0),
-        spec("bank_net_flow_trend_12m",
-             "Slope of monthly net flow (in minus out) over the last 12 months, per month "
-             f"(null with fewer than {MIN_MONTHS_FOR_STABILITY} months).",
-             "float", "none", 9, "Net cash flow is declining"),
-        spec("months_of_data_bank",
-             "Number of months with at least one bank transaction before the as-of date (0 when none).",
-             "int", "none", 10, "Limited bank account history", 0.0),
-        spec("has_bank", "1 when any bank transaction exists before the as-of date, else 0.",
-             "int", "none", 10, "Limited bank account history", 0.0, 1.0),
+        spec(
+            "bank_overdraft_fee_count_12m",
+            "Overdraft fees charged in the last 12 months.",
+            "int",
+            "increasing",
+            5,
+            "Bank account frequently overdrawn",
+            0.0,
+        ),
+        spec(
+            "bank_returned_payment_count_12m",
+            "Payments returned unpaid (bounced) in the last 12 months.",
+            "int",
+            "increasing",
+            6,
+            "Payments returned unpaid by the bank",
+            0.0,
+        ),
+        spec(
+            "bank_gambling_outflow_share_12m",
+            "Share of money paid out in the last 12 months that went to gambling.",
+            "float",
+            "increasing",
+            7,
+            "Gambling transactions",
+            0.0,
+            1.0,
+        ),
+        spec(
+            "bank_balance_min_12m",
+            "Lowest account balance after any transaction in the last 12 months.",
+            "float",
+            "decreasing",
+            8,
+            "Low or unstable bank account balance",
+            balance.min if balance else None,
+            balance.max if balance else None,
+        ),
+        spec(
+            "bank_balance_volatility_12m",
+            "Standard deviation of the balance after each transaction in the last 12 months.",
+            "float",
+            "none",
+            8,
+            "Low or unstable bank account balance",
+            0.0,
+        ),
+        spec(
+            "bank_net_flow_trend_12m",
+            "Slope of monthly net flow (in minus out) over the last 12 months, per month "
+            f"(null with fewer than {MIN_MONTHS_FOR_STABILITY} months).",
+            "float",
+            "none",
+            9,
+            "Net cash flow is declining",
+        ),
+        spec(
+            "months_of_data_bank",
+            "Number of months with at least one bank transaction before the as-of date (0 when none).",
+            "int",
+            "none",
+            10,
+            "Limited bank account history",
+            0.0,
+        ),
+        spec(
+            "has_bank",
+            "1 when any bank transaction exists before the as-of date, else 0.",
+            "int",
+            "none",
+            10,
+            "Limited bank account history",
+            0.0,
+            1.0,
+        ),
     ]
     return specs
 
@@ -189,7 +274,9 @@ def monthly_activity(transactions: pl.LazyFrame, keys: pl.LazyFrame) -> pl.LazyF
             pl.when(income).then(amount).otherwise(0).alias("inflow"),
             pl.when(income).then(0).otherwise(-amount).alias("outflow"),
             ((category == "payroll") & (amount > 0)).alias("payroll"),
-            pl.when(category == "gambling").then((-amount).clip(lower_bound=0)).otherwise(0)
+            pl.when(category == "gambling")
+            .then((-amount).clip(lower_bound=0))
+            .otherwise(0)
             .alias("gambling"),
             (category == "overdraft_fee").cast(pl.Int64).alias("fees"),
             (category == "returned_payment").cast(pl.Int64).alias("returned"),
@@ -203,7 +290,13 @@ def monthly_activity(transactions: pl.LazyFrame, keys: pl.LazyFrame) -> pl.LazyF
         .group_by(_B, AS_OF, "k")
         .agg(
             pl.col(
-                "inflow", "outflow", "gambling", "fees", "returned", "balance_sum", "balance_sq",
+                "inflow",
+                "outflow",
+                "gambling",
+                "fees",
+                "returned",
+                "balance_sum",
+                "balance_sq",
                 "transactions",
                 *(f"_od_{part}_{w}" for w in OVERDRAFT_WINDOWS for part in ("inside", "before")),
             ).sum(),
@@ -238,7 +331,9 @@ def bank_features_from_monthly(monthly: pl.LazyFrame) -> pl.LazyFrame:
         within(12, k.cast(pl.Int64) * net, "_net_k"),
     ]
     summed = [e.meta.output_name() for e in windowed]
-    overdraft_terms = [f"_od_{part}_{w}" for w in OVERDRAFT_WINDOWS for part in ("inside", "before")]
+    overdraft_terms = [
+        f"_od_{part}_{w}" for w in OVERDRAFT_WINDOWS for part in ("inside", "before")
+    ]
     sums = (
         monthly.with_columns(
             *windowed,
@@ -275,24 +370,38 @@ def bank_features_from_monthly(monthly: pl.LazyFrame) -> pl.LazyFrame:
     balance_n = pl.col("_balance_n").cast(pl.Int128)
     trend_numerator = 6 * (n12 - 1) * pl.col("_net_sum") - 12 * pl.col("_net_k")
     features = sums.with_columns(
-        *(ratio(pl.col(f"_in_{w}"), months_in(w) * 100).alias(f"bank_inflow_mean_{w}m")
-          for w in INFLOW_WINDOWS),
+        *(
+            ratio(pl.col(f"_in_{w}"), months_in(w) * 100).alias(f"bank_inflow_mean_{w}m")
+            for w in INFLOW_WINDOWS
+        ),
         pl.when((n12 >= MIN_MONTHS_FOR_STABILITY) & (in12 > 0))
-        .then((n12.cast(pl.Int128) * pl.col("_in_sq_12") - in12 * in12).cast(pl.Float64).sqrt()
-              / in12.cast(pl.Float64))
+        .then(
+            (n12.cast(pl.Int128) * pl.col("_in_sq_12") - in12 * in12).cast(pl.Float64).sqrt()
+            / in12.cast(pl.Float64)
+        )
         .alias("bank_inflow_cv_12m"),
-        *(ratio(pl.col(f"_payroll_{w}"), months_in(w)).alias(f"bank_payroll_month_share_{w}m")
-          for w in PAYROLL_WINDOWS),
-        *(ratio(pl.col(f"_out_{w}").clip(lower_bound=0), pl.col(f"_in_{w}"))
-          .alias(f"bank_expense_to_income_ratio_{w}m")
-          for w in EXPENSE_WINDOWS),
+        *(
+            ratio(pl.col(f"_payroll_{w}"), months_in(w)).alias(f"bank_payroll_month_share_{w}m")
+            for w in PAYROLL_WINDOWS
+        ),
+        *(
+            ratio(pl.col(f"_out_{w}").clip(lower_bound=0), pl.col(f"_in_{w}")).alias(
+                f"bank_expense_to_income_ratio_{w}m"
+            )
+            for w in EXPENSE_WINDOWS
+        ),
         *(overdraft_days(w) for w in OVERDRAFT_WINDOWS),
-        ratio(pl.col("_gambling_12"), pl.col("_out_12")).clip(upper_bound=1.0)
+        ratio(pl.col("_gambling_12"), pl.col("_out_12"))
+        .clip(upper_bound=1.0)
         .alias("bank_gambling_outflow_share_12m"),
         pl.col("_min_balance_12").alias("bank_balance_min_12m"),
         pl.when(balance_n >= 2)
-        .then((balance_n * pl.col("_balance_sq") - pl.col("_balance_sum") * pl.col("_balance_sum"))
-              .cast(pl.Float64).sqrt() / (balance_n * 100).cast(pl.Float64))
+        .then(
+            (balance_n * pl.col("_balance_sq") - pl.col("_balance_sum") * pl.col("_balance_sum"))
+            .cast(pl.Float64)
+            .sqrt()
+            / (balance_n * 100).cast(pl.Float64)
+        )
         .alias("bank_balance_volatility_12m"),
         pl.when(n12 >= MIN_MONTHS_FOR_STABILITY)
         .then(trend_numerator.cast(pl.Float64) / (n12 * (n12 * n12 - 1) * 100).cast(pl.Float64))

@@ -61,12 +61,16 @@ def compute_features(
         if APPLICATION_ID in spine_columns:
             frame = frame.with_columns(pl.col(APPLICATION_ID).cast(pl.String)).join(
                 application_features_by_id(sources, applications),
-                on=APPLICATION_ID, how="left", maintain_order="left",
+                on=APPLICATION_ID,
+                how="left",
+                maintain_order="left",
             )
         else:
             frame = frame.join(
                 latest_application_features(keys, sources, applications),
-                on=KEYS, how="left", maintain_order="left",
+                on=KEYS,
+                how="left",
+                maintain_order="left",
             )
 
     alternatives = alternative_contracts(contracts)

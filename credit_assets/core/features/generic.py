@@ -52,7 +52,11 @@ def generic_features(
         sources, contract, [contract.borrower_column, timestamp, *columns]
     ).rename({contract.borrower_column: BORROWER} if contract.borrower_column != BORROWER else {})
     # A record timestamped during the as-of day is not yet known on that day.
-    day = pl.col(timestamp).dt.date() if contract.columns[timestamp].type == "datetime" else pl.col(timestamp)
+    day = (
+        pl.col(timestamp).dt.date()
+        if contract.columns[timestamp].type == "datetime"
+        else pl.col(timestamp)
+    )
     latest = (
         point_in_time(records.with_columns(day.alias("_day")), keys, "_day")
         .group_by(KEYS)

@@ -110,7 +110,9 @@ def _records_frame(
             raise ValueError(f"{name}[{index}]: a record must be an object")
         for column in columns:
             values[column].append(
-                coerce_value(record.get(column), contract.columns[column], f"{name}[{index}].{column}")
+                coerce_value(
+                    record.get(column), contract.columns[column], f"{name}[{index}].{column}"
+                )
             )
     schema = {c: polars_dtype(contract, c) for c in columns}
     borrower_column = contract.borrower_column or BORROWER
@@ -126,7 +128,9 @@ def _application_frame(
     schema: dict[str, pl.DataType] = {}
     for column in application_feature_names(contract):
         values[column] = [
-            coerce_value(application.get(column), contract.columns[column], f"{contract.name}.{column}")
+            coerce_value(
+                application.get(column), contract.columns[column], f"{contract.name}.{column}"
+            )
         ]
         schema[column] = polars_dtype(contract, column)
     if contract.id_column is not None:

@@ -57,32 +57,86 @@ def payment_feature_specs(contract: Contract) -> list[FeatureSpec]:
     specs = []
     for w in WINDOWS:
         specs += [
-            spec(f"{stem}_on_time_ratio_{w}m",
-                 f"Share of {bills} due in the last {w} months paid on or before the due date.",
-                 "float", "decreasing", 1, f"Late payments on {bills}", 0.0, 1.0),
-            spec(f"{stem}_days_late_mean_{w}m",
-                 f"Mean days late of {bills} due in the last {w} months and paid before the as-of date.",
-                 "float", "increasing", 2, f"{bills.capitalize()} paid many days late", 0.0),
-            spec(f"{stem}_days_late_max_{w}m",
-                 f"Most days late of any {bills[:-1] if bills.endswith('s') else bills} payment due in the last {w} months.",
-                 "int", "increasing", 2, f"{bills.capitalize()} paid many days late", 0.0),
-            spec(f"{stem}_missed_payments_{w}m",
-                 f"Number of {bills} due in the last {w} months still unpaid on the as-of date.",
-                 "int", "increasing", 3, f"Missed payments on {bills}", 0.0, None),
+            spec(
+                f"{stem}_on_time_ratio_{w}m",
+                f"Share of {bills} due in the last {w} months paid on or before the due date.",
+                "float",
+                "decreasing",
+                1,
+                f"Late payments on {bills}",
+                0.0,
+                1.0,
+            ),
+            spec(
+                f"{stem}_days_late_mean_{w}m",
+                f"Mean days late of {bills} due in the last {w} months and paid before the as-of date.",
+                "float",
+                "increasing",
+                2,
+                f"{bills.capitalize()} paid many days late",
+                0.0,
+            ),
+            spec(
+                f"{stem}_days_late_max_{w}m",
+                f"Most days late of any {bills[:-1] if bills.endswith('s') else bills} payment due in the last {w} months.",
+                "int",
+                "increasing",
+                2,
+                f"{bills.capitalize()} paid many days late",
+                0.0,
+            ),
+            spec(
+                f"{stem}_missed_payments_{w}m",
+                f"Number of {bills} due in the last {w} months still unpaid on the as-of date.",
+                "int",
+                "increasing",
+                3,
+                f"Missed payments on {bills}",
+                0.0,
+                None,
+            ),
         ]
     specs += [
-        spec(f"{stem}_longest_on_time_streak",
-             f"Longest run of consecutive {bills} paid on time, over the whole history.",
-             "int", "decreasing", 4, f"Few consecutive on-time payments on {bills}", 0.0, None),
-        spec(f"{stem}_history_months",
-             f"Months since the oldest {bills} record (length of the payment history).",
-             "int", "none", 5, f"Limited payment history on {bills}", 1.0, None),
-        spec(f"months_of_data_{stem}",
-             f"Number of months with at least one {bills} record before the as-of date (0 when none).",
-             "int", "none", 5, f"Limited payment history on {bills}", 0.0, None),
-        spec(f"has_{stem}",
-             f"1 when any {bills} record exists before the as-of date, else 0.",
-             "int", "none", 5, f"Limited payment history on {bills}", 0.0, 1.0),
+        spec(
+            f"{stem}_longest_on_time_streak",
+            f"Longest run of consecutive {bills} paid on time, over the whole history.",
+            "int",
+            "decreasing",
+            4,
+            f"Few consecutive on-time payments on {bills}",
+            0.0,
+            None,
+        ),
+        spec(
+            f"{stem}_history_months",
+            f"Months since the oldest {bills} record (length of the payment history).",
+            "int",
+            "none",
+            5,
+            f"Limited payment history on {bills}",
+            1.0,
+            None,
+        ),
+        spec(
+            f"months_of_data_{stem}",
+            f"Number of months with at least one {bills} record before the as-of date (0 when none).",
+            "int",
+            "none",
+            5,
+            f"Limited payment history on {bills}",
+            0.0,
+            None,
+        ),
+        spec(
+            f"has_{stem}",
+            f"1 when any {bills} record exists before the as-of date, else 0.",
+            "int",
+            "none",
+            5,
+            f"Limited payment history on {bills}",
+            0.0,
+            1.0,
+        ),
     ]
     return specs
 
@@ -119,8 +173,14 @@ def payment_features(
         windowed_late[f"_late_{w}"] = pl.when(settled).then(pl.col("_late"))
     per_key = (
         point_in_time(bills, as_of, "due_date", on=_B)
-        .select(_B, AS_OF, k.alias("_k"), paid.alias("_paid"), late.alias("_late"),
-                on_time.alias("_on_time"))
+        .select(
+            _B,
+            AS_OF,
+            k.alias("_k"),
+            paid.alias("_paid"),
+            late.alias("_late"),
+            on_time.alias("_on_time"),
+        )
         .select(
             _B,
             AS_OF,

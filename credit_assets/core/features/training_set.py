@@ -44,7 +44,9 @@ def build_training_set(
     out-of-time when applications are dated (the latest months are `test`, the
     months before them `validation`), else a seeded split stratified on the label.
     """
-    if not (0 <= test_share < 1 and 0 <= validation_share < 1 and test_share + validation_share < 1):
+    if not (
+        0 <= test_share < 1 and 0 <= validation_share < 1 and test_share + validation_share < 1
+    ):
         raise ValueError("test_share and validation_share must be in [0, 1) and sum below 1")
     apps = applications_contract(contracts)
     if apps is None or apps.name not in sources:
@@ -61,9 +63,9 @@ def build_training_set(
             if apps.borrower_column
             else application_key(apps)
         ).alias(BORROWER),
-        (
-            pl.col(timestamp).cast(pl.Date) if timestamp else pl.lit(None, dtype=pl.Date)
-        ).alias(AS_OF),
+        (pl.col(timestamp).cast(pl.Date) if timestamp else pl.lit(None, dtype=pl.Date)).alias(
+            AS_OF
+        ),
     )
     labelled = rows.join(
         _labels(sources, contracts, apps), on=APPLICATION_ID, how="inner", maintain_order="left"
@@ -100,12 +102,16 @@ def model_feature_names(training_set: pl.DataFrame, catalogue: FeatureCatalogue)
 
 def training_set_summary(df: pl.DataFrame) -> dict[str, object]:
     """Rows, default rate (overall and per split) and each feature's missing share."""
-    features = [c for c in df.columns if c not in NOT_FEATURES and not c.startswith(PROTECTED_PREFIX)]
+    features = [
+        c for c in df.columns if c not in NOT_FEATURES and not c.startswith(PROTECTED_PREFIX)
+    ]
     splits = {}
     if SPLIT in df.columns:
         for row in (
-            df.group_by(SPLIT).agg(pl.len().alias("rows"), pl.col(LABEL).mean().alias("default_rate"))
-            .sort(SPLIT).iter_rows(named=True)
+            df.group_by(SPLIT)
+            .agg(pl.len().alias("rows"), pl.col(LABEL).mean().alias("default_rate"))
+            .sort(SPLIT)
+            .iter_rows(named=True)
         ):
             splits[row[SPLIT]] = {"rows": row["rows"], "default_rate": row["default_rate"]}
     missing = (
@@ -156,10 +162,14 @@ def _labels(
     if outcomes is not None and outcomes.name in sources and outcomes.label_column is not None:
         if outcomes.id_column is None:
             raise ValueError(f"outcomes source {outcomes.name!r} has no id column to join on")
-        return sources[outcomes.name].select(
-            pl.col(outcomes.id_column).cast(pl.String).alias(APPLICATION_ID),
-            _default_flag(outcomes.label_column),
-        ).unique(subset=APPLICATION_ID, keep="last")
+        return (
+            sources[outcomes.name]
+            .select(
+                pl.col(outcomes.id_column).cast(pl.String).alias(APPLICATION_ID),
+                _default_flag(outcomes.label_column),
+            )
+            .unique(subset=APPLICATION_ID, keep="last")
+        )
     if apps.label_column is not None:
         return sources[apps.name].select(
             application_key(apps).alias(APPLICATION_ID), _default_flag(apps.label_column)
@@ -189,13 +199,17 @@ def _protected_frames(
 
     found = []
     if apps.protected_columns:
-        found.append(_Protected(
-            sources[apps.name].select(
-                application_key(apps).alias(APPLICATION_ID),
-                *(pl.col(c).alias(named(apps, c)) for c in apps.protected_columns),
-            ).unique(subset=APPLICATION_ID, keep="last"),
-            APPLICATION_ID,
-        ))
+        found.append(
+            _Protected(
+                sources[apps.name]
+                .select(
+                    application_key(apps).alias(APPLICATION_ID),
+                    *(pl.col(c).alias(named(apps, c)) for c in apps.protected_columns),
+                )
+                .unique(subset=APPLICATION_ID, keep="last"),
+                APPLICATION_ID,
+            )
+        )
     for contract in sorted(contracts.values(), key=lambda c: c.name):
         borrower = contract.borrower_column
         if (
@@ -247,7 +261,8 @@ def _out_of_time_split(frame: pl.DataFrame, test_share: float, validation_share:
         )
     )
     return (
-        pl.col(AS_OF).dt.truncate("1mo")
+        pl.col(AS_OF)
+        .dt.truncate("1mo")
         .replace_strict(months["month"], months[SPLIT], return_dtype=pl.String)
         .alias(SPLIT)
     )

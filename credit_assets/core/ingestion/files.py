@@ -109,7 +109,7 @@ def read_landing_file(path: Path, contract: Contract) -> pl.DataFrame:
             data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise UnreadableFileError(
-                path, f"not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r})"
+                path, f"not valid UTF-8 (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
             ) from exc
         frame = _read_csv(path, data) if fmt == "csv" else _read_jsonl(path, data, contract)
     missing = [c for c in contract.required_columns if c not in frame.columns]
@@ -118,7 +118,8 @@ def read_landing_file(path: Path, contract: Contract) -> pl.DataFrame:
     reserved = [c for c in frame.columns if c in LINEAGE_COLUMNS]
     if reserved:
         raise UnreadableFileError(
-            path, f"column(s) {', '.join(reserved)} are reserved for lineage; rename them in the file"
+            path,
+            f"column(s) {', '.join(reserved)} are reserved for lineage; rename them in the file",
         )
     return frame.with_row_index("_row_number", offset=1).with_columns(
         pl.col("_row_number").cast(pl.Int64)
@@ -129,9 +130,7 @@ def _read_csv(path: Path, data: bytes) -> pl.DataFrame:
     if not data.strip():
         raise UnreadableFileError(path, "empty file (no header)")
     try:
-        return pl.read_csv(
-            io.BytesIO(data), infer_schema=False, truncate_ragged_lines=True
-        )
+        return pl.read_csv(io.BytesIO(data), infer_schema=False, truncate_ragged_lines=True)
     except pl.exceptions.PolarsError as exc:
         raise UnreadableFileError(path, f"not a parseable CSV file ({exc})") from exc
 
@@ -193,7 +192,9 @@ def typed_value(column: ColumnSpec, raw: pl.Expr) -> pl.Expr:
         case "int":
             as_float = text.cast(pl.Float64, strict=False)
             # inf, NaN and values beyond Int64 are not integers: quarantined, never a crash.
-            whole = as_float.is_finite() & (as_float.abs() < 2.0**63) & (as_float == as_float.round(0))
+            whole = (
+                as_float.is_finite() & (as_float.abs() < 2.0**63) & (as_float == as_float.round(0))
+            )
             return pl.when(whole).then(as_float).otherwise(None).cast(pl.Int64)
         case "float":
             as_float = text.cast(pl.Float64, strict=False)
@@ -327,10 +328,7 @@ def validate_records(
         pl.lit(ingested_at).cast(pl.Datetime("us")).alias("_ingested_at"),
     ]
     accepted = checked.filter(pl.col("_reason").is_null()).select(
-        *[
-            pl.col(f"_typed_{c.name}").cast(POLARS_TYPES[c.type]).alias(c.name)
-            for c in columns
-        ],
+        *[pl.col(f"_typed_{c.name}").cast(POLARS_TYPES[c.type]).alias(c.name) for c in columns],
         *lineage,
     )
     raw_columns = [c for c in raw.columns if not c.startswith("_") or c == "_malformed"]
@@ -397,7 +395,7 @@ def inspect_landing_file(path: Path, contract: Contract) -> None:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise UnreadableFileError(
-                path, f"not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r})"
+                path, f"not valid UTF-8 (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
             ) from exc
         text = text.removeprefix("\ufeff")  # the byte-order mark Excel's "CSV UTF-8" writes
         first = next((line for line in text.splitlines() if line.strip()), None)

@@ -4,7 +4,7 @@ score scaling and risk bands, and immutable model artifacts. Pure Python, no Dag
 The names below are imported on first use (PEP 562): the scoring API needs the artifacts,
 scaling and CatBoost helpers, not the scorecard (optbinning, cvxpy) or the metrics
 (scikit-learn), which would double its start-up time and memory
-(tests/test_api_serve.py checks it never imports them)."""
+(tests/api/test_serve.py checks it never imports them)."""
 
 from __future__ import annotations
 

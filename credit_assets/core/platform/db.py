@@ -265,4 +265,6 @@ def current_revision(url: str) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
     with engine_for(url).connect() as conn:
-        return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+        return MigrationContext.configure(
+            conn, opts={"version_table": VERSION_TABLE}
+        ).get_current_revision()

@@ -162,7 +162,11 @@ _CURRENT = (
     .where(online_feature_current.c.slot == 1)
     .scalar_subquery()
 )
-_COLUMNS = (online_features.c.snapshot_id, online_features.c.borrower_id, online_features.c.features)
+_COLUMNS = (
+    online_features.c.snapshot_id,
+    online_features.c.borrower_id,
+    online_features.c.features,
+)
 _READ_MANY = sa.select(*_COLUMNS).where(
     online_features.c.snapshot_id == _CURRENT,
     online_features.c.borrower_id.in_(sa.bindparam("borrower_ids", expanding=True)),

@@ -97,7 +97,9 @@ def register_challenger(
         ).first()
         if existing is not None:
             if existing.manifest_sha256 != manifest_sha256:
-                raise ValueError(f"model version {version} is already registered with another checksum")
+                raise ValueError(
+                    f"model version {version} is already registered with another checksum"
+                )
             return _record(existing)
         conn.execute(
             sa.insert(model_registry).values(
@@ -149,10 +151,14 @@ def promote(
         if fairness is not None:
             values["fairness"] = json.dumps(fairness, default=str)
         if lineage is not None:
-            values["lineage"] = json.dumps({**json.loads(row.lineage or "{}"), **lineage}, default=str)
+            values["lineage"] = json.dumps(
+                {**json.loads(row.lineage or "{}"), **lineage}, default=str
+            )
         if decision is not None:
             values["decision"] = json.dumps(decision, default=str)
-        conn.execute(sa.update(model_registry).where(model_registry.c.version == version).values(**values))
+        conn.execute(
+            sa.update(model_registry).where(model_registry.c.version == version).values(**values)
+        )
     return get_model(engine, version)
 
 
@@ -181,14 +187,20 @@ def hold_back(
         if fairness is not None:
             values["fairness"] = json.dumps(fairness, default=str)
         if lineage is not None:
-            values["lineage"] = json.dumps({**json.loads(row.lineage or "{}"), **lineage}, default=str)
-        conn.execute(sa.update(model_registry).where(model_registry.c.version == version).values(**values))
+            values["lineage"] = json.dumps(
+                {**json.loads(row.lineage or "{}"), **lineage}, default=str
+            )
+        conn.execute(
+            sa.update(model_registry).where(model_registry.c.version == version).values(**values)
+        )
     return get_model(engine, version)
 
 
 def get_model(engine: Engine, version: str) -> RegistryRecord:
     with engine.connect() as conn:
-        row = conn.execute(sa.select(model_registry).where(model_registry.c.version == version)).first()
+        row = conn.execute(
+            sa.select(model_registry).where(model_registry.c.version == version)
+        ).first()
     if row is None:
         raise LookupError(f"model version {version} is not registered")
     return _record(row)

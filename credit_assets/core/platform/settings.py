@@ -106,19 +106,26 @@ class Settings(BaseSettings):
         default=promotion.FIRST_MODEL_AUC_FLOOR, description="Test AUC the first model needs."
     )
     reason_accuracy_target: float = Field(
-        default=promotion.REASON_ACCURACY_TARGET, ge=0.0, le=1.0,
+        default=promotion.REASON_ACCURACY_TARGET,
+        ge=0.0,
+        le=1.0,
         description="Share of sampled declines whose risk falls when the top reason is neutralised.",
     )
     min_adverse_impact_ratio: float = Field(
-        default=promotion.FOUR_FIFTHS, ge=0.0, le=1.0,
+        default=promotion.FOUR_FIFTHS,
+        ge=0.0,
+        le=1.0,
         description="Adverse impact ratio below which a disparity is practically significant.",
     )
     fairness_alpha: float = Field(
-        default=promotion.FAIRNESS_ALPHA, gt=0.0, lt=1.0,
+        default=promotion.FAIRNESS_ALPHA,
+        gt=0.0,
+        lt=1.0,
         description="Significance level of the test on approval rates (Fisher's exact).",
     )
     fairness_min_group_size: int = Field(
-        default=promotion.FAIRNESS_MIN_GROUP_SIZE, ge=1,
+        default=promotion.FAIRNESS_MIN_GROUP_SIZE,
+        ge=1,
         description="Groups smaller than this are reported and flagged, not deciding.",
     )
     fairness_require_significance: bool = Field(

@@ -20,7 +20,6 @@ test, p below `alpha`). Groups smaller than `min_group_size` and the
 says they do.
 """
 
-
 from credit_assets.core.promotion.decision import PromotionEvidence, evaluate_gates
 from credit_assets.core.promotion.fairness_rule import (
     GroupVerdict,
@@ -67,12 +66,41 @@ from credit_assets.core.promotion.verdicts import (
 )
 
 __all__ = [
-    "AUC_TOLERANCE", "FAIL", "FAIRNESS", "FAIRNESS_ALPHA", "FAIRNESS_MIN_GROUP_SIZE",
-    "FIRST_MODEL_AUC_FLOOR", "FOUR_FIFTHS", "GATE_ORDER", "MISSING_GROUP", "MONOTONICITY",
-    "NOT_ASSESSED", "NO_PROTECTED", "PASS", "QUALITY", "RANK_ORDERING", "REASONS",
-    "REASON_ACCURACY", "REASON_ACCURACY_TARGET", "FairnessPolicy", "Gate", "GroupVerdict",
-    "PolicySettings", "PromotionDecision", "PromotionEvidence", "PromotionPolicy", "decide",
-    "describe_group", "evaluate_gates", "fairness_gate", "group_verdict", "monotonicity_gate",
-    "policy_from_settings", "protected_gate", "quality_gate", "rank_ordering_gate",
-    "reason_accuracy_gate", "reason_gate",
+    "AUC_TOLERANCE",
+    "FAIL",
+    "FAIRNESS",
+    "FAIRNESS_ALPHA",
+    "FAIRNESS_MIN_GROUP_SIZE",
+    "FIRST_MODEL_AUC_FLOOR",
+    "FOUR_FIFTHS",
+    "GATE_ORDER",
+    "MISSING_GROUP",
+    "MONOTONICITY",
+    "NOT_ASSESSED",
+    "NO_PROTECTED",
+    "PASS",
+    "QUALITY",
+    "RANK_ORDERING",
+    "REASONS",
+    "REASON_ACCURACY",
+    "REASON_ACCURACY_TARGET",
+    "FairnessPolicy",
+    "Gate",
+    "GroupVerdict",
+    "PolicySettings",
+    "PromotionDecision",
+    "PromotionEvidence",
+    "PromotionPolicy",
+    "decide",
+    "describe_group",
+    "evaluate_gates",
+    "fairness_gate",
+    "group_verdict",
+    "monotonicity_gate",
+    "policy_from_settings",
+    "protected_gate",
+    "quality_gate",
+    "rank_ordering_gate",
+    "reason_accuracy_gate",
+    "reason_gate",
 ]

@@ -45,5 +45,3 @@ def evaluate_gates(evidence: PromotionEvidence, policy: PromotionPolicy) -> list
         reason_accuracy_gate(evidence.reason_accuracy, policy),
         fairness_gate(evidence.fairness, policy, declared=bool(evidence.protected_columns)),
     ]
-
-

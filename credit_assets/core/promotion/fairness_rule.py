@@ -86,7 +86,9 @@ def fairness_gate(
             assessed=False,
         )
     if not attributes:
-        return Gate(FAIRNESS, False, "no fairness report for this model version", threshold=threshold)
+        return Gate(
+            FAIRNESS, False, "no fairness report for this model version", threshold=threshold
+        )
     failing, flagged, unjudged, worst = [], [], [], None
     for attribute in attributes:
         name = attribute["attribute"]
@@ -118,6 +120,6 @@ def fairness_gate(
     if unjudged:
         detail += "; not assessed: " + "; ".join(unjudged)
     assessed = bool(failing or worst is not None or flagged)
-    return Gate(FAIRNESS, not failing, detail, figure=figure, threshold=threshold, assessed=assessed)
-
-
+    return Gate(
+        FAIRNESS, not failing, detail, figure=figure, threshold=threshold, assessed=assessed
+    )

@@ -114,7 +114,9 @@ def protected_gate(feature_names: Iterable[str], protected_columns: Iterable[str
     return Gate(
         NO_PROTECTED,
         not leaked,
-        f"protected inputs: {', '.join(leaked)}" if leaked else "no protected attribute among the inputs",
+        f"protected inputs: {', '.join(leaked)}"
+        if leaked
+        else "no protected attribute among the inputs",
         figure=f"{len(leaked)} protected inputs",
         threshold="0",
     )
@@ -159,5 +161,3 @@ def reason_accuracy_gate(report: Mapping[str, Any] | None, policy: PromotionPoli
         figure=f"{share:.1%}",
         threshold=f">= {target:.0%}",
     )
-
-

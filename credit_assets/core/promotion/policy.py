@@ -14,6 +14,7 @@ AUC_TOLERANCE = 0.005
 FIRST_MODEL_AUC_FLOOR = 0.65
 MISSING_GROUP = "(missing)"
 
+
 @dataclass(frozen=True)
 class FairnessPolicy:
     """When a disparity between groups holds a model back (see the module docstring)."""
@@ -91,5 +92,3 @@ def policy_from_settings(settings: PolicySettings) -> PromotionPolicy:
             small_groups_decide=settings.fairness_small_groups_decide,
         ),
     )
-
-

@@ -17,7 +17,17 @@ NO_PROTECTED = "no_protected_inputs"
 MONOTONICITY = "monotone_constraints_hold"
 REASON_ACCURACY = "reasons_lower_risk_when_neutralised"
 FAIRNESS = "four_fifths_rule"
-GATE_ORDER = (QUALITY, RANK_ORDERING, REASONS, NO_PROTECTED, MONOTONICITY, REASON_ACCURACY, FAIRNESS)
+GATE_ORDER = (
+    QUALITY,
+    RANK_ORDERING,
+    REASONS,
+    NO_PROTECTED,
+    MONOTONICITY,
+    REASON_ACCURACY,
+    FAIRNESS,
+)
+
+
 @dataclass(frozen=True)
 class Gate:
     """One gate's verdict: the figure it judged, the threshold and what it means."""
@@ -95,9 +105,7 @@ class PromotionDecision:
 
     def markdown(self) -> str:
         lines = ["| gate | figure | threshold | verdict | detail |", "|---|---|---|---|---|"]
-        lines += [
-            "| " + " | ".join(r[c].replace("|", "/") for c in r) + " |" for r in self.rows()
-        ]
+        lines += ["| " + " | ".join(r[c].replace("|", "/") for c in r) + " |" for r in self.rows()]
         if self.override_reason:
             lines.append(f"\n**Override:** {self.override_reason}")
         return "\n".join(lines)
@@ -127,7 +135,10 @@ def decide(gates: list[Gate], override_reason: str | None = None) -> PromotionDe
     return PromotionDecision(gates=ordered, override_reason=(override_reason or "").strip() or None)
 
 
-
 def fmt(value: float | None, digits: int = 3) -> str:
     """A figure as a gate's detail shows it; n/a for a missing one."""
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+    return (
+        "n/a"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else f"{value:.{digits}f}"
+    )

@@ -161,7 +161,9 @@ def _html_block(block: Block) -> str:
     caption = f"<caption>{html.escape(block.caption)}</caption>" if block.caption else ""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(format_value(row.get(c)))}</td>" for c in columns) + "</tr>"
+        "<tr>"
+        + "".join(f"<td>{html.escape(format_value(row.get(c)))}</td>" for c in columns)
+        + "</tr>"
         for row in block.rows
     )
     return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -232,13 +234,19 @@ def _md_block(block: Block, embed_images: bool) -> str:
     if isinstance(block, Bullets):
         return "\n".join(f"- {item}" for item in block.items)
     if isinstance(block, Image):
-        return f"![{block.alt}]({data_uri(block.png)})" if embed_images else f"_[figure: {block.alt}]_"
+        return (
+            f"![{block.alt}]({data_uri(block.png)})" if embed_images else f"_[figure: {block.alt}]_"
+        )
     caption = f"**{block.caption}**\n\n" if block.caption else ""
     return caption + markdown_table(block.rows, block.columns)
 
 
 def render_markdown(
-    title: str, sections: Sequence[Section], *, subtitle: str | None = None, embed_images: bool = True
+    title: str,
+    sections: Sequence[Section],
+    *,
+    subtitle: str | None = None,
+    embed_images: bool = True,
 ) -> str:
     """The same sections as markdown; images as data URIs (the Dagster UI shows them inline)."""
     parts = [f"# {title}"]

@@ -86,7 +86,10 @@ def reason_code_catalogue(context: dg.AssetExecutionContext, platform: PlatformR
         for f in catalogue.features
     ]
     uri = write_report(
-        platform, "reason_codes", catalogue.version, {"version": catalogue.version, "features": rows}
+        platform,
+        "reason_codes",
+        catalogue.version,
+        {"version": catalogue.version, "features": rows},
     )
     yield gate_check_result(
         reason_gate(loaded.feature_names, catalogue),
@@ -398,8 +401,12 @@ def model_card(context: dg.AssetExecutionContext, platform: PlatformResource):
         "markdown": store.put_bytes(
             report_key("model_cards", version, "md"), card.to_markdown().encode()
         ),
-        "html": store.put_bytes(report_key("model_cards", version, "html"), card.to_html().encode()),
-        "json": store.put_bytes(report_key("model_cards", version, "json"), card.to_json().encode()),
+        "html": store.put_bytes(
+            report_key("model_cards", version, "html"), card.to_html().encode()
+        ),
+        "json": store.put_bytes(
+            report_key("model_cards", version, "json"), card.to_json().encode()
+        ),
     }
     return dg.MaterializeResult(
         metadata={

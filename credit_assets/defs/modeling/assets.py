@@ -1,6 +1,5 @@
 """Modeling: the CatBoost challenger, the scorecard baseline, their evaluation and promotion."""
 
-
 import dagster as dg
 import polars as pl
 

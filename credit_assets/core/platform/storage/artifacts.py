@@ -159,7 +159,6 @@ class DataStoreArtifactStorage:
             self.put_bytes(f"{prefix}/{check_key(key)}", data)
 
 
-
 def artifact_storage(settings: Settings) -> ArtifactStorage:
     """`CREDIT_HOME/artifacts` locally; `<prefix>/artifacts/` in the bucket with S3."""
     if settings.storage == "s3":

@@ -111,7 +111,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
-        "alerts", "api_keys", "shadow_decisions", "decision_log", "model_registry",
-        "online_feature_current", "online_features", "online_feature_snapshots", "ingested_files",
+        "alerts",
+        "api_keys",
+        "shadow_decisions",
+        "decision_log",
+        "model_registry",
+        "online_feature_current",
+        "online_features",
+        "online_feature_snapshots",
+        "ingested_files",
     ):
         op.drop_table(table)

@@ -1,0 +1,1 @@
+"""The test suite; its folders mirror the code (core/, defs/, api/) plus reliability/ and deploy/."""

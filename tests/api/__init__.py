@@ -1,0 +1,1 @@
+"""Tests of scoring_api: real HTTP against the scoring service."""

@@ -1,0 +1,248 @@
+"""The gates a challenger passes before it may score anyone, and the decision they add up to."""
+
+import polars as pl
+
+from credit_assets.core.compliance import fairness_report
+from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
+from credit_assets.core.platform.settings import Settings
+from credit_assets.core.promotion import (
+    FAIRNESS,
+    FOUR_FIFTHS,
+    MISSING_GROUP,
+    FairnessPolicy,
+    PromotionDecision,
+    PromotionPolicy,
+    decide,
+    fairness_gate,
+    group_verdict,
+    monotonicity_gate,
+    policy_from_settings,
+    protected_gate,
+    quality_gate,
+    rank_ordering_gate,
+    reason_accuracy_gate,
+    reason_gate,
+)
+
+
+def population(groups: dict[str | None, tuple[int, int]]) -> pl.DataFrame:
+    """Per group (approved, total): approved rows score 700, declined 500."""
+    sex, score = [], []
+    for group, (approved, total) in groups.items():
+        sex += [group] * total
+        score += [700] * approved + [500] * (total - approved)
+    return pl.DataFrame(
+        {"protected_sex": sex, "score": score},
+        schema={"protected_sex": pl.String, "score": pl.Int64},
+    )
+
+
+POLICY = PromotionPolicy()
+CATALOGUE = FeatureCatalogue(
+    (
+        FeatureSpec(
+            "utility_on_time_ratio_12m",
+            "on-time share",
+            "utility_payments",
+            "float",
+            "decreasing",
+            "U01",
+            "Late payments on utility bills",
+        ),
+        FeatureSpec("mystery_score", "undocumented", "lender", "float"),
+    )
+)
+
+
+def test_a_worse_challenger_fails_the_quality_gate():
+    assert not quality_gate(0.770, 0.780, POLICY).passed
+    assert quality_gate(0.776, 0.780, POLICY).passed
+
+
+def test_the_first_model_must_clear_the_floor():
+    assert not quality_gate(0.60, None, POLICY).passed
+    assert quality_gate(0.70, None, POLICY).passed
+
+
+def test_a_feature_without_approved_reason_text_fails():
+    gate = reason_gate(["utility_on_time_ratio_12m", "mystery_score", "not_declared"], CATALOGUE)
+    assert not gate.passed
+    assert "not in catalogue: not_declared" in gate.detail
+    assert "no approved reason text: mystery_score" in gate.detail
+
+
+def test_protected_inputs_fail_whatever_their_prefix():
+    assert not protected_gate(["income", "sex"], ["sex", "age"]).passed
+    assert not protected_gate(["protected_age"], ["sex"]).passed
+    assert protected_gate(["income"], ["sex"]).passed
+
+
+def test_monotonicity_gate_names_the_violating_feature():
+    evidence = {
+        "passed": False,
+        "features": [
+            {"feature": "income", "passed": False},
+            {"feature": "age_of_file", "passed": True},
+        ],
+    }
+    gate = monotonicity_gate(evidence)
+    assert not gate.passed and gate.detail == "violated by: income"
+    assert gate.figure == "1 of 2 constrained features violated"
+    assert not monotonicity_gate(None).passed
+
+
+def test_reason_accuracy_gate_reads_the_policy_target():
+    report = {"checked": 200, "passed": 188, "share": 0.94}
+    assert not reason_accuracy_gate(report, POLICY).passed
+    assert reason_accuracy_gate(report, PromotionPolicy(reason_accuracy_target=0.9)).passed
+    nobody = reason_accuracy_gate({"checked": 0, "passed": 0, "share": None}, POLICY)
+    assert nobody.passed and not nobody.assessed and nobody.verdict == "not assessed"
+
+
+def bands(*rows: tuple[str, int, int]) -> list[dict]:
+    return [{"band": b, "n": n, "n_bad": bad, "observed_bad_rate": bad / n} for b, n, bad in rows]
+
+
+def test_rank_ordering_fails_only_on_a_significant_inversion():
+    noisy = rank_ordering_gate(bands(("A", 40, 2), ("B", 40, 1), ("C", 40, 6)), POLICY)
+    assert noisy.passed and "within noise" in noisy.detail
+    inverted = rank_ordering_gate(
+        bands(("A", 2000, 400), ("B", 2000, 100), ("C", 2000, 500)), POLICY
+    )
+    assert not inverted.passed and "significant inversion: A 0.200" in inverted.detail
+
+
+def test_rank_ordering_passes_when_bad_rate_falls_band_by_band():
+    gate = rank_ordering_gate(bands(("A", 500, 5), ("B", 500, 20), ("C", 500, 60)), POLICY)
+    assert gate.passed and gate.detail == "bad rate falls band by band: C 0.120 > B 0.040 > A 0.010"
+
+
+# --- fairness: practical and statistical significance ------------------------------------
+
+
+def report_of(groups: dict, **policy) -> dict:
+    return fairness_report(
+        population(groups), protected=["sex"], cutoff=600, policy=FairnessPolicy(**policy)
+    ).to_dict()
+
+
+def test_the_first_mortgage_case_is_held_back():
+    # 36 of 68 approved against 323 of 408: AIR 0.669, Fisher p ~ 1e-5.
+    gate = fairness_gate(report_of({"white": (323, 408), "black": (36, 68)}), POLICY, declared=True)
+    assert not gate.passed and gate.name == FAIRNESS
+    assert gate.detail.startswith("sex=black AIR 0.669 [")
+    assert "p < 0.001 (n 68)" in gate.detail
+
+
+def test_a_small_missing_group_below_the_threshold_is_flagged_not_deciding():
+    # The seed-11 case: a 62-applicant (missing) group at AIR 0.785 while the named groups are fine.
+    report = report_of({"female": (800, 1000), "male": (820, 1000), None: (40, 62)})
+    gate = fairness_gate(report, POLICY, declared=True)
+    assert gate.passed
+    assert "flagged, not deciding: sex=(missing) AIR 0.787" in gate.detail
+    assert "missing values" in gate.detail
+
+
+def test_the_missing_group_decides_when_the_policy_says_so():
+    report = report_of({"female": (800, 1000), "male": (820, 1000), None: (20, 62)})
+    policy = PromotionPolicy(fairness=FairnessPolicy(missing_group_decides=True))
+    assert not fairness_gate(report, policy, declared=True).passed
+    assert fairness_gate(report, POLICY, declared=True).passed
+
+
+def test_a_disparity_that_is_not_statistically_significant_does_not_hold_back():
+    # AIR 0.70 but only 20 vs 20 applicants: Fisher's p is far above 0.05.
+    report = report_of({"A": (16, 20), "B": (11, 20)}, min_group_size=10)
+    assert fairness_gate(report, POLICY_SMALL_GROUPS, declared=True).passed
+    strict = PromotionPolicy(
+        fairness=FairnessPolicy(min_group_size=10, require_statistical_significance=False)
+    )
+    assert not fairness_gate(report, strict, declared=True).passed
+
+
+POLICY_SMALL_GROUPS = PromotionPolicy(fairness=FairnessPolicy(min_group_size=10))
+
+
+def test_group_verdict_is_the_one_rule():
+    policy = FairnessPolicy()
+    base = {
+        "group": "B",
+        "n": 100,
+        "adverse_impact_ratio": 0.7,
+        "p_value": 0.001,
+        "is_reference": False,
+    }
+    assert group_verdict(base, policy).fails
+    assert not group_verdict({**base, "p_value": 0.2}, policy).fails
+    assert not group_verdict({**base, "adverse_impact_ratio": 0.85}, policy).fails
+    assert (
+        group_verdict({**base, "n": 20}, policy).not_deciding_because == "fewer than 30 applicants"
+    )
+    assert (
+        group_verdict({**base, "group": MISSING_GROUP}, policy).not_deciding_because
+        == "missing values"
+    )
+    assert (
+        group_verdict({**base, "is_reference": True}, policy).not_deciding_because
+        == "reference group"
+    )
+
+
+def test_without_a_protected_attribute_the_gate_says_there_is_no_evidence():
+    gate = fairness_gate({"summary": None, "attributes": [], "note": "..."}, POLICY, declared=False)
+    assert gate.passed and not gate.assessed
+    assert gate.verdict == "not assessed"
+    assert gate.detail == "no fairness evidence: no protected attribute declared"
+
+
+def test_a_missing_fairness_report_holds_back_when_protected_attributes_exist():
+    assert not fairness_gate(None, POLICY, declared=True).passed
+
+
+def test_the_policy_and_its_defaults_come_from_settings(monkeypatch):
+    monkeypatch.setenv("CREDIT_MIN_ADVERSE_IMPACT_RATIO", "0.9")
+    monkeypatch.setenv("CREDIT_FAIRNESS_MIN_GROUP_SIZE", "50")
+    policy = policy_from_settings(Settings())
+    assert policy.fairness.min_adverse_impact_ratio == 0.9
+    assert policy.fairness.min_group_size == 50
+    assert PromotionPolicy().min_adverse_impact_ratio == FOUR_FIFTHS == 0.8
+
+
+# --- the decision -----------------------------------------------------------------------
+
+
+def test_override_needs_a_written_reason_and_is_recorded():
+    failing = [quality_gate(0.60, None, POLICY)]
+    assert not decide(failing).promote
+    assert not decide(failing, override_reason="   ").promote
+    decision = decide(failing, override_reason="Regulator-approved interim model, ticket MR-42")
+    assert decision.promote and not decision.all_passed
+    assert decision.outcome == "promoted by override"
+    assert "MR-42" in decision.markdown()
+
+
+def test_a_held_back_decision_summarises_the_failing_gates_and_round_trips():
+    report = report_of({"white": (323, 408), "black": (36, 68)})
+    gates = [quality_gate(0.74, None, POLICY), fairness_gate(report, POLICY, declared=True)]
+    decision = decide(gates)
+    assert decision.outcome == "held back"
+    assert decision.summary().startswith("four_fifths_rule: sex=black AIR 0.669 [")
+    assert PromotionDecision.from_dict(decision.to_dict()) == decision
+    row = decision.rows()[1]
+    assert (row["gate"], row["verdict"]) == ("four_fifths_rule", "FAIL")
+    assert row["threshold"] == "AIR >= 0.8 unless p >= 0.05"
+
+
+def test_gates_are_listed_in_one_order():
+    gates = [fairness_gate(None, POLICY, declared=False), quality_gate(0.7, None, POLICY)]
+    assert [g.name for g in decide(gates).gates] == [
+        "quality_not_worse_than_champion",
+        "four_fifths_rule",
+    ]
+
+
+def test_when_nobody_is_approved_fairness_is_not_assessed_rather_than_failed():
+    report = report_of({"A": (0, 500), "B": (0, 500)})
+    gate = fairness_gate(report, POLICY, declared=True)
+    assert gate.passed and not gate.assessed
+    assert "no applicant in the reference group is approved at cut-off 600" in gate.detail

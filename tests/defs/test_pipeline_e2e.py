@@ -1,0 +1,135 @@
+"""The whole graph as `make demo` runs it, on a small synthetic population:
+generate → ingest (with dirt) → features → models → champion, on SQLite and on PostgreSQL."""
+
+import json
+from datetime import date
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from credit_assets.core.platform.db import migrated_engine
+from credit_assets.core.platform.online_store import current_snapshot, read_features
+from credit_assets.core.platform.registry import current_champion
+from credit_assets.core.platform.settings import get_settings
+from credit_assets.core.tools.synthetic import generate
+from credit_assets.orchestration import materialize_all
+
+BORROWERS = 3000
+
+
+@pytest.fixture
+def small_workspace(credit_home, monkeypatch):
+    monkeypatch.setenv("CREDIT_SNAPSHOT_DATE", "2026-10-01")
+    monkeypatch.setenv("CREDIT_FEATURE_BUCKETS", "2")
+    monkeypatch.setenv("CREDIT_THREADS", "2")
+    settings = get_settings()
+    generate(
+        BORROWERS,
+        settings.landing_dir,
+        settings.ground_truth_dir,
+        seed=7,
+        end_date=date(2026, 9, 30),
+        dirty_rate=0.003,
+        bad_files=True,
+    )
+    return credit_home
+
+
+def _run_and_check(home) -> None:
+    log: list[str] = []
+    outcome = materialize_all(
+        groups=["ingestion", "features", "modeling", "compliance"], log=log.append
+    )
+    assert outcome.success, "\n".join(log)
+    settings = get_settings()
+    engine = migrated_engine(settings.resolved_database_url)
+
+    # Ingestion: dirty rows quarantined, unreadable files set aside, nothing else lost.
+    quarantine = pl.read_parquet(home / "data/quarantine_report/quarantine.parquet")
+    assert quarantine.height > 0
+    notes = sorted(p.name for p in (home / "rejected").rglob("*.reason.json"))
+    assert len(notes) == 2
+    assert not any((home / "landing").rglob("*-part-*"))
+
+    # Features: one online row per borrower with history, training rows for matured applications.
+    snapshot = current_snapshot(engine)
+    assert snapshot is not None and 0.9 * BORROWERS <= snapshot["rows"] <= BORROWERS
+    some_borrower = pl.read_parquet(home / "data/features/borrower_features/*.parquet")[
+        "borrower_id"
+    ][0]
+    assert read_features(engine, some_borrower).snapshot_id == snapshot["snapshot_id"]
+
+    # Modeling: a champion registered, with its artifact checksum and honest metrics.
+    champion = current_champion(engine)
+    assert champion is not None
+    assert champion.metrics["auc"] > 0.68
+    with dg.DagsterInstance.get() as instance:
+        evaluation = instance.get_latest_materialization_event(
+            dg.AssetKey("model_evaluation")
+        ).asset_materialization.metadata
+    assert 0.75 <= evaluation["bayes_optimal_auc"].value <= 0.88
+    assert evaluation["challenger_version"].value == champion.version
+    report = json.loads(
+        (home / f"data/reports/model_evaluation/{champion.version}.json").read_text()
+    )
+    assert set(report["models"]) == {"challenger", "baseline_scorecard"}
+
+
+@pytest.mark.slow
+def test_the_graph_materializes_end_to_end_embedded(small_workspace):
+    _run_and_check(small_workspace)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_the_graph_materializes_end_to_end_on_postgres(small_workspace, postgres_url, monkeypatch):
+    monkeypatch.setenv("CREDIT_DATABASE_URL", postgres_url)
+    _run_and_check(small_workspace)
+
+
+@pytest.mark.slow
+def test_a_worse_challenger_is_held_back_and_documented_while_the_run_succeeds(
+    small_workspace, monkeypatch
+):
+    outcome = materialize_all(groups=["ingestion", "features", "modeling", "compliance"], log=print)
+    assert outcome.success
+    engine = migrated_engine(get_settings().resolved_database_url)
+    champion = current_champion(engine)
+
+    # A starved challenger (two boosting rounds) fails the quality gate: an outcome, not an error.
+    monkeypatch.setenv("CREDIT_CHALLENGER_ITERATIONS", "2")
+    log: list[str] = []
+    retrain = materialize_all(groups=["modeling", "compliance"], log=log.append)
+    assert retrain.success, "\n".join(log)
+    [held_back] = retrain.held_back
+    assert "held back: quality_not_worse_than_champion: test AUC" in held_back
+    assert current_champion(engine).version == champion.version
+    from credit_assets.core.platform.registry import list_models
+
+    models = {m["version"]: m for m in list_models(engine)}
+    assert models[champion.version]["status"] == "champion"
+    [challenger] = [m for v, m in models.items() if v != champion.version]
+    assert challenger["status"] == "held_back"
+    assert challenger["decision"]["failed"][0] == "quality_not_worse_than_champion"
+
+    # Every report and the model card exist for the held-back challenger.
+    reports = small_workspace / "data/reports"
+    for kind in ("model_evaluation", "fairness", "reason_accuracy", "explainability", "lda"):
+        assert (reports / kind / f"{challenger['version']}.json").exists(), kind
+    card = json.loads((reports / "model_cards" / f"{challenger['version']}.json").read_text())
+    assert card["decision"]["outcome"] == "held back"
+    assert card["registry"]["status"] == "held_back"
+
+    # The gate shows red in the UI: a failed check on model_evaluation and on champion_model.
+    with dg.DagsterInstance.get() as instance:
+        for asset, check in (
+            ("model_evaluation", "quality_not_worse_than_champion"),
+            ("champion_model", "promotion_gates_passed"),
+        ):
+            record = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+                [dg.AssetCheckKey(dg.AssetKey(asset), check)]
+            )[dg.AssetCheckKey(dg.AssetKey(asset), check)]
+            evaluation = record.event.dagster_event.event_specific_data
+            assert not evaluation.passed, check
+            assert evaluation.severity == dg.AssetCheckSeverity.ERROR

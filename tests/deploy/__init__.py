@@ -1,0 +1,1 @@
+"""The Dockerfile, manifests and production components (PostgreSQL, S3, Celery)."""
