@@ -254,8 +254,8 @@ def _cmd_contract(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from credit_assets.core.contracts import load_contract
-    from credit_assets.core.contracts.check import WARNING, check_contract, role_summary
-    from credit_assets.core.contracts.inference import infer_contract
+    from credit_assets.core.onboarding.check import WARNING, check_contract, role_summary
+    from credit_assets.core.onboarding.inference import infer_contract
 
     given = [Path(args.file)] if args.action == "infer" else [Path(args.path)]
     given += [Path(args.sample)] if getattr(args, "sample", None) else []

@@ -16,8 +16,8 @@ from credit_assets.core.platform.apikeys import ApiKeyVerifier
 from credit_assets.core.platform.db import engine_for
 from credit_assets.core.platform.settings import Settings
 from credit_assets.core.scoring import ScoringModel
-from scoring_api.services.metrics import ApiMetrics
 from scoring_api.services.model_holder import ModelHolder
+from scoring_api.services.prometheus import ApiMetrics
 from scoring_api.services.ratelimit import RateLimiter
 from scoring_api.services.scoring import ScoringService
 from scoring_api.services.shadow import ShadowScorer

@@ -52,8 +52,8 @@ from scoring_api.services.log_writer import (
     canonical_input,
     replay,
 )
-from scoring_api.services.metrics import ApiMetrics
 from scoring_api.services.pipeline import Batcher, BatcherClosedError, settle
+from scoring_api.services.prometheus import ApiMetrics
 from scoring_api.services.shadow import ShadowScorer
 from scoring_api.services.store import DecisionStore
 

@@ -1,15 +1,18 @@
-"""Data contracts: the YAML declaration of every source, and the tools around it.
+"""Data contracts: the YAML declaration of every source, and the schema it generates.
 
-- `model`: `Contract`, `ColumnSpec`, `Role`, `SourceKind`, `load_contract(s)` (re-exported here).
+Drafting and checking a contract against a lender's file is `core/onboarding`, which
+reads the file with the ingestion rules.
+
+- `contract`: `Contract`, `ColumnSpec`, `Role`, `SourceKind`, `POLARS_TYPES`, `load_contract(s)`
+  (re-exported here).
 - `pandera_schema`: the pandera schema a contract generates (`pandera_schema`, `check_against_contract`).
-- `inference`: `infer_contract` drafts a contract from a sample file (`contract infer`).
-- `check`: `check_contract` lists every problem of a contract file (`contract check`).
 """
 
-from credit_assets.core.contracts.model import (
+from credit_assets.core.contracts.contract import (
     ALL_FORMATS,
     LINEAGE_COLUMNS,
     PAYMENT_KINDS,
+    POLARS_TYPES,
     ColumnSpec,
     ColumnType,
     Contract,
@@ -27,6 +30,7 @@ __all__ = [
     "ALL_FORMATS",
     "LINEAGE_COLUMNS",
     "PAYMENT_KINDS",
+    "POLARS_TYPES",
     "ColumnSpec",
     "ColumnType",
     "Contract",

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 import pandera.polars as pa
 import polars as pl
 
-from credit_assets.core.contracts import Contract
-from credit_assets.core.ingestion.files import POLARS_TYPES
+from credit_assets.core.contracts import POLARS_TYPES, Contract
 
 
 def pandera_schema(contract: Contract) -> pa.DataFrameSchema:

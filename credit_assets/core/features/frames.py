@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import polars as pl
 
-from credit_assets.core.contracts import PAYMENT_KINDS, Contract, Role, SourceKind, contract_of_kind
+from credit_assets.core.contracts import (
+    PAYMENT_KINDS,
+    POLARS_TYPES,
+    Contract,
+    Role,
+    SourceKind,
+    contract_of_kind,
+)
 from credit_assets.core.features.specs import FeatureDtype, FeatureSpec, Monotone
-from credit_assets.core.ingestion.files import POLARS_TYPES
 
 BORROWER = "borrower_id"
 AS_OF = "as_of_date"

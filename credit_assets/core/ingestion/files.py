@@ -19,17 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from credit_assets.core.contracts import LINEAGE_COLUMNS, ColumnSpec, Contract
-
-POLARS_TYPES: dict[str, pl.DataType] = {
-    "string": pl.String(),
-    "category": pl.String(),
-    "int": pl.Int64(),
-    "float": pl.Float64(),
-    "bool": pl.Boolean(),
-    "date": pl.Date(),
-    "datetime": pl.Datetime("us"),
-}
+from credit_assets.core.contracts import LINEAGE_COLUMNS, POLARS_TYPES, ColumnSpec, Contract
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),

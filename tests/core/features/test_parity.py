@@ -9,10 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from credit_assets.core.contracts import load_contract, load_contracts
+from credit_assets.core.contracts import POLARS_TYPES, load_contract, load_contracts
 from credit_assets.core.features import compute_features, features_for_payload
 from credit_assets.core.features.frames import KIND_COLUMNS
-from credit_assets.core.ingestion.files import POLARS_TYPES
 from tests.support.paths import REPO_ROOT
 
 CONTRACTS = load_contracts(REPO_ROOT / "contracts")

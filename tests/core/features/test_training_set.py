@@ -7,14 +7,13 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from credit_assets.core.contracts import load_contract, load_contracts
+from credit_assets.core.contracts import POLARS_TYPES, load_contract, load_contracts
 from credit_assets.core.features import (
     build_training_set,
     feature_catalogue,
     model_feature_names,
     training_set_summary,
 )
-from credit_assets.core.ingestion.files import POLARS_TYPES
 from tests.support.paths import REPO_ROOT
 
 GERMAN_CSV = REPO_ROOT.parent / "shared" / "datasets" / "german_credit.csv"

@@ -9,15 +9,15 @@ import pytest
 
 from credit_assets.cli import main
 from credit_assets.core.contracts import Role, load_contract
-from credit_assets.core.contracts.check import WARNING, check_contract
-from credit_assets.core.contracts.inference import (
+from credit_assets.core.contracts.pandera_schema import check_against_contract
+from credit_assets.core.ingestion.files import ingest_file
+from credit_assets.core.onboarding.check import WARNING, check_contract
+from credit_assets.core.onboarding.inference import (
     infer_contract,
     looks_protected,
     reason_text_from_name,
     widened_bounds,
 )
-from credit_assets.core.contracts.pandera_schema import check_against_contract
-from credit_assets.core.ingestion.files import ingest_file
 from tests.support.paths import GERMAN_CREDIT_CSV, LENDING_CLUB_CSV, REPO_ROOT
 
 GERMAN_FEATURES = [

@@ -12,6 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
+import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -48,6 +49,16 @@ LINEAGE_COLUMNS = ("_source_file", "_row_number", "_file_sha256", "_ingested_at"
 
 ColumnType = Literal["string", "int", "float", "bool", "date", "datetime", "category"]
 FileFormat = Literal["csv", "jsonl", "parquet"]
+# The Polars type each contract type is read into (raw, quarantine-free frames are typed so).
+POLARS_TYPES: dict[str, pl.DataType] = {
+    "string": pl.String(),
+    "category": pl.String(),
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+    "bool": pl.Boolean(),
+    "date": pl.Date(),
+    "datetime": pl.Datetime("us"),
+}
 ALL_FORMATS: tuple[FileFormat, ...] = ("csv", "jsonl", "parquet")
 
 

@@ -1,5 +1,7 @@
 """The import graph of `scoring_api` and `credit_assets`, read from the source: no module is on
-an import cycle, and nothing the scoring API imports, however indirectly, imports dagster.
+an import cycle, the platform's packages import one another one way only (as the README's
+architecture section lists them), and nothing the scoring API imports, however indirectly,
+imports dagster.
 
 Every `import x` and `from x import y` counts, inside functions too (a lazy import still
 runs); what sits under `if TYPE_CHECKING:` does not (it never runs). An import names the
@@ -149,6 +151,55 @@ def described(graph: Graph, components: list[list[str]]) -> str:
         cycle = path_between(graph, first, first, set(component))
         lines.append(" -> ".join(cycle) + f"\n    (all on cycles together: {', '.join(component)})")
     return "\n".join(lines)
+
+
+ROOT_PACKAGES = ("credit_assets", "credit_assets.core", "credit_assets.defs")
+
+
+def unit_of(module: str) -> str:
+    """The part of the house a module belongs to: `core/<name>` and `defs/<name>` (a package
+    or a module), `scoring_api`, or a module of credit_assets by its name (`cli`)."""
+    parts = module.split(".")
+    if parts[0] == "scoring_api":
+        return "scoring_api"
+    if parts[1] in ("core", "defs"):
+        return f"{parts[1]}/{parts[2]}"
+    return parts[1]
+
+
+def unit_graph(internal: Graph) -> Graph:
+    """part -> the other parts it imports (the root packages' `__init__`s are nobody's)."""
+    graph: Graph = {}
+    for module, targets in internal.items():
+        if module in ROOT_PACKAGES:
+            continue
+        source = unit_of(module)
+        graph.setdefault(source, set())
+        graph[source] |= {unit_of(t) for t in targets if t not in ROOT_PACKAGES} - {source}
+    return graph
+
+
+def readme_arrows() -> Graph:
+    """The README's architecture block, one `unit -> a, b` line per part (`-> nothing`)."""
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    marker = "<!-- architecture: checked by tests/test_architecture.py -->"
+    block = text[text.index(marker) :].split("```")[1]
+    graph: Graph = {}
+    for line in block.splitlines()[1:]:  # the first line is the fence's language
+        if "->" in line:
+            unit, _, targets = line.partition("->")
+            graph[unit.strip()] = {t.strip() for t in targets.split(",")} - {"nothing", ""}
+    return graph
+
+
+def test_the_platforms_parts_import_one_another_one_way_only() -> None:
+    graph = unit_graph(import_graph()[0])
+    components = strongly_connected(graph)
+    assert not components, "two-way arrows between parts:\n" + described(graph, components)
+
+
+def test_the_readme_architecture_section_lists_every_arrow_there_is() -> None:
+    assert readme_arrows() == unit_graph(import_graph()[0])
 
 
 def test_the_reader_counts_lazy_and_relative_imports_but_not_type_checking_ones() -> None:

@@ -23,13 +23,6 @@ from credit_assets.core.contracts import (
     SourceKind,
     load_contract,
 )
-from credit_assets.core.contracts.inference import (
-    REASONED_KINDS,
-    WARNING,
-    looks_protected,
-    pydantic_problems,
-    reading_contract,
-)
 
 # The ingestion rules themselves: a draft typed by anything else could quarantine its own file.
 from credit_assets.core.ingestion.files import (
@@ -38,6 +31,13 @@ from credit_assets.core.ingestion.files import (
     read_landing_file,
     typed_value,
     value_problem,
+)
+from credit_assets.core.onboarding.inference import (
+    REASONED_KINDS,
+    WARNING,
+    looks_protected,
+    pydantic_problems,
+    reading_contract,
 )
 
 

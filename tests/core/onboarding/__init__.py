@@ -1,0 +1,1 @@
+"""Tests of credit_assets/core/onboarding."""
