@@ -202,6 +202,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
             + (f"  failed gates: {failed}" if record["status"] == "held_back" else "")
         )
         if args.action == "show":
+            _print_evaluation(metrics.get("evaluation"))
             _print_decision(decision)
             print(json.dumps(record, indent=2, default=str))
     return 0
@@ -210,6 +211,29 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _auc(metrics: dict) -> str:
     value = metrics.get("auc")
     return f"{value:.4f}" if isinstance(value, int | float) else "  n/a "
+
+
+def _print_evaluation(evaluation: dict | None) -> None:
+    """Every candidate family's AUC with its interval, as `model_evaluation` recorded it."""
+    if not evaluation:
+        print("no candidate evaluation recorded")
+        return
+    method = evaluation.get("method")
+    print(f"evaluation: {evaluation.get('summary')}")
+    print(f"  {'family':<12} {'AUC':>7} {'sd':>7} {'95 % interval':>18}")
+    for name, figures in (evaluation.get("models") or {}).items():
+        sd = figures.get("auc_sd")
+        print(
+            f"  {name:<12} {figures['auc']:>7.4f} {f'{sd:.4f}' if sd is not None else '-':>7} "
+            f"  [{figures['auc_low']:.4f}, {figures['auc_high']:.4f}]"
+        )
+    for c in evaluation.get("comparisons") or []:
+        print(
+            f"  {c['other']} - {c['challenger']}: {c['difference']:+.4f} "
+            f"[{c['low']:+.4f}, {c['high']:+.4f}], p = {c['p_value']:.3g} ({c['test']})"
+        )
+    if method == "cross_validation":
+        print("  (the challenger itself was fitted once, on the train split)")
 
 
 def _print_decision(decision: dict) -> None:

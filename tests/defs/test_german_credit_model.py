@@ -49,3 +49,19 @@ def test_german_credit_models_clear_the_published_bar(credit_home, monkeypatch):
     with dg.DagsterInstance.get() as instance:
         challenger = instance.get_latest_materialization_event(dg.AssetKey("challenger_model"))
     assert challenger.asset_materialization.metadata["features"].value == 7
+
+    # No dates: every family is judged on the same 5 x 3 stratified folds of all 1 000 rows.
+    candidates = report["candidates"]
+    assert candidates["method"] == "cross_validation" and candidates["rows"] == 1000
+    assert candidates["plan"]["n_splits"] == 15 and not candidates["failed"]
+    assert set(candidates["models"]) == {"catboost", "scorecard", "logistic"}
+    for family, figures in candidates["models"].items():
+        assert len(candidates["fold_auc"][family]) == 15
+        assert figures["auc_low"] < figures["auc"] < figures["auc_high"]
+        assert 0.01 < figures["auc_sd"] < 0.08, family  # ~0.03 between folds of 200 rows
+    catboost, logistic = (candidates["models"][f]["auc"] for f in ("catboost", "logistic"))
+    assert catboost >= 0.72, f"CatBoost cross-validated AUC {catboost:.3f}"
+    assert catboost >= logistic - 0.01, f"CatBoost {catboost:.3f}, logistic {logistic:.3f}"
+    assert {c["other"] for c in candidates["comparisons"]} == {"scorecard", "logistic"}
+    # The registry keeps every family's figures with the version (`models show` prints them).
+    assert champion.metrics["evaluation"]["models"]["logistic"]["auc"] == logistic

@@ -22,7 +22,7 @@ from typing import Any
 
 from credit_assets.core.compliance.explainability import monotonicity_rows, monotonicity_statement
 from credit_assets.core.compliance.fairness import FairnessReport, curve_png
-from credit_assets.core.modeling.plots import Curves, calibration_png, roc_png
+from credit_assets.core.modeling.plots import Curves, calibration_png, fold_auc_png, roc_png
 from credit_assets.core.promotion import PromotionDecision
 from credit_assets.core.reports.render import (
     Block,
@@ -91,6 +91,7 @@ SECTION_TITLES: dict[str, str] = dict(
 NO_FAIRNESS_EVIDENCE = "No fairness evidence: no protected attribute declared."
 PLOT_SECTIONS: dict[str, str] = {
     "roc": "performance",
+    "fold_auc": "performance",
     "calibration": "performance",
     "fairness": "fairness",
     "lda": "fairness",
@@ -299,6 +300,7 @@ class ModelCard:
                     caption="Test metrics",
                 )
             )
+        blocks += _candidate_blocks(e.get("candidates") or {})
         bands = e.get("challenger_bands") or e.get("bands")
         if bands:
             blocks.append(Table(bands, caption="Bad rate by risk band (challenger)"))
@@ -486,6 +488,48 @@ _MODEL_KEYS = (
 )
 
 
+def _candidate_blocks(candidates: Mapping[str, Any]) -> list[Block]:
+    """Every candidate family on the same evidence: cross-validated (mean, sd, interval) or
+    the test split with bootstrap intervals, and each family against the challenger."""
+    if not candidates:
+        return []
+    plan = candidates.get("plan") or {}
+    if candidates.get("method") == "cross_validation":
+        how = (
+            f"Repeated stratified {plan.get('folds')}-fold cross-validation x "
+            f"{plan.get('repeats')} repeats on {candidates.get('rows')} labelled rows, every "
+            "family on the same folds; AUC interval by the corrected resampled t (Nadeau and "
+            "Bengio). The challenger itself was fitted once, on the train split."
+        )
+    else:
+        how = (
+            "Every family on the same test split, with a percentile bootstrap interval on its "
+            "AUC and DeLong's test against the challenger on the same rows."
+        )
+    notes = [plan.get("note"), (candidates.get("details") or {}).get("sample")]
+    models = candidates.get("models") or {}
+    blocks: list[Block] = [
+        Paragraph(" ".join([how, *[n for n in notes if n]])),
+        Table(
+            [{"model": name, **figures} for name, figures in models.items()],
+            ["model", "auc", "auc_sd", "auc_low", "auc_high", "gini", "ks", "brier"],
+            caption=f"Candidate families (best: {candidates.get('best')})",
+        ),
+    ]
+    if candidates.get("comparisons"):
+        blocks.append(
+            Table(
+                candidates["comparisons"],
+                ["other", "difference", "low", "high", "p_value", "test"],
+                caption="Each family against the CatBoost challenger: AUC(other) - AUC(challenger)",
+            )
+        )
+    failed = candidates.get("failed") or {}
+    if failed:
+        blocks.append(Bullets([f"{name}: not evaluated ({why})" for name, why in failed.items()]))
+    return blocks
+
+
 def build_model_card(
     *,
     model_version: str,
@@ -527,6 +571,9 @@ def build_model_card(
     if unknown:
         raise ValueError(f"unknown plot names {unknown}; known: {sorted(PLOT_SECTIONS)}")
     images: dict[str, bytes] = {}
+    fold_auc = (evaluation.get("candidates") or {}).get("fold_auc")
+    if fold_auc and "fold_auc" not in (plots or {}):
+        images["fold_auc"] = fold_auc_png(fold_auc) or b""
     if curves:
         images["roc"] = roc_png(curves)
         images["calibration"] = calibration_png(curves)

@@ -11,6 +11,7 @@ from credit_assets.core.features.hashing import borrower_bucket, stable_hash
 from credit_assets.core.features.payload import features_for_payload
 from credit_assets.core.features.training_set import (
     build_training_set,
+    is_out_of_time,
     model_feature_names,
     training_set_summary,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "compute_features",
     "feature_catalogue",
     "features_for_payload",
+    "is_out_of_time",
     "model_feature_names",
     "snapshot_features",
     "stable_hash",

@@ -234,12 +234,22 @@ def _protected_frames(
     return found
 
 
+def _spans_enough_months(dates: pl.Series) -> bool:
+    return dates.dt.truncate("1mo").n_unique() >= MIN_MONTHS_FOR_OUT_OF_TIME
+
+
+def is_out_of_time(training_set: pl.DataFrame) -> bool:
+    """Whether `split` is out of time (dated applications over enough months), the rule
+    `build_training_set` applied; otherwise it is a seeded stratified holdout."""
+    return APPLICATION_DATE in training_set.columns and _spans_enough_months(
+        training_set.get_column(APPLICATION_DATE)
+    )
+
+
 def _split(
     frame: pl.DataFrame, dated: bool, *, seed: int, test_share: float, validation_share: float
 ) -> pl.Expr:
-    if dated and frame.select(pl.col(AS_OF).dt.truncate("1mo").n_unique()).item() >= (
-        MIN_MONTHS_FOR_OUT_OF_TIME
-    ):
+    if dated and _spans_enough_months(frame.get_column(AS_OF)):
         return _out_of_time_split(frame, test_share, validation_share)
     return _stratified_split(seed, test_share, validation_share)
 

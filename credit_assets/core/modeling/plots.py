@@ -6,9 +6,7 @@ inside Dagster's multiprocess executor and in threads.
 
 from __future__ import annotations
 
-import base64
-import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +15,8 @@ from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from credit_assets.core.modeling.metrics import calibration_table
+from credit_assets.core.reports.metadata import png_markdown
+from credit_assets.core.reports.render import figure_png
 
 Curves = Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike]]
 """Model name -> (y_true, pd)."""
@@ -24,9 +24,7 @@ Curves = Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike]]
 
 def _png(fig: Figure) -> bytes:
     FigureCanvasAgg(fig)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    return buffer.getvalue()
+    return figure_png(fig)
 
 
 def roc_png(curves: Curves, title: str = "ROC curve") -> bytes:
@@ -66,11 +64,6 @@ def calibration_png(
     return _png(fig)
 
 
-def png_markdown(png: bytes, alt: str) -> str:
-    """`![alt](data:image/png;base64,...)` for a Dagster markdown metadata value."""
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
-
-
 def roc_markdown(curves: Curves, title: str = "ROC curve") -> str:
     return png_markdown(roc_png(curves, title), title)
 
@@ -79,3 +72,22 @@ def calibration_markdown(
     curves: Curves, bins: int = 10, title: str = "Calibration by PD decile"
 ) -> str:
     return png_markdown(calibration_png(curves, bins, title), title)
+
+
+def fold_auc_png(fold_auc: Mapping[str, Sequence[float]]) -> bytes | None:
+    """Per-fold AUC by family (cross-validation only): the spread a single split hides."""
+    if not fold_auc:
+        return None
+    fig = Figure(figsize=(5.5, 3.2))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    names = list(fold_auc)
+    rng = np.random.default_rng(0)
+    for i, name in enumerate(names):
+        values = np.asarray(fold_auc[name], dtype=np.float64)
+        ax.scatter(i + rng.uniform(-0.12, 0.12, values.size), values, s=14, alpha=0.7)
+        ax.hlines(values.mean(), i - 0.3, i + 0.3, color="black", linewidth=1.2)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("AUC on the held-out fold")
+    ax.set_title("Cross-validated AUC by model family (bar: mean)")
+    return figure_png(fig)

@@ -196,6 +196,24 @@ def hold_back(
     return get_model(engine, version)
 
 
+def record_metrics(engine: Engine, version: str, **metrics: Any) -> RegistryRecord:
+    """Add figures to a version's metrics (say, every candidate family's cross-validated AUC
+    from `model_evaluation`); figures already recorded under other names stay."""
+    with engine.begin() as conn:
+        row = conn.execute(
+            sa.select(model_registry).where(model_registry.c.version == version).with_for_update()
+        ).first()
+        if row is None:
+            raise LookupError(f"model version {version} is not registered")
+        merged = {**json.loads(row.metrics or "{}"), **metrics}
+        conn.execute(
+            sa.update(model_registry)
+            .where(model_registry.c.version == version)
+            .values(metrics=json.dumps(merged, default=str))
+        )
+    return get_model(engine, version)
+
+
 def get_model(engine: Engine, version: str) -> RegistryRecord:
     with engine.connect() as conn:
         row = conn.execute(

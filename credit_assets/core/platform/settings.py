@@ -90,6 +90,19 @@ class Settings(BaseSettings):
         ge=1,
         description="Upper bound on boosting rounds (early stopping picks fewer).",
     )
+    evaluation: Literal["auto", "cross_validation", "holdout"] = Field(
+        default="auto",
+        description="How model families are judged: auto cross-validates when the training "
+        "set has no out-of-time split (no application dates), else uses the test split.",
+    )
+    cv_folds: int = Field(default=5, ge=2, description="Folds of the repeated stratified CV.")
+    cv_repeats: int = Field(default=3, ge=1, description="Repeats of the stratified CV.")
+    cv_max_rows: int = Field(
+        default=20_000,
+        ge=100,
+        description="Cross-validation runs on a stratified sample of at most this many rows "
+        "(15 fits per family must stay within minutes).",
+    )
     performance_tolerance: float = Field(
         default=0.05,
         description="Live AUC may fall this far below validation before it is flagged.",

@@ -12,7 +12,7 @@ from credit_assets.core.contracts import protected_columns
 from credit_assets.core.explain import LeafShapExplainer
 from credit_assets.core.features import feature_catalogue, model_feature_names
 from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
-from credit_assets.core.modeling import ScoreScale, to_catboost_frame
+from credit_assets.core.modeling import ScoreScale, TrainConfig, to_catboost_frame
 from credit_assets.core.modeling.artifacts import LoadedModel, load_registered_artifact
 from credit_assets.core.platform.registry import RegistryRecord, get_model
 from credit_assets.core.platform.settings import Settings
@@ -26,6 +26,13 @@ from credit_assets.defs.common.resources import PlatformResource
 def score_scale(settings: Settings) -> ScoreScale:
     """Points to double the odds as configured (CREDIT_SCORE_BASE, _BASE_ODDS, _PDO)."""
     return ScoreScale(settings.score_base, settings.score_base_odds, settings.score_pdo)
+
+
+def train_config(settings: Settings) -> TrainConfig:
+    """The challenger's CatBoost configuration (the same for its cross-validation folds)."""
+    return TrainConfig(
+        iterations=settings.challenger_iterations, threads=settings.threads, seed=settings.seed
+    )
 
 
 def policy(settings: Settings) -> PromotionPolicy:

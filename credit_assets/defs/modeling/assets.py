@@ -1,27 +1,42 @@
 """Modeling: the CatBoost challenger, the scorecard baseline, their evaluation and promotion."""
 
 import dagster as dg
+import numpy as np
 import polars as pl
 
 from credit_assets.core.contracts import protected_columns
-from credit_assets.core.features import feature_catalogue
+from credit_assets.core.features import feature_catalogue, is_out_of_time
+from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling import (
     RiskBands,
-    TrainConfig,
     evaluate,
     train_challenger,
     train_scorecard,
     verify_monotonicity,
 )
 from credit_assets.core.modeling.artifacts import save_model_artifact
+from credit_assets.core.modeling.candidates import (
+    CHALLENGER,
+    LOGISTIC,
+    SCORECARD,
+    CandidateEvidence,
+    choose_method,
+    cross_validation,
+    cv_sample,
+    holdout_evidence,
+)
+from credit_assets.core.modeling.cross_validation import CVConfig
+from credit_assets.core.modeling.logistic import train_logistic
 from credit_assets.core.modeling.metrics import bayes_optimal_auc
 from credit_assets.core.modeling.plots import calibration_markdown, roc_markdown
 from credit_assets.core.modeling.scaling import band_table_markdown
 from credit_assets.core.modeling.scorecard import TrainedScorecard
 from credit_assets.core.platform.registry import (
     current_champion,
+    get_model,
     hold_back,
     promote,
+    record_metrics,
     register_challenger,
 )
 from credit_assets.core.platform.storage.artifacts import artifact_storage
@@ -41,7 +56,7 @@ from credit_assets.core.promotion import (
     rank_ordering_gate,
     reason_gate,
 )
-from credit_assets.core.reports.metadata import markdown_table
+from credit_assets.core.reports.metadata import markdown_table, png_markdown
 from credit_assets.defs.common.checks import gate_check_result, gate_check_spec
 from credit_assets.defs.common.lineage import latest_metadata
 from credit_assets.defs.common.loaders import (
@@ -51,6 +66,7 @@ from credit_assets.defs.common.loaders import (
     load_training_set,
     policy,
     score_scale,
+    train_config,
 )
 from credit_assets.defs.common.reports import read_report, write_report
 from credit_assets.defs.common.resources import PlatformResource
@@ -96,13 +112,7 @@ def challenger_model(context: dg.AssetExecutionContext, platform: PlatformResour
     frame, specs, training_sha = load_training_set(platform)
     contracts = platform.contracts()
     catalogue = feature_catalogue(contracts)
-    trained = train_challenger(
-        frame,
-        specs,
-        TrainConfig(
-            iterations=settings.challenger_iterations, threads=settings.threads, seed=settings.seed
-        ),
-    )
+    trained = train_challenger(frame, specs, train_config(settings))
     test = frame.filter(pl.col("split") == "test")
     scale = score_scale(settings)
     pd_test = trained.predict_pd(test, thread_count=settings.threads)
@@ -255,6 +265,7 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
         name: evaluate(y, p, scale.score_from_pd(p), bands=RiskBands()) for name, p in pds.items()
     }
     bayes = bayes_optimal_auc(test, ground_truth(platform))
+    candidates = candidate_evidence(context, platform, frame, _specs, y, pds)
     report = {
         "challenger_version": version,
         "champion_version": champion.version if champion is not None else None,
@@ -263,8 +274,10 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
         "models": {name: scalar_metrics(r) for name, r in results.items()},
         "challenger_bands": results["challenger"]["bands"],
         "challenger_calibration": results["challenger"]["calibration"],
+        "candidates": candidates.to_dict(),
     }
     uri = write_report(platform, "model_evaluation", version, report)
+    record_metrics(engine, version, evaluation=candidates.registry_figures())
 
     challenger_auc = results["challenger"]["auc"]
     champion_auc = results["champion"]["auc"] if "champion" in results else None
@@ -288,11 +301,68 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
         "roc": dg.MetadataValue.md(roc_markdown(curves)),
         "calibration": dg.MetadataValue.md(calibration_markdown(curves)),
         "report_uri": dg.MetadataValue.path(uri),
+        **candidate_metadata(candidates),
     }
     if bayes is not None:
         metadata["bayes_optimal_auc"] = bayes
         metadata["gap_to_bayes_auc"] = float(bayes - (challenger_auc or 0.0))
     yield dg.MaterializeResult(metadata=metadata)
+
+
+def candidate_evidence(
+    context: dg.AssetExecutionContext,
+    platform: PlatformResource,
+    frame: pl.DataFrame,
+    specs: list[FeatureSpec],
+    y_test: np.ndarray,
+    pds: dict[str, np.ndarray],
+) -> CandidateEvidence:
+    """Every family judged on the same evidence: cross-validated when the training set has
+    no out-of-time split (or CREDIT_EVALUATION says so), else on the test split."""
+    settings = platform.settings
+    method = choose_method(settings.evaluation, is_out_of_time(frame))
+    if method == "cross_validation":
+        rows, note = cv_sample(frame, settings.cv_max_rows, settings.seed)
+        cv = CVConfig(folds=settings.cv_folds, repeats=settings.cv_repeats, seed=settings.seed)
+        evidence = cross_validation(rows, specs, train_config(settings), cv)
+        if note:
+            evidence.details["sample"] = note
+    else:
+        logistic = train_logistic(frame, specs, settings.seed)
+        test = frame.filter(pl.col("split") == "test")
+        families = {
+            CHALLENGER: pds["challenger"],
+            SCORECARD: pds["baseline_scorecard"],
+            LOGISTIC: logistic.predict_pd(test),
+            **({"champion": pds["champion"]} if "champion" in pds else {}),
+        }
+        evidence = holdout_evidence(y_test, families, seed=settings.seed)
+    context.log.info(evidence.summary())
+    return evidence
+
+
+def candidate_metadata(evidence: CandidateEvidence) -> dict:
+    metadata: dict = {
+        "evaluation_method": evidence.method,
+        "best_family": evidence.best or "none",
+        "candidates": dg.MetadataValue.md(
+            markdown_table(
+                evidence.table(),
+                ["model", "auc", "auc_sd", "auc_low", "auc_high", "gini", "ks", "brier", "note"],
+            )
+        ),
+        "evidence_summary": evidence.summary(),
+    }
+    if evidence.comparisons:
+        metadata["paired_comparisons"] = dg.MetadataValue.md(
+            markdown_table(evidence.comparison_table())
+        )
+    png = evidence.fold_auc_png()
+    if png is not None:
+        metadata["fold_auc"] = dg.MetadataValue.md(png_markdown(png, "AUC per fold by family"))
+    if evidence.plan:
+        metadata["cv_plan"] = dg.MetadataValue.json(evidence.plan)
+    return metadata
 
 
 class PromotionConfig(dg.Config):
@@ -371,7 +441,11 @@ def champion_model(
             platform.engine,
             version,
             run_id=context.run_id,
-            metrics=report.get("models", {}).get("challenger", {}),
+            # The test figures, with what model_evaluation recorded (every family's evidence).
+            metrics={
+                **get_model(platform.engine, version).metrics,
+                **report.get("models", {}).get("challenger", {}),
+            },
             fairness=fairness.get("summary") or {},
             override_reason=decision.override_reason,
             decision=decision.to_dict(),

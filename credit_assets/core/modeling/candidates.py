@@ -1,0 +1,325 @@
+"""The candidate model families, judged on the same evidence: cross-validated or out of time.
+
+Three families are candidates: the CatBoost challenger, the WoE scorecard and an
+L2 logistic regression (`logistic`). Without application dates (the normal case
+for a lender's own file) one seeded holdout of a few hundred rows cannot tell a
+real gap between two models from noise, so the evidence is repeated stratified
+k-fold cross-validation on all labelled rows, every family on the same folds, with
+paired comparisons against the challenger (`cross_validation`). With dates the
+out-of-time test split stays the evidence and every family's AUC on it gets a
+bootstrap interval and a DeLong comparison on the same rows (`holdout_evidence`);
+`CREDIT_EVALUATION=holdout` asks for that on an undated file too.
+
+A family that cannot be fitted on these rows (say, a scorecard on a file with no
+binnable input) is reported with the reason, never an exception for the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+
+from credit_assets.core.features.specs import FeatureSpec
+from credit_assets.core.modeling.cross_validation import (
+    CVConfig,
+    CVPlan,
+    CVReport,
+    PairedComparison,
+    bootstrap_auc_interval,
+    cross_validate,
+    cv_splits,
+    delong_test,
+    paired_comparison,
+)
+from credit_assets.core.modeling.logistic import train_logistic
+from credit_assets.core.modeling.metrics import auc
+from credit_assets.core.modeling.plots import fold_auc_png
+from credit_assets.core.modeling.scorecard import train_scorecard
+from credit_assets.core.modeling.train import TrainConfig, train_challenger
+
+CHALLENGER = "catboost"
+SCORECARD = "scorecard"
+LOGISTIC = "logistic"
+FAMILIES = (CHALLENGER, SCORECARD, LOGISTIC)
+EvaluationMethod = Literal["cross_validation", "holdout"]
+LABEL_COLUMN = "default_flag"
+SPLIT_COLUMN = "split"
+# Share of a fold's training rows CatBoost early-stops on (the challenger's own validation).
+INNER_VALIDATION_SHARE = 0.2
+
+
+def _labels(frame: pl.DataFrame) -> np.ndarray:
+    return frame.get_column(LABEL_COLUMN).cast(pl.Int64).to_numpy()
+
+
+def _with_splits(
+    frame: pl.DataFrame, train_idx: np.ndarray, seed: int, inner: bool
+) -> pl.DataFrame:
+    """The fold's training rows as a training set: all `train`, or `train` and a stratified
+    `validation` share for early stopping (`inner`)."""
+    rows = frame[train_idx]
+    split = np.full(rows.height, "train", dtype=object)
+    if inner:
+        y = _labels(rows)
+        rng = np.random.default_rng(seed)
+        for label in (0, 1):
+            members = np.flatnonzero(y == label)
+            take = max(1, round(members.size * INNER_VALIDATION_SHARE)) if members.size > 1 else 0
+            split[rng.permutation(members)[:take]] = "validation"
+    return rows.with_columns(pl.Series(SPLIT_COLUMN, split.tolist(), dtype=pl.String))
+
+
+def family_predictors(
+    frame: pl.DataFrame, specs: list[FeatureSpec], config: TrainConfig
+) -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+    """Each family as `fit on these rows, predict those`, over the rows of `frame`."""
+
+    def catboost(train_idx: np.ndarray, test_idx: np.ndarray) -> np.ndarray:
+        fold = _with_splits(frame, train_idx, config.seed + int(test_idx[0]), inner=True)
+        model = train_challenger(fold, specs, config)
+        return model.predict_pd(frame[test_idx], thread_count=config.threads)
+
+    def scorecard(train_idx: np.ndarray, test_idx: np.ndarray) -> np.ndarray:
+        model = train_scorecard(
+            _with_splits(frame, train_idx, config.seed, False), specs, config.seed
+        )
+        return model.predict_pd(frame[test_idx])
+
+    def logistic(train_idx: np.ndarray, test_idx: np.ndarray) -> np.ndarray:
+        model = train_logistic(
+            _with_splits(frame, train_idx, config.seed, False), specs, config.seed
+        )
+        return model.predict_pd(frame[test_idx])
+
+    return {CHALLENGER: catboost, SCORECARD: scorecard, LOGISTIC: logistic}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The challenger against another family: `difference = AUC(other) - AUC(challenger)`."""
+
+    other: str
+    difference: float
+    low: float
+    high: float
+    p_value: float
+    test: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "challenger": CHALLENGER,
+            "other": self.other,
+            "difference": round(self.difference, 4),
+            "low": round(self.low, 4),
+            "high": round(self.high, 4),
+            "p_value": float(f"{self.p_value:.4g}"),
+            "test": self.test,
+        }
+
+
+@dataclass
+class CandidateEvidence:
+    """Every family's AUC with its interval, and how each compares with the challenger."""
+
+    method: EvaluationMethod
+    rows: int
+    models: dict[str, dict[str, Any]]
+    comparisons: list[Comparison]
+    failed: dict[str, str] = field(default_factory=dict)
+    plan: dict[str, Any] | None = None
+    fold_auc: dict[str, list[float]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best(self) -> str | None:
+        """The family with the highest mean (cross-validated) or holdout AUC."""
+        if not self.models:
+            return None
+        return max(self.models, key=lambda name: self.models[name]["auc"])
+
+    def summary(self) -> str:
+        """One line for logs and `models show`."""
+        if not self.models:
+            return "no family could be evaluated"
+        parts = [
+            f"{name} {m['auc']:.3f} [{m['auc_low']:.3f}, {m['auc_high']:.3f}]"
+            for name, m in self.models.items()
+        ]
+        how = (
+            f"{self.plan['folds']}-fold x {self.plan['repeats']} cross-validated AUC"
+            if self.method == "cross_validation" and self.plan
+            else "test-split AUC (bootstrap 95 % interval)"
+        )
+        return f"{how}: " + "; ".join(parts) + f"; best: {self.best}"
+
+    def table(self) -> list[dict[str, Any]]:
+        rows = []
+        for name, m in self.models.items():
+            rows.append({"model": name, **m})
+        for name, reason in self.failed.items():
+            rows.append({"model": name, "auc": None, "note": f"not evaluated: {reason}"})
+        return rows
+
+    def comparison_table(self) -> list[dict[str, Any]]:
+        return [c.to_dict() for c in self.comparisons]
+
+    def fold_auc_png(self) -> bytes | None:
+        return fold_auc_png(self.fold_auc)
+
+    def registry_figures(self) -> dict[str, Any]:
+        """What the registry keeps with the version: every family's AUC with its interval,
+        the comparisons with the challenger, and the best family."""
+        return {
+            "method": self.method,
+            "best": self.best,
+            "models": {
+                name: {k: m[k] for k in ("auc", "auc_sd", "auc_low", "auc_high") if k in m}
+                for name, m in self.models.items()
+            },
+            "comparisons": self.comparison_table(),
+            "summary": self.summary(),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "rows": self.rows,
+            "plan": self.plan,
+            "models": self.models,
+            "best": self.best,
+            "comparisons": self.comparison_table(),
+            "failed": self.failed,
+            "fold_auc": {k: [round(v, 4) for v in vs] for k, vs in self.fold_auc.items()},
+            "summary": self.summary(),
+            **({"details": self.details} if self.details else {}),
+        }
+
+
+def cross_validation(
+    frame: pl.DataFrame,
+    specs: list[FeatureSpec],
+    config: TrainConfig,
+    cv: CVConfig,
+    families: tuple[str, ...] = FAMILIES,
+) -> CandidateEvidence:
+    """Every family on the same repeated stratified folds of all labelled rows of `frame`."""
+    y = _labels(frame)
+    plan: CVPlan = cv_splits(y, cv)
+    predictors = family_predictors(frame, specs, config)
+    reports: dict[str, CVReport] = {}
+    failed: dict[str, str] = {}
+    for name in families:
+        try:
+            reports[name] = cross_validate({name: predictors[name]}, y, plan)
+        except Exception as exc:  # a family that cannot fit these rows is a finding
+            failed[name] = f"{type(exc).__name__}: {str(exc)[:200]}"
+    merged = CVReport(plan=plan, models={n: r.models[n] for n, r in reports.items()})
+    models = {
+        row["model"]: {
+            "auc": row["auc_mean"],
+            "auc_sd": row["auc_sd"],
+            "auc_low": row["auc_low"],
+            "auc_high": row["auc_high"],
+            "gini": row["gini_mean"],
+            "ks": row["ks_mean"],
+            "brier": row["brier_mean"],
+        }
+        for row in merged.table()
+    }
+    paired: list[PairedComparison] = []
+    if CHALLENGER in merged.models:
+        paired = [
+            paired_comparison(merged, y, CHALLENGER, other)
+            for other in merged.models
+            if other != CHALLENGER
+        ]
+    comparisons = [
+        Comparison(
+            other=p.model_b,
+            difference=p.mean_difference,
+            low=p.low,
+            high=p.high,
+            p_value=p.p_value,
+            test="corrected resampled t on the fold differences",
+        )
+        for p in paired
+    ]
+    return CandidateEvidence(
+        method="cross_validation",
+        rows=frame.height,
+        models=models,
+        comparisons=comparisons,
+        failed=failed,
+        plan=plan.to_dict(),
+        fold_auc={n: [s.auc for s in m.scores] for n, m in merged.models.items()},
+        details={"paired": [p.to_dict() for p in paired]},
+    )
+
+
+def holdout_evidence(
+    y: np.ndarray, pds: Mapping[str, np.ndarray], n_boot: int = 1000, seed: int = 0
+) -> CandidateEvidence:
+    """Every family's AUC on the same (out-of-time) test rows, a bootstrap interval on each,
+    and DeLong's test of each against the challenger on those rows."""
+    models = {}
+    for name, pd in pds.items():
+        low, high = bootstrap_auc_interval(y, pd, n_boot=n_boot, seed=seed)
+        models[name] = {
+            "auc": round(auc(y, pd), 6),
+            "auc_low": round(low, 6),
+            "auc_high": round(high, 6),
+        }
+    comparisons = []
+    if CHALLENGER in pds:
+        for other, pd in pds.items():
+            if other == CHALLENGER:
+                continue
+            result = delong_test(y, pds[CHALLENGER], pd)
+            half = 1.959964 * result.standard_error
+            comparisons.append(
+                Comparison(
+                    other=other,
+                    difference=result.difference,
+                    low=result.difference - half,
+                    high=result.difference + half,
+                    p_value=result.p_value,
+                    test="DeLong on the same test rows",
+                )
+            )
+    return CandidateEvidence(
+        method="holdout", rows=int(y.size), models=models, comparisons=comparisons
+    )
+
+
+def choose_method(configured: str, out_of_time: bool) -> EvaluationMethod:
+    """`auto` cross-validates unless the test split is out of time; `holdout` never does
+    (the seeded or out-of-time test split, with bootstrap intervals); `cross_validation`
+    always does."""
+    if configured == "cross_validation" or (configured == "auto" and not out_of_time):
+        return "cross_validation"
+    return "holdout"
+
+
+def cv_sample(frame: pl.DataFrame, max_rows: int, seed: int) -> tuple[pl.DataFrame, str]:
+    """At most `max_rows` labelled rows, stratified on the label (every bad kept while the
+    bads alone fit), and a note saying what was sampled (empty when nothing was)."""
+    if frame.height <= max_rows:
+        return frame, ""
+    y = _labels(frame)
+    rng = np.random.default_rng(seed)
+    share = max_rows / frame.height
+    keep = np.concatenate(
+        [
+            rng.choice(members, size=max(2, round(members.size * share)), replace=False)
+            for members in (np.flatnonzero(y == 0), np.flatnonzero(y == 1))
+        ]
+    )
+    note = (
+        f"cross-validated on a stratified sample of {keep.size:,} of {frame.height:,} rows "
+        f"(CREDIT_CV_MAX_ROWS={max_rows:,})"
+    )
+    return frame[np.sort(keep)], note
