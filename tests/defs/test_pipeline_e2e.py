@@ -112,6 +112,9 @@ def test_a_worse_challenger_is_held_back_and_documented_while_the_run_succeeds(
     [challenger] = [m for v, m in models.items() if v != champion.version]
     assert challenger["status"] == "held_back"
     assert challenger["decision"]["failed"][0] == "quality_not_worse_than_champion"
+    # Judged on the same test rows by DeLong's paired test, not by two point estimates.
+    [quality] = [g for g in challenger["decision"]["gates"] if g["name"].startswith("quality")]
+    assert "DeLong one-sided p" in quality["detail"] and "not noise" in quality["detail"]
 
     # Every report and the model card exist for the held-back challenger.
     reports = small_workspace / "data/reports"

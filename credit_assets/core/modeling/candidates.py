@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
+from scipy import stats
 
 from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling.cross_validation import (
@@ -279,7 +280,7 @@ def holdout_evidence(
             if other == CHALLENGER:
                 continue
             result = delong_test(y, pds[CHALLENGER], pd)
-            half = 1.959964 * result.standard_error
+            half = float(stats.norm.ppf(0.975)) * result.standard_error
             comparisons.append(
                 Comparison(
                     other=other,
@@ -323,3 +324,27 @@ def cv_sample(frame: pl.DataFrame, max_rows: int, seed: int) -> tuple[pl.DataFra
         f"(CREDIT_CV_MAX_ROWS={max_rows:,})"
     )
     return frame[np.sort(keep)], note
+
+
+def champion_comparison(
+    y: np.ndarray, champion_pd: np.ndarray, challenger_pd: np.ndarray, confidence: float = 0.95
+) -> dict[str, Any]:
+    """The challenger against the champion on the same test rows (DeLong): the difference
+    `challenger - champion`, its interval, the two-sided p and the one-sided `p_worse` that
+    the challenger ranks worse, as the quality gate reads them."""
+    result = delong_test(y, champion_pd, challenger_pd)
+    half = float(stats.norm.ppf((1 + confidence) / 2)) * result.standard_error
+    z_p = result.p_value / 2
+    p_worse = z_p if result.difference < 0 else 1.0 - z_p if result.difference > 0 else 0.5
+    return {
+        "test": "DeLong, same test rows",
+        "rows": int(np.asarray(y).size),
+        "champion_auc": round(result.auc_a, 6),
+        "challenger_auc": round(result.auc_b, 6),
+        "difference": round(result.difference, 6),
+        "low": round(result.difference - half, 6),
+        "high": round(result.difference + half, 6),
+        "confidence": confidence,
+        "p_value": float(f"{result.p_value:.4g}"),
+        "p_worse": float(f"{p_worse:.4g}"),
+    }

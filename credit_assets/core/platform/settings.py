@@ -115,6 +115,13 @@ class Settings(BaseSettings):
         default=promotion.AUC_TOLERANCE,
         description="Test AUC a challenger may lose against the champion.",
     )
+    promotion_quality_alpha: float = Field(
+        default=promotion.QUALITY_ALPHA,
+        gt=0.0,
+        le=1.0,
+        description="A loss against the champion holds a challenger back only when DeLong's "
+        "paired test gives p below this (1.0: the point estimate alone decides).",
+    )
     first_model_auc_floor: float = Field(
         default=promotion.FIRST_MODEL_AUC_FLOOR, description="Test AUC the first model needs."
     )

@@ -42,6 +42,7 @@ from credit_assets.core.promotion.policy import (
     FIRST_MODEL_AUC_FLOOR,
     FOUR_FIFTHS,
     MISSING_GROUP,
+    QUALITY_ALPHA,
     REASON_ACCURACY_TARGET,
     FairnessPolicy,
     PolicySettings,
@@ -67,6 +68,7 @@ from credit_assets.core.promotion.verdicts import (
 
 __all__ = [
     "AUC_TOLERANCE",
+    "QUALITY_ALPHA",
     "FAIL",
     "FAIRNESS",
     "FAIRNESS_ALPHA",

@@ -33,11 +33,14 @@ class PromotionEvidence:
     monotonicity: Mapping[str, Any] | None
     reason_accuracy: Mapping[str, Any] | None
     fairness: Mapping[str, Any] | None
+    champion_comparison: Mapping[str, Any] | None = None
 
 
 def evaluate_gates(evidence: PromotionEvidence, policy: PromotionPolicy) -> list[Gate]:
     return [
-        quality_gate(evidence.challenger_auc, evidence.champion_auc, policy),
+        quality_gate(
+            evidence.challenger_auc, evidence.champion_auc, policy, evidence.champion_comparison
+        ),
         rank_ordering_gate(evidence.bands, policy),
         reason_gate(evidence.feature_names, evidence.catalogue),
         protected_gate(evidence.feature_names, evidence.protected_columns),

@@ -21,8 +21,14 @@ from credit_assets.core.promotion.verdicts import fmt as _fmt
 
 
 def quality_gate(
-    challenger_auc: float | None, champion_auc: float | None, policy: PromotionPolicy
+    challenger_auc: float | None,
+    champion_auc: float | None,
+    policy: PromotionPolicy,
+    paired: Mapping[str, Any] | None = None,
 ) -> Gate:
+    """Quality against the champion on the same test rows. `paired` is DeLong's comparison
+    there (`difference` = challenger - champion, its `low`/`high` interval and the one-sided
+    `p_worse` that the challenger ranks worse); without it the point estimates decide."""
     if challenger_auc is None:
         return Gate(QUALITY, False, "the challenger has no test AUC (one outcome class in test)")
     if champion_auc is None:
@@ -35,13 +41,35 @@ def quality_gate(
             threshold=f">= {policy.first_model_auc_floor:.2f} (first model)",
         )
     loss = champion_auc - challenger_auc
+    practical = loss > policy.auc_tolerance
+    figure = f"AUC {challenger_auc:.4f} (champion {champion_auc:.4f})"
+    if paired is None or policy.quality_alpha >= 1.0:
+        return Gate(
+            QUALITY,
+            not practical,
+            f"test AUC {challenger_auc:.4f} against the champion's {champion_auc:.4f} "
+            f"(may lose at most {policy.auc_tolerance:.3f})",
+            figure=figure,
+            threshold=f">= champion - {policy.auc_tolerance:.3f}",
+        )
+    p_worse = float(paired["p_worse"])
+    significant = p_worse < policy.quality_alpha
+    interval = f"[{paired['low']:+.4f}, {paired['high']:+.4f}]"
+    verdict = (
+        "a loss beyond the tolerance that is not noise"
+        if practical and significant
+        else "a loss beyond the tolerance, but within noise"
+        if practical
+        else "within the tolerance"
+    )
     return Gate(
         QUALITY,
-        loss <= policy.auc_tolerance,
-        f"test AUC {challenger_auc:.4f} against the champion's {champion_auc:.4f} "
-        f"(may lose at most {policy.auc_tolerance:.3f})",
-        figure=f"AUC {challenger_auc:.4f} (champion {champion_auc:.4f})",
-        threshold=f">= champion - {policy.auc_tolerance:.3f}",
+        not (practical and significant),
+        f"test AUC {challenger_auc:.4f} against the champion's {champion_auc:.4f} on the same "
+        f"rows: difference {-loss:+.4f} {interval}, DeLong one-sided p = {p_worse:.3g}; "
+        f"{verdict}",
+        figure=f"{figure}, diff {-loss:+.4f} {interval}, p {p_worse:.3g}",
+        threshold=f"loss <= {policy.auc_tolerance:.3f} or p >= {policy.quality_alpha:g}",
     )
 
 

@@ -11,6 +11,7 @@ FAIRNESS_ALPHA = 0.05
 FAIRNESS_MIN_GROUP_SIZE = 30
 REASON_ACCURACY_TARGET = 0.95
 AUC_TOLERANCE = 0.005
+QUALITY_ALPHA = 0.05
 FIRST_MODEL_AUC_FLOOR = 0.65
 MISSING_GROUP = "(missing)"
 
@@ -44,8 +45,10 @@ class FairnessPolicy:
 class PromotionPolicy:
     """Tolerances, with documented defaults.
 
-    - A challenger may lose at most `auc_tolerance` test AUC against the current champion
-      (measured on the same test split); the first model must reach `first_model_auc_floor`.
+    - A challenger is held back against the current champion when, on the same test rows,
+      it loses more than `auc_tolerance` AUC **and** DeLong's paired test says the loss is
+      not noise (one-sided p < `quality_alpha`; 1.0 decides on the point estimate alone).
+      The first model must reach `first_model_auc_floor`.
     - Reason accuracy must reach `reason_accuracy_target`.
     - Band bad rates must fall from the worst band to the best; an inversion counts only
       when it is statistically significant (one-sided two-proportion test,
@@ -54,6 +57,7 @@ class PromotionPolicy:
     """
 
     auc_tolerance: float = AUC_TOLERANCE
+    quality_alpha: float = QUALITY_ALPHA
     first_model_auc_floor: float = FIRST_MODEL_AUC_FLOOR
     reason_accuracy_target: float = REASON_ACCURACY_TARGET
     rank_ordering_alpha: float = FAIRNESS_ALPHA
@@ -68,6 +72,7 @@ class PolicySettings(Protocol):
     """The settings fields a policy is read from (`credit_assets.core.platform.settings.Settings`)."""
 
     promotion_auc_tolerance: float
+    promotion_quality_alpha: float
     first_model_auc_floor: float
     reason_accuracy_target: float
     min_adverse_impact_ratio: float
@@ -81,6 +86,7 @@ class PolicySettings(Protocol):
 def policy_from_settings(settings: PolicySettings) -> PromotionPolicy:
     return PromotionPolicy(
         auc_tolerance=settings.promotion_auc_tolerance,
+        quality_alpha=settings.promotion_quality_alpha,
         first_model_auc_floor=settings.first_model_auc_floor,
         reason_accuracy_target=settings.reason_accuracy_target,
         fairness=FairnessPolicy(

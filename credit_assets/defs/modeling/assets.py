@@ -20,6 +20,7 @@ from credit_assets.core.modeling.candidates import (
     LOGISTIC,
     SCORECARD,
     CandidateEvidence,
+    champion_comparison,
     choose_method,
     cross_validation,
     cv_sample,
@@ -266,6 +267,9 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
     }
     bayes = bayes_optimal_auc(test, ground_truth(platform))
     candidates = candidate_evidence(context, platform, frame, _specs, y, pds)
+    versus_champion = (
+        champion_comparison(y, pds["champion"], pds["challenger"]) if "champion" in pds else None
+    )
     report = {
         "challenger_version": version,
         "champion_version": champion.version if champion is not None else None,
@@ -275,13 +279,16 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
         "challenger_bands": results["challenger"]["bands"],
         "challenger_calibration": results["challenger"]["calibration"],
         "candidates": candidates.to_dict(),
+        "champion_comparison": versus_champion,
     }
     uri = write_report(platform, "model_evaluation", version, report)
     record_metrics(engine, version, evaluation=candidates.registry_figures())
 
     challenger_auc = results["challenger"]["auc"]
     champion_auc = results["champion"]["auc"] if "champion" in results else None
-    yield gate_check_result(quality_gate(challenger_auc, champion_auc, policy(settings)))
+    yield gate_check_result(
+        quality_gate(challenger_auc, champion_auc, policy(settings), versus_champion)
+    )
     yield gate_check_result(
         rank_ordering_gate(results["challenger"]["bands"], policy(settings)),
         bands=dg.MetadataValue.md(band_table_markdown(results["challenger"]["bands"])),
@@ -389,6 +396,7 @@ def promotion_evidence(platform: PlatformResource, version: str) -> PromotionEvi
         monotonicity=loaded.manifest.get("monotonicity"),
         reason_accuracy=read_report(platform, "reason_accuracy", version),
         fairness=read_report(platform, "fairness", version),
+        champion_comparison=evaluation.get("champion_comparison"),
     )
 
 

@@ -1,9 +1,11 @@
 """The gates a challenger passes before it may score anyone, and the decision they add up to."""
 
+import numpy as np
 import polars as pl
 
 from credit_assets.core.compliance import fairness_report
 from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
+from credit_assets.core.modeling.candidates import champion_comparison
 from credit_assets.core.platform.settings import Settings
 from credit_assets.core.promotion import (
     FAIRNESS,
@@ -57,6 +59,37 @@ CATALOGUE = FeatureCatalogue(
 def test_a_worse_challenger_fails_the_quality_gate():
     assert not quality_gate(0.770, 0.780, POLICY).passed
     assert quality_gate(0.776, 0.780, POLICY).passed
+
+
+def test_a_loss_against_the_champion_holds_back_only_when_the_paired_test_says_it_is_real():
+    def paired(p_worse: float) -> dict:
+        return {"difference": -0.01, "low": -0.03, "high": 0.01, "p_worse": p_worse}
+
+    noise = quality_gate(0.770, 0.780, POLICY, paired(0.2))
+    assert noise.passed and "within noise" in noise.detail
+    real = quality_gate(0.770, 0.780, POLICY, paired(0.01))
+    assert not real.passed and "not noise" in real.detail and "p = 0.01" in real.detail
+    # A significant loss within the tolerance is no loss that matters.
+    assert quality_gate(0.777, 0.780, POLICY, paired(0.001)).passed
+    # quality_alpha 1.0: the point estimates alone decide, as without paired evidence.
+    point = PromotionPolicy(quality_alpha=1.0)
+    assert not quality_gate(0.770, 0.780, point, paired(0.2)).passed
+
+
+def test_the_champion_comparison_is_delong_on_the_same_rows():
+    rng = np.random.default_rng(8)
+    y = rng.integers(0, 2, 2000)
+    champion = np.clip(y * 0.4 + rng.normal(0.3, 0.2, 2000), 0, 1)
+    worse = np.clip(y * 0.2 + rng.normal(0.4, 0.2, 2000), 0, 1)
+    comparison = champion_comparison(y, champion, worse)
+    assert comparison["difference"] < -0.1 and comparison["p_worse"] < 1e-6
+    assert comparison["low"] < comparison["difference"] < comparison["high"] < 0
+    assert not quality_gate(
+        comparison["challenger_auc"], comparison["champion_auc"], POLICY, comparison
+    ).passed
+    same = champion_comparison(y, champion, champion)
+    assert same["difference"] == 0 and same["p_worse"] == 0.5
+    assert quality_gate(same["challenger_auc"], same["champion_auc"], POLICY, same).passed
 
 
 def test_the_first_model_must_clear_the_floor():
