@@ -7,6 +7,7 @@ import shutil
 import dagster as dg
 import pytest
 
+from credit_assets.cli import main
 from credit_assets.core.platform.db import migrated_engine
 from credit_assets.core.platform.registry import current_champion
 from credit_assets.core.platform.settings import get_settings
@@ -15,7 +16,7 @@ from tests.support.paths import GERMAN_CREDIT_CSV, REPO_ROOT
 
 
 @pytest.mark.slow
-def test_german_credit_models_clear_the_published_bar(credit_home, monkeypatch):
+def test_german_credit_models_clear_the_published_bar(credit_home, monkeypatch, capsys):
     monkeypatch.setenv("CREDIT_CONTRACTS_DIR", str(REPO_ROOT / "contracts/examples/german_credit"))
     monkeypatch.setenv("CREDIT_FEATURE_BUCKETS", "2")
     folder = credit_home / "landing/german_credit"
@@ -65,3 +66,11 @@ def test_german_credit_models_clear_the_published_bar(credit_home, monkeypatch):
     assert {c["other"] for c in candidates["comparisons"]} == {"scorecard", "logistic"}
     # The registry keeps every family's figures with the version (`models show` prints them).
     assert champion.metrics["evaluation"]["models"]["logistic"]["auc"] == logistic
+
+    # `models show` prints them with the intervals and the comparisons.
+    capsys.readouterr()
+    assert main(["models", "show", champion.version]) == 0
+    shown = capsys.readouterr().out
+    assert "evaluation: 5-fold x 3 cross-validated AUC: catboost" in shown
+    assert f"  logistic      {logistic:.4f}" in shown
+    assert "scorecard - catboost: " in shown and "corrected resampled t" in shown

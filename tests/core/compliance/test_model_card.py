@@ -14,7 +14,11 @@ import polars as pl
 import pytest
 
 from credit_assets.core.compliance import SECTION_IDS, ModelCard, build_model_card, fairness_report
+from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling import RiskBands, ScoreScale, evaluate
+from credit_assets.core.modeling.candidates import cross_validation
+from credit_assets.core.modeling.cross_validation import CVConfig
+from credit_assets.core.modeling.train import TrainConfig
 from tests.support.production import IN_CI
 
 CHROMIUM = "/usr/bin/chromium"
@@ -238,6 +242,35 @@ def test_without_a_protected_attribute_the_card_says_there_is_no_fairness_eviden
     assert "No fairness evidence: no protected attribute declared." in fairness
     assert "passes" not in fairness
     assert "No fairness evidence: no protected attribute declared." in card.limitations
+
+
+def test_the_card_shows_every_candidate_family_with_its_interval_and_the_fold_plot():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 300)
+    frame = pl.DataFrame(
+        {
+            "x": y * 0.8 + rng.normal(0, 1, 300),
+            "default_flag": y.astype(np.int8),
+            "split": ["train"] * 300,
+        }
+    )
+    specs = [FeatureSpec("x", "", "s", "float", "increasing")]
+    evidence = cross_validation(
+        frame, specs, TrainConfig(iterations=50, threads=1), CVConfig(folds=3, repeats=1)
+    )
+    card = build_model_card(
+        model_version=VERSION, manifest={}, evaluation={"candidates": evidence.to_dict()}
+    )
+    performance = card.to_markdown(embed_images=False).split("## Performance", 1)[1]
+    performance = performance.split("\n## ", 1)[0]
+    assert "Repeated stratified 3-fold cross-validation x 1 repeats on 300 labelled rows" in (
+        performance
+    )
+    assert f"Candidate families (best: {evidence.best})" in performance
+    assert "Each family against the CatBoost challenger" in performance
+    logistic = evidence.models["logistic"]
+    assert f"{logistic['auc_low']:.4g}" in performance
+    assert card.plots["fold_auc"][:4] == b"\x89PNG"
 
 
 def test_unknown_plot_name_is_rejected():
