@@ -40,21 +40,20 @@ from credit_assets.core.modeling.logistic import train_logistic
 from credit_assets.core.modeling.metrics import auc
 from credit_assets.core.modeling.plots import fold_auc_png
 from credit_assets.core.modeling.scorecard import train_scorecard
-from credit_assets.core.modeling.train import TrainConfig, train_challenger
+from credit_assets.core.modeling.train import (
+    SPLIT_COLUMN,
+    TrainConfig,
+    labels_of,
+    train_challenger,
+)
 
 CHALLENGER = "catboost"
 SCORECARD = "scorecard"
 LOGISTIC = "logistic"
 FAMILIES = (CHALLENGER, SCORECARD, LOGISTIC)
 EvaluationMethod = Literal["cross_validation", "holdout"]
-LABEL_COLUMN = "default_flag"
-SPLIT_COLUMN = "split"
 # Share of a fold's training rows CatBoost early-stops on (the challenger's own validation).
 INNER_VALIDATION_SHARE = 0.2
-
-
-def _labels(frame: pl.DataFrame) -> np.ndarray:
-    return frame.get_column(LABEL_COLUMN).cast(pl.Int64).to_numpy()
 
 
 def _with_splits(
@@ -65,7 +64,7 @@ def _with_splits(
     rows = frame[train_idx]
     split = np.full(rows.height, "train", dtype=object)
     if inner:
-        y = _labels(rows)
+        y = labels_of(rows)
         rng = np.random.default_rng(seed)
         for label in (0, 1):
             members = np.flatnonzero(y == label)
@@ -158,12 +157,10 @@ class CandidateEvidence:
         return f"{how}: " + "; ".join(parts) + f"; best: {self.best}"
 
     def table(self) -> list[dict[str, Any]]:
-        rows = []
-        for name, m in self.models.items():
-            rows.append({"model": name, **m})
-        for name, reason in self.failed.items():
-            rows.append({"model": name, "auc": None, "note": f"not evaluated: {reason}"})
-        return rows
+        return [{"model": name, **m} for name, m in self.models.items()] + [
+            {"model": name, "auc": None, "note": f"not evaluated: {reason}"}
+            for name, reason in self.failed.items()
+        ]
 
     def comparison_table(self) -> list[dict[str, Any]]:
         return [c.to_dict() for c in self.comparisons]
@@ -208,7 +205,7 @@ def cross_validation(
     families: tuple[str, ...] = FAMILIES,
 ) -> CandidateEvidence:
     """Every family on the same repeated stratified folds of all labelled rows of `frame`."""
-    y = _labels(frame)
+    y = labels_of(frame)
     plan: CVPlan = cv_splits(y, cv)
     predictors = family_predictors(frame, specs, config)
     reports: dict[str, CVReport] = {}
@@ -261,6 +258,14 @@ def cross_validation(
     )
 
 
+def _delong_interval(
+    difference: float, standard_error: float, confidence: float = 0.95
+) -> tuple[float, float]:
+    """The normal interval DeLong's standard error gives the difference of two AUCs."""
+    half = float(stats.norm.ppf((1 + confidence) / 2)) * standard_error
+    return difference - half, difference + half
+
+
 def holdout_evidence(
     y: np.ndarray, pds: Mapping[str, np.ndarray], n_boot: int = 1000, seed: int = 0
 ) -> CandidateEvidence:
@@ -280,13 +285,13 @@ def holdout_evidence(
             if other == CHALLENGER:
                 continue
             result = delong_test(y, pds[CHALLENGER], pd)
-            half = float(stats.norm.ppf(0.975)) * result.standard_error
+            low, high = _delong_interval(result.difference, result.standard_error)
             comparisons.append(
                 Comparison(
                     other=other,
                     difference=result.difference,
-                    low=result.difference - half,
-                    high=result.difference + half,
+                    low=low,
+                    high=high,
                     p_value=result.p_value,
                     test="DeLong on the same test rows",
                 )
@@ -310,7 +315,7 @@ def cv_sample(frame: pl.DataFrame, max_rows: int, seed: int) -> tuple[pl.DataFra
     bads alone fit), and a note saying what was sampled (empty when nothing was)."""
     if frame.height <= max_rows:
         return frame, ""
-    y = _labels(frame)
+    y = labels_of(frame)
     rng = np.random.default_rng(seed)
     share = max_rows / frame.height
     keep = np.concatenate(
@@ -333,7 +338,7 @@ def champion_comparison(
     `challenger - champion`, its interval, the two-sided p and the one-sided `p_worse` that
     the challenger ranks worse, as the quality gate reads them."""
     result = delong_test(y, champion_pd, challenger_pd)
-    half = float(stats.norm.ppf((1 + confidence) / 2)) * result.standard_error
+    low, high = _delong_interval(result.difference, result.standard_error, confidence)
     z_p = result.p_value / 2
     p_worse = z_p if result.difference < 0 else 1.0 - z_p if result.difference > 0 else 0.5
     return {
@@ -342,8 +347,8 @@ def champion_comparison(
         "champion_auc": round(result.auc_a, 6),
         "challenger_auc": round(result.auc_b, 6),
         "difference": round(result.difference, 6),
-        "low": round(result.difference - half, 6),
-        "high": round(result.difference + half, 6),
+        "low": round(low, 6),
+        "high": round(high, 6),
         "confidence": confidence,
         "p_value": float(f"{result.p_value:.4g}"),
         "p_worse": float(f"{p_worse:.4g}"),

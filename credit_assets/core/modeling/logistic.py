@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import polars as pl
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -22,9 +23,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling.scorecard import to_scorecard_frame
+from credit_assets.core.modeling.train import SPLIT_COLUMN, labels_of
 
-LABEL_COLUMN = "default_flag"
-SPLIT_COLUMN = "split"
 MISSING_LEVEL = "(missing)"
 
 
@@ -38,7 +38,7 @@ class TrainedLogistic:
         return np.asarray(self.pipeline.predict_proba(_inputs(frame, self.features))[:, 1])
 
 
-def _inputs(frame: pl.DataFrame, features: Sequence[FeatureSpec]):  # type: ignore[no-untyped-def]
+def _inputs(frame: pl.DataFrame, features: Sequence[FeatureSpec]) -> pd.DataFrame:
     inputs = to_scorecard_frame(frame, features)
     for spec in features:
         if spec.is_categorical:
@@ -51,7 +51,7 @@ def train_logistic(
 ) -> TrainedLogistic:
     """Fit on the `train` split (C is the inverse L2 strength; 1.0 is scikit-learn's default)."""
     train = training_set.filter(pl.col(SPLIT_COLUMN) == "train")
-    y = train.get_column(LABEL_COLUMN).cast(pl.Int64).to_numpy()
+    y = labels_of(train)
     if len(np.unique(y)) < 2:
         raise ValueError("the train split has a single class; cannot fit a default model")
     numeric = [f.name for f in features if not f.is_categorical]

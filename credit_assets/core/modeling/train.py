@@ -176,7 +176,8 @@ def _split(training_set: pl.DataFrame, name: str) -> pl.DataFrame:
     return training_set.filter(pl.col(SPLIT_COLUMN) == name)
 
 
-def _labels(frame: pl.DataFrame) -> np.ndarray:
+def labels_of(frame: pl.DataFrame) -> np.ndarray:
+    """The 0/1 default labels of a modelling frame; refuses nulls and other values."""
     labels = frame.get_column(LABEL_COLUMN)
     if labels.null_count():
         raise ValueError(f"{LABEL_COLUMN} has {labels.null_count()} nulls in a modelling split")
@@ -227,7 +228,7 @@ def train_challenger(
         raise ValueError(
             f"need rows in both train and validation splits; got {train.height} and {validation.height}"
         )
-    y_train, y_valid = _labels(train), _labels(validation)
+    y_train, y_valid = labels_of(train), labels_of(validation)
     if len(np.unique(y_train)) < 2:
         raise ValueError("the train split has a single class; cannot fit a default model")
 
