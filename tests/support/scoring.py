@@ -25,6 +25,7 @@ from credit_assets.core.features import feature_catalogue, features_for_payload
 from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling import RiskBands, ScoreScale, TrainConfig, train_challenger
 from credit_assets.core.modeling.artifacts import ArtifactRef, save_model_artifact
+from credit_assets.core.modeling.scorecard_model import TrainedScorecard
 from credit_assets.core.modeling.train import TrainedModel, catboost_pool, to_catboost_frame
 from credit_assets.core.platform.db import migrated_engine, model_registry
 from credit_assets.core.platform.online_store import publish_snapshot
@@ -89,9 +90,9 @@ def training_frame(rows: int = 3000, seed: int = 7) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class BuiltModel:
-    trained: TrainedModel
-    explainer_bytes: bytes
-    expected_value: float
+    trained: TrainedModel | TrainedScorecard
+    explainer_bytes: bytes | None
+    expected_value: float | None
 
 
 @lru_cache(maxsize=4)
@@ -114,6 +115,15 @@ def built_model(iterations: int = 60, seed: int = 42) -> BuiltModel:
     return BuiltModel(trained, explainer.to_bytes(), float(explainer.expected_value))
 
 
+@lru_cache(maxsize=1)
+def built_scorecard(seed: int = 42) -> BuiltModel:
+    """A WoE scorecard on the same rows and features (cached): no SHAP tables, its terms
+    are its explanation."""
+    from credit_assets.core.modeling.scorecard import train_scorecard
+
+    return BuiltModel(train_scorecard(training_frame(), model_specs(), seed, SCALE), None, None)
+
+
 _saves = iter(range(10**6))
 
 
@@ -129,10 +139,12 @@ def save_and_register(
         manifest_extra={
             "score_scale": SCALE.to_dict(),
             "risk_bands": RiskBands().to_dict(),
-            "expected_value": built.expected_value,
             "catalogue_version": feature_catalogue(contracts()).version,
+            **({} if built.expected_value is None else {"expected_value": built.expected_value}),
         },
-        extra_files={"leaf_shap.npz": built.explainer_bytes},
+        extra_files={}
+        if built.explainer_bytes is None
+        else {"leaf_shap.npz": built.explainer_bytes},
         now=now,
     )
     engine = migrated_engine(settings.resolved_database_url)

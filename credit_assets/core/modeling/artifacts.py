@@ -1,11 +1,13 @@
 """Immutable, versioned, checksummed model artifacts.
 
-Layout under an artifact root: `models/<version>/model.cbm`, `manifest.json` and
-any extra files (e.g. SHAP leaf tables). The manifest lists features in model
-order, the categorical columns, the training parameters, whatever the caller adds
+Layout under an artifact root: `models/<version>/model.cbm` (CatBoost) or
+`scorecard.json` (a WoE scorecard), `manifest.json` and any extra files (e.g. SHAP
+leaf tables). The manifest names the family (`model_type`: `catboost` or
+`scorecard`), lists features in model order, the categorical columns, the training parameters, whatever the caller adds
 (catalogue version, training snapshot id, metrics, score scale) and the sha256 of
 every file. A version is `<UTC timestamp>-<content hash>` and is never
-overwritten. Models are CatBoost's own `.cbm` format, never pickles, and a model
+overwritten. Models are CatBoost's own `.cbm` format or the scorecard's JSON
+document (bins, WoE, coefficients), never pickles, and a model
 is loaded by explicit version (its URI plus the manifest's sha256 from the
 registry), never by picking the newest file.
 
@@ -33,6 +35,7 @@ import polars as pl
 from catboost import CatBoostClassifier
 
 from credit_assets.core.features.specs import FeatureSpec
+from credit_assets.core.modeling.scorecard_model import TrainedScorecard
 from credit_assets.core.modeling.train import (
     MISSING_CATEGORY,
     TrainedModel,
@@ -48,6 +51,9 @@ from credit_assets.core.platform.storage.artifacts import (
 )
 
 MODEL_FILE = "model.cbm"
+SCORECARD_FILE = "scorecard.json"
+CATBOOST = "catboost"
+SCORECARD = "scorecard"
 MANIFEST_FILE = "manifest.json"
 MODELS_PREFIX = "models"
 FORMAT_VERSION = 1
@@ -81,10 +87,19 @@ class LoadedModel:
     uri: str
     manifest: dict[str, Any]
     manifest_sha256: str
-    model: CatBoostClassifier
+    model: CatBoostClassifier | TrainedScorecard
     features: list[FeatureSpec]
     files: dict[str, bytes] = field(default_factory=dict, repr=False)
     """Extra files (not the model or manifest), verified, by name."""
+
+    @property
+    def family(self) -> str:
+        """`catboost` or `scorecard` (the manifest's `model_type`)."""
+        return str(self.manifest.get("model_type", CATBOOST))
+
+    @property
+    def is_scorecard(self) -> bool:
+        return isinstance(self.model, TrainedScorecard)
 
     @property
     def feature_names(self) -> list[str]:
@@ -95,9 +110,15 @@ class LoadedModel:
         return [f.name for f in self.features if f.is_categorical]
 
     def predict_raw(self, df: pl.DataFrame | pd.DataFrame, thread_count: int = 1) -> np.ndarray:
+        """Log-odds of default, whichever the family."""
+        if isinstance(self.model, TrainedScorecard):
+            return self.model.predict_log_odds(df)
         return predict_raw(self.model, df, self.features, thread_count)
 
     def predict_pd(self, df: pl.DataFrame | pd.DataFrame, thread_count: int = 1) -> np.ndarray:
+        """Probability of default, whichever the family."""
+        if isinstance(self.model, TrainedScorecard):
+            return self.model.predict_pd(df)
         return predict_pd(self.model, df, self.features, thread_count)
 
 
@@ -134,9 +155,48 @@ _RESERVED = {
 }
 
 
+def _family_body(trained: TrainedModel | TrainedScorecard) -> tuple[str, bytes, dict[str, Any]]:
+    """The model file's name and bytes, and the manifest keys that describe the family."""
+    if isinstance(trained, TrainedScorecard):
+        if not trained.specs:
+            raise ValueError("a scorecard artifact needs the catalogue specs of its features")
+        return (
+            SCORECARD_FILE,
+            trained.to_json().encode(),
+            {
+                "model_type": SCORECARD,
+                "features": trained.feature_names,
+                "feature_specs": [asdict(f) for f in trained.specs],
+                "categorical_features": [f.name for f in trained.specs if f.is_categorical],
+                "monotone_constraints": {},
+                "params": {"family": SCORECARD, "method": "optbinning WoE + L2 logistic"},
+                "train_rows": int(trained.train_rows),
+                "validation_rows": 0,
+            },
+        )
+    return (
+        MODEL_FILE,
+        _model_bytes(trained.model),
+        {
+            "model_type": CATBOOST,
+            "catboost_version": catboost.__version__,
+            "features": trained.feature_names,
+            "feature_specs": [asdict(f) for f in trained.features],
+            "categorical_features": trained.categorical_features,
+            "monotone_constraints": trained.monotone_constraints,
+            "missing_category_token": MISSING_CATEGORY,
+            "best_iteration": trained.best_iteration,
+            "tree_count": int(trained.model.tree_count_),
+            "params": trained.params,
+            "train_rows": trained.train_rows,
+            "validation_rows": trained.validation_rows,
+        },
+    )
+
+
 def save_model_artifact(
     root: Path | ArtifactStorage,
-    trained: TrainedModel,
+    trained: TrainedModel | TrainedScorecard,
     manifest_extra: Mapping[str, Any] | None = None,
     extra_files: Mapping[str, bytes] | None = None,
     *,
@@ -155,9 +215,10 @@ def save_model_artifact(
     clash = sorted(_RESERVED & extra_manifest.keys())
     if clash:
         raise ValueError(f"manifest_extra may not set reserved keys: {clash}")
-    files: dict[str, bytes] = {MODEL_FILE: _model_bytes(trained.model)}
+    model_file, model_bytes, family = _family_body(trained)
+    files: dict[str, bytes] = {model_file: model_bytes}
     for name, data in (extra_files or {}).items():
-        if check_key(name) in (MODEL_FILE, MANIFEST_FILE):
+        if check_key(name) in (MODEL_FILE, SCORECARD_FILE, MANIFEST_FILE):
             raise ValueError(f"extra file name {name!r} is reserved")
         files[check_key(name)] = bytes(data)
 
@@ -165,19 +226,8 @@ def save_model_artifact(
         **extra_manifest,
         "format": "credit-model-artifact",
         "format_version": FORMAT_VERSION,
-        "model_file": MODEL_FILE,
-        "model_type": "catboost",
-        "catboost_version": catboost.__version__,
-        "features": trained.feature_names,
-        "feature_specs": [asdict(f) for f in trained.features],
-        "categorical_features": trained.categorical_features,
-        "monotone_constraints": trained.monotone_constraints,
-        "missing_category_token": MISSING_CATEGORY,
-        "best_iteration": trained.best_iteration,
-        "tree_count": int(trained.model.tree_count_),
-        "params": trained.params,
-        "train_rows": trained.train_rows,
-        "validation_rows": trained.validation_rows,
+        "model_file": model_file,
+        **family,
         "files": {name: sha256_hex(data) for name, data in sorted(files.items())},
     }
     content_hash = sha256_hex(_json_bytes(body))[:8]
@@ -254,15 +304,29 @@ def load_model_artifact(
             )
         contents[name] = data
 
-    model = CatBoostClassifier()
-    model.load_model(blob=contents.pop(manifest["model_file"]))
+    model_bytes = contents.pop(manifest["model_file"])
+    model: CatBoostClassifier | TrainedScorecard
+    specs = [FeatureSpec(**spec) for spec in manifest["feature_specs"]]
+    if manifest.get("model_type", CATBOOST) == SCORECARD:
+        try:
+            model = TrainedScorecard.from_json(model_bytes.decode())
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ArtifactIntegrityError(f"{manifest['model_file']}: not a scorecard") from exc
+        if model.feature_names != [s.name for s in specs]:
+            raise ArtifactIntegrityError(
+                f"{manifest['model_file']}: characteristics differ from the manifest's features"
+            )
+        model.specs = specs
+    else:
+        model = CatBoostClassifier()
+        model.load_model(blob=model_bytes)
     return LoadedModel(
         version=version,
         uri=storage.uri(prefix),
         manifest=manifest,
         manifest_sha256=manifest_sha,
         model=model,
-        features=[FeatureSpec(**spec) for spec in manifest["feature_specs"]],
+        features=specs,
         files=contents,
     )
 

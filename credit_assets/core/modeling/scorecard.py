@@ -1,6 +1,7 @@
-"""The baseline: a weight-of-evidence logistic scorecard (optbinning + scikit-learn).
+"""Fitting the weight-of-evidence logistic scorecard (optbinning + scikit-learn).
 
-optbinning fits the bins and the logistic regression; what we keep is plain data:
+The fitted model itself is plain data (`scorecard_model.TrainedScorecard`, which the
+scoring API loads without this module's dependencies). optbinning fits the bins and the logistic regression; what we keep is plain data:
 per feature the bin edges (or category groups), the WoE of every bin, of missing
 values and of unseen categories, and the coefficient. Prediction is computed from
 that data alone, so the JSON file is the model (optbinning would only persist a
@@ -12,10 +13,8 @@ higher WoE means lower risk and the coefficients come out negative.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,141 +24,22 @@ from sklearn.linear_model import LogisticRegression
 
 from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling.scaling import ScoreScale
+from credit_assets.core.modeling.scorecard_model import (
+    FORMAT_VERSION,
+    BinnedFeature,
+    TrainedScorecard,
+)
 from credit_assets.core.modeling.train import LABEL_COLUMN, SPLIT_COLUMN
 
-FORMAT_VERSION = 1
+__all__ = [
+    "FORMAT_VERSION",
+    "BinnedFeature",
+    "TrainedScorecard",
+    "to_scorecard_frame",
+    "train_scorecard",
+]
+
 _UNSEEN_PROBE = "\x00unseen-category-probe"
-
-
-@dataclass(frozen=True)
-class BinnedFeature:
-    """One scorecard characteristic: its bins, their WoE, and its coefficient.
-
-    Numerical bins are `[splits[i-1], splits[i])` (the first open below, the last
-    open above). Categorical bins are groups of category values; a value never seen
-    in training gets `unknown_woe`. Missing values get `missing_woe`.
-    """
-
-    name: str
-    kind: Literal["numerical", "categorical"]
-    coefficient: float
-    bin_labels: list[str]
-    woe: list[float]
-    missing_woe: float
-    unknown_woe: float = 0.0
-    splits: list[float] = field(default_factory=list)
-    categories: list[list[str]] = field(default_factory=list)
-    counts: list[int] = field(default_factory=list)
-    bad_rates: list[float] = field(default_factory=list)
-    missing_count: int = 0
-    missing_bad_rate: float = 0.0
-
-    def woe_of(self, values: pl.Series) -> np.ndarray:
-        """WoE of each value, exactly as the fitted optbinning transform assigns it."""
-        if self.kind == "numerical":
-            x = values.cast(pl.Float64).to_numpy().astype(np.float64)
-            missing = np.isnan(x)
-            result = np.asarray(self.woe, dtype=np.float64)[
-                np.digitize(np.where(missing, 0.0, x), np.asarray(self.splits, dtype=np.float64))
-            ]
-            return np.where(missing, self.missing_woe, result)
-        lookup = {c: w for group, w in zip(self.categories, self.woe, strict=True) for c in group}
-        text = values.cast(pl.String).to_list()
-        return np.array(
-            [self.missing_woe if v is None else lookup.get(v, self.unknown_woe) for v in text],
-            dtype=np.float64,
-        )
-
-
-@dataclass
-class TrainedScorecard:
-    """A fitted WoE scorecard; everything but `fitted` round-trips through JSON."""
-
-    features: list[BinnedFeature]
-    intercept: float
-    scale: ScoreScale
-    fitted: Scorecard | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def feature_names(self) -> list[str]:
-        return [f.name for f in self.features]
-
-    def predict_log_odds(self, df: pl.DataFrame | pd.DataFrame) -> np.ndarray:
-        frame = pl.from_pandas(df) if isinstance(df, pd.DataFrame) else df
-        total = np.full(frame.height, self.intercept, dtype=np.float64)
-        for f in self.features:
-            total += f.coefficient * f.woe_of(frame.get_column(f.name))
-        return total
-
-    def predict_pd(self, df: pl.DataFrame | pd.DataFrame) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.predict_log_odds(df)))
-
-    def score(self, df: pl.DataFrame | pd.DataFrame) -> np.ndarray:
-        """Whole-point scores on this scorecard's scale."""
-        return np.asarray(self.scale.score_from_pd(self.predict_pd(df)))
-
-    def _points(self, coefficient: float, woe: float) -> float:
-        # Points to double the odds spread over the characteristics, as optbinning's
-        # "pdo_odds" scaling does: the points of a row sum to its unclipped score.
-        n = len(self.features)
-        return -(coefficient * woe + self.intercept / n) * self.scale.factor + self.scale.offset / n
-
-    def points_table(self) -> list[dict[str, Any]]:
-        """Feature, bin, WoE and points for every bin, including missing and unseen values."""
-        rows: list[dict[str, Any]] = []
-        for f in self.features:
-            for label, woe, count, rate in zip(
-                f.bin_labels, f.woe, f.counts, f.bad_rates, strict=True
-            ):
-                rows.append(self._points_row(f, label, woe, count, rate))
-            rows.append(
-                self._points_row(f, "Missing", f.missing_woe, f.missing_count, f.missing_bad_rate)
-            )
-            if f.kind == "categorical":
-                rows.append(self._points_row(f, "Unseen category", f.unknown_woe, 0, None))
-        return rows
-
-    def _points_row(
-        self, f: BinnedFeature, label: str, woe: float, count: int, rate: float | None
-    ) -> dict[str, Any]:
-        return {
-            "feature": f.name,
-            "bin": label,
-            "woe": woe,
-            "points": self._points(f.coefficient, woe),
-            "count": count,
-            "bad_rate": rate,
-            "coefficient": f.coefficient,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": "woe_logistic_scorecard",
-            "format_version": FORMAT_VERSION,
-            "intercept": self.intercept,
-            "scale": self.scale.to_dict(),
-            "features": [asdict(f) for f in self.features],
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainedScorecard:
-        if (
-            data.get("format") != "woe_logistic_scorecard"
-            or data.get("format_version") != FORMAT_VERSION
-        ):
-            raise ValueError("not a scorecard document of a known format version")
-        return cls(
-            features=[BinnedFeature(**f) for f in data["features"]],
-            intercept=float(data["intercept"]),
-            scale=ScoreScale.from_dict(data["scale"]),
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> TrainedScorecard:
-        return cls.from_dict(json.loads(text))
 
 
 def to_scorecard_frame(df: pl.DataFrame, features: Sequence[FeatureSpec]) -> pd.DataFrame:
@@ -267,5 +147,7 @@ def train_scorecard(
         features=[_extract(fitted, by_name[n], coefficients[n]) for n in selected],
         intercept=float(fitted.estimator_.intercept_[0]),
         scale=scale,
+        specs=[by_name[n] for n in selected],
+        train_rows=train.height,
         fitted=fitted,
     )

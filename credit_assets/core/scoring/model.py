@@ -1,11 +1,18 @@
 """Scoring a borrower with a registered model: PD, score, risk band and principal reasons.
 
 `ScoringModel` is built once per model version and holds everything a decision
-needs: the CatBoost model, the exact-SHAP leaf tables (`leaf_shap.npz`), the
-score scale and risk bands recorded in the manifest, and the feature order.
+needs: the model, its explanation, the score scale and risk bands recorded in the
+manifest, and the feature order. Either family serves:
 
-Two paths share one core (leaf indexes -> raw prediction and exact SHAP ->
-PD, score, band, reasons):
+- CatBoost: the model and its exact-SHAP leaf tables (`leaf_shap.npz`); reasons
+  rank the features that raised the log-odds most (SHAP).
+- a WoE scorecard: its bins, WoE and coefficients (`scorecard.json`); reasons use
+  the points method, ranking the characteristics where the applicant lost the most
+  points against the maximum attainable (`TrainedScorecard.points_lost`).
+
+Both are mapped to the catalogue's reason texts the same way. Two paths share one
+core (model input -> raw prediction and per-feature contributions -> PD, score,
+band, reasons):
 
 - `score_rows(rows)`: many borrowers from feature mappings in one vectorised pass
   (the API's decider scores every queued request this way; rows are converted by
@@ -32,6 +39,7 @@ from credit_assets.core.explain import LeafShapExplainer, Reason, ReasonCodeMap
 from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
 from credit_assets.core.modeling.artifacts import LoadedModel
 from credit_assets.core.modeling.scaling import RiskBands, ScoreScale
+from credit_assets.core.modeling.scorecard_model import TrainedScorecard
 from credit_assets.core.modeling.train import MISSING_CATEGORY, to_catboost_frame
 
 if TYPE_CHECKING:
@@ -134,7 +142,9 @@ class ScoringModel:
     manifest_sha256: str
     features: list[FeatureSpec]
     model: Any
-    explainer: LeafShapExplainer
+    """The CatBoost model, or the `TrainedScorecard`."""
+    explainer: LeafShapExplainer | None
+    """CatBoost's exact-SHAP tables; None for a scorecard (its terms are the explanation)."""
     scale: ScoreScale
     bands: RiskBands
     reason_map: ReasonCodeMap
@@ -147,6 +157,12 @@ class ScoringModel:
         self.categorical_features = [f.name for f in self.features if f.is_categorical]
         self._cat_index = [i for i, f in enumerate(self.features) if f.is_categorical]
         self._num_index = [i for i, f in enumerate(self.features) if not f.is_categorical]
+        self.family = "scorecard" if isinstance(self.model, TrainedScorecard) else "catboost"
+        if isinstance(self.model, TrainedScorecard):
+            if self.model.feature_names != self.feature_names:
+                raise ValueError(f"model {self.version}: scorecard characteristics differ")
+        elif self.explainer is None:
+            raise ValueError(f"model {self.version}: a CatBoost model needs its SHAP tables")
 
     @classmethod
     def from_loaded(
@@ -157,17 +173,21 @@ class ScoringModel:
         Reason codes and texts come from `catalogue`; by default from the feature
         specs recorded in the manifest, i.e. the texts the model was approved with.
         """
-        if LEAF_SHAP_FILE not in loaded.files:
-            raise ValueError(
-                f"model {loaded.version} has no {LEAF_SHAP_FILE}: cannot explain its scores"
-            )
         if "score_scale" not in loaded.manifest:
             raise ValueError(f"model {loaded.version} has no score_scale in its manifest")
-        explainer = LeafShapExplainer.from_bytes(loaded.files[LEAF_SHAP_FILE], model=loaded.model)
-        if list(explainer.feature_names) != loaded.feature_names:
-            raise ValueError(
-                f"model {loaded.version}: SHAP tables list other features than the model"
+        explainer = None
+        if not isinstance(loaded.model, TrainedScorecard):
+            if LEAF_SHAP_FILE not in loaded.files:
+                raise ValueError(
+                    f"model {loaded.version} has no {LEAF_SHAP_FILE}: cannot explain its scores"
+                )
+            explainer = LeafShapExplainer.from_bytes(
+                loaded.files[LEAF_SHAP_FILE], model=loaded.model
             )
+            if list(explainer.feature_names) != loaded.feature_names:
+                raise ValueError(
+                    f"model {loaded.version}: SHAP tables list other features than the model"
+                )
         bands = loaded.manifest.get("risk_bands")
         return cls(
             version=loaded.version,
@@ -220,10 +240,7 @@ class ScoringModel:
         reason = not_scorable_reason(features)
         if reason is not None:
             return Decision(scorable=False, not_scorable_reason=reason)
-        leaves = self.model.calc_leaf_indexes(
-            self._pool([self.model_row(features)]), thread_count=1
-        )
-        shap, raw = self.explainer.explain_leaves(leaves)
+        shap, raw = self._explain(self._rows_input([self.model_row(features)]))
         pd = 1.0 / (1.0 + np.exp(-raw))
         score = int(self.scale.score_from_pd(pd)[0])
         # The per-row forms of the batch rules (`top` and `band_for_score` agree with
@@ -243,7 +260,7 @@ class ScoringModel:
         if not rows:
             return []
         scorable = np.array([not_scorable_reason(r) is None for r in rows], dtype=bool)
-        return self._decide(self._pool([self.model_row(r) for r in rows]), scorable)
+        return self._decide(self._rows_input([self.model_row(r) for r in rows]), scorable)
 
     def score_frame(
         self,
@@ -271,26 +288,50 @@ class ScoringModel:
         decisions: list[Decision] = []
         for start in range(0, frame.height, chunk_rows):
             chunk = frame.slice(start, chunk_rows)
-            pool = Pool(
-                to_catboost_frame(chunk, self.features),
-                cat_features=self._cat_index or None,
-                thread_count=thread_count,
+            decisions += self._decide(
+                self._frame_input(chunk, thread_count),
+                scorable[start : start + chunk.height],
+                thread_count,
             )
-            decisions += self._decide(pool, scorable[start : start + chunk.height], thread_count)
         return pl.concat(
             [frame.select(keep), decisions_frame(decisions, self.version)], how="horizontal"
         )
 
     # -- shared core --------------------------------------------------------------------
 
-    def _pool(self, rows: list[list[Any]]) -> Pool:
+    def _rows_input(self, rows: list[list[Any]]) -> Any:
+        """Model rows (from `model_row`) as the family's input: a Pool, or value columns."""
+        if self.family == "scorecard":
+            return [list(column) for column in zip(*rows, strict=True)]
         matrix = np.empty((len(rows), len(self.feature_names)), dtype=object)
         matrix[:] = rows
         return Pool(matrix, cat_features=self._cat_index or None, thread_count=1)
 
-    def _decide(self, pool: Pool, scorable: np.ndarray, thread_count: int = 1) -> list[Decision]:
-        leaves = self.model.calc_leaf_indexes(pool, thread_count=thread_count)
-        shap, raw = self.explainer.explain_leaves(leaves)
+    def _frame_input(self, chunk: pl.DataFrame, thread_count: int) -> Any:
+        if self.family == "scorecard":
+            return self.model.terms(chunk)
+        return Pool(
+            to_catboost_frame(chunk, self.features),
+            cat_features=self._cat_index or None,
+            thread_count=thread_count,
+        )
+
+    def _explain(self, inputs: Any, thread_count: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """(per-feature contributions to risk, raw log-odds) of the family's input.
+
+        CatBoost: exact SHAP from the leaf tables. Scorecard: the points lost against the
+        maximum attainable per characteristic (value columns are turned into terms first).
+        """
+        if self.family == "scorecard":
+            scorecard: TrainedScorecard = self.model
+            terms = inputs if isinstance(inputs, np.ndarray) else scorecard.terms_of_columns(inputs)
+            return scorecard.points_lost(terms), scorecard.raw_of_terms(terms)
+        assert self.explainer is not None
+        leaves = self.model.calc_leaf_indexes(inputs, thread_count=thread_count)
+        return self.explainer.explain_leaves(leaves)
+
+    def _decide(self, inputs: Any, scorable: np.ndarray, thread_count: int = 1) -> list[Decision]:
+        shap, raw = self._explain(inputs, thread_count)
         pd = 1.0 / (1.0 + np.exp(-raw))
         scores = self.scale.score_from_pd(pd)
         bands = self.bands.bands_for_scores(scores)

@@ -1,4 +1,5 @@
-"""ScoringModel: one row and a whole frame give the same decisions, from exact SHAP and the manifest."""
+"""ScoringModel: one row and a whole frame give the same decisions, from the manifest and the
+family's explanation (CatBoost's exact SHAP, a scorecard's points lost); both families."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from credit_assets.core.scoring import (
 )
 from tests.support.scoring import (
     built_model,
+    built_scorecard,
     payload_features,
     payloads,
     save_and_register,
@@ -31,11 +33,13 @@ from tests.support.scoring import (
     training_frame,
 )
 
+FAMILIES = {"catboost": built_model, "scorecard": built_scorecard}
 
-@pytest.fixture
-def model() -> ScoringModel:
+
+@pytest.fixture(params=sorted(FAMILIES))
+def model(request: pytest.FixtureRequest) -> ScoringModel:
     settings = Settings()
-    return ScoringModel.load(settings, save_and_register(settings, built_model()))
+    return ScoringModel.load(settings, save_and_register(settings, FAMILIES[request.param]()))
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +64,9 @@ def test_one_row_at_a_time_equals_the_vectorised_frame(
     assert model.score_rows(list(frame.iter_rows(named=True))) == singles
 
 
-def test_pd_is_the_catboost_prediction(model: ScoringModel, frame: pl.DataFrame) -> None:
+def test_pd_is_the_model_prediction(model: ScoringModel, frame: pl.DataFrame) -> None:
     scored = model.score_frame(frame)
-    expected = built_model().trained.predict_pd(frame)
+    expected = FAMILIES[model.family]().trained.predict_pd(frame)
     mask = scored["scorable"].to_numpy()
     assert np.abs(scored["pd"].to_numpy()[mask] - expected[mask]).max() < 1e-12
 
