@@ -46,6 +46,9 @@ class ExplainabilityReport:
     monotonicity: dict[str, Any] | None
     summary_png: bytes = field(repr=False)
     dependence_pngs: dict[str, bytes] = field(repr=False)
+    points_table: list[dict[str, Any]] | None = None
+    """A scorecard's points per bin of every characteristic (None for CatBoost)."""
+    points_png: bytes | None = field(default=None, repr=False)
 
     @property
     def top_features(self) -> list[str]:
@@ -105,6 +108,28 @@ class ExplainabilityReport:
                 [Image(png, f"dependence: {name}") for name, png in self.dependence_pngs.items()],
             ),
         ]
+        if self.points_table:
+            sections.append(
+                Section(
+                    "points",
+                    "Scorecard points table",
+                    [
+                        Paragraph(
+                            "The model is a weight-of-evidence scorecard: an applicant's score is "
+                            "the sum of the points of the bin each characteristic falls in. A "
+                            "decision's reasons are the characteristics where the applicant "
+                            "lost the most points against the most the characteristic can give "
+                            "(the points method); the SHAP values above are the same terms "
+                            "measured against the explained population's mean."
+                        ),
+                        *([Image(self.points_png, "points by bin")] if self.points_png else []),
+                        Table(
+                            self.points_table,
+                            ["feature", "bin", "points", "woe", "count", "bad_rate"],
+                        ),
+                    ],
+                )
+            )
         rows = self.monotonicity_rows()
         monotone_blocks: list[Block] = (
             [Paragraph(monotonicity_statement(self.monotonicity)), Table(rows)]
@@ -129,6 +154,7 @@ class ExplainabilityReport:
             "n_rows": self.n_rows,
             "top_n": self.top_n,
             "monotonicity": self.monotonicity,
+            **({"points_table": self.points_table} if self.points_table else {}),
         }
 
 
@@ -299,12 +325,14 @@ def explainability_report(
     expected_value: float,
     top_n: int = 8,
     seed: int = 0,
+    points_table: list[dict[str, Any]] | None = None,
 ) -> ExplainabilityReport:
     """Importance, summary and dependence plots of `shap` (rows, features) over `frame`.
 
     `frame` holds the model inputs of the same rows in the same order (e.g. the
     output of `to_catboost_frame`); plots use at most `MAX_PLOT_POINTS` rows,
-    sampled with `seed`, while the importance table uses every row.
+    sampled with `seed`, while the importance table uses every row. A scorecard
+    passes its `points_table()`: it is shown as a picture and a table.
     """
     shap = np.asarray(shap, dtype=np.float64)
     data = _to_pandas(frame, feature_names)
@@ -332,4 +360,40 @@ def explainability_report(
             )
             for name in top
         },
+        points_table=points_table,
+        points_png=_points_png(points_table) if points_table else None,
     )
+
+
+def _points_png(points_table: list[dict[str, Any]], max_bars: int = 60) -> bytes:
+    """Points of every bin, grouped by characteristic (the widest spreads first)."""
+    by_feature: dict[str, list[dict[str, Any]]] = {}
+    for row in points_table:
+        if row.get("count") or row["bin"] not in ("Missing", "Unseen category"):
+            by_feature.setdefault(row["feature"], []).append(row)
+    order = sorted(
+        by_feature,
+        key=lambda f: (
+            -(max(r["points"] for r in by_feature[f]) - min(r["points"] for r in by_feature[f]))
+        ),
+    )
+    labels: list[str] = []
+    values: list[float] = []
+    colors: list[int] = []
+    for i, feature in enumerate(order):
+        for row in by_feature[feature]:
+            if len(values) >= max_bars:
+                break
+            labels.append(f"{feature}: {str(row['bin'])[:28]}")
+            values.append(float(row["points"]))
+            colors.append(i)
+    fig = Figure(figsize=(8, max(2.5, 0.22 * len(values) + 1)))
+    ax = fig.subplots()
+    palette = ["#1f4e79", "#5b9bd5"]
+    ax.barh(range(len(values)), values, color=[palette[c % 2] for c in colors])
+    ax.set_yticks(range(len(values)), labels, fontsize=6)
+    ax.invert_yaxis()
+    ax.set_xlabel("points")
+    ax.set_title("Scorecard points by bin", fontsize=10)
+    fig.tight_layout()
+    return figure_png(fig)

@@ -31,6 +31,7 @@ from credit_assets.core.compliance.proxies import proxy_screen, strongest_proxie
 from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling.metrics import auc as auc_score
 from credit_assets.core.modeling.scaling import ScoreScale
+from credit_assets.core.modeling.scorecard import train_scorecard
 from credit_assets.core.modeling.train import TrainConfig, train_challenger
 from credit_assets.core.promotion import FOUR_FIFTHS, FairnessPolicy
 from credit_assets.core.reports.render import figure_png, markdown_table
@@ -151,15 +152,20 @@ class LdaResult:
 
 
 def alternatives_for(
-    features: list[FeatureSpec], config: TrainConfig, proxies: list[dict[str, Any]]
+    features: list[FeatureSpec],
+    config: TrainConfig,
+    proxies: list[dict[str, Any]],
+    family: str = "catboost",
 ) -> list[Alternative]:
-    """The family of alternatives to the challenger's feature set and configuration."""
-    family: list[Alternative] = []
+    """The family of alternatives to the challenger's feature set and configuration
+    (a scorecard has no tree regularisation to strengthen: its alternatives drop inputs)."""
+    model_family = family
+    chosen: list[Alternative] = []
     names = {f.name for f in features}
     for proxy in proxies:
         kept = [f for f in features if f.name != proxy["feature"]]
         if kept and proxy["feature"] in names:
-            family.append(
+            chosen.append(
                 Alternative(
                     f"drop_{proxy['feature']}",
                     f"without {proxy['feature']} (predicts {proxy['protected']} with AUC {proxy['auc']:.3f})",
@@ -171,7 +177,7 @@ def alternatives_for(
         source = next((f.source for f in features if f.name == proxies[0]["feature"]), None)
         kept = [f for f in features if f.source != source]
         if kept and len(kept) < len(features) - 1:
-            family.append(
+            chosen.append(
                 Alternative(
                     f"drop_source_{source}",
                     f"without every feature of source {source}",
@@ -179,21 +185,22 @@ def alternatives_for(
                     config,
                 )
             )
-    family.append(
-        Alternative(
-            "regularised",
-            "stronger regularisation: l2_leaf_reg x3 (at least 10), depth - 2 (at least 2)",
-            list(features),
-            replace(
-                config,
-                l2_leaf_reg=max(10.0, config.l2_leaf_reg * 3),
-                depth=max(2, config.depth - 2),
-            ),
+    if model_family != "scorecard":
+        chosen.append(
+            Alternative(
+                "regularised",
+                "stronger regularisation: l2_leaf_reg x3 (at least 10), depth - 2 (at least 2)",
+                list(features),
+                replace(
+                    config,
+                    l2_leaf_reg=max(10.0, config.l2_leaf_reg * 3),
+                    depth=max(2, config.depth - 2),
+                ),
+            )
         )
-    )
     monotone = [f for f in features if f.monotone != "none"]
     if monotone and len(monotone) < len(features):
-        family.append(
+        chosen.append(
             Alternative(
                 "monotone_only",
                 "only the features with a declared monotone direction",
@@ -201,7 +208,7 @@ def alternatives_for(
                 config,
             )
         )
-    return family
+    return chosen
 
 
 def _statement(
@@ -236,12 +243,14 @@ def lda_search(
     top_proxies: int = 3,
     policy: FairnessPolicy | None = None,
     auc_tolerance: float = AUC_TOLERANCE,
+    family: str = "catboost",
 ) -> LdaResult:
     """Train the alternatives, evaluate each on `test`, and state whether one is less discriminatory.
 
     The challenger itself is not retrained: its test AUC and worst AIR are passed
     in, measured the same way (same split, cut-off and fairness report). `policy` is
     the fairness policy the promotion gate applies (its threshold and group rules).
+    `family` is the challenger's: a scorecard's alternatives are scorecards.
     """
     policy = policy or FairnessPolicy()
     threshold = policy.min_adverse_impact_ratio
@@ -274,12 +283,21 @@ def lda_search(
     if test.height == 0:
         raise ValueError("the training set has no test split to evaluate alternatives on")
     screen = proxy_screen(train, features, protected)
-    family = alternatives_for(features, config, strongest_proxies(screen, top_proxies))
+    alternatives = alternatives_for(
+        features, config, strongest_proxies(screen, top_proxies), family
+    )
+
+    def fit(alternative: Alternative) -> Any:
+        if family == "scorecard":
+            return train_scorecard(
+                training_set, alternative.features, alternative.config.seed, scale
+            )
+        return train_challenger(training_set, alternative.features, alternative.config)
 
     y = test["default_flag"].cast(pl.Int8).to_numpy()
     frontier = [challenger_row]
-    for alternative in family:
-        trained = train_challenger(training_set, alternative.features, alternative.config)
+    for alternative in alternatives:
+        trained = fit(alternative)
         pd_test = trained.predict_pd(test, thread_count=alternative.config.threads)
         scored = test.with_columns(
             pl.Series("score", scale.score_from_pd(pd_test)), pl.Series("pd", pd_test)

@@ -196,11 +196,15 @@ class ModelCard:
             "model type": m.get("model_type", "catboost"),
             "features": len(m.get("features", [])),
             "trees": m.get("tree_count"),
+            "chosen because": (m.get("selection") or {}).get("reason"),
+            "selection rule": (m.get("selection") or {}).get("rule"),
+            "fitted": m.get("fitted"),
             "score scale": m.get("score_scale"),
             "risk bands": m.get("risk_bands"),
         }
         if self.fairness_summary:
             facts["approval cut-off"] = self.fairness_summary.get("cutoff")
+        facts = {k: v for k, v in facts.items() if v is not None}
         return [Paragraph(self.intended_use), KeyValues(facts)]
 
     def _decision(self) -> list[Block]:
@@ -484,6 +488,8 @@ _MODEL_KEYS = (
     "risk_bands",
     "monotonicity",
     "expected_value",
+    "selection",
+    "fitted",
     "created_at",
 )
 
@@ -499,7 +505,8 @@ def _candidate_blocks(candidates: Mapping[str, Any]) -> list[Block]:
             f"Repeated stratified {plan.get('folds')}-fold cross-validation x "
             f"{plan.get('repeats')} repeats on {candidates.get('rows')} labelled rows, every "
             "family on the same folds; AUC interval by the corrected resampled t (Nadeau and "
-            "Bengio). The challenger itself was fitted once, on the train split."
+            "Bengio). The chosen family was then refit on every row but the sealed test split, "
+            "which the gates judge it on."
         )
     else:
         how = (
@@ -521,7 +528,8 @@ def _candidate_blocks(candidates: Mapping[str, Any]) -> list[Block]:
             Table(
                 candidates["comparisons"],
                 ["other", "difference", "low", "high", "p_value", "test"],
-                caption="Each family against the CatBoost challenger: AUC(other) - AUC(challenger)",
+                caption="Each family against CatBoost on the same folds or rows: "
+                "AUC(other) - AUC(catboost)",
             )
         )
     failed = candidates.get("failed") or {}

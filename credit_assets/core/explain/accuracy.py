@@ -162,8 +162,7 @@ def applicants_to_check(pd_values: np.ndarray, declined: np.ndarray) -> tuple[np
 
 
 def validate_reason_accuracy(
-    model: Any,
-    explainer: LeafShapExplainer,
+    explainer: LeafShapExplainer | Any,
     frame: Any,
     feature_names: list[str],
     catalogue: FeatureCatalogue,
@@ -174,7 +173,11 @@ def validate_reason_accuracy(
     target: float = REASON_ACCURACY_TARGET,
     population: str = "declined applicants",
 ) -> ReasonAccuracyReport:
-    """Share of sampled declined applicants whose risk falls when their top reason is neutralised."""
+    """Share of sampled declined applicants whose risk falls when their top reason is neutralised.
+
+    `explainer` is the model's explanation: CatBoost's `LeafShapExplainer` (with its model)
+    or a scorecard's `ScorecardExplainer`; `explain(frame)` gives the contributions that
+    rank the reasons and the raw prediction that is compared before and after."""
     data = _to_pandas(frame, feature_names)
     declined = np.flatnonzero(np.asarray(declined_mask, dtype=bool))
     rng = np.random.default_rng(seed)
@@ -188,8 +191,9 @@ def validate_reason_accuracy(
     reason_features = [list(r[0].features) if r else [] for r in reasons]
 
     def raw(rows_frame: pd.DataFrame) -> np.ndarray:
-        pool = explainer.pool(rows_frame)
-        return np.asarray(model.predict(pool, prediction_type="RawFormulaVal"), dtype=np.float64)
+        # The explainer's raw prediction is the model's (the SHAP tables or a scorecard's
+        # terms reproduce it exactly), so either family is checked by the same rule.
+        return np.asarray(explainer.explain(rows_frame)[1], dtype=np.float64)
 
     raw_before = raw(applicants)
     before = _probability(raw_before)

@@ -74,13 +74,23 @@ def _with_splits(
 
 
 def family_predictors(
-    frame: pl.DataFrame, specs: list[FeatureSpec], config: TrainConfig
+    frame: pl.DataFrame,
+    specs: list[FeatureSpec],
+    config: TrainConfig,
+    fits: dict[str, list[dict[str, int]]] | None = None,
 ) -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
-    """Each family as `fit on these rows, predict those`, over the rows of `frame`."""
+    """Each family as `fit on these rows, predict those`, over the rows of `frame`.
+
+    CatBoost's early-stopped rounds and the rows each fold fitted on are appended to
+    `fits["catboost"]`: the refit on all rows takes its number of trees from them."""
 
     def catboost(train_idx: np.ndarray, test_idx: np.ndarray) -> np.ndarray:
         fold = _with_splits(frame, train_idx, config.seed + int(test_idx[0]), inner=True)
         model = train_challenger(fold, specs, config)
+        if fits is not None:
+            fits.setdefault(CHALLENGER, []).append(
+                {"best_iteration": model.best_iteration, "fit_rows": model.train_rows}
+            )
         return model.predict_pd(frame[test_idx], thread_count=config.threads)
 
     def scorecard(train_idx: np.ndarray, test_idx: np.ndarray) -> np.ndarray:
@@ -182,6 +192,25 @@ class CandidateEvidence:
             "summary": self.summary(),
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CandidateEvidence:
+        """The evidence as `to_dict` wrote it (a report read back)."""
+        return cls(
+            method=data["method"],
+            rows=int(data["rows"]),
+            models=dict(data["models"]),
+            comparisons=[
+                Comparison(
+                    c["other"], c["difference"], c["low"], c["high"], c["p_value"], c["test"]
+                )
+                for c in data.get("comparisons", [])
+            ],
+            failed=dict(data.get("failed", {})),
+            plan=data.get("plan"),
+            fold_auc={k: list(v) for k, v in data.get("fold_auc", {}).items()},
+            details=dict(data.get("details", {})),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method,
@@ -207,7 +236,8 @@ def cross_validation(
     """Every family on the same repeated stratified folds of all labelled rows of `frame`."""
     y = labels_of(frame)
     plan: CVPlan = cv_splits(y, cv)
-    predictors = family_predictors(frame, specs, config)
+    fits: dict[str, list[dict[str, int]]] = {}
+    predictors = family_predictors(frame, specs, config, fits)
     reports: dict[str, CVReport] = {}
     failed: dict[str, str] = {}
     for name in families:
@@ -254,7 +284,7 @@ def cross_validation(
         failed=failed,
         plan=plan.to_dict(),
         fold_auc={n: [s.auc for s in m.scores] for n, m in merged.models.items()},
-        details={"paired": [p.to_dict() for p in paired]},
+        details={"paired": [p.to_dict() for p in paired], "fits": fits},
     )
 
 

@@ -19,6 +19,7 @@ import polars as pl
 from catboost import CatBoost
 
 from credit_assets.core.features.specs import FeatureSpec
+from credit_assets.core.modeling.scorecard_model import TrainedScorecard
 from credit_assets.core.modeling.train import TrainedModel, catboost_pool, to_catboost_frame
 
 TOLERANCE = 1e-9
@@ -90,7 +91,7 @@ def _quantile_grid(values: np.ndarray, grid: int) -> np.ndarray:
 
 
 def _sweep(
-    model: CatBoost,
+    model: CatBoost | TrainedScorecard,
     sample: pd.DataFrame,
     features: Sequence[FeatureSpec],
     spec: FeatureSpec,
@@ -100,9 +101,12 @@ def _sweep(
     n, g = len(sample), len(grid_values)
     repeated = sample.loc[sample.index.repeat(g)].reset_index(drop=True)
     repeated[spec.name] = np.tile(grid_values, n)
-    raw = model.predict(
-        catboost_pool(repeated, features), prediction_type="RawFormulaVal", thread_count=1
-    )
+    if isinstance(model, TrainedScorecard):
+        raw = model.predict_log_odds(pl.from_pandas(repeated))
+    else:
+        raw = model.predict(
+            catboost_pool(repeated, features), prediction_type="RawFormulaVal", thread_count=1
+        )
     curves = np.asarray(raw, dtype=np.float64).reshape(n, g)
     steps = np.diff(curves, axis=1)
     # A step against the declared direction is a violation: a fall for "increasing".
@@ -122,7 +126,7 @@ def _sweep(
 
 
 def verify_monotonicity(
-    model: TrainedModel | CatBoost,
+    model: TrainedModel | CatBoost | TrainedScorecard,
     frame: pl.DataFrame | pd.DataFrame,
     features: Sequence[FeatureSpec],
     n_rows: int = 500,
@@ -138,8 +142,11 @@ def verify_monotonicity(
     row passes if its log-odds never step against the direction by more than
     `tolerance`. Directions come from `features` (the catalogue), not from the
     model, so a model trained without constraints is checked against them too.
-    Categorical features with a direction are reported as not applicable.
+    Categorical features with a direction are reported as not applicable. A scorecard
+    is swept the same way, over its own characteristics.
     """
+    if isinstance(model, TrainedScorecard):
+        features = [f for f in features if f.name in set(model.feature_names)]
     cb_model = model.model if isinstance(model, TrainedModel) else model
     model_input = to_catboost_frame(frame, features)
     if len(model_input) == 0:

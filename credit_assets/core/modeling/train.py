@@ -248,3 +248,34 @@ def train_challenger(
         train_rows=train.height,
         validation_rows=validation.height,
     )
+
+
+def refit_challenger(
+    rows: pl.DataFrame, features: list[FeatureSpec], config: TrainConfig, iterations: int
+) -> TrainedModel:
+    """Fit CatBoost on every row of `rows` with a fixed number of trees (no early stopping).
+
+    The refit after cross-validation: the folds chose `iterations` (their early-stopped
+    rounds, scaled to these rows), so no rows are set aside to choose it again.
+    """
+    if not features:
+        raise ValueError("a model needs at least one feature")
+    y = labels_of(rows)
+    if len(np.unique(y)) < 2:
+        raise ValueError("the rows have a single class; cannot fit a default model")
+    params = {
+        **catboost_params(features, config),
+        "iterations": max(1, int(iterations)),
+        "use_best_model": False,
+    }
+    params.pop("early_stopping_rounds")
+    model = CatBoostClassifier(**params)
+    model.fit(catboost_pool(to_catboost_frame(rows, features), features, y, config.threads))
+    return TrainedModel(
+        model=model,
+        features=list(features),
+        best_iteration=int(model.tree_count_) - 1,
+        params=params,
+        train_rows=rows.height,
+        validation_rows=0,
+    )

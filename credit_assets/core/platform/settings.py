@@ -103,6 +103,21 @@ class Settings(BaseSettings):
         description="Cross-validation runs on a stratified sample of at most this many rows "
         "(15 fits per family must stay within minutes).",
     )
+    model_families: str = Field(
+        default="catboost,scorecard",
+        description="Families that may become the challenger, comma-separated (catboost, "
+        "scorecard); logistic regression is always evaluated as the benchmark.",
+    )
+    prefer_family: Literal["", "catboost", "scorecard"] = Field(
+        default="",
+        description="A family to prefer: it is chosen unless the best family beats it by "
+        "more than CREDIT_PREFER_MARGIN AUC (empty: the best family wins).",
+    )
+    prefer_margin: float = Field(
+        default=0.01,
+        ge=0.0,
+        description="AUC by which another family must beat the preferred one to be chosen.",
+    )
     performance_tolerance: float = Field(
         default=0.05,
         description="Live AUC may fall this far below validation before it is flagged.",

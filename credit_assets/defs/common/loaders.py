@@ -14,6 +14,7 @@ from credit_assets.core.features import feature_catalogue, model_feature_names
 from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
 from credit_assets.core.modeling import ScoreScale, TrainConfig, to_catboost_frame
 from credit_assets.core.modeling.artifacts import LoadedModel, load_registered_artifact
+from credit_assets.core.modeling.scorecard_model import ScorecardExplainer, TrainedScorecard
 from credit_assets.core.platform.registry import RegistryRecord, get_model
 from credit_assets.core.platform.settings import Settings
 from credit_assets.core.platform.storage.keys import TRAINING_SET
@@ -62,6 +63,13 @@ def load_challenger(platform: PlatformResource, version: str) -> LoadedModel:
     return load_model(platform, get_model(platform.engine, version))
 
 
+def explainer_of(loaded: LoadedModel) -> LeafShapExplainer | ScorecardExplainer:
+    """The explanation a loaded model's decisions use: its SHAP tables, or its scorecard."""
+    if isinstance(loaded.model, TrainedScorecard):
+        return ScorecardExplainer(loaded.model)
+    return LeafShapExplainer.from_bytes(loaded.files[LEAF_SHAP_FILE], model=loaded.model)
+
+
 @dataclass
 class ChallengerContext:
     """The challenger under review with its test split, scored."""
@@ -69,7 +77,8 @@ class ChallengerContext:
     version: str
     run_id: str | None
     loaded: LoadedModel
-    explainer: LeafShapExplainer
+    explainer: LeafShapExplainer | ScorecardExplainer
+    """CatBoost's exact SHAP, or a scorecard's points; `explain(frame)` for both."""
     catalogue: FeatureCatalogue
     frame: pl.DataFrame
     test: pl.DataFrame
@@ -87,7 +96,7 @@ def challenger_context(
     version = latest_metadata(context, "challenger_model")["version"]
     record = get_model(platform.engine, version)
     loaded = load_model(platform, record)
-    explainer = LeafShapExplainer.from_bytes(loaded.files[LEAF_SHAP_FILE], model=loaded.model)
+    explainer = explainer_of(loaded)
     frame, _specs, _sha = load_training_set(platform)
     test = frame.filter(pl.col("split") == "test")
     pd_test = loaded.predict_pd(test, thread_count=settings.threads)

@@ -27,6 +27,7 @@ from credit_assets.core.explain import (
 )
 from credit_assets.core.features import feature_catalogue
 from credit_assets.core.modeling import TrainConfig, to_catboost_frame
+from credit_assets.core.modeling.scorecard_model import ScorecardExplainer
 from credit_assets.core.platform.registry import get_model
 from credit_assets.core.platform.storage.keys import report_key
 from credit_assets.core.promotion import (
@@ -142,7 +143,6 @@ def reason_accuracy(context: dg.AssetExecutionContext, platform: PlatformResourc
     checked, population = applicants_to_check(ctx.pd, declined)
     rules = policy_from_settings(settings)
     report = validate_reason_accuracy(
-        ctx.loaded.model,
         ctx.explainer,
         ctx.inputs,
         ctx.loaded.feature_names,
@@ -178,16 +178,24 @@ def explainability_report(context: dg.AssetExecutionContext, platform: PlatformR
     on the test split (exact SHAP from the model's leaf tables), with the monotonicity evidence
     from training. Shown here and written as a self-contained HTML page per model version."""
     ctx = challenger_context(context, platform)
-    shap, _raw = ctx.explainer.explain(ctx.inputs)
+    points_table = None
+    if isinstance(ctx.explainer, ScorecardExplainer):
+        # An additive model's exact SHAP: each term against the explained rows' mean.
+        shap, expected_value = ctx.explainer.shap(ctx.inputs)
+        points_table = ctx.explainer.scorecard.points_table()
+    else:
+        shap, _raw = ctx.explainer.explain(ctx.inputs)
+        expected_value = float(
+            ctx.loaded.manifest.get("expected_value", ctx.explainer.expected_value)
+        )
     report = build_explainability_report(
         shap,
         ctx.inputs,
         ctx.loaded.feature_names,
         ctx.catalogue,
         monotonicity=ctx.loaded.manifest.get("monotonicity"),
-        expected_value=float(
-            ctx.loaded.manifest.get("expected_value", ctx.explainer.expected_value)
-        ),
+        expected_value=expected_value,
+        points_table=points_table,
     )
     html_uri = platform.store.put_bytes(
         report_key("explainability", ctx.version, "html"),
@@ -313,6 +321,7 @@ def lda_search(context: dg.AssetExecutionContext, platform: PlatformResource):
         challenger_auc=challenger_auc,
         challenger_worst_air=summary.get("worst_adverse_impact_ratio"),
         policy=policy_from_settings(settings).fairness,
+        family=ctx.loaded.family,
     )
     uri = write_report(platform, "lda", ctx.version, result.to_dict())
     return dg.MaterializeResult(

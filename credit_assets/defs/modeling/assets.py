@@ -1,5 +1,7 @@
 """Modeling: the CatBoost challenger, the scorecard baseline, their evaluation and promotion."""
 
+from typing import Any
+
 import dagster as dg
 import numpy as np
 import polars as pl
@@ -32,6 +34,13 @@ from credit_assets.core.modeling.metrics import bayes_optimal_auc
 from credit_assets.core.modeling.plots import calibration_markdown, roc_markdown
 from credit_assets.core.modeling.scaling import band_table_markdown
 from credit_assets.core.modeling.scorecard import TrainedScorecard
+from credit_assets.core.modeling.selection import (
+    Selection,
+    SelectionPolicy,
+    choose_family,
+    trees_from_folds,
+)
+from credit_assets.core.modeling.train import SPLIT_COLUMN, TrainedModel, refit_challenger
 from credit_assets.core.platform.registry import (
     current_champion,
     get_model,
@@ -40,6 +49,7 @@ from credit_assets.core.platform.registry import (
     record_metrics,
     register_challenger,
 )
+from credit_assets.core.platform.settings import Settings
 from credit_assets.core.platform.storage.artifacts import artifact_storage
 from credit_assets.core.platform.storage.keys import report_key, scorecard_key
 from credit_assets.core.promotion import (
@@ -80,11 +90,136 @@ def scalar_metrics(metrics: dict) -> dict:
     return {k: metrics[k] for k in SCALAR_METRICS if k in metrics}
 
 
+def selection_policy(settings: Settings) -> SelectionPolicy:
+    """CREDIT_MODEL_FAMILIES, CREDIT_PREFER_FAMILY and CREDIT_PREFER_MARGIN as a policy."""
+    return SelectionPolicy.parse(
+        settings.model_families, settings.prefer_family, settings.prefer_margin
+    )
+
+
+def selection_evidence(
+    platform: PlatformResource, frame: pl.DataFrame, specs: list[FeatureSpec]
+) -> CandidateEvidence:
+    """Every family on the same evidence, before any is chosen: repeated stratified k-fold
+    cross-validation on all labelled rows when the training set is not split by date (or
+    CREDIT_EVALUATION says so); with dates, each family fitted on `train` and judged on the
+    later `validation` rows, so the test split stays sealed for the gates."""
+    settings = platform.settings
+    method = choose_method(settings.evaluation, is_out_of_time(frame))
+    if method == "cross_validation":
+        rows, note = cv_sample(frame, settings.cv_max_rows, settings.seed)
+        cv = CVConfig(folds=settings.cv_folds, repeats=settings.cv_repeats, seed=settings.seed)
+        evidence = cross_validation(rows, specs, train_config(settings), cv)
+        if note:
+            evidence.details["sample"] = note
+        return evidence
+    validation = frame.filter(pl.col(SPLIT_COLUMN) == "validation")
+    pds: dict[str, np.ndarray] = {}
+    failed: dict[str, str] = {}
+    fitters = {
+        CHALLENGER: lambda: train_challenger(frame, specs, train_config(settings)),
+        SCORECARD: lambda: train_scorecard(frame, specs, settings.seed, score_scale(settings)),
+        LOGISTIC: lambda: train_logistic(frame, specs, settings.seed),
+    }
+    for name, fit in fitters.items():
+        try:
+            pds[name] = fit().predict_pd(validation)
+        except Exception as exc:  # a family that cannot fit these rows is a finding
+            failed[name] = f"{type(exc).__name__}: {str(exc)[:200]}"
+    evidence = holdout_evidence(labels(validation), pds, seed=settings.seed)
+    evidence.failed = failed
+    evidence.details["split"] = (
+        "validation (out of time; CatBoost early-stops on it, which favours it slightly)"
+    )
+    return evidence
+
+
+@dg.asset(group_name="modeling", deps=["training_set"], owners=MODEL_OWNERS, kinds={"python"})
+def model_selection(context: dg.AssetExecutionContext, platform: PlatformResource):
+    """Which family becomes the challenger. CatBoost, the WoE scorecard and an L2 logistic
+    regression (the benchmark, which cannot serve) are judged on the same evidence:
+    repeated stratified k-fold cross-validation (5 x 3 by default) when the training set has
+    no dates, else the out-of-time validation split. The family with the best AUC among
+    CREDIT_MODEL_FAMILIES is chosen, unless CREDIT_PREFER_FAMILY names one that is within
+    CREDIT_PREFER_MARGIN of it; the rule and the figures are recorded with the challenger
+    and its promotion decision. The chosen family still faces every gate."""
+    frame, specs, training_sha = load_training_set(platform)
+    evidence = selection_evidence(platform, frame, specs)
+    selection = choose_family(evidence.models, selection_policy(platform.settings), evidence.method)
+    context.log.info(f"{evidence.summary()}; chosen: {selection.reason}")
+    uri = write_report(
+        platform,
+        "model_selection",
+        training_sha,
+        {
+            "training_set_sha256": training_sha,
+            "evidence": evidence.to_dict(),
+            "selection": selection.to_dict(),
+        },
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "family": selection.family,
+            "reason": selection.reason,
+            "rule": selection.rule,
+            "training_set_sha256": training_sha,
+            "report_uri": dg.MetadataValue.path(uri),
+            **candidate_metadata(evidence),
+        }
+    )
+
+
+def chosen_family(
+    platform: PlatformResource, training_sha: str
+) -> tuple[Selection, dict[str, Any]]:
+    """The selection `model_selection` made on this training set, and its evidence."""
+    report = read_report(platform, "model_selection", training_sha)
+    if report is None:
+        raise ValueError(
+            f"no model_selection for training set {training_sha}: materialize model_selection "
+            "after training_set (the training job does both)"
+        )
+    return Selection.from_dict(report["selection"]), report["evidence"]
+
+
+def fit_chosen(
+    settings: Settings,
+    frame: pl.DataFrame,
+    specs: list[FeatureSpec],
+    family: str,
+    evidence: dict[str, Any],
+) -> tuple[TrainedModel | TrainedScorecard, str]:
+    """The chosen family, fitted, and a sentence on how.
+
+    Cross-validated evidence: refit on every row but the sealed test split (train and
+    validation), CatBoost with the number of trees its folds early-stopped at. Out-of-time
+    evidence: fitted on `train` as judged (CatBoost early-stopped on `validation`)."""
+    scale = score_scale(settings)
+    if evidence.get("method") == "cross_validation":
+        development = frame.filter(pl.col(SPLIT_COLUMN) != "test").with_columns(
+            pl.lit("train").alias(SPLIT_COLUMN)
+        )
+        where = f"refit on all {development.height:,} development rows (the test split is sealed)"
+        if family == SCORECARD:
+            return train_scorecard(development, specs, settings.seed, scale), where
+        fits = evidence.get("details", {}).get("fits", {}).get(CHALLENGER)
+        if fits:
+            config = train_config(settings)
+            trees, note = trees_from_folds(fits, development.height, config.iterations)
+            return refit_challenger(development, specs, config, trees), f"{where}; {note}"
+    if family == SCORECARD:
+        return train_scorecard(frame, specs, settings.seed, scale), "fitted on the train split"
+    return (
+        train_challenger(frame, specs, train_config(settings)),
+        "fitted on the train split, early-stopped on validation",
+    )
+
+
 @dg.asset(
     group_name="modeling",
-    deps=["training_set"],
+    deps=["training_set", "model_selection"],
     owners=MODEL_OWNERS,
-    kinds={"catboost"},
+    kinds={"catboost", "optbinning"},
     check_specs=[
         gate_check_spec(
             MONOTONICITY,
@@ -104,51 +239,70 @@ def scalar_metrics(metrics: dict) -> dict:
     ],
 )
 def challenger_model(context: dg.AssetExecutionContext, platform: PlatformResource):
-    """CatBoost challenger trained on the `train` split with early stopping on `validation`,
-    native categoricals and the monotone constraints the feature catalogue declares (verified
-    after training, not trusted). Saved as an immutable artifact (`models/<version>/model.cbm`,
-    manifest with features, params, metrics and score scale, sha256 of every file) and
-    registered as a challenger."""
+    """The challenger: the family `model_selection` chose, fitted. CatBoost with native
+    categoricals and the monotone constraints the catalogue declares, or the WoE scorecard
+    with monotone bins; with cross-validated evidence refit on all development rows (CatBoost
+    with the number of trees its folds chose), else fitted on `train`. Directions are verified
+    after training, not trusted. Saved as an immutable artifact (`models/<version>/` with
+    `model.cbm` or `scorecard.json`, a manifest naming the family, features, params, metrics,
+    score scale and the selection, sha256 of every file) and registered as a challenger."""
     settings = platform.settings
     frame, specs, training_sha = load_training_set(platform)
     contracts = platform.contracts()
     catalogue = feature_catalogue(contracts)
-    trained = train_challenger(frame, specs, train_config(settings))
+    selection, evidence = chosen_family(platform, training_sha)
+    trained, how = fit_chosen(settings, frame, specs, selection.family, evidence)
+    context.log.info(f"challenger family {selection.family}: {selection.reason}; {how}")
     test = frame.filter(pl.col("split") == "test")
     scale = score_scale(settings)
     pd_test = trained.predict_pd(test, thread_count=settings.threads)
     metrics = evaluate(labels(test), pd_test, scale.score_from_pd(pd_test), bands=RiskBands())
+    train_rows = frame.filter(pl.col("split") == "train")
     monotonicity = verify_monotonicity(
-        trained, frame.filter(pl.col("split") == "train"), specs, seed=settings.seed
+        trained.model if isinstance(trained, TrainedModel) else trained,
+        train_rows,
+        specs,
+        seed=settings.seed,
     )
-    from credit_assets.core.explain import LeafShapExplainer
-    from credit_assets.core.modeling import catboost_pool, to_catboost_frame
+    extra_files: dict[str, bytes] = {}
+    manifest_extra: dict[str, Any] = {
+        "catalogue_version": catalogue.version,
+        "training_snapshot_id": training_sha,
+        "metrics": scalar_metrics(metrics),
+        "score_scale": scale.to_dict(),
+        "risk_bands": RiskBands().to_dict(),
+        "monotonicity": monotonicity.to_dict(),
+        "selection": selection.to_dict(),
+        "fitted": how,
+    }
+    if isinstance(trained, TrainedModel):
+        from credit_assets.core.explain import LeafShapExplainer
+        from credit_assets.core.modeling import catboost_pool, to_catboost_frame
 
-    # Monotone constraints leave some leaves without training weight; the training
-    # population then fixes the SHAP baseline once (documented in the manifest).
-    explainer = LeafShapExplainer.from_model(
-        trained.model,
-        background=catboost_pool(
-            to_catboost_frame(frame.filter(pl.col("split") == "train"), specs),
-            specs,
-            thread_count=settings.threads,
-        ),
-    )
+        # Monotone constraints leave some leaves without training weight; the training
+        # population then fixes the SHAP baseline once (documented in the manifest).
+        explainer = LeafShapExplainer.from_model(
+            trained.model,
+            background=catboost_pool(
+                to_catboost_frame(train_rows, specs), specs, thread_count=settings.threads
+            ),
+        )
+        manifest_extra["expected_value"] = float(explainer.expected_value)
+        extra_files["leaf_shap.npz"] = explainer.to_bytes()
+        importance = list(
+            zip(trained.feature_names, trained.model.get_feature_importance(), strict=True)
+        )
+    else:
+        importance = scorecard_importance(trained)
     ref = save_model_artifact(
-        artifact_storage(settings),
-        trained,
-        manifest_extra={
-            "catalogue_version": catalogue.version,
-            "training_snapshot_id": training_sha,
-            "metrics": scalar_metrics(metrics),
-            "score_scale": scale.to_dict(),
-            "risk_bands": RiskBands().to_dict(),
-            "monotonicity": monotonicity.to_dict(),
-            "expected_value": float(explainer.expected_value),
-        },
-        extra_files={"leaf_shap.npz": explainer.to_bytes()},
+        artifact_storage(settings), trained, manifest_extra=manifest_extra, extra_files=extra_files
     )
-    lineage = {"training_set_sha256": training_sha, "training_run_id": context.run_id}
+    lineage = {
+        "training_set_sha256": training_sha,
+        "training_run_id": context.run_id,
+        "family": selection.family,
+        "selection": selection.reason,
+    }
     register_challenger(
         platform.engine,
         version=ref.version,
@@ -158,33 +312,43 @@ def challenger_model(context: dg.AssetExecutionContext, platform: PlatformResour
         metrics=scalar_metrics(metrics),
         lineage=lineage,
     )
-    names = [s.name for s in specs]
+    names = trained.feature_names
     yield gate_check_result(
         monotonicity_gate(monotonicity.to_dict()),
         evidence=dg.MetadataValue.md(monotonicity.to_markdown()),
     )
     yield gate_check_result(protected_gate(names, protected_columns(contracts)))
     yield gate_check_result(reason_gate(names, catalogue))
-    importance = sorted(
-        zip(names, trained.model.get_feature_importance(), strict=True), key=lambda kv: -kv[1]
-    )[:15]
+    top = sorted(importance, key=lambda kv: -kv[1])[:15]
     yield dg.MaterializeResult(
         metadata={
             "version": ref.version,
+            "family": selection.family,
+            "selection": selection.reason,
+            "fitted": how,
             "artifact_uri": dg.MetadataValue.path(ref.uri),
             "manifest_sha256": ref.manifest_sha256,
             "features": len(names),
-            "best_iteration": trained.best_iteration,
+            "best_iteration": trained.best_iteration if isinstance(trained, TrainedModel) else 0,
             "test_auc": float(metrics["auc"] or 0.0),
             "test_gini": float(metrics["gini"] or 0.0),
             "test_ks": float(metrics["ks"] or 0.0),
             "test_brier": float(metrics["brier"]),
             "training_set_sha256": training_sha,
             "feature_importance": dg.MetadataValue.md(
-                markdown_table([{"feature": n, "importance": v} for n, v in importance])
+                markdown_table([{"feature": n, "importance": v} for n, v in top])
             ),
         }
     )
+
+
+def scorecard_importance(scorecard: TrainedScorecard) -> list[tuple[str, float]]:
+    """A characteristic's weight in a scorecard: the spread of points it can give."""
+    factor = scorecard.scale.factor
+    return [
+        (f.name, factor * (max(t := [f.coefficient * w for w in f.attainable_woe]) - min(t)))
+        for f in scorecard.features
+    ]
 
 
 @dg.asset(group_name="modeling", deps=["training_set"], owners=MODEL_OWNERS, kinds={"optbinning"})
@@ -243,7 +407,7 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
     score band, ROC and calibration plots. On synthetic data, the Bayes-optimal AUC from the
     generator's ground truth and the challenger's gap to it."""
     settings = platform.settings
-    frame, _specs, _sha = load_training_set(platform)
+    frame, _specs, training_sha = load_training_set(platform)
     test = frame.filter(pl.col("split") == "test")
     y = labels(test)
     challenger_meta = latest_metadata(context, "challenger_model")
@@ -266,12 +430,16 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
         name: evaluate(y, p, scale.score_from_pd(p), bands=RiskBands()) for name, p in pds.items()
     }
     bayes = bayes_optimal_auc(test, ground_truth(platform))
-    candidates = candidate_evidence(context, platform, frame, _specs, y, pds)
+    candidates = candidate_evidence(
+        context, platform, frame, _specs, y, pds, training_sha, challenger.family
+    )
     versus_champion = (
         champion_comparison(y, pds["champion"], pds["challenger"]) if "champion" in pds else None
     )
     report = {
         "challenger_version": version,
+        "challenger_family": challenger.family,
+        "selection": challenger.manifest.get("selection"),
         "champion_version": champion.version if champion is not None else None,
         "test_rows": int(test.height),
         "bayes_optimal_auc": bayes,
@@ -323,24 +491,26 @@ def candidate_evidence(
     specs: list[FeatureSpec],
     y_test: np.ndarray,
     pds: dict[str, np.ndarray],
+    training_sha: str,
+    family: str,
 ) -> CandidateEvidence:
-    """Every family judged on the same evidence: cross-validated when the training set has
-    no out-of-time split (or CREDIT_EVALUATION says so), else on the test split."""
+    """Every family judged on the same evidence: the cross-validation `model_selection` ran
+    (when the training set has no out-of-time split, or CREDIT_EVALUATION says so), else
+    every family on the out-of-time test split with bootstrap intervals and DeLong."""
     settings = platform.settings
     method = choose_method(settings.evaluation, is_out_of_time(frame))
     if method == "cross_validation":
-        rows, note = cv_sample(frame, settings.cv_max_rows, settings.seed)
-        cv = CVConfig(folds=settings.cv_folds, repeats=settings.cv_repeats, seed=settings.seed)
-        evidence = cross_validation(rows, specs, train_config(settings), cv)
-        if note:
-            evidence.details["sample"] = note
+        _selection, recorded = chosen_family(platform, training_sha)
+        evidence = CandidateEvidence.from_dict(recorded)
     else:
-        logistic = train_logistic(frame, specs, settings.seed)
         test = frame.filter(pl.col("split") == "test")
+        # Fitted on `train` as the challenger was: the challenger is its family's figure.
         families = {
-            CHALLENGER: pds["challenger"],
-            SCORECARD: pds["baseline_scorecard"],
-            LOGISTIC: logistic.predict_pd(test),
+            CHALLENGER: pds["challenger"]
+            if family == CHALLENGER
+            else train_challenger(frame, specs, train_config(settings)).predict_pd(test),
+            SCORECARD: pds["challenger"] if family == SCORECARD else pds["baseline_scorecard"],
+            LOGISTIC: train_logistic(frame, specs, settings.seed).predict_pd(test),
             **({"champion": pds["champion"]} if "champion" in pds else {}),
         }
         evidence = holdout_evidence(y_test, families, seed=settings.seed)

@@ -114,7 +114,6 @@ def report() -> ReasonAccuracyReport:
     pd_ = model.predict_proba(applicants)[:, 1]
     declined = pd_ >= np.quantile(pd_, 0.7)
     return validate_reason_accuracy(
-        model,
         explainer,
         applicants,
         FEATURES,

@@ -15,6 +15,7 @@ TRAINING_SET = "features/training_set.parquet"
 BATCH_SCORES_PREFIX = "scores/batch_scores/"
 
 REPORT_KINDS = (
+    "model_selection",
     "model_evaluation",
     "fairness",
     "reason_accuracy",
