@@ -48,6 +48,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -75,24 +76,19 @@ BARE_APP = textwrap.dedent(
 # -- workspace ----------------------------------------------------------------------------
 
 
-def build_workspace(home: Path, borrowers: int, trees: int, seed: int = 7) -> dict:
-    """A champion model and a feature snapshot over synthetic borrowers; returns ids and a key."""
+def build_workspace(
+    home: Path, borrowers: int, trees: int, seed: int = 7, family: str = "catboost"
+) -> dict:
+    """A champion model (CatBoost, or a WoE scorecard on the same rows) and a feature snapshot
+    over synthetic borrowers; returns ids and a key."""
     os.environ["CREDIT_HOME"] = str(home)
     import numpy as np
     import polars as pl
-    from catboost import CatBoostClassifier
 
     from credit_assets.core.contracts import load_contracts
-    from credit_assets.core.explain import LeafShapExplainer, needs_background
     from credit_assets.core.features import feature_catalogue
-    from credit_assets.core.modeling import RiskBands, ScoreScale, TrainConfig
+    from credit_assets.core.modeling import RiskBands, ScoreScale
     from credit_assets.core.modeling.artifacts import save_model_artifact
-    from credit_assets.core.modeling.train import (
-        TrainedModel,
-        catboost_params,
-        catboost_pool,
-        to_catboost_frame,
-    )
     from credit_assets.core.platform.apikeys import create_api_key
     from credit_assets.core.platform.db import migrated_engine
     from credit_assets.core.platform.online_store import publish_snapshot
@@ -131,34 +127,19 @@ def build_workspace(home: Path, borrowers: int, trees: int, seed: int = 7) -> di
         pl.Series("split", rng.choice(["train", "validation", "test"], rows, p=[0.7, 0.15, 0.15])),
     )
     train = frame.head(rows - borrowers).filter(pl.col("split") == "train")
-    # All `trees` trees, like a production model: no early stopping on this weak signal.
-    params = {
-        **catboost_params(specs, TrainConfig(iterations=trees, depth=6, threads=2)),
-        "use_best_model": False,
-        "early_stopping_rounds": None,
+    manifest_extra = {
+        "score_scale": ScoreScale(650.0, 20.0, 40.0).to_dict(),
+        "risk_bands": RiskBands().to_dict(),
+        "catalogue_version": catalogue.version,
     }
-    model = CatBoostClassifier(**params)
-    model.fit(
-        catboost_pool(to_catboost_frame(train, specs), specs, train["default_flag"].to_numpy(), 2)
-    )
-    trained = TrainedModel(
-        model=model, features=specs, best_iteration=trees, params=params, train_rows=train.height
-    )
-    background = None
-    if needs_background(trained.model):
-        background = catboost_pool(to_catboost_frame(train, specs), specs)
-    explainer = LeafShapExplainer.from_model(trained.model, background=background)
-    ref = save_model_artifact(
-        settings.artifacts_dir,
-        trained,
-        manifest_extra={
-            "score_scale": ScoreScale(650.0, 20.0, 40.0).to_dict(),
-            "risk_bands": RiskBands().to_dict(),
-            "expected_value": float(explainer.expected_value),
-            "catalogue_version": catalogue.version,
-        },
-        extra_files={"leaf_shap.npz": explainer.to_bytes()},
-    )
+    if family == "scorecard":
+        from credit_assets.core.modeling.scorecard import train_scorecard
+
+        scorecard = train_scorecard(train, specs, seed, ScoreScale(650.0, 20.0, 40.0))
+        ref = save_model_artifact(settings.artifacts_dir, scorecard, manifest_extra=manifest_extra)
+        described = {"family": "scorecard", "characteristics": len(scorecard.features)}
+    else:
+        ref, described = _catboost_champion(train, specs, trees, settings, manifest_extra)
     engine = migrated_engine(settings.resolved_database_url)
     register_challenger(
         engine,
@@ -182,12 +163,50 @@ def build_workspace(home: Path, borrowers: int, trees: int, seed: int = 7) -> di
     return {
         "borrower_ids": ids,
         "api_key": create_api_key(engine, "bench"),
-        "model": {
-            "version": ref.version,
-            "trees": int(trained.model.tree_count_),
-            "features": len(specs),
-        },
+        "model": {"version": ref.version, "features": len(specs), **described},
     }
+
+
+def _catboost_champion(
+    train: Any, specs: list, trees: int, settings: Any, manifest_extra: dict
+) -> tuple[Any, dict]:
+    """A CatBoost champion with all `trees` trees and its SHAP tables, saved."""
+    from catboost import CatBoostClassifier
+
+    from credit_assets.core.explain import LeafShapExplainer, needs_background
+    from credit_assets.core.modeling import TrainConfig
+    from credit_assets.core.modeling.artifacts import save_model_artifact
+    from credit_assets.core.modeling.train import (
+        TrainedModel,
+        catboost_params,
+        catboost_pool,
+        to_catboost_frame,
+    )
+
+    # All `trees` trees, like a production model: no early stopping on this weak signal.
+    params = {
+        **catboost_params(specs, TrainConfig(iterations=trees, depth=6, threads=2)),
+        "use_best_model": False,
+        "early_stopping_rounds": None,
+    }
+    model = CatBoostClassifier(**params)
+    model.fit(
+        catboost_pool(to_catboost_frame(train, specs), specs, train["default_flag"].to_numpy(), 2)
+    )
+    trained = TrainedModel(
+        model=model, features=specs, best_iteration=trees, params=params, train_rows=train.height
+    )
+    background = None
+    if needs_background(trained.model):
+        background = catboost_pool(to_catboost_frame(train, specs), specs)
+    explainer = LeafShapExplainer.from_model(trained.model, background=background)
+    ref = save_model_artifact(
+        settings.artifacts_dir,
+        trained,
+        manifest_extra={**manifest_extra, "expected_value": float(explainer.expected_value)},
+        extra_files={"leaf_shap.npz": explainer.to_bytes()},
+    )
+    return ref, {"family": "catboost", "trees": int(trained.model.tree_count_)}
 
 
 def _allowed(contracts: dict, feature: str) -> list[str] | None:
@@ -716,6 +735,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--borrowers", type=int, default=5000)
     parser.add_argument("--trees", type=int, default=500)
     parser.add_argument(
+        "--family",
+        choices=("catboost", "scorecard"),
+        default="catboost",
+        help="the champion's family: CatBoost (--trees trees) or a WoE scorecard",
+    )
+    parser.add_argument(
         "--database",
         choices=("auto", "postgres", "sqlite"),
         default="auto",
@@ -752,7 +777,7 @@ def main(argv: list[str] | None = None) -> int:
     processes: list[subprocess.Popen] = []
     try:
         started = time.monotonic()
-        workspace = build_workspace(home, args.borrowers, args.trees)
+        workspace = build_workspace(home, args.borrowers, args.trees, family=args.family)
         setup_seconds = time.monotonic() - started
         (workdir / "bare_app.py").write_text(BARE_APP)
         env = {

@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
 DEFAULT_OUTPUT = REPO / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- bench-results-json", "bench-results-json -->"
-NAMES = ("features", "reasons", "api", "demo")
+NAMES = ("features", "reasons", "api", "api_scorecard", "demo")
 
 # Targets. features and api restate their scripts' targets; reasons has none in its script,
 # so these follow DESIGN.md ("Measured facts"): exact SHAP must give the same values and the
@@ -395,8 +395,12 @@ API_HISTORY = (
 )
 
 
-def bench_api(args: argparse.Namespace, py: str) -> dict[str, Any]:
-    command = [py, str(BENCH / "bench_api.py")] + (["--quick"] if args.quick else [])
+def bench_api(args: argparse.Namespace, py: str, family: str = "catboost") -> dict[str, Any]:
+    command = (
+        [py, str(BENCH / "bench_api.py")]
+        + (["--quick"] if args.quick else [])
+        + (["--family", family] if family != "catboost" else [])
+    )
     runs, started = repeat(command, args.repeats, 1800)
     ratios = [r["ratio"] for r in runs if r["ratio"] is not None]
     p99s = [r["at_half_throughput"].get("p99_ms") for r in runs]
@@ -657,12 +661,17 @@ TITLES = {
     "features": ("Feature path vs a hand-written Polars query", "bench/bench_features.py"),
     "reasons": ("Reasons: leaf-table SHAP vs CatBoost ShapValues", "bench/bench_reasons.py"),
     "api": ("Scoring API vs a bare FastAPI endpoint", "bench/bench_api.py"),
+    "api_scorecard": (
+        "Scoring API with a scorecard champion vs a bare FastAPI endpoint",
+        "bench/bench_api.py --family scorecard",
+    ),
     "demo": ("`make demo` end to end", "credit-platform demo --no-serve"),
 }
 RUNNERS: dict[str, Callable[[argparse.Namespace, str], dict[str, Any]]] = {
     "features": bench_features,
     "reasons": bench_reasons,
     "api": bench_api,
+    "api_scorecard": lambda args, py: bench_api(args, py, "scorecard"),
     "demo": bench_demo,
 }
 

@@ -232,7 +232,13 @@ def _print_evaluation(evaluation: dict | None) -> None:
             f"  {c['other']} - {c['challenger']}: {c['difference']:+.4f} "
             f"[{c['low']:+.4f}, {c['high']:+.4f}], p = {c['p_value']:.3g} ({c['test']})"
         )
-    if method == "cross_validation":
+    selection = evaluation.get("selection") or {}
+    if selection:
+        print(f"  chosen: {evaluation.get('family')}: {selection.get('reason')}")
+        print(f"  rule: {selection.get('rule')}")
+    if evaluation.get("fitted"):
+        print(f"  fitted: {evaluation['fitted']}")
+    elif method == "cross_validation":
         print("  (the challenger itself was fitted once, on the train split)")
 
 

@@ -227,6 +227,10 @@ class ModelInfo(BaseModel):
 
     version: str = Field(examples=["20240616T020000Z-1a2b3c4d"])
     manifest_sha256: str = Field(description="Checksum of the artifact manifest, verified at load.")
+    family: Literal["catboost", "scorecard"] = Field(
+        description="The model family: CatBoost (reasons by exact SHAP) or a WoE scorecard "
+        "(reasons by the points method)."
+    )
     promoted_at: datetime | None = Field(description="When the model became champion (UTC).")
     metrics: dict[str, Any] = Field(
         description="Test-set metrics at promotion (AUC, Gini, KS, Brier)."

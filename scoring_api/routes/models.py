@@ -33,6 +33,7 @@ async def current_model(_lender: ModelsLender, model: ServingModel) -> ModelInfo
     return ModelInfo(
         version=model.version,
         manifest_sha256=model.manifest_sha256,
+        family=model.family,
         # The registry stores naive UTC; the API promises RFC 3339 with an offset.
         promoted_at=record.promoted_at.replace(tzinfo=UTC)
         if record and record.promoted_at

@@ -49,7 +49,7 @@ def test_lending_club_ends_in_a_documented_champion_without_fairness_evidence(
 
     # The state column is carried but never an input.
     manifest = json.loads((credit_home / f"artifacts/models/{version}/manifest.json").read_text())
-    assert "addr_state" not in manifest["features"] and len(manifest["features"]) == 21
+    assert "addr_state" not in manifest["features"] and len(manifest["features"]) <= 21
 
     # No dates: the families on the same 5 x 3 folds. Reference (datasets README): 5-fold CV
     # AUC 0.740 for both logistic regression and CatBoost.
@@ -61,3 +61,12 @@ def test_lending_club_ends_in_a_documented_champion_without_fairness_evidence(
     assert models["catboost"]["auc"] >= models["logistic"]["auc"] - 0.01, models
     assert models["catboost"]["auc_sd"] < 0.04  # ~0.015 between folds of 1 971 rows
     assert "Candidate families" in markdown and "fold_auc" in card["plots"]
+
+    # The best servable family by the folds is the one promoted, within 0.01 of the better
+    # of logistic regression and CatBoost (the bar of issue 17), its choice recorded.
+    servable = {f: models[f]["auc"] for f in ("catboost", "scorecard")}
+    winner = max(servable, key=servable.get)
+    assert manifest["model_type"] == winner == model["decision"]["family"]
+    assert servable[winner] >= max(models["catboost"]["auc"], models["logistic"]["auc"]) - 0.01
+    assert winner in manifest["selection"]["reason"]
+    assert "refit on all 7,886 development rows" in manifest["fitted"]

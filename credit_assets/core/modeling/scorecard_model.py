@@ -206,6 +206,35 @@ class TrainedScorecard:
         """
         return np.maximum(terms - self.best_terms(), 0.0)
 
+    def best_values(self) -> dict[str, object]:
+        """Per characteristic, a value that falls in its lowest-risk bin: the reference the
+        points method measures reasons against (reason accuracy neutralises to it).
+
+        Numeric: a value in the bin (NaN when missing is best). Categorical: the
+        `{category: 1.0}` mix of `population_baselines` (missing as CatBoost's token).
+        """
+        values: dict[str, object] = {}
+        for f in self.features:
+            attainable = f.attainable_woe
+            i = min(range(len(attainable)), key=lambda j: f.coefficient * attainable[j])
+            missing = i == len(f.woe)
+            if f.kind == "categorical":
+                category = (
+                    MISSING_TOKEN
+                    if missing
+                    else "\x00unseen-category"
+                    if i > len(f.woe)
+                    else f.categories[i][0]
+                )
+                values[f.name] = {category: 1.0}
+            elif missing:
+                values[f.name] = math.nan
+            elif i == 0:
+                values[f.name] = f.splits[0] - 1.0 if f.splits else 0.0
+            else:
+                values[f.name] = f.splits[i - 1]
+        return values
+
     @staticmethod
     def centred_terms(terms: np.ndarray, background: np.ndarray) -> np.ndarray:
         """Terms minus their mean over `background` terms: the exact SHAP values of an

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
@@ -157,7 +157,9 @@ class ScoringModel:
         self.categorical_features = [f.name for f in self.features if f.is_categorical]
         self._cat_index = [i for i, f in enumerate(self.features) if f.is_categorical]
         self._num_index = [i for i, f in enumerate(self.features) if not f.is_categorical]
-        self.family = "scorecard" if isinstance(self.model, TrainedScorecard) else "catboost"
+        self.family: Literal["catboost", "scorecard"] = (
+            "scorecard" if isinstance(self.model, TrainedScorecard) else "catboost"
+        )
         if isinstance(self.model, TrainedScorecard):
             if self.model.feature_names != self.feature_names:
                 raise ValueError(f"model {self.version}: scorecard characteristics differ")

@@ -136,11 +136,17 @@ def reason_accuracy(context: dg.AssetExecutionContext, platform: PlatformResourc
     train_inputs = to_catboost_frame(
         ctx.frame.filter(pl.col("split") == "train"), ctx.loaded.features
     )
-    baselines = population_baselines(
-        train_inputs, ctx.loaded.feature_names, ctx.loaded.categorical_features
-    )
     declined = ctx.scores < settings.approval_cutoff_score
     checked, population = applicants_to_check(ctx.pd, declined)
+    if isinstance(ctx.explainer, ScorecardExplainer):
+        # The points method measures reasons against the best attainable bin: that is
+        # what a declined applicant is told they fell short of, so it is what we restore.
+        baselines = ctx.explainer.scorecard.best_values()
+        population += "; reasons neutralised to the best attainable bin (points method)"
+    else:
+        baselines = population_baselines(
+            train_inputs, ctx.loaded.feature_names, ctx.loaded.categorical_features
+        )
     rules = policy_from_settings(settings)
     report = validate_reason_accuracy(
         ctx.explainer,

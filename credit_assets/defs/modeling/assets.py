@@ -450,7 +450,16 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
         "champion_comparison": versus_champion,
     }
     uri = write_report(platform, "model_evaluation", version, report)
-    record_metrics(engine, version, evaluation=candidates.registry_figures())
+    record_metrics(
+        engine,
+        version,
+        evaluation={
+            **candidates.registry_figures(),
+            "family": challenger.family,
+            "selection": challenger.manifest.get("selection"),
+            "fitted": challenger.manifest.get("fitted"),
+        },
+    )
 
     challenger_auc = results["challenger"]["auc"]
     champion_auc = results["champion"]["auc"] if "champion" in results else None
@@ -611,6 +620,13 @@ def champion_model(
     version = evaluation["challenger_version"]
     evidence = promotion_evidence(platform, version)
     decision = decide(evaluate_gates(evidence, policy(settings)), config.override_reason)
+    # The family choice and its rule travel with the decision (the preference is policy).
+    manifest = load_challenger(platform, version).manifest
+    decision_record = {
+        **decision.to_dict(),
+        "family": manifest.get("model_type", CHALLENGER),
+        "selection": manifest.get("selection") or {},
+    }
     fairness = read_report(platform, "fairness", version) or {}
     card = platform.store.uri(report_key("model_cards", version, "html"))
     if decision.promote:
@@ -626,7 +642,7 @@ def champion_model(
             },
             fairness=fairness.get("summary") or {},
             override_reason=decision.override_reason,
-            decision=decision.to_dict(),
+            decision=decision_record,
             lineage={
                 "evaluation_run_id": evaluation["_run_id"],
                 "promotion_run_id": context.run_id,
@@ -636,7 +652,7 @@ def champion_model(
         record = hold_back(
             platform.engine,
             version,
-            decision=decision.to_dict(),
+            decision=decision_record,
             fairness=fairness.get("summary") or {},
             lineage={"evaluation_run_id": evaluation["_run_id"], "decision_run_id": context.run_id},
         )
