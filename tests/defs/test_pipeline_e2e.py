@@ -136,3 +136,39 @@ def test_a_worse_challenger_is_held_back_and_documented_while_the_run_succeeds(
             evaluation = record.event.dagster_event.event_specific_data
             assert not evaluation.passed, check
             assert evaluation.severity == dg.AssetCheckSeverity.ERROR
+
+
+@pytest.mark.slow
+def test_a_scorecard_champion_runs_the_whole_graph_like_catboost(small_workspace, monkeypatch):
+    """CREDIT_MODEL_FAMILIES=scorecard: the scorecard is the challenger, faces every gate,
+    and batch scoring, explainability, reason accuracy, LDA and monitoring read it."""
+    monkeypatch.setenv("CREDIT_MODEL_FAMILIES", "scorecard")
+    log: list[str] = []
+    outcome = materialize_all(
+        groups=["ingestion", "features", "modeling", "compliance", "scoring", "monitoring"],
+        log=log.append,
+    )
+    assert outcome.success, "\n".join(log)
+    engine = migrated_engine(get_settings().resolved_database_url)
+    champion = current_champion(engine)
+    assert champion is not None, "\n".join(log)
+    assert champion.decision["family"] == "scorecard"
+    home = small_workspace
+    manifest = json.loads((home / f"artifacts/models/{champion.version}/manifest.json").read_text())
+    assert manifest["model_type"] == "scorecard" and "scorecard.json" in manifest["files"]
+    assert champion.metrics["auc"] > 0.68
+
+    reports = home / "data/reports"
+    accuracy = json.loads((reports / f"reason_accuracy/{champion.version}.json").read_text())
+    assert accuracy["share"] >= 0.95 and "best attainable bin" in accuracy["population"]
+    explained = json.loads((reports / f"explainability/{champion.version}.json").read_text())
+    assert explained["points_table"] and explained["importance"]
+
+    scores = pl.read_parquet(home / "data/scores/batch_scores/*.parquet")
+    assert scores.height > 0 and set(scores["model_version"].unique()) == {champion.version}
+    scored = scores.filter(pl.col("scorable"))
+    assert scored["score"].is_between(300, 850).all()
+    assert scored["reasons"].list.len().max() <= 4
+    with dg.DagsterInstance.get() as instance:
+        drift = instance.get_latest_materialization_event(dg.AssetKey("drift_report"))
+    assert drift is not None

@@ -532,6 +532,15 @@ def _candidate_blocks(candidates: Mapping[str, Any]) -> list[Block]:
                 "AUC(other) - AUC(catboost)",
             )
         )
+    tuning = (candidates.get("details") or {}).get("catboost_tuning")
+    if tuning:
+        blocks.append(
+            Table(
+                tuning,
+                ["depth", "l2_leaf_reg", "auc_mean", "folds", "chosen"],
+                caption="CatBoost depth and regularisation chosen on the first repeat's folds",
+            )
+        )
     failed = candidates.get("failed") or {}
     if failed:
         blocks.append(Bullets([f"{name}: not evaluated ({why})" for name, why in failed.items()]))

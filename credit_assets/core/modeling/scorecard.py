@@ -14,6 +14,7 @@ higher WoE means lower risk and the coefficients come out negative.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -143,11 +144,60 @@ def train_scorecard(
     selected = list(fitted.binning_process_.get_support(names=True))
     coefficients = dict(zip(selected, fitted.estimator_.coef_.ravel(), strict=True))
     by_name = {f.name: f for f in features}
+    binned = {n: _extract(fitted, by_name[n], coefficients[n]) for n in selected}
+    intercept = float(fitted.estimator_.intercept_[0])
+    keep: list[str] = list(selected)
+    dropped: list[dict[str, Any]] = []
+    if any(c > 0 for c in coefficients.values()):
+        keep, dropped, coefficients, intercept = _drop_reversed(
+            binned, train, y, keep, coefficients, intercept, seed
+        )
+        fitted = None  # the coefficients are no longer the optbinning estimator's
     return TrainedScorecard(
-        features=[_extract(fitted, by_name[n], coefficients[n]) for n in selected],
-        intercept=float(fitted.estimator_.intercept_[0]),
+        features=[replace(binned[n], coefficient=float(coefficients[n])) for n in keep],
+        intercept=intercept,
         scale=scale,
-        specs=[by_name[n] for n in selected],
+        specs=[by_name[n] for n in keep],
         train_rows=train.height,
+        dropped=dropped,
         fitted=fitted,
     )
+
+
+def _drop_reversed(
+    binned: dict[str, BinnedFeature],
+    train: pl.DataFrame,
+    y: np.ndarray,
+    keep: list[str],
+    coefficients: dict[str, float],
+    intercept: float,
+    seed: int,
+) -> tuple[list[str], list[dict[str, Any]], dict[str, float], float]:
+    """Drop, one at a time, the characteristic whose coefficient has the wrong sign (positive:
+    its lower-risk bins would add risk, usually because a correlated window of the same payments
+    took its place), refitting the regression on the WoE of the rest, until every sign is right.
+
+    This is the scorecard developer's rule: a characteristic whose points run against its own
+    bad rates cannot be explained to an applicant and breaks its declared direction.
+    """
+    woe = {n: binned[n].woe_of(train.get_column(n)) for n in keep}
+    keep = list(keep)
+    dropped: list[dict[str, Any]] = []
+    while True:
+        positive = [(c, n) for n, c in coefficients.items() if c > 0]
+        if not positive or len(keep) == 1:
+            break
+        coefficient, worst = max(positive)
+        keep.remove(worst)
+        dropped.append(
+            {
+                "feature": str(worst),
+                "coefficient": round(float(coefficient), 6),
+                "reason": "coefficient of the wrong sign (points against its own bad rates)",
+            }
+        )
+        model = LogisticRegression(random_state=seed, max_iter=1000)
+        model.fit(np.column_stack([woe[n] for n in keep]), y)
+        coefficients = dict(zip(keep, (float(c) for c in model.coef_.ravel()), strict=True))
+        intercept = float(model.intercept_[0])
+    return keep, dropped, coefficients, intercept

@@ -143,6 +143,8 @@ class TrainedScorecard:
     scale: ScoreScale
     specs: list[FeatureSpec] = field(default_factory=list, repr=False, compare=False)
     train_rows: int = field(default=0, compare=False)
+    dropped: list[dict[str, Any]] = field(default_factory=list, compare=False)
+    """Characteristics removed for a coefficient of the wrong sign, with that coefficient."""
     """The catalogue specs of `features`, in the same order (set by training and loading)."""
     fitted: Any = field(default=None, repr=False, compare=False)
     """The optbinning `Scorecard` it was exported from, when it was just trained."""
@@ -286,6 +288,7 @@ class TrainedScorecard:
             "intercept": self.intercept,
             "scale": self.scale.to_dict(),
             "features": [asdict(f) for f in self.features],
+            "dropped": self.dropped,
         }
 
     def to_json(self) -> str:
@@ -302,6 +305,7 @@ class TrainedScorecard:
             features=[BinnedFeature(**f) for f in data["features"]],
             intercept=float(data["intercept"]),
             scale=ScoreScale.from_dict(data["scale"]),
+            dropped=list(data.get("dropped", [])),
         )
 
     @classmethod

@@ -103,6 +103,12 @@ class Settings(BaseSettings):
         description="Cross-validation runs on a stratified sample of at most this many rows "
         "(15 fits per family must stay within minutes).",
     )
+    cv_tune_max_rows: int = Field(
+        default=5_000,
+        ge=0,
+        description="On files of at most this many rows, CatBoost's depth and L2 "
+        "regularisation are chosen on the folds of the first repeat (0: never).",
+    )
     model_families: str = Field(
         default="catboost,scorecard",
         description="Families that may become the challenger, comma-separated (catboost, "

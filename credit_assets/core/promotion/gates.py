@@ -154,7 +154,11 @@ def monotonicity_gate(evidence: Mapping[str, Any] | None) -> Gate:
     """From the monotonicity evidence recorded in the model's manifest."""
     if not evidence:
         return Gate(MONOTONICITY, False, "no monotonicity evidence recorded with the model")
-    failed = [f["feature"] for f in evidence.get("features", []) if not f.get("passed", True)]
+    failed = [
+        f["feature"]
+        for f in evidence.get("features", [])
+        if f.get("status") == "fail" or f.get("passed") is False
+    ]
     checked = len(evidence.get("features", []))
     passed = bool(evidence.get("passed", False)) and not failed
     return Gate(

@@ -1,5 +1,6 @@
 """Modeling: the CatBoost challenger, the scorecard baseline, their evaluation and promotion."""
 
+from dataclasses import replace
 from typing import Any
 
 import dagster as dg
@@ -109,7 +110,9 @@ def selection_evidence(
     if method == "cross_validation":
         rows, note = cv_sample(frame, settings.cv_max_rows, settings.seed)
         cv = CVConfig(folds=settings.cv_folds, repeats=settings.cv_repeats, seed=settings.seed)
-        evidence = cross_validation(rows, specs, train_config(settings), cv)
+        evidence = cross_validation(
+            rows, specs, train_config(settings), cv, tune_max_rows=settings.cv_tune_max_rows
+        )
         if note:
             evidence.details["sample"] = note
         return evidence
@@ -202,11 +205,22 @@ def fit_chosen(
         where = f"refit on all {development.height:,} development rows (the test split is sealed)"
         if family == SCORECARD:
             return train_scorecard(development, specs, settings.seed, scale), where
-        fits = evidence.get("details", {}).get("fits", {}).get(CHALLENGER)
+        details = evidence.get("details", {})
+        fits = details.get("fits", {}).get(CHALLENGER)
         if fits:
-            config = train_config(settings)
+            chosen = details.get("catboost_config") or {}
+            config = replace(train_config(settings), **chosen)
             trees, note = trees_from_folds(fits, development.height, config.iterations)
-            return refit_challenger(development, specs, config, trees), f"{where}; {note}"
+            tuned = (
+                f"; depth {config.depth}, l2_leaf_reg {config.l2_leaf_reg:g} chosen by the "
+                "first repeat's folds"
+                if details.get("catboost_tuning")
+                else ""
+            )
+            return (
+                refit_challenger(development, specs, config, trees),
+                f"{where}; {note}{tuned}",
+            )
     if family == SCORECARD:
         return train_scorecard(frame, specs, settings.seed, scale), "fitted on the train split"
     return (
@@ -548,6 +562,11 @@ def candidate_metadata(evidence: CandidateEvidence) -> dict:
         metadata["fold_auc"] = dg.MetadataValue.md(png_markdown(png, "AUC per fold by family"))
     if evidence.plan:
         metadata["cv_plan"] = dg.MetadataValue.json(evidence.plan)
+    tuning = evidence.details.get("catboost_tuning")
+    if tuning:
+        metadata["catboost_tuning"] = dg.MetadataValue.md(
+            markdown_table(tuning, ["depth", "l2_leaf_reg", "auc_mean", "folds", "chosen"])
+        )
     return metadata
 
 

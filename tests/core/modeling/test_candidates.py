@@ -170,3 +170,29 @@ def test_the_logistic_reference_takes_nulls_and_unseen_levels() -> None:
     pd = model.predict_pd(test)
     assert pd.shape == (test.height,) and np.isfinite(pd).all()
     assert auc(test["default_flag"].to_numpy(), pd) > 0.65
+
+
+def test_catboost_depth_and_regularisation_are_chosen_by_the_first_repeats_folds() -> None:
+    frame = lender_frame(400, seed=8)
+    cv = CVConfig(folds=3, repeats=2, seed=2)
+    tuned = cross_validation(frame, SPECS, FAST, cv, families=(CHALLENGER,), tune_max_rows=1000)
+    grid = tuned.details["catboost_tuning"]
+    # The configured point and the grid, each on the first repeat's 3 folds; one is chosen.
+    assert {(r["depth"], r["l2_leaf_reg"]) for r in grid} == {
+        (FAST.depth, FAST.l2_leaf_reg),
+        *candidates.TUNING_GRID,
+    }
+    assert all(r["folds"] == 3 for r in grid)
+    [chosen] = [r for r in grid if r["chosen"]]
+    assert chosen["auc_mean"] == max(r["auc_mean"] for r in grid)
+    assert tuned.details["catboost_config"] == {
+        "depth": chosen["depth"],
+        "l2_leaf_reg": chosen["l2_leaf_reg"],
+    }
+    # Its fold-1 AUCs on the first repeat are the tuning run's, by the same seeds and folds.
+    first_repeat = tuned.fold_auc[CHALLENGER][:3]
+    assert np.mean(first_repeat) == pytest.approx(chosen["auc_mean"], abs=1e-6)
+
+    untuned = cross_validation(frame, SPECS, FAST, cv, families=(CHALLENGER,), tune_max_rows=399)
+    assert "catboost_tuning" not in untuned.details
+    assert untuned.details["catboost_config"] == {"depth": FAST.depth, "l2_leaf_reg": 10.0}

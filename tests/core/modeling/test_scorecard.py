@@ -109,3 +109,32 @@ def test_scorecard_ranks_risk_on_the_test_split(
 ) -> None:
     test = data.filter(pl.col("split") == "test")
     assert roc_auc_score(test["default_flag"], scorecard.predict_pd(test)) > 0.7
+
+
+def test_a_characteristic_with_a_reversed_sign_is_dropped_and_the_rest_refit() -> None:
+    """x2 looks risky on its own (its WoE says so) but lowers risk given x1: a logistic
+    regression on WoE gives it a positive coefficient, points against its own bad rates."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(4)
+    n = 4000
+    z = rng.normal(size=n)
+    x1, x2 = z + 0.3 * rng.normal(size=n), z + 0.3 * rng.normal(size=n)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(-1.5 + 2.0 * x1 - 1.2 * x2)))).astype(int)
+    data = pl.DataFrame(
+        {"x1": x1, "x2": x2, "other": rng.normal(size=n), "default_flag": y, "split": "train"}
+    )
+    specs = [FeatureSpec(name, "", "s", "float") for name in ("x1", "x2", "other")]
+    scorecard = train_scorecard(data, specs, seed=0)
+
+    assert [d["feature"] for d in scorecard.dropped] == ["x2"]
+    assert scorecard.dropped[0]["coefficient"] > 0
+    assert scorecard.feature_names == ["x1", "other"] == [s.name for s in scorecard.specs]
+    assert all(f.coefficient < 0 for f in scorecard.features)
+    # The refit is a plain L2 logistic regression on the kept characteristics' WoE.
+    woe = np.column_stack([f.woe_of(data[f.name]) for f in scorecard.features])
+    reference = LogisticRegression(random_state=0, max_iter=1000).fit(woe, y)
+    np.testing.assert_allclose(
+        scorecard.predict_pd(data), reference.predict_proba(woe)[:, 1], rtol=0, atol=1e-12
+    )
+    assert TrainedScorecard.from_json(scorecard.to_json()).dropped == scorecard.dropped
