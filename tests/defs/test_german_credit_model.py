@@ -49,7 +49,13 @@ def test_german_credit_models_clear_the_published_bar(credit_home, monkeypatch, 
     ) or fairness["summary"]["attribute"] in ("sex", "age")
     with dg.DagsterInstance.get() as instance:
         challenger = instance.get_latest_materialization_event(dg.AssetKey("challenger_model"))
-    assert challenger.asset_materialization.metadata["features"].value == 7
+    manifest = json.loads(
+        (credit_home / f"artifacts/models/{champion.version}/manifest.json").read_text()
+    )
+    # The contract's 7 inputs, less any a scorecard dropped for a coefficient of the wrong sign.
+    dropped = manifest["params"].get("dropped_for_sign", [])
+    assert challenger.asset_materialization.metadata["features"].value == 7 - len(dropped)
+    assert len(manifest["features"]) == 7 - len(dropped)
 
     # No dates: every family is judged on the same 5 x 3 stratified folds of all 1 000 rows.
     candidates = report["candidates"]

@@ -36,10 +36,11 @@ def small_workspace(credit_home, monkeypatch):
     return credit_home
 
 
-def _run_and_check(home) -> None:
+def _run_and_check(home, more_groups: list[str] | None = None) -> None:
     log: list[str] = []
     outcome = materialize_all(
-        groups=["ingestion", "features", "modeling", "compliance"], log=log.append
+        groups=["ingestion", "features", "modeling", "compliance", *(more_groups or [])],
+        log=log.append,
     )
     assert outcome.success, "\n".join(log)
     settings = get_settings()
@@ -74,11 +75,6 @@ def _run_and_check(home) -> None:
         (home / f"data/reports/model_evaluation/{champion.version}.json").read_text()
     )
     assert set(report["models"]) == {"challenger", "baseline_scorecard"}
-
-
-@pytest.mark.slow
-def test_the_graph_materializes_end_to_end_embedded(small_workspace):
-    _run_and_check(small_workspace)
 
 
 @pytest.mark.slow
@@ -139,19 +135,17 @@ def test_a_worse_challenger_is_held_back_and_documented_while_the_run_succeeds(
 
 
 @pytest.mark.slow
-def test_a_scorecard_champion_runs_the_whole_graph_like_catboost(small_workspace, monkeypatch):
-    """CREDIT_MODEL_FAMILIES=scorecard: the scorecard is the challenger, faces every gate,
+def test_the_graph_materializes_end_to_end_embedded_with_a_scorecard_champion(
+    small_workspace, monkeypatch
+):
+    """The embedded run of the whole graph, with CREDIT_MODEL_FAMILIES=scorecard (the
+    PostgreSQL run below has CatBoost): the scorecard is the challenger, faces every gate,
     and batch scoring, explainability, reason accuracy, LDA and monitoring read it."""
     monkeypatch.setenv("CREDIT_MODEL_FAMILIES", "scorecard")
-    log: list[str] = []
-    outcome = materialize_all(
-        groups=["ingestion", "features", "modeling", "compliance", "scoring", "monitoring"],
-        log=log.append,
-    )
-    assert outcome.success, "\n".join(log)
+    _run_and_check(small_workspace, ["scoring", "monitoring"])
     engine = migrated_engine(get_settings().resolved_database_url)
     champion = current_champion(engine)
-    assert champion is not None, "\n".join(log)
+    assert champion is not None
     assert champion.decision["family"] == "scorecard"
     home = small_workspace
     manifest = json.loads((home / f"artifacts/models/{champion.version}/manifest.json").read_text())

@@ -122,7 +122,8 @@ class LoadedModel:
         return predict_pd(self.model, df, self.features, thread_count)
 
 
-def _model_bytes(model: CatBoostClassifier) -> bytes:
+def model_bytes(model: CatBoostClassifier) -> bytes:
+    """A CatBoost model in its own `.cbm` format."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / MODEL_FILE
         model.save_model(str(path), format="cbm")
@@ -180,7 +181,7 @@ def _family_body(trained: TrainedModel | TrainedScorecard) -> tuple[str, bytes, 
         )
     return (
         MODEL_FILE,
-        _model_bytes(trained.model),
+        model_bytes(trained.model),
         {
             "model_type": CATBOOST,
             "catboost_version": catboost.__version__,

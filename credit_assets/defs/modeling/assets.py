@@ -1,11 +1,14 @@
 """Modeling: the CatBoost challenger, the scorecard baseline, their evaluation and promotion."""
 
+import base64
+import json
 from dataclasses import replace
 from typing import Any
 
 import dagster as dg
 import numpy as np
 import polars as pl
+from catboost import CatBoostClassifier
 
 from credit_assets.core.contracts import protected_columns
 from credit_assets.core.features import feature_catalogue, is_out_of_time
@@ -17,7 +20,7 @@ from credit_assets.core.modeling import (
     train_scorecard,
     verify_monotonicity,
 )
-from credit_assets.core.modeling.artifacts import save_model_artifact
+from credit_assets.core.modeling.artifacts import model_bytes, save_model_artifact
 from credit_assets.core.modeling.candidates import (
     CHALLENGER,
     LOGISTIC,
@@ -52,7 +55,11 @@ from credit_assets.core.platform.registry import (
 )
 from credit_assets.core.platform.settings import Settings
 from credit_assets.core.platform.storage.artifacts import artifact_storage
-from credit_assets.core.platform.storage.keys import report_key, scorecard_key
+from credit_assets.core.platform.storage.keys import (
+    candidate_fit_key,
+    report_key,
+    scorecard_key,
+)
 from credit_assets.core.promotion import (
     MONOTONICITY,
     NO_PROTECTED,
@@ -99,7 +106,7 @@ def selection_policy(settings: Settings) -> SelectionPolicy:
 
 
 def selection_evidence(
-    platform: PlatformResource, frame: pl.DataFrame, specs: list[FeatureSpec]
+    platform: PlatformResource, frame: pl.DataFrame, specs: list[FeatureSpec], training_sha: str
 ) -> CandidateEvidence:
     """Every family on the same evidence, before any is chosen: repeated stratified k-fold
     cross-validation on all labelled rows when the training set is not split by date (or
@@ -126,9 +133,14 @@ def selection_evidence(
     }
     for name, fit in fitters.items():
         try:
-            pds[name] = fit().predict_pd(validation)
+            fitted = fit()
+            pds[name] = fitted.predict_pd(validation)
         except Exception as exc:  # a family that cannot fit these rows is a finding
             failed[name] = f"{type(exc).__name__}: {str(exc)[:200]}"
+            continue
+        if isinstance(fitted, TrainedModel | TrainedScorecard):
+            # The chosen family is this very fit: challenger_model reuses it, not refits it.
+            store_fit(platform, training_sha, fitted)
     evidence = holdout_evidence(labels(validation), pds, seed=settings.seed)
     evidence.failed = failed
     evidence.details["split"] = (
@@ -147,7 +159,7 @@ def model_selection(context: dg.AssetExecutionContext, platform: PlatformResourc
     CREDIT_PREFER_MARGIN of it; the rule and the figures are recorded with the challenger
     and its promotion decision. The chosen family still faces every gate."""
     frame, specs, training_sha = load_training_set(platform)
-    evidence = selection_evidence(platform, frame, specs)
+    evidence = selection_evidence(platform, frame, specs, training_sha)
     selection = choose_family(evidence.models, selection_policy(platform.settings), evidence.method)
     context.log.info(f"{evidence.summary()}; chosen: {selection.reason}")
     uri = write_report(
@@ -169,6 +181,68 @@ def model_selection(context: dg.AssetExecutionContext, platform: PlatformResourc
             "report_uri": dg.MetadataValue.path(uri),
             **candidate_metadata(evidence),
         }
+    )
+
+
+def store_fit(
+    platform: PlatformResource, training_sha: str, fitted: TrainedModel | TrainedScorecard
+) -> None:
+    """Keep a family's fit on this training set (CatBoost's own format, or the scorecard
+    document; never a pickle) for `challenger_model` to reuse."""
+    if isinstance(fitted, TrainedScorecard):
+        family, body = SCORECARD, {"scorecard": fitted.to_dict(), "train_rows": fitted.train_rows}
+        names = fitted.feature_names
+    else:
+        family, names = CHALLENGER, fitted.feature_names
+        body = {
+            "cbm_base64": base64.b64encode(model_bytes(fitted.model)).decode(),
+            "best_iteration": fitted.best_iteration,
+            "params": fitted.params,
+            "train_rows": fitted.train_rows,
+            "validation_rows": fitted.validation_rows,
+        }
+    platform.store.put_bytes(
+        candidate_fit_key(training_sha, family),
+        json.dumps({**body, "features": names, "config": fit_config(platform.settings)}).encode(),
+    )
+
+
+def fit_config(settings: Settings) -> dict[str, Any]:
+    """What a stored fit was made with: reused only while the configuration is the same."""
+    return {
+        "train": vars(train_config(settings)),
+        "seed": settings.seed,
+        "scale": score_scale(settings).to_dict(),
+    }
+
+
+def stored_fit(
+    platform: PlatformResource, training_sha: str, family: str, specs: list[FeatureSpec]
+) -> TrainedModel | TrainedScorecard | None:
+    """The fit `store_fit` kept for this training set and family, if any."""
+    key = candidate_fit_key(training_sha, family)
+    if not platform.store.exists(key):
+        return None
+    body = json.loads(platform.store.get_bytes(key))
+    by_name = {s.name: s for s in specs}
+    if body.get("config") != json.loads(json.dumps(fit_config(platform.settings))) or not set(
+        body["features"]
+    ) <= set(by_name):
+        return None  # made under another configuration or catalogue: fit afresh
+    features = [by_name[n] for n in body["features"]]
+    if family == SCORECARD:
+        scorecard = TrainedScorecard.from_dict(body["scorecard"])
+        scorecard.specs, scorecard.train_rows = features, int(body["train_rows"])
+        return scorecard
+    model = CatBoostClassifier()
+    model.load_model(blob=base64.b64decode(body["cbm_base64"]))
+    return TrainedModel(
+        model=model,
+        features=features,
+        best_iteration=int(body["best_iteration"]),
+        params=body["params"],
+        train_rows=int(body["train_rows"]),
+        validation_rows=int(body["validation_rows"]),
     )
 
 
@@ -229,6 +303,28 @@ def fit_chosen(
     )
 
 
+def fit_or_reuse(
+    platform: PlatformResource,
+    frame: pl.DataFrame,
+    specs: list[FeatureSpec],
+    training_sha: str,
+    family: str,
+    evidence: dict[str, Any],
+) -> tuple[TrainedModel | TrainedScorecard, str]:
+    """`fit_chosen`, except that the fit `model_selection` judged on the out-of-time split is
+    reused as it is (the same rows, configuration and seed would give the same model)."""
+    if evidence.get("method") != "cross_validation":
+        kept = stored_fit(platform, training_sha, family, specs)
+        if kept is not None:
+            how = (
+                "fitted on the train split"
+                if family == SCORECARD
+                else "fitted on the train split, early-stopped on validation"
+            )
+            return kept, how + " (the fit model_selection judged)"
+    return fit_chosen(platform.settings, frame, specs, family, evidence)
+
+
 @dg.asset(
     group_name="modeling",
     deps=["training_set", "model_selection"],
@@ -265,7 +361,7 @@ def challenger_model(context: dg.AssetExecutionContext, platform: PlatformResour
     contracts = platform.contracts()
     catalogue = feature_catalogue(contracts)
     selection, evidence = chosen_family(platform, training_sha)
-    trained, how = fit_chosen(settings, frame, specs, selection.family, evidence)
+    trained, how = fit_or_reuse(platform, frame, specs, training_sha, selection.family, evidence)
     context.log.info(f"challenger family {selection.family}: {selection.reason}; {how}")
     test = frame.filter(pl.col("split") == "test")
     scale = score_scale(settings)
@@ -365,13 +461,24 @@ def scorecard_importance(scorecard: TrainedScorecard) -> list[tuple[str, float]]
     ]
 
 
-@dg.asset(group_name="modeling", deps=["training_set"], owners=MODEL_OWNERS, kinds={"optbinning"})
+@dg.asset(
+    group_name="modeling",
+    deps=["training_set", "model_selection"],
+    owners=MODEL_OWNERS,
+    kinds={"optbinning"},
+)
 def baseline_scorecard(context: dg.AssetExecutionContext, platform: PlatformResource):
     """WoE-binned logistic scorecard (optbinning) on the same training split: the transparent
     baseline every challenger is reported against. Stored as JSON (bins, WoE, coefficients)."""
     settings = platform.settings
     frame, specs, training_sha = load_training_set(platform)
-    scorecard = train_scorecard(frame, specs, settings.seed, score_scale(settings))
+    # With dates, model_selection fitted this very scorecard on the train split; reuse it.
+    kept = stored_fit(platform, training_sha, SCORECARD, specs)
+    scorecard = (
+        kept
+        if isinstance(kept, TrainedScorecard)
+        else train_scorecard(frame, specs, settings.seed, score_scale(settings))
+    )
     test = frame.filter(pl.col("split") == "test")
     pd_test = scorecard.predict_pd(test)
     metrics = evaluate(labels(test), pd_test)

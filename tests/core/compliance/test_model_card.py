@@ -267,7 +267,7 @@ def test_the_card_shows_every_candidate_family_with_its_interval_and_the_fold_pl
         performance
     )
     assert f"Candidate families (best: {evidence.best})" in performance
-    assert "Each family against the CatBoost challenger" in performance
+    assert "Each family against CatBoost on the same folds or rows" in performance
     logistic = evidence.models["logistic"]
     assert f"{logistic['auc_low']:.4g}" in performance
     assert card.plots["fold_auc"][:4] == b"\x89PNG"

@@ -55,6 +55,11 @@ def scorecard_key(training_sha: str) -> str:
     return f"scorecards/{training_sha}/scorecard.json"
 
 
+def candidate_fit_key(training_sha: str, family: str) -> str:
+    """A family fitted on one training set while it was judged (reused when it is chosen)."""
+    return f"candidates/{training_sha}/{family}.json"
+
+
 def report_key(kind: str, name: str, extension: str = "json") -> str:
     """A report: `reports/<kind>/<model version, catalogue version or day>.<ext>`."""
     if kind not in REPORT_KINDS:
