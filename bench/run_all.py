@@ -395,6 +395,12 @@ API_HISTORY = (
 )
 
 
+def _model_text(model: dict[str, Any]) -> str:
+    if model.get("family") == "scorecard":
+        return f"WoE scorecard, {model.get('characteristics')} characteristics"
+    return f"{model['trees']} trees, {model['features']} features"
+
+
 def bench_api(args: argparse.Namespace, py: str, family: str = "catboost") -> dict[str, Any]:
     command = (
         [py, str(BENCH / "bench_api.py")]
@@ -436,7 +442,7 @@ def bench_api(args: argparse.Namespace, py: str, family: str = "catboost") -> di
                 f"{first['workers']} / {first['connections']}, "
                 f"{first.get('paced_connections', first['connections'])} / {first['database']}",
             ),
-            ("model", f"{first['model']['trees']} trees, {first['model']['features']} features"),
+            ("model", _model_text(first["model"])),
             (
                 "bare FastAPI req/s (mean of before and after the scoring phase)",
                 f"{med('bare', 'req_per_s'):,.0f}",
