@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.support.scoring import built_model, running_api, save_and_register, tamper_registry_sha
-
-
-def _wait_for(condition, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
+from tests.support.scoring import (
+    built_model,
+    running_api,
+    save_and_register,
+    tamper_registry_sha,
+    wait_for,
+)
 
 
 def test_without_a_champion_the_service_is_not_ready_and_scoring_is_503(
@@ -38,7 +33,7 @@ def test_a_newly_promoted_champion_is_served_without_a_restart(
     with running_api(monkeypatch, model_poll_seconds=0.1) as api:
         assert api.score({"borrower_id": "b-good"}).json()["model_version"] == api.champion.version
         newer = save_and_register(api.settings, built_model(iterations=80))
-        assert _wait_for(lambda: api.client.get("/readyz").json()["model_version"] == newer.version)
+        assert wait_for(lambda: api.client.get("/readyz").json()["model_version"] == newer.version)
         assert api.score({"borrower_id": "b-good"}).json()["model_version"] == newer.version
         metrics = api.client.get("/metrics").text
         assert f'credit_api_model_info{{version="{newer.version}"}} 1.0' in metrics

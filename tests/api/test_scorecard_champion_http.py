@@ -4,8 +4,6 @@ answering with the same decision shape and points-based reasons."""
 
 from __future__ import annotations
 
-import time
-
 import httpx
 
 from credit_assets.core.features import feature_catalogue
@@ -29,6 +27,7 @@ from tests.support.scoring import (
     publish_borrowers,
     save_and_register,
     tamper_registry_sha,
+    wait_for,
 )
 
 
@@ -37,15 +36,6 @@ def _ready_version(port: int) -> str | None:
         return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).json().get("model_version")
     except (httpx.HTTPError, ValueError):
         return None
-
-
-def _wait(condition, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_a_scorecard_champion_replaces_catboost_and_answers_with_points_reasons(tmp_path) -> None:
@@ -63,7 +53,7 @@ def test_a_scorecard_champion_replaces_catboost_and_answers_with_points_reasons(
         assert first.status_code == 200 and first.json()["model_version"] == catboost.version
 
         scorecard = save_and_register(settings, built_scorecard())
-        assert _wait(lambda: _ready_version(port) == scorecard.version), "no hot reload"
+        assert wait_for(lambda: _ready_version(port) == scorecard.version, 60), "no hot reload"
         current = httpx.get(f"{base}/v1/models/current", headers=headers).json()
         assert current["family"] == "scorecard" and current["version"] == scorecard.version
         assert current["manifest_sha256"] == scorecard.manifest_sha256
@@ -92,7 +82,7 @@ def test_a_scorecard_champion_replaces_catboost_and_answers_with_points_reasons(
         # A scorecard whose artifact fails its checksum is refused; the champion keeps serving.
         tampered = save_and_register(settings, built_scorecard(seed=7))
         tamper_registry_sha(settings, tampered.version)
-        assert _wait(
+        assert wait_for(
             lambda: (
                 (httpx.get(f"{base}/readyz", timeout=2).json().get("refused") or {}).get("version")
                 == tampered.version

@@ -357,3 +357,15 @@ def concurrent_requests_share_batches(api: RunningApi, requests: int = 40) -> No
     assert sorted(ids) == sorted(r.decision_id for r in api.decision_rows())
     assert services.scoring.decider.batches - batches < requests
     assert services.scoring.commits - commits < requests
+
+
+def wait_for(condition: Any, timeout: float = 15.0) -> bool:
+    """Poll `condition` every 50 ms until it holds (True) or `timeout` seconds pass (False)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False

@@ -75,13 +75,8 @@ class BinnedFeature:
     def woe_of(self, values: pl.Series) -> np.ndarray:
         """WoE of each value, exactly as the fitted optbinning transform assigns it."""
         if self.kind == "numerical":
-            x = values.cast(pl.Float64).to_numpy().astype(np.float64)
-            missing = np.isnan(x)
-            result = np.asarray(self.woe, dtype=np.float64)[
-                np.digitize(np.where(missing, 0.0, x), np.asarray(self.splits, dtype=np.float64))
-            ]
-            return np.where(missing, self.missing_woe, result)
-        lookup = {c: w for group, w in zip(self.categories, self.woe, strict=True) for c in group}
+            return self._numeric_woe(values.cast(pl.Float64).to_numpy().astype(np.float64))
+        lookup = self._lookup()
         text = values.cast(pl.String).to_list()
         return np.array(
             [
@@ -100,18 +95,23 @@ class BinnedFeature:
         them to text (True is "true"); None, NaN and the CatBoost missing token are missing.
         """
         if self.kind == "numerical":
-            x = np.array([math.nan if v is None else float(v) for v in values], dtype=np.float64)
-            missing = np.isnan(x)
-            result = np.asarray(self.woe, dtype=np.float64)[
-                np.digitize(np.where(missing, 0.0, x), np.asarray(self.splits, dtype=np.float64))
-            ]
-            return np.where(missing, self.missing_woe, result)
+            return self._numeric_woe(
+                np.array([math.nan if v is None else float(v) for v in values], dtype=np.float64)
+            )
         lookup = self._lookup()
         keys = [_category_key(v) for v in values]
         return np.array(
             [self.missing_woe if k is None else lookup.get(k, self.unknown_woe) for k in keys],
             dtype=np.float64,
         )
+
+    def _numeric_woe(self, x: np.ndarray) -> np.ndarray:
+        """The bin WoE of each value of a float array (NaN: the missing WoE)."""
+        missing = np.isnan(x)
+        result = np.asarray(self.woe, dtype=np.float64)[
+            np.digitize(np.where(missing, 0.0, x), np.asarray(self.splits, dtype=np.float64))
+        ]
+        return np.where(missing, self.missing_woe, result)
 
     def _lookup(self) -> dict[str, float]:
         cached: dict[str, float] | None = self.__dict__.get("_lookup_cache")

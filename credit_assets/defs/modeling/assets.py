@@ -20,7 +20,7 @@ from credit_assets.core.modeling import (
     train_scorecard,
     verify_monotonicity,
 )
-from credit_assets.core.modeling.artifacts import model_bytes, save_model_artifact
+from credit_assets.core.modeling.artifacts import LoadedModel, model_bytes, save_model_artifact
 from credit_assets.core.modeling.candidates import (
     CHALLENGER,
     LOGISTIC,
@@ -638,7 +638,10 @@ def candidate_evidence(
         families = {
             CHALLENGER: pds["challenger"]
             if family == CHALLENGER
-            else train_challenger(frame, specs, train_config(settings)).predict_pd(test),
+            else (
+                stored_fit(platform, training_sha, CHALLENGER, specs)
+                or train_challenger(frame, specs, train_config(settings))
+            ).predict_pd(test),
             SCORECARD: pds["challenger"] if family == SCORECARD else pds["baseline_scorecard"],
             LOGISTIC: train_logistic(frame, specs, settings.seed).predict_pd(test),
             **({"champion": pds["champion"]} if "champion" in pds else {}),
@@ -685,9 +688,11 @@ class PromotionConfig(dg.Config):
 PROMOTION_CHECK = "promotion_gates_passed"
 
 
-def promotion_evidence(platform: PlatformResource, version: str) -> PromotionEvidence:
+def promotion_evidence(
+    platform: PlatformResource, version: str, loaded: LoadedModel | None = None
+) -> PromotionEvidence:
     """What the gates judge for `version`: its manifest and the reports written about it."""
-    loaded = load_challenger(platform, version)
+    loaded = loaded or load_challenger(platform, version)
     contracts = platform.contracts()
     evaluation = read_report(platform, "model_evaluation", version) or {}
     models = evaluation.get("models", {})
@@ -744,10 +749,11 @@ def champion_model(
     settings = platform.settings
     evaluation = latest_metadata(context, "model_evaluation")
     version = evaluation["challenger_version"]
-    evidence = promotion_evidence(platform, version)
+    loaded = load_challenger(platform, version)
+    evidence = promotion_evidence(platform, version, loaded)
     decision = decide(evaluate_gates(evidence, policy(settings)), config.override_reason)
     # The family choice and its rule travel with the decision (the preference is policy).
-    manifest = load_challenger(platform, version).manifest
+    manifest = loaded.manifest
     decision_record = {
         **decision.to_dict(),
         "family": manifest.get("model_type", CHALLENGER),
