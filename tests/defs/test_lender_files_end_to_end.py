@@ -109,7 +109,10 @@ def assert_champion_or_documented_hold_back(spec: LenderFileSpec, result: dict) 
         assert (result["reports"] / f"lda/{model['version']}.json").exists()
     else:
         assert fairness["assessed"] is False
-        assert fairness["detail"] == "no fairness evidence: no protected attribute declared"
+        assert (
+            fairness["detail"]
+            == "no fairness evidence: no protected attribute or proxy input declared"
+        )
 
 
 @pytest.mark.slow

@@ -45,7 +45,7 @@ def test_lending_club_ends_in_a_documented_champion_without_fairness_evidence(
     card = json.loads((reports / f"model_cards/{version}.json").read_text())
     markdown = (reports / f"model_cards/{version}.md").read_text()
     assert card["fairness"] is None
-    assert "No fairness evidence: no protected attribute declared." in markdown
+    assert "No fairness evidence: no protected attribute or proxy input declared." in markdown
 
     # The state column is carried but never an input.
     manifest = json.loads((credit_home / f"artifacts/models/{version}/manifest.json").read_text())

@@ -28,7 +28,7 @@ Conventions, stated once:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,16 @@ from credit_assets.core.compliance.groups import (
     PROTECTED_PREFIX,
     group_labels,
     protected_column,
+)
+from credit_assets.core.compliance.proxy_fairness import (
+    MOST_LIKELY,
+    PROXY_EVIDENCE,
+    PROXY_THRESHOLD,
+    WEIGHTED,
+    has_proxies,
+    most_likely_labels,
+    proxy_matrix,
+    weighted_groups,
 )
 from credit_assets.core.promotion import FairnessPolicy, describe_group, group_verdict
 from credit_assets.core.reports.render import figure_png, jsonable, markdown_table
@@ -679,7 +689,9 @@ def fairness_report(
     """Approval parity per protected attribute at `cutoff` (approved: score >= cutoff).
 
     `protected` names attributes (`sex` or `protected_sex`); each must be a column
-    `protected_<name>` (or the name itself) of `frame`. `pd_col` and `label_col`
+    `protected_<name>` (or the name itself) of `frame`. When `frame` carries BISG
+    probabilities (`bisg_<group>`, see `proxy_fairness`), the proxied race/ethnicity is
+    judged too, weighted and by most likely group, under the same rule. `pd_col` and `label_col`
     are optional: without them, per-group AUC and calibration are left out; rows
     with a null label count for approval but not for AUC or bad rate. An empty
     `approval_rates` skips the curve.
@@ -721,6 +733,48 @@ def fairness_report(
                 rng=rng,
             )
         )
+    proxied = has_proxies(frame)
+    if proxied:
+        weighted = _weighted_attribute(
+            weighted_groups(
+                scores,
+                pd_values,
+                labels,
+                proxy_matrix(frame),
+                cutoff=cutoff,
+                policy=policy,
+                n_bootstrap=n_bootstrap,
+                rng=rng,
+            )
+        )
+        coded = _coded(most_likely_labels(frame).to_frame(), MOST_LIKELY)
+        coded_attributes.append((MOST_LIKELY, coded))
+        most_likely = _attribute(
+            MOST_LIKELY,
+            "demographic_proxies",
+            coded,
+            scores,
+            pd_values,
+            labels,
+            cutoff=cutoff,
+            policy=policy,
+            n_bootstrap=n_bootstrap,
+            rng=rng,
+        )
+        attributes += [
+            weighted,
+            replace(
+                most_likely,
+                grouping=f"most likely group, probability >= {PROXY_THRESHOLD:g}",
+                note=(most_likely.note + "; " if most_likely.note else "")
+                + f"(missing): no proxy, or no group reaching {PROXY_THRESHOLD:g}",
+            ),
+        ]
+    evidence = " and ".join(
+        e
+        for e, on in (("self-reported protected attributes", protected), (PROXY_EVIDENCE, proxied))
+        if on
+    )
     curve = approval_curve(scores, coded_attributes, policy, approval_rates) if scores.size else []
     return FairnessReport(
         attributes=attributes,
@@ -732,4 +786,25 @@ def fairness_report(
         approval_rate=float((scores >= cutoff).mean()) if scores.size else float("nan"),
         score_col=score_col,
         approval_curve=curve,
+        evidence=evidence or "none",
+    )
+
+
+def _weighted_attribute(groups: list[dict[str, Any]]) -> AttributeFairness:
+    """The probability-weighted proxy groups as an attribute (groups with no weight left out)."""
+    kept = [GroupFairness(**g) for g in groups if g["n"] > 0]
+    reference = next((g.group for g in kept if g.is_reference), None)
+    deciding = [g for g in kept if g.decides and g.adverse_impact_ratio is not None]
+    worst = min(deciding, key=lambda g: g.adverse_impact_ratio or 0.0, default=None)
+    judged = any(g.adverse_impact_ratio is not None for g in kept)
+    return AttributeFairness(
+        attribute=WEIGHTED,
+        column="demographic_proxies",
+        grouping="every applicant weighted by P(group) (CFPB method); n = expected applicants",
+        reference_group=reference,
+        groups=kept,
+        passed=bool(judged and not any(g.fails for g in kept)),
+        worst_group=worst.group if worst else None,
+        worst_adverse_impact_ratio=worst.adverse_impact_ratio if worst else None,
+        note="" if judged else "no proxied group is approved at the cut-off: no ratio",
     )

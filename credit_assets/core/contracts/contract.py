@@ -42,6 +42,17 @@ class Role(StrEnum):
     FEATURE = "feature"
     PROTECTED = "protected"
     IGNORE = "ignore"
+    # Inputs of the BISG race/ethnicity proxy (`surgeo`); like `protected`, kept for
+    # fairness testing only: never a feature, never online, never in the decision log.
+    PROXY_SURNAME = "proxy_surname"
+    PROXY_FIRST_NAME = "proxy_first_name"
+    PROXY_ZIP = "proxy_zip"
+    PROXY_TRACT = "proxy_tract"
+
+
+PROXY_ROLES = (Role.PROXY_SURNAME, Role.PROXY_FIRST_NAME, Role.PROXY_ZIP, Role.PROXY_TRACT)
+PROXY_PROBABILITY_PREFIX = "bisg_"
+"""Columns the platform derives from proxy inputs (`bisg_black`, ...): fairness testing only."""
 
 
 LINEAGE_COLUMNS = ("_source_file", "_row_number", "_file_sha256", "_ingested_at")
@@ -154,6 +165,10 @@ class Contract(BaseModel):
             borrower = [c for c in self.columns.values() if c.role is Role.BORROWER_ID]
             if self.kind is not SourceKind.APPLICATIONS and not borrower:
                 raise ValueError(f"a {self.kind.value} source needs a column with role borrower_id")
+        for role in PROXY_ROLES:
+            declared = [c.name for c in self.columns.values() if c.role is role]
+            if len(declared) > 1:
+                raise ValueError(f"at most one {role.value} column per source: {declared}")
         labels = [c for c in self.columns.values() if c.role is Role.LABEL]
         if len(labels) > 1:
             raise ValueError("at most one label column per source")
@@ -186,6 +201,11 @@ class Contract(BaseModel):
     @property
     def protected_columns(self) -> list[str]:
         return [c.name for c in self.columns_with(Role.PROTECTED)]
+
+    @property
+    def proxy_columns(self) -> dict[Role, str]:
+        """The BISG inputs this source declares, by role (at most one column per role)."""
+        return {c.role: c.name for c in self.columns_with(*PROXY_ROLES)}
 
     @property
     def feature_columns(self) -> list[ColumnSpec]:
@@ -236,6 +256,15 @@ def load_contracts(directory: Path) -> dict[str, Contract]:
 def protected_columns(contracts: dict[str, Contract]) -> list[str]:
     """Every column any contract declares `protected` (fairness testing only, never an input)."""
     return [c for contract in contracts.values() for c in contract.protected_columns]
+
+
+def fairness_only_columns(contracts: dict[str, Contract]) -> list[str]:
+    """Every column declared `protected` or a proxy input: what must never be a model input."""
+    return [
+        c.name
+        for contract in contracts.values()
+        for c in contract.columns_with(Role.PROTECTED, *PROXY_ROLES)
+    ]
 
 
 def contract_of_kind(contracts: dict[str, Contract], kind: SourceKind) -> Contract | None:

@@ -86,6 +86,22 @@ PROXY_WORDS = _word_set(
 )
 PROXY_PHRASES = (("first", "name"), ("last", "name"), ("full", "name"))
 
+# Columns BISG can read: proposed with their proxy role (fairness testing only).
+PROXY_ROLE_WORDS: tuple[tuple[Role, frozenset[str], tuple[tuple[str, ...], ...]], ...] = (
+    (
+        Role.PROXY_SURNAME,
+        frozenset({"surname", "lastname"}),
+        (("last", "name"), ("family", "name")),
+    ),
+    (
+        Role.PROXY_FIRST_NAME,
+        frozenset({"firstname", "forename"}),
+        (("first", "name"), ("given", "name")),
+    ),
+    (Role.PROXY_ZIP, frozenset({"zip", "zipcode", "zcta", "zcta5"}), (("postal", "code"),)),
+    (Role.PROXY_TRACT, frozenset({"tract", "geoid"}), (("census", "tract"),)),
+)
+
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _PLAIN_INT = re.compile(r"^[+-]?(0|[1-9]\d{0,14})$")  # no leading zeros, exact in float64
 
@@ -102,6 +118,15 @@ def _tokens(name: str) -> list[str]:
 
 def _has_phrase(tokens: list[str], phrases: Iterable[tuple[str, ...]]) -> bool:
     return any(tuple(tokens[i : i + len(p)]) == p for p in phrases for i in range(len(tokens)))
+
+
+def proxy_role(name: str) -> Role | None:
+    """The BISG input a column name says it is (`last_name`, `ZipCode`, `census_tract`)."""
+    tokens = _tokens(name)
+    for role, words, phrases in PROXY_ROLE_WORDS:
+        if words.intersection(tokens) or _has_phrase(tokens, phrases):
+            return role
+    return None
 
 
 def looks_protected(name: str) -> bool:
@@ -472,6 +497,7 @@ class _Drafter:
         self.keys: list[str] = []
         self.timestamp: str | None = None
         self.borrower: str | None = None
+        self.proxies: set[Role] = set()
 
     def _guess_label(self) -> str | None:
         ranked = []
@@ -490,6 +516,10 @@ class _Drafter:
             self.guesses.append("label: none (no two-valued column is named like an outcome)")
         for role, what in (
             (Role.PROTECTED, "protected, by name"),
+            (Role.PROXY_SURNAME, "BISG surname (fairness testing only)"),
+            (Role.PROXY_FIRST_NAME, "BISG first name (fairness testing only)"),
+            (Role.PROXY_ZIP, "BISG ZIP code (fairness testing only)"),
+            (Role.PROXY_TRACT, "BISG census tract (fairness testing only)"),
             (Role.ID, "id and key"),
             (Role.BORROWER_ID, "borrower_id"),
             (Role.TIMESTAMP, "timestamp"),
@@ -543,6 +573,10 @@ class _Drafter:
                 self.timestamp = p.name
             else:
                 role, note = Role.IGNORE, "a date other than the application date"
+        elif (proxied := proxy_role(p.name)) is not None and proxied not in self.proxies:
+            role, note = proxied, "BISG input: fairness testing only, never a model input"
+            column_type = "string"  # ZIP codes and tracts keep their leading zeros
+            self.proxies.add(proxied)
         elif PROXY_WORDS.intersection(tokens) or _has_phrase(tokens, PROXY_PHRASES):
             role, note = Role.IGNORE, "geography or a name can stand in for protected traits"
         elif column_type == "string" and unique and p.present > MAX_ALLOWED_VALUES:

@@ -64,6 +64,9 @@ def describe_group(attribute: str, group: Mapping[str, Any]) -> str:
     )
 
 
+NO_FAIRNESS_EVIDENCE = "no fairness evidence: no protected attribute or proxy input declared"
+
+
 def fairness_gate(
     report: Mapping[str, Any] | None, policy: PromotionPolicy, *, declared: bool
 ) -> Gate:
@@ -81,7 +84,7 @@ def fairness_gate(
         return Gate(
             FAIRNESS,
             True,
-            "no fairness evidence: no protected attribute declared",
+            NO_FAIRNESS_EVIDENCE,
             threshold=threshold,
             assessed=False,
         )

@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from credit_assets.core.contracts.contract import PROXY_PROBABILITY_PREFIX
 from credit_assets.core.features.specs import FeatureCatalogue
 from credit_assets.core.promotion.policy import PromotionPolicy
 from credit_assets.core.promotion.verdicts import (
@@ -136,15 +137,21 @@ def reason_gate(feature_names: list[str], catalogue: FeatureCatalogue) -> Gate:
 
 
 def protected_gate(feature_names: Iterable[str], protected_columns: Iterable[str]) -> Gate:
+    """No input may be a protected attribute or a proxy input (surname, first name, ZIP,
+    tract), nor a column derived for fairness testing (`protected_*`, `bisg_*`)."""
     protected = set(protected_columns)
     protected |= {f"protected_{c}" for c in protected}
-    leaked = sorted(n for n in feature_names if n in protected or n.startswith("protected_"))
+    leaked = sorted(
+        n
+        for n in feature_names
+        if n in protected or n.startswith(("protected_", PROXY_PROBABILITY_PREFIX))
+    )
     return Gate(
         NO_PROTECTED,
         not leaked,
-        f"protected inputs: {', '.join(leaked)}"
+        f"protected or proxy inputs: {', '.join(leaked)}"
         if leaked
-        else "no protected attribute among the inputs",
+        else "no protected attribute or proxy input among the inputs",
         figure=f"{len(leaked)} protected inputs",
         threshold="0",
     )

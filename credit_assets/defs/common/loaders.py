@@ -2,12 +2,18 @@
 under review (scored on the test split), the score scale and the promotion policy."""
 
 import hashlib
+import json
 from dataclasses import dataclass
 
 import dagster as dg
 import numpy as np
 import polars as pl
 
+from credit_assets.core.compliance.bisg import (
+    METHOD_COLUMN,
+    PROBABILITY_COLUMNS,
+    declared_proxy_inputs,
+)
 from credit_assets.core.contracts import protected_columns
 from credit_assets.core.explain import LeafShapExplainer
 from credit_assets.core.features import feature_catalogue, model_feature_names
@@ -17,7 +23,11 @@ from credit_assets.core.modeling.artifacts import LoadedModel, load_registered_a
 from credit_assets.core.modeling.scorecard_model import ScorecardExplainer, TrainedScorecard
 from credit_assets.core.platform.registry import RegistryRecord, get_model
 from credit_assets.core.platform.settings import Settings
-from credit_assets.core.platform.storage.keys import TRAINING_SET
+from credit_assets.core.platform.storage.keys import (
+    DEMOGRAPHIC_PROXIES,
+    DEMOGRAPHIC_PROXIES_COVERAGE,
+    TRAINING_SET,
+)
 from credit_assets.core.promotion import PromotionPolicy, policy_from_settings
 from credit_assets.core.scoring import LEAF_SHAP_FILE
 from credit_assets.defs.common.lineage import latest_metadata
@@ -47,6 +57,32 @@ def load_training_set(platform: PlatformResource) -> tuple[pl.DataFrame, list[Fe
     catalogue = feature_catalogue(platform.contracts())
     specs = [catalogue[name] for name in model_feature_names(frame, catalogue)]
     return frame, specs, hashlib.sha256(raw).hexdigest()[:16]
+
+
+@dataclass
+class Proxies:
+    """BISG probabilities joined to a frame's applications, and what the tables covered."""
+
+    frame: pl.DataFrame
+    coverage: dict
+    rows_with_proxy: int
+
+
+def with_proxies(platform: PlatformResource, frame: pl.DataFrame) -> Proxies | None:
+    """`frame` with `demographic_proxies` joined by application id, while a contract still
+    declares proxy inputs; None otherwise."""
+    store = platform.store
+    if not declared_proxy_inputs(platform.contracts()) or not store.exists(DEMOGRAPHIC_PROXIES):
+        return None
+    proxies = store.read_frame(DEMOGRAPHIC_PROXIES).drop(METHOD_COLUMN)
+    joined = frame.join(proxies, on="application_id", how="left", maintain_order="left")
+    coverage = (
+        json.loads(store.get_bytes(DEMOGRAPHIC_PROXIES_COVERAGE))
+        if store.exists(DEMOGRAPHIC_PROXIES_COVERAGE)
+        else {}
+    )
+    with_proxy = joined.height - joined[PROBABILITY_COLUMNS[0]].null_count()
+    return Proxies(joined, coverage, with_proxy)
 
 
 def labels(frame: pl.DataFrame) -> np.ndarray:

@@ -20,6 +20,7 @@ from credit_assets.core.compliance import (
 from credit_assets.core.compliance import (
     lda_search as run_lda_search,
 )
+from credit_assets.core.compliance.bisg import coverage_markdown
 from credit_assets.core.explain import (
     applicants_to_check,
     population_baselines,
@@ -39,6 +40,7 @@ from credit_assets.core.promotion import (
     reason_accuracy_gate,
     reason_gate,
 )
+from credit_assets.core.promotion.fairness_rule import NO_FAIRNESS_EVIDENCE
 from credit_assets.core.reports.metadata import markdown_table, png_markdown
 from credit_assets.defs.common.checks import gate_check_result, gate_check_spec
 from credit_assets.defs.common.lineage import latest_metadata
@@ -48,6 +50,7 @@ from credit_assets.defs.common.loaders import (
     load_model,
     load_training_set,
     score_scale,
+    with_proxies,
 )
 from credit_assets.defs.common.reports import read_report, write_report
 from credit_assets.defs.common.resources import PlatformResource
@@ -217,12 +220,12 @@ def explainability_report(context: dg.AssetExecutionContext, platform: PlatformR
     )
 
 
-NO_PROTECTED_NOTE = "no fairness evidence: no protected attribute declared"
+NO_PROTECTED_NOTE = NO_FAIRNESS_EVIDENCE
 
 
 @dg.asset(
     group_name="compliance",
-    deps=["challenger_model"],
+    deps=["challenger_model", "demographic_proxies"],
     owners=COMPLIANCE_OWNERS,
     kinds={"json"},
     check_specs=[
@@ -235,18 +238,23 @@ NO_PROTECTED_NOTE = "no fairness evidence: no protected attribute declared"
     ],
 )
 def fairness_report(context: dg.AssetExecutionContext, platform: PlatformResource):
-    """Fair-lending evidence for every attribute declared `protected` in the contracts, on the
-    test split: at the approval cut-off (CREDIT_APPROVAL_CUTOFF_SCORE) the approval rate per
-    group, the adverse impact ratio against the most favoured group with a bootstrap 95 %
-    interval and Fisher's exact p-value, the standardized mean difference of scores, AUC and
-    calibration per group, missing values as their own group; and the adverse impact ratio
-    across the approval rates a lender may run (30 % to 95 %), flagging where the four-fifths
-    line is crossed. A disparity that is practically and statistically significant holds the
-    challenger back (small and missing groups are reported, not deciding)."""
+    """Fair-lending evidence on the test split, for every attribute declared `protected` in
+    the contracts and, where proxy inputs are declared, for race/ethnicity proxied by BISG
+    (`demographic_proxies`; weighted by the probabilities as the CFPB does, and by the most
+    likely group at probability >= 0.8). At the approval cut-off (CREDIT_APPROVAL_CUTOFF_SCORE):
+    the approval rate per group, the adverse impact ratio against the most favoured group with
+    a bootstrap 95 % interval and a p-value, the standardized mean difference of scores, AUC
+    and calibration per group, missing values as their own group; and the adverse impact ratio
+    across the approval rates a lender may run (30 % to 95 %). A disparity that is practically
+    and statistically significant holds the challenger back (small and missing groups are
+    reported, not deciding); the report says whether its evidence is self-reported or proxied."""
     settings = platform.settings
     rules = policy_from_settings(settings)
     ctx = challenger_context(context, platform)
     frame = ctx.test.with_columns(pl.Series("score", ctx.scores), pl.Series("pd", ctx.pd))
+    proxies = with_proxies(platform, frame)
+    if proxies is not None:
+        frame = proxies.frame
     report = (
         build_fairness_report(
             frame,
@@ -255,16 +263,22 @@ def fairness_report(context: dg.AssetExecutionContext, platform: PlatformResourc
             policy=rules.fairness,
             seed=settings.seed,
         )
-        if ctx.protected
+        if ctx.protected or proxies is not None
         else None
     )
+    if report is not None and proxies is not None:
+        report.extras["proxies"] = {
+            **proxies.coverage,
+            "test_rows": frame.height,
+            "test_rows_with_proxy": proxies.rows_with_proxy,
+        }
     payload = (
         report.to_dict()
         if report
         else {"summary": None, "attributes": [], "note": NO_PROTECTED_NOTE}
     )
     uri = write_report(platform, "fairness", ctx.version, payload)
-    gate = fairness_gate(payload, rules, declared=bool(ctx.protected))
+    gate = fairness_gate(payload, rules, declared=report is not None)
     yield gate_check_result(gate)
     metadata: dict = {
         "model_version": ctx.version,
@@ -274,6 +288,12 @@ def fairness_report(context: dg.AssetExecutionContext, platform: PlatformResourc
         "detail": gate.detail,
     }
     if report:
+        metadata["evidence"] = report.evidence
+        if proxies is not None:
+            metadata["proxy_coverage"] = dg.MetadataValue.md(
+                f"{proxies.rows_with_proxy} of {frame.height} test applications have a proxy. "
+                + coverage_markdown(proxies.coverage)
+            )
         metadata["report"] = dg.MetadataValue.md(report.to_markdown())
         metadata["approval_by_group"] = dg.MetadataValue.md(
             png_markdown(report.plot_png(), "approval rate by group")
@@ -292,12 +312,12 @@ def fairness_report(context: dg.AssetExecutionContext, platform: PlatformResourc
 
 @dg.asset(
     group_name="compliance",
-    deps=["challenger_model", "fairness_report"],
+    deps=["challenger_model", "fairness_report", "demographic_proxies"],
     owners=COMPLIANCE_OWNERS,
     kinds={"catboost"},
 )
 def lda_search(context: dg.AssetExecutionContext, platform: PlatformResource):
-    """Search for less-discriminatory alternatives whenever a protected attribute is declared
+    """Search for less-discriminatory alternatives whenever a protected attribute or a BISG proxy is declared
     (and above all when the fairness gate fails): a family of models (dropping each of the
     features most predictive of a protected attribute, stronger regularisation, a monotone-only
     variant) with their AUC, worst adverse impact ratio and fairness verdict under the same
@@ -306,7 +326,8 @@ def lda_search(context: dg.AssetExecutionContext, platform: PlatformResource):
     feature alone predicts each protected attribute."""
     settings = platform.settings
     ctx = challenger_context(context, platform)
-    if not ctx.protected:
+    proxies = with_proxies(platform, ctx.frame)
+    if not ctx.protected and proxies is None:
         return dg.MaterializeResult(
             metadata={"model_version": ctx.version, "note": NO_PROTECTED_NOTE + ": no search run"}
         )
@@ -318,7 +339,7 @@ def lda_search(context: dg.AssetExecutionContext, platform: PlatformResource):
     )
     challenger_auc = float(ctx.loaded.manifest.get("metrics", {}).get("auc") or 0.0)
     result = run_lda_search(
-        ctx.frame,
+        proxies.frame if proxies is not None else ctx.frame,
         ctx.loaded.features,
         ctx.protected,
         config=config,

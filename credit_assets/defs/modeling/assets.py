@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 from catboost import CatBoostClassifier
 
-from credit_assets.core.contracts import protected_columns
+from credit_assets.core.contracts import fairness_only_columns
 from credit_assets.core.features import feature_catalogue, is_out_of_time
 from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling import (
@@ -339,7 +339,7 @@ def fit_or_reuse(
         gate_check_spec(
             NO_PROTECTED,
             "challenger_model",
-            "Gate: no protected attribute (or protected_* column) is a model input.",
+            "Gate: no protected attribute or proxy input (or protected_*, bisg_* column) is a model input.",
         ),
         gate_check_spec(
             REASONS,
@@ -427,7 +427,7 @@ def challenger_model(context: dg.AssetExecutionContext, platform: PlatformResour
         monotonicity_gate(monotonicity.to_dict()),
         evidence=dg.MetadataValue.md(monotonicity.to_markdown()),
     )
-    yield gate_check_result(protected_gate(names, protected_columns(contracts)))
+    yield gate_check_result(protected_gate(names, fairness_only_columns(contracts)))
     yield gate_check_result(reason_gate(names, catalogue))
     top = sorted(importance, key=lambda kv: -kv[1])[:15]
     yield dg.MaterializeResult(
@@ -699,7 +699,7 @@ def promotion_evidence(
     return PromotionEvidence(
         feature_names=loaded.feature_names,
         catalogue=feature_catalogue(contracts),
-        protected_columns=protected_columns(contracts),
+        protected_columns=fairness_only_columns(contracts),
         challenger_auc=models.get("challenger", {}).get("auc"),
         champion_auc=models.get("champion", {}).get("auc"),
         bands=evaluation.get("challenger_bands", []),

@@ -235,13 +235,15 @@ def test_without_a_protected_attribute_the_card_says_there_is_no_fairness_eviden
         model_version=VERSION,
         manifest={},
         evaluation={},
-        fairness_note="no fairness evidence: no protected attribute declared",
+        fairness_note="no fairness evidence: no protected attribute or proxy input declared",
     )
     markdown = card.to_markdown(embed_images=False)
     fairness = markdown.split("## Fairness", 1)[1].split("##", 1)[0]
-    assert "No fairness evidence: no protected attribute declared." in fairness
+    assert "No fairness evidence: no protected attribute or proxy input declared." in fairness
     assert "passes" not in fairness
-    assert "No fairness evidence: no protected attribute declared." in card.limitations
+    assert (
+        "No fairness evidence: no protected attribute or proxy input declared." in card.limitations
+    )
 
 
 def test_the_card_shows_every_candidate_family_with_its_interval_and_the_fold_plot():

@@ -225,7 +225,7 @@ def test_without_a_protected_attribute_the_gate_says_there_is_no_evidence():
     gate = fairness_gate({"summary": None, "attributes": [], "note": "..."}, POLICY, declared=False)
     assert gate.passed and not gate.assessed
     assert gate.verdict == "not assessed"
-    assert gate.detail == "no fairness evidence: no protected attribute declared"
+    assert gate.detail == "no fairness evidence: no protected attribute or proxy input declared"
 
 
 def test_a_missing_fairness_report_holds_back_when_protected_attributes_exist():

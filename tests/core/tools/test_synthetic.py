@@ -110,6 +110,7 @@ def test_frames_have_the_contract_columns_and_dtypes(frames: dict[str, pl.DataFr
         assert dict(frames[source].schema) == expected, source
     assert dict(frames["ground_truth"].schema) == {
         "application_id": pl.String, "borrower_id": pl.String, "true_pd": pl.Float64, "creditworthiness": pl.Float64,
+        "true_ethnicity_group": pl.String, "true_census_group": pl.String,
     }  # fmt: skip
 
 
@@ -308,7 +309,9 @@ def test_clean_generation_writes_one_part_per_chunk_in_the_declared_formats(tmp_
         read_landing(tmp_path / "landing", "bank_transactions"), at_once["bank_transactions"]
     )
     applications = pl.read_csv(
-        tmp_path / "landing" / "applications" / "applications-part-00001.csv", try_parse_dates=True
+        tmp_path / "landing" / "applications" / "applications-part-00001.csv",
+        try_parse_dates=True,
+        schema_overrides={"zip_code": pl.String},  # ZIP codes keep their leading zeros
     )
     assert_frame_equal(applications, at_once["applications"].slice(600, 600), check_dtypes=False)
 

@@ -13,6 +13,9 @@ QUARANTINE_REPORT = "quarantine_report/quarantine.parquet"
 BORROWER_FEATURES_PREFIX = "features/borrower_features/"
 TRAINING_SET = "features/training_set.parquet"
 BATCH_SCORES_PREFIX = "scores/batch_scores/"
+DEMOGRAPHIC_PROXIES = "compliance/demographic_proxies.parquet"
+"""BISG probabilities per application: fairness testing only, never a model input."""
+DEMOGRAPHIC_PROXIES_COVERAGE = "compliance/demographic_proxies_coverage.json"
 
 REPORT_KINDS = (
     "model_selection",

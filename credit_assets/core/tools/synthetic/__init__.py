@@ -9,6 +9,14 @@ process and its formulas are documented in docs/DATA.md.
 """
 
 from credit_assets.core.tools.synthetic.frames import DEFAULT_END_DATE, generate_frames
+from credit_assets.core.tools.synthetic.population import PlantedDisparity
 from credit_assets.core.tools.synthetic.writer import SOURCE_FORMATS, GenerationSummary, generate
 
-__all__ = ["DEFAULT_END_DATE", "SOURCE_FORMATS", "GenerationSummary", "generate", "generate_frames"]
+__all__ = [
+    "DEFAULT_END_DATE",
+    "SOURCE_FORMATS",
+    "GenerationSummary",
+    "PlantedDisparity",
+    "generate",
+    "generate_frames",
+]

@@ -10,6 +10,7 @@ from credit_assets.core.tools.synthetic.bank import bank_frame
 from credit_assets.core.tools.synthetic.bureau import bureau_frame
 from credit_assets.core.tools.synthetic.payments import BILL_SOURCES, bills_frame
 from credit_assets.core.tools.synthetic.population import (
+    PlantedDisparity,
     applications_frame,
     demographics_frame,
     draw_population,
@@ -23,7 +24,12 @@ DEFAULT_END_DATE = date(2026, 9, 30)
 
 
 def generate_frames(
-    n_borrowers: int, *, seed: int = 42, end_date: date = DEFAULT_END_DATE, first_borrower: int = 0
+    n_borrowers: int,
+    *,
+    seed: int = 42,
+    end_date: date = DEFAULT_END_DATE,
+    first_borrower: int = 0,
+    planted_disparity: PlantedDisparity | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Clean frames of every source for borrowers [first_borrower, first_borrower + n_borrowers).
 
@@ -35,7 +41,7 @@ def generate_frames(
         raise ValueError("n_borrowers and first_borrower must be non-negative")
     if first_borrower + n_borrowers > MAX_BORROWERS:
         raise ValueError("borrower numbers must fit the 8-digit identifiers (at most 100 000 000)")
-    pop = draw_population(first_borrower, n_borrowers, seed, end_date)
+    pop = draw_population(first_borrower, n_borrowers, seed, end_date, planted_disparity)
     frames = {
         "applications": applications_frame(pop, seed),
         "outcomes": outcomes_frame(pop),

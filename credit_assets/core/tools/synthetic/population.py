@@ -16,6 +16,7 @@ import polars as pl
 
 from credit_assets.core.tools.synthetic._calendar import DAY, add_months, to_day
 from credit_assets.core.tools.synthetic._random import KeyedRandom, sigmoid
+from credit_assets.core.tools.synthetic.names import CENSUS_GROUP, names_frame
 
 APPLICATION_WINDOW_MONTHS = 33
 OUTCOME_HORIZON_MONTHS = 12
@@ -94,7 +95,8 @@ class Population:
     age_band: np.ndarray  # true band; the reported one may be withheld
     age_band_reported: np.ndarray
     age_years: np.ndarray
-    ethnicity: np.ndarray
+    ethnicity: np.ndarray  # reported: -1 when not disclosed
+    ethnicity_true: np.ndarray
     region: np.ndarray
     employment: np.ndarray
     true_income: np.ndarray
@@ -138,7 +140,38 @@ def labels_of(
     return pl.select(pl.when(pl.Series(null)).then(None).otherwise(values)).to_series()
 
 
-def draw_population(first: int, n: int, seed: int, end_date: date) -> Population:
+@dataclass(frozen=True)
+class PlantedDisparity:
+    """A known disparity: borrowers of `group` are `shift` standard deviations less
+    creditworthy (their latent z is lowered), so every source shows it, their true PD is
+    higher and a model trained on the data approves them less often."""
+
+    group: str
+    shift: float
+
+    def __post_init__(self) -> None:
+        if self.group not in ETHNICITIES:
+            raise ValueError(f"planted disparity: group must be one of {ETHNICITIES}")
+        if not 0.0 < self.shift <= 3.0:
+            raise ValueError("planted disparity: shift must be in (0, 3] standard deviations")
+
+    @classmethod
+    def parse(cls, text: str) -> PlantedDisparity:
+        """`group_b:1.0` -> PlantedDisparity("group_b", 1.0)."""
+        group, _, shift = text.partition(":")
+        try:
+            return cls(group.strip(), float(shift or "1.0"))
+        except ValueError as exc:
+            raise ValueError(f"planted disparity {text!r}: {exc}") from None
+
+
+def draw_population(
+    first: int,
+    n: int,
+    seed: int,
+    end_date: date,
+    planted_disparity: PlantedDisparity | None = None,
+) -> Population:
     rng = KeyedRandom(seed)
     idx = np.arange(first, first + n, dtype=np.int64)
     z = rng.normal("z", idx)
@@ -146,6 +179,9 @@ def draw_population(first: int, n: int, seed: int, end_date: date) -> Population
     sex = rng.choice("sex", idx, 2, SEX_SHARES)
     age_band = rng.choice("age_band", idx, 6, AGE_SHARES)
     ethnicity = rng.choice("ethnicity", idx, 4, ETHNICITY_SHARES)
+    if planted_disparity is not None:
+        planted = ethnicity == ETHNICITIES.index(planted_disparity.group)
+        z = np.where(planted, z - planted_disparity.shift, z)
     low, high = np.asarray(AGE_LIMITS).T
     age_years = low[age_band] + rng.uniform("age", idx) * (high - low)[age_band]
     region = rng.choice("region", idx, 5, np.asarray(REGION_BY_ETHNICITY)[ethnicity])
@@ -215,7 +251,7 @@ def draw_population(first: int, n: int, seed: int, end_date: date) -> Population
     eth_reported = np.where(rng.bernoulli("ethnicity_missing", idx, 0.03), -1, ethnicity)
     return Population(
         index=idx, z=z, sex=sex_reported, age_band=age_band, age_band_reported=age_reported,
-        age_years=age_years, ethnicity=eth_reported, region=region, employment=employment,
+        age_years=age_years, ethnicity=eth_reported, ethnicity_true=ethnicity, region=region, employment=employment,
         true_income=true_income, housing=housing, application_date=application_date,
         product=product, loan_amount=loan_amount, term_months=term_months, true_pd=true_pd,
         defaulted=defaulted, default_date=default_date, matured=matured, coverage=coverage,
@@ -286,21 +322,25 @@ def applications_frame(pop: Population, seed: int) -> pl.DataFrame:
         rng.bernoulli("employment_missing", idx, 0.02), -1, pop.employment
     )
 
-    return pl.DataFrame(
-        {
-            "application_id": prefixed_ids("A", idx, 8),
-            "borrower_id": borrower_ids(idx),
-            "application_date": pl.Series(pop.application_date, dtype=pl.Date),
-            "loan_amount": pop.loan_amount,
-            "term_months": pop.term_months.astype(np.int64),
-            "product": labels_of(pop.product, PRODUCTS),
-            "declared_monthly_income": np.where(declared_missing, np.nan, declared),
-            "employment_length_years": np.where(tenure_missing, np.nan, tenure),
-            "employment_type": labels_of(employment_reported, EMPLOYMENT_TYPES),
-            "housing_status": labels_of(pop.housing, HOUSING),
-            "region": labels_of(pop.region, REGIONS),
-        }
-    ).with_columns(pl.col("declared_monthly_income", "employment_length_years").fill_nan(None))
+    return (
+        pl.DataFrame(
+            {
+                "application_id": prefixed_ids("A", idx, 8),
+                "borrower_id": borrower_ids(idx),
+                "application_date": pl.Series(pop.application_date, dtype=pl.Date),
+                "loan_amount": pop.loan_amount,
+                "term_months": pop.term_months.astype(np.int64),
+                "product": labels_of(pop.product, PRODUCTS),
+                "declared_monthly_income": np.where(declared_missing, np.nan, declared),
+                "employment_length_years": np.where(tenure_missing, np.nan, tenure),
+                "employment_type": labels_of(employment_reported, EMPLOYMENT_TYPES),
+                "housing_status": labels_of(pop.housing, HOUSING),
+                "region": labels_of(pop.region, REGIONS),
+            }
+        )
+        .hstack(names_frame(idx, pop.ethnicity_true, seed, ETHNICITY_SHARES))
+        .with_columns(pl.col("declared_monthly_income", "employment_length_years").fill_nan(None))
+    )
 
 
 def outcomes_frame(pop: Population) -> pl.DataFrame:
@@ -335,5 +375,7 @@ def ground_truth_frame(pop: Population) -> pl.DataFrame:
             "borrower_id": borrower_ids(pop.index),
             "true_pd": pop.true_pd,
             "creditworthiness": pop.z,
+            "true_ethnicity_group": labels_of(pop.ethnicity_true, ETHNICITIES),
+            "true_census_group": labels_of(pop.ethnicity_true, CENSUS_GROUP),
         }
     )

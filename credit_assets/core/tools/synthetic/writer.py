@@ -23,6 +23,7 @@ from credit_assets.core.tools.synthetic.dirt import (
     write_text_with_dirt,
 )
 from credit_assets.core.tools.synthetic.frames import DEFAULT_END_DATE, generate_frames
+from credit_assets.core.tools.synthetic.population import PlantedDisparity
 
 SOURCE_FORMATS: dict[str, str] = {
     "applications": "csv",
@@ -77,13 +78,15 @@ def generate(
     bad_files: bool = False,
     chunk_borrowers: int = 100_000,
     progress: Callable[[int], None] | None = None,
+    planted_disparity: PlantedDisparity | None = None,
 ) -> GenerationSummary:
     """Write `n_borrowers` synthetic borrowers as landing-zone files, chunk by chunk.
 
     Chunk k holds borrowers [k * chunk_borrowers, (k + 1) * chunk_borrowers) and
     goes to `<landing_dir>/<source>/<source>-part-<k>.<ext>`; only one chunk is
     in memory at a time. The ground truth goes to `ground_truth_dir`, which must
-    lie outside the landing zone. A run replaces the files of an earlier run
+    lie outside the landing zone. `planted_disparity` lowers one group's creditworthiness
+    (see `PlantedDisparity`), for testing that fairness evidence finds it. A run replaces the files of an earlier run
     (its stale parts and bad files included) and leaves any other file alone.
     Files appear atomically (written under a temporary name, then renamed).
     """
@@ -113,7 +116,13 @@ def generate(
     for part in range(n_parts):
         first = part * chunk_borrowers
         size = min(chunk_borrowers, n_borrowers - first)
-        frames = generate_frames(size, seed=seed, end_date=end_date, first_borrower=first)
+        frames = generate_frames(
+            size,
+            seed=seed,
+            end_date=end_date,
+            first_borrower=first,
+            planted_disparity=planted_disparity,
+        )
         truth = frames.pop("ground_truth")
         matured = (
             frames["outcomes"]

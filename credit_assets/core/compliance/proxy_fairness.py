@@ -1,0 +1,182 @@
+"""Fairness on BISG proxies: the same figures as for a self-reported attribute, two ways.
+
+Where no applicant states a race or ethnicity, each applicant carries a probability per
+group (`credit_assets.core.compliance.bisg`). The disparity is then estimated:
+
+- **weighted** (the CFPB's method): every applicant counts in every group with its
+  probability as weight. A group's approval rate is sum(p * approved) / sum(p), its size
+  the sum of its probabilities (the expected number of applicants in it). This is the
+  method the gate weighs most: no applicant is dropped.
+- **most likely group**: every applicant whose most likely group has probability at least
+  `threshold` (0.8) is counted in that group; the others form the `(missing)` group, which
+  is reported, never deciding. Simpler to read, but it keeps only applicants the proxy is
+  sure about, who are not a random sample of their group.
+
+Weighted intervals and p-values come from a bootstrap that resamples applicants (all
+of them, with replacement, with their probabilities); the p-value is twice the smaller
+share of bootstrap ratios on either side of 1 (a percentile test of AIR = 1). The most-
+likely-group figures are those of a self-reported attribute (Fisher's exact test,
+resampling within groups). Either method finding a significant disparity holds the
+model back: the two err in different ways, so the gate does not pick the kinder one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+from sklearn.metrics import roc_auc_score
+
+from credit_assets.core.compliance.bisg import PROBABILITY_COLUMNS, PROXY_GROUPS, most_likely_group
+from credit_assets.core.promotion import FairnessPolicy, group_verdict
+
+PROXY_THRESHOLD = 0.8
+"""A most-likely group counts an applicant when its probability reaches this."""
+PROXY_ATTRIBUTE = "race_ethnicity"
+WEIGHTED = f"{PROXY_ATTRIBUTE} (BISG, weighted)"
+MOST_LIKELY = f"{PROXY_ATTRIBUTE} (BISG, most likely >= {PROXY_THRESHOLD:g})"
+PROXY_EVIDENCE = "BISG race/ethnicity proxies (surname and geography, Census tables)"
+_BOOTSTRAP_CELLS = 4_000_000  # resample counts held in memory at once
+
+
+def has_proxies(frame: pl.DataFrame) -> bool:
+    return all(c in frame.columns for c in PROBABILITY_COLUMNS)
+
+
+def proxy_matrix(frame: pl.DataFrame) -> np.ndarray:
+    """The probabilities as an (n, groups) array; rows without a proxy are all zero."""
+    matrix = frame.select(PROBABILITY_COLUMNS).to_numpy().astype(np.float64)
+    return np.nan_to_num(matrix, nan=0.0)
+
+
+def most_likely_labels(frame: pl.DataFrame, threshold: float = PROXY_THRESHOLD) -> pl.Series:
+    """The group per row the most-likely method counts it in, else null (`(missing)`)."""
+    labels, sure = most_likely_group(frame, threshold)
+    values = [str(g) if ok else None for g, ok in zip(labels, sure, strict=True)]
+    return pl.Series(MOST_LIKELY, values, dtype=pl.String)
+
+
+def _weighted_auc(y: np.ndarray, risk: np.ndarray, weight: np.ndarray) -> float | None:
+    keep = weight > 0
+    y, risk, weight = y[keep], risk[keep], weight[keep]
+    if y.size == 0 or y.min() == y.max():
+        return None
+    return float(roc_auc_score(y, risk, sample_weight=weight))
+
+
+def _bootstrap_rates(
+    weights: np.ndarray, approved: np.ndarray, n_bootstrap: int, rng: np.random.Generator
+) -> np.ndarray:
+    """(n_bootstrap, groups) weighted approval rates over applicants resampled with replacement."""
+    n = weights.shape[0]
+    block = max(1, _BOOTSTRAP_CELLS // max(n, 1))
+    uniform = np.full(n, 1.0 / n)
+    weighted_approved = weights * approved[:, None]
+    out = []
+    for start in range(0, n_bootstrap, block):
+        counts = rng.multinomial(n, uniform, size=min(block, n_bootstrap - start)).astype(
+            np.float64
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out.append((counts @ weighted_approved) / (counts @ weights))
+    return np.vstack(out) if out else np.empty((0, weights.shape[1]))
+
+
+def weighted_groups(
+    scores: np.ndarray,
+    pd_values: np.ndarray | None,
+    labels: np.ndarray | None,
+    weights: np.ndarray,
+    *,
+    cutoff: float,
+    policy: FairnessPolicy,
+    n_bootstrap: int,
+    rng: np.random.Generator,
+    groups: tuple[str, ...] = PROXY_GROUPS,
+) -> list[dict]:
+    """Per group the `GroupFairness` fields, every applicant weighted by P(group).
+
+    Sizes (`n`, `n_approved`, `n_labelled`) are sums of probabilities, rounded: the
+    expected number of applicants of the group.
+    """
+    approved = (scores >= cutoff).astype(np.float64)
+    size = weights.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rates = (weights * approved[:, None]).sum(axis=0) / size
+        means = (weights * scores[:, None]).sum(axis=0) / size
+        variances = (weights * (scores[:, None] - means) ** 2).sum(axis=0) / size
+    eligible = [i for i in range(len(groups)) if size[i] >= policy.min_group_size]
+    eligible = eligible or [i for i in range(len(groups)) if size[i] > 0]
+    reference = max(eligible, key=lambda i: (rates[i], size[i]), default=None)
+    judged = reference is not None and rates[reference] > 0
+    boot = (
+        _bootstrap_rates(weights, approved, n_bootstrap, rng)
+        if judged and n_bootstrap > 0
+        else None
+    )
+    result = []
+    for i, group in enumerate(groups):
+        air = float(rates[i] / rates[reference]) if judged and size[i] > 0 else None
+        low = high = p_value = smd = None
+        if boot is not None and air is not None and i != reference:
+            assert reference is not None
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratios = boot[:, i] / boot[:, reference]
+            ratios = ratios[np.isfinite(ratios)]
+            if ratios.size:
+                low, high = (float(v) for v in np.percentile(ratios, [2.5, 97.5]))
+                below = (np.sum(ratios <= 1.0) + 1) / (ratios.size + 1)
+                above = (np.sum(ratios >= 1.0) + 1) / (ratios.size + 1)
+                p_value = float(min(1.0, 2 * min(below, above)))
+        if reference is not None and size[i] > 0:
+            pooled = math.sqrt(
+                (size[i] * variances[i] + size[reference] * variances[reference])
+                / (size[i] + size[reference])
+            )
+            smd = float((means[i] - means[reference]) / pooled) if pooled > 0 else None
+        auc = mean_pd = bad_rate = None
+        n_labelled = 0.0
+        w = weights[:, i]
+        if labels is not None:
+            known = ~np.isnan(labels)
+            n_labelled = float(w[known].sum())
+            y = labels[known]
+            risk = pd_values[known] if pd_values is not None else -scores[known]
+            auc = _weighted_auc(y, risk, w[known])
+            if n_labelled > 0:
+                bad_rate = float(np.average(y, weights=w[known]))
+                if pd_values is not None:
+                    mean_pd = float(np.average(pd_values[known], weights=w[known]))
+        elif pd_values is not None and size[i] > 0:
+            mean_pd = float(np.average(pd_values, weights=w))
+        figures = {
+            "group": group,
+            "n": int(round(size[i])),
+            "adverse_impact_ratio": air,
+            "p_value": p_value,
+            "is_reference": i == reference,
+        }
+        verdict = group_verdict(figures, policy)
+        result.append(
+            {
+                **figures,
+                "n_approved": int(round(float((w * approved).sum()))),
+                "approval_rate": float(rates[i]) if size[i] > 0 else 0.0,
+                "air_ci_low": low,
+                "air_ci_high": high,
+                "practically_significant": verdict.practically_significant,
+                "statistically_significant": verdict.statistically_significant,
+                "decides": verdict.decides,
+                "fails": verdict.fails,
+                "not_deciding_because": verdict.not_deciding_because,
+                "small_group": bool(size[i] < policy.min_group_size),
+                "mean_score": float(means[i]) if size[i] > 0 else float("nan"),
+                "standardized_mean_difference": smd,
+                "n_labelled": int(round(n_labelled)),
+                "auc": auc,
+                "mean_pd": mean_pd,
+                "observed_bad_rate": bad_rate,
+            }
+        )
+    return result
