@@ -30,9 +30,14 @@ if TYPE_CHECKING:
 def _cmd_generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from credit_assets.core.tools.synthetic import generate
+    from credit_assets.core.tools.synthetic import PlantedDisparity, generate
 
     settings = get_settings()
+    try:
+        planted = PlantedDisparity.parse(args.plant_disparity) if args.plant_disparity else None
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     with tqdm(total=args.borrowers, unit="borrower", desc="generating", unit_scale=True) as bar:
         summary = generate(
             args.borrowers,
@@ -44,6 +49,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             bad_files=args.bad_files,
             chunk_borrowers=args.chunk_borrowers,
             progress=bar.update,
+            planted_disparity=planted,
         )
     print(f"landing zone: {settings.landing_dir}")
     for source, rows in sorted(summary.rows.items()):
@@ -349,6 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--dirty-rate", type=float, default=0.0, help="share of dirty rows (0-1)")
     gen.add_argument("--bad-files", action="store_true", help="also write unreadable files")
     gen.add_argument("--chunk-borrowers", type=int, default=100_000)
+    gen.add_argument(
+        "--plant-disparity",
+        metavar="GROUP:SHIFT",
+        help="lower one ethnicity group's creditworthiness by SHIFT standard deviations "
+        "(e.g. group_b:1.0), for fairness evidence to find",
+    )
     gen.set_defaults(func=_cmd_generate)
 
     mat = sub.add_parser("materialize", help="ingest new landing files, then materialize the graph")

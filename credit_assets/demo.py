@@ -6,6 +6,7 @@ all of them, the Dagster webserver and daemon included.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from credit_assets.core.platform.settings import REPO_ROOT, get_settings
+from credit_assets.core.platform.settings import REPO_ROOT, Settings, get_settings
 from credit_assets.orchestration import ensure_dagster_home, materialize_all
 
 UI_PORT = int(os.environ.get("CREDIT_DEMO_UI_PORT", "3000"))
@@ -32,6 +33,33 @@ def _wait_for(url: str, timeout: float) -> bool:
             pass
         time.sleep(1)
     return False
+
+
+def print_fairness_evidence(settings: Settings) -> None:
+    """The latest challenger's worst AIR per attribute: self-reported beside BISG-proxied."""
+    from credit_assets.core.platform.db import migrated_engine
+    from credit_assets.core.platform.registry import list_models
+    from credit_assets.core.platform.storage.keys import report_key
+    from credit_assets.core.platform.storage.local import data_store
+
+    models = list_models(migrated_engine(settings.resolved_database_url))
+    store = data_store(settings)
+    key = report_key("fairness", models[0]["version"]) if models else None
+    if key is None or not store.exists(key):
+        return
+    report = json.loads(store.get_bytes(key))
+    print(f"==> fairness evidence for {models[0]['version']}: {report.get('evidence')}")
+    for attribute in report.get("attributes", []):
+        worst = attribute.get("worst_adverse_impact_ratio")
+        figure = "n/a" if worst is None else f"{worst:.3f} ({attribute.get('worst_group')})"
+        verdict = "pass" if attribute.get("passed") else "FAIL"
+        print(f"    {attribute['attribute']:<44} worst AIR {figure:<22} {verdict}")
+    proxies = (report.get("extras") or {}).get("proxies")
+    if proxies:
+        print(
+            f"    BISG coverage: {proxies['test_rows_with_proxy']} of {proxies['test_rows']} test "
+            f"applications have a proxy ({proxies['vintage'].split(';')[0]})"
+        )
 
 
 def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -81,6 +109,7 @@ def run_demo(borrowers: int, serve: bool = True) -> int:
     if not outcome.success:
         print(f"!! materialization failed: {outcome.failures}", file=sys.stderr)
         return 1
+    print_fairness_evidence(settings)
     if not serve:
         return 0
 

@@ -1,7 +1,9 @@
-"""Partitions several layers share: borrower-hash buckets, and the daily monitoring window."""
+"""Partitions several layers share: borrower-hash buckets, the daily monitoring window, and
+the dependency on every file of every raw source."""
 
 import dagster as dg
 
+from credit_assets.core.contracts import Contract
 from credit_assets.core.platform.settings import get_settings
 
 DAILY = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_offset=1)
@@ -15,3 +17,11 @@ def bucket_partitions() -> dg.StaticPartitionsDefinition:
     """
     n = get_settings().feature_buckets
     return dg.StaticPartitionsDefinition([f"{b:02d}" for b in range(n)])
+
+
+def raw_deps(contracts: dict[str, Contract]) -> list[dg.AssetDep]:
+    """Every raw source, all of its partitions (files)."""
+    return [
+        dg.AssetDep(c.asset_name, partition_mapping=dg.AllPartitionMapping())
+        for c in contracts.values()
+    ]

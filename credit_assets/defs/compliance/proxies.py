@@ -22,8 +22,8 @@ from credit_assets.core.platform.storage.keys import (
     DEMOGRAPHIC_PROXIES_COVERAGE,
 )
 from credit_assets.core.reports.metadata import markdown_table
+from credit_assets.defs.common.partitions import raw_deps
 from credit_assets.defs.common.resources import PlatformResource
-from credit_assets.defs.features.assets import raw_deps
 
 COMPLIANCE_OWNERS = ["team:compliance"]
 NO_PROXY_INPUTS = "no proxy inputs declared (roles proxy_surname, proxy_zip, proxy_tract)"

@@ -22,7 +22,7 @@ from credit_assets.core.platform.storage.keys import (
     bucket_key,
 )
 from credit_assets.core.reports.metadata import frame_markdown, markdown_table
-from credit_assets.defs.common.partitions import bucket_partitions
+from credit_assets.defs.common.partitions import bucket_partitions, raw_deps
 from credit_assets.defs.common.resources import PlatformResource
 
 FEATURE_OWNERS = ["team:data-engineering"]
@@ -80,14 +80,6 @@ def catalogue_check(
             "catalogue_version": catalogue.version,
         },
     )
-
-
-def raw_deps(contracts: dict[str, Contract]) -> list[dg.AssetDep]:
-    """Every raw source, all of its partitions (files)."""
-    return [
-        dg.AssetDep(c.asset_name, partition_mapping=dg.AllPartitionMapping())
-        for c in contracts.values()
-    ]
 
 
 def build_feature_assets(contracts: dict[str, Contract]) -> list[dg.AssetsDefinition]:

@@ -413,3 +413,26 @@ def test_cli_check_of_a_broken_contract_prints_each_problem_and_exits_1(tmp_path
 def test_cli_check_of_a_missing_file_exits_2(tmp_path, capsys):
     assert main(["contract", "check", str(tmp_path / "nope.yaml")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_surname_first_name_and_zip_are_proposed_as_bisg_inputs_with_leading_zeros_kept(
+    tmp_path,
+):
+    path = tmp_path / "names.csv"
+    pl.DataFrame(
+        {
+            "LoanID": [f"L{i}" for i in range(40)],
+            "Last Name": ["Garcia", "Smith"] * 20,
+            "FirstName": ["Maria", "John"] * 20,
+            "Zip": ["02139", "60623"] * 20,
+            "home_city": ["Boston", "Chicago"] * 20,
+            "Income": [1000.0 + i for i in range(40)],
+            "Defaulted": ["yes", "no", "no", "no"] * 10,
+        }
+    ).write_csv(path)
+    columns = infer_contract(path, "names").contract.columns
+    assert columns["Last Name"].role is Role.PROXY_SURNAME
+    assert columns["FirstName"].role is Role.PROXY_FIRST_NAME
+    assert columns["Zip"].role is Role.PROXY_ZIP and columns["Zip"].type == "string"
+    assert columns["home_city"].role is Role.IGNORE  # geography BISG cannot read
+    assert columns["Income"].role is Role.FEATURE
