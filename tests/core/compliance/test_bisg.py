@@ -109,3 +109,19 @@ def test_the_promotion_gate_refuses_a_proxy_input_or_a_proxy_probability() -> No
     assert not protected_gate(["income", "LastName"], ["LastName", "Zip"]).passed
     assert not protected_gate(["income", "bisg_black"], []).passed
     assert protected_gate(["income"], ["LastName", "Zip"]).passed
+
+
+def test_proxy_inputs_never_become_features_online_or_in_a_scored_payload() -> None:
+    from credit_assets.core.features import feature_catalogue
+    from credit_assets.core.features.payload import features_for_payload
+    from tests.support.scoring import AS_OF, application, contracts
+
+    declared = contracts()
+    proxies = {"surname", "first_name", "zip_code"}
+    assert proxies <= set(fairness_only_columns(declared))
+    names = set(feature_catalogue(declared).names)
+    assert not names & proxies and not any(n.startswith("bisg_") for n in names)
+    with_names = application("B1", surname="Garcia", first_name="Maria", zip_code="60623")
+    features = features_for_payload(with_names, {}, AS_OF, declared)
+    assert features == features_for_payload(application("B1"), {}, AS_OF, declared)
+    assert not set(features) & proxies  # what the decision log and online store hold
