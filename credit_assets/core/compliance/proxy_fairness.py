@@ -16,7 +16,8 @@ Weighted intervals and p-values come from a bootstrap that resamples applicants 
 of them, with replacement, with their probabilities); the p-value is twice the smaller
 share of bootstrap ratios on either side of 1 (a percentile test of AIR = 1). The most-
 likely-group figures are those of a self-reported attribute (Fisher's exact test,
-resampling within groups). Either method finding a significant disparity holds the
+resampling within groups). Without bootstrap draws (the LDA search's many refits) the
+weighted p-value is a two-proportion z-test on Kish's effective sample sizes. Either method finding a significant disparity holds the
 model back: the two err in different ways, so the gate does not pick the kinder one.
 """
 
@@ -26,6 +27,7 @@ import math
 
 import numpy as np
 import polars as pl
+from scipy.special import ndtr
 from sklearn.metrics import roc_auc_score
 
 from credit_assets.core.compliance.bisg import PROBABILITY_COLUMNS, PROXY_GROUPS, most_likely_group
@@ -83,6 +85,23 @@ def _bootstrap_rates(
     return np.vstack(out) if out else np.empty((0, weights.shape[1]))
 
 
+def _weighted_z_test(w_group: np.ndarray, w_reference: np.ndarray, approved: np.ndarray) -> float:
+    """Two-sided p of equal weighted approval rates, with Kish's effective sample sizes."""
+    sizes = []
+    rates = []
+    for w in (w_group, w_reference):
+        total, squares = w.sum(), (w**2).sum()
+        sizes.append(total**2 / squares if squares > 0 else 0.0)
+        rates.append((w * approved).sum() / total if total > 0 else 0.0)
+    if min(sizes) <= 0:
+        return 1.0
+    pooled = (rates[0] * sizes[0] + rates[1] * sizes[1]) / (sizes[0] + sizes[1])
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / sizes[0] + 1 / sizes[1]))
+    if spread == 0:
+        return 1.0
+    return float(2 * ndtr(-abs(rates[0] - rates[1]) / spread))
+
+
 def weighted_groups(
     scores: np.ndarray,
     pd_values: np.ndarray | None,
@@ -119,6 +138,9 @@ def weighted_groups(
     for i, group in enumerate(groups):
         air = float(rates[i] / rates[reference]) if judged and size[i] > 0 else None
         low = high = p_value = smd = None
+        if boot is None and judged and air is not None and i != reference:
+            assert reference is not None
+            p_value = _weighted_z_test(weights[:, i], weights[:, reference], approved)
         if boot is not None and air is not None and i != reference:
             assert reference is not None
             with np.errstate(divide="ignore", invalid="ignore"):

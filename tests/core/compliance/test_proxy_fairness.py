@@ -61,3 +61,12 @@ def test_a_small_proxied_group_is_reported_not_deciding() -> None:
     [weighted] = [a for a in report.attributes if a.attribute == WEIGHTED]
     black = next(g for g in weighted.groups if g.group == "black")
     assert black.small_group and not black.decides and not black.fails
+
+
+def test_without_bootstrap_draws_the_weighted_p_value_comes_from_effective_sizes() -> None:
+    frame = _frame(400, approve_black=0.3)
+    report = fairness_report(frame, protected=[], cutoff=600, n_bootstrap=0, approval_rates=())
+    [weighted] = [a for a in report.attributes if a.attribute == WEIGHTED]
+    black = next(g for g in weighted.groups if g.group == "black")
+    assert black.p_value is not None and black.p_value < 1e-6 and black.fails
+    assert black.air_ci_low is None  # no interval without draws
