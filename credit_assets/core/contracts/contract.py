@@ -16,6 +16,8 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from credit_assets.core.contracts.json_paths import parse_path
+
 
 class ContractError(ValueError):
     """A contract file that cannot be used; the message names the file and the field."""
@@ -76,7 +78,7 @@ ALL_FORMATS: tuple[FileFormat, ...] = ("csv", "jsonl", "parquet")
 class ColumnSpec(BaseModel):
     """One column of a source: its type, role and the constraints a valid value meets."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     name: str
     type: ColumnType
@@ -94,6 +96,14 @@ class ColumnSpec(BaseModel):
     monotone: Literal["increasing", "decreasing", "none"] = "none"
     reason_code: str | None = None
     reason_text: str | None = None
+    # For nested JSON sources: where the value sits in each record (`$.amount`,
+    # `$.personal_finance_category.primary`); without it the column is the record's field
+    # of the same name.
+    source_path: str | None = Field(default=None, alias="from")
+
+    @property
+    def path_steps(self) -> tuple[str | int, ...]:
+        return parse_path(self.source_path) if self.source_path else (self.name,)
 
     @property
     def is_nullable(self) -> bool:
@@ -112,6 +122,8 @@ class ColumnSpec(BaseModel):
             raise ValueError(f"column {self.name!r}: min/max apply to int or float columns only")
         if self.pattern is not None:
             re.compile(self.pattern)
+        if self.source_path is not None:
+            parse_path(self.source_path)
         return self
 
 
@@ -127,7 +139,17 @@ class Contract(BaseModel):
     keys: list[str] = Field(default_factory=list)
     timestamp: str | None = None
     columns: dict[str, ColumnSpec]
+    # For nested JSON: the array of each document whose elements are the rows
+    # (`$.transactions`); without it every JSON line is one row.
+    records: str | None = None
     path: Path | None = Field(default=None, exclude=True)
+
+    @property
+    def is_nested(self) -> bool:
+        """Whether JSON records are mapped by paths (`records:` or a column's `from:`)."""
+        return self.records is not None or any(
+            c.source_path is not None for c in self.columns.values()
+        )
 
     @model_validator(mode="before")
     @classmethod
@@ -150,6 +172,13 @@ class Contract(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Contract:
+        if self.is_nested:
+            if self.records is not None:
+                parse_path(self.records)
+            if "jsonl" not in self.formats:
+                raise ValueError(
+                    "`records:` and `from:` paths read JSON: formats must include jsonl"
+                )
         for key in self.keys:
             if key not in self.columns:
                 raise ValueError(f"key column {key!r} is not among the columns")

@@ -16,10 +16,12 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 
 from credit_assets.core.contracts import LINEAGE_COLUMNS, POLARS_TYPES, ColumnSpec, Contract
+from credit_assets.core.contracts.json_paths import extract, parse_path
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),
@@ -131,6 +133,8 @@ def _read_jsonl(path: Path, data: bytes, contract: Contract) -> pl.DataFrame:
     Polars reads a well-formed file in one pass; only a file with a broken line (a
     truncated write, say) is read line by line so the broken line can be quarantined.
     """
+    if contract.is_nested:
+        return _read_nested_json(path, data, contract)
     first = next((line for line in data.splitlines() if line.strip()), b"")
     try:
         keys = list(json.loads(first))
@@ -164,6 +168,59 @@ def _read_jsonl_by_line(path: Path, data: bytes, contract: Contract) -> pl.DataF
     if any("_malformed" in row for row in rows):
         schema["_malformed"] = pl.String
     return pl.DataFrame(rows, schema=schema)
+
+
+def _read_nested_json(path: Path, data: bytes, contract: Contract) -> pl.DataFrame:
+    """Rows mapped by the contract's paths from JSON documents: one document per line, or
+    the whole file as one document (an aggregator's response). With `records:` each
+    document's array at that path gives the rows. A line that is not JSON, or a document
+    without the array, is kept as a bad row."""
+    text = data.decode("utf-8")
+    try:
+        documents: list[object] = [json.loads(text)]
+    except ValueError:
+        documents = []
+        for line in text.splitlines():
+            if line.strip():
+                try:
+                    documents.append(json.loads(line))
+                except ValueError:
+                    documents.append(_Malformed(line))
+    if len(documents) == 1 and isinstance(documents[0], list):
+        documents = list(documents[0])  # a JSON array of records
+    records_at = parse_path(contract.records) if contract.records else None
+    columns = {name: spec.path_steps for name, spec in contract.columns.items()}
+    rows: list[dict[str, str | None]] = []
+    for document in documents:
+        if isinstance(document, _Malformed):
+            rows.append({"_malformed": document.line[:500]})
+            continue
+        records = extract(document, records_at) if records_at is not None else [document]
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            rows.append(
+                {
+                    "_malformed": json.dumps(document)[:500],
+                    "_malformed_reason": f"no array of records at {contract.records}",
+                }
+            )
+            continue
+        for record in records:
+            rows.append(
+                {
+                    name: None if (value := extract(record, steps)) is None else _as_text(value)
+                    for name, steps in columns.items()
+                }
+            )
+    if not rows:
+        raise UnreadableFileError(path, "empty file (no JSON records)")
+    schema = {c: pl.String for c in columns}
+    if any("_malformed" in row for row in rows):
+        schema |= {"_malformed": pl.String, "_malformed_reason": pl.String}
+    return pl.DataFrame(rows, schema=schema)
+
+
+class _Malformed(NamedTuple):
+    line: str
 
 
 def _as_text(value: object) -> str:
@@ -289,7 +346,16 @@ def validate_records(
         problems.insert(
             0,
             pl.when(pl.col("_malformed").is_not_null())
-            .then(pl.lit("malformed record: not a JSON object"))
+            .then(
+                pl.concat_str(
+                    pl.lit("malformed record: "),
+                    (
+                        pl.col("_malformed_reason")
+                        if "_malformed_reason" in raw.columns
+                        else pl.lit(None, dtype=pl.String)
+                    ).fill_null("not a JSON object"),
+                )
+            )
             .otherwise(None),
         )
     checked = raw.with_columns(

@@ -361,7 +361,7 @@ class InferredContract:
             fields = {
                 k: _plain_number(v)
                 for k, v in spec.model_dump(
-                    mode="json", exclude_defaults=True, exclude={"name"}
+                    mode="json", exclude_defaults=True, exclude={"name"}, by_alias=True
                 ).items()
             }
             fields = {"type": spec.type, "role": spec.role.value, **fields}
