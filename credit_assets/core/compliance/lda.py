@@ -26,11 +26,14 @@ import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 
-from credit_assets.core.compliance.bisg import PROBABILITY_COLUMNS, most_likely_group
 from credit_assets.core.compliance.fairness import fairness_report
 from credit_assets.core.compliance.groups import protected_column
 from credit_assets.core.compliance.proxies import proxy_screen, strongest_proxies
-from credit_assets.core.compliance.proxy_fairness import PROXY_ATTRIBUTE, has_proxies
+from credit_assets.core.compliance.proxy_fairness import (
+    PROXY_ATTRIBUTE,
+    has_proxies,
+    most_likely_labels,
+)
 from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling.metrics import auc as auc_score
 from credit_assets.core.modeling.scaling import ScoreScale
@@ -289,15 +292,8 @@ def lda_search(
     screened = list(protected)
     if proxied:
         # The screen asks which feature predicts the proxied group: the most likely one.
-        labels, _sure = most_likely_group(train, 0.0)
-        known = train[PROBABILITY_COLUMNS[0]].is_not_null().to_numpy()
-        train = train.with_columns(
-            pl.Series(
-                protected_column(PROXY_ATTRIBUTE),
-                [str(g) if ok else None for g, ok in zip(labels, known, strict=True)],
-                dtype=pl.String,
-            )
-        )
+        most_likely = most_likely_labels(train, threshold=0.0)
+        train = train.with_columns(most_likely.alias(protected_column(PROXY_ATTRIBUTE)))
         screened.append(PROXY_ATTRIBUTE)
     screen = proxy_screen(train, features, screened)
     alternatives = alternatives_for(

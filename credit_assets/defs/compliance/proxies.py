@@ -7,14 +7,13 @@ import polars as pl
 
 from credit_assets.core.compliance.bisg import (
     CENSUS_VINTAGE,
-    METHOD_COLUMN,
     bisg_proxies,
     coverage_markdown,
     declared_proxy_inputs,
-    most_likely_group,
     proxy_inputs,
     surgeo_version,
 )
+from credit_assets.core.compliance.proxy_fairness import most_likely_labels
 from credit_assets.core.contracts import Contract, load_contracts
 from credit_assets.core.platform.settings import get_settings
 from credit_assets.core.platform.storage.keys import (
@@ -83,11 +82,9 @@ def demographic_proxies(context: dg.AssetExecutionContext, platform: PlatformRes
 
 
 def _most_likely_table(frame: pl.DataFrame) -> str:
-    labels, _sure = most_likely_group(frame, 0.0)
-    known = frame[METHOD_COLUMN].to_numpy() != "none"
-    counts = pl.DataFrame({"group": labels[known].astype(str)}).group_by("group").len()
-    summary = counts.sort("len", descending=True).rename({"len": "applications"})
-    return markdown_table(summary.to_dicts()) if summary.height else "_(no proxy)_"
+    labels = most_likely_labels(frame, threshold=0.0).drop_nulls()
+    counts = labels.value_counts(sort=True, name="applications").rename({labels.name: "group"})
+    return markdown_table(counts.to_dicts()) if counts.height else "_(no proxy)_"
 
 
 def build_proxy_asset(contracts: dict[str, Contract]) -> dg.AssetsDefinition:
