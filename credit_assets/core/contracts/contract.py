@@ -100,6 +100,34 @@ class ColumnSpec(BaseModel):
     # `$.personal_finance_category.primary`); without it the column is the record's field
     # of the same name.
     source_path: str | None = Field(default=None, alias="from")
+    # How the source's values become the contract's: `map:` replaces a delivered value (its
+    # text) before it is typed, an exact key first, then the longest `PREFIX*` key (`"*"`
+    # alone catches the rest; an unmatched value is kept and checked as delivered);
+    # `scale:` multiplies a number after typing (`-1` turns outflow-positive amounts into
+    # inflow-positive ones). Constraints (`min`, `max`, `allowed`) apply to the result.
+    value_map: dict[str, str | int | float | bool] | None = Field(default=None, alias="map")
+    scale: float | None = None
+
+    @property
+    def map_rules(self) -> tuple[dict[str, str], list[tuple[str, str]]]:
+        """(exact keys, (prefix, value) longest prefix first) of `map:`, values as text."""
+        exact: dict[str, str] = {}
+        prefixes: list[tuple[str, str]] = []
+        for key, value in (self.value_map or {}).items():
+            target = _map_text(value)
+            if key.endswith("*"):
+                prefixes.append((key[:-1], target))
+            else:
+                exact[key] = target
+        prefixes.sort(key=lambda rule: len(rule[0]), reverse=True)
+        return exact, prefixes
+
+    def mapped(self, text: str) -> str:
+        """A delivered value's text after `map:` (unchanged without a matching key)."""
+        exact, prefixes = self.map_rules
+        if text in exact:
+            return exact[text]
+        return next((target for prefix, target in prefixes if text.startswith(prefix)), text)
 
     @property
     def path_steps(self) -> tuple[str | int, ...]:
@@ -124,7 +152,29 @@ class ColumnSpec(BaseModel):
             re.compile(self.pattern)
         if self.source_path is not None:
             parse_path(self.source_path)
+        if self.value_map is not None:
+            if not self.value_map:
+                raise ValueError(f"column {self.name!r}: `map:` is empty")
+            stars = [k for k in self.value_map if "*" in k[:-1]]
+            if stars:
+                raise ValueError(
+                    f"column {self.name!r}: map key {stars[0]!r}: '*' may only end a key (PREFIX*)"
+                )
+        if self.scale is not None:
+            if self.type not in ("int", "float"):
+                raise ValueError(f"column {self.name!r}: scale applies to int or float columns")
+            if self.scale == 0 or self.scale != self.scale:
+                raise ValueError(f"column {self.name!r}: scale must be a non-zero number")
+            if self.type == "int" and not float(self.scale).is_integer():
+                raise ValueError(f"column {self.name!r}: an int column's scale must be whole")
         return self
+
+
+def _map_text(value: str | int | float | bool) -> str:
+    """A `map:` target as the text a delivered value would have (YAML reads `yes` as True)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 class Contract(BaseModel):

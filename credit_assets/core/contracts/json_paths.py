@@ -9,6 +9,7 @@ without a trailing `[*]`).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -51,3 +52,12 @@ def extract(record: Any, steps: tuple[Step, ...]) -> Any:
             if value is _MISSING:
                 return None
     return value
+
+
+def as_text(value: Any) -> str:
+    """A JSON value as the text a contract column reads (`true`, `12.5`, objects as JSON)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import polars as pl
 
-from credit_assets.core.contracts import Contract, SourceKind
+from credit_assets.core.contracts import Contract
 from credit_assets.core.features.frames import (
     AS_OF,
     INTEGER_BORROWER,
     KEYS,
-    KIND_COLUMNS,
     integer_borrowers,
+    kind_columns,
     months_before,
     point_in_time,
     source_frame,
@@ -53,7 +53,28 @@ BANK_FEATURES = [
 ]
 
 
+# Read from the running balance: left out for a source that has none (see `bank_features`).
+BALANCE_FEATURES = (
+    *(f"bank_overdraft_days_{w}m" for w in OVERDRAFT_WINDOWS),
+    "bank_balance_min_12m",
+    "bank_balance_volatility_12m",
+)
+
+
+def bank_feature_names(contract: Contract) -> list[str]:
+    """BANK_FEATURES this source gives: all of them, or without a balance all but those."""
+    if "balance" in contract.columns:
+        return list(BANK_FEATURES)
+    return [name for name in BANK_FEATURES if name not in BALANCE_FEATURES]
+
+
 def bank_feature_specs(contract: Contract) -> list[FeatureSpec]:
+    specs = _bank_feature_specs(contract)
+    names = set(bank_feature_names(contract))
+    return [s for s in specs if s.name in names]
+
+
+def _bank_feature_specs(contract: Contract) -> list[FeatureSpec]:
     balance = contract.columns.get("balance")
 
     spec = spec_maker(contract, "C")
@@ -415,13 +436,17 @@ def bank_features(
     keys: pl.LazyFrame, sources: dict[str, pl.LazyFrame], contract: Contract
 ) -> pl.LazyFrame:
     """Per (borrower_id, as_of_date) with at least one transaction before the date."""
-    transactions = source_frame(
-        sources, contract, list(KIND_COLUMNS[SourceKind.BANK_TRANSACTIONS])
-    ).with_row_index(_ROW)  # source order breaks ties between same-day transactions
+    transactions = source_frame(sources, contract, kind_columns(contract)).with_row_index(
+        _ROW
+    )  # source order breaks ties between same-day transactions
+    if "balance" not in contract.columns:
+        # Without a running balance the balance features are not in the catalogue; a zero
+        # balance only keeps the shared query whole, and nothing computed from it is kept.
+        transactions = transactions.with_columns(pl.lit(0.0).alias("balance"))
     keyed, transactions = integer_borrowers(keys, transactions)
     monthly = monthly_activity(transactions, keyed.select(_B, AS_OF))
     return (
         bank_features_from_monthly(monthly)
         .join(keyed, on=[_B, AS_OF])
-        .select(*KEYS, *BANK_FEATURES)
+        .select(*KEYS, *bank_feature_names(contract))
     )

@@ -32,6 +32,12 @@ KIND_COLUMNS: dict[SourceKind, tuple[str, ...]] = {
     SourceKind.BANK_TRANSACTIONS: ("borrower_id", "booked_date", "amount", "category", "balance"),
 }
 
+# Columns of KIND_COLUMNS a contract may leave out: an aggregator without a running
+# balance (Plaid) still gives every bank feature but the balance and overdraft-day ones.
+OPTIONAL_KIND_COLUMNS: dict[SourceKind, tuple[str, ...]] = {
+    SourceKind.BANK_TRANSACTIONS: ("balance",)
+}
+
 # Feature-name stem per kind: utility_on_time_ratio_12m, has_bank, ...
 KIND_STEMS: dict[SourceKind, str] = {
     SourceKind.UTILITY_PAYMENTS: "utility",
@@ -53,12 +59,20 @@ def polars_dtype(contract: Contract, column: str) -> pl.DataType:
 
 def check_kind_columns(contract: Contract) -> None:
     """Raise naming the source and the column when a fixed-kind contract lacks one."""
-    for column in KIND_COLUMNS.get(contract.kind, ()):
+    optional = OPTIONAL_KIND_COLUMNS.get(contract.kind, ())
+    needed = [c for c in KIND_COLUMNS.get(contract.kind, ()) if c not in optional]
+    for column in needed:
         if column not in contract.columns:
+            also = f" (and may declare {', '.join(optional)})" if optional else ""
             raise SourceColumnError(
                 f"source {contract.name!r} ({contract.kind.value}) has no column {column!r}; "
-                f"a {contract.kind.value} contract needs {', '.join(KIND_COLUMNS[contract.kind])}"
+                f"a {contract.kind.value} contract needs {', '.join(needed)}{also}"
             )
+
+
+def kind_columns(contract: Contract) -> list[str]:
+    """The KIND_COLUMNS of the contract's kind that it declares (optional ones may be absent)."""
+    return [c for c in KIND_COLUMNS.get(contract.kind, ()) if c in contract.columns]
 
 
 def alternative_contracts(contracts: dict[str, Contract]) -> list[Contract]:

@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from credit_assets.core.contracts import ColumnSpec, Contract
+from credit_assets.core.contracts.json_paths import as_text, extract
 from credit_assets.core.features.applications import (
     application_feature_names,
     application_key,
@@ -28,6 +29,7 @@ from credit_assets.core.features.frames import (
     BORROWER,
     KIND_COLUMNS,
     generic_feature_contracts,
+    kind_columns,
     polars_dtype,
 )
 from credit_assets.core.features.generic import generic_feature_columns
@@ -93,7 +95,7 @@ def _record_contracts(contracts: dict[str, Contract]) -> list[Contract]:
 
 def _record_columns(contract: Contract) -> list[str]:
     if contract.kind in KIND_COLUMNS:
-        return [c for c in KIND_COLUMNS[contract.kind] if c != BORROWER]
+        return [c for c in kind_columns(contract) if c != BORROWER]
     assert contract.timestamp is not None
     return [contract.timestamp, *generic_feature_columns(contract)]
 
@@ -109,10 +111,9 @@ def _records_frame(
         if not isinstance(record, Mapping):
             raise ValueError(f"{name}[{index}]: a record must be an object")
         for column in columns:
+            spec = contract.columns[column]
             values[column].append(
-                coerce_value(
-                    record.get(column), contract.columns[column], f"{name}[{index}].{column}"
-                )
+                coerce_value(extract(record, spec.path_steps), spec, f"{name}[{index}].{column}")
             )
     schema = {c: polars_dtype(contract, c) for c in columns}
     borrower_column = contract.borrower_column or BORROWER
@@ -152,13 +153,20 @@ def _application_frame(
 def coerce_value(value: object, column: ColumnSpec, where: str) -> object:
     """`value` as the contract's type, or ValueError naming `where`.
 
-    Accepts what JSON carries: numbers, strings (ISO dates), booleans, null.
+    Accepts what JSON carries: numbers, strings (ISO dates), booleans, null. The column's
+    `map:` and `scale:` apply as ingestion applies them (`ingestion.files.typed_value`), so
+    a record scored inline and the same record pushed as a file give the same feature.
     """
     if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
         if not column.is_nullable:
             raise ValueError(f"{where}: a value is required")
         return None
+    if column.value_map is not None:
+        value = column.mapped(as_text(value).strip())
     typed = _typed(value, column.type, where)
+    if column.scale is not None:
+        typed = typed * column.scale  # type: ignore[operator]
+        typed = int(typed) if column.type == "int" else typed
     if column.min is not None and typed < column.min:  # type: ignore[operator]
         raise ValueError(f"{where}: {value!r} is below the minimum {column.min:g}")
     if column.max is not None and typed > column.max:  # type: ignore[operator]

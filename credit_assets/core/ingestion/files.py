@@ -21,7 +21,7 @@ from typing import NamedTuple
 import polars as pl
 
 from credit_assets.core.contracts import LINEAGE_COLUMNS, POLARS_TYPES, ColumnSpec, Contract
-from credit_assets.core.contracts.json_paths import extract, parse_path
+from credit_assets.core.contracts.json_paths import as_text, extract, parse_path
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),
@@ -160,7 +160,7 @@ def _read_jsonl_by_line(path: Path, data: bytes, contract: Contract) -> pl.DataF
         for key in obj:
             if key not in columns:
                 columns.append(key)
-        rows.append({k: None if v is None else _as_text(v) for k, v in obj.items()})
+        rows.append({k: None if v is None else as_text(v) for k, v in obj.items()})
     if not rows:
         raise UnreadableFileError(path, "empty file (no JSON lines)")
     present = {k for row in rows for k in row}
@@ -207,7 +207,7 @@ def _read_nested_json(path: Path, data: bytes, contract: Contract) -> pl.DataFra
         for record in records:
             rows.append(
                 {
-                    name: None if (value := extract(record, steps)) is None else _as_text(value)
+                    name: None if (value := extract(record, steps)) is None else as_text(value)
                     for name, steps in columns.items()
                 }
             )
@@ -223,18 +223,36 @@ class _Malformed(NamedTuple):
     line: str
 
 
-def _as_text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    return str(value)
-
-
 def typed_value(column: ColumnSpec, raw: pl.Expr) -> pl.Expr:
-    """The contract-typed value of a raw column; null where the text is not a valid value."""
+    """The contract-typed value of a raw column (after its `map:` and `scale:`); null where
+    the text is not a valid value."""
     text = raw.cast(pl.String).str.strip_chars()
     text = pl.when(text == "").then(None).otherwise(text)
+    if column.value_map is not None:
+        text = mapped_text(column, text)
+    typed = _typed_text(column, text)
+    if column.scale is not None:
+        typed = (typed * column.scale).cast(POLARS_TYPES[column.type])
+    return typed
+
+
+def mapped_text(column: ColumnSpec, text: pl.Expr) -> pl.Expr:
+    """`ColumnSpec.mapped` as an expression: the exact key, else the longest prefix, else
+    the text as delivered."""
+    exact, prefixes = column.map_rules
+    mapped = text
+    for prefix, target in reversed(prefixes):  # the longest prefix is tested first
+        mapped = pl.when(text.str.starts_with(prefix)).then(pl.lit(target)).otherwise(mapped)
+    if exact:
+        mapped = (
+            pl.when(text.is_in(list(exact)))
+            .then(text.replace_strict(exact, default=None, return_dtype=pl.String))
+            .otherwise(mapped)
+        )
+    return mapped
+
+
+def _typed_text(column: ColumnSpec, text: pl.Expr) -> pl.Expr:
     match column.type:
         case "int":
             as_float = text.cast(pl.Float64, strict=False)
@@ -459,6 +477,11 @@ def inspect_landing_file(path: Path, contract: Contract) -> None:
             raise UnreadableFileError(path, "empty file")
         if fmt == "csv":
             columns = next(csv.reader([first]))  # quoted names may hold commas
+        elif contract.is_nested:
+            # Columns sit at paths inside the records: a record without a required value is
+            # quarantined with the column named, row by row. Here only: is it JSON at all?
+            _check_json_documents(path, text, first)
+            return
         else:
             try:
                 columns = list(json.loads(first))
@@ -467,3 +490,16 @@ def inspect_landing_file(path: Path, contract: Contract) -> None:
     missing = [c for c in contract.required_columns if c not in columns]
     if missing:
         raise UnreadableFileError(path, f"required column(s) missing: {', '.join(missing)}")
+
+
+def _check_json_documents(path: Path, text: str, first: str) -> None:
+    """Raise unless the text is one JSON document (an aggregator's response, a JSON array)
+    or starts with a line that is one (JSON lines)."""
+    for candidate in (first, text):
+        try:
+            document = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(document, dict | list):
+            return
+    raise UnreadableFileError(path, "not JSON: neither one JSON document nor JSON lines")

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from credit_assets.core.contracts import Contract
+from credit_assets.core.contracts import Contract, load_contract
 from credit_assets.core.contracts.json_paths import extract, parse_path
 from credit_assets.core.ingestion.files import ingest_file
+from tests.support.plaid import PLAID_CONTRACT
 
 CONTRACT = Contract.model_validate(
     {
@@ -110,3 +111,18 @@ def test_a_nested_contract_must_accept_json_and_its_paths_must_parse() -> None:
         Contract.model_validate(
             {**CONTRACT.model_dump(by_alias=True, exclude={"path"}), "columns": columns}
         )
+
+
+def test_the_landing_preflight_accepts_a_pretty_document_and_refuses_what_is_not_json(
+    tmp_path: Path,
+) -> None:
+    from credit_assets.core.ingestion.files import UnreadableFileError, inspect_landing_file
+
+    contract = load_contract(PLAID_CONTRACT)
+    pretty = tmp_path / "response.jsonl"
+    pretty.write_text(json.dumps([{"transaction_id": "t1"}], indent=2))
+    inspect_landing_file(pretty, contract)  # a pretty-printed array is worth ingesting
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_text("transaction_id,amount\nt1,12\n")
+    with pytest.raises(UnreadableFileError, match="not JSON"):
+        inspect_landing_file(garbage, contract)
