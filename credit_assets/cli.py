@@ -158,11 +158,11 @@ def _apikey_list(engine: Engine, args: argparse.Namespace) -> int:
     if not keys:
         print("no API keys: create one with `credit-platform apikey create --lender NAME`")
         return 0
-    print(f"{'KEY ID':<17} {'LENDER':<24} {'SCOPES':<41} {'CREATED':<20} REVOKED")
+    print(f"{'KEY ID':<17} {'LENDER':<24} {'SCOPES':<52} {'CREATED':<20} REVOKED")
     for k in keys:
         revoked = f"{k.revoked_at:%Y-%m-%d %H:%M:%S}" if k.revoked_at else "-"
         print(
-            f"{k.key_id:<17} {k.lender:<24} {' '.join(k.scopes):<41} "
+            f"{k.key_id:<17} {k.lender:<24} {' '.join(k.scopes):<52} "
             f"{k.created_at:%Y-%m-%d %H:%M:%S}  {revoked}"
         )
     return 0
@@ -381,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_arguments(serve)
     serve.set_defaults(func=_cmd_serve)
 
-    from credit_assets.core.platform.apikeys import SCOPES
+    from credit_assets.core.platform.apikeys import DEFAULT_SCOPES, SCOPES
 
     key = sub.add_parser("apikey", help="manage lender API keys")
     key_sub = key.add_subparsers(dest="action", required=True)
@@ -392,7 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="extend",
         nargs="+",
         metavar="SCOPE",
-        help=f"what the key may do, one or more of {', '.join(SCOPES)} (default: all)",
+        help=f"what the key may do, one or more of {', '.join(SCOPES)} "
+        f"(default: {' '.join(DEFAULT_SCOPES)}; data:write only when named)",
     )
     listing = key_sub.add_parser("list", help="every key: id, lender, scopes, created, revoked")
     listing.add_argument("--lender", help="only this lender's keys")

@@ -25,6 +25,7 @@ from credit_assets.core.platform.apikeys import VerifiedKey
 from credit_assets.core.scoring import ScoringModel
 from scoring_api.services import Services
 from scoring_api.services.callers import (
+    DATA_WRITE,
     DECISIONS_READ,
     IDEMPOTENCY_HEADER,
     IDEMPOTENCY_KEY_MAX,
@@ -77,6 +78,7 @@ def require_scope(scope: str) -> Callable[..., Awaitable[str]]:
 
 DecisionsLender = Annotated[str, Depends(require_scope(DECISIONS_READ))]
 ModelsLender = Annotated[str, Depends(require_scope(MODELS_READ))]
+DataLender = Annotated[str, Depends(require_scope(DATA_WRITE))]
 
 # For a route's `responses=`: what the key dependencies can answer.
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -12,9 +12,9 @@ from starlette.types import ASGIApp
 from credit_assets.core.platform.settings import Settings, get_settings
 from scoring_api.errors import install_error_handlers
 from scoring_api.fastpath import ScoreByIdFastPath
-from scoring_api.routes import decisions, health, models, scores
+from scoring_api.routes import decisions, health, models, scores, uploads
 from scoring_api.services import Services
-from scoring_api.services.callers import DECISIONS_READ, MODELS_READ, SCORES_WRITE
+from scoring_api.services.callers import DATA_WRITE, DECISIONS_READ, MODELS_READ, SCORES_WRITE
 from scoring_api.settings import ApiSettings, get_api_settings
 
 DESCRIPTION = f"""
@@ -27,7 +27,9 @@ decision; every decision is in the decision log before it is returned.
 Authenticate with `Authorization: Bearer <key>` or `X-API-Key: <key>`
 (`credit-platform apikey create --lender NAME [--scope SCOPE ...]`). A key holds
 scopes: `{SCORES_WRITE}` (POST /v1/scores, /v1/scores/batch), `{DECISIONS_READ}`
-(GET /v1/decisions/{{decision_id}}) and `{MODELS_READ}` (GET /v1/models/current).
+(GET /v1/decisions/{{decision_id}}), `{MODELS_READ}` (GET /v1/models/current) and, granted
+only by name, `{DATA_WRITE}` (POST /v1/sources/{{source}}/files and /records, GET
+/v1/uploads/{{upload_id}}).
 A missing, invalid or revoked key is 401; a valid key without the operation's
 scope is 403 naming it; over the lender's rate limit, 429.
 """
@@ -81,6 +83,11 @@ def create_app(
             {"name": "scores", "description": "Decisions for one borrower or many."},
             {"name": "decisions", "description": "Decisions already made, from the decision log."},
             {"name": "models", "description": "The model that decides."},
+            {
+                "name": "data",
+                "description": "Files and records pushed into the landing zone, and their "
+                "ingestion.",
+            },
             {"name": "health", "description": "Liveness and readiness probes."},
         ],
     )
@@ -88,5 +95,7 @@ def create_app(
     app.include_router(scores.router)
     app.include_router(decisions.router)
     app.include_router(models.router)
+    app.include_router(uploads.router)
+    app.include_router(uploads.records_router(api_settings.max_records))
     app.include_router(health.router)
     return app

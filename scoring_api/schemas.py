@@ -281,3 +281,45 @@ class Readiness(BaseModel):
     shadow: ShadowStatus = Field(description="The challenger scored in shadow on live traffic.")
     database: str = Field(description="`ok`, or why the platform database is unavailable.")
     detail: str | None = Field(default=None, description="Why the service is not ready.")
+
+
+UploadStatusName = Literal["received", "ingesting", "ingested", "rejected", "failed"]
+
+
+class UploadReceipt(BaseModel):
+    """What POST /v1/sources/{source}/files (or /records) received."""
+
+    upload_id: str = Field(description="Follow it with GET /v1/uploads/{upload_id}.")
+    status: UploadStatusName = Field(
+        description="`received` for a new upload; for identical content sent before, the "
+        "status that upload has reached."
+    )
+    source: str
+    bytes: int = Field(description="Size of the body as received.")
+    sha256: str = Field(description="SHA-256 of the body, hex.")
+    duplicate: bool = Field(
+        description="True when this lender already sent identical content to this source: "
+        "nothing new was landed and `upload_id` is the earlier upload."
+    )
+
+
+class UploadRecord(BaseModel):
+    """An upload and how far ingestion has taken it."""
+
+    upload_id: str
+    source: str
+    status: UploadStatusName = Field(
+        description="`received` (in the landing zone), `ingesting` (a Dagster run has it), "
+        "`ingested` (rows written: see the counts), `rejected` (set aside: see `reason`) or "
+        "`failed` (the run failed: see `reason`; a retried run moves it on)."
+    )
+    file_name: str = Field(description="The file's name in the landing zone (its partition).")
+    format: Literal["csv", "jsonl", "parquet"]
+    bytes: int
+    sha256: str
+    received_at: datetime
+    updated_at: datetime
+    run_id: str | None = Field(description="The Dagster run that ingested (or is ingesting) it.")
+    rows_accepted: int | None = Field(description="Valid rows written, once ingested.")
+    rows_rejected: int | None = Field(description="Rows quarantined with a reason, once ingested.")
+    reason: str | None = Field(description="Why it was rejected or failed.")

@@ -27,6 +27,11 @@ class ApiSettings(BaseSettings):
         ge=1,
         description="Most items one POST /v1/scores/batch may carry (413 above).",
     )
+    max_records: int = Field(
+        default=10_000,
+        ge=1,
+        description="Most records one POST /v1/sources/{source}/records may carry (413 above).",
+    )
     rate_limit_per_second: float = Field(
         default=200.0,
         gt=0.0,

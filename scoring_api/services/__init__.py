@@ -1,6 +1,7 @@
 """What the routes call, built once per app when it starts (`Services.start`): the model
-holder, the key verifier and rate limiter, scoring with its decision log and, when shadow
-scoring is on, the challenger's shadow scorer."""
+holder, the key verifier and rate limiter, scoring with its decision log, when shadow
+scoring is on the challenger's shadow scorer, and the contracts and landing zone that
+uploads are received into."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from credit_assets.core.contracts import load_contracts
+from credit_assets.core.contracts import Contract, load_contracts
+from credit_assets.core.ingestion.zones import LandingZone, landing_zone
 from credit_assets.core.platform.apikeys import ApiKeyVerifier
 from credit_assets.core.platform.db import engine_for
 from credit_assets.core.platform.settings import Settings
@@ -51,6 +53,8 @@ class Services:
     limiter: RateLimiter
     metrics: ApiMetrics
     scoring: ScoringService
+    contracts: dict[str, Contract]
+    landing: LandingZone  # where POST /v1/sources/{source}/... lands what it receives
 
     @classmethod
     async def start(cls, settings: Settings, api_settings: ApiSettings) -> Services:
@@ -78,6 +82,7 @@ class Services:
             if api_settings.shadow
             else None
         )
+        contracts = load_contracts(settings.resolved_contracts_dir)
         store = await open_store(
             engine,
             url,
@@ -87,7 +92,7 @@ class Services:
         scoring = ScoringService(
             engine,
             store,
-            load_contracts(settings.resolved_contracts_dir),
+            contracts,
             metrics,
             shadow=shadow,
             max_batch=api_settings.scoring_max_batch,
@@ -104,6 +109,8 @@ class Services:
             limiter=RateLimiter(api_settings.rate_limit_per_second, api_settings.rate_limit_burst),
             metrics=metrics,
             scoring=scoring,
+            contracts=contracts,
+            landing=landing_zone(settings),
         )
         holder.reload()  # migrates the database on first contact; resolves the shadow model too
         holder.start()

@@ -39,6 +39,7 @@ def known_scope(scope: str) -> str:
 SCORES_WRITE = known_scope("scores:write")  # POST /v1/scores, /v1/scores/batch
 DECISIONS_READ = known_scope("decisions:read")  # GET /v1/decisions/{decision_id}
 MODELS_READ = known_scope("models:read")  # GET /v1/models/current
+DATA_WRITE = known_scope("data:write")  # POST /v1/sources/{source}/..., GET /v1/uploads/{id}
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 180  # characters

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from credit_assets.cli import main
 from credit_assets.core.platform import apikeys
 from credit_assets.core.platform.apikeys import (
+    DEFAULT_SCOPES,
     SCOPES,
     ApiKeyVerifier,
     UnknownScopeError,
@@ -58,9 +59,11 @@ def test_a_key_verifies_as_its_lender_and_nothing_else_does(engine: sa.Engine) -
     assert verify_api_key(engine, f"ck_{_key_id(key)}_") is None
 
 
-def test_a_key_gets_every_scope_unless_given_some(engine: sa.Engine) -> None:
-    every = verify_api_key(engine, create_api_key(engine, "acme-bank"))
-    assert every is not None and every.scopes == frozenset(SCOPES)
+def test_a_key_gets_the_scoring_scopes_unless_given_some(engine: sa.Engine) -> None:
+    default = verify_api_key(engine, create_api_key(engine, "acme-bank"))
+    assert default is not None and default.scopes == frozenset(DEFAULT_SCOPES)
+    assert not default.allows("data:write")  # pushing data is granted only by name
+    assert set(SCOPES) - set(DEFAULT_SCOPES) == {"data:write"}
     some = verify_api_key(
         engine, create_api_key(engine, "acme-bank", ["models:read", "decisions:read"])
     )
@@ -110,7 +113,8 @@ def test_the_cli_prints_a_working_key_once(
     key = capsys.readouterr().out.strip()
     verified = verify_api_key(engine, key)
     assert verified is not None
-    assert verified.lender == "north-credit-union" and verified.scopes == frozenset(SCOPES)
+    assert verified.lender == "north-credit-union"
+    assert verified.scopes == frozenset(DEFAULT_SCOPES)
 
 
 def test_the_cli_creates_a_key_with_the_scopes_given(
@@ -132,7 +136,7 @@ def test_the_cli_refuses_an_unknown_scope_naming_it(
     out = capsys.readouterr()
     assert out.out == ""
     assert "unknown scope 'scores:admin'" in out.err
-    assert "scores:write, decisions:read, models:read" in out.err
+    assert "scores:write, decisions:read, models:read, data:write" in out.err
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(api_keys)).scalar() == 0
 
@@ -150,7 +154,7 @@ def test_the_cli_lists_keys_without_secrets_and_revokes_by_id(
     listed = {row["key_id"]: row for row in json.loads(capsys.readouterr().out)}
     assert listed[_key_id(kept)]["scopes"] == ["scores:write"]
     assert listed[_key_id(kept)]["revoked_at"] is None
-    assert listed[_key_id(revoked)]["scopes"] == list(SCOPES)
+    assert listed[_key_id(revoked)]["scopes"] == list(DEFAULT_SCOPES)
     assert listed[_key_id(revoked)]["revoked_at"] is not None
     assert verify_api_key(engine, revoked) is None and verify_api_key(engine, kept) is not None
 

@@ -24,6 +24,7 @@ from credit_assets.core.ingestion.files import (
     file_sha256,
     inspect_landing_file,
 )
+from credit_assets.core.ingestion.uploads import mark_upload, set_upload_status
 from credit_assets.core.ingestion.zones import LandingFile, LandingZone, SetAside
 from credit_assets.core.platform.db import ingested_files
 from credit_assets.core.platform.storage.keys import (
@@ -45,7 +46,8 @@ def store_result(store: DataStore, result: IngestResult, partition_key: str) -> 
 
 
 def record_ingestion(engine: Engine, result: IngestResult, run_id: str | None) -> None:
-    """Upsert the ledger row of a file (same source and name replaces)."""
+    """Upsert the ledger row of a file (same source and name replaces) and, in the same
+    transaction, mark the upload behind it (if any) ingested with its counts."""
     row = {
         "source": result.source,
         "file_name": result.file_name,
@@ -64,6 +66,17 @@ def record_ingestion(engine: Engine, result: IngestResult, run_id: str | None) -
             )
         )
         conn.execute(sa.insert(ingested_files).values(**row))
+        set_upload_status(
+            conn,
+            result.source,
+            result.file_name,
+            "ingested",
+            sha256=result.file_sha256,
+            run_id=run_id,
+            rows_accepted=result.accepted.height,
+            rows_rejected=result.rejected.height,
+            reason=None,
+        )
 
 
 def ingested_under_other_name(
@@ -145,6 +158,7 @@ def scan_landing_zone(
                     reason = f"duplicate of {twin}, already ingested"
             if reason is not None:
                 aside.append(zone.set_aside(file, reason))
+                mark_upload(engine, contract.name, file.name, "rejected", reason=reason)
                 continue
             seen[entry_key] = [file.size, file.version, sha]
             pending.append(PendingFile(contract.name, file.name, file.partition_key, sha))

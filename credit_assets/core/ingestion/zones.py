@@ -33,6 +33,7 @@ from credit_assets.core.platform.settings import Settings
 
 Area = Literal["landing", "archive", "rejected"]
 NOTE_SUFFIX = ".reason.json"
+INCOMING = ".incoming"  # where a local landing zone stages uploads (hidden from the sensor)
 _PARTITION_SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -109,6 +110,15 @@ class LandingZone(ABC):
     @abstractmethod
     def local_copy(self, file: LandingFile) -> AbstractContextManager[Path]:
         """The file as a local path named like the original, for the duration of the block."""
+
+    @abstractmethod
+    def staging_dir(self, source: str) -> Path:
+        """A local folder for a file being received, invisible to the sensor (`receive`)."""
+
+    @abstractmethod
+    def receive(self, source: str, name: str, staged: Path) -> str:
+        """Put a complete local file (staged in `staging_dir`) at `<landing>/<source>/<name>`
+        at once: the sensor sees the whole file or nothing. Its location."""
 
     def files(self, contract: Contract) -> list[LandingFile]:
         """Files waiting in `<landing>/<source>/`, by name; hidden and partial files skipped."""
@@ -205,6 +215,18 @@ class LocalLandingZone(LandingZone):
     def _read(self, file: LandingFile) -> bytes:
         return Path(file.location).read_bytes()
 
+    def staging_dir(self, source: str) -> Path:
+        # Inside the source's folder, so the final rename stays on one file system; a
+        # hidden sub-folder, which the sensor never lists.
+        folder = self.roots["landing"] / source / INCOMING
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def receive(self, source: str, name: str, staged: Path) -> str:
+        target = self.roots["landing"] / source / name
+        staged.replace(target)  # rename(2): atomic within the file system
+        return str(target)
+
     @contextmanager
     def local_copy(self, file: LandingFile) -> Iterator[Path]:
         yield Path(file.location)
@@ -274,6 +296,20 @@ class S3LandingZone(LandingZone):
 
     def _read(self, file: LandingFile) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self._key(file))["Body"].read()
+
+    def staging_dir(self, source: str) -> Path:
+        folder = Path(tempfile.gettempdir()) / "credit-uploads" / source
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def receive(self, source: str, name: str, staged: Path) -> str:
+        # An S3 object appears only when its (multipart) upload completes: never half.
+        key = self._folder("landing", source) + name
+        try:
+            self.client.upload_file(str(staged), self.bucket, key)
+        finally:
+            staged.unlink(missing_ok=True)
+        return self._uri(key)
 
     @contextmanager
     def local_copy(self, file: LandingFile) -> Iterator[Path]:

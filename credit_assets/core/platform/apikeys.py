@@ -33,7 +33,10 @@ from credit_assets.core.platform.db import api_keys
 
 KEY_PREFIX = "ck"
 # What a key may do. Stored space-separated (as in OAuth 2.0 `scope`); order is this order.
-SCOPES: tuple[str, ...] = ("scores:write", "decisions:read", "models:read")
+SCOPES: tuple[str, ...] = ("scores:write", "decisions:read", "models:read", "data:write")
+# What a key gets when no scope is named: a scoring system's. `data:write` (pushing files
+# and records into the landing zone) is granted only by name.
+DEFAULT_SCOPES: tuple[str, ...] = ("scores:write", "decisions:read", "models:read")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 # Hashed when a key id is unknown, so a wrong id costs as long as a wrong secret.
 _DUMMY_SALT = bytes(16)
@@ -75,11 +78,11 @@ def _now() -> datetime:
 
 
 def normalize_scopes(scopes: Iterable[str] | None) -> tuple[str, ...]:
-    """The scopes in `SCOPES` order without duplicates; None means all of them.
+    """The scopes in `SCOPES` order without duplicates; None means `DEFAULT_SCOPES`.
 
     Raises UnknownScopeError naming the first unknown scope, ValueError for none at all."""
     if scopes is None:
-        return SCOPES
+        return DEFAULT_SCOPES
     wanted = {scope.strip() for scope in scopes}
     unknown = sorted(wanted - set(SCOPES))
     if unknown:
@@ -94,7 +97,7 @@ def _parse_scopes(stored: str) -> tuple[str, ...]:
 
 
 def create_api_key(engine: Engine, lender: str, scopes: Iterable[str] | None = None) -> str:
-    """A new key for `lender` with `scopes` (default: all); the returned string is the only
+    """A new key for `lender` with `scopes` (default: `DEFAULT_SCOPES`); the returned string is the only
     place the secret ever appears."""
     lender = lender.strip()
     if not lender or len(lender) > 100:

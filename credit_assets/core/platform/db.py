@@ -129,6 +129,29 @@ api_keys = sa.Table(
     sa.Column("revoked_at", sa.DateTime),
 )
 
+# Files and record batches pushed over HTTP (migration 0005): who sent what, and where it
+# is on its way (received -> ingesting -> ingested, or rejected / failed with the reason).
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("upload_id", sa.String(32), primary_key=True),
+    sa.Column("lender", sa.String(100), nullable=False),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("file_name", sa.String(500), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("rows_accepted", sa.Integer),
+    sa.Column("rows_rejected", sa.Integer),
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("lender", "source", "sha256", name="uq_upload_content"),
+    sa.Index("ix_uploads_source_file", "source", "file_name"),
+)
+
 alerts = sa.Table(
     "alerts",
     metadata,

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
         default=None,
         description="As-of date of the borrower feature snapshot (CREDIT_SNAPSHOT_DATE). Default: today.",
     )
+    ingest_max_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1,
+        description="Largest file or records batch POST /v1/sources/{source}/... accepts "
+        "(CREDIT_INGEST_MAX_BYTES; 413 above).",
+    )
     max_reject_share: float = Field(
         default=0.2,
         ge=0.0,

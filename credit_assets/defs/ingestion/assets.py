@@ -13,6 +13,7 @@ from credit_assets.core.contracts import Contract
 from credit_assets.core.contracts.pandera_schema import check_against_contract
 from credit_assets.core.ingestion.files import UnreadableFileError, ingest_file
 from credit_assets.core.ingestion.landing import record_ingestion, scan_quarantine, store_result
+from credit_assets.core.ingestion.uploads import mark_upload
 from credit_assets.core.platform.settings import get_settings
 from credit_assets.core.platform.storage.keys import QUARANTINE_REPORT
 from credit_assets.core.reports.metadata import frame_markdown, markdown_table
@@ -105,18 +106,34 @@ def build_raw_asset(contract: Contract) -> dg.AssetsDefinition:
         settings = platform.settings
         zone = platform.landing
         landing_file = zone.locate(contract, context.partition_key)
-        # On S3 the object is downloaded for the block: the same reading and validation code.
-        with zone.local_copy(landing_file) as path:
-            try:
-                result = ingest_file(path, contract)
-            except UnreadableFileError as exc:
-                aside = zone.set_aside(landing_file, exc.reason)
-                raise dg.Failure(
-                    description=f"{contract.name}/{path.name} cannot be ingested: {exc.reason}",
-                    metadata={"set_aside_to": aside.location, "reason": exc.reason},
-                ) from exc
-        raw_uri, quarantine_uri = store_result(platform.store, result, context.partition_key)
-        record_ingestion(platform.engine, result, context.run_id)
+        name = landing_file.name
+        mark_upload(platform.engine, contract.name, name, "ingesting", run_id=context.run_id)
+        try:
+            # On S3 the object is downloaded for the block: the same reading and validation.
+            with zone.local_copy(landing_file) as path:
+                try:
+                    result = ingest_file(path, contract)
+                except UnreadableFileError as exc:
+                    aside = zone.set_aside(landing_file, exc.reason)
+                    mark_upload(platform.engine, contract.name, name, "rejected", reason=exc.reason)
+                    raise dg.Failure(
+                        description=f"{contract.name}/{name} cannot be ingested: {exc.reason}",
+                        metadata={"set_aside_to": aside.location, "reason": exc.reason},
+                    ) from exc
+            raw_uri, quarantine_uri = store_result(platform.store, result, context.partition_key)
+            record_ingestion(platform.engine, result, context.run_id)  # and the upload's counts
+        except dg.Failure:
+            raise
+        except Exception as exc:
+            # A retried run (or the next materialization) moves the upload on again.
+            mark_upload(
+                platform.engine,
+                contract.name,
+                name,
+                "failed",
+                reason=f"{type(exc).__name__}: {exc}",
+            )
+            raise
         archived = zone.archive(landing_file)
         context.log.info(
             "%s: %d rows accepted, %d quarantined",

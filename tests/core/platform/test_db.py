@@ -12,7 +12,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from credit_assets.core.platform.apikeys import SCOPES, _hash_secret, create_api_key, verify_api_key
+from credit_assets.core.platform.apikeys import (
+    DEFAULT_SCOPES,
+    _hash_secret,
+    create_api_key,
+    verify_api_key,
+)
 from credit_assets.core.platform.db import (
     VERSION_TABLE,
     alembic_config,
@@ -90,7 +95,7 @@ def _keys_made_before_scopes_get_every_scope(url: str) -> None:
     assert current_revision(url) == HEAD
     verified = verify_api_key(engine, old_key)
     assert verified is not None
-    assert (verified.lender, verified.scopes) == ("acme-bank", frozenset(SCOPES))
+    assert (verified.lender, verified.scopes) == ("acme-bank", frozenset(DEFAULT_SCOPES))
     _assert_schema_matches_models(url)
 
     # Down to 0001 and back: the column goes and comes back, the key still verifies.

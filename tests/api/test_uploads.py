@@ -1,0 +1,209 @@
+"""Uploads: files and records pushed to /v1/sources/{source}/..., checked on receipt, landed
+whole, followed by GET /v1/uploads/{id} through a real ingestion (Dagster runs in process).
+
+The app runs in process (TestClient) on the local landing zone; `test_uploads_http.py` does
+the same over real HTTP to a served API, locally and on S3.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from credit_assets.orchestration import ingest_landing_zone, load_definitions
+from tests.support.scoring import RunningApi, key_headers, running_api
+from tests.support.uploads import files_under, plaid_contracts, plaid_records, utility_csv
+
+CSV = {"Content-Type": "text/csv"}
+LANDED = re.compile(r"^\d{8}T\d{6}Z_up_[0-9a-f]{24}_[A-Za-z0-9_-]+\.(csv|jsonl|parquet)$")
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch, credit_home: Path) -> Iterator[RunningApi]:
+    monkeypatch.setenv("CREDIT_CONTRACTS_DIR", str(plaid_contracts(credit_home / "contracts")))
+    monkeypatch.setenv("CREDIT_INGEST_MAX_BYTES", str(64 * 1024))
+    with running_api(monkeypatch, champion=False, snapshot=False, max_records=50) as running:
+        yield running
+
+
+@pytest.fixture
+def writer(api: RunningApi) -> dict[str, str]:
+    return key_headers(api, "acme-bank", "data:write")
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def post_file(api, headers, source, body, content_type="text/csv", filename="bills.csv"):
+    return api.client.post(
+        f"/v1/sources/{source}/files",
+        params={"filename": filename} if filename is not None else None,
+        content=body,
+        headers={**headers, "Content-Type": content_type},
+    )
+
+
+def landing(home: Path, source: str) -> list[str]:
+    folder = home / "landing" / source
+    return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+def test_a_file_and_records_are_followed_to_their_exact_counts(api, writer, credit_home, instance):
+    receipt = post_file(api, writer, "utility_payments", utility_csv(20, bad=2))
+    assert receipt.status_code == 202, receipt.text
+    upload = receipt.json()
+    assert upload["status"] == "received" and upload["duplicate"] is False
+    assert upload["source"] == "utility_payments" and upload["bytes"] == len(utility_csv(20, 2))
+    [name] = landing(credit_home, "utility_payments")
+    assert LANDED.match(name) and name.endswith("_bills.csv")
+
+    pushed = api.client.post(
+        "/v1/sources/bank_transactions/records", json=plaid_records(30, bad=1), headers=writer
+    )
+    assert pushed.status_code == 202, pushed.text
+    assert (
+        api.client.get(f"/v1/uploads/{upload['upload_id']}", headers=writer).json()["status"]
+        == "received"
+    )
+
+    outcome = ingest_landing_zone(load_definitions(), instance, log=lambda _: None)
+    assert outcome.success and len(outcome.runs) == 2
+
+    bills = api.client.get(f"/v1/uploads/{upload['upload_id']}", headers=writer).json()
+    assert bills["status"] == "ingested"
+    assert (bills["rows_accepted"], bills["rows_rejected"]) == (20, 2)
+    assert bills["run_id"] in outcome.runs and bills["reason"] is None
+    bank = api.client.get(f"/v1/uploads/{pushed.json()['upload_id']}", headers=writer).json()
+    assert (bank["status"], bank["rows_accepted"], bank["rows_rejected"]) == ("ingested", 30, 1)
+    run = instance.get_run_by_id(bank["run_id"])
+    assert run is not None and run.job_name == "ingest_bank_transactions"
+    assert run.tags["dagster/partition"] == bank["file_name"]
+
+    # The same content again: the same upload, already ingested; nothing new lands.
+    again = post_file(api, writer, "utility_payments", utility_csv(20, bad=2), filename="copy.csv")
+    assert again.status_code == 202
+    assert again.json() | {"duplicate": False} == {**upload, "status": "ingested"}
+    assert again.json()["duplicate"] is True
+    assert landing(credit_home, "utility_payments") == []
+    assert not ingest_landing_zone(load_definitions(), instance, log=lambda _: None).runs
+
+
+def test_each_refusal_answers_its_status_and_writes_nothing(api, writer, credit_home):
+    before = files_under(credit_home)
+    scorer = key_headers(api, "acme-bank")  # the default scopes: scoring, not data
+    body = utility_csv(3)
+    assert post_file(api, {}, "utility_payments", body).status_code == 401
+    refused = post_file(api, scorer, "utility_payments", body)
+    assert refused.status_code == 403
+    assert refused.json() == {"detail": "this API key lacks the scope data:write"}
+    assert post_file(api, writer, "payroll_feed", body).status_code == 404
+    assert post_file(api, writer, "utility_payments", body, "text/plain").status_code == 415
+    plaid_csv = post_file(api, writer, "bank_transactions", b"transaction_id\nt1\n")
+    assert plaid_csv.status_code == 415 and "accepts jsonl, not csv" in plaid_csv.json()["detail"]
+    too_big = post_file(api, writer, "utility_payments", utility_csv(4000))
+    assert too_big.status_code == 413 and "CREDIT_INGEST_MAX_BYTES" in too_big.json()["detail"]
+
+    missing = post_file(api, writer, "utility_payments", b"bill_id,borrower_id\nb1,B1\n")
+    assert missing.status_code == 422
+    [error] = missing.json()["detail"]
+    assert error["msg"].startswith("required column(s) missing: provider, due_date")
+    utf16 = post_file(api, writer, "utility_payments", utility_csv(2).decode().encode("utf-16"))
+    assert utf16.status_code == 422 and "not valid UTF-8" in utf16.json()["detail"][0]["msg"]
+    empty = post_file(api, writer, "utility_payments", b"")
+    assert empty.status_code == 422
+
+    records = "/v1/sources/bank_transactions/records"
+    assert api.client.post(records, json=[], headers=writer).status_code == 422
+    assert api.client.post(records, json=[1, 2], headers=writer).json()["detail"][0]["loc"] == [
+        "body",
+        0,
+    ]
+    assert api.client.post(records, json=plaid_records(51), headers=writer).status_code == 413
+    as_csv = api.client.post(records, content=b"[{}]", headers={**writer, **CSV})
+    assert as_csv.status_code == 415
+    assert api.client.post(records, content=b"[{", headers={
+        **writer, "Content-Type": "application/json"
+    }).status_code == 422  # fmt: skip
+
+    assert files_under(credit_home) - before <= {Path("platform.db-shm"), Path("platform.db-wal")}
+
+
+def test_nothing_an_upload_names_can_write_outside_its_source_folder(api, writer, credit_home):
+    tricks = [
+        "../../etc/passwd.csv",
+        "..\\..\\windows\\system.ini",
+        "/etc/cron.d/evil.csv",
+        "a/../../b.csv",
+        ".hidden.csv",
+        "....//....//x.csv",
+        "con\x00.csv",
+        "%2e%2e%2fescape.csv",
+        "../archive/utility_payments/u1.csv",
+        "ok name (1).tar.gz",
+        "",
+        "x" * 255,
+    ]
+    before = files_under(credit_home)
+    for index, name in enumerate(tricks):
+        response = post_file(
+            api, writer, "utility_payments", utility_csv(2, prefix=f"p{index}_"), filename=name
+        )
+        assert response.status_code == 202, (name, response.text)
+    created = files_under(credit_home) - before - {Path("platform.db-shm"), Path("platform.db-wal")}
+    assert len(created) == len(tricks)
+    for path in created:
+        assert path.parent == Path("landing/utility_payments"), path
+        assert LANDED.match(path.name), path.name
+    assert not any((credit_home / "landing/utility_payments/.incoming").iterdir())
+
+
+def test_only_the_uploading_lender_can_follow_an_upload(api, writer):
+    upload = post_file(api, writer, "utility_payments", utility_csv(3)).json()
+    other = key_headers(api, "north-credit-union", "data:write")
+    hidden = api.client.get(f"/v1/uploads/{upload['upload_id']}", headers=other)
+    assert hidden.status_code == 404
+    assert hidden.json() == {"detail": "no upload with this id for your lender"}
+    assert api.client.get("/v1/uploads/up_nope", headers=writer).status_code == 404
+    # The other lender's identical content is its own upload; ingestion then sets it aside
+    # as a copy of what is already there, and says so.
+    twin = post_file(api, other, "utility_payments", utility_csv(3)).json()
+    assert twin["upload_id"] != upload["upload_id"] and twin["duplicate"] is False
+
+
+def test_a_copy_set_aside_by_the_sensor_is_rejected_with_the_reason(api, writer, instance):
+    first = post_file(api, writer, "utility_payments", utility_csv(5)).json()
+    ingest_landing_zone(load_definitions(), instance, log=lambda _: None)
+    other = key_headers(api, "north-credit-union", "data:write")
+    copy = post_file(api, other, "utility_payments", utility_csv(5)).json()
+    outcome = ingest_landing_zone(load_definitions(), instance, log=lambda _: None)
+    assert not outcome.runs
+    status = api.client.get(f"/v1/uploads/{copy['upload_id']}", headers=other).json()
+    assert status["status"] == "rejected"
+    first_name = api.client.get(f"/v1/uploads/{first['upload_id']}", headers=writer).json()[
+        "file_name"
+    ]
+    assert status["reason"] == f"duplicate of {first_name}, already ingested"
+
+
+def test_a_nested_document_pushed_as_a_file_maps_by_the_contract(api, writer, instance):
+    document = json.dumps(plaid_records(12), indent=2).encode()
+    receipt = post_file(
+        api, writer, "bank_transactions", document, "application/json", "plaid-response.json"
+    )
+    assert receipt.status_code == 202, receipt.text
+    ingest_landing_zone(load_definitions(), instance, log=lambda _: None)
+    status = api.client.get(f"/v1/uploads/{receipt.json()['upload_id']}", headers=writer).json()
+    assert (status["status"], status["rows_accepted"], status["rows_rejected"]) == (
+        "ingested",
+        12,
+        0,
+    )
+    assert status["file_name"].endswith("_plaid-response.jsonl")

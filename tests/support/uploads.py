@@ -1,0 +1,75 @@
+"""Shared pieces of the upload tests: a contracts folder with the Plaid source, files to push,
+and the landing zone's contents as a caller could never see them.
+
+`plaid_contracts` copies the repository's contracts into a folder of the test and puts the
+Plaid example in place of `bank_transactions`, as a lender onboarding Plaid would.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from tests.support.paths import REPO_ROOT
+from tests.support.plaid import PLAID_CONTRACT, plaid_transaction
+
+UTILITY_HEADER = (
+    "bill_id,borrower_id,provider,due_date,paid_date,amount_due,amount_paid,days_late\n"
+)
+
+
+def utility_csv(rows: int, bad: int = 0, prefix: str = "u") -> bytes:
+    """`rows` valid utility bills, then `bad` without a borrower (quarantined)."""
+    good = "".join(f"{prefix}{i},B{i % 7},acme,2024-0{1 + i % 9}-01,,50,,\n" for i in range(rows))
+    broken = "".join(f"{prefix}x{i},,acme,2024-01-01,,5,,\n" for i in range(bad))
+    return (UTILITY_HEADER + good + broken).encode()
+
+
+def plaid_records(rows: int, bad: int = 0, prefix: str = "tx") -> list[dict[str, Any]]:
+    """Plaid transaction objects for three borrowers, then `bad` with an unreadable amount."""
+    records = [
+        plaid_transaction(
+            {
+                "transaction_id": f"{prefix}{i}",
+                "borrower_id": f"B{i % 3}",
+                "booked_date": f"2024-0{1 + i % 9}-1{i % 10}",
+                "amount": 2500.0 if i % 10 == 0 else -12.5 - i,
+                "category": "payroll" if i % 10 == 0 else "groceries",
+                "counterparty": "Corner Shop",
+            }
+        )
+        for i in range(rows)
+    ]
+    for i in range(bad):
+        broken = plaid_transaction(
+            {
+                "transaction_id": f"{prefix}bad{i}",
+                "borrower_id": "B1",
+                "booked_date": "2024-02-02",
+                "amount": 1.0,
+                "category": "shopping",
+                "counterparty": None,
+            }
+        )
+        broken["amount"] = "twelve"
+        records.append(broken)
+    return records
+
+
+def plaid_contracts(folder: Path) -> Path:
+    """The repository's contracts with the Plaid example as `bank_transactions`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in (REPO_ROOT / "contracts").glob("*.yaml"):
+        shutil.copy(path, folder / path.name)
+    shutil.copy(PLAID_CONTRACT, folder / "bank_transactions.yaml")
+    return folder
+
+
+def files_under(root: Path) -> set[Path]:
+    return {p.relative_to(root) for p in root.rglob("*") if p.is_file()}
+
+
+def jsonl_rows(data: bytes) -> int:
+    return sum(1 for line in data.splitlines() if line.strip() and json.loads(line) is not None)
