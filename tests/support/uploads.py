@@ -20,20 +20,22 @@ UTILITY_HEADER = (
 )
 
 
-def utility_csv(rows: int, bad: int = 0, prefix: str = "u") -> bytes:
+def utility_csv(rows: int, bad: int = 0, prefix: str = "u", borrower: str = "B") -> bytes:
     """`rows` valid utility bills, then `bad` without a borrower (quarantined)."""
-    good = "".join(f"{prefix}{i},B{i % 7},acme,2024-0{1 + i % 9}-01,,50,,\n" for i in range(rows))
+    good = "".join(f"{prefix}{i},{borrower}{i % 7},acme,2024-0{1 + i % 9}-01,,50,,\n" for i in range(rows))
     broken = "".join(f"{prefix}x{i},,acme,2024-01-01,,5,,\n" for i in range(bad))
     return (UTILITY_HEADER + good + broken).encode()
 
 
-def plaid_records(rows: int, bad: int = 0, prefix: str = "tx") -> list[dict[str, Any]]:
+def plaid_records(
+    rows: int, bad: int = 0, prefix: str = "tx", borrower: str = "B"
+) -> list[dict[str, Any]]:
     """Plaid transaction objects for three borrowers, then `bad` with an unreadable amount."""
     records = [
         plaid_transaction(
             {
                 "transaction_id": f"{prefix}{i}",
-                "borrower_id": f"B{i % 3}",
+                "borrower_id": f"{borrower}{i % 3}",
                 "booked_date": f"2024-0{1 + i % 9}-1{i % 10}",
                 "amount": 2500.0 if i % 10 == 0 else -12.5 - i,
                 "category": "payroll" if i % 10 == 0 else "groceries",
@@ -46,7 +48,7 @@ def plaid_records(rows: int, bad: int = 0, prefix: str = "tx") -> list[dict[str,
         broken = plaid_transaction(
             {
                 "transaction_id": f"{prefix}bad{i}",
-                "borrower_id": "B1",
+                "borrower_id": f"{borrower}1",
                 "booked_date": "2024-02-02",
                 "amount": 1.0,
                 "category": "shopping",
