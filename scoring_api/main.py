@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
+from credit_assets.core.contracts import load_contracts
 from credit_assets.core.platform.settings import Settings, get_settings
 from scoring_api.errors import install_error_handlers
 from scoring_api.fastpath import ScoreByIdFastPath
@@ -95,7 +96,8 @@ def create_app(
     app.include_router(scores.router)
     app.include_router(decisions.router)
     app.include_router(models.router)
+    sources = sorted(load_contracts(settings.resolved_contracts_dir))
+    app.include_router(uploads.data_router(sources, api_settings.max_records))
     app.include_router(uploads.router)
-    app.include_router(uploads.records_router(api_settings.max_records))
     app.include_router(health.router)
     return app

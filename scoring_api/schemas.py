@@ -322,4 +322,7 @@ class UploadRecord(BaseModel):
     run_id: str | None = Field(description="The Dagster run that ingested (or is ingesting) it.")
     rows_accepted: int | None = Field(description="Valid rows written, once ingested.")
     rows_rejected: int | None = Field(description="Rows quarantined with a reason, once ingested.")
-    reason: str | None = Field(description="Why it was rejected or failed.")
+    reason: str | None = Field(
+        description="Why it was rejected or failed; for an ingested file, why its rows do not "
+        "reach the features yet (too large a share quarantined)."
+    )

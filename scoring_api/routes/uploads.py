@@ -38,15 +38,19 @@ from scoring_api.services import Services
 
 router = APIRouter(tags=["data"])
 
-SourceName = Annotated[
-    str,
-    Path(
+
+def source_param(sources: list[str]) -> Any:
+    """The `source` path parameter; its OpenAPI schema lists the sources with a contract
+    (another name is answered 404, naming it)."""
+    return Path(
         min_length=1,
         max_length=100,
         description="A source the platform has a data contract for (`contracts/<source>.yaml`).",
-        examples=["bank_transactions"],
-    ),
-]
+        json_schema_extra={"enum": sources},
+        examples=sources[:1],
+    )
+
+
 UploadId = Annotated[
     str,
     Path(min_length=1, max_length=32, description="`upload_id` as POST returned it."),
@@ -157,49 +161,6 @@ async def _land(
     return _receipt(upload, new)
 
 
-@router.post(
-    "/v1/sources/{source}/files",
-    status_code=202,
-    response_model=UploadReceipt,
-    summary="Upload a file of a source",
-    responses=UPLOAD_RESPONSES,
-    openapi_extra=FILE_OPENAPI,
-)
-async def upload_file(
-    request: Request,
-    lender: DataLender,
-    services: ServicesDep,
-    source: SourceName,
-    filename: Annotated[
-        str | None,
-        Query(
-            max_length=255,
-            description="A name to recognise the file by; only letters, digits, '_' and '-' "
-            "of its last component are kept, in the landing file's name.",
-        ),
-    ] = None,
-) -> JSONResponse:
-    """A CSV, JSON-lines (or nested JSON, for a contract with `from:` paths) or Parquet file,
-    as the raw body, with its format as Content-Type. Needs the `data:write` scope. The
-    file is checked on receipt (format, encoding, required columns) and landed for the
-    landing sensor to ingest; identical content sent again returns the same upload. Follow
-    it with GET /v1/uploads/{upload_id}."""
-    contract = _contract(services, source)
-    try:
-        fmt = upload_format(request.headers.get("content-type"), contract)
-    except UploadRefused as exc:
-        raise _refused(exc) from exc
-    upload_id = new_upload_id()
-    staged = services.landing.staging_dir(source) / f"{upload_id}{EXTENSIONS[fmt]}"
-    limit = services.settings.ingest_max_bytes
-    try:
-        sha256, size = await _stream_to(request, staged, limit)
-    except BaseException:
-        staged.unlink(missing_ok=True)
-        raise
-    return await _land(services, contract, lender, staged, filename, fmt, sha256, size, upload_id)
-
-
 def _records_openapi(max_records: int) -> dict[str, Any]:
     return {
         "requestBody": {
@@ -238,11 +199,56 @@ def _parse_records(data: bytes, max_records: int) -> list[Any]:
     return records
 
 
-def records_router(max_records: int) -> APIRouter:
-    """The records route, with the count bound (CREDIT_API_MAX_RECORDS) in its OpenAPI."""
-    records = APIRouter(tags=["data"])
+def data_router(sources: list[str], max_records: int) -> APIRouter:
+    """POST /v1/sources/{source}/files and /records for these sources, with the records
+    count bound (CREDIT_API_MAX_RECORDS) in the OpenAPI document."""
+    routes = APIRouter(tags=["data"])
 
-    @records.post(
+    @routes.post(
+        "/v1/sources/{source}/files",
+        status_code=202,
+        response_model=UploadReceipt,
+        summary="Upload a file of a source",
+        responses=UPLOAD_RESPONSES,
+        openapi_extra=FILE_OPENAPI,
+    )
+    async def upload_file(
+        request: Request,
+        lender: DataLender,
+        services: ServicesDep,
+        source: str = source_param(sources),
+        filename: Annotated[
+            str | None,
+            Query(
+                max_length=255,
+                description="A name to recognise the file by; only letters, digits, '_' and '-' "
+                "of its last component are kept, in the landing file's name.",
+            ),
+        ] = None,
+    ) -> JSONResponse:
+        """A CSV, JSON-lines (or nested JSON, for a contract with `from:` paths) or Parquet file,
+        as the raw body, with its format as Content-Type. Needs the `data:write` scope. The
+        file is checked on receipt (format, encoding, required columns) and landed for the
+        landing sensor to ingest; identical content sent again returns the same upload. Follow
+        it with GET /v1/uploads/{upload_id}."""
+        contract = _contract(services, source)
+        try:
+            fmt = upload_format(request.headers.get("content-type"), contract)
+        except UploadRefused as exc:
+            raise _refused(exc) from exc
+        upload_id = new_upload_id()
+        staged = services.landing.staging_dir(source) / f"{upload_id}{EXTENSIONS[fmt]}"
+        limit = services.settings.ingest_max_bytes
+        try:
+            sha256, size = await _stream_to(request, staged, limit)
+        except BaseException:
+            staged.unlink(missing_ok=True)
+            raise
+        return await _land(
+            services, contract, lender, staged, filename, fmt, sha256, size, upload_id
+        )
+
+    @routes.post(
         "/v1/sources/{source}/records",
         status_code=202,
         response_model=UploadReceipt,
@@ -251,7 +257,10 @@ def records_router(max_records: int) -> APIRouter:
         openapi_extra=_records_openapi(max_records),
     )
     async def push_records(
-        request: Request, lender: DataLender, services: ServicesDep, source: SourceName
+        request: Request,
+        lender: DataLender,
+        services: ServicesDep,
+        source: str = source_param(sources),
     ) -> JSONResponse:
         """A JSON array of records (objects in the contract's columns, or in the shape its
         `from:` paths read, such as an aggregator's transaction objects), landed as one
@@ -286,7 +295,7 @@ def records_router(max_records: int) -> APIRouter:
             services, contract, lender, staged, "records", "jsonl", sha256, len(body), upload_id
         )
 
-    return records
+    return routes
 
 
 @router.get(

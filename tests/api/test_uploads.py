@@ -207,3 +207,16 @@ def test_a_nested_document_pushed_as_a_file_maps_by_the_contract(api, writer, in
         0,
     )
     assert status["file_name"].endswith("_plaid-response.jsonl")
+
+
+def test_a_file_over_the_reject_share_is_ingested_and_says_features_wait(api, writer, instance):
+    receipt = post_file(api, writer, "utility_payments", utility_csv(6, bad=4)).json()
+    outcome = ingest_landing_zone(load_definitions(), instance, log=lambda _: None)
+    assert outcome.failures  # the blocking reject-share check held the run
+    status = api.client.get(f"/v1/uploads/{receipt['upload_id']}", headers=writer).json()
+    assert (status["status"], status["rows_accepted"], status["rows_rejected"]) == (
+        "ingested",
+        6,
+        4,
+    )
+    assert status["reason"].startswith("40.0% of rows quarantined, over the limit of 20%")

@@ -20,16 +20,8 @@ from credit_assets.core.platform.apikeys import create_api_key
 from credit_assets.core.platform.db import migrated_engine
 from credit_assets.core.platform.settings import Settings
 from credit_assets.orchestration import ingest_landing_zone, load_definitions
-from tests.support.production import (
-    FAKE_AWS,
-    VENV_BIN,
-    free_port,
-    new_bucket,
-    process_env,
-    running,
-    s3_test_client,
-)
-from tests.support.uploads import plaid_contracts, plaid_records, utility_csv
+from tests.support.production import FAKE_AWS, new_bucket, s3_test_client
+from tests.support.uploads import plaid_contracts, plaid_records, served_api, utility_csv
 
 BORROWER = "SECRET-BORROWER-"  # every borrower id of this test starts so; no log may hold it
 LANDING = "incoming"
@@ -67,20 +59,8 @@ def served(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
         monkeypatch.setenv(name, value)  # the test's own ingestion sees the same platform
     engine = migrated_engine(Settings().resolved_database_url)
     key = create_api_key(engine, "acme-bank", ["data:write"])
-    port = free_port()
-    command = [str(VENV_BIN / "credit-platform"), "serve", "--workers", "1", "--port", str(port)]
-    command += ["--log-level", "debug"]
-    with running("api", command, tmp_path / "logs", env=process_env(env)) as service:
-        url = f"http://127.0.0.1:{port}"
-        service.wait_until(lambda: _healthy(url), timeout=90, what="GET /healthz")
+    with served_api(env, tmp_path / "logs") as (url, service):
         yield Served(url, {"Authorization": f"Bearer {key}"}, env, service, bucket)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _chunks(data: bytes, size: int = 1000) -> Iterator[bytes]:
@@ -134,7 +114,9 @@ def test_pushed_files_and_records_are_ingested_with_their_exact_counts(served: S
 
         # Each refusal over the wire.
         csv = {"Content-Type": "text/csv"}
-        assert client.post("/v1/sources/nope/files", content=b"a\n1\n", headers=csv).status_code == 404
+        assert (
+            client.post("/v1/sources/nope/files", content=b"a\n1\n", headers=csv).status_code == 404
+        )
         plain = {"Content-Type": "text/plain"}
         assert client.post(
             "/v1/sources/utility_payments/files", content=b"a\n", headers=plain
@@ -148,7 +130,7 @@ def test_pushed_files_and_records_are_ingested_with_their_exact_counts(served: S
         ).status_code == 401  # fmt: skip
 
     if served.bucket is not None:
-        assert not [k for k in _keys(served) if not k.split("/")[1] == "archive"]
+        assert not [k for k in _keys(served) if k.split("/")[1] != "archive"]
     log = served.service.log(last=100_000)
     assert "POST /v1/sources/utility_payments/files" in log  # the access log is on
     assert BORROWER not in log

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from credit_assets.core.platform.apikeys import SCOPES
 from tests.support.scoring import RunningApi, running_api
 
 schemathesis = pytest.importorskip("schemathesis")
@@ -34,6 +35,10 @@ BUDGET: dict[tuple[str, str], int] = {
     ("POST /v1/scores", "negative"): 250,
     ("POST /v1/scores/batch", "positive"): 220,
     ("POST /v1/scores/batch", "negative"): 150,
+    ("POST /v1/sources/{source}/files", "positive"): 40,
+    ("POST /v1/sources/{source}/files", "negative"): 30,
+    ("POST /v1/sources/{source}/records", "positive"): 40,
+    ("POST /v1/sources/{source}/records", "negative"): 30,
 }
 DEFAULT_BUDGET = 10
 
@@ -45,8 +50,15 @@ KNOWN_NONCONFORMING: set[str] = set()
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningApi]:
     # No rate limit in the way (429 is documented, but it would hide everything else);
     # no shadow model thread: one champion, one in-process app.
+    # The key holds every scope, data:write too: the upload routes are fuzzed with the rest.
+    monkeypatch.setenv("CREDIT_INGEST_MAX_BYTES", str(256 * 1024))
     with running_api(
-        monkeypatch, rate_limit_per_second=1e6, rate_limit_burst=10**6, shadow="false"
+        monkeypatch,
+        scopes=SCOPES,
+        rate_limit_per_second=1e6,
+        rate_limit_burst=10**6,
+        shadow="false",
+        max_records=200,
     ) as running:
         yield running
 
@@ -100,6 +112,9 @@ def test_generated_requests_never_get_a_5xx_and_every_response_matches_its_schem
         "GET /v1/decisions/{decision_id}",
         "GET /healthz",
         "GET /readyz",
+        "POST /v1/sources/{source}/files",
+        "POST /v1/sources/{source}/records",
+        "GET /v1/uploads/{upload_id}",
     }
     statuses: Counter = Counter()
     made: Counter = Counter()
@@ -116,6 +131,9 @@ def test_generated_requests_never_get_a_5xx_and_every_response_matches_its_schem
     # The fuzzing reached the scoring path, not only the validation layer.
     assert statuses[("POST /v1/scores", 200)] > 0
     assert statuses[("POST /v1/scores/batch", 200)] > 0
+    # The upload routes were fuzzed past the source look-up, into the receipt checks.
+    assert statuses[("POST /v1/sources/{source}/files", 422)] > 0
+    assert statuses[("POST /v1/sources/{source}/records", 422)] > 0
     # Every 200 decision (single and batch items) was logged.
     assert api.decision_rows()
 

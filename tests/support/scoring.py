@@ -301,8 +301,16 @@ def key_headers(api: RunningApi, lender: str, *scopes: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {create_api_key(engine, lender, scopes or None)}"}
 
 
-def running_api(monkeypatch: Any, *, champion: bool = True, snapshot: bool = True, **env: Any):
-    """A started app (`create_app()` with settings from the environment) and a lender's key.
+def running_api(
+    monkeypatch: Any,
+    *,
+    champion: bool = True,
+    snapshot: bool = True,
+    scopes: tuple[str, ...] | None = None,
+    **env: Any,
+):
+    """A started app (`create_app()` with settings from the environment) and a lender's key
+    (with `scopes`, by default the default ones).
 
     `env` sets CREDIT_API_* variables by their suffix (poll every 0 s unless given).
     """
@@ -320,7 +328,8 @@ def running_api(monkeypatch: Any, *, champion: bool = True, snapshot: bool = Tru
         settings = Settings()
         record = save_and_register(settings, built_model()) if champion else None
         snapshot_id = publish_borrowers(settings) if snapshot else None
-        key = create_api_key(migrated_engine(settings.resolved_database_url), "acme-bank")
+        engine = migrated_engine(settings.resolved_database_url)
+        key = create_api_key(engine, "acme-bank", scopes)
         with TestClient(create_app()) as client:
             yield RunningApi(client, settings, key, record, snapshot_id)
 

@@ -7,13 +7,17 @@ Plaid example in place of `bank_transactions`, as a lender onboarding Plaid woul
 
 from __future__ import annotations
 
-import json
+import contextlib
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.support.paths import REPO_ROOT
 from tests.support.plaid import PLAID_CONTRACT, plaid_transaction
+from tests.support.production import VENV_BIN, Service, free_port, process_env, running
 
 UTILITY_HEADER = (
     "bill_id,borrower_id,provider,due_date,paid_date,amount_due,amount_paid,days_late\n"
@@ -22,7 +26,9 @@ UTILITY_HEADER = (
 
 def utility_csv(rows: int, bad: int = 0, prefix: str = "u", borrower: str = "B") -> bytes:
     """`rows` valid utility bills, then `bad` without a borrower (quarantined)."""
-    good = "".join(f"{prefix}{i},{borrower}{i % 7},acme,2024-0{1 + i % 9}-01,,50,,\n" for i in range(rows))
+    good = "".join(
+        f"{prefix}{i},{borrower}{i % 7},acme,2024-0{1 + i % 9}-01,,50,,\n" for i in range(rows)
+    )
     broken = "".join(f"{prefix}x{i},,acme,2024-01-01,,5,,\n" for i in range(bad))
     return (UTILITY_HEADER + good + broken).encode()
 
@@ -73,5 +79,20 @@ def files_under(root: Path) -> set[Path]:
     return {p.relative_to(root) for p in root.rglob("*") if p.is_file()}
 
 
-def jsonl_rows(data: bytes) -> int:
-    return sum(1 for line in data.splitlines() if line.strip() and json.loads(line) is not None)
+@contextlib.contextmanager
+def served_api(env: dict[str, str], log_dir: Path) -> Iterator[tuple[str, Service]]:
+    """`credit-platform serve` (one worker, debug log) on a free loopback port with `env`;
+    (its URL, the service) once /healthz answers, stopped afterwards."""
+    port = free_port()
+    command = [str(VENV_BIN / "credit-platform"), "serve", "--workers", "1", "--port", str(port)]
+    with running("api", [*command, "--log-level", "debug"], log_dir, process_env(env)) as service:
+        url = f"http://127.0.0.1:{port}"
+        service.wait_until(lambda: _healthy(url), timeout=90, what="GET /healthz")
+        yield url, service
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -135,6 +135,16 @@ def build_raw_asset(contract: Contract) -> dg.AssetsDefinition:
             )
             raise
         archived = zone.archive(landing_file)
+        limit = settings.max_reject_share
+        if result.reject_share > limit:  # the blocking check below holds downstream back
+            mark_upload(
+                platform.engine,
+                contract.name,
+                name,
+                "ingested",
+                reason=f"{result.reject_share:.1%} of rows quarantined, over the limit of "
+                f"{limit:.0%} (CREDIT_MAX_REJECT_SHARE): features wait for a corrected file",
+            )
         context.log.info(
             "%s: %d rows accepted, %d quarantined",
             landing_file.name,
@@ -151,7 +161,6 @@ def build_raw_asset(contract: Contract) -> dg.AssetsDefinition:
                 "details": dg.MetadataValue.md(schema_report.markdown()),
             },
         )
-        limit = settings.max_reject_share
         yield dg.AssetCheckResult(
             check_name="reject_share_within_limit",
             passed=result.reject_share <= limit,
