@@ -199,6 +199,17 @@ def _parse_records(data: bytes, max_records: int) -> list[Any]:
     return records
 
 
+def _records_file(received: FilePath, staged: FilePath, contract: Contract, limit: int) -> bytes:
+    """The received JSON array, checked, written to `staged` as the JSON-lines file it lands as."""
+    records = _parse_records(received.read_bytes(), limit)
+    try:
+        body = records_as_jsonl(records, contract)
+    except UploadRefused as exc:
+        raise _refused(exc) from exc
+    staged.write_bytes(body)
+    return body
+
+
 def data_router(sources: list[str], max_records: int) -> APIRouter:
     """POST /v1/sources/{source}/files and /records for these sources, with the records
     count bound (CREDIT_API_MAX_RECORDS) in the OpenAPI document."""
@@ -278,13 +289,8 @@ def data_router(sources: list[str], max_records: int) -> APIRouter:
         staged = received.with_name(f"{upload_id}.jsonl")
         try:
             await _stream_to(request, received, limit)
-            data = await run_in_threadpool(received.read_bytes)
-            records = await run_in_threadpool(_parse_records, data, max_records)
-            try:
-                body = records_as_jsonl(records, contract)
-            except UploadRefused as exc:
-                raise _refused(exc) from exc
-            await run_in_threadpool(staged.write_bytes, body)
+            # Parsing and writing out up to CREDIT_API_MAX_RECORDS records: off the event loop.
+            body = await run_in_threadpool(_records_file, received, staged, contract, max_records)
         except BaseException:
             staged.unlink(missing_ok=True)
             raise
