@@ -160,6 +160,16 @@ class ScoreResponse(BaseModel):
     )
     lineage: Lineage
     scored_at: datetime = Field(description="When the decision was made (UTC).")
+    experiment_id: str | None = Field(
+        default=None,
+        description="Only while a champion/challenger experiment runs: its id.",
+        examples=["exp_3f9a1c0d5e7b2a64"],
+    )
+    arm: Literal["champion", "challenger"] | None = Field(
+        default=None,
+        description="Only while an experiment runs: the arm this borrower is assigned to (the "
+        "same every time), whose model (`model_version`) decided.",
+    )
 
 
 _DECISION_RECORD_EXAMPLE: dict[str, Any] = {

@@ -98,6 +98,7 @@ class Services:
             max_batch=api_settings.scoring_max_batch,
             linger=api_settings.scoring_linger_ms / 1000,
             log_max_batch=api_settings.decision_log_max_batch,
+            experiment_of=lambda: holder.experiment,
         ).start()
         metrics.log_commits.set_function(lambda: scoring.commits)
         services = cls(

@@ -50,8 +50,11 @@ def build_decision(
     digest: str,
     idempotency_key: str | None,
     latency_ms: float,
+    experiment_id: str | None = None,
+    arm: str | None = None,
 ) -> tuple[LoggedDecision, dict[str, Any]]:
-    """The response and its decision-log row."""
+    """The response and its decision-log row. Inside an experiment both carry its id and the
+    arm that decided; outside one, neither has them (responses are as they always were)."""
     decision_id = new_decision_id()
     now = datetime.now(UTC)
     reasons = decision.reasons_json()
@@ -71,6 +74,9 @@ def build_decision(
         },
         "scored_at": now.isoformat().replace("+00:00", "Z"),
     }
+    if experiment_id is not None:
+        body["experiment_id"] = experiment_id
+        body["arm"] = arm
     body_json = orjson.dumps(body).decode()
     row = {
         "decision_id": decision_id,
@@ -97,6 +103,8 @@ def build_decision(
         "latency_ms": latency_ms,
         "idempotency_key": idempotency_key,
         "response": body_json,
+        "experiment_id": experiment_id,
+        "arm": arm,
     }
     return LoggedDecision(decision_id, body, body_json, decision.band), row
 

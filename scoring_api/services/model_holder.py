@@ -7,6 +7,12 @@ registry every `poll_seconds` and loads a newly promoted champion; a champion
 whose artifact fails verification is refused, the current model keeps serving
 and the refusal is reported by /readyz.
 
+Every reload also resolves the running experiment, if any (`experiment`): its challenger,
+verified the same way, decides the borrowers assigned to its arm. A challenger that fails
+verification is refused on its own: its arm falls back to the champion (every borrower
+gets `champion`) and the fallback is recorded on the experiment. A stopped experiment
+leaves the API at the next poll.
+
 Built with `shadow_enabled` (CREDIT_API_SHADOW), every reload also resolves the
 challenger to score in shadow (`shadow`, from `registry.shadow_candidate`), verified
 the same way; a shadow model that fails verification is refused on its own and never
@@ -24,9 +30,15 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 
 from credit_assets.core.platform.db import migrated_engine
+from credit_assets.core.platform.experiments import (
+    Experiment,
+    record_fallback,
+    running_experiment,
+)
 from credit_assets.core.platform.registry import (
     RegistryRecord,
     current_champion,
+    get_model,
     shadow_candidate,
 )
 from credit_assets.core.platform.settings import Settings
@@ -36,6 +48,16 @@ from scoring_api.errors import NoModelError
 log = logging.getLogger("scoring_api.model")
 
 Loader = Callable[[Settings, RegistryRecord], ScoringModel]
+
+
+@dataclass(frozen=True)
+class ActiveExperiment:
+    """The running experiment as the API serves it: `model` decides the challenger arm;
+    None while its artifact is refused (the arm falls back to the champion)."""
+
+    experiment: Experiment
+    model: ScoringModel | None
+    fallback_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +92,7 @@ class ModelHolder:
         self.shadow: ScoringModel | None = None  # read once per submission, like `current`
         self.shadow_version: str | None = None  # the challenger in shadow (loaded or refused)
         self.shadow_refusal: Refusal | None = None
+        self.experiment: ActiveExperiment | None = None  # read once per request, like `current`
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -102,9 +125,54 @@ class ModelHolder:
         """
         with self._reload_lock:
             model = self._reload_champion(force)
+            if self.registry_error is None:
+                self._reload_experiment()
             if self.shadow_enabled and self.registry_error is None:
                 self._reload_shadow()
             return model
+
+    def _reload_experiment(self) -> None:
+        try:
+            running = running_experiment(self.engine())
+        except Exception as exc:  # keep the experiment we have
+            log.warning("experiment lookup failed: %s", type(exc).__name__)
+            return
+        active = self.experiment
+        if running is None:
+            if active is not None:
+                log.info(
+                    "experiment %s stopped: the champion decides", active.experiment.experiment_id
+                )
+            self.experiment = None
+            return
+        if active is not None and active.experiment.experiment_id == running.experiment_id:
+            self.experiment = ActiveExperiment(running, active.model, active.fallback_reason)
+            return
+        try:
+            record = get_model(self.engine(), running.challenger_version)
+            model = self.loader(self.settings, record)
+        except Exception as exc:
+            reason = (
+                f"challenger {running.challenger_version} refused ({type(exc).__name__}: {exc})"
+            )
+            log.error(
+                "experiment %s: %s; its arm falls back to the champion",
+                running.experiment_id,
+                reason,
+            )
+            try:
+                record_fallback(self.engine(), running.experiment_id, reason)
+            except Exception as db_exc:  # recorded at the next poll
+                log.warning("could not record the fallback: %s", type(db_exc).__name__)
+            self.experiment = ActiveExperiment(running, None, reason)
+            return
+        self.experiment = ActiveExperiment(running, model)
+        log.info(
+            "experiment %s: challenger %s decides %.0f%% of borrowers",
+            running.experiment_id,
+            model.version,
+            running.share * 100,
+        )
 
     def shadow_state(self) -> str:
         """`disabled`, `none` (no challenger to shadow), `active` or `refused`."""

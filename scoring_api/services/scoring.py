@@ -22,6 +22,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,10 +30,16 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 
 from credit_assets.core.contracts import Contract
+from credit_assets.core.features.applications import applications_contract
 from credit_assets.core.platform.decision_log import (
     DecisionLogClosedError,
     DuplicateIdempotencyKeyError,
     inputs_digest,
+)
+from credit_assets.core.platform.experiments import (
+    CHALLENGER_ARM,
+    CHAMPION_ARM,
+    assignment_subject,
 )
 from credit_assets.core.platform.online_store import NoSnapshotError
 from credit_assets.core.scoring import MissingFeaturesError, ScoringModel
@@ -52,6 +59,7 @@ from scoring_api.services.log_writer import (
     canonical_input,
     replay,
 )
+from scoring_api.services.model_holder import ActiveExperiment
 from scoring_api.services.pipeline import Batcher, BatcherClosedError, settle
 from scoring_api.services.prometheus import ApiMetrics
 from scoring_api.services.shadow import ShadowScorer
@@ -83,6 +91,8 @@ class ScoreJob:
     future: asyncio.Future[Any]
     borrower_id: str | None = None  # features from the online store
     features: RequestFeatures | None = None  # computed inline beforehand
+    experiment_id: str | None = None  # the running experiment, if any, and the job's arm
+    arm: str | None = None
 
 
 @dataclass(eq=False)
@@ -106,6 +116,8 @@ class ScoringService:
     linger: float = 0.0  # seconds a small decide batch may wait for company (pipeline.Batcher)
     log_max_batch: int = 500
     commits: int = 0  # decision-log transactions (observability and tests)
+    # The running experiment, read once per job (`ModelHolder.experiment`); none by default.
+    experiment_of: Callable[[], ActiveExperiment | None] = field(default=lambda: None)
     decider: Batcher[ScoreJob] = field(init=False, repr=False)
     writer: Batcher[LogEntry] = field(init=False, repr=False)
 
@@ -182,14 +194,43 @@ class ScoringService:
     def _job(
         self, lender: str, request: ScoreRequest, model: ScoringModel, key: str | None
     ) -> ScoreJob:
-        return ScoreJob(
+        digest = inputs_digest(canonical_input(request.model_dump(mode="json")))
+        job = ScoreJob(
             lender=lender,
             model=model,
-            digest=inputs_digest(canonical_input(request.model_dump(mode="json"))),
+            digest=digest,
             idempotency_key=key,
             started=time.perf_counter(),
             future=asyncio.get_running_loop().create_future(),
             borrower_id=request.borrower_id,
+        )
+        active = self.experiment_of()
+        if active is not None:
+            experiment = active.experiment
+            subject = assignment_subject(*self._subject_ids(request), digest)
+            arm = experiment.arm(lender, subject)
+            if arm == CHALLENGER_ARM and active.model is None:
+                arm = CHAMPION_ARM  # the challenger was refused: its arm falls back
+            job.experiment_id, job.arm = experiment.experiment_id, arm
+            if arm == CHALLENGER_ARM and active.model is not None:
+                job.model = active.model
+        return job
+
+    def _subject_ids(self, request: ScoreRequest) -> tuple[str | None, str | None]:
+        """(borrower id, application id) of a request, for its experiment arm."""
+        if request.borrower_id is not None or request.application is None:
+            return request.borrower_id, None
+        application = request.application
+        contract = applications_contract(self.contracts)
+        borrower = (
+            application.get(contract.borrower_column)
+            if contract and contract.borrower_column
+            else None
+        )
+        app_id = application.get(contract.id_column) if contract and contract.id_column else None
+        return (
+            str(borrower) if borrower not in (None, "") else None,
+            str(app_id) if app_id not in (None, "") else None,
         )
 
     async def _run(self, jobs: list[ScoreJob]) -> list[Any]:
@@ -249,6 +290,8 @@ class ScoringService:
                     digest=job.digest,
                     idempotency_key=job.idempotency_key,
                     latency_ms=(now - job.started) * 1e3,
+                    experiment_id=job.experiment_id,
+                    arm=job.arm,
                 )
                 entries.append(LogEntry(result, row, features[i], job.future))
         for i, outcome in outcomes.items():

@@ -103,6 +103,10 @@ decision_log = sa.Table(
     sa.Column("latency_ms", sa.Float),
     sa.Column("idempotency_key", sa.String(200)),
     sa.Column("response", sa.Text),
+    # The experiment arm that decided (`champion`, `challenger`), null outside an experiment
+    # (migration 0006).
+    sa.Column("experiment_id", sa.String(32)),
+    sa.Column("arm", sa.String(16)),
     sa.UniqueConstraint("lender", "idempotency_key", name="uq_decision_idempotency"),
 )
 
@@ -150,6 +154,27 @@ uploads = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("lender", "source", "sha256", name="uq_upload_content"),
     sa.Index("ix_uploads_source_file", "source", "file_name"),
+)
+
+# Champion/challenger experiments (migration 0006): at most one running; who started and
+# stopped it, when, and why (a guardrail, a limit, an operator).
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("experiment_id", sa.String(32), primary_key=True),
+    sa.Column("challenger_version", sa.String(64), nullable=False),
+    sa.Column("champion_version", sa.String(64), nullable=False),
+    sa.Column("share", sa.Float, nullable=False),
+    sa.Column("assignment_key", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("started_by", sa.String(100), nullable=False),
+    sa.Column("max_days", sa.Float),
+    sa.Column("max_decisions", sa.Integer),
+    sa.Column("stopped_at", sa.DateTime),
+    sa.Column("stopped_by", sa.String(100)),
+    sa.Column("stop_reason", sa.Text),
+    sa.Column("fallback_reason", sa.Text),
 )
 
 alerts = sa.Table(

@@ -91,6 +91,38 @@ class Settings(BaseSettings):
         default=600,
         description="Scores at or above this are approved (fairness testing, decisions).",
     )
+    experiment_max_share: float = Field(
+        default=0.2,
+        gt=0.0,
+        le=0.5,
+        description="Largest share of borrowers an experiment may send to its challenger "
+        "(CREDIT_EXPERIMENT_MAX_SHARE).",
+    )
+    experiment_window_hours: float = Field(
+        default=24.0, gt=0.0, description="The guardrails' rolling window of decisions."
+    )
+    experiment_min_decisions: int = Field(
+        default=100,
+        ge=1,
+        description="Decisions each arm needs in the window before the guardrails judge it.",
+    )
+    experiment_max_approval_gap: float = Field(
+        default=0.10,
+        gt=0.0,
+        description="Guardrail: the challenger arm's approval rate may differ from the "
+        "champion arm's by at most this (absolute).",
+    )
+    experiment_max_pd_gap: float = Field(
+        default=0.05,
+        gt=0.0,
+        description="Guardrail: the arms' mean PD may differ by at most this (absolute).",
+    )
+    experiment_max_air_drop: float = Field(
+        default=0.10,
+        gt=0.0,
+        description="Guardrail: the challenger arm's worst adverse impact ratio may fall at "
+        "most this far below the champion arm's (and below the fairness gate's threshold).",
+    )
     challenger_iterations: int = Field(
         default=2000,
         ge=1,
