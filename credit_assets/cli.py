@@ -6,6 +6,7 @@ credit-platform serve                           the scoring API
 credit-platform apikey create --lender NAME     prints a new API key once (--scope S...)
 credit-platform apikey list|revoke [KEY_ID]     the keys (never a secret); revoke one
 credit-platform models list|show [--json]       the model inventory
+credit-platform experiment start|stop|status    champion/challenger experiments on live traffic
 credit-platform simulate-traffic --requests N   scores a population through the API
 credit-platform db upgrade                      applies the platform database migrations
 credit-platform contract infer FILE --name N    drafts a data contract from a sample file
@@ -178,6 +179,97 @@ def _apikey_revoke(engine: Engine, args: argparse.Namespace) -> int:
         f"revoked {args.key_id}; the API refuses it within its key cache time "
         "(CREDIT_API_KEY_CACHE_SECONDS, default 60 s)"
     )
+    return 0
+
+
+def _operator(given: str | None) -> str:
+    import getpass
+
+    if given:
+        return given.strip()[:100]
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment (some containers)
+        return "unknown"
+
+
+def _cmd_experiment(args: argparse.Namespace) -> int:
+    from credit_assets.core.platform.db import migrated_engine
+    from credit_assets.core.platform.experiments import (
+        ExperimentError,
+        decisions_by_arm,
+        list_experiments,
+        start_experiment,
+        stop_experiment,
+    )
+
+    settings = get_settings()
+    engine = migrated_engine(settings.resolved_database_url)
+    try:
+        if args.action == "start":
+            if not args.challenger or args.share is None:
+                print("experiment start: give --challenger VERSION and --share", file=sys.stderr)
+                return 2
+            experiment = start_experiment(
+                engine,
+                challenger_version=args.challenger,
+                share=args.share,
+                started_by=_operator(args.by),
+                max_share=settings.experiment_max_share,
+                max_days=args.max_days,
+                max_decisions=args.max_decisions,
+            )
+            print(experiment.experiment_id)
+            print(
+                f"experiment {experiment.experiment_id}: challenger {experiment.challenger_version}"
+                f" decides {experiment.share:.0%} of borrowers against champion "
+                f"{experiment.champion_version}, from the API's next model poll",
+                file=sys.stderr,
+            )
+            return 0
+        if args.action == "stop":
+            experiment = stop_experiment(
+                engine, stopped_by=_operator(args.by), reason=args.reason or "stopped by operator"
+            )
+            print(f"experiment {experiment.experiment_id} stopped: {experiment.stop_reason}")
+            return 0
+    except ExperimentError as exc:
+        print(f"experiment {args.action}: {exc}", file=sys.stderr)
+        return 2
+    rows = []
+    for experiment in list_experiments(engine):
+        row = experiment.public()
+        row["decisions"] = decisions_by_arm(engine, experiment.experiment_id)
+        rows.append(row)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    if not rows:
+        print("no experiments: start one with `credit-platform experiment start`")
+        return 0
+    for row in rows:
+        counts = ", ".join(f"{arm}: {n}" for arm, n in sorted(row["decisions"].items())) or "none"
+        limits = []
+        if row["max_days"] is not None:
+            limits.append(f"max {row['max_days']:g} days")
+        if row["max_decisions"] is not None:
+            limits.append(f"max {row['max_decisions']} decisions")
+        print(
+            f"{row['experiment_id']}  {row['status']:<8} challenger {row['challenger_version']} "
+            f"at {row['share']:.0%} vs champion {row['champion_version']}"
+        )
+        print(
+            f"  started {row['started_at']:%Y-%m-%d %H:%M:%S} by {row['started_by']}"
+            + (f" ({', '.join(limits)})" if limits else "")
+        )
+        if row["stopped_at"] is not None:
+            print(
+                f"  stopped {row['stopped_at']:%Y-%m-%d %H:%M:%S} by {row['stopped_by']}: "
+                f"{row['stop_reason']}"
+            )
+        if row["fallback_reason"]:
+            print(f"  fallback: {row['fallback_reason']}")
+        print(f"  decisions: {counts}")
     return 0
 
 
@@ -407,6 +499,21 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("version", nargs="?")
     models.add_argument("--json", action="store_true")
     models.set_defaults(func=_cmd_models)
+
+    exp = sub.add_parser("experiment", help="champion/challenger experiments on live traffic")
+    exp.add_argument("action", choices=["start", "stop", "status"])
+    exp.add_argument("--challenger", help="start: the registered challenger's version")
+    exp.add_argument(
+        "--share",
+        type=float,
+        help="start: the share of borrowers it decides (at most CREDIT_EXPERIMENT_MAX_SHARE)",
+    )
+    exp.add_argument("--max-days", type=float, help="start: stop by itself after this long")
+    exp.add_argument("--max-decisions", type=int, help="start: stop after this many decisions")
+    exp.add_argument("--by", help="who starts or stops it (default: the login name)")
+    exp.add_argument("--reason", help="stop: why (recorded)")
+    exp.add_argument("--json", action="store_true", help="status: as JSON")
+    exp.set_defaults(func=_cmd_experiment)
 
     sim = sub.add_parser("simulate-traffic", help="score a population through the API")
     sim.add_argument("--url", default="http://127.0.0.1:8000")

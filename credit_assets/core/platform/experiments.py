@@ -267,3 +267,27 @@ def limit_reached(
     if experiment.max_decisions is not None and decisions >= experiment.max_decisions:
         return f"max-decisions reached ({decisions} decisions, limit {experiment.max_decisions})"
     return None
+
+
+def window_decisions(engine: Engine, experiment_id: str, since: datetime) -> Any:
+    """The experiment's decisions logged since `since`: arm, scorable, score, pd, borrower_id
+    (a Polars frame)."""
+    import polars as pl
+
+    query = sa.select(
+        decision_log.c.arm,
+        decision_log.c.scorable,
+        decision_log.c.score,
+        decision_log.c.pd,
+        decision_log.c.borrower_id,
+    ).where(decision_log.c.experiment_id == experiment_id, decision_log.c.created_at >= since)
+    with engine.connect() as conn:
+        rows = conn.execute(query).fetchall()
+    schema = {
+        "arm": pl.String,
+        "scorable": pl.Boolean,
+        "score": pl.Int64,
+        "pd": pl.Float64,
+        "borrower_id": pl.String,
+    }
+    return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
