@@ -24,7 +24,10 @@ from credit_assets.core.platform.registry import hold_back, promote, register_ch
 from credit_assets.core.platform.settings import get_settings
 from credit_assets.core.promotion.verdicts import QUALITY, Gate, decide
 from credit_assets.defs.common.resources import PlatformResource
-from credit_assets.defs.monitoring.experiments import experiment_guardrail_sensor
+from credit_assets.defs.monitoring.experiments import (
+    experiment_guardrail_sensor,
+    judge_running_experiment,
+)
 from tests.api.test_experiments import COMPLIANT
 
 
@@ -68,9 +71,8 @@ def log_decisions(
 
 
 def evaluate() -> str:
-    with dg.build_sensor_context(resources={"platform": PlatformResource()}) as context:
-        result = experiment_guardrail_sensor(context)
-    return result.skip_message
+    """What one evaluation of the guardrail sensor decides."""
+    return judge_running_experiment(PlatformResource())
 
 
 def test_a_challenger_approving_far_more_is_stopped_by_the_sensor(engine):
@@ -159,3 +161,26 @@ def test_the_worst_adverse_impact_ratio_is_judged_against_the_champion_arm():
     bounds = GuardrailBounds(100, 0.5, 0.05, 0.10, 0.8, 30)
     [breach] = guardrail_breaches(summaries, bounds)
     assert breach.startswith("worst adverse impact ratio 0.30 (sex=b) against 1.00")
+
+
+def test_the_sensor_adds_a_report_partition_and_requests_the_final_report(engine):
+    experiment = start_experiment(
+        engine,
+        challenger_version="chall-1",
+        share=0.2,
+        started_by="t",
+        max_share=0.2,
+        max_decisions=5,
+    )
+    log_decisions(engine, experiment.experiment_id, "champion", [600] * 6, 0.05)
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance, resources={"platform": PlatformResource()}
+        )
+        result = experiment_guardrail_sensor(context)
+    [added] = result.dynamic_partitions_requests
+    assert list(added.partition_keys) == [experiment.experiment_id]
+    [request] = result.run_requests
+    assert request.partition_key == experiment.experiment_id
+    assert request.run_key == f"{experiment.experiment_id}-final"
+    assert get_experiment(engine, experiment.experiment_id).stop_reason.startswith("max-decisions")

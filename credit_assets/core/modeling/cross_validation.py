@@ -370,6 +370,19 @@ def delong_test(y: npt.ArrayLike, pd_a: npt.ArrayLike, pd_b: npt.ArrayLike) -> D
     return DeLongResult(aucs[0], aucs[1], difference, se, p_value)
 
 
+def auc_standard_error(y: npt.ArrayLike, pd: npt.ArrayLike) -> tuple[float, float]:
+    """(AUC, its DeLong standard error) of one PD on its own rows: for comparing AUCs of
+    independent samples (the arms of an experiment), whose errors add."""
+    labels, scores = _as_arrays(y, pd)
+    bad = labels == 1.0
+    n_bad, n_good = int(bad.sum()), int((~bad).sum())
+    if n_bad < 2 or n_good < 2:
+        raise ValueError(f"an AUC's error needs 2 bads and 2 goods; got {n_bad} and {n_good}")
+    value, v10, v01 = _structural_components(bad, scores)
+    variance = float(np.var(v10, ddof=1)) / n_bad + float(np.var(v01, ddof=1)) / n_good
+    return value, float(np.sqrt(max(variance, 0.0)))
+
+
 def _structural_components(bad: np.ndarray, pd: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """AUC and DeLong's V10 (one per bad) and V01 (one per good), from midranks."""
     n_bad, n_good = int(bad.sum()), int((~bad).sum())

@@ -269,25 +269,38 @@ def limit_reached(
     return None
 
 
-def window_decisions(engine: Engine, experiment_id: str, since: datetime) -> Any:
-    """The experiment's decisions logged since `since`: arm, scorable, score, pd, borrower_id
-    (a Polars frame)."""
+def experiment_decisions(engine: Engine, experiment_id: str, since: datetime | None = None) -> Any:
+    """The experiment's logged decisions (since `since`): arm, model_version, scorable, score,
+    pd, band, reasons (JSON), borrower_id and created_at, as a Polars frame."""
     import polars as pl
 
-    query = sa.select(
-        decision_log.c.arm,
-        decision_log.c.scorable,
-        decision_log.c.score,
-        decision_log.c.pd,
-        decision_log.c.borrower_id,
-    ).where(decision_log.c.experiment_id == experiment_id, decision_log.c.created_at >= since)
+    columns = (
+        "arm",
+        "model_version",
+        "scorable",
+        "score",
+        "pd",
+        "band",
+        "reasons",
+        "borrower_id",
+        "created_at",
+    )
+    query = sa.select(*(decision_log.c[c] for c in columns)).where(
+        decision_log.c.experiment_id == experiment_id
+    )
+    if since is not None:
+        query = query.where(decision_log.c.created_at >= since)
     with engine.connect() as conn:
-        rows = conn.execute(query).fetchall()
-    schema = {
+        rows = conn.execute(query.order_by(decision_log.c.created_at)).fetchall()
+    schema: dict[str, Any] = {
         "arm": pl.String,
+        "model_version": pl.String,
         "scorable": pl.Boolean,
         "score": pl.Int64,
         "pd": pl.Float64,
+        "band": pl.String,
+        "reasons": pl.String,
         "borrower_id": pl.String,
+        "created_at": pl.Datetime("us"),
     }
     return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")

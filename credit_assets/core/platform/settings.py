@@ -123,6 +123,17 @@ class Settings(BaseSettings):
         description="Guardrail: the challenger arm's worst adverse impact ratio may fall at "
         "most this far below the champion arm's (and below the fairness gate's threshold).",
     )
+    experiment_alpha: float = Field(
+        default=0.05, gt=0.0, lt=0.5, description="The experiment report's significance level."
+    )
+    experiment_power: float = Field(
+        default=0.8, gt=0.0, lt=1.0, description="The power the report's outcomes-needed aims at."
+    )
+    experiment_min_auc_effect: float = Field(
+        default=0.02,
+        gt=0.0,
+        description="The smallest AUC difference an experiment is meant to detect.",
+    )
     challenger_iterations: int = Field(
         default=2000,
         ge=1,

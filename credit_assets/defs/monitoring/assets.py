@@ -7,6 +7,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from credit_assets.core.contracts import Contract
 from credit_assets.core.ingestion.landing import scan_source
 from credit_assets.core.monitoring.drift import DEFAULT_THRESHOLDS
 from credit_assets.core.monitoring.drift import drift_report as build_drift_report
@@ -138,17 +139,7 @@ def performance_report(context: dg.AssetExecutionContext, platform: PlatformReso
                 "note": "no decisions with an outcomes source yet",
             }
         )
-    label = outcomes_contract.label_column
-    bad = label.labels["bad"] if label and label.labels else 1
-    outcomes = (
-        scan_source(platform.store, outcomes_contract)
-        .collect()
-        .select(
-            pl.col(outcomes_contract.borrower_column).alias("borrower_id"),
-            (pl.col(label.name).cast(pl.String) == str(bad)).cast(pl.Int8).alias("default_flag"),
-        )
-        .unique("borrower_id", keep="last")
-    )
+    outcomes = matured_outcomes(platform, outcomes_contract).rename({"bad": "default_flag"})
     report = build_performance_report(
         decisions,
         outcomes,
@@ -162,6 +153,23 @@ def performance_report(context: dg.AssetExecutionContext, platform: PlatformReso
             "degraded": bool(report.degraded),
             "report": dg.MetadataValue.md(report.to_markdown()),
         }
+    )
+
+
+def matured_outcomes(platform: PlatformResource, contract: Contract) -> pl.DataFrame:
+    """Per borrower of the outcomes source (its latest row): `bad`, 1 for the contract's bad
+    label, else 0."""
+    label = contract.label_column
+    bad = label.labels["bad"] if label and label.labels else 1
+    assert label is not None and contract.borrower_column is not None
+    return (
+        scan_source(platform.store, contract)
+        .collect()
+        .select(
+            pl.col(contract.borrower_column).cast(pl.String).alias("borrower_id"),
+            (pl.col(label.name).cast(pl.String) == str(bad)).cast(pl.Int8).alias("bad"),
+        )
+        .unique("borrower_id", keep="last")
     )
 
 

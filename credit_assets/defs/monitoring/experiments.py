@@ -1,4 +1,4 @@
-"""The experiment guardrails: a sensor that stops a running experiment by itself.
+"""Experiments in the graph: the guardrail sensor and the `experiment_report` asset.
 
 Every minute it judges the running experiment, if any: `--max-days` or `--max-decisions`
 reached, or the challenger arm outside its bounds against the champion arm over the
@@ -6,15 +6,28 @@ rolling window (approval rate, mean PD, worst adverse impact ratio on the protec
 attributes the platform holds for the borrowers decided). A stop is recorded on the
 experiment (by `experiment_guardrail_sensor`, with the reason) and as an alert; the API
 sends everyone to the champion from its next model poll.
+
+`experiment_report` (one partition per experiment, added by the sensor) compares the arms,
+on decisions from the start and on outcomes as they mature, and ends with a recommendation
+(`core/monitoring/experiment_report.py`); the sensor requests it daily while an experiment
+runs and once when it stops. It is a table and plots in the UI and a self-contained HTML
+file (`reports/experiments/<experiment id>.html`).
 """
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import polars as pl
+from matplotlib.figure import Figure
 
 from credit_assets.core.contracts import Role
 from credit_assets.core.ingestion.landing import scan_source
+from credit_assets.core.monitoring.experiment_report import (
+    ExperimentEvidence,
+    experiment_evidence,
+    score_histogram_data,
+)
 from credit_assets.core.monitoring.experiments import (
     GuardrailBounds,
     arm_summaries,
@@ -22,15 +35,34 @@ from credit_assets.core.monitoring.experiments import (
 )
 from credit_assets.core.platform.alerts import record_alert
 from credit_assets.core.platform.experiments import (
+    CHALLENGER_ARM,
+    CHAMPION_ARM,
+    Experiment,
     decisions_by_arm,
+    experiment_decisions,
+    get_experiment,
     limit_reached,
+    list_experiments,
     running_experiment,
     stop_experiment,
-    window_decisions,
+)
+from credit_assets.core.platform.storage.keys import report_key
+from credit_assets.core.reports.metadata import png_markdown
+from credit_assets.core.reports.render import (
+    Image,
+    KeyValues,
+    Paragraph,
+    Section,
+    Table,
+    figure_png,
+    markdown_table,
+    render_html,
 )
 from credit_assets.defs.common.resources import PlatformResource
+from credit_assets.defs.monitoring.assets import MONITORING_OWNERS, matured_outcomes
 
 GUARDRAIL = "experiment_guardrail_sensor"
+EXPERIMENTS = dg.DynamicPartitionsDefinition(name="experiments")
 
 
 def protected_attributes(platform: PlatformResource) -> pl.DataFrame | None:
@@ -69,7 +101,7 @@ def judge_running_experiment(platform: PlatformResource) -> str:
         now = datetime.now(UTC).replace(tzinfo=None)
         since = max(experiment.started_at, now - timedelta(hours=settings.experiment_window_hours))
         summaries = arm_summaries(
-            window_decisions(engine, experiment.experiment_id, since),
+            experiment_decisions(engine, experiment.experiment_id, since),
             cutoff=settings.approval_cutoff_score,
             protected=protected_attributes(platform),
             min_group_size=settings.fairness_min_group_size,
@@ -105,18 +137,226 @@ def judge_running_experiment(platform: PlatformResource) -> str:
     return f"stopped experiment {stopped.experiment_id}: {reason}"
 
 
+def _arm_rows(evidence: ExperimentEvidence) -> list[dict[str, object]]:
+    rows = []
+    for arm in (CHAMPION_ARM, CHALLENGER_ARM):
+        a, o = evidence.arms[arm], evidence.outcomes[arm]
+        rows.append(
+            {
+                "arm": arm,
+                "decisions": a.decisions,
+                "scorable": a.scorable,
+                "approval rate": a.approval_rate,
+                "mean PD": a.mean_pd,
+                "median score": evidence.score_quantiles[arm].get("p50"),
+                "worst AIR": a.worst_air,
+                "worst AIR group": a.worst_air_group,
+                "matured outcomes": o.matured,
+                "bad rate": o.bad_rate,
+                "bad rate 95% interval": o.bad_rate_interval,
+                "AUC": o.auc,
+                "AUC 95% interval": o.auc_interval,
+            }
+        )
+    return rows
+
+
+def _score_plot(decisions: pl.DataFrame) -> bytes:
+    edges, shares = score_histogram_data(decisions)
+    fig = Figure(figsize=(7, 3.2))
+    ax = fig.add_subplot()
+    width = (edges[1] - edges[0]) * 0.45
+    ax.bar(edges[:-1], shares[CHAMPION_ARM], width=width, align="edge", label="champion arm")
+    ax.bar(
+        edges[:-1] + width,
+        shares[CHALLENGER_ARM],
+        width=width,
+        align="edge",
+        label="challenger arm",
+    )
+    ax.set_xlabel("score")
+    ax.set_ylabel("share of scorable decisions")
+    ax.legend()
+    fig.tight_layout()
+    return figure_png(fig)
+
+
+def _bad_rate_plot(evidence: ExperimentEvidence) -> bytes | None:
+    arms = [evidence.outcomes[a] for a in (CHAMPION_ARM, CHALLENGER_ARM)]
+    if any(o.bad_rate is None or o.bad_rate_interval is None for o in arms):
+        return None
+    fig = Figure(figsize=(4.5, 3.2))
+    ax = fig.add_subplot()
+    rates = [o.bad_rate or 0.0 for o in arms]
+    errors = [
+        [r - (o.bad_rate_interval or (r, r))[0] for r, o in zip(rates, arms, strict=True)],
+        [(o.bad_rate_interval or (r, r))[1] - r for r, o in zip(rates, arms, strict=True)],
+    ]
+    ax.bar([o.arm for o in arms], rates, yerr=errors, capsize=6, color=["#4c72b0", "#dd8452"])
+    ax.set_ylabel("bad rate (95% interval)")
+    fig.tight_layout()
+    return figure_png(fig)
+
+
+def report_sections(
+    experiment: Experiment, evidence: ExperimentEvidence, plots: dict[str, bytes | None]
+) -> list[Section]:
+    traffic = {
+        "experiment": experiment.experiment_id,
+        "challenger": experiment.challenger_version,
+        "champion at start": experiment.champion_version,
+        "share to the challenger": f"{experiment.share:.0%}",
+        "assignment": "HMAC-SHA256 of (lender, borrower id | application id | inputs digest) "
+        "under the experiment's own key: a borrower always gets the same arm",
+        "started": f"{experiment.started_at:%Y-%m-%d %H:%M:%S} by {experiment.started_by}",
+        "status": experiment.status,
+    }
+    if experiment.stopped_at is not None:
+        traffic["stopped"] = (
+            f"{experiment.stopped_at:%Y-%m-%d %H:%M:%S} by {experiment.stopped_by}: "
+            f"{experiment.stop_reason}"
+        )
+    if experiment.fallback_reason:
+        traffic["fallback"] = experiment.fallback_reason
+    tests = {
+        "bad rate difference (challenger - champion)": evidence.bad_rate_difference,
+        "bad rate p-value (two-proportion z-test)": evidence.bad_rate_p_value,
+        "AUC difference (challenger - champion)": evidence.auc_difference,
+        "AUC p-value (z-test, independent arms)": evidence.auc_p_value,
+        "matured outcomes still needed per arm": evidence.outcomes_needed_per_arm,
+    }
+    sections = [
+        Section(
+            "recommendation",
+            "Recommendation",
+            [Paragraph(f"**{evidence.recommendation.replace('_', ' ')}**: {evidence.reason}")],
+        ),
+        Section("traffic", "How traffic was split", [KeyValues(traffic)]),
+        Section("arms", "The arms", [Table(_arm_rows(evidence))]),
+        Section("tests", "Tests", [KeyValues(tests)]),
+        Section(
+            "reasons",
+            "Principal reasons by arm (share of scorable decisions)",
+            [Table(evidence.reasons, ["code", CHAMPION_ARM, CHALLENGER_ARM])]
+            if evidence.reasons
+            else [Paragraph("No reasons given yet.")],
+        ),
+    ]
+    images = [Image(png, alt) for alt, png in plots.items() if png is not None]
+    if images:
+        sections.append(Section("plots", "Distributions", images))
+    return sections
+
+
+@dg.asset(
+    name="experiment_report",
+    group_name="monitoring",
+    partitions_def=EXPERIMENTS,
+    owners=MONITORING_OWNERS,
+    kinds={"html", "polars"},
+    description="One champion/challenger experiment measured to a decision: decisions, "
+    "approval rate, score and PD distributions, reasons mix and fairness by arm from the "
+    "start; bad rate and AUC by arm with intervals and tests as outcomes mature, and the "
+    "matured outcomes still needed for the configured power; a recommendation (promote, "
+    "keep the champion, run longer) with the figures behind it. Promotion itself still goes "
+    "through champion_model's gates.",
+)
+def experiment_report(context: dg.AssetExecutionContext, platform: PlatformResource):
+    settings = platform.settings
+    experiment = get_experiment(platform.engine, context.partition_key)
+    decisions = experiment_decisions(platform.engine, experiment.experiment_id)
+    outcomes_contract = next(
+        (c for c in platform.contracts().values() if c.kind.value == "outcomes"), None
+    )
+    outcomes = matured_outcomes(platform, outcomes_contract) if outcomes_contract else None
+    evidence = experiment_evidence(
+        decisions,
+        outcomes,
+        cutoff=settings.approval_cutoff_score,
+        protected=protected_attributes(platform),
+        min_group_size=settings.fairness_min_group_size,
+        alpha=settings.experiment_alpha,
+        power=settings.experiment_power,
+        min_effect=settings.experiment_min_auc_effect,
+    )
+    plots = {
+        "score distribution by arm": _score_plot(decisions),
+        "bad rate by arm": _bad_rate_plot(evidence),
+    }
+    sections = report_sections(experiment, evidence, plots)
+    title = f"Experiment {experiment.experiment_id}: {experiment.challenger_version} against the champion"
+    html_uri = platform.store.put_bytes(
+        report_key("experiments", experiment.experiment_id, "html"),
+        render_html(title, sections).encode(),
+    )
+    json_uri = platform.store.put_bytes(
+        report_key("experiments", experiment.experiment_id, "json"),
+        json.dumps(
+            {"experiment": experiment.public(), **evidence.as_dict()}, default=str, indent=2
+        ).encode(),
+    )
+    markdown = "\n\n".join(
+        [
+            f"**{evidence.recommendation.replace('_', ' ')}**: {evidence.reason}",
+            markdown_table(_arm_rows(evidence)),
+            *(png_markdown(png, alt) for alt, png in plots.items() if png is not None),
+        ]
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "recommendation": evidence.recommendation,
+            "reason": evidence.reason,
+            "status": experiment.status,
+            "decisions": decisions.height,
+            "matured_outcomes": sum(o.matured for o in evidence.outcomes.values()),
+            "outcomes_needed_per_arm": evidence.outcomes_needed_per_arm,
+            "report": dg.MetadataValue.md(markdown),
+            "html": dg.MetadataValue.path(html_uri),
+            "json": dg.MetadataValue.path(json_uri),
+        }
+    )
+
+
+experiment_report_job = dg.define_asset_job(
+    name="experiment_report_job",
+    selection=dg.AssetSelection.assets("experiment_report"),
+    partitions_def=EXPERIMENTS,
+    description="The report of one experiment.",
+)
+
+
 @dg.sensor(
     name=GUARDRAIL,
+    job=experiment_report_job,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Stops the running champion/challenger experiment when --max-days or "
     "--max-decisions is reached, or when the challenger arm's approval rate, mean PD or "
     "worst adverse impact ratio leaves its bounds against the champion arm over "
     "CREDIT_EXPERIMENT_WINDOW_HOURS (CREDIT_EXPERIMENT_MAX_APPROVAL_GAP, _MAX_PD_GAP, "
-    "_MAX_AIR_DROP). The stop is recorded with its reason and raised as an alert.",
+    "_MAX_AIR_DROP). The stop is recorded with its reason and raised as an alert. Adds a "
+    "partition of experiment_report per experiment and requests the report daily while it "
+    "runs and once when it has stopped.",
 )
 def experiment_guardrail_sensor(context: dg.SensorEvaluationContext, platform: PlatformResource):
     outcome = judge_running_experiment(platform)
     if outcome.startswith("stopped"):
         context.log.warning(outcome)
-    return dg.SkipReason(outcome)
+    known = set(context.instance.get_dynamic_partitions(EXPERIMENTS.name or "experiments"))
+    every = list_experiments(platform.engine)
+    new = [e.experiment_id for e in every if e.experiment_id not in known]
+    today = datetime.now(UTC).date().isoformat()
+    requests = [
+        dg.RunRequest(
+            run_key=f"{e.experiment_id}-{today if e.status == 'running' else 'final'}",
+            partition_key=e.experiment_id,
+            tags={"credit/experiment": e.experiment_id},
+        )
+        for e in every
+        if e.status == "running" or e.stopped_at is not None
+    ]
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[EXPERIMENTS.build_add_request(new)] if new else [],
+        skip_reason=None if requests else outcome,
+    )

@@ -27,6 +27,7 @@ REPORT_KINDS = (
     "lda",
     "model_cards",
     "drift",
+    "experiments",
 )
 
 
