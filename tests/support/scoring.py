@@ -128,16 +128,17 @@ _saves = iter(range(10**6))
 
 
 def save_and_register(
-    settings: Settings, built: BuiltModel, *, promote_it: bool = True
+    settings: Settings, built: BuiltModel, *, promote_it: bool = True, scale: ScoreScale = SCALE
 ) -> RegistryRecord:
-    """Save the artifact under `settings.artifacts_dir`, register it and (by default) promote it."""
+    """Save the artifact under `settings.artifacts_dir`, register it and (by default) promote
+    it. Another `scale` makes a model whose scores (and so approvals) move as a whole."""
     # Distinct timestamps keep two saves of one model in one test from colliding.
     now = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(seconds=next(_saves))
     ref: ArtifactRef = save_model_artifact(
         settings.artifacts_dir,
         built.trained,
         manifest_extra={
-            "score_scale": SCALE.to_dict(),
+            "score_scale": scale.to_dict(),
             "risk_bands": RiskBands().to_dict(),
             "catalogue_version": feature_catalogue(contracts()).version,
             **({} if built.expected_value is None else {"expected_value": built.expected_value}),
