@@ -363,10 +363,16 @@ def _print_decision(decision: dict) -> None:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from credit_assets.core.tools.traffic import simulate_traffic
 
     report = simulate_traffic(
-        base_url=args.url, api_key=args.api_key, requests=args.requests, shift=args.shift
+        base_url=args.url,
+        api_key=args.api_key,
+        requests=args.requests,
+        shift=args.shift,
+        outcomes_dir=Path(args.outcomes_to) if args.outcomes_to else None,
     )
     print(json.dumps(report, indent=2))
     return 0
@@ -520,6 +526,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--api-key", required=True)
     sim.add_argument("--requests", type=int, default=1000)
     sim.add_argument("--shift", default=None, help="e.g. income_shock")
+    sim.add_argument(
+        "--outcomes-to",
+        help="write the generator's outcomes of the decided applications (from their true "
+        "default probabilities) as a CSV into this folder, e.g. $CREDIT_HOME/landing/outcomes",
+    )
     sim.set_defaults(func=_cmd_simulate)
 
     demo = sub.add_parser("demo", help="generate, materialize, then serve the UI and the API")

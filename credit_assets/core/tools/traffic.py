@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -183,8 +184,11 @@ def synthetic_payloads(
     *,
     seed: int = 7,
     first_borrower: int = TRAFFIC_FIRST_BORROWER,
+    outcomes: list[pl.DataFrame] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """`requests` inline payloads of fresh synthetic borrowers, generated chunk by chunk."""
+    """`requests` inline payloads of fresh synthetic borrowers, generated chunk by chunk.
+    With `outcomes`, each chunk's outcomes (drawn by the generator from the borrowers' true
+    default probabilities) are appended to it."""
     from credit_assets.core.tools.synthetic import generate_frames
 
     shift = _check_shift(shift)
@@ -193,6 +197,8 @@ def synthetic_payloads(
         # Whole chunks only: the same borrowers whatever `requests` is, and a chunk
         # too small to hold one bank customer never reaches the generator.
         frames = generate_frames(CHUNK_BORROWERS, seed=seed, first_borrower=first_borrower + made)
+        if outcomes is not None:
+            outcomes.append(frames["outcomes"])
         frames = {k: v for k, v in frames.items() if k == "applications" or k in RECORD_SOURCES}
         payloads = build_payloads(apply_shift(frames, shift, seed=seed + made))
         yield from payloads[: requests - made]
@@ -210,6 +216,7 @@ def simulate_traffic(
     timeout_s: float = 120,
     seed: int = 7,
     transport: httpx.BaseTransport | None = None,
+    outcomes_dir: Path | None = None,
 ) -> dict[str, Any]:
     """POST `requests` scoring requests to `{base_url}/v1/scores` and summarise what came back.
 
@@ -218,7 +225,10 @@ def simulate_traffic(
     online store, so a shift cannot apply). Stops early once `timeout_s` has
     passed. Returns counts by status code and band, latency percentiles (ms,
     measured at the client) and the number of errors with a few samples.
-    `transport` is for tests (an `httpx.MockTransport`).
+    `transport` is for tests (an `httpx.MockTransport`). While an experiment runs, `arms`
+    counts the decisions by arm. With `outcomes_dir` (inline traffic only), the generator's
+    outcomes of the applications that were decided are written there as one CSV (for
+    `landing/outcomes/`), so an experiment can be measured on outcomes whose truth is known.
     """
     base = check_loopback(base_url)
     if not api_key:
@@ -230,6 +240,11 @@ def simulate_traffic(
     if timeout_s <= 0:
         raise ValueError("timeout_s must be positive")
     shift = _check_shift(shift)
+    generated: list[pl.DataFrame] | None = None
+    if outcomes_dir is not None:
+        if borrower_ids is not None:
+            raise ValueError("outcomes are written for inline synthetic traffic only")
+        generated = []
     if borrower_ids is not None:
         if not borrower_ids:
             raise ValueError("borrower_ids is empty")
@@ -239,11 +254,13 @@ def simulate_traffic(
             {"borrower_id": borrower_ids[i % len(borrower_ids)]} for i in range(requests)
         )
     else:
-        bodies = synthetic_payloads(requests, shift, seed=seed)
+        bodies = synthetic_payloads(requests, shift, seed=seed, outcomes=generated)
 
     lock = threading.Lock()
     statuses: Counter[str] = Counter()
     bands: Counter[str] = Counter()
+    arms: Counter[str] = Counter()
+    decided: list[str] = []  # application ids answered with a decision
     latencies: list[float] = []
     errors: list[str] = []
     error_count = 0
@@ -278,10 +295,12 @@ def simulate_traffic(
                 record_error(f"{type(exc).__name__}: {exc}")
                 continue
             elapsed_ms = (time.perf_counter() - sent) * 1000
-            band = None
+            band = arm = None
             if response.is_success:
                 try:
-                    band = response.json().get("band") or "not scorable"
+                    answer = response.json()
+                    band = answer.get("band") or "not scorable"
+                    arm = answer.get("arm")
                 except ValueError:
                     record_error(f"{response.status_code}: response is not JSON")
             else:
@@ -291,6 +310,11 @@ def simulate_traffic(
                 latencies.append(elapsed_ms)
                 if band is not None:
                     bands[band] += 1
+                    application = body.get("application") or {}
+                    if application.get("application_id"):
+                        decided.append(str(application["application_id"]))
+                if arm is not None:
+                    arms[arm] += 1
 
     headers = {"Authorization": f"Bearer {api_key}"}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -304,6 +328,12 @@ def simulate_traffic(
 
     sent = sum(statuses.values())
     lat = np.asarray(latencies)
+    outcomes_file = None
+    if outcomes_dir is not None and generated:
+        outcomes = pl.concat(generated).filter(pl.col("application_id").is_in(decided))
+        outcomes_dir.mkdir(parents=True, exist_ok=True)
+        outcomes_file = outcomes_dir / f"traffic-outcomes-{seed}-{len(decided)}.csv"
+        outcomes.write_csv(outcomes_file)
     return {
         "base_url": base,
         "mode": "borrower_id" if borrower_ids is not None else "inline",
@@ -322,4 +352,6 @@ def simulate_traffic(
         },
         "errors": error_count,
         "error_samples": errors,
+        "arms": dict(sorted(arms.items())),
+        "outcomes_file": str(outcomes_file) if outcomes_file else None,
     }

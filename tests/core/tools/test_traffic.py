@@ -181,3 +181,31 @@ def test_simulation_counts_statuses_bands_and_errors() -> None:
     assert result["latency_ms"]["p50"] is not None
     assert {r.url.path for r in seen} == {"/v1/scores"}
     assert {r.headers["authorization"] for r in seen} == {"Bearer secret"}
+
+
+def test_experiment_traffic_counts_arms_and_writes_the_generators_outcomes(tmp_path) -> None:
+    """While an experiment runs the summary counts the arms; `outcomes_dir` gets the
+    generator's outcomes (drawn from the true PDs) of exactly the applications decided."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        number = int(body["application"]["application_id"][1:])
+        if number % 10 == 0:
+            return httpx.Response(422, json={"detail": "bad"})
+        arm = "challenger" if number % 5 == 1 else "champion"
+        return httpx.Response(200, json={"band": "B", "arm": arm, "experiment_id": "exp_1"})
+
+    result = simulate_traffic(
+        "http://127.0.0.1:8000",
+        "secret",
+        40,
+        concurrency=2,
+        transport=httpx.MockTransport(handler),
+        outcomes_dir=tmp_path / "landing" / "outcomes",
+    )
+    decided = result["status_counts"]["200"]
+    assert sum(result["arms"].values()) == decided and result["arms"]["challenger"] > 0
+    outcomes = pl.read_csv(result["outcomes_file"])
+    assert outcomes.columns == ["application_id", "borrower_id", "outcome_date", "default_12m"]
+    assert 0 < outcomes.height <= decided  # only matured applications have an outcome
+    assert not any(int(a[1:]) % 10 == 0 for a in outcomes["application_id"])
