@@ -53,6 +53,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 RATIO_TARGET = 0.25
+EXPERIMENT_SHARE = 0.2
+EXPERIMENT_RATIO_TARGET = 0.9  # with an experiment: within 10 % of without
 P99_TARGET_MS = 10.0
 
 BARE_APP = textwrap.dedent(
@@ -77,10 +79,16 @@ BARE_APP = textwrap.dedent(
 
 
 def build_workspace(
-    home: Path, borrowers: int, trees: int, seed: int = 7, family: str = "catboost"
+    home: Path,
+    borrowers: int,
+    trees: int,
+    seed: int = 7,
+    family: str = "catboost",
+    challenger: bool = False,
 ) -> dict:
     """A champion model (CatBoost, or a WoE scorecard on the same rows) and a feature snapshot
-    over synthetic borrowers; returns ids and a key."""
+    over synthetic borrowers; returns ids and a key. With `challenger`, the same model is
+    saved again as a held-back challenger whose compliance gates passed (for --experiment)."""
     os.environ["CREDIT_HOME"] = str(home)
     import numpy as np
     import polars as pl
@@ -136,10 +144,16 @@ def build_workspace(
         from credit_assets.core.modeling.scorecard import train_scorecard
 
         scorecard = train_scorecard(train, specs, seed, ScoreScale(650.0, 20.0, 40.0))
-        ref = save_model_artifact(settings.artifacts_dir, scorecard, manifest_extra=manifest_extra)
+
+        def save(now: Any = None) -> Any:
+            return save_model_artifact(
+                settings.artifacts_dir, scorecard, manifest_extra=manifest_extra, now=now
+            )
+
         described = {"family": "scorecard", "characteristics": len(scorecard.features)}
     else:
-        ref, described = _catboost_champion(train, specs, trees, settings, manifest_extra)
+        save, described = _catboost_champion(train, specs, trees, settings, manifest_extra)
+    ref = save()
     engine = migrated_engine(settings.resolved_database_url)
     register_challenger(
         engine,
@@ -151,6 +165,32 @@ def build_workspace(
         lineage={},
     )
     promote(engine, ref.version, run_id="bench")
+    challenger_version = None
+    if challenger:
+        from datetime import UTC, datetime
+
+        from credit_assets.core.platform.experiments import COMPLIANCE_GATES
+        from credit_assets.core.platform.registry import hold_back
+        from credit_assets.core.promotion.verdicts import QUALITY, Gate, decide
+
+        # The same model, so both arms cost the same: what is measured is the experiment.
+        compliant = decide(
+            [Gate(name, True, "bench") for name in COMPLIANCE_GATES]
+            + [Gate(QUALITY, False, "bench: the quality gate is what an experiment tests")]
+        )
+
+        second = save(datetime(2030, 1, 1, tzinfo=UTC))
+        register_challenger(
+            engine,
+            version=second.version,
+            artifact_uri=second.uri,
+            manifest_sha256=second.manifest_sha256,
+            run_id="bench",
+            metrics={},
+            lineage={},
+        )
+        hold_back(engine, second.version, decision=compliant.to_dict())
+        challenger_version = second.version
     ids = [f"B{i:07d}" for i in range(borrowers)]
     snapshot = (
         frame.tail(borrowers)
@@ -164,13 +204,15 @@ def build_workspace(
         "borrower_ids": ids,
         "api_key": create_api_key(engine, "bench"),
         "model": {"version": ref.version, "features": len(specs), **described},
+        "challenger": challenger_version,
     }
 
 
 def _catboost_champion(
     train: Any, specs: list, trees: int, settings: Any, manifest_extra: dict
 ) -> tuple[Any, dict]:
-    """A CatBoost champion with all `trees` trees and its SHAP tables, saved."""
+    """A CatBoost champion with all `trees` trees and its SHAP tables: (a function saving it
+    as an artifact, at an optional time, its description)."""
     from catboost import CatBoostClassifier
 
     from credit_assets.core.explain import LeafShapExplainer, needs_background
@@ -200,13 +242,18 @@ def _catboost_champion(
     if needs_background(trained.model):
         background = catboost_pool(to_catboost_frame(train, specs), specs)
     explainer = LeafShapExplainer.from_model(trained.model, background=background)
-    ref = save_model_artifact(
-        settings.artifacts_dir,
-        trained,
-        manifest_extra={**manifest_extra, "expected_value": float(explainer.expected_value)},
-        extra_files={"leaf_shap.npz": explainer.to_bytes()},
-    )
-    return ref, {"family": "catboost", "trees": int(trained.model.tree_count_)}
+    tables = explainer.to_bytes()
+
+    def save(now: Any = None) -> Any:
+        return save_model_artifact(
+            settings.artifacts_dir,
+            trained,
+            manifest_extra={**manifest_extra, "expected_value": float(explainer.expected_value)},
+            extra_files={"leaf_shap.npz": tables},
+            now=now,
+        )
+
+    return save, {"family": "catboost", "trees": int(trained.model.tree_count_)}
 
 
 def _allowed(contracts: dict, feature: str) -> list[str] | None:
@@ -721,6 +768,42 @@ def _ms(text: str) -> float:
 # -- main ---------------------------------------------------------------------------------
 
 
+def measure_experiment(workspace: dict, load: Any) -> dict:
+    """Scoring throughput without an experiment, with one running (the API polls every
+    second), then without again; the ratio is against the mean of the two without."""
+    from credit_assets.core.platform.db import migrated_engine
+    from credit_assets.core.platform.experiments import start_experiment, stop_experiment
+    from credit_assets.core.platform.settings import Settings
+
+    engine = migrated_engine(Settings().resolved_database_url)
+    before = load()
+    start_experiment(
+        engine,
+        challenger_version=workspace["challenger"],
+        share=EXPERIMENT_SHARE,
+        started_by="bench",
+        max_share=EXPERIMENT_SHARE,
+    )
+    time.sleep(2.5)  # two model polls
+    running = load()
+    stop_experiment(engine, stopped_by="bench", reason="bench phase over")
+    time.sleep(2.5)
+    after = load()
+    baseline = (before["req_per_s"] + after["req_per_s"]) / 2
+    ratio = running["req_per_s"] / baseline if baseline else None
+    return {
+        "share": EXPERIMENT_SHARE,
+        "without_before_req_per_s": before["req_per_s"],
+        "with_req_per_s": running["req_per_s"],
+        "without_after_req_per_s": after["req_per_s"],
+        "with_p99_ms": running.get("p99_ms"),
+        "errors": running.get("errors", 0),
+        "ratio": round(ratio, 4) if ratio is not None else None,
+        "ratio_target": EXPERIMENT_RATIO_TARGET,
+        "ratio_met": ratio is not None and ratio >= EXPERIMENT_RATIO_TARGET,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="duration cap of each phase")
@@ -749,6 +832,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--postgres-server", default=POSTGRES_SERVER, help="PostgreSQL server URL")
     parser.add_argument("--quick", action="store_true", help="2 s phases, 100 trees: check it runs")
+    parser.add_argument(
+        "--experiment",
+        action="store_true",
+        help="also measure the scoring path with a champion/challenger experiment running "
+        f"(share {EXPERIMENT_SHARE}), between two phases without one (target >= "
+        f"{EXPERIMENT_RATIO_TARGET:.0%} of their mean)",
+    )
     parser.add_argument("--client", choices=("auto", "python", "wrk"), default="auto")
     parser.add_argument(
         "--paced-client",
@@ -777,7 +867,9 @@ def main(argv: list[str] | None = None) -> int:
     processes: list[subprocess.Popen] = []
     try:
         started = time.monotonic()
-        workspace = build_workspace(home, args.borrowers, args.trees, family=args.family)
+        workspace = build_workspace(
+            home, args.borrowers, args.trees, family=args.family, challenger=args.experiment
+        )
         setup_seconds = time.monotonic() - started
         (workdir / "bare_app.py").write_text(BARE_APP)
         env = {
@@ -785,6 +877,7 @@ def main(argv: list[str] | None = None) -> int:
             "CREDIT_HOME": str(home),
             "CREDIT_API_RATE_LIMIT_PER_SECOND": "1000000000",
             "CREDIT_API_RATE_LIMIT_BURST": "1000000000",
+            "CREDIT_API_MODEL_POLL_SECONDS": "1",  # an experiment is picked up within a second
             "PYTHONPATH": str(REPO),
         }
         full_port, bare_port = free_port(), free_port()
@@ -885,6 +978,9 @@ def main(argv: list[str] | None = None) -> int:
             "after_req_per_s": bare_after["req_per_s"],
             "before_connections_per_worker": bare_before["connections_per_worker"],
         }
+        experiment = (
+            measure_experiment(workspace, lambda: load(full_port)) if args.experiment else None
+        )
         half_rate = full["req_per_s"] / 2
         # An open-loop client holds a request back while every one of its connections is
         # busy, and that wait is the client's own queue, not the server's: callers in front
@@ -917,6 +1013,7 @@ def main(argv: list[str] | None = None) -> int:
             "ratio_met": ratio is not None and ratio >= RATIO_TARGET,
             "at_half_throughput": {"target_req_per_s": round(half_rate, 1), **paced},
             "p99_target_ms": P99_TARGET_MS,
+            **({"experiment": experiment} if experiment else {}),
             "p99_met": paced.get("p99_ms") is not None and paced["p99_ms"] <= P99_TARGET_MS,
             "note": None
             if use_wrk
