@@ -150,7 +150,14 @@ class ModelHolder:
             return
         try:
             record = get_model(self.engine(), running.challenger_version)
-            model = self.loader(self.settings, record)
+            shadow = self.shadow  # the same verified artifact already loaded for shadow scoring
+            if shadow is not None and (shadow.version, shadow.manifest_sha256) == (
+                record.version,
+                record.manifest_sha256,
+            ):
+                model = shadow
+            else:
+                model = self.loader(self.settings, record)
         except Exception as exc:
             reason = (
                 f"challenger {running.challenger_version} refused ({type(exc).__name__}: {exc})"
