@@ -772,12 +772,16 @@ def measure_experiment(workspace: dict, load: Any) -> dict:
     """Scoring throughput without an experiment, with one running (the API polls every
     second), then without again; the ratio is against the mean of the two without."""
     from credit_assets.core.platform.db import migrated_engine
-    from credit_assets.core.platform.experiments import start_experiment, stop_experiment
+    from credit_assets.core.platform.experiments import (
+        decisions_by_arm,
+        start_experiment,
+        stop_experiment,
+    )
     from credit_assets.core.platform.settings import Settings
 
     engine = migrated_engine(Settings().resolved_database_url)
     before = load()
-    start_experiment(
+    experiment = start_experiment(
         engine,
         challenger_version=workspace["challenger"],
         share=EXPERIMENT_SHARE,
@@ -789,6 +793,7 @@ def measure_experiment(workspace: dict, load: Any) -> dict:
     stop_experiment(engine, stopped_by="bench", reason="bench phase over")
     time.sleep(2.5)
     after = load()
+    arms = decisions_by_arm(engine, experiment.experiment_id)  # proof it was served
     baseline = (before["req_per_s"] + after["req_per_s"]) / 2
     ratio = running["req_per_s"] / baseline if baseline else None
     return {
@@ -797,6 +802,7 @@ def measure_experiment(workspace: dict, load: Any) -> dict:
         "with_req_per_s": running["req_per_s"],
         "without_after_req_per_s": after["req_per_s"],
         "with_p99_ms": running.get("p99_ms"),
+        "decisions_by_arm": arms,
         "errors": running.get("errors", 0),
         "ratio": round(ratio, 4) if ratio is not None else None,
         "ratio_target": EXPERIMENT_RATIO_TARGET,

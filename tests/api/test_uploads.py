@@ -220,3 +220,20 @@ def test_a_file_over_the_reject_share_is_ingested_and_says_features_wait(api, wr
         4,
     )
     assert status["reason"].startswith("40.0% of rows quarantined, over the limit of 20%")
+
+
+def test_the_upload_routes_are_rate_limited_like_the_scoring_routes(monkeypatch, credit_home):
+    with running_api(
+        monkeypatch, champion=False, snapshot=False, rate_limit_per_second=0.01, rate_limit_burst=2
+    ) as limited:
+        writer = key_headers(limited, "acme-bank", "data:write")
+        statuses = [
+            post_file(
+                limited, writer, "utility_payments", utility_csv(2, prefix=f"r{i}_")
+            ).status_code
+            for i in range(3)
+        ]
+        assert statuses == [202, 202, 429]
+        refused = post_file(limited, writer, "utility_payments", utility_csv(2, prefix="r9_"))
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+        assert len(landing(credit_home, "utility_payments")) == 2  # a refused body lands nothing

@@ -49,7 +49,7 @@ class ArmOutcomes:
 @dataclass(frozen=True)
 class ExperimentEvidence:
     arms: dict[str, ArmSummary]
-    score_quantiles: dict[str, dict[str, float]]
+    quantiles: dict[str, dict[str, float]]
     reasons: list[dict[str, Any]]
     outcomes: dict[str, ArmOutcomes]
     bad_rate_difference: float | None
@@ -123,9 +123,10 @@ def experiment_evidence(
     scored = decisions.filter(pl.col("scorable"))
     quantiles = {
         arm: {
-            f"p{int(q * 100)}": float(v)
+            f"{column} p{int(q * 100)}": float(v)
+            for column in ("score", "pd")
             for q in (0.1, 0.25, 0.5, 0.75, 0.9)
-            if (v := scored.filter(pl.col("arm") == arm)["score"].quantile(q)) is not None
+            if (v := scored.filter(pl.col("arm") == arm)[column].quantile(q)) is not None
         }
         for arm in (CHAMPION_ARM, CHALLENGER_ARM)
     }
@@ -160,7 +161,7 @@ def experiment_evidence(
     recommendation, reason = _recommend(by_arm, auc_diff, auc_p, needed, alpha, min_effect)
     return ExperimentEvidence(
         arms=arms,
-        score_quantiles=quantiles,
+        quantiles=quantiles,
         reasons=reasons,
         outcomes=by_arm,
         bad_rate_difference=bad_diff,

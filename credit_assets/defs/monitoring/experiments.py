@@ -148,7 +148,14 @@ def _arm_rows(evidence: ExperimentEvidence) -> list[dict[str, object]]:
                 "scorable": a.scorable,
                 "approval rate": a.approval_rate,
                 "mean PD": a.mean_pd,
-                "median score": evidence.score_quantiles[arm].get("p50"),
+                "score p10 / p50 / p90": " / ".join(
+                    f"{evidence.quantiles[arm].get(f'score p{q}', float('nan')):.0f}"
+                    for q in (10, 50, 90)
+                ),
+                "PD p10 / p50 / p90": " / ".join(
+                    f"{evidence.quantiles[arm].get(f'pd p{q}', float('nan')):.3f}"
+                    for q in (10, 50, 90)
+                ),
                 "worst AIR": a.worst_air,
                 "worst AIR group": a.worst_air_group,
                 "matured outcomes": o.matured,
