@@ -24,14 +24,9 @@ from credit_assets.core.platform.experiments import (
 from credit_assets.core.platform.registry import RegistryRecord, hold_back
 from credit_assets.core.promotion.verdicts import (
     FAIRNESS,
-    MONOTONICITY,
-    NO_PROTECTED,
-    QUALITY,
-    REASON_ACCURACY,
-    REASONS,
     Gate,
-    decide,
 )
+from tests.support.experiments import COMPLIANT, held_back_decision
 from tests.support.scoring import (
     RunningApi,
     application,
@@ -41,17 +36,12 @@ from tests.support.scoring import (
     tamper_registry_sha,
 )
 
-COMPLIANT = [
-    Gate(g, True, "ok") for g in (NO_PROTECTED, REASONS, REASON_ACCURACY, MONOTONICITY, FAIRNESS)
-]
-
 
 def held_back_challenger(api: RunningApi, *, gates: list[Gate] | None = None) -> RegistryRecord:
     """The scorecard, registered after the champion and held back by the quality gate only."""
     record = save_and_register(api.settings, built_scorecard(), promote_it=False)
-    decision = decide([*(gates or COMPLIANT), Gate(QUALITY, False, "AUC lower by 0.02")])
     engine = migrated_engine(api.settings.resolved_database_url)
-    return hold_back(engine, record.version, decision=decision.to_dict())
+    return hold_back(engine, record.version, decision=held_back_decision(gates))
 
 
 @pytest.fixture

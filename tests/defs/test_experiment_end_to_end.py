@@ -19,10 +19,9 @@ from credit_assets.core.platform.db import decision_log, migrated_engine
 from credit_assets.core.platform.experiments import get_experiment
 from credit_assets.core.platform.registry import hold_back
 from credit_assets.core.platform.storage.local import data_store
-from credit_assets.core.promotion.verdicts import QUALITY, Gate, decide
 from credit_assets.defs.common.resources import PlatformResource
-from credit_assets.defs.monitoring.experiments import experiment_guardrail_sensor, experiment_report
-from tests.api.test_experiments import COMPLIANT
+from credit_assets.defs.monitoring.experiments import experiment_guardrail_sensor
+from tests.support.experiments import held_back_decision, materialize_report
 from tests.support.scoring import (
     application,
     built_model,
@@ -42,7 +41,7 @@ def test_start_split_log_guardrail_stop_and_report(monkeypatch, capsys) -> None:
         hold_back(
             engine,
             generous.version,
-            decision=decide([*COMPLIANT, Gate(QUALITY, False, "-")]).to_dict(),
+            decision=held_back_decision(),
         )
         assert (
             main(["experiment", "start", "--challenger", generous.version, "--share", "0.2"]) == 0
@@ -85,16 +84,7 @@ def test_start_split_log_guardrail_stop_and_report(monkeypatch, capsys) -> None:
             )
             assert stopped.stop_reason.startswith("guardrail: approval rate")
             [request] = result.run_requests
-            instance.add_dynamic_partitions("experiments", [experiment_id])
-            run = dg.materialize(
-                [experiment_report],
-                partition_key=request.partition_key,
-                instance=instance,
-                resources={"platform": PlatformResource()},
-            )
-        assert run.success
-        [materialization] = run.asset_materializations_for_node("experiment_report")
-        metadata = materialization.metadata
+            metadata = materialize_report(instance, request.partition_key)
         assert metadata["recommendation"].value == "run_longer"  # no outcome has matured yet
         assert metadata["decisions"].value == 240
         html = (

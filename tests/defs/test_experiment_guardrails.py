@@ -22,13 +22,12 @@ from credit_assets.core.platform.db import alerts, decision_log, migrated_engine
 from credit_assets.core.platform.experiments import get_experiment, start_experiment
 from credit_assets.core.platform.registry import hold_back, promote, register_challenger
 from credit_assets.core.platform.settings import get_settings
-from credit_assets.core.promotion.verdicts import QUALITY, Gate, decide
 from credit_assets.defs.common.resources import PlatformResource
 from credit_assets.defs.monitoring.experiments import (
     experiment_guardrail_sensor,
     judge_running_experiment,
 )
-from tests.api.test_experiments import COMPLIANT
+from tests.support.experiments import held_back_decision
 
 
 @pytest.fixture
@@ -40,8 +39,7 @@ def engine():
             run_id=None, metrics={}, lineage={},
         )  # fmt: skip
     promote(engine, "champ-1", run_id="r1", fairness={})
-    decision = decide([*COMPLIANT, Gate(QUALITY, False, "AUC lower")])
-    hold_back(engine, "chall-1", decision=decision.to_dict())
+    hold_back(engine, "chall-1", decision=held_back_decision())
     return engine
 
 

@@ -22,12 +22,11 @@ from credit_assets.core.platform.db import decision_log, migrated_engine
 from credit_assets.core.platform.experiments import get_experiment
 from credit_assets.core.platform.registry import hold_back
 from credit_assets.core.platform.settings import Settings
-from credit_assets.core.promotion.verdicts import QUALITY, Gate, decide
 from credit_assets.core.tools.traffic import simulate_traffic
 from credit_assets.defs.common.resources import PlatformResource
-from credit_assets.defs.monitoring.experiments import experiment_guardrail_sensor, experiment_report
+from credit_assets.defs.monitoring.experiments import experiment_guardrail_sensor
 from credit_assets.orchestration import ingest_landing_zone, load_definitions
-from tests.api.test_experiments import COMPLIANT
+from tests.support.experiments import held_back_decision, materialize_report
 from tests.support.scoring import built_model, save_and_register
 from tests.support.uploads import served_api
 
@@ -51,9 +50,7 @@ def test_an_experiment_over_http_is_split_stopped_and_measured_on_outcomes(
     engine = migrated_engine(settings.resolved_database_url)
     champion = save_and_register(settings, built_model())
     generous = save_and_register(settings, built_model(), promote_it=False, scale=GENEROUS)
-    hold_back(
-        engine, generous.version, decision=decide([*COMPLIANT, Gate(QUALITY, False, "-")]).to_dict()
-    )
+    hold_back(engine, generous.version, decision=held_back_decision())
     key = create_api_key(engine, "acme-bank")
     with served_api(env, tmp_path / "logs") as (url, service):
         assert (
@@ -100,19 +97,11 @@ def test_an_experiment_over_http_is_split_stopped_and_measured_on_outcomes(
 
             ingested = ingest_landing_zone(load_definitions(), instance, log=lambda _: None)
             assert ingested.success and len(ingested.runs) == 1  # the outcomes file
-            instance.add_dynamic_partitions("experiments", [experiment_id])
             [request] = result.run_requests
-            run = dg.materialize(
-                [experiment_report],
-                partition_key=request.partition_key,
-                instance=instance,
-                resources={"platform": PlatformResource()},
-            )
-        assert run.success
-        [materialization] = run.asset_materializations_for_node("experiment_report")
-        matured = materialization.metadata["matured_outcomes"].value
+            metadata = materialize_report(instance, request.partition_key)
+        matured = metadata["matured_outcomes"].value
         assert matured > 100  # the generator's outcomes of the decided applications
-        assert materialization.metadata["recommendation"].value in (
+        assert metadata["recommendation"].value in (
             "promote",
             "keep_champion",
             "run_longer",
