@@ -26,6 +26,7 @@ from credit_assets.core.promotion.verdicts import (
     FAIRNESS,
     Gate,
 )
+from scoring_api.schemas import ScoreResponse
 from tests.support.experiments import COMPLIANT, held_back_decision
 from tests.support.scoring import (
     RunningApi,
@@ -86,7 +87,8 @@ def test_assignment_is_sticky_keyed_and_close_to_the_share() -> None:
 
 def test_an_experiment_decides_a_sticky_share_with_the_challenger_and_logs_the_arm(api, capsys):
     before = api.score(inline(0)).json()
-    assert "arm" not in before and "experiment_id" not in before  # no experiment: as always
+    # No experiment: exactly the keys a response always had, none of the experiment's.
+    assert set(before) == set(ScoreResponse.model_fields) - {"experiment_id", "arm"}
     challenger = held_back_challenger(api)
 
     assert (
@@ -124,11 +126,15 @@ def test_an_experiment_decides_a_sticky_share_with_the_challenger_and_logs_the_a
         )  # fmt: skip
     stored = api.client.get(f"/v1/decisions/{first[0]['decision_id']}", headers=api.headers).json()
     assert stored["arm"] == first[0]["arm"]
+    challenger_body = next(i for i, b in enumerate(first) if b["arm"] == "challenger")
+    once = api.score(inline(challenger_body), **{"Idempotency-Key": "exp-replay-1"}).json()
+    twice = api.score(inline(challenger_body), **{"Idempotency-Key": "exp-replay-1"}).json()
+    assert once == twice and once["arm"] == "challenger"  # a replay is the logged decision
 
     assert main(["experiment", "status", "--json"]) == 0
     [status] = json.loads(capsys.readouterr().out)
     assert status["started_by"] == "risk-team" and status["status"] == "running"
-    assert sum(status["decisions"].values()) == 120 and "assignment_key" not in status
+    assert sum(status["decisions"].values()) == 121 and "assignment_key" not in status
 
     assert main(["experiment", "stop", "--reason", "enough evidence", "--by", "risk-team"]) == 0
     api.services.holder.reload()
