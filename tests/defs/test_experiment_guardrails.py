@@ -182,3 +182,61 @@ def test_the_sensor_adds_a_report_partition_and_requests_the_final_report(engine
     assert request.partition_key == experiment.experiment_id
     assert request.run_key == f"{experiment.experiment_id}-final"
     assert get_experiment(engine, experiment.experiment_id).stop_reason.startswith("max-decisions")
+
+
+def test_the_air_guardrail_reads_the_bisg_groups_where_race_is_not_collected(engine):
+    """Race/ethnicity is not collected: the guardrail joins the most-likely BISG group of each
+    borrower's latest application (demographic_proxies) and judges the arms on it."""
+    from credit_assets.core.compliance.bisg import METHOD_COLUMN, PROXY_GROUPS, probability_column
+    from credit_assets.core.compliance.proxy_fairness import MOST_LIKELY
+    from credit_assets.core.platform.storage.keys import DEMOGRAPHIC_PROXIES, raw_key
+    from credit_assets.core.platform.storage.local import data_store
+    from credit_assets.defs.monitoring.experiments import protected_attributes
+
+    store = data_store(get_settings())
+    n = 200
+    store.write_frame(
+        raw_key("applications", "apps.csv"),
+        pl.DataFrame(
+            {
+                "application_id": [f"A{i}" for i in range(n)],
+                "borrower_id": [f"B{i}" for i in range(n)],
+                "_source_file": "apps.csv",
+                "_row_number": list(range(1, n + 1)),
+                "_file_sha256": "x",
+                "_ingested_at": datetime(2026, 1, 1),
+            }
+        ),
+    )
+    likely = ["black" if i % 2 else "white" for i in range(n)]
+    store.write_frame(
+        DEMOGRAPHIC_PROXIES,
+        pl.DataFrame(
+            {
+                "application_id": [f"A{i}" for i in range(n)],
+                **{
+                    probability_column(g): [0.9 if g == likely[i] else 0.02 for i in range(n)]
+                    for g in PROXY_GROUPS
+                },
+                METHOD_COLUMN: "bisg_zcta",
+            }
+        ),
+    )
+    protected = protected_attributes(PlatformResource())
+    assert protected is not None and MOST_LIKELY in protected.columns
+    groups = dict(zip(protected["borrower_id"], protected[MOST_LIKELY], strict=True))
+    assert groups["B1"] == "black" and groups["B0"] == "white"
+
+    decisions = pl.DataFrame(
+        {
+            "arm": ["champion"] * n + ["challenger"] * n,
+            "scorable": True,
+            "score": [650] * n + [550 if i % 2 and i % 3 else 650 for i in range(n)],
+            "pd": 0.05,
+            "borrower_id": [f"B{i}" for i in range(n)] * 2,
+        }
+    )
+    summaries = arm_summaries(decisions, cutoff=600, protected=protected, min_group_size=30)
+    assert summaries["champion"].worst_air == pytest.approx(1.0)
+    assert summaries["challenger"].worst_air_group == f"{MOST_LIKELY}=black"
+    assert summaries["challenger"].worst_air == pytest.approx(0.33, abs=0.02)

@@ -3,7 +3,8 @@
 Every minute it judges the running experiment, if any: `--max-days` or `--max-decisions`
 reached, or the challenger arm outside its bounds against the champion arm over the
 rolling window (approval rate, mean PD, worst adverse impact ratio on the protected
-attributes the platform holds for the borrowers decided). A stop is recorded on the
+attributes the platform holds for the borrowers decided, and on the BISG most-likely group
+where `demographic_proxies` exists). A stop is recorded on the
 experiment (by `experiment_guardrail_sensor`, with the reason) and as an alert; the API
 sends everyone to the champion from its next model poll.
 
@@ -21,7 +22,9 @@ import dagster as dg
 import polars as pl
 from matplotlib.figure import Figure
 
+from credit_assets.core.compliance.proxy_fairness import most_likely_labels
 from credit_assets.core.contracts import Role
+from credit_assets.core.features.applications import applications_contract
 from credit_assets.core.ingestion.landing import scan_source
 from credit_assets.core.monitoring.experiment_report import (
     ExperimentEvidence,
@@ -58,6 +61,7 @@ from credit_assets.core.reports.render import (
     markdown_table,
     render_html,
 )
+from credit_assets.defs.common.loaders import with_proxies
 from credit_assets.defs.common.resources import PlatformResource
 from credit_assets.defs.monitoring.assets import MONITORING_OWNERS, matured_outcomes
 
@@ -65,8 +69,32 @@ GUARDRAIL = "experiment_guardrail_sensor"
 EXPERIMENTS = dg.DynamicPartitionsDefinition(name="experiments")
 
 
+def proxied_groups(platform: PlatformResource) -> pl.DataFrame | None:
+    """borrower_id and the BISG most-likely group (>= 0.8, else null) of the borrower's latest
+    application, where `demographic_proxies` exists: race/ethnicity is not collected."""
+    applications = applications_contract(platform.contracts())
+    if applications is None or applications.borrower_column is None:
+        return None
+    if applications.id_column is None:
+        return None
+    frame = (
+        scan_source(platform.store, applications)
+        .select(
+            pl.col(applications.id_column).cast(pl.String).alias("application_id"),
+            pl.col(applications.borrower_column).cast(pl.String).alias("borrower_id"),
+        )
+        .unique("borrower_id", keep="last")
+        .collect()
+    )
+    proxies = with_proxies(platform, frame)
+    if proxies is None or not proxies.rows_with_proxy:
+        return None
+    return proxies.frame.select("borrower_id", most_likely_labels(proxies.frame))
+
+
 def protected_attributes(platform: PlatformResource) -> pl.DataFrame | None:
-    """borrower_id and every protected attribute the platform's sources hold (latest row)."""
+    """borrower_id and every protected attribute the platform's sources hold (latest row),
+    with the BISG most-likely group where proxies exist."""
     frames = []
     for contract in platform.contracts().values():
         protected = [c.name for c in contract.columns_with(Role.PROTECTED)]
@@ -80,6 +108,9 @@ def protected_attributes(platform: PlatformResource) -> pl.DataFrame | None:
             .collect()
         )
         frames.append(frame)
+    proxied = proxied_groups(platform)
+    if proxied is not None:
+        frames.append(proxied)
     if not frames:
         return None
     merged = frames[0]
