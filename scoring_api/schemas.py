@@ -281,6 +281,17 @@ class ShadowStatus(BaseModel):
     reason: str | None = Field(default=None, description="Why it was refused.")
 
 
+class ExperimentStatus(BaseModel):
+    experiment_id: str
+    challenger_version: str
+    share: float = Field(description="Share of borrowers assigned to the challenger arm.")
+    state: Literal["active", "fallback"] = Field(
+        description="`active`: the challenger decides its arm; `fallback`: its artifact was "
+        "refused, so the champion decides every arm (`reason`). Never affects readiness."
+    )
+    reason: str | None = Field(default=None, description="Why the challenger was refused.")
+
+
 class Readiness(BaseModel):
     ready: bool = Field(
         description="True when a verified model is loaded and the database answers."
@@ -289,6 +300,9 @@ class Readiness(BaseModel):
     champion_version: str | None = Field(description="Champion in the registry at the last check.")
     refused: ModelRefusal | None = Field(description="Last champion refused at load, if any.")
     shadow: ShadowStatus = Field(description="The challenger scored in shadow on live traffic.")
+    experiment: ExperimentStatus | None = Field(
+        default=None, description="The champion/challenger experiment this process serves, if any."
+    )
     database: str = Field(description="`ok`, or why the platform database is unavailable.")
     detail: str | None = Field(default=None, description="Why the service is not ready.")
 

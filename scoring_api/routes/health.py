@@ -8,7 +8,13 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from scoring_api.deps import ServicesDep
-from scoring_api.schemas import Health, ModelRefusal, Readiness, ShadowStatus
+from scoring_api.schemas import (
+    ExperimentStatus,
+    Health,
+    ModelRefusal,
+    Readiness,
+    ShadowStatus,
+)
 from scoring_api.services.model_holder import ModelHolder
 
 router = APIRouter(tags=["health"])
@@ -28,7 +34,8 @@ async def healthz() -> Health:
 def readyz(services: ServicesDep) -> JSONResponse:
     """200 when a verified model is loaded and the database answers. A champion refused at load
     (checksum mismatch) is reported in `refused` while the previous model keeps serving; the
-    challenger scored in shadow (or refused for shadow) in `shadow`."""
+    challenger scored in shadow (or refused for shadow) in `shadow`; a running experiment,
+    and whether its challenger decides or fell back to the champion, in `experiment`."""
     holder = services.holder
     try:
         with services.engine.connect() as conn:
@@ -54,10 +61,25 @@ def readyz(services: ServicesDep) -> JSONResponse:
             else None
         ),
         shadow=_shadow_status(holder),
+        experiment=_experiment_status(holder),
         database=database,
         detail=detail,
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if ready else 503)
+
+
+def _experiment_status(holder: ModelHolder) -> ExperimentStatus | None:
+    active = holder.experiment
+    if active is None:
+        return None
+    experiment = active.experiment
+    return ExperimentStatus(
+        experiment_id=experiment.experiment_id,
+        challenger_version=experiment.challenger_version,
+        share=experiment.share,
+        state="active" if active.model is not None else "fallback",
+        reason=active.fallback_reason,
+    )
 
 
 def _shadow_status(holder: ModelHolder) -> ShadowStatus:

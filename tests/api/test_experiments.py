@@ -153,6 +153,9 @@ def test_a_refused_challenger_sends_its_arm_to_the_champion_and_says_so(api):
     bodies = [api.score(inline(i)).json() for i in range(40)]
     assert {b["arm"] for b in bodies} == {"champion"}
     assert {b["model_version"] for b in bodies} == {api.champion.version}
+    ready = api.client.get("/readyz").json()
+    assert ready["ready"] is True and ready["experiment"]["state"] == "fallback"
+    assert ready["experiment"]["reason"].startswith(f"challenger {challenger.version} refused")
     with engine.connect() as conn:
         reason = conn.execute(
             sa.select(experiments.c.fallback_reason).where(
