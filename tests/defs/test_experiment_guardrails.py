@@ -240,3 +240,18 @@ def test_the_air_guardrail_reads_the_bisg_groups_where_race_is_not_collected(eng
     assert summaries["champion"].worst_air == pytest.approx(1.0)
     assert summaries["challenger"].worst_air_group == f"{MOST_LIKELY}=black"
     assert summaries["challenger"].worst_air == pytest.approx(0.33, abs=0.02)
+
+
+def test_a_new_champion_ends_the_experiment_it_was_not_part_of(engine):
+    experiment = start_experiment(
+        engine, challenger_version="chall-1", share=0.2, started_by="t", max_share=0.2
+    )
+    register_challenger(
+        engine, version="champ-2", artifact_uri="file:///champ-2", manifest_sha256="0" * 64,
+        run_id=None, metrics={}, lineage={},
+    )  # fmt: skip
+    promote(engine, "champ-2", run_id="r2", fairness={})
+    assert evaluate().endswith(
+        "the champion changed (champ-1 -> champ-2): start a new experiment against the new champion"
+    )
+    assert get_experiment(engine, experiment.experiment_id).status == "stopped"

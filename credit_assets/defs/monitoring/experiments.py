@@ -1,7 +1,8 @@
 """Experiments in the graph: the guardrail sensor and the `experiment_report` asset.
 
 Every minute it judges the running experiment, if any: `--max-days` or `--max-decisions`
-reached, or the challenger arm outside its bounds against the champion arm over the
+reached, a new champion promoted since the start (the champion arm would mix two models), or
+the challenger arm outside its bounds against the champion arm over the
 rolling window (approval rate, mean PD, worst adverse impact ratio on the protected
 attributes the platform holds for the borrowers decided, and on the BISG most-likely group
 where `demographic_proxies` exists). A stop is recorded on the
@@ -49,6 +50,7 @@ from credit_assets.core.platform.experiments import (
     running_experiment,
     stop_experiment,
 )
+from credit_assets.core.platform.registry import current_champion
 from credit_assets.core.platform.storage.keys import report_key
 from credit_assets.core.reports.metadata import png_markdown
 from credit_assets.core.reports.render import (
@@ -127,6 +129,13 @@ def judge_running_experiment(platform: PlatformResource) -> str:
         return "no experiment is running"
     decided = sum(decisions_by_arm(engine, experiment.experiment_id).values())
     reason = limit_reached(experiment, decided)
+    champion = current_champion(engine)
+    if reason is None and champion is not None and champion.version != experiment.champion_version:
+        # The champion arm would mix two models: what was started can no longer be compared.
+        reason = (
+            f"the champion changed ({experiment.champion_version} -> {champion.version}): "
+            "start a new experiment against the new champion"
+        )
     summaries = None
     if reason is None:
         now = datetime.now(UTC).replace(tzinfo=None)
