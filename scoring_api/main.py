@@ -57,10 +57,12 @@ def create_app(
     """A new app; settings default to the environment (CREDIT_* and CREDIT_API_*)."""
     settings = settings or get_settings()
     api_settings = api_settings or get_api_settings()
+    # Read once: the upload routes' source enum and the services share them.
+    contracts = load_contracts(settings.resolved_contracts_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await Services.start(settings, api_settings)
+        services = await Services.start(settings, api_settings, contracts)
         app.state.services = services
         settle_heap()
         try:
@@ -96,8 +98,7 @@ def create_app(
     app.include_router(scores.router)
     app.include_router(decisions.router)
     app.include_router(models.router)
-    sources = sorted(load_contracts(settings.resolved_contracts_dir))
-    app.include_router(uploads.data_router(sources, api_settings.max_records))
+    app.include_router(uploads.data_router(sorted(contracts), api_settings.max_records))
     app.include_router(uploads.router)
     app.include_router(health.router)
     return app

@@ -57,7 +57,12 @@ class Services:
     landing: LandingZone  # where POST /v1/sources/{source}/... lands what it receives
 
     @classmethod
-    async def start(cls, settings: Settings, api_settings: ApiSettings) -> Services:
+    async def start(
+        cls,
+        settings: Settings,
+        api_settings: ApiSettings,
+        contracts: dict[str, Contract] | None = None,
+    ) -> Services:
         """Build everything, load the champion (if any) and the challenger to score in shadow
         (with CREDIT_API_SHADOW), start the poller, the shadow scorer and the scoring path (on
         the running event loop)."""
@@ -82,7 +87,8 @@ class Services:
             if api_settings.shadow
             else None
         )
-        contracts = load_contracts(settings.resolved_contracts_dir)
+        if contracts is None:
+            contracts = load_contracts(settings.resolved_contracts_dir)
         store = await open_store(
             engine,
             url,

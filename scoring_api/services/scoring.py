@@ -124,6 +124,11 @@ class ScoringService:
     def __post_init__(self) -> None:
         self.decider = Batcher(self._decide, self.max_batch, "scoring decider", self.linger)
         self.writer = Batcher(self._log, self.log_max_batch, "decision log writer")
+        # Where an inline application names its borrower and itself (experiment assignment).
+        applications = applications_contract(self.contracts)
+        self._subject_columns = (
+            (applications.borrower_column, applications.id_column) if applications else (None, None)
+        )
 
     def start(self) -> ScoringService:
         """Start both batchers (on the running event loop)."""
@@ -221,13 +226,9 @@ class ScoringService:
         if request.borrower_id is not None or request.application is None:
             return request.borrower_id, None
         application = request.application
-        contract = applications_contract(self.contracts)
-        borrower = (
-            application.get(contract.borrower_column)
-            if contract and contract.borrower_column
-            else None
-        )
-        app_id = application.get(contract.id_column) if contract and contract.id_column else None
+        borrower_column, id_column = self._subject_columns
+        borrower = application.get(borrower_column) if borrower_column else None
+        app_id = application.get(id_column) if id_column else None
         return (
             str(borrower) if borrower not in (None, "") else None,
             str(app_id) if app_id not in (None, "") else None,
