@@ -176,12 +176,25 @@ def test_the_sensor_adds_a_report_partition_and_requests_the_final_report(engine
             instance=instance, resources={"platform": PlatformResource()}
         )
         result = experiment_guardrail_sensor(context)
-    [added] = result.dynamic_partitions_requests
-    assert list(added.partition_keys) == [experiment.experiment_id]
-    [request] = result.run_requests
-    assert request.partition_key == experiment.experiment_id
-    assert request.run_key == f"{experiment.experiment_id}-final"
-    assert get_experiment(engine, experiment.experiment_id).stop_reason.startswith("max-decisions")
+        [added] = result.dynamic_partitions_requests
+        assert list(added.partition_keys) == [experiment.experiment_id]
+        [request] = result.run_requests
+        assert request.partition_key == experiment.experiment_id
+        assert request.run_key == f"{experiment.experiment_id}-final-outcomes-none"
+        stopped = get_experiment(engine, experiment.experiment_id)
+        assert stopped.stop_reason.startswith("max-decisions")
+
+        # Outcomes mature after the stop: once they are ingested, the report is asked for again.
+        instance.add_dynamic_partitions("experiments", [experiment.experiment_id])
+        instance.report_runless_asset_event(dg.AssetMaterialization("raw_outcomes"))
+        ingested = instance.get_latest_materialization_event(dg.AssetKey("raw_outcomes"))
+        again = experiment_guardrail_sensor(context)
+        assert again.dynamic_partitions_requests == []
+        [request] = again.run_requests
+        assert request.run_key == (
+            f"{experiment.experiment_id}-final-outcomes-{ingested.timestamp * 1000:.0f}"
+        )
+        assert get_experiment(engine, experiment.experiment_id) == stopped  # judged once
 
 
 def test_the_air_guardrail_reads_the_bisg_groups_where_race_is_not_collected(engine):

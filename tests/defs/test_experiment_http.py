@@ -1,14 +1,20 @@
-"""An experiment over real HTTP: `credit-platform serve` picks the experiment up at its model
-poll, `simulate-traffic`'s client sends synthetic applications, the guardrail sensor stops a
-challenger that approves far more, the generator's outcomes of the decided applications are
-ingested through the landing zone, and `experiment_report` measures the arms on them.
+"""An experiment over real HTTP and the real daemon: `credit-platform serve` picks the
+experiment up at its model poll, `simulate-traffic`'s client sends synthetic applications and
+writes the generator's outcomes of the decided ones to the landing zone, and `dagster-daemon
+run` (the repository's workspace and dagster.yaml) does the rest by itself: the guardrail
+sensor stops a challenger that approves far more, the landing sensor ingests the outcomes,
+and `experiment_report` is materialized by the runs the guardrail sensor requests, again
+once the outcomes are in. The platform database is PostgreSQL, as in production.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import httpx
@@ -23,15 +29,26 @@ from credit_assets.core.platform.experiments import get_experiment
 from credit_assets.core.platform.registry import hold_back
 from credit_assets.core.platform.settings import Settings
 from credit_assets.core.tools.traffic import simulate_traffic
-from credit_assets.defs.common.resources import PlatformResource
-from credit_assets.defs.monitoring.experiments import experiment_guardrail_sensor
-from credit_assets.orchestration import ingest_landing_zone, load_definitions
-from tests.support.experiments import held_back_decision, materialize_report
+from tests.support.experiments import held_back_decision
+from tests.support.paths import REPO_ROOT
+from tests.support.production import VENV_BIN, process_env, running
 from tests.support.scoring import built_model, save_and_register
 from tests.support.uploads import served_api
 
 pytestmark = pytest.mark.slow
 GENEROUS = ScoreScale(800.0, 20.0, 40.0)
+
+
+def _reported_on_outcomes(instance: dg.DagsterInstance, experiment_id: str) -> Any:
+    """The metadata of the newest experiment_report of the experiment measured on matured
+    outcomes, or None."""
+    for record in instance.fetch_materializations(dg.AssetKey("experiment_report"), 20).records:
+        materialization = record.asset_materialization
+        if materialization is None or materialization.partition != experiment_id:
+            continue
+        if materialization.metadata["matured_outcomes"].value:
+            return materialization.metadata
+    return None
 
 
 def _serving_experiment(url: str) -> dict | None:
@@ -40,10 +57,14 @@ def _serving_experiment(url: str) -> dict | None:
 
 @pytest.mark.timeout(600)
 def test_an_experiment_over_http_is_split_stopped_and_measured_on_outcomes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    postgres_url: str,
 ) -> None:
     env = {
         "CREDIT_HOME": str(tmp_path / "home"),
+        "CREDIT_DATABASE_URL": postgres_url,
         "CREDIT_API_MODEL_POLL_SECONDS": "1",
         "CREDIT_API_SHADOW": "false",
         "CREDIT_EXPERIMENT_MIN_DECISIONS": "25",
@@ -90,30 +111,48 @@ def test_an_experiment_over_http_is_split_stopped_and_measured_on_outcomes(
             ("champion", champion.version), ("challenger", generous.version)
         }  # fmt: skip
         cutoff = int(statistics.median(r.score for r in rows if r.arm == "champion"))
-        monkeypatch.setenv("CREDIT_APPROVAL_CUTOFF_SCORE", str(cutoff))
 
-        with dg.instance_for_test() as instance:
-            context = dg.build_sensor_context(
-                instance=instance, resources={"platform": PlatformResource()}
+        daemon_env = {
+            **env,
+            "CREDIT_APPROVAL_CUTOFF_SCORE": str(cutoff),
+            "CREDIT_EXPERIMENT_GUARDRAIL_SECONDS": "5",
+            "CREDIT_EXECUTOR": "in_process",  # one step per run: no executor subprocess
+        }
+        dagster_home = Path(os.environ["DAGSTER_HOME"])
+        dagster_home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+        daemon_command = [str(VENV_BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]
+        with (
+            running("dagster-daemon", daemon_command, tmp_path / "logs", process_env(daemon_env))
+            as daemon,
+            dg.DagsterInstance.from_config(str(dagster_home)) as instance,
+        ):  # fmt: skip
+            daemon.wait_until(
+                lambda: get_experiment(engine, experiment_id).status == "stopped",
+                timeout=180,
+                what="the guardrail sensor stopping the experiment",
             )
-            result = experiment_guardrail_sensor(context)
             stopped = get_experiment(engine, experiment_id)
-            assert stopped.status == "stopped"
+            assert stopped.stopped_by == "experiment_guardrail_sensor"
             assert stopped.stop_reason and stopped.stop_reason.startswith(
                 "guardrail: approval rate"
             )
-
-            ingested = ingest_landing_zone(load_definitions(), instance, log=lambda _: None)
-            assert ingested.success and len(ingested.runs) == 1  # the outcomes file
-            [request] = result.run_requests
-            metadata = materialize_report(instance, request.partition_key)
-        matured = metadata["matured_outcomes"].value
-        assert matured > 50  # the generator's outcomes of the decided applications
-        assert metadata["recommendation"].value in (
-            "promote",
-            "keep_champion",
-            "run_longer",
-        )
+            daemon.wait_until(
+                lambda: _reported_on_outcomes(instance, experiment_id) is not None,
+                timeout=240,
+                what="an experiment_report run on the ingested outcomes",
+            )
+            metadata = _reported_on_outcomes(instance, experiment_id)
+            runs = instance.get_runs(dg.RunsFilter(tags={"credit/experiment": experiment_id}))
+        assert metadata is not None
+        assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}, [
+            (r.run_id, r.status) for r in runs
+        ]
+        assert all(r.tags["dagster/run_key"].startswith(f"{experiment_id}-final-") for r in runs)
+        assert metadata["status"].value == "stopped"
+        assert metadata["decisions"].value == len(rows)
+        assert metadata["matured_outcomes"].value > 50  # the generator's outcomes, ingested
+        assert metadata["recommendation"].value in ("promote", "keep_champion", "run_longer")
 
         deadline = time.monotonic() + 30
         while _serving_experiment(url) is not None and time.monotonic() < deadline:

@@ -123,6 +123,12 @@ class Settings(BaseSettings):
         description="Guardrail: the challenger arm's worst adverse impact ratio may fall at "
         "most this far below the champion arm's (and below the fairness gate's threshold).",
     )
+    experiment_guardrail_seconds: int = Field(
+        default=60,
+        ge=5,
+        description="How often the daemon evaluates experiment_guardrail_sensor (read when "
+        "the code location loads).",
+    )
     experiment_alpha: float = Field(
         default=0.05, gt=0.0, lt=0.5, description="The experiment report's significance level."
     )

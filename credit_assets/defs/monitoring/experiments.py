@@ -12,7 +12,8 @@ sends everyone to the champion from its next model poll.
 `experiment_report` (one partition per experiment, added by the sensor) compares the arms,
 on decisions from the start and on outcomes as they mature, and ends with a recommendation
 (`core/monitoring/experiment_report.py`); the sensor requests it daily while an experiment
-runs and once when it stops. It is a table and plots in the UI and a self-contained HTML
+runs, once when it stops, and again whenever new outcomes have been ingested (outcomes
+mature months after the decisions, long after a stop). It is a table and plots in the UI and a self-contained HTML
 file (`reports/experiments/<experiment id>.html`).
 """
 
@@ -24,7 +25,7 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from credit_assets.core.compliance.proxy_fairness import most_likely_labels
-from credit_assets.core.contracts import Role
+from credit_assets.core.contracts import Contract, Role, SourceKind
 from credit_assets.core.features.applications import applications_contract
 from credit_assets.core.ingestion.landing import scan_source
 from credit_assets.core.monitoring.experiment_report import (
@@ -51,6 +52,7 @@ from credit_assets.core.platform.experiments import (
     stop_experiment,
 )
 from credit_assets.core.platform.registry import current_champion
+from credit_assets.core.platform.settings import get_settings
 from credit_assets.core.platform.storage.keys import report_key
 from credit_assets.core.reports.metadata import png_markdown
 from credit_assets.core.reports.render import (
@@ -312,9 +314,7 @@ def experiment_report(context: dg.AssetExecutionContext, platform: PlatformResou
     settings = platform.settings
     experiment = get_experiment(platform.engine, context.partition_key)
     decisions = experiment_decisions(platform.engine, experiment.experiment_id)
-    outcomes_contract = next(
-        (c for c in platform.contracts().values() if c.kind.value == "outcomes"), None
-    )
+    outcomes_contract = next(iter(_outcomes_contracts(platform)), None)
     outcomes = matured_outcomes(platform, outcomes_contract) if outcomes_contract else None
     evidence = experiment_evidence(
         decisions,
@@ -364,6 +364,21 @@ def experiment_report(context: dg.AssetExecutionContext, platform: PlatformResou
     )
 
 
+def _outcomes_contracts(platform: PlatformResource) -> list[Contract]:
+    return [c for c in platform.contracts().values() if c.kind is SourceKind.OUTCOMES]
+
+
+def outcomes_marker(instance: dg.DagsterInstance, platform: PlatformResource) -> str:
+    """When outcomes were last ingested (milliseconds of the newest materialization of an
+    outcomes source), or `none`: a report is requested again when this changes."""
+    stamps = [
+        event.timestamp
+        for contract in _outcomes_contracts(platform)
+        if (event := instance.get_latest_materialization_event(dg.AssetKey(contract.asset_name)))
+    ]
+    return f"{max(stamps) * 1000:.0f}" if stamps else "none"
+
+
 experiment_report_job = dg.define_asset_job(
     name="experiment_report_job",
     selection=dg.AssetSelection.assets("experiment_report"),
@@ -375,7 +390,7 @@ experiment_report_job = dg.define_asset_job(
 @dg.sensor(
     name=GUARDRAIL,
     job=experiment_report_job,
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=get_settings().experiment_guardrail_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Stops the running champion/challenger experiment when --max-days or "
     "--max-decisions is reached, or when the challenger arm's approval rate, mean PD or "
@@ -383,7 +398,8 @@ experiment_report_job = dg.define_asset_job(
     "CREDIT_EXPERIMENT_WINDOW_HOURS (CREDIT_EXPERIMENT_MAX_APPROVAL_GAP, _MAX_PD_GAP, "
     "_MAX_AIR_DROP). The stop is recorded with its reason and raised as an alert. Adds a "
     "partition of experiment_report per experiment and requests the report daily while it "
-    "runs and once when it has stopped.",
+    "runs, once when it has stopped, and again when new outcomes have been ingested. "
+    "Evaluated every CREDIT_EXPERIMENT_GUARDRAIL_SECONDS (60).",
 )
 def experiment_guardrail_sensor(context: dg.SensorEvaluationContext, platform: PlatformResource):
     outcome = judge_running_experiment(platform)
@@ -393,9 +409,11 @@ def experiment_guardrail_sensor(context: dg.SensorEvaluationContext, platform: P
     every = list_experiments(platform.engine)
     new = [e.experiment_id for e in every if e.experiment_id not in known]
     today = datetime.now(UTC).date().isoformat()
+    outcomes = outcomes_marker(context.instance, platform)
     requests = [
         dg.RunRequest(
-            run_key=f"{e.experiment_id}-{today if e.status == 'running' else 'final'}",
+            run_key=f"{e.experiment_id}-{today if e.status == 'running' else 'final'}-"
+            f"outcomes-{outcomes}",
             partition_key=e.experiment_id,
             tags={"credit/experiment": e.experiment_id},
         )
