@@ -365,15 +365,23 @@ def _print_decision(decision: dict) -> None:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from credit_assets.core.tools.traffic import simulate_traffic
+    from credit_assets.core.tools.traffic import TRAFFIC_FIRST_BORROWER, simulate_traffic
 
-    report = simulate_traffic(
-        base_url=args.url,
-        api_key=args.api_key,
-        requests=args.requests,
-        shift=args.shift,
-        outcomes_dir=Path(args.outcomes_to) if args.outcomes_to else None,
-    )
+    try:
+        report = simulate_traffic(
+            base_url=args.url,
+            api_key=args.api_key,
+            requests=args.requests,
+            shift=args.shift,
+            seed=args.seed,
+            first_borrower=(
+                TRAFFIC_FIRST_BORROWER if args.first_borrower is None else args.first_borrower
+            ),
+            outcomes_dir=Path(args.outcomes_to) if args.outcomes_to else None,
+        )
+    except ValueError as exc:
+        print(f"simulate-traffic: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(report, indent=2))
     return 0
 
@@ -530,6 +538,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--outcomes-to",
         help="write the generator's outcomes of the decided applications (from their true "
         "default probabilities) as a CSV into this folder, e.g. $CREDIT_HOME/landing/outcomes",
+    )
+    sim.add_argument("--seed", type=int, default=7, help="the synthetic population's seed")
+    sim.add_argument(
+        "--first-borrower",
+        type=int,
+        help="number of the first synthetic borrower (default 90000000); start a second "
+        "simulation where the first ended to score borrowers nobody has seen",
     )
     sim.set_defaults(func=_cmd_simulate)
 

@@ -215,6 +215,7 @@ def simulate_traffic(
     concurrency: int = 4,
     timeout_s: float = 120,
     seed: int = 7,
+    first_borrower: int = TRAFFIC_FIRST_BORROWER,
     transport: httpx.BaseTransport | None = None,
     outcomes_dir: Path | None = None,
 ) -> dict[str, Any]:
@@ -229,6 +230,8 @@ def simulate_traffic(
     counts the decisions by arm. With `outcomes_dir` (inline traffic only), the generator's
     outcomes of the applications that were decided are written there as one CSV (for
     `landing/outcomes/`), so an experiment can be measured on outcomes whose truth is known.
+    The synthetic borrowers are numbers `first_borrower` onwards under `seed`: a second
+    simulation of new borrowers (a second experiment) starts where the first ended.
     """
     base = check_loopback(base_url)
     if not api_key:
@@ -239,6 +242,14 @@ def simulate_traffic(
         raise ValueError(f"concurrency must be between 1 and {MAX_CONCURRENCY}, got {concurrency}")
     if timeout_s <= 0:
         raise ValueError("timeout_s must be positive")
+    from credit_assets.core.tools.synthetic.frames import MAX_BORROWERS
+
+    last = first_borrower + -(-requests // CHUNK_BORROWERS) * CHUNK_BORROWERS
+    if first_borrower < 0 or last > MAX_BORROWERS:
+        raise ValueError(
+            f"first_borrower must be between 0 and {MAX_BORROWERS - last + first_borrower} "
+            f"for {requests} requests (borrower numbers have 8 digits), got {first_borrower}"
+        )
     shift = _check_shift(shift)
     generated: list[pl.DataFrame] | None = None
     if outcomes_dir is not None:
@@ -254,7 +265,9 @@ def simulate_traffic(
             {"borrower_id": borrower_ids[i % len(borrower_ids)]} for i in range(requests)
         )
     else:
-        bodies = synthetic_payloads(requests, shift, seed=seed, outcomes=generated)
+        bodies = synthetic_payloads(
+            requests, shift, seed=seed, first_borrower=first_borrower, outcomes=generated
+        )
 
     lock = threading.Lock()
     statuses: Counter[str] = Counter()
@@ -332,7 +345,9 @@ def simulate_traffic(
     if outcomes_dir is not None and generated:
         outcomes = pl.concat(generated).filter(pl.col("application_id").is_in(decided))
         outcomes_dir.mkdir(parents=True, exist_ok=True)
-        outcomes_file = outcomes_dir / f"traffic-outcomes-{seed}-{len(decided)}.csv"
+        outcomes_file = (
+            outcomes_dir / f"traffic-outcomes-{seed}-{first_borrower}-{len(decided)}.csv"
+        )
         outcomes.write_csv(outcomes_file)
     return {
         "base_url": base,

@@ -209,3 +209,35 @@ def test_experiment_traffic_counts_arms_and_writes_the_generators_outcomes(tmp_p
     assert outcomes.columns == ["application_id", "borrower_id", "outcome_date", "default_12m"]
     assert 0 < outcomes.height <= decided  # only matured applications have an outcome
     assert not any(int(a[1:]) % 10 == 0 for a in outcomes["application_id"])
+
+
+def test_a_second_simulation_scores_new_borrowers_from_first_borrower(tmp_path) -> None:
+    """`first_borrower` moves the population: a second experiment's traffic (and its
+    outcomes file) never repeats the first one's borrowers."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"band": "B", "arm": "champion"})
+
+    files = [
+        simulate_traffic(
+            "http://127.0.0.1:8000",
+            "secret",
+            30,
+            first_borrower=first,
+            transport=httpx.MockTransport(handler),
+            outcomes_dir=tmp_path,
+        )["outcomes_file"]
+        for first in (90_000_000, 90_000_250)
+    ]
+    first, second = (set(pl.read_csv(f)["borrower_id"]) for f in files)
+    assert files[0] != files[1] and first and second and not first & second
+    assert min(second) >= "B90000250"
+
+
+@pytest.mark.parametrize("first_borrower", [-1, 99_999_900])
+def test_a_first_borrower_outside_the_eight_digits_is_refused(first_borrower, capsys) -> None:
+    from credit_assets.cli import main
+
+    argv = ["simulate-traffic", "--api-key", "k", "--requests", "300"]
+    assert main([*argv, "--first-borrower", str(first_borrower)]) == 2
+    assert "first_borrower must be between 0 and 99999500" in capsys.readouterr().err

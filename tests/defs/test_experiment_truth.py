@@ -1,0 +1,168 @@
+"""Two experiments whose right answers are known, through the real API, end to end.
+
+Both models are CatBoost models trained on the synthetic population: a strong one on every
+feature the platform computes, a weak one on a feature that says nothing about default
+(`housing_status`). `credit-platform serve` splits the traffic of
+`simulate-traffic` between champion and challenger; the generator draws every decided
+applicant's outcome from its true default probability and writes it to the landing zone; the
+outcomes are ingested and `experiment_report` measures the arms on them.
+
+First the weak model is the champion and the strong one the challenger: truly better, the
+report must recommend promoting it. It is promoted; then the weak model is tested against it:
+truly worse, the report must keep the champion. The second experiment scores borrowers the
+first never saw (`first_borrower`), as a second experiment on live traffic would.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import httpx
+import polars as pl
+import pytest
+
+from credit_assets.cli import main
+from credit_assets.core.contracts import load_contracts
+from credit_assets.core.explain import LeafShapExplainer
+from credit_assets.core.features import build_training_set, feature_catalogue, model_feature_names
+from credit_assets.core.ingestion.landing import scan_source
+from credit_assets.core.modeling import (
+    TrainConfig,
+    catboost_pool,
+    to_catboost_frame,
+    train_challenger,
+)
+from credit_assets.core.platform.apikeys import create_api_key
+from credit_assets.core.platform.db import migrated_engine
+from credit_assets.core.platform.registry import hold_back, promote
+from credit_assets.core.platform.settings import Settings
+from credit_assets.core.platform.storage.keys import report_key
+from credit_assets.core.platform.storage.local import data_store
+from credit_assets.core.tools.synthetic import generate_frames
+from credit_assets.core.tools.traffic import TRAFFIC_FIRST_BORROWER, simulate_traffic
+from credit_assets.orchestration import ingest_landing_zone, load_definitions
+from tests.support.experiments import held_back_decision, materialize_report
+from tests.support.paths import REPO_ROOT
+from tests.support.scoring import BuiltModel, save_and_register
+from tests.support.uploads import served_api
+
+pytestmark = pytest.mark.slow
+
+REQUESTS = 2000  # per experiment, half of them to the challenger
+WEAK_FEATURES = ("housing_status",)
+
+
+@lru_cache(maxsize=1)
+def population_models() -> tuple[BuiltModel, BuiltModel]:
+    """(strong, weak) CatBoost models trained on 12,000 synthetic borrowers, with their
+    leaf SHAP tables (the API's reason codes)."""
+    contracts = load_contracts(REPO_ROOT / "contracts")
+    frames = generate_frames(12_000, seed=3)
+    sources = {name: f.lazy() for name, f in frames.items() if name in contracts}
+    training_set = build_training_set(sources, contracts, seed=3)
+    catalogue = feature_catalogue(contracts)
+    built = []
+    for names in (model_feature_names(training_set, catalogue), WEAK_FEATURES):
+        specs = [catalogue[name] for name in names]
+        config = TrainConfig(iterations=200, depth=4, threads=2, seed=1)
+        trained = train_challenger(training_set, specs, config)
+        train_rows = training_set.filter(pl.col("split") == "train")
+        background = catboost_pool(to_catboost_frame(train_rows, specs), specs)
+        explainer = LeafShapExplainer.from_model(trained.model, background=background)
+        built.append(BuiltModel(trained, explainer.to_bytes(), float(explainer.expected_value)))
+    strong, weak = built
+    return strong, weak
+
+
+def _serving(url: str) -> dict[str, Any] | None:
+    return httpx.get(f"{url}/readyz", timeout=5).json().get("experiment")
+
+
+def run_experiment(
+    url: str,
+    key: str,
+    challenger: str,
+    first_borrower: int,
+    seed: int,
+    capsys: pytest.CaptureFixture[str],
+) -> dict[str, Any]:
+    """Start an experiment (half the borrowers to `challenger`), send the traffic, stop it,
+    ingest the outcomes and materialize its report; the report's JSON."""
+    assert main(["experiment", "start", "--challenger", challenger, "--share", "0.5"]) == 0
+    experiment_id = capsys.readouterr().out.strip()
+    deadline = time.monotonic() + 30
+    while (_serving(url) or {}).get("experiment_id") != experiment_id:
+        assert time.monotonic() < deadline, "the API never picked the experiment up"
+        time.sleep(0.2)  # the API's next model poll
+    settings = Settings()
+    traffic = simulate_traffic(
+        url,
+        key,
+        REQUESTS,
+        concurrency=4,
+        seed=seed,
+        first_borrower=first_borrower,
+        outcomes_dir=settings.home / "landing" / "outcomes",
+    )
+    assert traffic["status_counts"] == {"200": REQUESTS}, traffic["error_samples"]
+    assert min(traffic["arms"].values()) > REQUESTS * 0.4, traffic["arms"]
+    assert main(["experiment", "stop", "--reason", "the outcomes are in"]) == 0
+    capsys.readouterr()
+    with dg.instance_for_test() as instance:
+        ingested = ingest_landing_zone(load_definitions(), instance, log=lambda _: None)
+        assert ingested.success, ingested.failures
+        metadata = materialize_report(instance, experiment_id)
+    report = json.loads(
+        data_store(settings).get_bytes(report_key("experiments", experiment_id, "json"))
+    )
+    assert report["recommendation"] == metadata["recommendation"].value
+    assert report["experiment"]["challenger_version"] == challenger
+    return report
+
+
+@pytest.mark.timeout(600)
+def test_a_truly_better_challenger_is_promoted_and_a_truly_worse_one_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {
+        "CREDIT_HOME": str(tmp_path / "home"),
+        "CREDIT_API_MODEL_POLL_SECONDS": "1",
+        "CREDIT_API_SHADOW": "false",
+        "CREDIT_EXPERIMENT_MAX_SHARE": "0.5",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    engine = migrated_engine(settings.resolved_database_url)
+    strong, weak = population_models()
+    save_and_register(settings, weak)  # today's champion
+    better = save_and_register(settings, strong, promote_it=False)
+    hold_back(engine, better.version, decision=held_back_decision())
+    key = create_api_key(engine, "acme-bank")
+
+    with served_api(env, tmp_path / "logs") as (url, _service):
+        first = run_experiment(url, key, better.version, TRAFFIC_FIRST_BORROWER, 11, capsys)
+        assert first["recommendation"] == "promote", first["reason"]
+        assert first["auc_difference"] > 0.1 and first["auc_p_value"] < 0.05
+        matured = sum(arm["matured"] for arm in first["outcomes"].values())
+        assert matured > REQUESTS / 2  # outcomes of most decided applicants matured
+
+        promote(engine, better.version, run_id="after-the-experiment", fairness={})
+        worse = save_and_register(settings, weak, promote_it=False)
+        hold_back(engine, worse.version, decision=held_back_decision())
+        second = run_experiment(
+            url, key, worse.version, TRAFFIC_FIRST_BORROWER + REQUESTS, 12, capsys
+        )
+        assert second["experiment"]["champion_version"] == better.version
+        assert second["recommendation"] == "keep_champion", second["reason"]
+        assert second["auc_difference"] < -0.1 and second["auc_p_value"] < 0.05
+
+    contracts = load_contracts(REPO_ROOT / "contracts")
+    outcomes = scan_source(data_store(settings), contracts["outcomes"]).collect()
+    assert outcomes.height == matured + sum(a["matured"] for a in second["outcomes"].values())
+    assert outcomes["borrower_id"].is_unique().all()  # no borrower was scored twice
