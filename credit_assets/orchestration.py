@@ -90,6 +90,34 @@ def ingest_landing_zone(
     return outcome
 
 
+@dataclass
+class SelectedAssets:
+    """The assets a group selection materializes: its groups' assets and, per group, those
+    of other groups that lie between two of its own (`pulled_in`)."""
+
+    keys: set[dg.AssetKey]
+    pulled_in: dict[str, set[dg.AssetKey]]
+
+
+def selected_asset_keys(graph: dg.AssetGraph, groups: Iterable[str]) -> SelectedAssets:
+    """The selected groups' materializable assets, plus every asset that is downstream of one
+    asset of a selected group and upstream of another (`modeling` pulls in the compliance
+    reports its promotion gates read on the new challenger: without them, `champion_model`
+    would judge it on the previous model's reports and hold it back for lack of evidence)."""
+    groups = list(groups)
+    materializable = set(graph.materializable_asset_keys)
+    keys = dg.AssetSelection.groups(*groups).resolve(graph) & materializable
+    pulled_in: dict[str, set[dg.AssetKey]] = {}
+    for group in groups:
+        members = dg.AssetSelection.groups(group)
+        between = (members.downstream() & members.upstream()).resolve(graph)
+        between = (between & materializable) - keys
+        if between:
+            pulled_in[group] = between
+            keys |= between
+    return SelectedAssets(keys, pulled_in)
+
+
 def _segments(
     definitions: dg.Definitions, keys: Iterable[dg.AssetKey]
 ) -> list[tuple[dg.PartitionsDefinition | None, list[dg.AssetKey]]]:
@@ -121,11 +149,14 @@ def materialize_all(
         if "ingestion" in groups:
             outcome = ingest_landing_zone(definitions, instance, log)
         graph = definitions.resolve_asset_graph()
+        selected = selected_asset_keys(graph, groups)
+        for group, between in selected.pulled_in.items():
+            names = ", ".join(sorted(k.to_user_string() for k in between))
+            log(f"==> {group}: also {names} (between its assets, so none reads a stale input)")
         keys = [
             key
-            for key in graph.materializable_asset_keys
-            if graph.get(key).group_name in groups
-            and not (graph.get(key).partitions_def and graph.get(key).group_name == "ingestion")
+            for key in selected.keys
+            if not (graph.get(key).partitions_def and graph.get(key).group_name == "ingestion")
         ]
         assets = list(definitions.assets or [])
         for partitions, segment in _segments(definitions, keys):

@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from credit_assets.orchestration import load_definitions
+from credit_assets.orchestration import load_definitions, selected_asset_keys
 
 SNAPSHOT = Path(__file__).with_name("definitions_snapshot.json")
 
@@ -55,6 +55,20 @@ def test_promotion_gates_never_block_a_run():
     for name, node in graph_snapshot().items():
         if node["group"] in ("modeling", "compliance"):
             assert node["blocking_checks"] == [], f"{name} has blocking checks"
+
+
+def test_a_group_selection_refreshes_the_assets_between_its_own():
+    """`--select modeling` reruns the compliance reports that champion_model's gates read, so a
+    new challenger is never judged on the previous model's reports; nothing else is pulled in."""
+    graph = load_definitions().resolve_asset_graph()
+    modeling = selected_asset_keys(graph, ["modeling"])
+    between = {k.to_user_string() for k in modeling.pulled_in["modeling"]}
+    assert {"fairness_report", "reason_accuracy", "explainability_report"} <= between
+    assert all(graph.get(k).group_name == "compliance" for k in modeling.pulled_in["modeling"])
+    assert {"challenger_model", "champion_model"} <= {k.to_user_string() for k in modeling.keys}
+    # A selection that already holds both ends pulls in nothing; the feature group has no gaps.
+    assert selected_asset_keys(graph, ["modeling", "compliance"]).pulled_in == {}
+    assert selected_asset_keys(graph, ["features"]).pulled_in == {}
 
 
 if __name__ == "__main__":
