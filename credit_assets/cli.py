@@ -6,7 +6,7 @@ credit-platform serve                           the scoring API
 credit-platform apikey create --lender NAME     prints a new API key once (--scope S...)
 credit-platform apikey list|revoke [KEY_ID]     the keys (never a secret); revoke one
 credit-platform models list|show [--json]       the model inventory
-credit-platform experiment start|stop|status    champion/challenger experiments on live traffic
+credit-platform experiment start|stop|status|promote   champion/challenger experiments
 credit-platform simulate-traffic --requests N   scores a population through the API
 credit-platform db upgrade                      applies the platform database migrations
 credit-platform contract infer FILE --name N    drafts a data contract from a sample file
@@ -193,6 +193,27 @@ def _operator(given: str | None) -> str:
         return "unknown"
 
 
+def _experiment_promote(engine: Engine, args: argparse.Namespace) -> int:
+    """`champion_model`'s gates on the experiment's challenger (default: the newest
+    experiment's), quality judged on its live outcomes. A gate that says no is an outcome:
+    exit 0, or 3 with --strict."""
+    from credit_assets.core.platform.experiments import ExperimentError, list_experiments
+    from credit_assets.orchestration import promote_after_experiment
+
+    experiment_id = args.experiment
+    if not experiment_id:
+        newest = list_experiments(engine)
+        if not newest:
+            raise ExperimentError("there is no experiment to promote from")
+        experiment_id = newest[0].experiment_id
+    outcome = promote_after_experiment(experiment_id, args.override_reason or "", log=print)
+    if not outcome.success:
+        for failure in outcome.failures:
+            print(f"experiment promote: {failure}", file=sys.stderr)
+        return 1
+    return 3 if args.strict and outcome.held_back else 0
+
+
 def _cmd_experiment(args: argparse.Namespace) -> int:
     from credit_assets.core.platform.db import migrated_engine
     from credit_assets.core.platform.experiments import (
@@ -227,6 +248,8 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 0
+        if args.action == "promote":
+            return _experiment_promote(engine, args)
         if args.action == "stop":
             experiment = stop_experiment(
                 engine, stopped_by=_operator(args.by), reason=args.reason or "stopped by operator"
@@ -515,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(func=_cmd_models)
 
     exp = sub.add_parser("experiment", help="champion/challenger experiments on live traffic")
-    exp.add_argument("action", choices=["start", "stop", "status"])
+    exp.add_argument("action", choices=["start", "stop", "status", "promote"])
     exp.add_argument("--challenger", help="start: the registered challenger's version")
     exp.add_argument(
         "--share",
@@ -527,6 +550,13 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--by", help="who starts or stops it (default: the login name)")
     exp.add_argument("--reason", help="stop: why (recorded)")
     exp.add_argument("--json", action="store_true", help="status: as JSON")
+    exp.add_argument(
+        "--experiment", help="promote: the experiment's id (default: the newest experiment)"
+    )
+    exp.add_argument("--override-reason", help="promote: promote even if a gate says no (recorded)")
+    exp.add_argument(
+        "--strict", action="store_true", help="promote: exit 3 when the gates hold it back"
+    )
     exp.set_defaults(func=_cmd_experiment)
 
     sim = sub.add_parser("simulate-traffic", help="score a population through the API")

@@ -213,6 +213,31 @@ def materialize_all(
 CHAMPION_KEY = dg.AssetKey("champion_model")
 
 
+def promote_after_experiment(
+    experiment_id: str, override_reason: str = "", log: Callable[[str], None] = print
+) -> MaterializeOutcome:
+    """Judge an experiment's challenger by `champion_model`'s gates, quality on the
+    experiment's live outcomes, and write its model card: one real run, as from the UI."""
+    ensure_dagster_home(get_settings())
+    definitions = load_definitions()
+    outcome = MaterializeOutcome()
+    config = {"experiment_id": experiment_id, "override_reason": override_reason}
+    with dg.DagsterInstance.get() as instance:
+        result = dg.materialize(
+            list(definitions.assets or []),
+            selection=[CHAMPION_KEY, dg.AssetKey("model_card")],
+            instance=instance,
+            raise_on_error=False,
+            run_config={**QUIET_RUN_CONFIG, "ops": {"champion_model": {"config": config}}},
+            tags={"credit/launched_by": "cli", "credit/experiment": experiment_id},
+            resources={"platform": PlatformResource()},
+        )
+        outcome.runs.append(result.run_id)
+        _record_decision(instance, result.run_id, outcome, log)  # even if the card failed
+        outcome.failures.extend(_failure_messages(result))
+    return outcome
+
+
 def _record_decision(
     instance: dg.DagsterInstance,
     run_id: str,

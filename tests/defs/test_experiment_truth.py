@@ -8,13 +8,15 @@ applicant's outcome from its true default probability and writes it to the landi
 outcomes are ingested and `experiment_report` measures the arms on them.
 
 First the weak model is the champion and the strong one the challenger: truly better, the
-report must recommend promoting it. It is promoted; then the weak model is tested against it:
+report must recommend promoting it, and `experiment promote` puts it through champion_model's gates
+with quality judged on those outcomes; then the weak model is tested against it:
 truly worse, the report must keep the champion. The second experiment scores borrowers the
 first never saw (`first_borrower`), as a second experiment on live traffic would.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from functools import lru_cache
@@ -39,10 +41,11 @@ from credit_assets.core.modeling import (
 )
 from credit_assets.core.platform.apikeys import create_api_key
 from credit_assets.core.platform.db import migrated_engine
-from credit_assets.core.platform.registry import hold_back, promote
+from credit_assets.core.platform.registry import current_champion, get_model, hold_back
 from credit_assets.core.platform.settings import Settings
-from credit_assets.core.platform.storage.keys import report_key
+from credit_assets.core.platform.storage.keys import TRAINING_SET, report_key
 from credit_assets.core.platform.storage.local import data_store
+from credit_assets.core.promotion.verdicts import FAIRNESS, QUALITY
 from credit_assets.core.tools.synthetic import generate_frames
 from credit_assets.core.tools.traffic import TRAFFIC_FIRST_BORROWER, simulate_traffic
 from credit_assets.orchestration import ingest_landing_zone, load_definitions
@@ -58,9 +61,9 @@ WEAK_FEATURES = ("housing_status",)
 
 
 @lru_cache(maxsize=1)
-def population_models() -> tuple[BuiltModel, BuiltModel]:
+def population_models() -> tuple[BuiltModel, BuiltModel, pl.DataFrame]:
     """(strong, weak) CatBoost models trained on 12,000 synthetic borrowers, with their
-    leaf SHAP tables (the API's reason codes)."""
+    leaf SHAP tables (the API's reason codes), and the training set they learnt from."""
     contracts = load_contracts(REPO_ROOT / "contracts")
     frames = generate_frames(12_000, seed=3)
     sources = {name: f.lazy() for name, f in frames.items() if name in contracts}
@@ -76,7 +79,7 @@ def population_models() -> tuple[BuiltModel, BuiltModel]:
         explainer = LeafShapExplainer.from_model(trained.model, background=background)
         built.append(BuiltModel(trained, explainer.to_bytes(), float(explainer.expected_value)))
     strong, weak = built
-    return strong, weak
+    return strong, weak, training_set
 
 
 def _serving(url: str) -> dict[str, Any] | None:
@@ -125,6 +128,35 @@ def run_experiment(
     return report
 
 
+def gates_of(engine: Any, version: str) -> dict[str, dict[str, Any]]:
+    return {g["name"]: g for g in get_model(engine, version).decision["gates"]}
+
+
+def promote_after(
+    report: dict[str, Any], version: str, engine: Any, capsys: pytest.CaptureFixture[str]
+) -> Any:
+    """`experiment promote` on an experiment that recommends promoting `version`: its live
+    outcomes pass the quality gate. These test models were registered without the reports a
+    pipeline writes (reason accuracy, fairness), so those gates say no, and it takes the
+    documented override; the champion's registry record after it."""
+    experiment_id = report["experiment"]["experiment_id"]
+    assert main(["experiment", "promote", "--experiment", experiment_id]) == 0
+    assert f"challenger {version} held back" in capsys.readouterr().out
+    gates = gates_of(engine, version)
+    assert gates[QUALITY]["passed"], gates[QUALITY]
+    assert f"live outcomes of experiment {experiment_id}" in gates[QUALITY]["detail"]
+    assert "no fairness report" in gates[FAIRNESS]["detail"] and not gates[FAIRNESS]["passed"]
+    reason = "test models carry no pipeline reports; the experiment is the evidence"
+    assert (
+        main(["experiment", "promote", "--experiment", experiment_id, "--override-reason", reason])
+        == 0
+    )
+    assert f"challenger {version} promoted" in capsys.readouterr().out
+    champion = current_champion(engine)
+    assert champion is not None and champion.version == version
+    return champion
+
+
 @pytest.mark.timeout(600)
 def test_a_truly_better_challenger_is_promoted_and_a_truly_worse_one_is_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -139,7 +171,11 @@ def test_a_truly_better_challenger_is_promoted_and_a_truly_worse_one_is_not(
         monkeypatch.setenv(name, value)
     settings = Settings()
     engine = migrated_engine(settings.resolved_database_url)
-    strong, weak = population_models()
+    strong, weak, training_set = population_models()
+    # The training set where the pipeline publishes it: the model card documents it.
+    buffer = io.BytesIO()
+    training_set.write_parquet(buffer)
+    data_store(settings).put_bytes(TRAINING_SET, buffer.getvalue())
     save_and_register(settings, weak)  # today's champion
     better = save_and_register(settings, strong, promote_it=False)
     hold_back(engine, better.version, decision=held_back_decision())
@@ -152,7 +188,9 @@ def test_a_truly_better_challenger_is_promoted_and_a_truly_worse_one_is_not(
         matured = sum(arm["matured"] for arm in first["outcomes"].values())
         assert matured > REQUESTS / 2  # outcomes of most decided applicants matured
 
-        promote(engine, better.version, run_id="after-the-experiment", fairness={})
+        # Promotion goes through champion_model's gates, quality on the live outcomes.
+        promoted = promote_after(first, better.version, engine, capsys)
+        assert promoted.override_reason and promoted.lineage["experiment_id"]
         worse = save_and_register(settings, weak, promote_it=False)
         hold_back(engine, worse.version, decision=held_back_decision())
         second = run_experiment(
@@ -161,6 +199,12 @@ def test_a_truly_better_challenger_is_promoted_and_a_truly_worse_one_is_not(
         assert second["experiment"]["champion_version"] == better.version
         assert second["recommendation"] == "keep_champion", second["reason"]
         assert second["auc_difference"] < -0.1 and second["auc_p_value"] < 0.05
+        second_id = second["experiment"]["experiment_id"]
+        assert main(["experiment", "promote", "--experiment", second_id, "--strict"]) == 3
+        assert f"challenger {worse.version} held back" in capsys.readouterr().out
+        quality = gates_of(engine, worse.version)[QUALITY]
+        assert not quality["passed"] and "recommends keep_champion" in quality["detail"]
+        assert current_champion(engine).version == better.version
 
     contracts = load_contracts(REPO_ROOT / "contracts")
     outcomes = scan_source(data_store(settings), contracts["outcomes"]).collect()

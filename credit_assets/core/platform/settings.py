@@ -191,6 +191,12 @@ class Settings(BaseSettings):
         default=promotion.AUC_TOLERANCE,
         description="Test AUC a challenger may lose against the champion.",
     )
+    promotion_requires_experiment: bool = Field(
+        default=False,
+        description="A challenger replaces a champion only on a champion/challenger "
+        "experiment's live outcomes (`credit-platform experiment promote`); the offline "
+        "comparison is reported, and it is held back until then.",
+    )
     promotion_quality_alpha: float = Field(
         default=promotion.QUALITY_ALPHA,
         gt=0.0,

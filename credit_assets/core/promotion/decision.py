@@ -9,6 +9,8 @@ from typing import Any
 from credit_assets.core.features.specs import FeatureCatalogue
 from credit_assets.core.promotion.fairness_rule import fairness_gate
 from credit_assets.core.promotion.gates import (
+    awaiting_experiment,
+    live_quality_gate,
     monotonicity_gate,
     protected_gate,
     quality_gate,
@@ -34,13 +36,27 @@ class PromotionEvidence:
     reason_accuracy: Mapping[str, Any] | None
     fairness: Mapping[str, Any] | None
     champion_comparison: Mapping[str, Any] | None = None
+    # After a champion/challenger experiment: its id and report (None if none was written
+    # yet) and today's champion. Quality is then judged on the experiment's live outcomes
+    # instead of the offline test rows.
+    experiment_id: str | None = None
+    experiment: Mapping[str, Any] | None = None
+    champion_version: str | None = None
 
 
 def evaluate_gates(evidence: PromotionEvidence, policy: PromotionPolicy) -> list[Gate]:
-    return [
-        quality_gate(
+    if evidence.experiment_id is not None:
+        quality = live_quality_gate(
+            evidence.experiment_id, evidence.experiment, evidence.champion_version
+        )
+    else:
+        quality = quality_gate(
             evidence.challenger_auc, evidence.champion_auc, policy, evidence.champion_comparison
-        ),
+        )
+        if policy.requires_experiment and evidence.champion_auc is not None:
+            quality = awaiting_experiment(quality)
+    return [
+        quality,
         rank_ordering_gate(evidence.bands, policy),
         reason_gate(evidence.feature_names, evidence.catalogue),
         protected_gate(evidence.feature_names, evidence.protected_columns),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from credit_assets.core.contracts.contract import PROXY_PROBABILITY_PREFIX
@@ -71,6 +72,59 @@ def quality_gate(
         f"{verdict}",
         figure=f"{figure}, diff {-loss:+.4f} {interval}, p {p_worse:.3g}",
         threshold=f"loss <= {policy.auc_tolerance:.3f} or p >= {policy.quality_alpha:g}",
+    )
+
+
+def awaiting_experiment(offline: Gate) -> Gate:
+    """The offline comparison, held until live evidence: the policy asks for an experiment
+    before a challenger replaces the champion."""
+    return replace(
+        offline,
+        passed=False,
+        detail=f"offline: {offline.detail}. The policy (CREDIT_PROMOTION_REQUIRES_EXPERIMENT) "
+        "judges a new champion on live outcomes: run an experiment on it, then "
+        "`credit-platform experiment promote`",
+        threshold="a champion/challenger experiment recommends promote",
+    )
+
+
+def live_quality_gate(
+    experiment_id: str, report: Mapping[str, Any] | None, champion_version: str | None
+) -> Gate:
+    """Quality judged on live outcomes: the experiment's report (`experiment_report`) must
+    recommend promoting the challenger, measured against the model that is champion now."""
+    threshold = "the experiment recommends promote, measured against today's champion"
+    if report is None:
+        return Gate(
+            QUALITY,
+            False,
+            f"experiment {experiment_id} has no report yet (materialize its experiment_report)",
+            threshold=threshold,
+        )
+    difference, p_value = report.get("auc_difference"), report.get("auc_p_value")
+    figure = (
+        f"live AUC diff {difference:+.4f}, p {p_value:.3g}"
+        if difference is not None and p_value is not None
+        else "no live AUC difference yet"
+    )
+    compared_with = (report.get("experiment") or {}).get("champion_version")
+    if compared_with != champion_version:
+        return Gate(
+            QUALITY,
+            False,
+            f"experiment {experiment_id} measured the challenger against {compared_with}, but "
+            f"the champion is now {champion_version}: its evidence is about another model",
+            figure=figure,
+            threshold=threshold,
+        )
+    recommendation = report.get("recommendation")
+    return Gate(
+        QUALITY,
+        recommendation == "promote",
+        f"on the live outcomes of experiment {experiment_id}, it recommends {recommendation}: "
+        f"{report.get('reason')}",
+        figure=figure,
+        threshold=threshold,
     )
 
 

@@ -49,6 +49,9 @@ class PromotionPolicy:
       it loses more than `auc_tolerance` AUC **and** DeLong's paired test says the loss is
       not noise (one-sided p < `quality_alpha`; 1.0 decides on the point estimate alone).
       The first model must reach `first_model_auc_floor`.
+    - With `requires_experiment`, a challenger that would replace a champion is judged on
+      live outcomes only: the offline comparison is reported, and it is held back until a
+      champion/challenger experiment recommends it (`credit-platform experiment promote`).
     - Reason accuracy must reach `reason_accuracy_target`.
     - Band bad rates must fall from the worst band to the best; an inversion counts only
       when it is statistically significant (one-sided two-proportion test,
@@ -59,6 +62,7 @@ class PromotionPolicy:
     auc_tolerance: float = AUC_TOLERANCE
     quality_alpha: float = QUALITY_ALPHA
     first_model_auc_floor: float = FIRST_MODEL_AUC_FLOOR
+    requires_experiment: bool = False
     reason_accuracy_target: float = REASON_ACCURACY_TARGET
     rank_ordering_alpha: float = FAIRNESS_ALPHA
     fairness: FairnessPolicy = field(default_factory=FairnessPolicy)
@@ -74,6 +78,7 @@ class PolicySettings(Protocol):
     promotion_auc_tolerance: float
     promotion_quality_alpha: float
     first_model_auc_floor: float
+    promotion_requires_experiment: bool
     reason_accuracy_target: float
     min_adverse_impact_ratio: float
     fairness_alpha: float
@@ -88,6 +93,7 @@ def policy_from_settings(settings: PolicySettings) -> PromotionPolicy:
         auc_tolerance=settings.promotion_auc_tolerance,
         quality_alpha=settings.promotion_quality_alpha,
         first_model_auc_floor=settings.first_model_auc_floor,
+        requires_experiment=settings.promotion_requires_experiment,
         reason_accuracy_target=settings.reason_accuracy_target,
         fairness=FairnessPolicy(
             min_adverse_impact_ratio=settings.min_adverse_impact_ratio,

@@ -45,6 +45,12 @@ from credit_assets.core.modeling.selection import (
     trees_from_folds,
 )
 from credit_assets.core.modeling.train import SPLIT_COLUMN, TrainedModel, refit_challenger
+from credit_assets.core.platform.experiments import (
+    ExperimentError,
+    get_experiment,
+    running_experiment,
+    stop_experiment,
+)
 from credit_assets.core.platform.registry import (
     current_champion,
     get_model,
@@ -683,6 +689,10 @@ def candidate_metadata(evidence: CandidateEvidence) -> dict:
 class PromotionConfig(dg.Config):
     override_reason: str = ""
     """Promote even if a gate fails. Requires a written reason; it is recorded in the registry."""
+    experiment_id: str = ""
+    """Judge the challenger of this champion/challenger experiment instead of the newest
+    evaluated one: every gate as usual, quality on the experiment's live outcomes
+    (`credit-platform experiment promote`)."""
 
 
 PROMOTION_CHECK = "promotion_gates_passed"
@@ -708,6 +718,39 @@ def promotion_evidence(
         fairness=read_report(platform, "fairness", version),
         champion_comparison=evaluation.get("champion_comparison"),
     )
+
+
+def experiment_candidate(platform: PlatformResource, experiment_id: str) -> tuple[str, dict]:
+    """The challenger an experiment tested, and the evidence fields that judge its quality on
+    the experiment's live outcomes. A bad id or a challenger that already serves is an error."""
+    try:
+        experiment = get_experiment(platform.engine, experiment_id)
+    except ExperimentError as error:
+        raise dg.Failure(description=str(error)) from error
+    version = experiment.challenger_version
+    champion = current_champion(platform.engine)
+    if champion is not None and champion.version == version:
+        raise dg.Failure(
+            description=f"the challenger of experiment {experiment_id}, {version}, is already "
+            "the champion"
+        )
+    return version, {
+        "experiment_id": experiment_id,
+        "experiment": read_report(platform, "experiments", experiment_id),
+        "champion_version": champion.version if champion else None,
+    }
+
+
+def _stop_after_promotion(platform: PlatformResource, experiment_id: str, run_id: str) -> None:
+    """An experiment whose challenger is promoted is over; stop it if it still runs."""
+    running = running_experiment(platform.engine)
+    if running is not None and running.experiment_id == experiment_id:
+        stop_experiment(
+            platform.engine,
+            stopped_by="champion_model",
+            reason=f"its challenger was promoted (run {run_id})",
+            experiment_id=experiment_id,
+        )
 
 
 @dg.asset(
@@ -747,10 +790,15 @@ def champion_model(
     (`override_reason` in the run config) promotes anyway and is recorded. The registry
     record is what the scoring API loads."""
     settings = platform.settings
-    evaluation = latest_metadata(context, "model_evaluation")
-    version = evaluation["challenger_version"]
+    if config.experiment_id:
+        version, evidence_of_experiment = experiment_candidate(platform, config.experiment_id)
+        evaluation_run_id = get_model(platform.engine, version).lineage.get("evaluation_run_id")
+    else:
+        evaluation = latest_metadata(context, "model_evaluation")
+        version, evidence_of_experiment = evaluation["challenger_version"], {}
+        evaluation_run_id = evaluation["_run_id"]
     loaded = load_challenger(platform, version)
-    evidence = promotion_evidence(platform, version, loaded)
+    evidence = replace(promotion_evidence(platform, version, loaded), **evidence_of_experiment)
     decision = decide(evaluate_gates(evidence, policy(settings)), config.override_reason)
     # The family choice and its rule travel with the decision (the preference is policy).
     manifest = loaded.manifest
@@ -776,17 +824,20 @@ def champion_model(
             override_reason=decision.override_reason,
             decision=decision_record,
             lineage={
-                "evaluation_run_id": evaluation["_run_id"],
+                "evaluation_run_id": evaluation_run_id,
                 "promotion_run_id": context.run_id,
+                **({"experiment_id": config.experiment_id} if config.experiment_id else {}),
             },
         )
+        if config.experiment_id:
+            _stop_after_promotion(platform, config.experiment_id, context.run_id)
     else:
         record = hold_back(
             platform.engine,
             version,
             decision=decision_record,
             fairness=fairness.get("summary") or {},
-            lineage={"evaluation_run_id": evaluation["_run_id"], "decision_run_id": context.run_id},
+            lineage={"evaluation_run_id": evaluation_run_id, "decision_run_id": context.run_id},
         )
         context.log.warning(f"challenger {version} held back: {decision.summary()}")
     champion = current_champion(platform.engine)
