@@ -17,7 +17,7 @@ from credit_assets.cli import main
 from credit_assets.core.modeling import ScoreScale
 from credit_assets.core.platform.db import decision_log, migrated_engine
 from credit_assets.core.platform.experiments import get_experiment
-from credit_assets.core.platform.registry import hold_back
+from credit_assets.core.platform.registry import current_champion, hold_back
 from credit_assets.core.platform.storage.local import data_store
 from credit_assets.defs.common.resources import PlatformResource
 from credit_assets.defs.monitoring.experiments import experiment_guardrail_sensor
@@ -96,3 +96,8 @@ def test_start_split_log_guardrail_stop_and_report(monkeypatch, capsys) -> None:
         api.services.holder.reload()  # the next poll: everyone back to the champion
         after = api.score({"application": application("e2e-0")}).json()
         assert "arm" not in after and after["model_version"] == api.champion.version
+
+        # Promotion from an experiment that does not exist is refused, naming it; nothing changes.
+        assert main(["experiment", "promote", "--experiment", "exp_nope"]) == 1
+        assert "no experiment 'exp_nope'" in capsys.readouterr().err
+        assert current_champion(engine).version == api.champion.version
