@@ -41,6 +41,7 @@ from credit_assets.core.modeling import (
 )
 from credit_assets.core.platform.apikeys import create_api_key
 from credit_assets.core.platform.db import migrated_engine
+from credit_assets.core.platform.experiments import get_experiment
 from credit_assets.core.platform.registry import current_champion, get_model, hold_back
 from credit_assets.core.platform.settings import Settings
 from credit_assets.core.platform.storage.keys import TRAINING_SET, report_key
@@ -93,9 +94,10 @@ def run_experiment(
     first_borrower: int,
     seed: int,
     capsys: pytest.CaptureFixture[str],
+    stop: bool = True,
 ) -> dict[str, Any]:
-    """Start an experiment (half the borrowers to `challenger`), send the traffic, stop it,
-    ingest the outcomes and materialize its report; the report's JSON."""
+    """Start an experiment (half the borrowers to `challenger`), send the traffic, stop it
+    (unless not `stop`), ingest the outcomes and materialize its report; the report's JSON."""
     assert main(["experiment", "start", "--challenger", challenger, "--share", "0.5"]) == 0
     experiment_id = capsys.readouterr().out.strip()
     deadline = time.monotonic() + 30
@@ -114,8 +116,9 @@ def run_experiment(
     )
     assert traffic["status_counts"] == {"200": REQUESTS}, traffic["error_samples"]
     assert min(traffic["arms"].values()) > REQUESTS * 0.4, traffic["arms"]
-    assert main(["experiment", "stop", "--reason", "the outcomes are in"]) == 0
-    capsys.readouterr()
+    if stop:
+        assert main(["experiment", "stop", "--reason", "the outcomes are in"]) == 0
+        capsys.readouterr()
     with dg.instance_for_test() as instance:
         ingested = ingest_landing_zone(load_definitions(), instance, log=lambda _: None)
         assert ingested.success, ingested.failures
@@ -182,7 +185,9 @@ def test_a_truly_better_challenger_is_promoted_and_a_truly_worse_one_is_not(
     key = create_api_key(engine, "acme-bank")
 
     with served_api(env, tmp_path / "logs") as (url, _service):
-        first = run_experiment(url, key, better.version, TRAFFIC_FIRST_BORROWER, 11, capsys)
+        first = run_experiment(
+            url, key, better.version, TRAFFIC_FIRST_BORROWER, 11, capsys, stop=False
+        )
         assert first["recommendation"] == "promote", first["reason"]
         assert first["auc_difference"] > 0.1 and first["auc_p_value"] < 0.05
         matured = sum(arm["matured"] for arm in first["outcomes"].values())
@@ -191,6 +196,9 @@ def test_a_truly_better_challenger_is_promoted_and_a_truly_worse_one_is_not(
         # Promotion goes through champion_model's gates, quality on the live outcomes.
         promoted = promote_after(first, better.version, engine, capsys)
         assert promoted.override_reason and promoted.lineage["experiment_id"]
+        # The experiment still ran: the promotion of its challenger ended it.
+        ended = get_experiment(engine, first["experiment"]["experiment_id"])
+        assert ended.status == "stopped" and ended.stopped_by == "champion_model"
         worse = save_and_register(settings, weak, promote_it=False)
         hold_back(engine, worse.version, decision=held_back_decision())
         second = run_experiment(
