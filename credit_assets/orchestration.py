@@ -15,6 +15,7 @@ import dagster as dg
 
 from credit_assets.core.ingestion.landing import scan_landing_zone
 from credit_assets.core.platform.settings import Settings, get_settings
+from credit_assets.core.platform.storage.keys import report_key
 from credit_assets.defs.common.resources import PlatformResource
 
 # The console logger otherwise prints every DEBUG event of every step.
@@ -206,11 +207,13 @@ def materialize_all(
                     log(json.dumps(_failure_messages(result), indent=2))
                     return outcome
                 if CHAMPION_KEY in segment:
-                    _record_decision(instance, result.run_id, outcome, log)
+                    card_follows = MODEL_CARD_KEY in keys
+                    _record_decision(instance, result.run_id, outcome, log, card_follows)
         return outcome
 
 
 CHAMPION_KEY = dg.AssetKey("champion_model")
+MODEL_CARD_KEY = dg.AssetKey("model_card")
 
 
 def promote_after_experiment(
@@ -225,7 +228,7 @@ def promote_after_experiment(
     with dg.DagsterInstance.get() as instance:
         result = dg.materialize(
             list(definitions.assets or []),
-            selection=[CHAMPION_KEY, dg.AssetKey("model_card")],
+            selection=[CHAMPION_KEY, MODEL_CARD_KEY],
             instance=instance,
             raise_on_error=False,
             run_config={**QUIET_RUN_CONFIG, "ops": {"champion_model": {"config": config}}},
@@ -243,14 +246,20 @@ def _record_decision(
     run_id: str,
     outcome: MaterializeOutcome,
     log: Callable[[str], None],
+    card_follows: bool = True,
 ) -> None:
-    """The promotion decision of a run that materialized `champion_model`, as one plain line."""
+    """The promotion decision of a run that materialized `champion_model`, as one plain line
+    (`card_follows`: the model card is among what is being materialized)."""
     event = instance.get_latest_materialization_event(CHAMPION_KEY)
     if event is None or event.run_id != run_id or event.asset_materialization is None:
         return
     meta = {k: v.value for k, v in event.asset_materialization.metadata.items()}
     version = meta.get("challenger_version", "?")
     card = meta.get("model_card", "")
+    if not card_follows and not PlatformResource().store.exists(
+        report_key("model_cards", version, "html")
+    ):
+        card = "the model card once the compliance group runs (`--select compliance`)"
     if meta.get("decision") == "held back":
         line = f"challenger {version} held back: {meta.get('summary')}; see {card}"
         outcome.held_back.append(line)

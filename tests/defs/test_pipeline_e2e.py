@@ -92,6 +92,8 @@ def test_a_worse_challenger_is_held_back_and_documented_while_the_run_succeeds(
     assert outcome.success
     engine = migrated_engine(get_settings().resolved_database_url)
     champion = current_champion(engine)
+    [promoted] = outcome.decisions  # the card is written later in the same materialize
+    assert promoted.endswith(f"model_cards/{champion.version}.html")
 
     # A starved challenger (two boosting rounds) fails the quality gate: an outcome, not an error.
     # `--select modeling` alone refreshes the compliance reports its gates read on the new
@@ -103,6 +105,7 @@ def test_a_worse_challenger_is_held_back_and_documented_while_the_run_succeeds(
     assert any("modeling: also" in line and "fairness_report" in line for line in log), log
     [held_back] = retrain.held_back
     assert "held back: quality_not_worse_than_champion: test AUC" in held_back
+    assert "model card once the compliance group runs" in held_back  # not a path to no file
     assert current_champion(engine).version == champion.version
     from credit_assets.core.platform.registry import list_models
 
