@@ -259,10 +259,18 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     except ExperimentError as exc:
         print(f"experiment {args.action}: {exc}", file=sys.stderr)
         return 2
+    from credit_assets.core.platform.storage.keys import report_key
+    from credit_assets.core.platform.storage.local import data_store
+
+    store = data_store(settings)
     rows = []
     for experiment in list_experiments(engine):
         row = experiment.public()
         row["decisions"] = decisions_by_arm(engine, experiment.experiment_id)
+        key = report_key("experiments", experiment.experiment_id)
+        report = json.loads(store.get_bytes(key)) if store.exists(key) else {}
+        row["recommendation"] = report.get("recommendation")
+        row["recommendation_reason"] = report.get("reason")
         rows.append(row)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
@@ -293,6 +301,10 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
         if row["fallback_reason"]:
             print(f"  fallback: {row['fallback_reason']}")
         print(f"  decisions: {counts}")
+        if row["recommendation"]:
+            print(f"  report: {row['recommendation']}: {row['recommendation_reason']}")
+        else:
+            print("  report: none yet (experiment_report materializes it)")
     return 0
 
 

@@ -135,6 +135,7 @@ def test_an_experiment_decides_a_sticky_share_with_the_challenger_and_logs_the_a
     [status] = json.loads(capsys.readouterr().out)
     assert status["started_by"] == "risk-team" and status["status"] == "running"
     assert sum(status["decisions"].values()) == 121 and "assignment_key" not in status
+    assert status["recommendation"] is None  # no experiment_report yet
 
     assert main(["experiment", "stop", "--reason", "enough evidence", "--by", "risk-team"]) == 0
     api.services.holder.reload()

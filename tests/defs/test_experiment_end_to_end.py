@@ -86,6 +86,9 @@ def test_start_split_log_guardrail_stop_and_report(monkeypatch, capsys) -> None:
             [request] = result.run_requests
             metadata = materialize_report(instance, request.partition_key)
         assert metadata["recommendation"].value == "run_longer"  # no outcome has matured yet
+        capsys.readouterr()
+        assert main(["experiment", "status"]) == 0
+        assert "report: run_longer: too few matured outcomes" in capsys.readouterr().out
         assert metadata["decisions"].value == 240
         html = (
             data_store(api.settings).get_bytes(f"reports/experiments/{experiment_id}.html").decode()
