@@ -3,7 +3,6 @@ for them before a challenger replaces the champion."""
 
 from dataclasses import replace
 
-from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
 from credit_assets.core.platform.settings import Settings
 from credit_assets.core.promotion import (
     PromotionEvidence,
@@ -12,20 +11,8 @@ from credit_assets.core.promotion import (
     policy_from_settings,
 )
 from credit_assets.core.promotion.verdicts import QUALITY
+from tests.core.promotion.test_gates import CATALOGUE
 
-CATALOGUE = FeatureCatalogue(
-    (
-        FeatureSpec(
-            "utility_on_time_ratio_12m",
-            "on-time share",
-            "utility_payments",
-            "float",
-            "decreasing",
-            "U01",
-            "Late payments on utility bills",
-        ),
-    )
-)
 # A challenger offline worse than the champion by 0.02 AUC, significantly, that passes every
 # other gate.
 EVIDENCE = PromotionEvidence(
