@@ -51,6 +51,10 @@ def _reported_on_outcomes(instance: dg.DagsterInstance, experiment_id: str) -> A
     return None
 
 
+def _report_runs(instance: dg.DagsterInstance, experiment_id: str) -> list[dg.DagsterRun]:
+    return list(instance.get_runs(dg.RunsFilter(tags={"credit/experiment": experiment_id})))
+
+
 def _serving_experiment(url: str) -> dict | None:
     return httpx.get(f"{url}/readyz", timeout=5).json().get("experiment")
 
@@ -143,7 +147,14 @@ def test_an_experiment_over_http_is_split_stopped_and_measured_on_outcomes(
                 what="an experiment_report run on the ingested outcomes",
             )
             metadata = _reported_on_outcomes(instance, experiment_id)
-            runs = instance.get_runs(dg.RunsFilter(tags={"credit/experiment": experiment_id}))
+            # The report that saw the outcomes may be the stop's run, with the one the new
+            # outcomes requested still going: every requested run must finish, and succeed.
+            daemon.wait_until(
+                lambda: all(r.is_finished for r in _report_runs(instance, experiment_id)),
+                timeout=120,
+                what="every experiment_report run finishing",
+            )
+            runs = _report_runs(instance, experiment_id)
         assert metadata is not None
         assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}, [
             (r.run_id, r.status) for r in runs
