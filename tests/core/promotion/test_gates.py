@@ -4,7 +4,6 @@ import numpy as np
 import polars as pl
 
 from credit_assets.core.compliance import fairness_report
-from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
 from credit_assets.core.modeling.candidates import champion_comparison
 from credit_assets.core.platform.settings import Settings
 from credit_assets.core.promotion import (
@@ -25,6 +24,7 @@ from credit_assets.core.promotion import (
     reason_accuracy_gate,
     reason_gate,
 )
+from tests.support.promotion import CATALOGUE
 
 
 def population(groups: dict[str | None, tuple[int, int]]) -> pl.DataFrame:
@@ -40,20 +40,6 @@ def population(groups: dict[str | None, tuple[int, int]]) -> pl.DataFrame:
 
 
 POLICY = PromotionPolicy()
-CATALOGUE = FeatureCatalogue(
-    (
-        FeatureSpec(
-            "utility_on_time_ratio_12m",
-            "on-time share",
-            "utility_payments",
-            "float",
-            "decreasing",
-            "U01",
-            "Late payments on utility bills",
-        ),
-        FeatureSpec("mystery_score", "undocumented", "lender", "float"),
-    )
-)
 
 
 def test_a_worse_challenger_fails_the_quality_gate():

@@ -11,7 +11,7 @@ from credit_assets.core.promotion import (
     policy_from_settings,
 )
 from credit_assets.core.promotion.verdicts import QUALITY
-from tests.core.promotion.test_gates import CATALOGUE
+from tests.support.promotion import CATALOGUE
 
 # A challenger offline worse than the champion by 0.02 AUC, significantly, that passes every
 # other gate.
