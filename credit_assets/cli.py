@@ -259,16 +259,15 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     except ExperimentError as exc:
         print(f"experiment {args.action}: {exc}", file=sys.stderr)
         return 2
-    from credit_assets.core.platform.storage.keys import report_key
-    from credit_assets.core.platform.storage.local import data_store
+    from credit_assets.defs.common.reports import read_report
+    from credit_assets.defs.common.resources import PlatformResource
 
-    store = data_store(settings)
+    platform = PlatformResource()
     rows = []
     for experiment in list_experiments(engine):
         row = experiment.public()
         row["decisions"] = decisions_by_arm(engine, experiment.experiment_id)
-        key = report_key("experiments", experiment.experiment_id)
-        report = json.loads(store.get_bytes(key)) if store.exists(key) else {}
+        report = read_report(platform, "experiments", experiment.experiment_id) or {}
         row["recommendation"] = report.get("recommendation")
         row["recommendation_reason"] = report.get("reason")
         rows.append(row)

@@ -15,7 +15,6 @@ import dagster as dg
 
 from credit_assets.core.ingestion.landing import scan_landing_zone
 from credit_assets.core.platform.settings import Settings, get_settings
-from credit_assets.core.platform.storage.keys import report_key
 from credit_assets.defs.common.resources import PlatformResource
 
 # The console logger otherwise prints every DEBUG event of every step.
@@ -159,7 +158,6 @@ def materialize_all(
             for key in selected.keys
             if not (graph.get(key).partitions_def and graph.get(key).group_name == "ingestion")
         ]
-        assets = list(definitions.assets or [])
         for partitions, segment in _segments(definitions, keys):
             partition_keys: list[str | None] = (
                 list(partitions.get_partition_keys(dynamic_partitions_store=instance))
@@ -185,15 +183,8 @@ def materialize_all(
                     )
                 ]
             for partition_key, range_tags in runs:
-                result = dg.materialize(
-                    assets,
-                    selection=segment,
-                    instance=instance,
-                    partition_key=partition_key,
-                    raise_on_error=False,
-                    run_config=QUIET_RUN_CONFIG,
-                    tags={"credit/launched_by": "cli", **range_tags},
-                    resources={"platform": PlatformResource()},
+                result = _run(
+                    definitions, instance, segment, partition_key=partition_key, tags=range_tags
                 )
                 if range_tags:
                     partition_key = f"{partition_keys[0]}..{partition_keys[-1]}"
@@ -216,6 +207,29 @@ CHAMPION_KEY = dg.AssetKey("champion_model")
 MODEL_CARD_KEY = dg.AssetKey("model_card")
 
 
+def _run(
+    definitions: dg.Definitions,
+    instance: dg.DagsterInstance,
+    selection: list[dg.AssetKey],
+    *,
+    partition_key: str | None = None,
+    tags: dict[str, str] | None = None,
+    ops: dict | None = None,
+) -> dg.ExecuteInProcessResult:
+    """One real run of `selection` on the instance, tagged as launched from the command line;
+    a failed step is in the result, not raised."""
+    return dg.materialize(
+        list(definitions.assets or []),
+        selection=selection,
+        instance=instance,
+        partition_key=partition_key,
+        raise_on_error=False,
+        run_config={**QUIET_RUN_CONFIG, **({"ops": ops} if ops else {})},
+        tags={"credit/launched_by": "cli", **(tags or {})},
+        resources={"platform": PlatformResource()},
+    )
+
+
 def promote_after_experiment(
     experiment_id: str, override_reason: str = "", log: Callable[[str], None] = print
 ) -> MaterializeOutcome:
@@ -226,14 +240,12 @@ def promote_after_experiment(
     outcome = MaterializeOutcome()
     config = {"experiment_id": experiment_id, "override_reason": override_reason}
     with dg.DagsterInstance.get() as instance:
-        result = dg.materialize(
-            list(definitions.assets or []),
-            selection=[CHAMPION_KEY, MODEL_CARD_KEY],
-            instance=instance,
-            raise_on_error=False,
-            run_config={**QUIET_RUN_CONFIG, "ops": {"champion_model": {"config": config}}},
-            tags={"credit/launched_by": "cli", "credit/experiment": experiment_id},
-            resources={"platform": PlatformResource()},
+        result = _run(
+            definitions,
+            instance,
+            [CHAMPION_KEY, MODEL_CARD_KEY],
+            ops={"champion_model": {"config": config}},
+            tags={"credit/experiment": experiment_id},
         )
         outcome.runs.append(result.run_id)
         _record_decision(instance, result.run_id, outcome, log)  # even if the card failed
@@ -256,9 +268,7 @@ def _record_decision(
     meta = {k: v.value for k, v in event.asset_materialization.metadata.items()}
     version = meta.get("challenger_version", "?")
     card = meta.get("model_card", "")
-    if not card_follows and not PlatformResource().store.exists(
-        report_key("model_cards", version, "html")
-    ):
+    if not card_follows:  # a card written before documents an earlier decision
         card = "the model card once the compliance group runs (`--select compliance`)"
     if meta.get("decision") == "held back":
         line = f"challenger {version} held back: {meta.get('summary')}; see {card}"

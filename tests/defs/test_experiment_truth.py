@@ -8,9 +8,9 @@ applicant's outcome from its true default probability and writes it to the landi
 outcomes are ingested and `experiment_report` measures the arms on them.
 
 First the weak model is the champion and the strong one the challenger: truly better, the
-report must recommend promoting it, and `experiment promote` puts it through champion_model's gates
-with quality judged on those outcomes; then the weak model is tested against it:
-truly worse, the report must keep the champion. The second experiment scores borrowers the
+report must recommend promoting it, and `experiment promote` puts it through champion_model's
+gates with quality judged on those outcomes; then the weak model is tested against it: truly
+worse, the report must keep the champion. The second experiment scores borrowers the
 first never saw (`first_borrower`), as a second experiment on live traffic would.
 """
 
