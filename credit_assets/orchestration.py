@@ -267,14 +267,15 @@ def _record_decision(
         return
     meta = {k: v.value for k, v in event.asset_materialization.metadata.items()}
     version = meta.get("challenger_version", "?")
-    card = meta.get("model_card", "")
+    path = meta.get("model_card", "")
+    see, card = f"see {path}", f"model card {path}"
     if not card_follows:  # a card written before documents an earlier decision
-        card = "the model card once the compliance group runs (`--select compliance`)"
+        see = card = "see its model card once the compliance group runs (`--select compliance`)"
     if meta.get("decision") == "held back":
-        line = f"challenger {version} held back: {meta.get('summary')}; see {card}"
+        line = f"challenger {version} held back: {meta.get('summary')}; {see}"
         outcome.held_back.append(line)
     else:
-        line = f"challenger {version} {meta.get('decision', 'decided')}; model card {card}"
+        line = f"challenger {version} {meta.get('decision', 'decided')}; {card}"
     outcome.decisions.append(line)
     log(line)
 

@@ -60,6 +60,9 @@ def quality_gate(
     verdict = (
         "a loss beyond the tolerance that is not noise"
         if practical and significant
+        else "a loss beyond the tolerance, but DeLong's test is undefined on these test rows "
+        "(too few bads or goods), so it is not shown to be real"
+        if practical and math.isnan(p_worse)
         else "a loss beyond the tolerance, but within noise"
         if practical
         else "within the tolerance"

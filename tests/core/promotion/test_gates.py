@@ -62,6 +62,12 @@ def test_a_loss_against_the_champion_holds_back_only_when_the_paired_test_says_i
     assert not quality_gate(0.770, 0.780, point, paired(0.2)).passed
 
 
+def test_an_undefined_paired_test_says_so_rather_than_printing_nan():
+    paired = {"difference": -0.07, "low": float("nan"), "high": float("nan")}
+    gate = quality_gate(0.69, 0.76, POLICY, {**paired, "p_worse": float("nan")})
+    assert gate.passed and "DeLong's test is undefined on these test rows" in gate.detail
+
+
 def test_the_champion_comparison_is_delong_on_the_same_rows():
     rng = np.random.default_rng(8)
     y = rng.integers(0, 2, 2000)
