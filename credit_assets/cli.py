@@ -259,15 +259,13 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     except ExperimentError as exc:
         print(f"experiment {args.action}: {exc}", file=sys.stderr)
         return 2
-    from credit_assets.defs.common.reports import read_report
-    from credit_assets.defs.common.resources import PlatformResource
+    from credit_assets.orchestration import experiment_report
 
-    platform = PlatformResource()
     rows = []
     for experiment in list_experiments(engine):
         row = experiment.public()
         row["decisions"] = decisions_by_arm(engine, experiment.experiment_id)
-        report = read_report(platform, "experiments", experiment.experiment_id) or {}
+        report = experiment_report(experiment.experiment_id) or {}
         row["recommendation"] = report.get("recommendation")
         row["recommendation_reason"] = report.get("reason")
         rows.append(row)

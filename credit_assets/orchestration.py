@@ -15,6 +15,7 @@ import dagster as dg
 
 from credit_assets.core.ingestion.landing import scan_landing_zone
 from credit_assets.core.platform.settings import Settings, get_settings
+from credit_assets.defs.common.reports import read_report
 from credit_assets.defs.common.resources import PlatformResource
 
 # The console logger otherwise prints every DEBUG event of every step.
@@ -228,6 +229,11 @@ def _run(
         tags={"credit/launched_by": "cli", **(tags or {})},
         resources={"platform": PlatformResource()},
     )
+
+
+def experiment_report(experiment_id: str) -> dict | None:
+    """The newest `experiment_report` of an experiment, or None before its first."""
+    return read_report(PlatformResource(), "experiments", experiment_id)
 
 
 def promote_after_experiment(
