@@ -10,6 +10,7 @@ reads the file with the ingestion rules.
 
 from credit_assets.core.contracts.contract import (
     ALL_FORMATS,
+    EXCEL_SERIAL,
     LINEAGE_COLUMNS,
     PAYMENT_KINDS,
     POLARS_TYPES,
@@ -19,6 +20,8 @@ from credit_assets.core.contracts.contract import (
     ColumnType,
     Contract,
     ContractError,
+    CsvOptions,
+    ExcelOptions,
     FileFormat,
     Role,
     SourceKind,
@@ -31,6 +34,7 @@ from credit_assets.core.contracts.contract import (
 
 __all__ = [
     "ALL_FORMATS",
+    "EXCEL_SERIAL",
     "LINEAGE_COLUMNS",
     "PAYMENT_KINDS",
     "POLARS_TYPES",
@@ -40,6 +44,8 @@ __all__ = [
     "ColumnType",
     "Contract",
     "ContractError",
+    "CsvOptions",
+    "ExcelOptions",
     "FileFormat",
     "Role",
     "SourceKind",

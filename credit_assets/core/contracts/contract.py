@@ -7,6 +7,7 @@ lender's own file means writing a contract, not code.
 
 from __future__ import annotations
 
+import codecs
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -61,7 +62,7 @@ LINEAGE_COLUMNS = ("_source_file", "_row_number", "_file_sha256", "_ingested_at"
 """Columns ingestion adds to every accepted row; no source may declare them."""
 
 ColumnType = Literal["string", "int", "float", "bool", "date", "datetime", "category"]
-FileFormat = Literal["csv", "jsonl", "parquet"]
+FileFormat = Literal["csv", "jsonl", "parquet", "excel"]
 # The Polars type each contract type is read into (raw, quarantine-free frames are typed so).
 POLARS_TYPES: dict[str, pl.DataType] = {
     "string": pl.String(),
@@ -72,7 +73,73 @@ POLARS_TYPES: dict[str, pl.DataType] = {
     "date": pl.Date(),
     "datetime": pl.Datetime("us"),
 }
-ALL_FORMATS: tuple[FileFormat, ...] = ("csv", "jsonl", "parquet")
+ALL_FORMATS: tuple[FileFormat, ...] = ("csv", "jsonl", "parquet", "excel")
+EXCEL_SERIAL = "excel_serial"
+"""A date `format:` for Excel's serial day numbers (days since 1899-12-30, 45296 = 2024-01-05)."""
+THOUSANDS_SEPARATORS = (",", ".", " ", "'", "\u00a0", "\u202f")
+
+
+class CsvOptions(BaseModel):
+    """How a source's CSV files are written: what `contract infer` detects and ingestion reads.
+
+    The defaults are RFC 4180 in UTF-8; a byte-order mark (UTF-8 or UTF-16) always wins
+    over `encoding`, since it is the file saying what it is.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    delimiter: str = ","
+    quote_char: str | None = '"'
+    decimal: Literal[".", ","] = "."
+    thousands: str | None = None
+    encoding: str = "utf-8"
+    skip_rows: int = Field(default=0, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CsvOptions:
+        if len(self.delimiter) != 1 or self.delimiter in "\r\n\"":
+            raise ValueError(f"delimiter {self.delimiter!r} must be one character (, ; tab |)")
+        if self.quote_char is not None and len(self.quote_char) != 1:
+            raise ValueError(f"quote_char {self.quote_char!r} must be one character or null")
+        if self.thousands is not None:
+            if self.thousands not in THOUSANDS_SEPARATORS:
+                shown = ", ".join(repr(t) for t in THOUSANDS_SEPARATORS)
+                raise ValueError(f"thousands {self.thousands!r} must be one of {shown}")
+            if self.thousands == self.decimal:
+                raise ValueError("thousands and decimal separators must differ")
+        if self.decimal == "," and self.delimiter == "," and self.quote_char is None:
+            raise ValueError("a decimal comma in a comma-delimited file needs a quote_char")
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ValueError(
+                f"unknown encoding {self.encoding!r} (e.g. utf-8, cp1252, latin-1, utf-16)"
+            ) from None
+        return self
+
+
+class ExcelOptions(BaseModel):
+    """Which sheet of a workbook holds the rows, and how many lines sit above its header."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sheet: str | int = 0
+    skip_rows: int = Field(default=0, ge=0, le=1000)
+
+
+class SignFrom(BaseModel):
+    """The sign of an unsigned amount, from another column of the same row.
+
+    `negative` lists the values (case and surrounding spaces ignored) that make the
+    amount an outflow; with `positive` too, any other value is quarantined instead of
+    being read as an inflow.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    column: str
+    negative: list[str] = Field(min_length=1)
+    positive: list[str] | None = None
 
 
 class ColumnSpec(BaseModel):
@@ -107,6 +174,13 @@ class ColumnSpec(BaseModel):
     # inflow-positive ones). Constraints (`min`, `max`, `allowed`) apply to the result.
     value_map: dict[str, str | int | float | bool] | None = Field(default=None, alias="map")
     scale: float | None = None
+    # For flat files (CSV, Excel, Parquet, JSON lines): the file's name for the column when it
+    # differs from the contract's (`header: Betrag` for `amount`).
+    header: str | None = None
+    # For date and datetime columns: how the file writes them (`%d/%m/%Y`, `%y%m%d`,
+    # `%Y-%m-%dT%H:%M:%S%z`, or `excel_serial`); without it ISO 8601.
+    format: str | None = None
+    sign_from: SignFrom | None = None
 
     @property
     def map_rules(self) -> tuple[dict[str, str], list[tuple[str, str]]]:
@@ -128,6 +202,11 @@ class ColumnSpec(BaseModel):
         if text in exact:
             return exact[text]
         return next((target for prefix, target in prefixes if text.startswith(prefix)), text)
+
+    @property
+    def file_header(self) -> str:
+        """The column's name in a flat file's header."""
+        return self.header if self.header is not None else self.name
 
     @property
     def path_steps(self) -> tuple[str | int, ...]:
@@ -160,6 +239,16 @@ class ColumnSpec(BaseModel):
                 raise ValueError(
                     f"column {self.name!r}: map key {stars[0]!r}: '*' may only end a key (PREFIX*)"
                 )
+        if self.format is not None:
+            if self.type not in ("date", "datetime"):
+                raise ValueError(f"column {self.name!r}: format applies to date or datetime columns")
+            if self.format != EXCEL_SERIAL and "%" not in self.format:
+                raise ValueError(
+                    f"column {self.name!r}: format {self.format!r} is neither a strftime pattern "
+                    f"(%d/%m/%Y, %y%m%d, ...) nor {EXCEL_SERIAL}"
+                )
+        if self.sign_from is not None and self.type not in ("int", "float"):
+            raise ValueError(f"column {self.name!r}: sign_from applies to int or float columns")
         if self.scale is not None:
             if self.type not in ("int", "float"):
                 raise ValueError(f"column {self.name!r}: scale applies to int or float columns")
@@ -192,6 +281,8 @@ class Contract(BaseModel):
     # For nested JSON: the array of each document whose elements are the rows
     # (`$.transactions`); without it every JSON line is one row.
     records: str | None = None
+    csv: CsvOptions = Field(default_factory=CsvOptions)
+    excel: ExcelOptions = Field(default_factory=ExcelOptions)
     path: Path | None = Field(default=None, exclude=True)
 
     @property
@@ -229,6 +320,19 @@ class Contract(BaseModel):
                 raise ValueError(
                     "`records:` and `from:` paths read JSON: formats must include jsonl"
                 )
+        headers: dict[str, str] = {}
+        for spec in self.columns.values():
+            if spec.sign_from is not None and spec.sign_from.column not in self.columns:
+                raise ValueError(
+                    f"column {spec.name!r}: sign_from column {spec.sign_from.column!r} is not "
+                    "among the columns (declare it, with role ignore if it is not used otherwise)"
+                )
+            header = spec.file_header
+            if header in headers:
+                raise ValueError(
+                    f"columns {headers[header]!r} and {spec.name!r} both read header {header!r}"
+                )
+            headers[header] = spec.name
         for key in self.keys:
             if key not in self.columns:
                 raise ValueError(f"key column {key!r} is not among the columns")
@@ -293,6 +397,20 @@ class Contract(BaseModel):
     @property
     def required_columns(self) -> list[str]:
         return [c.name for c in self.columns.values() if c.required]
+
+    @property
+    def required_headers(self) -> list[str]:
+        """The header names a flat file must have (`header:` where a column declares one)."""
+        return [c.file_header for c in self.columns.values() if c.required]
+
+    @property
+    def header_renames(self) -> dict[str, str]:
+        """File header -> contract column, for columns whose `header:` differs from the name."""
+        return {
+            c.header: c.name
+            for c in self.columns.values()
+            if c.header is not None and c.header != c.name
+        }
 
     @property
     def record_key(self) -> list[str]:

@@ -9,10 +9,11 @@ and, where one is at fault, the column.
 
 from __future__ import annotations
 
-import csv
+import codecs
 import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,8 +21,28 @@ from typing import NamedTuple
 
 import polars as pl
 
-from credit_assets.core.contracts import LINEAGE_COLUMNS, POLARS_TYPES, ColumnSpec, Contract
+from credit_assets.core.contracts import (
+    EXCEL_SERIAL,
+    LINEAGE_COLUMNS,
+    POLARS_TYPES,
+    ColumnSpec,
+    Contract,
+    CsvOptions,
+    Role,
+)
 from credit_assets.core.contracts.json_paths import as_text, extract, parse_path
+from credit_assets.core.ingestion.readers import (
+    SUPPORTED_NAMES,
+    LandingFormat,
+    ReadError,
+    as_utf8,
+    csv_header,
+    decompressed,
+    landing_format,
+    read_csv_text,
+    read_excel_text,
+    stable_header_names,
+)
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),
@@ -32,8 +53,6 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "record": pl.String(),
     "quarantined_at": pl.Datetime("us"),
 }
-
-LANDING_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 
 
 class UnreadableFileError(ValueError):
@@ -69,62 +88,140 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def file_format(path: Path, contract: Contract) -> str:
-    """The landing format of a file from its extension, if the contract accepts it."""
-    fmt = LANDING_EXTENSIONS.get(path.suffix.lower())
+def file_format(path: Path, contract: Contract) -> LandingFormat:
+    """The landing format of a file from its name, if the contract accepts it."""
+    fmt = landing_format(path.name)
     if fmt is None:
         raise UnreadableFileError(
-            path, f"unsupported file type {path.suffix!r} (expected .csv, .jsonl or .parquet)"
+            path, f"unsupported file type {path.suffix!r} (expected {SUPPORTED_NAMES})"
         )
-    if fmt not in contract.formats:
+    if fmt.format not in contract.formats:
         raise UnreadableFileError(
-            path, f"{fmt} files are not accepted for source {contract.name} ({contract.formats})"
+            path,
+            f"{fmt.format} files are not accepted for source {contract.name} "
+            f"(its contract's formats: {', '.join(contract.formats)})",
         )
     return fmt
 
 
-def read_landing_file(path: Path, contract: Contract) -> pl.DataFrame:
-    """Read a landing file as delivered: text columns stay text so bad values can be reported.
+@dataclass(frozen=True)
+class DeliveredRows:
+    """A file's rows as delivered (text), with `_row_number`, and how its header was named."""
 
-    Adds `_row_number` (1-based data row). Raises UnreadableFileError for a file
-    that is not valid UTF-8, not parseable at all, or lacks a required column.
+    frame: pl.DataFrame
+    header_notes: list[str]
+
+
+def read_delivered(path: Path, contract: Contract) -> DeliveredRows:
+    """Read a landing file exactly as its contract says it is written.
+
+    Text columns stay text so bad values can be reported; `_row_number` is the 1-based
+    data row. Columns are renamed from their `header:` to the contract's names. Raises
+    UnreadableFileError for a file that cannot be decoded or parsed at all, or that lacks
+    a required column (naming the likely cause: a wrong delimiter, banner lines).
     """
     fmt = file_format(path, contract)
-    if fmt == "parquet":
-        try:
-            frame = pl.read_parquet(path)
-        except Exception as exc:  # polars raises several error types for a damaged file
-            raise UnreadableFileError(path, f"not a readable Parquet file ({exc})") from exc
-    else:
-        data = path.read_bytes()
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise UnreadableFileError(
-                path, f"not valid UTF-8 (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
-            ) from exc
-        frame = _read_csv(path, data) if fmt == "csv" else _read_jsonl(path, data, contract)
-    missing = [c for c in contract.required_columns if c not in frame.columns]
-    if missing:
-        raise UnreadableFileError(path, f"required column(s) missing: {', '.join(missing)}")
+    notes: list[str] = []
+    try:
+        with decompressed(path, fmt.compression) as plain:
+            if fmt.format == "parquet":
+                frame = _numbered(_read_parquet(path))
+            elif fmt.format == "excel":
+                frame, notes = read_excel_text(plain, contract.excel)
+            else:
+                with as_utf8(plain, contract.csv.encoding) as text_file:
+                    if fmt.format == "csv":
+                        frame, notes = read_csv_text(text_file, contract.csv)
+                        _check_columns(path, frame, contract, text_file)
+                    else:
+                        data = text_file.read_bytes().removeprefix(codecs.BOM_UTF8)
+                        frame = _numbered(_read_jsonl(path, data, contract))
+    except ReadError as exc:
+        raise UnreadableFileError(path, str(exc)) from exc
+    if not contract.is_nested:
+        _check_columns(path, frame, contract, None)
+        frame = frame.rename(
+            {h: n for h, n in contract.header_renames.items() if h in frame.columns}
+        )
+    return DeliveredRows(frame, notes)
+
+
+def read_landing_file(path: Path, contract: Contract) -> pl.DataFrame:
+    """`read_delivered`'s rows: text columns as delivered plus `_row_number`."""
+    return read_delivered(path, contract).frame
+
+
+def _numbered(frame: pl.DataFrame) -> pl.DataFrame:
     reserved = [c for c in frame.columns if c in LINEAGE_COLUMNS]
     if reserved:
-        raise UnreadableFileError(
-            path,
-            f"column(s) {', '.join(reserved)} are reserved for lineage; rename them in the file",
+        raise ReadError(
+            f"column(s) {', '.join(reserved)} are reserved for lineage; rename them in the file"
         )
     return frame.with_row_index("_row_number", offset=1).with_columns(
         pl.col("_row_number").cast(pl.Int64)
     )
 
 
-def _read_csv(path: Path, data: bytes) -> pl.DataFrame:
-    if not data.strip():
-        raise UnreadableFileError(path, "empty file (no header)")
+def _read_parquet(path: Path) -> pl.DataFrame:
     try:
-        return pl.read_csv(io.BytesIO(data), infer_schema=False, truncate_ragged_lines=True)
-    except pl.exceptions.PolarsError as exc:
-        raise UnreadableFileError(path, f"not a parseable CSV file ({exc})") from exc
+        return pl.read_parquet(path)
+    except Exception as exc:  # polars raises several error types for a damaged file
+        raise ReadError(f"not a readable Parquet file ({exc})") from exc
+
+
+def _check_columns(
+    path: Path, frame: pl.DataFrame, contract: Contract, text_file: Path | None
+) -> None:
+    columns = [c for c in frame.columns if c != "_row_number"]
+    missing = [h for h in contract.required_headers if h not in columns]
+    if missing:
+        raise UnreadableFileError(path, missing_columns_reason(missing, columns, contract, text_file))
+
+
+SEPARATOR_NAMES = {";": "';'", "\t": "a tab", "|": "'|'", ",": "','"}
+
+
+def missing_columns_reason(
+    missing: list[str], columns: list[str], contract: Contract, text_file: Path | None
+) -> str:
+    """Why required columns are missing, with the likely cause and its fix where one shows:
+    one column whose name holds another delimiter, or the header further down (banner
+    lines above it)."""
+    reason = f"required column(s) missing: {', '.join(missing)}"
+    if len(columns) == 1:
+        found = [s for s in SEPARATOR_NAMES if s != contract.csv.delimiter and s in columns[0]]
+        if found:
+            sep = found[0]
+            return (
+                f"1 column found; the header contains {SEPARATOR_NAMES[sep]}: set csv.delimiter: "
+                f"{sep!r} in the contract ({reason})"
+            )
+    if text_file is not None:
+        line = _header_line(text_file, contract)
+        if line is not None and line > contract.csv.skip_rows:
+            return (
+                f"the header is on line {line + 1}: set csv.skip_rows: {line} in the contract "
+                f"to skip the lines above it ({reason})"
+            )
+    return reason
+
+
+def _header_line(text_file: Path, contract: Contract, max_lines: int = 30) -> int | None:
+    """The 0-based line among the first ones that holds the most required header names."""
+    wanted = set(contract.required_headers)
+    best: tuple[int, int] | None = None
+    for line in range(max_lines):
+        options = contract.csv.model_copy(update={"skip_rows": line})
+        try:
+            names, _ = stable_header_names(list(csv_header(text_file, options)))
+        except (OSError, UnicodeDecodeError):
+            return None
+        if not names:
+            break
+        hits = len(wanted.intersection(names))
+        if hits and (best is None or hits > best[0]):
+            best = (hits, line)
+    return best[1] if best is not None else None
 
 
 def _read_jsonl(path: Path, data: bytes, contract: Contract) -> pl.DataFrame:
@@ -223,17 +320,46 @@ class _Malformed(NamedTuple):
     line: str
 
 
-def typed_value(column: ColumnSpec, raw: pl.Expr) -> pl.Expr:
+def typed_value(column: ColumnSpec, raw: pl.Expr, numbers: CsvOptions | None = None) -> pl.Expr:
     """The contract-typed value of a raw column (after its `map:` and `scale:`); null where
-    the text is not a valid value."""
+    the text is not a valid value. `numbers` says how a CSV file writes numbers (a decimal
+    comma, a thousands separator); other formats carry numbers as numbers."""
     text = raw.cast(pl.String).str.strip_chars()
     text = pl.when(text == "").then(None).otherwise(text)
     if column.value_map is not None:
         text = mapped_text(column, text)
+    if column.role is Role.LABEL and column.labels is not None:
+        text = _normalised_label(column, text)
+    if numbers is not None and column.type in ("int", "float"):
+        text = number_text(text, numbers)
     typed = _typed_text(column, text)
     if column.scale is not None:
         typed = (typed * column.scale).cast(POLARS_TYPES[column.type])
     return typed
+
+
+def number_text(text: pl.Expr, numbers: CsvOptions) -> pl.Expr:
+    """A number as written with a decimal comma or thousands separators, as plain text."""
+    if numbers.thousands is not None:
+        text = text.str.replace_all(numbers.thousands, "", literal=True)
+    if numbers.decimal == ",":
+        text = text.str.replace_all(",", ".", literal=True)
+    return text
+
+
+def _normalised_label(column: ColumnSpec, text: pl.Expr) -> pl.Expr:
+    """A label value that differs from a declared one only by case or surrounding spaces
+    (`BAD `, `Bad` for `bad`) reads as the declared one."""
+    assert column.labels is not None
+    result = text
+    for value in column.labels.values():
+        declared = str(value)
+        result = (
+            pl.when(text.str.to_lowercase() == declared.strip().lower())
+            .then(pl.lit(declared))
+            .otherwise(result)
+        )
+    return result
 
 
 def mapped_text(column: ColumnSpec, text: pl.Expr) -> pl.Expr:
@@ -274,11 +400,92 @@ def _typed_text(column: ColumnSpec, text: pl.Expr) -> pl.Expr:
                 .otherwise(None)
             )
         case "date":
+            if column.format == EXCEL_SERIAL:
+                return excel_serial(text).dt.date()
+            if column.format is not None:
+                return _digits_padded(text, column.format).str.to_date(column.format, strict=False)
             return text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
         case "datetime":
-            return text.str.to_datetime(strict=False, time_unit="us")
+            if column.format == EXCEL_SERIAL:
+                return excel_serial(text)
+            if column.format is not None:
+                return parsed_datetime(_digits_padded(text, column.format), column.format)
+            return iso_datetime(text)
         case _:
             return text
+
+
+# ISO 8601 as lenders' systems write it: `T` or a space, seconds or not, a fraction, an
+# offset or `Z` (read as UTC), or a date alone.
+_ISO_DATETIMES = (
+    "%Y-%m-%d %H:%M:%S%.f%#z",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%d %H:%M%#z",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+)
+_DIGIT_FORMAT = {"%Y": 4, "%y": 2, "%m": 2, "%d": 2, "%H": 2, "%M": 2, "%S": 2}
+EXCEL_EPOCH = datetime(1899, 12, 30)  # day 0 of Excel's 1900 system (after its 1900 leap bug)
+
+
+def iso_datetime(text: pl.Expr) -> pl.Expr:
+    """A datetime from ISO 8601 text in any of its common spellings, in UTC, without zone."""
+    spaced = text.str.replace("T", " ", literal=True)
+    return pl.coalesce(parsed_datetime(spaced, fmt) for fmt in _ISO_DATETIMES)
+
+
+def parsed_datetime(text: pl.Expr, fmt: str) -> pl.Expr:
+    """Text parsed by a strftime format; with an offset (`%z`) converted to UTC, and naive."""
+    parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
+    return parsed.dt.replace_time_zone(None) if re.search(r"%[#:]?z", fmt) else parsed
+
+
+def _digits_padded(text: pl.Expr, fmt: str) -> pl.Expr:
+    """Digits-only formats (`%y%m%d`) read from integers that lost a leading zero
+    (`50105` for 2005-01-05) or that a spreadsheet wrote as `240105.0`."""
+    rest = fmt
+    width = 0
+    for code, digits in _DIGIT_FORMAT.items():
+        width += rest.count(code) * digits
+        rest = rest.replace(code, "")
+    if rest or width == 0:
+        return text
+    whole = text.str.replace(r"\.0+$", "")
+    return pl.when(whole.str.contains(r"^\d+$")).then(whole.str.zfill(width)).otherwise(text)
+
+
+def excel_serial(text: pl.Expr) -> pl.Expr:
+    """Excel's serial day numbers (45296 = 2024-01-05, fractions are the time of day)."""
+    days = text.cast(pl.Float64, strict=False)
+    valid = days.is_finite() & (days >= 1) & (days < 2_958_466)  # up to 9999-12-31
+    millis = (days * 86_400_000).round(0).cast(pl.Int64)
+    return pl.when(valid).then(pl.lit(EXCEL_EPOCH) + pl.duration(milliseconds=millis)).otherwise(
+        None
+    ).cast(pl.Datetime("us"))
+
+
+def signed_by(column: ColumnSpec, other: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(-1 or 1, a problem or null) for `sign_from`: the sign an unsigned amount takes from
+    another column of its row (its text, case and surrounding spaces ignored)."""
+    assert column.sign_from is not None
+    rule = column.sign_from
+    text = other.cast(pl.String).str.strip_chars().str.to_lowercase()
+    negative = text.is_in([v.strip().lower() for v in rule.negative])
+    sign = pl.when(negative).then(pl.lit(-1)).otherwise(pl.lit(1))
+    if rule.positive is None:
+        return sign, pl.lit(None, dtype=pl.String)
+    known = negative | text.is_in([v.strip().lower() for v in rule.positive])
+    problem = (
+        pl.when(~known.fill_null(False))
+        .then(
+            pl.lit(f"{column.name}: sign unknown, {rule.column} is neither a negative nor a "
+                   "positive value: '")
+            + other.cast(pl.String).fill_null("").str.slice(0, 40)
+            + pl.lit("'")
+        )
+        .otherwise(None)
+    )
+    return sign, problem
 
 
 def value_problem(column: ColumnSpec, raw: pl.Expr, typed: pl.Expr) -> pl.Expr:
@@ -345,6 +552,7 @@ def validate_records(
     source_file: str,
     sha256: str,
     ingested_at: datetime | None = None,
+    numbers: CsvOptions | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split raw rows into (accepted, rejected) by the contract.
 
@@ -358,8 +566,13 @@ def validate_records(
     for column in columns:
         if column.name not in raw.columns:
             raw = raw.with_columns(pl.lit(None, dtype=pl.String).alias(column.name))
-    typed_exprs = {c.name: typed_value(c, pl.col(c.name)) for c in columns}
+    typed_exprs = {c.name: typed_value(c, pl.col(c.name), numbers) for c in columns}
     problems = [value_problem(c, pl.col(c.name), typed_exprs[c.name]) for c in columns]
+    for c in columns:
+        if c.sign_from is not None:
+            sign, problem = signed_by(c, pl.col(c.sign_from.column))
+            typed_exprs[c.name] = (typed_exprs[c.name].abs() * sign).cast(POLARS_TYPES[c.type])
+            problems.append(problem)
     if "_malformed" in raw.columns:
         problems.insert(
             0,
@@ -427,7 +640,10 @@ def ingest_file(path: Path, contract: Contract) -> IngestResult:
     """Read and validate one landing file; nothing is written here."""
     sha = file_sha256(path)
     raw = read_landing_file(path, contract)
-    accepted, rejected = validate_records(raw, contract, source_file=path.name, sha256=sha)
+    numbers = contract.csv if file_format(path, contract).format == "csv" else None
+    accepted, rejected = validate_records(
+        raw, contract, source_file=path.name, sha256=sha, numbers=numbers
+    )
     return IngestResult(
         source=contract.name,
         file_name=path.name,
@@ -453,53 +669,73 @@ def empty_source_frame(contract: Contract) -> pl.DataFrame:
 
 
 def inspect_landing_file(path: Path, contract: Contract) -> None:
-    """Cheap pre-flight of a landing file: format, encoding and required columns.
+    """Cheap pre-flight of a landing file: format, compression, encoding and header.
 
     Raises UnreadableFileError with the reason; returns None for a file worth ingesting.
+    The encoding is checked over the whole file (streamed), the header as ingestion names it.
     """
     fmt = file_format(path, contract)
-    if fmt == "parquet":
-        try:
-            columns = list(pl.read_parquet_schema(path))
-        except Exception as exc:
-            raise UnreadableFileError(path, f"not a readable Parquet file ({exc})") from exc
-    else:
-        data = path.read_bytes()
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise UnreadableFileError(
-                path, f"not valid UTF-8 (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
-            ) from exc
-        text = text.removeprefix("\ufeff")  # the byte-order mark Excel's "CSV UTF-8" writes
-        first = next((line for line in text.splitlines() if line.strip()), None)
-        if first is None:
-            raise UnreadableFileError(path, "empty file")
-        if fmt == "csv":
-            columns = next(csv.reader([first]))  # quoted names may hold commas
-        elif contract.is_nested:
-            # Columns sit at paths inside the records: a record without a required value is
-            # quarantined with the column named, row by row. Here only: is it JSON at all?
-            _check_json_documents(path, text, first)
-            return
-        else:
-            try:
-                columns = list(json.loads(first))
-            except ValueError as exc:
-                raise UnreadableFileError(path, "first line is not a JSON object") from exc
-    missing = [c for c in contract.required_columns if c not in columns]
+    try:
+        with decompressed(path, fmt.compression) as plain:
+            if fmt.format == "parquet":
+                try:
+                    columns = list(pl.read_parquet_schema(plain))
+                except Exception as exc:
+                    raise ReadError(f"not a readable Parquet file ({exc})") from exc
+            elif fmt.format == "excel":
+                read_delivered(path, contract)
+                return
+            else:
+                with as_utf8(plain, contract.csv.encoding) as text_file:
+                    if fmt.format == "csv":
+                        header = csv_header(text_file, contract.csv)
+                        if not header:
+                            raise ReadError("empty file (no header)")
+                        columns, _ = stable_header_names(header)
+                        missing = [h for h in contract.required_headers if h not in columns]
+                        if missing:
+                            raise ReadError(
+                                missing_columns_reason(missing, columns, contract, text_file)
+                            )
+                        return
+                    _inspect_json(text_file, contract)
+                    return
+    except ReadError as exc:
+        raise UnreadableFileError(path, str(exc)) from exc
+    missing = [h for h in contract.required_headers if h not in columns]
     if missing:
         raise UnreadableFileError(path, f"required column(s) missing: {', '.join(missing)}")
 
 
-def _check_json_documents(path: Path, text: str, first: str) -> None:
+def _inspect_json(text_file: Path, contract: Contract) -> None:
+    with text_file.open("r", encoding="utf-8-sig") as handle:
+        first = next((line for line in handle if line.strip()), None)
+    if first is None:
+        raise ReadError("empty file")
+    if contract.is_nested:
+        # Columns sit at paths inside the records: a record without a required value is
+        # quarantined with the column named, row by row. Here only: is it JSON at all?
+        _check_json_documents(text_file, first)
+        return
+    try:
+        columns = list(json.loads(first))
+    except (ValueError, TypeError) as exc:
+        raise ReadError("first line is not a JSON object") from exc
+    missing = [h for h in contract.required_headers if h not in columns]
+    if missing:
+        raise ReadError(f"required column(s) missing: {', '.join(missing)}")
+
+
+def _check_json_documents(text_file: Path, first: str) -> None:
     """Raise unless the text is one JSON document (an aggregator's response, a JSON array)
     or starts with a line that is one (JSON lines)."""
-    for candidate in (first, text):
+    for candidate in (first, None):
         try:
-            document = json.loads(candidate)
+            document = json.loads(
+                candidate if candidate is not None else text_file.read_text(encoding="utf-8-sig")
+            )
         except ValueError:
             continue
         if isinstance(document, dict | list):
             return
-    raise UnreadableFileError(path, "not JSON: neither one JSON document nor JSON lines")
+    raise ReadError("not JSON: neither one JSON document nor JSON lines")

@@ -46,8 +46,9 @@ CONTENT_TYPES: dict[str, str] = {
     "application/json": "jsonl",
     "application/vnd.apache.parquet": "parquet",
     "application/x-parquet": "parquet",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "excel",
 }
-EXTENSIONS = {"csv": ".csv", "jsonl": ".jsonl", "parquet": ".parquet"}
+EXTENSIONS = {"csv": ".csv", "jsonl": ".jsonl", "parquet": ".parquet", "excel": ".xlsx"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 

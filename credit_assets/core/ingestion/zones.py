@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from credit_assets.core.contracts import Contract
-from credit_assets.core.ingestion.files import LANDING_EXTENSIONS
 from credit_assets.core.platform.settings import Settings
 
 Area = Literal["landing", "archive", "rejected"]
@@ -43,11 +42,15 @@ def partition_key_for(file_name: str) -> str:
 
 
 def is_landing_name(name: str) -> bool:
-    """A file worth ingesting by its name: not hidden, not a partial write, a known format."""
+    """A file the landing zone owes an outcome: not hidden, not a partial write, not a note.
+
+    A file of a format the platform does not read is listed too, so the sensor sets it
+    aside with a reason instead of leaving it in the folder unmentioned.
+    """
     return (
         not name.startswith(".")
-        and not name.endswith((".tmp", ".part", ".partial"))
-        and Path(name).suffix.lower() in LANDING_EXTENSIONS
+        and not name.endswith((".tmp", ".part", ".partial", ".crdownload", NOTE_SUFFIX))
+        and not name.startswith("~$")  # Excel's lock file while a workbook is open
     )
 
 

@@ -445,7 +445,7 @@ def infer_contract(
     guesses = drafter.guesses
     if malformed:
         guesses.insert(0, f"{malformed} line(s) of the file are not JSON objects and were skipped")
-    fmt = file_format(path, reading_contract(name))
+    fmt = file_format(path, reading_contract(name)).format
     raw_contract = {
         "name": name,
         "kind": source_kind.value,

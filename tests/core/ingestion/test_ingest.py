@@ -121,12 +121,28 @@ def test_parquet_is_read_with_its_types(tmp_path):
     assert reasons_by_row(result) == {2: "amount: below minimum -100000: -5000000.0"}
 
 
-def test_file_in_wrong_encoding_is_unreadable_and_says_so(tmp_path):
-    path = write(tmp_path / "r.csv", HEADER + "b1,B1,Café,2024-01-01,,5,,\n", encoding="utf-16")
-    with pytest.raises(UnreadableFileError, match="r.csv: not valid UTF-8"):
+def test_file_in_an_undeclared_encoding_is_unreadable_and_names_the_fix(tmp_path):
+    path = write(tmp_path / "r.csv", HEADER + "b1,B1,Café,2024-01-01,,5,,\n", encoding="cp1252")
+    with pytest.raises(UnreadableFileError, match=r"r.csv: not valid utf-8 \(byte 97") as error:
         inspect_landing_file(path, CONTRACTS["rent_payments"])
-    with pytest.raises(UnreadableFileError, match="not valid UTF-8"):
+    assert "set csv.encoding:" in error.value.reason
+    with pytest.raises(UnreadableFileError, match="not valid utf-8"):
         ingest_file(path, CONTRACTS["rent_payments"])
+
+
+def test_a_declared_encoding_is_read(tmp_path):
+    path = write(tmp_path / "r.csv", HEADER + "b1,B1,Café,2024-01-01,,5,,\n", encoding="cp1252")
+    contract = CONTRACTS["rent_payments"].model_copy(
+        update={"csv": CONTRACTS["rent_payments"].csv.model_copy(update={"encoding": "cp1252"})}
+    )
+    inspect_landing_file(path, contract)
+    assert ingest_file(path, contract).accepted["provider"].to_list() == ["Café"]
+
+
+def test_a_utf16_file_is_read_by_its_byte_order_mark(tmp_path):
+    path = write(tmp_path / "r.csv", HEADER + "b1,B1,Café,2024-01-01,,5,,\n", encoding="utf-16")
+    inspect_landing_file(path, CONTRACTS["rent_payments"])
+    assert ingest_file(path, CONTRACTS["rent_payments"]).accepted["provider"].to_list() == ["Café"]
 
 
 def test_file_missing_a_required_column_names_it(tmp_path):
@@ -137,8 +153,14 @@ def test_file_missing_a_required_column_names_it(tmp_path):
 
 
 def test_unsupported_extension_is_refused(tmp_path):
+    path = write(tmp_path / "r.pdf", "whatever")
+    with pytest.raises(UnreadableFileError, match="unsupported file type '.pdf'"):
+        inspect_landing_file(path, CONTRACTS["rent_payments"])
+
+
+def test_a_format_the_contract_does_not_list_is_refused_by_name(tmp_path):
     path = write(tmp_path / "r.xlsx", "whatever")
-    with pytest.raises(UnreadableFileError, match="unsupported file type '.xlsx'"):
+    with pytest.raises(UnreadableFileError, match="excel files are not accepted for source"):
         inspect_landing_file(path, CONTRACTS["rent_payments"])
 
 

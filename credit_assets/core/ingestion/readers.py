@@ -1,0 +1,331 @@
+"""Reading a landing file as its contract says it is written: format, compression,
+encoding, CSV dialect, banner lines, Excel sheet and header names.
+
+Every reader returns the rows as delivered (text columns stay text, so a bad value can
+be quarantined with the row) under stable header names: a blank header is called
+`column_<position>` and a repeated one `<name>_2`, `<name>_3`, in `infer`, `check` and
+ingestion alike (`stable_header_names`).
+
+Decoding streams: a non-UTF-8 file is transcoded to a temporary UTF-8 file chunk by
+chunk (Python's incremental codecs), and a compressed one is decompressed to a
+temporary file the same way, so neither is ever held whole in memory before Polars
+parses it. Polars' own CSV reader reads only UTF-8, hence the transcoding.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from credit_assets.core.contracts import LINEAGE_COLUMNS, CsvOptions, ExcelOptions
+
+LANDING_EXTENSIONS: dict[str, str] = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
+    ".xls": "excel",
+    ".ods": "excel",
+}
+COMPRESSIONS = {".gz": "gzip", ".zip": "zip"}
+SUPPORTED_NAMES = ", ".join(sorted(LANDING_EXTENSIONS)) + " (CSV and JSON lines also as .gz or .zip)"
+Compression = Literal["gzip", "zip"] | None
+CHUNK = 1 << 20
+# A byte-order mark says what a file is, whatever the contract says.
+BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+class ReadError(ValueError):
+    """What is wrong with a file as a whole; the caller names the file."""
+
+
+@dataclass(frozen=True)
+class LandingFormat:
+    """How a file's name says it is stored: its format and its compression, if any."""
+
+    format: str
+    compression: Compression = None
+
+
+def landing_format(name: str) -> LandingFormat | None:
+    """`applications.csv.gz` -> csv, gzip; `book.xlsx` -> excel; None for anything else.
+
+    A `.zip` alone is taken as one compressed CSV (as spreadsheet tools write it); the
+    member's own extension is checked when it is opened.
+    """
+    path = Path(name.lower())
+    compression = COMPRESSIONS.get(path.suffix)
+    if compression is not None:
+        inner = Path(path.stem).suffix
+        if compression == "zip" and inner == "":
+            return LandingFormat("csv", "zip")
+        fmt = LANDING_EXTENSIONS.get(inner)
+        if fmt not in ("csv", "jsonl"):
+            return None
+        return LandingFormat(fmt, compression)  # type: ignore[arg-type]
+    fmt = LANDING_EXTENSIONS.get(path.suffix)
+    return LandingFormat(fmt) if fmt is not None else None
+
+
+@contextmanager
+def decompressed(path: Path, compression: Compression) -> Iterator[Path]:
+    """The file's content as a local uncompressed file for the duration of the block."""
+    if compression is None:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="credit-unpack-") as tmp:
+        target = Path(tmp) / Path(path.name).stem
+        try:
+            if compression == "gzip":
+                with gzip.open(path, "rb") as src, target.open("wb") as dst:
+                    shutil.copyfileobj(src, dst, CHUNK)
+            else:
+                with zipfile.ZipFile(path) as archive:
+                    members = [m for m in archive.infolist() if not m.is_dir()]
+                    members = [m for m in members if not Path(m.filename).name.startswith(".")]
+                    if len(members) != 1:
+                        names = ", ".join(m.filename for m in members[:5]) or "none"
+                        raise ReadError(
+                            f"a .zip must hold exactly one file, it holds {len(members)} ({names})"
+                        )
+                    with archive.open(members[0]) as src, target.open("wb") as dst:
+                        shutil.copyfileobj(src, dst, CHUNK)
+        except (OSError, EOFError, zipfile.BadZipFile, gzip.BadGzipFile) as exc:
+            raise ReadError(f"not a readable {compression} file ({exc})") from exc
+        yield target
+
+
+def sniff_bom(head: bytes) -> str | None:
+    """The encoding a byte-order mark at the start of `head` declares, if any."""
+    return next((encoding for bom, encoding in BOMS if head.startswith(bom)), None)
+
+
+def effective_encoding(path: Path, declared: str) -> str:
+    """The contract's encoding, unless the file starts with a byte-order mark."""
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    return sniff_bom(head) or declared
+
+
+def _is_utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name == "utf-8"
+
+
+def encoding_hint(sample: bytes) -> str:
+    """What charset-normalizer makes of a sample, as advice for the reader of an error."""
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample).best()
+    if best is None:
+        return "no text encoding fits; is it a text file?"
+    return f"it looks like {best.encoding}: set csv.encoding: {best.encoding} in the contract"
+
+
+@contextmanager
+def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
+    """The file as UTF-8 for the block: checked in place when it is UTF-8 (a UTF-8 BOM is
+    fine, Polars skips it), else transcoded chunk by chunk to a temporary file. Raises
+    ReadError at the first byte that is not valid in the encoding, with a guess of what
+    the file really is."""
+    encoding = effective_encoding(path, encoding)
+    in_place = _is_utf8(encoding) or codecs.lookup(encoding).name == "utf-8-sig"
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    with tempfile.TemporaryDirectory(prefix="credit-decode-") as tmp:
+        target = Path(tmp) / path.name
+        offset = 0
+        with path.open("rb") as src, (nullcontext() if in_place else target.open("wb")) as dst:
+            while block := src.read(CHUNK):
+                try:
+                    text = decoder.decode(block)
+                except UnicodeDecodeError as exc:
+                    position = offset + exc.start
+                    bad = block[exc.start : exc.start + 1]
+                    raise ReadError(
+                        f"not valid {encoding} (byte {position}: {bad!r}); "
+                        + encoding_hint(block[: 1 << 16])
+                    ) from exc
+                if dst is not None:
+                    dst.write(text.encode("utf-8"))
+                offset += len(block)
+            try:
+                tail = decoder.decode(b"", final=True)
+            except UnicodeDecodeError as exc:
+                raise ReadError(f"not valid {encoding} (the file ends inside a character)") from exc
+            if dst is not None:
+                dst.write(tail.encode("utf-8"))
+        yield path if in_place else target
+
+
+def stable_header_names(names: list[str | None]) -> tuple[list[str], list[str]]:
+    """(names, what was renamed): a blank name becomes `column_<position>` (1-based), a
+    repeated one `<name>_2`, `<name>_3`; surrounding spaces are kept out of a name."""
+    result: list[str] = []
+    notes: list[str] = []
+    seen: dict[str, int] = {}
+    for position, raw in enumerate(names, start=1):
+        name = (raw or "").strip().removeprefix("\ufeff")
+        if not name:
+            name = f"column_{position}"
+            notes.append(f"column {position} has no header name: called {name}")
+        if name in seen:
+            count = seen[name] + 1
+            while f"{name}_{count}" in seen:
+                count += 1
+            renamed = f"{name}_{count}"
+            seen[name] = count
+            notes.append(f"header {name!r} appears again in column {position}: called {renamed}")
+            name = renamed
+        seen.setdefault(name, 1)
+        result.append(name)
+    return result, notes
+
+
+def csv_header(path: Path, options: CsvOptions) -> list[str | None]:
+    """The header fields of a UTF-8 CSV file after its banner lines (empty: no header)."""
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        for _ in range(options.skip_rows):
+            if not handle.readline():
+                return []
+        line = handle.readline()
+        while line and not line.strip():
+            line = handle.readline()
+    if not line.strip():
+        return []
+    reader = csv.reader(
+        [line],
+        delimiter=options.delimiter,
+        quotechar=options.quote_char or '"',
+        quoting=csv.QUOTE_MINIMAL if options.quote_char else csv.QUOTE_NONE,
+    )
+    return list(next(reader, []))
+
+
+def _lines_before_header(path: Path, options: CsvOptions) -> int:
+    """Banner lines plus blank lines up to and including the header line."""
+    skipped = 0
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        for _ in range(options.skip_rows):
+            handle.readline()
+            skipped += 1
+        for line in handle:
+            skipped += 1
+            if line.strip():
+                break
+    return skipped
+
+
+def read_csv_text(path: Path, options: CsvOptions) -> tuple[pl.DataFrame, list[str]]:
+    """A UTF-8 CSV file as text columns under stable header names, and the renaming notes.
+
+    Rows whose every field is empty (blank lines, trailing or not) are dropped; the
+    `_row_number` of the others is their position among the data lines.
+    """
+    header = csv_header(path, options)
+    if not header:
+        raise ReadError("empty file (no header)")
+    names, notes = stable_header_names(header)
+    try:
+        frame = pl.read_csv(
+            path,
+            has_header=False,
+            skip_lines=_lines_before_header(path, options),
+            new_columns=names,
+            schema={name: pl.String for name in names},
+            separator=options.delimiter,
+            quote_char=options.quote_char,
+            infer_schema=False,
+            truncate_ragged_lines=True,
+            raise_if_empty=False,
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise ReadError(f"not a parseable CSV file ({exc})") from exc
+    return _numbered_without_blank_rows(frame), notes
+
+
+def read_excel_text(path: Path, options: ExcelOptions) -> tuple[pl.DataFrame, list[str]]:
+    """One sheet of a workbook as text columns under stable header names (calamine, through
+    `fastexcel`: .xlsx, .xlsm, .xls and .ods). Dates come as ISO text."""
+    import fastexcel
+
+    try:
+        workbook = fastexcel.read_excel(path)
+    except Exception as exc:  # fastexcel raises its own error types for damaged files
+        raise ReadError(f"not a readable workbook ({exc})") from exc
+    sheets = workbook.sheet_names
+    sheet = options.sheet
+    if isinstance(sheet, int) and not 0 <= sheet < len(sheets):
+        raise ReadError(f"excel.sheet {sheet} does not exist; the sheets are {sheets}")
+    if isinstance(sheet, str) and sheet not in sheets:
+        raise ReadError(f"no sheet {sheet!r} in the workbook; its sheets are {sheets}")
+    try:
+        table = workbook.load_sheet(
+            sheet, header_row=None, skip_rows=options.skip_rows, dtypes="string"
+        ).to_polars()
+    except Exception as exc:
+        raise ReadError(f"sheet {sheet!r} cannot be read ({exc})") from exc
+    if table.height == 0:
+        raise ReadError(f"sheet {sheets[sheet] if isinstance(sheet, int) else sheet!r} is empty")
+    header = [None if v is None else str(v) for v in table.row(0)]
+    names, notes = stable_header_names(header)
+    frame = table.slice(1).rename(dict(zip(table.columns, names, strict=True)))
+    frame = frame.with_columns(pl.all().cast(pl.String).str.replace(r"^(\d{4}-\d\d-\d\d) 00:00:00$", "$1"))
+    return _numbered_without_blank_rows(frame), notes
+
+
+def _numbered_without_blank_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    reserved = [c for c in frame.columns if c in LINEAGE_COLUMNS]
+    if reserved:
+        raise ReadError(
+            f"column(s) {', '.join(reserved)} are reserved for lineage; rename them in the file"
+        )
+    numbered = frame.with_row_index("_row_number", offset=1).with_columns(
+        pl.col("_row_number").cast(pl.Int64)
+    )
+    if not frame.columns:
+        return numbered
+    blank = pl.all_horizontal(
+        pl.col(c).is_null() | (pl.col(c).cast(pl.String).str.strip_chars() == "")
+        for c in frame.columns
+    )
+    return numbered.filter(~blank)
+
+
+def read_head_bytes(path: Path, compression: Compression, size: int = 65536) -> bytes:
+    """The first bytes of the (uncompressed) content, for sniffing."""
+    if compression == "gzip":
+        with gzip.open(path, "rb") as handle:
+            return handle.read(size)
+    if compression == "zip":
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            if not members:
+                return b""
+            with archive.open(members[0]) as handle:
+                return handle.read(size)
+    with path.open("rb") as handle:
+        return handle.read(size)
+
+
+def decode_sample(head: bytes, encoding: str) -> str:
+    """A sample's text in an encoding, tolerating a character cut at the sample's end."""
+    return io.TextIOWrapper(io.BytesIO(head), encoding=encoding, errors="ignore").read()
