@@ -175,7 +175,9 @@ def _check_columns(
     columns = [c for c in frame.columns if c != "_row_number"]
     missing = [h for h in contract.required_headers if h not in columns]
     if missing:
-        raise UnreadableFileError(path, missing_columns_reason(missing, columns, contract, text_file))
+        raise UnreadableFileError(
+            path, missing_columns_reason(missing, columns, contract, text_file)
+        )
 
 
 SEPARATOR_NAMES = {";": "';'", "\t": "a tab", "|": "'|'", ",": "','"}
@@ -339,11 +341,26 @@ def typed_value(column: ColumnSpec, raw: pl.Expr, numbers: CsvOptions | None = N
 
 
 def number_text(text: pl.Expr, numbers: CsvOptions) -> pl.Expr:
-    """A number as written with a decimal comma or thousands separators, as plain text."""
-    if numbers.thousands is not None:
-        text = text.str.replace_all(numbers.thousands, "", literal=True)
-    if numbers.decimal == ",":
-        text = text.str.replace_all(",", ".", literal=True)
+    """A number as written with a decimal comma or thousands separators, as plain text.
+
+    Strict, so that nothing is misread: a thousands separator must group digits by three
+    (`1.169,94`, not `1.16`), and a point in a decimal-comma file without `.` thousands is
+    not a number at all; either is quarantined as "not a valid float".
+    """
+    separator, decimal = numbers.thousands, numbers.decimal
+    if separator is not None:
+        grouped = rf"^[+-]?\d{{1,3}}(?:[{separator}]\d{{3}})+(?:[{decimal}]\d*)?$"
+        text = (
+            pl.when(text.str.contains(separator, literal=True) & ~text.str.contains(grouped))
+            .then(None)
+            .otherwise(text.str.replace_all(separator, "", literal=True))
+        )
+    if decimal == ",":
+        text = (
+            pl.when(text.str.contains(".", literal=True))
+            .then(None)
+            .otherwise(text.str.replace_all(",", ".", literal=True))
+        )
     return text
 
 
@@ -459,9 +476,12 @@ def excel_serial(text: pl.Expr) -> pl.Expr:
     days = text.cast(pl.Float64, strict=False)
     valid = days.is_finite() & (days >= 1) & (days < 2_958_466)  # up to 9999-12-31
     millis = (days * 86_400_000).round(0).cast(pl.Int64)
-    return pl.when(valid).then(pl.lit(EXCEL_EPOCH) + pl.duration(milliseconds=millis)).otherwise(
-        None
-    ).cast(pl.Datetime("us"))
+    return (
+        pl.when(valid)
+        .then(pl.lit(EXCEL_EPOCH) + pl.duration(milliseconds=millis))
+        .otherwise(None)
+        .cast(pl.Datetime("us"))
+    )
 
 
 def signed_by(column: ColumnSpec, other: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
@@ -478,8 +498,10 @@ def signed_by(column: ColumnSpec, other: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     problem = (
         pl.when(~known.fill_null(False))
         .then(
-            pl.lit(f"{column.name}: sign unknown, {rule.column} is neither a negative nor a "
-                   "positive value: '")
+            pl.lit(
+                f"{column.name}: sign unknown, {rule.column} is neither a negative nor a "
+                "positive value: '"
+            )
             + other.cast(pl.String).fill_null("").str.slice(0, 40)
             + pl.lit("'")
         )

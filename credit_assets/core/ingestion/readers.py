@@ -44,7 +44,9 @@ LANDING_EXTENSIONS: dict[str, str] = {
     ".ods": "excel",
 }
 COMPRESSIONS = {".gz": "gzip", ".zip": "zip"}
-SUPPORTED_NAMES = ", ".join(sorted(LANDING_EXTENSIONS)) + " (CSV and JSON lines also as .gz or .zip)"
+SUPPORTED_NAMES = (
+    ", ".join(sorted(LANDING_EXTENSIONS)) + " (CSV and JSON lines also as .gz or .zip)"
+)
 Compression = Literal["gzip", "zip"] | None
 CHUNK = 1 << 20
 # A byte-order mark says what a file is, whatever the contract says.
@@ -153,7 +155,7 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="credit-decode-") as tmp:
         target = Path(tmp) / path.name
         offset = 0
-        with path.open("rb") as src, (nullcontext() if in_place else target.open("wb")) as dst:
+        with path.open("rb") as src, nullcontext() if in_place else target.open("wb") as dst:
             while block := src.read(CHUNK):
                 try:
                     text = decoder.decode(block)
@@ -288,7 +290,9 @@ def read_excel_text(path: Path, options: ExcelOptions) -> tuple[pl.DataFrame, li
     header = [None if v is None else str(v) for v in table.row(0)]
     names, notes = stable_header_names(header)
     frame = table.slice(1).rename(dict(zip(table.columns, names, strict=True)))
-    frame = frame.with_columns(pl.all().cast(pl.String).str.replace(r"^(\d{4}-\d\d-\d\d) 00:00:00$", "$1"))
+    frame = frame.with_columns(
+        pl.all().cast(pl.String).str.replace(r"^(\d{4}-\d\d-\d\d) 00:00:00$", "$1")
+    )
     return _numbered_without_blank_rows(frame), notes
 
 

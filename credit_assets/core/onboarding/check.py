@@ -28,9 +28,8 @@ from credit_assets.core.contracts import (
 from credit_assets.core.ingestion.files import (
     UnreadableFileError,
     file_format,
-    read_landing_file,
-    typed_value,
-    value_problem,
+    read_delivered,
+    validate_records,
 )
 from credit_assets.core.onboarding.inference import (
     REASONED_KINDS,
@@ -204,18 +203,26 @@ def _outcomes_label_beside(path: Path) -> bool:
 
 
 def sample_problems(contract: Contract, sample: Path) -> list[str]:
-    """What ingesting `sample` with `contract` would refuse or quarantine, per column."""
+    """What ingesting `sample` with `contract` would refuse or quarantine, per column.
+
+    The sample is read with the contract's own `csv:`/`excel:` options and its rows are
+    judged by ingestion's own `validate_records`, so check and ingestion never disagree.
+    """
     where = f"sample {sample.name}"
     try:
-        file_format(sample, contract)
-        frame = read_landing_file(sample, reading_contract(contract.name))
+        fmt = file_format(sample, contract)
+        delivered = read_delivered(sample, reading_contract(contract.name, like=contract))
     except UnreadableFileError as exc:
         return [f"{where}: {exc.reason}"]
-    problems = []
+    problems = [f"{WARNING}{where}: {note}" for note in delivered.header_notes]
+    frame = delivered.frame.rename(
+        {h: n for h, n in contract.header_renames.items() if h in delivered.frame.columns}
+    )
     in_file = [c for c in frame.columns if c not in ("_row_number", "_malformed")]
     for name, spec in contract.columns.items():
         if name not in in_file and spec.required:
-            problems.append(f"{where}: column {name!r} is missing (the file would be refused)")
+            shown = f"{name!r}" + (f" (header {spec.header!r})" if spec.header else "")
+            problems.append(f"{where}: column {shown} is missing (the file would be refused)")
     problems += [
         f"{where}: column {name!r} is not in the contract (ingestion drops it)"
         for name in in_file
@@ -224,34 +231,45 @@ def sample_problems(contract: Contract, sample: Path) -> list[str]:
     if "_malformed" in frame.columns:
         lines = frame.get_column("_malformed").is_not_null().sum()
         problems.append(f"{where}: {lines} line(s) are not JSON objects (quarantined)")
-    for name, spec in contract.columns.items():
-        if name not in in_file:
-            continue
-        reason = value_problem(spec, pl.col(name), typed_value(spec, pl.col(name)))
-        try:
-            bad = frame.select("_row_number", reason.alias("_reason")).drop_nulls("_reason")
-        except pl.exceptions.PolarsError as exc:
-            problems.append(f"{where}: column {name!r} makes ingestion fail: {exc}")
-            continue
-        if bad.height:
-            row, first = bad.row(0)
+    # The columns the file has are judged as ingestion judges them; a missing one is
+    # reported above, not once per row.
+    present = {
+        name: spec
+        for name, spec in contract.columns.items()
+        if name in in_file and (spec.sign_from is None or spec.sign_from.column in in_file)
+    }
+    keys = contract.keys if all(k in present for k in contract.keys) else []
+    judged = contract.model_copy(update={"columns": present, "keys": keys})
+    try:
+        _, rejected = validate_records(
+            frame,
+            judged,
+            source_file=sample.name,
+            sha256="",
+            numbers=contract.csv if fmt.format == "csv" else None,
+        )
+    except pl.exceptions.PolarsError as exc:
+        return [*problems, f"{where}: the contract makes ingestion fail: {exc}"]
+    by_column: dict[str, tuple[int, int, str]] = {}
+    for row, reasons in rejected.select("row_number", "reason").iter_rows():
+        for reason in str(reasons).split("; "):
+            column = reason.split(":", 1)[0] if ":" in reason else reason
+            count, first_row, first = by_column.get(column, (0, row, reason))
+            by_column[column] = (count + 1, first_row, first)
+    for column, (count, row, first) in by_column.items():
+        if column.startswith("duplicate key"):
             problems.append(
-                f"{where}: {bad.height} row(s) would be quarantined for column {name!r}; "
+                f"{where}: {count} row(s) repeat a key ({', '.join(contract.keys)}) seen "
+                f"earlier in the file (quarantined); first, row {row}"
+            )
+        elif column in contract.columns:
+            problems.append(
+                f"{where}: {count} row(s) would be quarantined for column {column!r}; "
                 f"first, row {row}: {first}"
             )
-    keys = [k for k in contract.keys if k in in_file]
-    if keys and keys == contract.keys:
-        typed = frame.select(
-            "_row_number",
-            *[typed_value(contract.columns[k], pl.col(k)).alias(f"_key_{k}") for k in keys],
-        )
-        repeated = typed.filter(
-            pl.int_range(pl.len()).over([f"_key_{k}" for k in keys], order_by="_row_number") > 0
-        )
-        if repeated.height:
+        else:
             problems.append(
-                f"{where}: {repeated.height} row(s) repeat a key ({', '.join(keys)}) seen "
-                f"earlier in the file (quarantined); first, row {repeated.row(0)[0]}"
+                f"{where}: {count} row(s) would be quarantined; first, row {row}: {first}"
             )
     return problems
 

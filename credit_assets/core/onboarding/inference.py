@@ -12,6 +12,7 @@ also what ingestion would make of it.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import textwrap
@@ -27,9 +28,11 @@ from pydantic import ValidationError
 
 from credit_assets.core.contracts import (
     ALL_FORMATS,
+    EXCEL_SERIAL,
     ColumnSpec,
     ColumnType,
     Contract,
+    CsvOptions,
     Role,
     SourceKind,
 )
@@ -38,9 +41,12 @@ from credit_assets.core.contracts import (
 from credit_assets.core.ingestion.files import (
     UnreadableFileError,
     file_format,
-    read_landing_file,
+    number_text,
+    read_delivered,
     typed_value,
 )
+from credit_assets.core.ingestion.readers import ReadError
+from credit_assets.core.onboarding.dialect import Detected, detect_reading
 
 SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 MAX_ALLOWED_VALUES = 20
@@ -101,6 +107,37 @@ PROXY_ROLE_WORDS: tuple[tuple[Role, frozenset[str], tuple[tuple[str, ...], ...]]
     (Role.PROXY_ZIP, frozenset({"zip", "zipcode", "zcta", "zcta5"}), (("postal", "code"),)),
     (Role.PROXY_TRACT, frozenset({"tract", "geoid"}), (("census", "tract"),)),
 )
+
+# Date spellings tried on a text column, most common in lenders' exports first; day-first
+# before month-first, since where both read every value (every day <= 12) the draft says so.
+DATE_FORMATS = (
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%d.%m.%Y",
+    "%d-%m-%Y",
+    "%Y/%m/%d",
+    "%d/%m/%y",
+    "%m/%d/%y",
+    "%d.%m.%y",
+    "%Y%m%d",
+    "%y%m%d",
+)
+DATETIME_FORMATS = (
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+)
+# A whole number is a date only in a column named like one (240105 may be an amount).
+DATE_WORDS = _word_set(
+    "date dates day dt datum tag time timestamp booked booking posted posting created"
+    " valuta value settled settlement due paid opened closed"
+)
+EXCEL_SERIAL_RANGE = (20_000, 60_000)  # 1954-10-03 to 2064-04-09
+MONTH_FIRST = ("%m/%d/%Y", "%m/%d/%y", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M")
+CODE_WORDS = _word_set("code codes cd type typ class category cat grade kind status")
 
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _PLAIN_INT = re.compile(r"^[+-]?(0|[1-9]\d{0,14})$")  # no leading zeros, exact in float64
@@ -198,9 +235,11 @@ class ColumnProfile:
     typed_counts: list[int] = field(default_factory=list)
     text_counts: dict[str, int] = field(default_factory=dict)
     missing_markers: dict[str, int] = field(default_factory=dict)  # see `_missing_markers`
+    format: str | None = None  # a date or datetime column's `format:`, when not ISO
+    format_note: str | None = None  # how the format was chosen, for the reviewer
 
 
-def _probe_type(values: pl.Series) -> ColumnType:
+def _probe_type(values: pl.Series, numbers: CsvOptions | None = None) -> ColumnType:
     """The narrowest contract type under which ingestion accepts every (non-empty) value."""
     if values.is_empty():
         return "string"
@@ -208,13 +247,20 @@ def _probe_type(values: pl.Series) -> ColumnType:
 
     def accepted(column_type: ColumnType) -> bool:
         spec = ColumnSpec(name="v", type=column_type, role=Role.FEATURE)
-        return frame.select(typed_value(spec, pl.col("v")).null_count()).item() == 0
+        return frame.select(typed_value(spec, pl.col("v"), numbers).null_count()).item() == 0
 
     if values.str.to_lowercase().is_in(["true", "false"]).all():
         return "bool"
     if values.str.contains(r"^[+-]?0\d").any():
         return "string"  # a code with leading zeros (a postcode, an account number) is text
-    if values.str.contains(_PLAIN_INT.pattern).all() and accepted("int"):
+    plain = (
+        values.to_frame("v").select(number_text(pl.col("v"), numbers))["v"] if numbers else values
+    )
+    if (
+        plain.is_not_null().all()
+        and plain.str.contains(_PLAIN_INT.pattern).all()
+        and accepted("int")
+    ):
         return "int"
     if accepted("float"):
         return "float"
@@ -223,6 +269,52 @@ def _probe_type(values: pl.Series) -> ColumnType:
     if accepted("datetime"):
         return "datetime"
     return "string"
+
+
+def date_format(
+    values: pl.Series, name: str, probed: ColumnType
+) -> tuple[ColumnType, str, str] | None:
+    """(date or datetime, its `format:`, how it was chosen) when every value of a text
+    column (or of a whole-number column named like a date) reads as one spelling of a date."""
+    if values.is_empty():
+        return None
+    named_like_date = bool(DATE_WORDS.intersection(_tokens(name)))
+    if probed in ("int", "float"):
+        if not named_like_date:
+            return None
+        numbers = values.cast(pl.Float64, strict=False)
+        low, high = EXCEL_SERIAL_RANGE
+        if numbers.is_between(low, high).all():
+            whole = (numbers == numbers.round(0)).all()
+            return (
+                "date" if whole else "datetime",
+                EXCEL_SERIAL,
+                "Excel serial day numbers, detected",
+            )
+        candidates: tuple[str, ...] = ("%Y%m%d", "%y%m%d")
+    elif probed == "string":
+        candidates = DATE_FORMATS + DATETIME_FORMATS
+    else:
+        return None
+    frame = values.to_frame("v")
+    readable = []
+    for fmt in candidates:
+        column_type: ColumnType = "datetime" if "%H" in fmt else "date"
+        spec = ColumnSpec(name="v", type=column_type, role=Role.FEATURE, format=fmt)
+        if frame.select(typed_value(spec, pl.col("v")).null_count()).item() == 0:
+            readable.append((column_type, fmt))
+    if not readable:
+        return None
+    column_type, fmt = readable[0]
+    others = [f for _, f in readable[1:] if f in MONTH_FIRST or fmt in MONTH_FIRST]
+    if others:
+        how = (
+            f"dates as {fmt}, detected; {others[0]} reads every value too (no day above 12): "
+            "check which the lender means"
+        )
+    else:
+        how = f"dates as {fmt}, detected"
+    return column_type, fmt, how
 
 
 def _missing_markers(values: pl.Series) -> dict[str, int]:
@@ -244,23 +336,41 @@ def _delivered_text(sample: pl.DataFrame, name: str) -> pl.Series:
     return sample.select(text.filter(text != "")).get_column(name)
 
 
-def _typed_sample(sample: pl.DataFrame, types: dict[str, ColumnType]) -> pl.DataFrame:
+def _typed_sample(
+    sample: pl.DataFrame,
+    types: dict[str, ColumnType],
+    formats: dict[str, str],
+    numbers: CsvOptions | None,
+) -> pl.DataFrame:
     return sample.select(
-        typed_value(ColumnSpec(name=name, type=t, role=Role.FEATURE), pl.col(name)).alias(name)
+        typed_value(
+            ColumnSpec(name=name, type=t, role=Role.FEATURE, format=formats.get(name)),
+            pl.col(name),
+            numbers,
+        ).alias(name)
         for name, t in types.items()
     )
 
 
-def profile_columns(sample: pl.DataFrame) -> dict[str, ColumnProfile]:
+def profile_columns(
+    sample: pl.DataFrame, numbers: CsvOptions | None = None
+) -> dict[str, ColumnProfile]:
     """Type, nullability, range and values of every column of a sample read as delivered.
 
-    Types come from the ingestion rules; pandera's schema inference on the typed sample
-    then gives the dtype, nullability and min/max checks, and what it lacks (the distinct
-    values of a low-cardinality column) is counted here.
+    Types come from the ingestion rules (with the file's decimal comma and thousands
+    separator, and any date spelling in `DATE_FORMATS`); pandera's schema inference on the
+    typed sample then gives the dtype, nullability and min/max checks, and what it lacks
+    (the distinct values of a low-cardinality column) is counted here.
     """
     texts = {name: _delivered_text(sample, name) for name in sample.columns}
-    types = {name: _probe_type(values) for name, values in texts.items()}
-    typed = _typed_sample(sample, types)
+    types = {name: _probe_type(values, numbers) for name, values in texts.items()}
+    formats: dict[str, str] = {}
+    format_notes: dict[str, str] = {}
+    for name, values in texts.items():
+        dated = date_format(values, name, types[name])
+        if dated is not None:
+            types[name], formats[name], format_notes[name] = dated
+    typed = _typed_sample(sample, types, formats, numbers)
     non_empty = [name for name in typed.columns if typed[name].null_count() < typed.height]
     inferred = infer_schema(
         typed.select(non_empty).to_pandas(use_pyarrow_extension_array=True)
@@ -293,6 +403,8 @@ def profile_columns(sample: pl.DataFrame) -> dict[str, ColumnProfile]:
             )
         if types[name] == "string":
             profile = replace(profile, missing_markers=_missing_markers(texts[name]))
+        if name in formats:
+            profile = replace(profile, format=formats[name], format_note=format_notes[name])
         profiles[name] = profile
     return profiles
 
@@ -355,6 +467,10 @@ class InferredContract:
         }
         if contract.timestamp is not None:
             top["timestamp"] = contract.timestamp
+        if contract.csv != CsvOptions() and set(contract.formats) & {"csv", "jsonl"}:
+            top["csv"] = contract.csv.model_dump(exclude_defaults=True)
+        if "excel" in contract.formats:
+            top["excel"] = contract.excel.model_dump()
         lines += [f"{key}: {_flow(value)}" for key, value in top.items()]
         lines.append("columns:")
         for name, spec in contract.columns.items():
@@ -428,7 +544,14 @@ def infer_contract(
         raise ValueError(f"unknown source kind {kind!r}; one of {kinds}") from None
     if sample_rows < 1:
         raise ValueError(f"sample_rows must be at least 1, got {sample_rows}")
-    raw = read_landing_file(path, reading_contract(name))
+    try:
+        detected = detect_reading(path)
+    except ReadError as exc:
+        raise UnreadableFileError(path, str(exc)) from exc
+    reader = reading_contract(name, detected=detected)
+    fmt = file_format(path, reader).format
+    delivered = read_delivered(path, reader)
+    raw = delivered.frame
     malformed = 0
     if "_malformed" in raw.columns:
         malformed = int(raw.get_column("_malformed").is_not_null().sum())
@@ -439,13 +562,17 @@ def infer_contract(
     sample = raw.sample(n=sample_rows, seed=0) if raw.height > sample_rows else raw
     if label is not None and label not in sample.columns:
         raise ValueError(f"--label {label!r} is not a column of {path.name}: {sample.columns}")
-    profiles = profile_columns(sample)
+    profiles = profile_columns(sample, detected.csv if fmt == "csv" else None)
     drafter = _Drafter(name, source_kind, profiles, label=label, bad=bad)
     columns = drafter.columns()
-    guesses = drafter.guesses
+    guesses = [*detected.notes, *delivered.header_notes, *drafter.guesses]
     if malformed:
         guesses.insert(0, f"{malformed} line(s) of the file are not JSON objects and were skipped")
-    fmt = file_format(path, reading_contract(name)).format
+    reading: dict[str, Any] = {}
+    if fmt in ("csv", "jsonl") and detected.csv != CsvOptions():
+        reading["csv"] = detected.csv.model_dump(exclude_defaults=True)
+    if fmt == "excel":
+        reading["excel"] = detected.excel.model_dump()
     raw_contract = {
         "name": name,
         "kind": source_kind.value,
@@ -453,6 +580,7 @@ def infer_contract(
         "formats": [fmt],
         "keys": drafter.keys,
         **({"timestamp": drafter.timestamp} if drafter.timestamp else {}),
+        **reading,
         "columns": columns,
     }
     try:
@@ -472,9 +600,19 @@ def infer_contract(
     )
 
 
-def reading_contract(name: str) -> Contract:
-    """A contract that makes the ingestion reader read any file as delivered."""
-    return Contract(name=name, kind=SourceKind.GENERIC, formats=list(ALL_FORMATS), columns={})
+def reading_contract(
+    name: str, *, like: Contract | None = None, detected: Detected | None = None
+) -> Contract:
+    """A contract that makes the ingestion reader read any file as delivered, with the
+    `csv:`/`excel:` options of a contract (`like`) or of what was detected."""
+    options: dict[str, Any] = {}
+    if like is not None:
+        options = {"csv": like.csv, "excel": like.excel}
+    elif detected is not None:
+        options = {"csv": detected.csv, "excel": detected.excel}
+    return Contract(
+        name=name, kind=SourceKind.GENERIC, formats=list(ALL_FORMATS), columns={}, **options
+    )
 
 
 class _Drafter:
@@ -565,7 +703,7 @@ class _Drafter:
         elif idish and unique and p.type in ("string", "int") and not self.keys:
             role, note = Role.ID, "record id and key: named like an id, unique in the sample"
             self.keys.append(p.name)
-        elif idish:
+        elif idish and not self._code_like(p):
             role, note = Role.IGNORE, "named like an id but not a unique key"
         elif p.type in ("date", "datetime"):
             if self.timestamp is None and TIMESTAMP_WORDS.intersection(tokens):
@@ -577,15 +715,30 @@ class _Drafter:
             role, note = proxied, "BISG input: fairness testing only, never a model input"
             column_type = "string"  # ZIP codes and tracts keep their leading zeros
             self.proxies.add(proxied)
-        elif PROXY_WORDS.intersection(tokens) or _has_phrase(tokens, PROXY_PHRASES):
-            role, note = Role.IGNORE, "geography or a name can stand in for protected traits"
         elif column_type == "string" and unique and p.present > MAX_ALLOWED_VALUES:
             role, note = Role.IGNORE, "text unique on every row: an identifier or free text"
+        elif PROXY_WORDS.intersection(tokens) or _has_phrase(tokens, PROXY_PHRASES):
+            # Drafted as a feature, never silently dropped: the proxy screen judges every
+            # feature against the protected groups at training time.
+            role, note = (
+                Role.FEATURE,
+                "possible proxy: geography or a name can stand in for a protected trait; the "
+                "proxy screen judges it at training time (role: ignore keeps it out)",
+            )
+        elif self._code_like(p):
+            role, column_type = Role.FEATURE, "category"
+            note = (
+                f"a code ({p.n_distinct} distinct values, repeated): drafted as a category, "
+                "not a number"
+            )
         else:
             role = Role.FEATURE
         if role in (Role.ID, Role.BORROWER_ID):
             column_type = "int" if p.type == "int" else "string"
         spec: dict[str, Any] = {"type": column_type, "role": role.value}
+        if p.format is not None and column_type in ("date", "datetime"):
+            spec["format"] = p.format
+            note = f"{note}; {p.format_note}" if note else str(p.format_note)
         if p.nullable:
             spec["nullable"] = True
         # Constraints only where a value is used: a bound on a carried column would
@@ -601,6 +754,14 @@ class _Drafter:
             self.comments[p.name] = note
         return spec
 
+    @staticmethod
+    def _code_like(p: ColumnProfile) -> bool:
+        """A whole-number code (`BRANCH_ID`, `PRODUCT_CODE`) repeated across rows: a category."""
+        tokens = _tokens(p.name)
+        named = bool(ID_WORDS.intersection(tokens) or CODE_WORDS.intersection(tokens))
+        repeated = 0 < p.n_distinct <= MAX_ALLOWED_VALUES and p.n_distinct * 2 <= p.present
+        return named and p.type == "int" and repeated
+
     def _value_type(self, p: ColumnProfile) -> ColumnType:
         if p.type != "string":
             return p.type
@@ -611,26 +772,28 @@ class _Drafter:
         if column_type in ("int", "float") and p.minimum is not None and p.maximum is not None:
             low, high = widened_bounds(p.minimum, p.maximum)
             return {"min": low, "max": high}
-        if column_type == "category":
+        if column_type == "category" and p.text_counts:
             return {"allowed": sorted(p.text_counts)}
         return {}
 
     def _label(self, p: ColumnProfile) -> dict[str, Any]:
         # Ints stay ints (0/1); anything else is compared as the text the file holds.
         counts: dict[int | str, int]
+        value_map: dict[str, str] = {}
         if p.type == "int":
             counts = dict(zip(p.distinct, p.typed_counts, strict=True))
         else:
-            counts = {text: n for text, n in p.text_counts.items()}
+            counts, value_map = self._label_spellings(p)
         if len(counts) != 2:
             shown = ", ".join(str(v) for v in list(counts)[:5]) or "none"
             raise ValueError(
-                f"label column {p.name!r} has {p.n_distinct} distinct values ({shown}); "
-                "a label has exactly two, the bad and the good outcome"
+                f"label column {p.name!r} has {len(counts)} distinct values ({shown}) after "
+                "ignoring case and spaces; a label has exactly two, the bad and the good "
+                "outcome (a `map:` on the column can fold other spellings into them)"
             )
         values = sorted(counts, key=str)
         if self.bad is not None:
-            matches = [v for v in values if str(v) == self.bad.strip()]
+            matches = [v for v in values if str(v).lower() == self.bad.strip().lower()]
             if not matches:
                 raise ValueError(
                     f"--bad {self.bad!r} is not a value of label column {p.name!r} "
@@ -659,7 +822,48 @@ class _Drafter:
             spec["nullable"] = True
         spec["allowed"] = values
         spec["labels"] = {"bad": bad, "good": good}
+        if value_map:
+            spec["map"] = value_map
         return spec
+
+    def _label_spellings(self, p: ColumnProfile) -> tuple[dict[int | str, int], dict[str, str]]:
+        """A text label's values, spellings that differ only by case or spaces counted as
+        their most frequent one (ingestion reads them so), and a `map:` for a rare value
+        that is a near-miss of a frequent one (`godo` for `good`), each one reported."""
+        groups: dict[str, dict[str, int]] = {}
+        for text, n in p.text_counts.items():
+            groups.setdefault(text.strip().lower(), {})[text.strip()] = n
+        counts: dict[int | str, int] = {}
+        for spellings in groups.values():
+            main = max(spellings, key=lambda t: (spellings[t], t))
+            counts[main] = sum(spellings.values())
+            if len(spellings) > 1:
+                others = ", ".join(
+                    repr(t)
+                    for t in p.text_counts
+                    if t.strip().lower() == main.lower() and t != main
+                )
+                self.guesses.append(
+                    f"label {p.name}: {others} read as {main!r} (case and spaces are ignored)"
+                )
+        value_map: dict[str, str] = {}
+        if len(counts) > 2:
+            frequent = sorted(counts, key=lambda v: -counts[v])[:2]
+            for value in list(counts):
+                if value in frequent:
+                    continue
+                match = difflib.get_close_matches(
+                    str(value).lower(), [str(f).lower() for f in frequent], n=1, cutoff=0.6
+                )
+                if match and counts[value] * 10 <= max(counts.values()):
+                    target = next(str(f) for f in frequent if str(f).lower() == match[0])
+                    value_map[str(value)] = target
+                    counts[target] += counts.pop(value)
+                    self.guesses.append(
+                        f"label {p.name}: {value!r} looks like a misspelling of {target!r}: "
+                        f"map: {{{value!r}: {target!r}}} proposed; check it"
+                    )
+        return counts, value_map
 
 
 def pydantic_problems(exc: ValidationError) -> list[str]:

@@ -430,9 +430,13 @@ def test_surname_first_name_and_zip_are_proposed_as_bisg_inputs_with_leading_zer
             "Defaulted": ["yes", "no", "no", "no"] * 10,
         }
     ).write_csv(path)
-    columns = infer_contract(path, "names").contract.columns
+    draft = infer_contract(path, "names")
+    columns = draft.contract.columns
     assert columns["Last Name"].role is Role.PROXY_SURNAME
     assert columns["FirstName"].role is Role.PROXY_FIRST_NAME
     assert columns["Zip"].role is Role.PROXY_ZIP and columns["Zip"].type == "string"
-    assert columns["home_city"].role is Role.IGNORE  # geography BISG cannot read
+    # Geography BISG cannot read is drafted as a feature and flagged: the proxy screen
+    # judges it at training time; it is never silently dropped.
+    assert columns["home_city"].role is Role.FEATURE
+    assert "possible proxy" in draft.column_comments["home_city"]
     assert columns["Income"].role is Role.FEATURE

@@ -18,12 +18,15 @@ from credit_assets.core.platform.registry import get_model
 from credit_assets.core.platform.settings import Settings
 from credit_assets.core.scoring import (
     INSUFFICIENT_HISTORY,
+    NO_APPLICATION_DATA,
     MissingFeaturesError,
     ScoringModel,
     not_scorable_reason,
     scorable_expr,
 )
 from tests.support.scoring import (
+    APPLICATION_FEATURES,
+    built_application_model,
     built_model,
     built_scorecard,
     payload_features,
@@ -116,6 +119,62 @@ def test_no_alternative_data_and_no_bureau_record_is_not_scorable(
     if features:
         frame = pl.DataFrame([features], strict=False)
         assert frame.select(scorable_expr(frame.columns)).item() == scorable
+
+
+@pytest.fixture(scope="module")
+def applications_only() -> pl.DataFrame:
+    """A borrower snapshot of a lender with its application file alone: no
+    `n_alternative_sources`, no `bureau_*` column."""
+    return (
+        training_frame(rows=300, seed=13)
+        .select(APPLICATION_FEATURES)
+        .with_row_index("borrower_id")
+        .with_columns(pl.col("borrower_id").cast(pl.String))
+    )
+
+
+def application_model() -> ScoringModel:
+    settings = Settings()
+    return ScoringModel.load(settings, save_and_register(settings, built_application_model()))
+
+
+def test_a_model_on_application_attributes_alone_scores_every_applicant(
+    applications_only: pl.DataFrame,
+) -> None:
+    scored = application_model().score_frame(applications_only)
+    assert scored.height == applications_only.height == 300
+    assert scored["scorable"].mean() == 1.0
+    assert scored["score"].null_count() == 0
+
+
+def test_application_only_decisions_agree_between_rows_and_frame(
+    applications_only: pl.DataFrame,
+) -> None:
+    """The API decides with `score_rows`, batch scores with `score_frame`: the same decisions."""
+    model = application_model()
+    rows = list(applications_only.iter_rows(named=True))
+    decisions = model.score_rows(rows)
+    batch = model.score_frame(applications_only)
+    assert [d.scorable for d in decisions] == batch["scorable"].to_list()
+    assert [d.pd for d in decisions] == batch["pd"].to_list()
+    assert [d.reasons_json() for d in decisions] == batch["reasons"].to_list()
+    assert decisions == [model.score_one(row) for row in rows]
+
+
+def test_an_applicant_with_none_of_the_models_attributes_is_not_scorable(
+    applications_only: pl.DataFrame,
+) -> None:
+    model = application_model()
+    empty = dict.fromkeys(["borrower_id", *APPLICATION_FEATURES])
+    decision = model.score_one(empty)
+    assert not decision.scorable
+    assert decision.not_scorable_reason == NO_APPLICATION_DATA
+    frame = pl.concat(
+        [applications_only.head(2), pl.DataFrame([empty], schema=applications_only.schema)]
+    )
+    scored = model.score_frame(frame)
+    assert scored["scorable"].to_list() == [True, True, False]
+    assert scored["not_scorable_reason"].to_list() == [None, None, NO_APPLICATION_DATA]
 
 
 def test_a_thin_file_gets_the_reason_and_no_score(model: ScoringModel) -> None:
