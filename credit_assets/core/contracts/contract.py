@@ -97,7 +97,7 @@ class CsvOptions(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> CsvOptions:
-        if len(self.delimiter) != 1 or self.delimiter in "\r\n\"":
+        if len(self.delimiter) != 1 or self.delimiter in '\r\n"':
             raise ValueError(f"delimiter {self.delimiter!r} must be one character (, ; tab |)")
         if self.quote_char is not None and len(self.quote_char) != 1:
             raise ValueError(f"quote_char {self.quote_char!r} must be one character or null")
@@ -241,7 +241,9 @@ class ColumnSpec(BaseModel):
                 )
         if self.format is not None:
             if self.type not in ("date", "datetime"):
-                raise ValueError(f"column {self.name!r}: format applies to date or datetime columns")
+                raise ValueError(
+                    f"column {self.name!r}: format applies to date or datetime columns"
+                )
             if self.format != EXCEL_SERIAL and "%" not in self.format:
                 raise ValueError(
                     f"column {self.name!r}: format {self.format!r} is neither a strftime pattern "
