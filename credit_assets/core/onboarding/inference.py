@@ -254,7 +254,7 @@ def _probe_type(values: pl.Series, numbers: CsvOptions | None = None) -> ColumnT
     if values.str.contains(r"^[+-]?0\d").any():
         return "string"  # a code with leading zeros (a postcode, an account number) is text
     plain = (
-        values.to_frame("v").select(number_text(pl.col("v"), numbers))["v"] if numbers else values
+        values.to_frame("v").select(number_text(pl.col("v"), numbers).alias("v"))["v"] if numbers else values
     )
     if (
         plain.is_not_null().all()
@@ -835,7 +835,8 @@ class _Drafter:
             groups.setdefault(text.strip().lower(), {})[text.strip()] = n
         counts: dict[int | str, int] = {}
         for spellings in groups.values():
-            main = max(spellings, key=lambda t: (spellings[t], t))
+            # The lower-case spelling where the file has one, else the most frequent.
+            main = max(spellings, key=lambda t: (t == t.lower(), spellings[t], t))
             counts[main] = sum(spellings.values())
             if len(spellings) > 1:
                 others = ", ".join(
