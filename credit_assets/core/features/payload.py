@@ -154,7 +154,7 @@ def coerce_value(value: object, column: ColumnSpec, where: str) -> object:
     """`value` as the contract's type, or ValueError naming `where`.
 
     Accepts what JSON carries: numbers, strings (ISO dates), booleans, null. The column's
-    `map:` and `scale:` apply as ingestion applies them (`ingestion.files.typed_value`), so
+    `map:` and `scale:` apply as ingestion applies them (`ingestion.values.typed_value`), so
     a record scored inline and the same record pushed as a file give the same feature.
     """
     if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":

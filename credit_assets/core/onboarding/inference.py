@@ -38,13 +38,8 @@ from credit_assets.core.contracts import (
 )
 
 # The ingestion rules themselves: a draft typed by anything else could quarantine its own file.
-from credit_assets.core.ingestion.files import (
-    UnreadableFileError,
-    file_format,
-    number_text,
-    read_delivered,
-    typed_value,
-)
+from credit_assets.core.ingestion.files import UnreadableFileError, file_format, read_delivered
+from credit_assets.core.ingestion.values import number_text, typed_value
 from credit_assets.core.ingestion.readers import ReadError
 from credit_assets.core.onboarding.dialect import Detected, detect_reading
 
