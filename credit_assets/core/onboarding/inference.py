@@ -39,8 +39,8 @@ from credit_assets.core.contracts import (
 
 # The ingestion rules themselves: a draft typed by anything else could quarantine its own file.
 from credit_assets.core.ingestion.files import UnreadableFileError, file_format, read_delivered
-from credit_assets.core.ingestion.values import number_text, typed_value
 from credit_assets.core.ingestion.readers import ReadError
+from credit_assets.core.ingestion.values import number_text, typed_value
 from credit_assets.core.onboarding.dialect import Detected, detect_reading
 
 SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -249,7 +249,9 @@ def _probe_type(values: pl.Series, numbers: CsvOptions | None = None) -> ColumnT
     if values.str.contains(r"^[+-]?0\d").any():
         return "string"  # a code with leading zeros (a postcode, an account number) is text
     plain = (
-        values.to_frame("v").select(number_text(pl.col("v"), numbers).alias("v"))["v"] if numbers else values
+        values.to_frame("v").select(number_text(pl.col("v"), numbers).alias("v"))["v"]
+        if numbers
+        else values
     )
     if (
         plain.is_not_null().all()
