@@ -13,6 +13,7 @@ import codecs
 import hashlib
 import io
 import json
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,8 +36,8 @@ from credit_assets.core.ingestion.readers import (
     csv_header,
     decompressed,
     landing_format,
-    read_csv_text,
     read_excel_text,
+    scan_csv_text,
     stable_header_names,
 )
 from credit_assets.core.ingestion.values import (
@@ -113,8 +114,20 @@ class DeliveredRows:
     header_notes: list[str]
 
 
-def read_delivered(path: Path, contract: Contract) -> DeliveredRows:
-    """Read a landing file exactly as its contract says it is written.
+@dataclass(frozen=True)
+class ScannedRows:
+    """A landing file's rows as delivered, lazily: scanned (CSV, Parquet) or read (Excel,
+    JSON lines), with how its header was named and how its numbers are written."""
+
+    frame: pl.LazyFrame
+    columns: list[str]
+    header_notes: list[str]
+    numbers: CsvOptions | None
+
+
+def scan_delivered(path: Path, contract: Contract, stack: ExitStack) -> ScannedRows:
+    """A landing file as its contract says it is written, as a lazy frame valid while
+    `stack` is open (a decompressed or transcoded copy lives in a temporary folder).
 
     Text columns stay text so bad values can be reported; `_row_number` is the 1-based
     data row. Columns are renamed from their `header:` to the contract's names. Raises
@@ -123,28 +136,43 @@ def read_delivered(path: Path, contract: Contract) -> DeliveredRows:
     """
     fmt = file_format(path, contract)
     notes: list[str] = []
+    numbers: CsvOptions | None = None
     try:
-        with decompressed(path, fmt.compression) as plain:
-            if fmt.format == "parquet":
-                frame = _numbered(_read_parquet(path))
-            elif fmt.format == "excel":
-                frame, notes = read_excel_text(plain, contract.excel)
+        plain = stack.enter_context(decompressed(path, fmt.compression))
+        if fmt.format == "parquet":
+            frame = _numbered(_scan_parquet(plain))
+            _check_columns(path, frame.collect_schema().names(), contract, None)
+        elif fmt.format == "excel":
+            rows, notes = read_excel_text(plain, contract.excel)
+            frame = rows.lazy()
+        else:
+            text_file = stack.enter_context(as_utf8(plain, contract.csv.encoding))
+            if fmt.format == "csv":
+                frame, notes = scan_csv_text(text_file, contract.csv)
+                _check_columns(path, frame.collect_schema().names(), contract, text_file)
+                numbers = contract.csv
             else:
-                with as_utf8(plain, contract.csv.encoding) as text_file:
-                    if fmt.format == "csv":
-                        frame, notes = read_csv_text(text_file, contract.csv)
-                        _check_columns(path, frame, contract, text_file)
-                    else:
-                        data = text_file.read_bytes().removeprefix(codecs.BOM_UTF8)
-                        frame = _numbered(_read_jsonl(path, data, contract))
+                data = text_file.read_bytes().removeprefix(codecs.BOM_UTF8)
+                frame = _numbered(_read_jsonl(path, data, contract).lazy())
     except ReadError as exc:
         raise UnreadableFileError(path, str(exc)) from exc
+    columns = frame.collect_schema().names()
     if not contract.is_nested:
-        _check_columns(path, frame, contract, None)
-        frame = frame.rename(
-            {h: n for h, n in contract.header_renames.items() if h in frame.columns}
-        )
-    return DeliveredRows(frame, notes)
+        _check_columns(path, columns, contract, None)
+        renames = {h: n for h, n in contract.header_renames.items() if h in columns}
+        frame = frame.rename(renames)
+        columns = [renames.get(c, c) for c in columns]
+    return ScannedRows(frame, columns, notes, numbers)
+
+
+def read_delivered(path: Path, contract: Contract) -> DeliveredRows:
+    """`scan_delivered`, collected: the rows of a file that fits in memory."""
+    with ExitStack() as stack:
+        scanned = scan_delivered(path, contract, stack)
+        try:
+            return DeliveredRows(scanned.frame.collect(), scanned.header_notes)
+        except pl.exceptions.PolarsError as exc:
+            raise UnreadableFileError(path, f"not a parseable file ({exc})") from exc
 
 
 def read_landing_file(path: Path, contract: Contract) -> pl.DataFrame:
@@ -152,8 +180,8 @@ def read_landing_file(path: Path, contract: Contract) -> pl.DataFrame:
     return read_delivered(path, contract).frame
 
 
-def _numbered(frame: pl.DataFrame) -> pl.DataFrame:
-    reserved = [c for c in frame.columns if c in LINEAGE_COLUMNS]
+def _numbered(frame: pl.LazyFrame) -> pl.LazyFrame:
+    reserved = [c for c in frame.collect_schema().names() if c in LINEAGE_COLUMNS]
     if reserved:
         raise ReadError(
             f"column(s) {', '.join(reserved)} are reserved for lineage; rename them in the file"
@@ -163,17 +191,19 @@ def _numbered(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _read_parquet(path: Path) -> pl.DataFrame:
+def _scan_parquet(path: Path) -> pl.LazyFrame:
     try:
-        return pl.read_parquet(path)
+        frame = pl.scan_parquet(path)
+        frame.collect_schema()
     except Exception as exc:  # polars raises several error types for a damaged file
         raise ReadError(f"not a readable Parquet file ({exc})") from exc
+    return frame
 
 
 def _check_columns(
-    path: Path, frame: pl.DataFrame, contract: Contract, text_file: Path | None
+    path: Path, names: list[str], contract: Contract, text_file: Path | None
 ) -> None:
-    columns = [c for c in frame.columns if c != "_row_number"]
+    columns = [c for c in names if c != "_row_number"]
     missing = [h for h in contract.required_headers if h not in columns]
     if missing:
         raise UnreadableFileError(
@@ -323,6 +353,110 @@ class _Malformed(NamedTuple):
     line: str
 
 
+def raw_columns_of(columns: list[str]) -> list[str]:
+    """The delivered columns of a raw frame: not lineage, but `_malformed` where present."""
+    return [c for c in columns if not c.startswith("_") or c == "_malformed"]
+
+
+def checked_rows(
+    raw: pl.LazyFrame, contract: Contract, columns: list[str], numbers: CsvOptions | None
+) -> pl.LazyFrame:
+    """Raw rows with `_reason` (every problem, columns in contract order, or null) and
+    `_typed_<column>` for each contract column. Duplicate keys are not judged here."""
+    specs = list(contract.columns.values())
+    missing = [c.name for c in specs if c.name not in columns]
+    if missing:
+        raw = raw.with_columns(pl.lit(None, dtype=pl.String).alias(name) for name in missing)
+    typed_exprs = {c.name: typed_value(c, pl.col(c.name), numbers) for c in specs}
+    problems = [value_problem(c, pl.col(c.name), typed_exprs[c.name]) for c in specs]
+    for c in specs:
+        if c.sign_from is not None:
+            sign, problem = signed_by(c, pl.col(c.sign_from.column))
+            typed_exprs[c.name] = (typed_exprs[c.name].abs() * sign).cast(POLARS_TYPES[c.type])
+            problems.append(problem)
+    if "_malformed" in columns:
+        reason = (
+            pl.col("_malformed_reason")
+            if "_malformed_reason" in columns
+            else pl.lit(None, dtype=pl.String)
+        )
+        problems.insert(
+            0,
+            pl.when(pl.col("_malformed").is_not_null())
+            .then(
+                pl.concat_str(pl.lit("malformed record: "), reason.fill_null("not a JSON object"))
+            )
+            .otherwise(None),
+        )
+    reasons = pl.concat_str(problems, separator="; ", ignore_nulls=True)
+    return raw.with_columns(
+        pl.when(reasons == "").then(None).otherwise(reasons).alias("_reason"),
+        *[expr.alias(f"_typed_{name}") for name, expr in typed_exprs.items()],
+    )
+
+
+def duplicate_reason(contract: Contract) -> str:
+    return f"duplicate key ({', '.join(contract.keys)}) already in this file"
+
+
+def lineage_columns(source_file: str, sha256: str, ingested_at: datetime) -> list[pl.Expr]:
+    return [
+        pl.lit(source_file).alias("_source_file"),
+        pl.col("_row_number"),
+        pl.lit(sha256).alias("_file_sha256"),
+        pl.lit(ingested_at).cast(pl.Datetime("us")).alias("_ingested_at"),
+    ]
+
+
+def accepted_rows(
+    checked: pl.LazyFrame, contract: Contract, lineage: list[pl.Expr]
+) -> pl.LazyFrame:
+    """The rows without a problem, typed as the contract declares, with lineage."""
+    return checked.filter(pl.col("_reason").is_null()).select(
+        *[
+            pl.col(f"_typed_{c.name}").cast(POLARS_TYPES[c.type]).alias(c.name)
+            for c in contract.columns.values()
+        ],
+        *lineage,
+    )
+
+
+def record_json(columns: list[str]) -> pl.Expr:
+    """A rejected row's delivered values as one JSON object (a malformed line as itself)."""
+    delivered = [c for c in columns if c != "_malformed"]
+    as_json = (
+        pl.struct(delivered).struct.json_encode() if delivered else pl.lit("{}", dtype=pl.String)
+    )
+    if "_malformed" not in columns:
+        return as_json
+    return (
+        pl.when(pl.col("_malformed").is_not_null())
+        .then(pl.struct("_malformed").struct.json_encode())
+        .otherwise(as_json)
+    )
+
+
+def rejected_rows(
+    checked: pl.LazyFrame,
+    contract: Contract,
+    columns: list[str],
+    *,
+    source_file: str,
+    sha256: str,
+    ingested_at: datetime,
+) -> pl.LazyFrame:
+    """The rows with a problem, in the quarantine's shape (the record as delivered)."""
+    return checked.filter(pl.col("_reason").is_not_null()).select(
+        pl.lit(contract.name).alias("source"),
+        pl.lit(source_file).alias("source_file"),
+        pl.lit(sha256).alias("file_sha256"),
+        pl.col("_row_number").cast(pl.Int64).alias("row_number"),
+        pl.col("_reason").alias("reason"),
+        record_json(columns).alias("record"),
+        pl.lit(ingested_at).cast(pl.Datetime("us")).alias("quarantined_at"),
+    )
+
+
 def validate_records(
     raw: pl.DataFrame,
     contract: Contract,
@@ -332,85 +466,40 @@ def validate_records(
     ingested_at: datetime | None = None,
     numbers: CsvOptions | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split raw rows into (accepted, rejected) by the contract.
+    """Split raw rows held in memory into (accepted, rejected) by the contract.
 
     Accepted rows carry the contract's columns with the contract's types plus
     the lineage columns. Rejected rows carry the raw record as JSON and every
     problem found, columns in contract order. Within a file, a second row with
-    the same key is rejected as a duplicate of the first.
+    the same key is rejected as a duplicate of the first. (A file too large for memory
+    goes through `stream.validate_to_files`, with the same expressions.)
     """
     ingested_at = ingested_at or datetime.now(UTC).replace(tzinfo=None)
-    columns = list(contract.columns.values())
-    for column in columns:
-        if column.name not in raw.columns:
-            raw = raw.with_columns(pl.lit(None, dtype=pl.String).alias(column.name))
-    typed_exprs = {c.name: typed_value(c, pl.col(c.name), numbers) for c in columns}
-    problems = [value_problem(c, pl.col(c.name), typed_exprs[c.name]) for c in columns]
-    for c in columns:
-        if c.sign_from is not None:
-            sign, problem = signed_by(c, pl.col(c.sign_from.column))
-            typed_exprs[c.name] = (typed_exprs[c.name].abs() * sign).cast(POLARS_TYPES[c.type])
-            problems.append(problem)
-    if "_malformed" in raw.columns:
-        problems.insert(
-            0,
-            pl.when(pl.col("_malformed").is_not_null())
-            .then(
-                pl.concat_str(
-                    pl.lit("malformed record: "),
-                    (
-                        pl.col("_malformed_reason")
-                        if "_malformed_reason" in raw.columns
-                        else pl.lit(None, dtype=pl.String)
-                    ).fill_null("not a JSON object"),
-                )
-            )
-            .otherwise(None),
-        )
-    checked = raw.with_columns(
-        pl.concat_str(problems, separator="; ", ignore_nulls=True).alias("_reason"),
-        *[expr.alias(f"_typed_{name}") for name, expr in typed_exprs.items()],
-    ).with_columns(
-        pl.when(pl.col("_reason") == "").then(None).otherwise(pl.col("_reason")).alias("_reason")
-    )
+    columns = raw_columns_of(raw.columns)
+    checked = checked_rows(raw.lazy(), contract, raw.columns, numbers)
     if contract.keys:
         # Only rows that are otherwise valid compete for a key: the first one wins.
         key_cols = [f"_typed_{k}" for k in contract.keys]
         duplicate = pl.col("_reason").is_null() & (
             pl.int_range(pl.len()).over(key_cols, order_by="_row_number") > 0
         )
-        key_text = ", ".join(contract.keys)
         checked = checked.with_columns(
             pl.when(duplicate)
-            .then(pl.lit(f"duplicate key ({key_text}) already in this file"))
+            .then(pl.lit(duplicate_reason(contract)))
             .otherwise(pl.col("_reason"))
             .alias("_reason")
         )
-    lineage = [
-        pl.lit(source_file).alias("_source_file"),
-        pl.col("_row_number"),
-        pl.lit(sha256).alias("_file_sha256"),
-        pl.lit(ingested_at).cast(pl.Datetime("us")).alias("_ingested_at"),
-    ]
-    accepted = checked.filter(pl.col("_reason").is_null()).select(
-        *[pl.col(f"_typed_{c.name}").cast(POLARS_TYPES[c.type]).alias(c.name) for c in columns],
-        *lineage,
-    )
-    raw_columns = [c for c in raw.columns if not c.startswith("_") or c == "_malformed"]
-    bad = checked.filter(pl.col("_reason").is_not_null())
-    records = [
-        json.dumps({k: v for k, v in row.items() if v is not None}, default=str)
-        for row in bad.select(raw_columns).iter_rows(named=True)
-    ]
-    rejected = bad.select(
-        pl.lit(contract.name).alias("source"),
-        pl.lit(source_file).alias("source_file"),
-        pl.lit(sha256).alias("file_sha256"),
-        pl.col("_row_number").alias("row_number"),
-        pl.col("_reason").alias("reason"),
-        pl.Series("record", records, dtype=pl.String),
-        pl.lit(ingested_at).cast(pl.Datetime("us")).alias("quarantined_at"),
-    )
+    frame = checked.collect()
+    lineage = lineage_columns(source_file, sha256, ingested_at)
+    accepted = accepted_rows(frame.lazy(), contract, lineage).collect()
+    rejected = rejected_rows(
+        frame.lazy(),
+        contract,
+        columns,
+        source_file=source_file,
+        sha256=sha256,
+        ingested_at=ingested_at,
+    ).collect()
     return accepted, rejected.cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
 
 

@@ -236,8 +236,9 @@ def _lines_before_header(path: Path, options: CsvOptions) -> int:
     return skipped
 
 
-def read_csv_text(path: Path, options: CsvOptions) -> tuple[pl.DataFrame, list[str]]:
-    """A UTF-8 CSV file as text columns under stable header names, and the renaming notes.
+def scan_csv_text(path: Path, options: CsvOptions) -> tuple[pl.LazyFrame, list[str]]:
+    """A UTF-8 CSV file as a lazy frame of text columns under stable header names, and the
+    renaming notes; nothing is read beyond the header until the frame is collected or sunk.
 
     Rows whose every field is empty (blank lines, trailing or not) are dropped; the
     `_row_number` of the others is their position among the data lines.
@@ -246,22 +247,29 @@ def read_csv_text(path: Path, options: CsvOptions) -> tuple[pl.DataFrame, list[s
     if not header:
         raise ReadError("empty file (no header)")
     names, notes = stable_header_names(header)
+    _refuse_reserved(names)
+    frame = pl.scan_csv(
+        path,
+        has_header=False,
+        skip_lines=_lines_before_header(path, options),
+        new_columns=names,
+        schema={name: pl.String for name in names},
+        separator=options.delimiter,
+        quote_char=options.quote_char,
+        infer_schema=False,
+        truncate_ragged_lines=True,
+        raise_if_empty=False,
+    )
+    return _numbered_without_blank_rows(frame, names), notes
+
+
+def read_csv_text(path: Path, options: CsvOptions) -> tuple[pl.DataFrame, list[str]]:
+    """`scan_csv_text`, collected."""
+    frame, notes = scan_csv_text(path, options)
     try:
-        frame = pl.read_csv(
-            path,
-            has_header=False,
-            skip_lines=_lines_before_header(path, options),
-            new_columns=names,
-            schema={name: pl.String for name in names},
-            separator=options.delimiter,
-            quote_char=options.quote_char,
-            infer_schema=False,
-            truncate_ragged_lines=True,
-            raise_if_empty=False,
-        )
+        return frame.collect(), notes
     except pl.exceptions.PolarsError as exc:
         raise ReadError(f"not a parseable CSV file ({exc})") from exc
-    return _numbered_without_blank_rows(frame), notes
 
 
 def read_excel_text(path: Path, options: ExcelOptions) -> tuple[pl.DataFrame, list[str]]:
@@ -293,23 +301,26 @@ def read_excel_text(path: Path, options: ExcelOptions) -> tuple[pl.DataFrame, li
     frame = frame.with_columns(
         pl.all().cast(pl.String).str.replace(r"^(\d{4}-\d\d-\d\d) 00:00:00$", "$1")
     )
-    return _numbered_without_blank_rows(frame), notes
+    _refuse_reserved(names)
+    return _numbered_without_blank_rows(frame.lazy(), names).collect(), notes
 
 
-def _numbered_without_blank_rows(frame: pl.DataFrame) -> pl.DataFrame:
-    reserved = [c for c in frame.columns if c in LINEAGE_COLUMNS]
+def _refuse_reserved(names: list[str]) -> None:
+    reserved = [c for c in names if c in LINEAGE_COLUMNS]
     if reserved:
         raise ReadError(
             f"column(s) {', '.join(reserved)} are reserved for lineage; rename them in the file"
         )
+
+
+def _numbered_without_blank_rows(frame: pl.LazyFrame, names: list[str]) -> pl.LazyFrame:
     numbered = frame.with_row_index("_row_number", offset=1).with_columns(
         pl.col("_row_number").cast(pl.Int64)
     )
-    if not frame.columns:
+    if not names:
         return numbered
     blank = pl.all_horizontal(
-        pl.col(c).is_null() | (pl.col(c).cast(pl.String).str.strip_chars() == "")
-        for c in frame.columns
+        pl.col(c).is_null() | (pl.col(c).cast(pl.String).str.strip_chars() == "") for c in names
     )
     return numbered.filter(~blank)
 
