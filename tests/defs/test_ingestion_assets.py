@@ -120,7 +120,9 @@ def test_sensor_requests_new_files_once_and_sets_aside_unreadable_ones(credit_ho
     defs = load_definitions()
     land(credit_home, "utility_payments", "u1.csv", HEADER + GOOD_ROWS)
     land(credit_home, "rent_payments", "r1.csv", "bill_id,borrower_id\nx,B1\n")
-    land(credit_home, "rent_payments", "r2.csv", HEADER + "r,B1,Café,2024-01-01,,5,,\n", "utf-16")
+    land(credit_home, "rent_payments", "r2.csv", HEADER + "r,B1,Café,2024-01-01,,5,,\n", "cp1252")
+    land(credit_home, "rent_payments", "statement.pdf", "%PDF-1.4")
+    land(credit_home, "rent_payments", "book.xlsx", "not a workbook")
 
     result, context = _tick(defs, instance, cursor=None)
     assert [(r.job_name, r.partition_key) for r in result.run_requests] == [
@@ -130,7 +132,13 @@ def test_sensor_requests_new_files_once_and_sets_aside_unreadable_ones(credit_ho
     missing = json.loads((credit_home / "rejected/rent_payments/r1.csv.reason.json").read_text())
     assert "due_date" in missing["reason"]
     encoding = json.loads((credit_home / "rejected/rent_payments/r2.csv.reason.json").read_text())
-    assert "not valid UTF-8" in encoding["reason"]
+    assert "not valid utf-8" in encoding["reason"] and "set csv.encoding" in encoding["reason"]
+    # Every file gets an outcome: a format the platform does not read is set aside too.
+    pdf = json.loads((credit_home / "rejected/rent_payments/statement.pdf.reason.json").read_text())
+    assert pdf["reason"].startswith("unsupported file type '.pdf'")
+    book = json.loads((credit_home / "rejected/rent_payments/book.xlsx.reason.json").read_text())
+    assert book["reason"].startswith("excel files are not accepted for source rent_payments")
+    assert not list((credit_home / "landing/rent_payments").iterdir())
 
     again, context = _tick(defs, instance, cursor=context.cursor)
     assert again.run_requests == []

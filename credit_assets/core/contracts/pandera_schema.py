@@ -7,6 +7,7 @@ contract is enforced by a library built for it rather than trusted.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandera.polars as pa
 import polars as pl
@@ -78,3 +79,23 @@ def check_against_contract(frame: pl.DataFrame, contract: Contract) -> SchemaRep
         failures = failures.select(pl.all().cast(pl.String))
         return SchemaReport(False, failures.height, failures)
     return SchemaReport(True, 0, pl.DataFrame())
+
+
+def check_parquet_against_contract(
+    path: Path, contract: Contract, batch_rows: int = 1_000_000
+) -> SchemaReport:
+    """`check_against_contract` over a Parquet file of any size, a slice of rows at a time
+    (pandera validates a frame in memory); failures of every slice are collected."""
+    total = int(pl.scan_parquet(path).select(pl.len()).collect().item())
+    failures: list[pl.DataFrame] = []
+    count = 0
+    for offset in range(0, max(total, 1), batch_rows):
+        report = check_against_contract(
+            pl.scan_parquet(path).slice(offset, batch_rows).collect(), contract
+        )
+        if not report.passed:
+            count += report.failure_count
+            failures.append(report.failures)
+    if not failures:
+        return SchemaReport(True, 0, pl.DataFrame())
+    return SchemaReport(False, count, pl.concat(failures, how="diagonal_relaxed"))

@@ -13,6 +13,7 @@ import codecs
 import hashlib
 import io
 import json
+import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ import polars as pl
 from credit_assets.core.contracts import (
     LINEAGE_COLUMNS,
     POLARS_TYPES,
+    ColumnSpec,
     Contract,
     CsvOptions,
 )
@@ -41,8 +43,10 @@ from credit_assets.core.ingestion.readers import (
     stable_header_names,
 )
 from credit_assets.core.ingestion.values import (
+    delivered_text,
     signed_by,
-    typed_value,
+    typed_from_text,
+    value_is_bad,
     value_problem,
 )
 
@@ -76,6 +80,14 @@ class IngestResult:
     rows_read: int
     accepted: pl.DataFrame
     rejected: pl.DataFrame
+
+    @property
+    def rows_accepted(self) -> int:
+        return self.accepted.height
+
+    @property
+    def rows_rejected(self) -> int:
+        return self.rejected.height
 
     @property
     def reject_share(self) -> float:
@@ -361,19 +373,54 @@ def raw_columns_of(columns: list[str]) -> list[str]:
 def checked_rows(
     raw: pl.LazyFrame, contract: Contract, columns: list[str], numbers: CsvOptions | None
 ) -> pl.LazyFrame:
-    """Raw rows with `_reason` (every problem, columns in contract order, or null) and
-    `_typed_<column>` for each contract column. Duplicate keys are not judged here."""
+    """Raw rows with `_typed_<column>` for each contract column and `_bad`, whether the row
+    has any problem. Duplicate keys are not judged here; `with_reasons` names the problems
+    (only of the rows that have one, since building the text is what costs)."""
     specs = list(contract.columns.values())
     missing = [c.name for c in specs if c.name not in columns]
     if missing:
         raw = raw.with_columns(pl.lit(None, dtype=pl.String).alias(name) for name in missing)
-    typed_exprs = {c.name: typed_value(c, pl.col(c.name), numbers) for c in specs}
-    problems = [value_problem(c, pl.col(c.name), typed_exprs[c.name]) for c in specs]
+    # Each value's trimmed text once: typing and every check read it.
+    texts = raw.with_columns(delivered_text(pl.col(c.name)).alias(f"_text_{c.name}") for c in specs)
+    typed_exprs = {c.name: typed_from_text(c, pl.col(f"_text_{c.name}"), numbers) for c in specs}
     for c in specs:
         if c.sign_from is not None:
-            sign, problem = signed_by(c, pl.col(c.sign_from.column))
+            sign, _ = signed_by(c, pl.col(c.sign_from.column))
             typed_exprs[c.name] = (typed_exprs[c.name].abs() * sign).cast(POLARS_TYPES[c.type])
-            problems.append(problem)
+    typed = texts.with_columns(expr.alias(f"_typed_{name}") for name, expr in typed_exprs.items())
+    bad = pl.any_horizontal(_conditions(contract, columns, with_text=True)).alias("_bad")
+    return typed.with_columns(bad).drop(f"_text_{c.name}" for c in specs)
+
+
+def _judged(contract: Contract) -> list[tuple[ColumnSpec, pl.Expr, pl.Expr]]:
+    """(column, its delivered value, its typed value) for every contract column."""
+    return [(c, pl.col(c.name), pl.col(f"_typed_{c.name}")) for c in contract.columns.values()]
+
+
+def _conditions(contract: Contract, columns: list[str], *, with_text: bool) -> list[pl.Expr]:
+    conditions = [
+        value_is_bad(c, raw, typed, pl.col(f"_text_{c.name}") if with_text else None)
+        for c, raw, typed in _judged(contract)
+    ]
+    conditions += [
+        signed_by(c, pl.col(c.sign_from.column))[1].is_not_null()
+        for c in contract.columns.values()
+        if c.sign_from is not None
+    ]
+    if "_malformed" in columns:
+        conditions.append(pl.col("_malformed").is_not_null())
+    return conditions or [pl.lit(False)]
+
+
+def with_reasons(checked: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
+    """`_reason`: every problem of a row (columns in contract order), null for a good row."""
+    columns = checked.collect_schema().names()
+    problems = [value_problem(c, raw, typed) for c, raw, typed in _judged(contract)]
+    problems += [
+        signed_by(c, pl.col(c.sign_from.column))[1]
+        for c in contract.columns.values()
+        if c.sign_from is not None
+    ]
     if "_malformed" in columns:
         reason = (
             pl.col("_malformed_reason")
@@ -389,9 +436,8 @@ def checked_rows(
             .otherwise(None),
         )
     reasons = pl.concat_str(problems, separator="; ", ignore_nulls=True)
-    return raw.with_columns(
-        pl.when(reasons == "").then(None).otherwise(reasons).alias("_reason"),
-        *[expr.alias(f"_typed_{name}") for name, expr in typed_exprs.items()],
+    return checked.with_columns(
+        pl.when(reasons == "").then(None).otherwise(reasons).alias("_reason")
     )
 
 
@@ -412,7 +458,7 @@ def accepted_rows(
     checked: pl.LazyFrame, contract: Contract, lineage: list[pl.Expr]
 ) -> pl.LazyFrame:
     """The rows without a problem, typed as the contract declares, with lineage."""
-    return checked.filter(pl.col("_reason").is_null()).select(
+    return checked.filter(~pl.col("_bad")).select(
         *[
             pl.col(f"_typed_{c.name}").cast(POLARS_TYPES[c.type]).alias(c.name)
             for c in contract.columns.values()
@@ -446,7 +492,10 @@ def rejected_rows(
     ingested_at: datetime,
 ) -> pl.LazyFrame:
     """The rows with a problem, in the quarantine's shape (the record as delivered)."""
-    return checked.filter(pl.col("_reason").is_not_null()).select(
+    bad = checked.filter(pl.col("_bad"))
+    if "_reason" not in bad.collect_schema().names():
+        bad = with_reasons(bad, contract)
+    return bad.select(
         pl.lit(contract.name).alias("source"),
         pl.lit(source_file).alias("source_file"),
         pl.lit(sha256).alias("file_sha256"),
@@ -472,22 +521,23 @@ def validate_records(
     the lineage columns. Rejected rows carry the raw record as JSON and every
     problem found, columns in contract order. Within a file, a second row with
     the same key is rejected as a duplicate of the first. (A file too large for memory
-    goes through `stream.validate_to_files`, with the same expressions.)
+    goes through `stream.ingest_to_files`, with the same expressions.)
     """
     ingested_at = ingested_at or datetime.now(UTC).replace(tzinfo=None)
     columns = raw_columns_of(raw.columns)
-    checked = checked_rows(raw.lazy(), contract, raw.columns, numbers)
+    checked = with_reasons(checked_rows(raw.lazy(), contract, raw.columns, numbers), contract)
     if contract.keys:
         # Only rows that are otherwise valid compete for a key: the first one wins.
         key_cols = [f"_typed_{k}" for k in contract.keys]
-        duplicate = pl.col("_reason").is_null() & (
+        duplicate = ~pl.col("_bad") & (
             pl.int_range(pl.len()).over(key_cols, order_by="_row_number") > 0
         )
         checked = checked.with_columns(
             pl.when(duplicate)
             .then(pl.lit(duplicate_reason(contract)))
             .otherwise(pl.col("_reason"))
-            .alias("_reason")
+            .alias("_reason"),
+            (pl.col("_bad") | duplicate).alias("_bad"),
         )
     frame = checked.collect()
     lineage = lineage_columns(source_file, sha256, ingested_at)
@@ -504,21 +554,23 @@ def validate_records(
 
 
 def ingest_file(path: Path, contract: Contract) -> IngestResult:
-    """Read and validate one landing file; nothing is written here."""
-    sha = file_sha256(path)
-    raw = read_landing_file(path, contract)
-    numbers = contract.csv if file_format(path, contract).format == "csv" else None
-    accepted, rejected = validate_records(
-        raw, contract, source_file=path.name, sha256=sha, numbers=numbers
-    )
-    return IngestResult(
-        source=contract.name,
-        file_name=path.name,
-        file_sha256=sha,
-        rows_read=raw.height,
-        accepted=accepted,
-        rejected=rejected,
-    )
+    """Read and validate one landing file, its rows in memory; nothing is written here.
+
+    The same streaming path as the `raw_<source>` asset (`stream.ingest_to_files`), whose
+    two Parquet files are read back: for a file that fits in memory (tests, onboarding).
+    """
+    from credit_assets.core.ingestion.stream import ingest_to_files
+
+    with tempfile.TemporaryDirectory(prefix="credit-ingest-") as tmp:
+        files = ingest_to_files(path, contract, Path(tmp))
+        return IngestResult(
+            source=contract.name,
+            file_name=path.name,
+            file_sha256=files.file_sha256,
+            rows_read=files.rows_read,
+            accepted=files.accepted().collect(),
+            rejected=files.rejected().collect(),
+        )
 
 
 def empty_source_frame(contract: Contract) -> pl.DataFrame:

@@ -24,6 +24,7 @@ from credit_assets.core.ingestion.files import (
     file_sha256,
     inspect_landing_file,
 )
+from credit_assets.core.ingestion.stream import IngestedFiles
 from credit_assets.core.ingestion.uploads import mark_upload, set_upload_status
 from credit_assets.core.ingestion.zones import LandingFile, LandingZone, SetAside
 from credit_assets.core.platform.db import ingested_files
@@ -36,16 +37,19 @@ from credit_assets.core.platform.storage.keys import (
 from credit_assets.core.platform.storage.local import DataStore
 
 
-def store_result(store: DataStore, result: IngestResult, partition_key: str) -> tuple[str, str]:
-    """Write accepted and quarantined rows of a file, replacing the partition's previous version."""
-    raw_uri = store.write_frame(raw_key(result.source, partition_key), result.accepted)
-    quarantine_uri = store.write_frame(
-        quarantine_key(result.source, partition_key), result.rejected
+def store_result(store: DataStore, result: IngestedFiles, partition_key: str) -> tuple[str, str]:
+    """Store the accepted and quarantined rows of a file (its two local Parquet files, as
+    they are), replacing the partition's previous version."""
+    raw_uri = store.put_file(raw_key(result.source, partition_key), result.accepted_path)
+    quarantine_uri = store.put_file(
+        quarantine_key(result.source, partition_key), result.rejected_path
     )
     return raw_uri, quarantine_uri
 
 
-def record_ingestion(engine: Engine, result: IngestResult, run_id: str | None) -> None:
+def record_ingestion(
+    engine: Engine, result: IngestResult | IngestedFiles, run_id: str | None
+) -> None:
     """Upsert the ledger row of a file (same source and name replaces) and, in the same
     transaction, mark the upload behind it (if any) ingested with its counts."""
     row = {
@@ -53,8 +57,8 @@ def record_ingestion(engine: Engine, result: IngestResult, run_id: str | None) -
         "file_name": result.file_name,
         "sha256": result.file_sha256,
         "rows_read": result.rows_read,
-        "rows_accepted": result.accepted.height,
-        "rows_rejected": result.rejected.height,
+        "rows_accepted": result.rows_accepted,
+        "rows_rejected": result.rows_rejected,
         "ingested_at": datetime.now(UTC).replace(tzinfo=None),
         "run_id": run_id,
     }
@@ -73,8 +77,8 @@ def record_ingestion(engine: Engine, result: IngestResult, run_id: str | None) -
             "ingested",
             sha256=result.file_sha256,
             run_id=run_id,
-            rows_accepted=result.accepted.height,
-            rows_rejected=result.rejected.height,
+            rows_accepted=result.rows_accepted,
+            rows_rejected=result.rows_rejected,
             reason=None,
         )
 

@@ -74,30 +74,47 @@ def ingest_to_files(
     accepted_path = workdir / "accepted.parquet"
     rejected_path = workdir / "rejected.parquet"
     keys_path = workdir / "keys.parquet"
+    checked_path = workdir / "checked.parquet"
     with ExitStack() as stack:
         scanned = scan_delivered(path, contract, stack)
         checked = checked_rows(scanned.frame, contract, scanned.columns, scanned.numbers)
-        lineage = lineage_columns(path.name, sha, ingested_at)
-        sinks = [
-            accepted_rows(checked, contract, lineage).sink_parquet(accepted_path, lazy=True),
-            rejected_rows(
-                checked,
-                contract,
-                raw_columns_of(scanned.columns),
-                source_file=path.name,
-                sha256=sha,
-                ingested_at=ingested_at,
-            )
-            .cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
-            .sink_parquet(rejected_path, lazy=True),
-        ]
-        if contract.keys:
-            keys = checked.filter(pl.col("_reason").is_null()).select(
-                pl.struct([f"_typed_{k}" for k in contract.keys]).hash().alias(KEY_HASH),
-                "_row_number",
-            )
-            sinks.append(keys.sink_parquet(keys_path, lazy=True))
-        pl.collect_all(sinks, engine="streaming")
+        # One pass over the file: every typed value, whether the row is bad, its key's hash,
+        # and the delivered text only of bad rows (null elsewhere, so it costs nothing).
+        delivered = list(
+            dict.fromkeys([c for c in scanned.columns if c != "_row_number"] + [*contract.columns])
+        )
+        key_hash = (
+            pl.struct([f"_typed_{k}" for k in contract.keys]).hash()
+            if contract.keys
+            else pl.lit(0, dtype=pl.UInt64)
+        )
+        checked.select(
+            "_row_number",
+            "_bad",
+            key_hash.alias(KEY_HASH),
+            pl.col("^_typed_.*$"),
+            *[pl.when(pl.col("_bad")).then(pl.col(c)).alias(c) for c in delivered],
+        ).sink_parquet(checked_path, engine="streaming", compression="lz4", statistics=False)
+    lineage = lineage_columns(path.name, sha, ingested_at)
+    stored = pl.scan_parquet(checked_path)
+    sinks = [
+        accepted_rows(stored, contract, lineage).sink_parquet(accepted_path, lazy=True),
+        rejected_rows(
+            stored,
+            contract,
+            raw_columns_of(scanned.columns),
+            source_file=path.name,
+            sha256=sha,
+            ingested_at=ingested_at,
+        )
+        .cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
+        .sink_parquet(rejected_path, lazy=True),
+    ]
+    if contract.keys:
+        keys = stored.filter(~pl.col("_bad")).select(KEY_HASH, "_row_number")
+        sinks.append(keys.sink_parquet(keys_path, lazy=True))
+    pl.collect_all(sinks, engine="streaming")
+    checked_path.unlink()
     if contract.keys:
         _quarantine_duplicates(contract, accepted_path, rejected_path, keys_path, ingested_at)
         keys_path.unlink(missing_ok=True)

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import polars as pl
 
 from credit_assets.core.reports.render import markdown_table
 
-__all__ = ["frame_markdown", "markdown_table", "png_markdown"]
+__all__ = ["frame_markdown", "markdown_table", "md_escape", "png_markdown"]
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+
+
+def md_escape(text: str) -> str:
+    """Lender-supplied text as literal markdown: every markdown character backslashed
+    (so `<script>`, `[x](javascript:...)` and `**` are shown, never rendered), one line."""
+    one_line = " ".join(str(text).split())
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", one_line)
 
 
 def frame_markdown(frame: pl.DataFrame, limit: int = 10) -> str:

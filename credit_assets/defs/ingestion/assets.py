@@ -4,19 +4,22 @@ The assets are generated from the contracts in CREDIT_HOME's contracts folder,
 so onboarding a source means writing a contract, not code.
 """
 
-from collections import Counter
+import tempfile
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
 from credit_assets.core.contracts import Contract
-from credit_assets.core.contracts.pandera_schema import check_against_contract
-from credit_assets.core.ingestion.files import UnreadableFileError, ingest_file
+from credit_assets.core.contracts.pandera_schema import check_parquet_against_contract
+from credit_assets.core.ingestion.files import UnreadableFileError
 from credit_assets.core.ingestion.landing import record_ingestion, scan_quarantine, store_result
+from credit_assets.core.ingestion.quarantine import problem_counts
+from credit_assets.core.ingestion.stream import ingest_to_files
 from credit_assets.core.ingestion.uploads import mark_upload
 from credit_assets.core.platform.settings import get_settings
 from credit_assets.core.platform.storage.keys import QUARANTINE_REPORT
-from credit_assets.core.reports.metadata import frame_markdown, markdown_table
+from credit_assets.core.reports.metadata import frame_markdown, markdown_table, md_escape
 from credit_assets.defs.common.resources import PlatformResource
 
 INGESTION_OWNERS = ["team:data-engineering"]
@@ -51,21 +54,13 @@ def column_schema(contract: Contract) -> dg.TableSchema:
     )
 
 
-def reason_counts(rejected: pl.DataFrame, limit: int = 10) -> str:
+def reason_counts(rejected: pl.DataFrame | pl.LazyFrame, limit: int = 10) -> str:
     """Rejected rows per problem (the text before the value), most frequent first."""
-    problems: Counter[str] = Counter()
-    for reason in rejected["reason"].to_list():
-        for part in reason.split("; "):
-            problems[_problem_kind(part)] += 1
-    return markdown_table(
-        [{"problem": k, "rows": v} for k, v in problems.most_common(limit)], ["problem", "rows"]
-    )
-
-
-def _problem_kind(part: str) -> str:
-    """'amount: not a valid float: '12x'' -> 'amount: not a valid float'."""
-    pieces = part.split(": ")
-    return ": ".join(pieces[:2]) if len(pieces) > 1 else part
+    rows = [
+        {"problem": problem, "rows": n}
+        for problem, n in problem_counts(rejected.lazy()).head(limit).collect().iter_rows()
+    ]
+    return markdown_table(rows, ["problem", "rows"])
 
 
 def build_raw_asset(contract: Contract) -> dg.AssetsDefinition:
@@ -108,51 +103,59 @@ def build_raw_asset(contract: Contract) -> dg.AssetsDefinition:
         landing_file = zone.locate(contract, context.partition_key)
         name = landing_file.name
         mark_upload(platform.engine, contract.name, name, "ingesting", run_id=context.run_id)
-        try:
-            # On S3 the object is downloaded for the block: the same reading and validation.
-            with zone.local_copy(landing_file) as path:
-                try:
-                    result = ingest_file(path, contract)
-                except UnreadableFileError as exc:
-                    aside = zone.set_aside(landing_file, exc.reason)
-                    mark_upload(platform.engine, contract.name, name, "rejected", reason=exc.reason)
-                    raise dg.Failure(
-                        description=f"{contract.name}/{name} cannot be ingested: {exc.reason}",
-                        metadata={"set_aside_to": aside.location, "reason": exc.reason},
-                    ) from exc
-            raw_uri, quarantine_uri = store_result(platform.store, result, context.partition_key)
-            record_ingestion(platform.engine, result, context.run_id)  # and the upload's counts
-        except dg.Failure:
-            raise
-        except Exception as exc:
-            # A retried run (or the next materialization) moves the upload on again.
-            mark_upload(
-                platform.engine,
-                contract.name,
-                name,
-                "failed",
-                reason=f"{type(exc).__name__}: {exc}",
+        with tempfile.TemporaryDirectory(prefix="credit-ingest-") as workdir:
+            try:
+                # On S3 the object is downloaded for the block: the same reading and
+                # validation. The file streams into two local Parquet files (bounded memory).
+                with zone.local_copy(landing_file) as path:
+                    try:
+                        result = ingest_to_files(path, contract, Path(workdir))
+                    except UnreadableFileError as exc:
+                        aside = zone.set_aside(landing_file, exc.reason)
+                        mark_upload(
+                            platform.engine, contract.name, name, "rejected", reason=exc.reason
+                        )
+                        raise dg.Failure(
+                            description=f"{contract.name}/{name} cannot be ingested: {exc.reason}",
+                            metadata={"set_aside_to": aside.location, "reason": exc.reason},
+                        ) from exc
+                raw_uri, quarantine_uri = store_result(
+                    platform.store, result, context.partition_key
+                )
+                record_ingestion(platform.engine, result, context.run_id)  # and the upload's
+            except dg.Failure:
+                raise
+            except Exception as exc:
+                # A retried run (or the next materialization) moves the upload on again.
+                mark_upload(
+                    platform.engine,
+                    contract.name,
+                    name,
+                    "failed",
+                    reason=f"{type(exc).__name__}: {exc}",
+                )
+                raise
+            archived = zone.archive(landing_file)
+            limit = settings.max_reject_share
+            if result.reject_share > limit:  # the blocking check below holds downstream back
+                mark_upload(
+                    platform.engine,
+                    contract.name,
+                    name,
+                    "ingested",
+                    reason=f"{result.reject_share:.1%} of rows quarantined, over the limit of "
+                    f"{limit:.0%} (CREDIT_MAX_REJECT_SHARE): features wait for a corrected file",
+                )
+            context.log.info(
+                "%s: %d rows read, %d accepted, %d quarantined",
+                landing_file.name,
+                result.rows_read,
+                result.rows_accepted,
+                result.rows_rejected,
             )
-            raise
-        archived = zone.archive(landing_file)
-        limit = settings.max_reject_share
-        if result.reject_share > limit:  # the blocking check below holds downstream back
-            mark_upload(
-                platform.engine,
-                contract.name,
-                name,
-                "ingested",
-                reason=f"{result.reject_share:.1%} of rows quarantined, over the limit of "
-                f"{limit:.0%} (CREDIT_MAX_REJECT_SHARE): features wait for a corrected file",
-            )
-        context.log.info(
-            "%s: %d rows accepted, %d quarantined",
-            landing_file.name,
-            result.accepted.height,
-            result.rejected.height,
-        )
-
-        schema_report = check_against_contract(result.accepted, contract)
+            schema_report = check_parquet_against_contract(result.accepted_path, contract)
+            preview = result.accepted().head(10).collect()
+            rejections = reason_counts(result.rejected()) if result.rows_rejected else "_(none)_"
         yield dg.AssetCheckResult(
             check_name="conforms_to_contract",
             passed=schema_report.passed,
@@ -168,19 +171,20 @@ def build_raw_asset(contract: Contract) -> dg.AssetsDefinition:
         )
         yield dg.MaterializeResult(
             metadata={
-                "dagster/row_count": result.accepted.height,
+                "dagster/row_count": result.rows_accepted,
                 "rows_read": result.rows_read,
-                "rows_accepted": result.accepted.height,
-                "rows_rejected": result.rejected.height,
+                "rows_accepted": result.rows_accepted,
+                "rows_rejected": result.rows_rejected,
                 "source_file": landing_file.name,
                 "file_sha256": result.file_sha256,
                 "archived_to": archived,
                 "uri": dg.MetadataValue.path(raw_uri),
                 "quarantine_uri": dg.MetadataValue.path(quarantine_uri),
-                "preview": dg.MetadataValue.md(frame_markdown(result.accepted)),
-                "rejections": dg.MetadataValue.md(
-                    reason_counts(result.rejected) if result.rejected.height else "_(none)_"
+                "header_renamed": dg.MetadataValue.md(
+                    "\n".join(f"- {md_escape(note)}" for note in result.header_notes) or "_(none)_"
                 ),
+                "preview": dg.MetadataValue.md(frame_markdown(preview)),
+                "rejections": dg.MetadataValue.md(rejections),
             }
         )
 

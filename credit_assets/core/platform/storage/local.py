@@ -7,6 +7,7 @@ Writes are atomic: a reader sees the old object or the new one, never half a fil
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,6 +27,7 @@ class DataStore(Protocol):
     def delete(self, key: str) -> None: ...
     def exists(self, key: str) -> bool: ...
     def put_bytes(self, key: str, data: bytes) -> str: ...
+    def put_file(self, key: str, path: Path) -> str: ...
     def get_bytes(self, key: str) -> bytes: ...
     def uri(self, key: str) -> str: ...
 
@@ -92,6 +94,10 @@ class LocalDataStore:
 
     def put_bytes(self, key: str, data: bytes) -> str:
         return self._atomic_write(key, lambda tmp: Path(tmp).write_bytes(data))
+
+    def put_file(self, key: str, path: Path) -> str:
+        """A local file (a frame sunk to Parquet, say) stored under `key`, streamed."""
+        return self._atomic_write(key, lambda tmp: shutil.copyfile(path, tmp))
 
     def get_bytes(self, key: str) -> bytes:
         return self.path(key).read_bytes()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -83,6 +84,12 @@ class S3DataStore:
 
     def put_bytes(self, key: str, data: bytes) -> str:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        return self.uri(key)
+
+    def put_file(self, key: str, path: Path) -> str:
+        """A local file stored under `key`: a multipart upload for a large one, which
+        appears only when complete."""
+        self.client.upload_file(str(path), self.bucket, self._key(key))
         return self.uri(key)
 
     def get_bytes(self, key: str) -> bytes:
