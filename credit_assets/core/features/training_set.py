@@ -141,7 +141,22 @@ def _with_row_identity(frame: pl.LazyFrame, apps: Contract) -> pl.LazyFrame:
     return frame
 
 
-def _default_flag(column: ColumnSpec) -> pl.Expr:
+def label_contract(
+    sources: dict[str, pl.LazyFrame], contracts: dict[str, Contract], apps: Contract
+) -> Contract:
+    """The source `default_flag` comes from: the outcomes source (joined by application id)
+    when one is declared and given, else the applications' own label column."""
+    outcomes = contract_of_kind(contracts, SourceKind.OUTCOMES)
+    if outcomes is not None and outcomes.name in sources and outcomes.label_column is not None:
+        return outcomes
+    if apps.label_column is not None:
+        return apps
+    raise ValueError(
+        "no label: declare an outcomes source (with data) or a label column on the applications"
+    )
+
+
+def default_flag(column: ColumnSpec) -> pl.Expr:
     """1 where the label equals the contract's `bad` value, 0 for `good`, else null."""
     assert column.labels is not None
     bad, good = column.labels["bad"], column.labels["good"]
@@ -158,24 +173,22 @@ def _labels(
     sources: dict[str, pl.LazyFrame], contracts: dict[str, Contract], apps: Contract
 ) -> pl.LazyFrame:
     """application_id and default_flag of every application with an observed outcome."""
-    outcomes = contract_of_kind(contracts, SourceKind.OUTCOMES)
-    if outcomes is not None and outcomes.name in sources and outcomes.label_column is not None:
-        if outcomes.id_column is None:
-            raise ValueError(f"outcomes source {outcomes.name!r} has no id column to join on")
-        return (
-            sources[outcomes.name]
-            .select(
-                pl.col(outcomes.id_column).cast(pl.String).alias(APPLICATION_ID),
-                _default_flag(outcomes.label_column),
-            )
-            .unique(subset=APPLICATION_ID, keep="last")
-        )
-    if apps.label_column is not None:
+    source = label_contract(sources, contracts, apps)
+    label = source.label_column
+    assert label is not None
+    if source is apps:
         return sources[apps.name].select(
-            application_key(apps).alias(APPLICATION_ID), _default_flag(apps.label_column)
+            application_key(apps).alias(APPLICATION_ID), default_flag(label)
         )
-    raise ValueError(
-        "no label: declare an outcomes source (with data) or a label column on the applications"
+    if source.id_column is None:
+        raise ValueError(f"outcomes source {source.name!r} has no id column to join on")
+    return (
+        sources[source.name]
+        .select(
+            pl.col(source.id_column).cast(pl.String).alias(APPLICATION_ID),
+            default_flag(label),
+        )
+        .unique(subset=APPLICATION_ID, keep="last")
     )
 
 

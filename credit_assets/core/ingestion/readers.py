@@ -133,14 +133,61 @@ def _is_utf8(encoding: str) -> bool:
     return codecs.lookup(encoding).name == "utf-8"
 
 
-def encoding_hint(sample: bytes) -> str:
-    """What charset-normalizer makes of a sample, as advice for the reader of an error."""
+# What lenders' systems write when not UTF-8, most common first: the tie-break between
+# encodings charset-normalizer finds equally plausible (it has no notion of what is common,
+# and on German or French text alone it may rank hp_roman8 first).
+COMMON_ENCODINGS = (
+    "utf_8",
+    "cp1252",
+    "latin_1",
+    "iso8859_15",
+    "cp1250",
+    "iso8859_2",
+    "cp1251",
+    "cp1254",
+    "iso8859_9",
+    "utf_16",
+    "cp850",
+)
+WESTERN = {"cp1250", "cp1252", "latin_1", "iso8859_15", "iso8859_2", "iso8859_9", "cp1254"}
+
+
+def guess_encoding(sample: bytes) -> str | None:
+    """The encoding of a text sample that is not UTF-8, by charset-normalizer: the least
+    chaotic reading, common encodings first among equals, Windows-1252 where it reads the
+    sample the same way (what a Windows export is). None when no encoding fits."""
     from charset_normalizer import from_bytes
 
-    best = from_bytes(sample).best()
-    if best is None:
+    def rank(match: object) -> tuple[float, int]:
+        names = getattr(match, "could_be_from_charset", []) or [getattr(match, "encoding", "")]
+        common = [COMMON_ENCODINGS.index(n) for n in names if n in COMMON_ENCODINGS]
+        return round(float(getattr(match, "chaos", 1.0)), 2), min(common, default=99)
+
+    matches = list(from_bytes(sample))
+    if not matches:
+        return None
+    best = min(matches, key=rank)
+    names = list(best.could_be_from_charset or [best.encoding])
+    common = sorted((n for n in names if n in COMMON_ENCODINGS), key=COMMON_ENCODINGS.index)
+    guess = common[0] if common else best.encoding
+    if guess in WESTERN and _same_text(sample, guess, "cp1252"):
+        guess = "cp1252"
+    return guess
+
+
+def _same_text(sample: bytes, one: str, other: str) -> bool:
+    try:
+        return sample.decode(one, errors="strict") == sample.decode(other, errors="strict")
+    except UnicodeDecodeError:
+        return False
+
+
+def encoding_hint(sample: bytes) -> str:
+    """What the sample looks like, as advice for the reader of an error."""
+    guess = guess_encoding(sample)
+    if guess is None:
         return "no text encoding fits; is it a text file?"
-    return f"it looks like {best.encoding}: set csv.encoding: {best.encoding} in the contract"
+    return f"it looks like {guess}: set csv.encoding: {guess} in the contract"
 
 
 @contextmanager

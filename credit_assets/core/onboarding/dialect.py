@@ -23,6 +23,7 @@ from credit_assets.core.contracts import CsvOptions, ExcelOptions
 from credit_assets.core.ingestion.readers import (
     ReadError,
     decode_sample,
+    guess_encoding,
     landing_format,
     read_head_bytes,
     sniff_bom,
@@ -32,7 +33,6 @@ DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 SAMPLE_BYTES = 1 << 18
 MAX_BANNER_LINES = 30
-LATIN_FAMILY = {"cp1250", "cp1252", "latin_1", "iso8859_15", "iso8859_2", "iso8859_9", "cp1254"}
 
 # A number with a decimal comma (`1169,94`, `-0,5`, `1.169,94`, `1 169,94`) and one with a
 # decimal point and grouped thousands (`1,169.94`).
@@ -61,25 +61,13 @@ def detect_encoding(head: bytes) -> tuple[str, str | None]:
     except UnicodeDecodeError as exc:
         if exc.start >= len(head) - 3:  # a character cut at the sample's end
             return "utf-8", None
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(head).best()
-    if best is None:
+    guess = guess_encoding(head)
+    if guess is None:
         raise ReadError("no text encoding fits the file's first bytes; is it a text file?")
-    guess = best.encoding
-    if guess in LATIN_FAMILY and _same_text(head, guess, "cp1252"):
-        guess = "cp1252"
     return guess, (
         f"encoding: {guess}, guessed by charset-normalizer (not UTF-8); check accented "
         "letters in the values of a category"
     )
-
-
-def _same_text(head: bytes, one: str, other: str) -> bool:
-    try:
-        return head.decode(one) == head.decode(other)
-    except UnicodeDecodeError:
-        return False
 
 
 def _field_counts(lines: list[str], delimiter: str) -> list[int]:

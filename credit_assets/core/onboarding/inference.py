@@ -288,7 +288,9 @@ def date_format(
                 EXCEL_SERIAL,
                 "Excel serial day numbers, detected",
             )
-        candidates: tuple[str, ...] = ("%Y%m%d", "%y%m%d")
+        # Eight digits (or seven, a leading zero lost) are a four-digit year; fewer, two.
+        digits = values.str.replace(r"\.0+$", "").str.len_chars()
+        candidates: tuple[str, ...] = ("%Y%m%d",) if digits.min() >= 7 else ("%y%m%d",)
     elif probed == "string":
         candidates = DATE_FORMATS + DATETIME_FORMATS
     else:

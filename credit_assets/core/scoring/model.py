@@ -27,7 +27,7 @@ Both give identical results; a test holds them to it.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -51,6 +51,7 @@ MAX_REASONS = 4
 ALTERNATIVE_SOURCES_FEATURE = "n_alternative_sources"
 BUREAU_FEATURE_PREFIX = "bureau_"
 INSUFFICIENT_HISTORY = "insufficient history: no alternative data or bureau record"
+NO_APPLICATION_DATA = "insufficient data: none of the model's application attributes on file"
 
 REASON_DTYPE = pl.List(
     pl.Struct({"code": pl.String, "text": pl.String, "contribution": pl.Float64})
@@ -61,15 +62,35 @@ def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def not_scorable_reason(features: Mapping[str, Any]) -> str | None:
+def _declares_history(names: Iterable[str]) -> bool:
+    """Whether the features can show a borrower's history: an alternative-data source or a
+    bureau is declared (its features are computed for everyone, present or not)."""
+    return any(
+        n == ALTERNATIVE_SOURCES_FEATURE or n.startswith(BUREAU_FEATURE_PREFIX) for n in names
+    )
+
+
+def not_scorable_reason(
+    features: Mapping[str, Any], model_features: Sequence[str] = ()
+) -> str | None:
     """Why a borrower cannot be scored, or None when they can.
 
-    The rule: a borrower with no alternative-data source (`n_alternative_sources`
-    is 0, null or absent) and no bureau record (every `bureau_*` feature is null
-    or absent; a generic source named `bureau` yields features named so) has
-    nothing the model can stand on but the application itself, so no score is
-    given. Any one alternative source or a bureau record makes them scorable.
+    Where the platform declares alternative-data or bureau sources (the features hold
+    `n_alternative_sources` or `bureau_*` features; a generic source named `bureau`
+    yields features named so), the rule is the thin-file one: a borrower with no
+    alternative-data source (`n_alternative_sources` is 0 or null) and no bureau record
+    (every `bureau_*` feature is null) has nothing the model can stand on but the
+    application itself, so no score is given. Any one alternative source or a bureau
+    record makes them scorable.
+
+    Where it declares neither (a lender's own application file alone), the application is
+    all there is and all the model was trained on: a borrower with at least one of
+    `model_features` on file is scorable; one with none of them is not.
     """
+    if not _declares_history(features):
+        if any(not _is_missing(features.get(name)) for name in model_features):
+            return None
+        return NO_APPLICATION_DATA
     sources: Any = features.get(ALTERNATIVE_SOURCES_FEATURE)
     if not _is_missing(sources) and float(sources) > 0:
         return None
@@ -79,8 +100,22 @@ def not_scorable_reason(features: Mapping[str, Any]) -> str | None:
     return INSUFFICIENT_HISTORY
 
 
-def scorable_expr(columns: Sequence[str]) -> pl.Expr:
-    """`not_scorable_reason(...) is None` as a Polars expression over a frame with `columns`."""
+def unscorable_reason_for(columns: Sequence[str]) -> str:
+    """The reason `not_scorable_reason` gives every unscorable row of a frame with `columns`."""
+    return INSUFFICIENT_HISTORY if _declares_history(columns) else NO_APPLICATION_DATA
+
+
+def scorable_expr(columns: Sequence[str], model_features: Sequence[str] = ()) -> pl.Expr:
+    """`not_scorable_reason(..., model_features) is None` as a Polars expression over a frame
+    with `columns`. It may be a literal (one value, not one per row): select it with
+    `with_columns` to get a value per row."""
+    if not _declares_history(columns):
+        present = [c for c in model_features if c in columns]
+        return (
+            pl.any_horizontal([_is_present_expr(pl.col(c)) for c in present])
+            if present
+            else pl.lit(False)
+        )
     has_alternative = (
         (pl.col(ALTERNATIVE_SOURCES_FEATURE).cast(pl.Float64).fill_nan(None).fill_null(0.0) > 0)
         if ALTERNATIVE_SOURCES_FEATURE in columns
@@ -88,11 +123,15 @@ def scorable_expr(columns: Sequence[str]) -> pl.Expr:
     )
     bureau = [c for c in columns if c.startswith(BUREAU_FEATURE_PREFIX)]
     has_bureau = (
-        pl.any_horizontal([pl.col(c).is_not_null() & ~_is_nan_expr(pl.col(c)) for c in bureau])
+        pl.any_horizontal([_is_present_expr(pl.col(c)) for c in bureau])
         if bureau
         else pl.lit(False)
     )
     return (has_alternative | has_bureau).fill_null(False)
+
+
+def _is_present_expr(column: pl.Expr) -> pl.Expr:
+    return column.is_not_null() & ~_is_nan_expr(column)
 
 
 def _is_nan_expr(column: pl.Expr) -> pl.Expr:
@@ -239,7 +278,7 @@ class ScoringModel:
 
     def score_one(self, features: Mapping[str, Any]) -> Decision:
         """Decide for one borrower from a mapping of feature values (extra keys are ignored)."""
-        reason = not_scorable_reason(features)
+        reason = not_scorable_reason(features, self.feature_names)
         if reason is not None:
             return Decision(scorable=False, not_scorable_reason=reason)
         shap, raw = self._explain(self._rows_input([self.model_row(features)]))
@@ -261,8 +300,8 @@ class ScoringModel:
         """`score_one` for many feature mappings, in one vectorised pass."""
         if not rows:
             return []
-        scorable = np.array([not_scorable_reason(r) is None for r in rows], dtype=bool)
-        return self._decide(self._rows_input([self.model_row(r) for r in rows]), scorable)
+        reasons = [not_scorable_reason(r, self.feature_names) for r in rows]
+        return self._decide(self._rows_input([self.model_row(r) for r in rows]), reasons)
 
     def score_frame(
         self,
@@ -286,13 +325,22 @@ class ScoringModel:
             keep = [
                 c for c in ("borrower_id", "application_id", "as_of_date") if c in frame.columns
             ]
-        scorable = frame.select(scorable_expr(frame.columns).alias("s"))["s"].to_numpy()
+        unscorable = unscorable_reason_for(frame.columns)
+        reasons = [
+            None if ok else unscorable
+            # with_columns gives one value per row, also when the rule is a constant.
+            for ok in frame.with_columns(
+                scorable_expr(frame.columns, self.feature_names).alias(_SCORABLE)
+            )
+            .get_column(_SCORABLE)
+            .to_list()
+        ]
         decisions: list[Decision] = []
         for start in range(0, frame.height, chunk_rows):
             chunk = frame.slice(start, chunk_rows)
             decisions += self._decide(
                 self._frame_input(chunk, thread_count),
-                scorable[start : start + chunk.height],
+                reasons[start : start + chunk.height],
                 thread_count,
             )
         return pl.concat(
@@ -332,7 +380,11 @@ class ScoringModel:
         leaves = self.model.calc_leaf_indexes(inputs, thread_count=thread_count)
         return self.explainer.explain_leaves(leaves)
 
-    def _decide(self, inputs: Any, scorable: np.ndarray, thread_count: int = 1) -> list[Decision]:
+    def _decide(
+        self, inputs: Any, unscorable: Sequence[str | None], thread_count: int = 1
+    ) -> list[Decision]:
+        """Decisions for the model input of rows whose `unscorable` reason is None; the
+        others get their reason and no score."""
         shap, raw = self._explain(inputs, thread_count)
         pd = 1.0 / (1.0 + np.exp(-raw))
         scores = self.scale.score_from_pd(pd)
@@ -340,15 +392,16 @@ class ScoringModel:
         reasons = self.reason_map.top_batch(shap, MAX_REASONS)
         return [
             Decision(True, float(p), int(s), str(b), tuple(r))
-            if ok
-            else Decision(scorable=False, not_scorable_reason=INSUFFICIENT_HISTORY)
-            for ok, p, s, b, r in zip(
-                scorable.tolist(), pd.tolist(), scores.tolist(), bands, reasons, strict=True
+            if why is None
+            else Decision(scorable=False, not_scorable_reason=why)
+            for why, p, s, b, r in zip(
+                unscorable, pd.tolist(), scores.tolist(), bands, reasons, strict=True
             )
         ]
 
 
 _ABSENT = object()
+_SCORABLE = "__scorable"
 
 
 def decisions_frame(decisions: Sequence[Decision], model_version: str) -> pl.DataFrame:
