@@ -14,6 +14,7 @@ buckets, not by the file's size (see bench/bench_ingest.py).
 
 from __future__ import annotations
 
+import threading
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -74,48 +75,33 @@ def ingest_to_files(
     accepted_path = workdir / "accepted.parquet"
     rejected_path = workdir / "rejected.parquet"
     keys_path = workdir / "keys.parquet"
-    checked_path = workdir / "checked.parquet"
+    lineage = lineage_columns(path.name, sha, ingested_at)
+    tally = _Tally()
     with ExitStack() as stack:
         scanned = scan_delivered(path, contract, stack)
         checked = checked_rows(scanned.frame, contract, scanned.columns, scanned.numbers)
-        # One pass over the file: every typed value, whether the row is bad, its key's hash,
-        # and the delivered text only of bad rows (null elsewhere, so it costs nothing).
-        delivered = list(
-            dict.fromkeys([c for c in scanned.columns if c != "_row_number"] + [*contract.columns])
+        # One pass for a clean file: the accepted rows are sunk while the bad ones are only
+        # counted. The quarantine needs a second pass, and only when a row was bad.
+        counted = checked.with_columns(
+            pl.col("_bad").map_batches(tally, return_dtype=pl.Boolean, is_elementwise=True)
         )
-        key_hash = (
-            pl.struct([f"_typed_{k}" for k in contract.keys]).hash()
-            if contract.keys
-            else pl.lit(0, dtype=pl.UInt64)
-        )
-        checked.select(
-            "_row_number",
-            "_bad",
-            key_hash.alias(KEY_HASH),
-            pl.col("^_typed_.*$"),
-            *[pl.when(pl.col("_bad")).then(pl.col(c)).alias(c) for c in delivered],
-        ).sink_parquet(checked_path, engine="streaming", compression="lz4", statistics=False)
-    lineage = lineage_columns(path.name, sha, ingested_at)
-    stored = pl.scan_parquet(checked_path)
-    sinks = [
-        accepted_rows(stored, contract, lineage).sink_parquet(accepted_path, lazy=True),
-        rejected_rows(
-            stored,
+        accepted_rows(counted, contract, lineage).sink_parquet(accepted_path, engine="streaming")
+        quarantined = rejected_rows(
+            checked,
             contract,
             raw_columns_of(scanned.columns),
             source_file=path.name,
             sha256=sha,
             ingested_at=ingested_at,
-        )
-        .cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
-        .sink_parquet(rejected_path, lazy=True),
-    ]
+        ).cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
+        if tally.bad:
+            quarantined.sink_parquet(rejected_path, engine="streaming")
+        else:
+            quarantined.clear().collect().write_parquet(rejected_path)
     if contract.keys:
-        keys = stored.filter(~pl.col("_bad")).select(KEY_HASH, "_row_number")
-        sinks.append(keys.sink_parquet(keys_path, lazy=True))
-    pl.collect_all(sinks, engine="streaming")
-    checked_path.unlink()
-    if contract.keys:
+        pl.scan_parquet(accepted_path).select(
+            pl.struct(contract.keys).hash().alias(KEY_HASH), "_row_number"
+        ).sink_parquet(keys_path, engine="streaming")
         _quarantine_duplicates(contract, accepted_path, rejected_path, keys_path, ingested_at)
         keys_path.unlink(missing_ok=True)
     accepted_n = _count(accepted_path)
@@ -131,6 +117,21 @@ def ingest_to_files(
         rejected_path=rejected_path,
         header_notes=scanned.header_notes,
     )
+
+
+class _Tally:
+    """Rows and bad rows seen by a streaming pass (called per batch, from several threads)."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.bad = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, bad: pl.Series) -> pl.Series:
+        with self._lock:
+            self.rows += bad.len()
+            self.bad += int(bad.sum())
+        return bad
 
 
 def _count(path: Path) -> int:
