@@ -31,6 +31,7 @@ from credit_assets.core.contracts import (
 )
 from credit_assets.core.contracts.json_paths import as_text, extract, parse_path
 from credit_assets.core.ingestion.readers import (
+    EXTRA_FIELDS,
     SUPPORTED_NAMES,
     LandingFormat,
     ReadError,
@@ -215,7 +216,7 @@ def _scan_parquet(path: Path) -> pl.LazyFrame:
 def _check_columns(
     path: Path, names: list[str], contract: Contract, text_file: Path | None
 ) -> None:
-    columns = [c for c in names if c != "_row_number"]
+    columns = [c for c in names if c not in ("_row_number", EXTRA_FIELDS)]
     missing = [h for h in contract.required_headers if h not in columns]
     if missing:
         raise UnreadableFileError(
@@ -366,8 +367,9 @@ class _Malformed(NamedTuple):
 
 
 def raw_columns_of(columns: list[str]) -> list[str]:
-    """The delivered columns of a raw frame: not lineage, but `_malformed` where present."""
-    return [c for c in columns if not c.startswith("_") or c == "_malformed"]
+    """The delivered columns of a raw frame: not lineage, but `_malformed` and
+    `_extra_fields` where present."""
+    return [c for c in columns if not c.startswith("_") or c in ("_malformed", EXTRA_FIELDS)]
 
 
 def checked_rows(
@@ -409,6 +411,8 @@ def _conditions(contract: Contract, columns: list[str], *, with_text: bool) -> l
     ]
     if "_malformed" in columns:
         conditions.append(pl.col("_malformed").is_not_null())
+    if EXTRA_FIELDS in columns:
+        conditions.append(pl.col(EXTRA_FIELDS).is_not_null())
     return conditions or [pl.lit(False)]
 
 
@@ -432,6 +436,15 @@ def with_reasons(checked: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
             pl.when(pl.col("_malformed").is_not_null())
             .then(
                 pl.concat_str(pl.lit("malformed record: "), reason.fill_null("not a JSON object"))
+            )
+            .otherwise(None),
+        )
+    if EXTRA_FIELDS in columns:
+        problems.insert(
+            0,
+            pl.when(pl.col(EXTRA_FIELDS).is_not_null())
+            .then(
+                pl.lit("more fields than the header has: a value may hold the delimiter unquoted")
             )
             .otherwise(None),
         )

@@ -18,6 +18,7 @@ import codecs
 import csv
 import gzip
 import io
+import re
 import shutil
 import tempfile
 import zipfile
@@ -48,6 +49,7 @@ SUPPORTED_NAMES = (
     ", ".join(sorted(LANDING_EXTENSIONS)) + " (CSV and JSON lines also as .gz or .zip)"
 )
 Compression = Literal["gzip", "zip"] | None
+EXTRA_FIELDS = "_extra_fields"  # what a CSV row holds beyond the header's columns
 CHUNK = 1 << 20
 # A byte-order mark says what a file is, whatever the contract says.
 BOMS: tuple[tuple[bytes, str], ...] = (
@@ -213,26 +215,37 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
                         f"not valid {encoding} (byte {position}: {bad!r}); "
                         + encoding_hint(block[: 1 << 16])
                     ) from exc
+                except UnicodeError as exc:  # utf-16 without its byte-order mark, say
+                    raise ReadError(
+                        f"not valid {encoding} ({exc}); " + encoding_hint(block[: 1 << 16])
+                    ) from exc
                 if dst is not None:
                     dst.write(text.encode("utf-8"))
                 offset += len(block)
             try:
                 tail = decoder.decode(b"", final=True)
-            except UnicodeDecodeError as exc:
+            except UnicodeError as exc:
                 raise ReadError(f"not valid {encoding} (the file ends inside a character)") from exc
             if dst is not None:
                 dst.write(tail.encode("utf-8"))
         yield path if in_place else target
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def stable_header_names(names: list[str | None]) -> tuple[list[str], list[str]]:
     """(names, what was renamed): a blank name becomes `column_<position>` (1-based), a
-    repeated one `<name>_2`, `<name>_3`; surrounding spaces are kept out of a name."""
+    repeated one `<name>_2`, `<name>_3`; surrounding spaces and control characters (a NUL,
+    a tab) are kept out of a name."""
     result: list[str] = []
     notes: list[str] = []
     seen: dict[str, int] = {}
     for position, raw in enumerate(names, start=1):
-        name = (raw or "").strip().removeprefix("\ufeff")
+        given = (raw or "").strip().removeprefix("\ufeff")
+        name = _CONTROL.sub("", given).strip()
+        if name != given and name:
+            notes.append(f"column {position}'s header holds control characters: called {name}")
         if not name:
             name = f"column_{position}"
             notes.append(f"column {position} has no header name: called {name}")
@@ -295,16 +308,18 @@ def scan_csv_text(path: Path, options: CsvOptions) -> tuple[pl.LazyFrame, list[s
         raise ReadError("empty file (no header)")
     names, notes = stable_header_names(header)
     _refuse_reserved(names)
+    # One column more than the header: a row with more fields than the header has (an
+    # unquoted delimiter in a value, say) shows there and is quarantined, not cut short.
     frame = pl.scan_csv(
         path,
         has_header=False,
         skip_lines=_lines_before_header(path, options),
-        new_columns=names,
-        schema={name: pl.String for name in names},
+        schema={name: pl.String for name in [*names, EXTRA_FIELDS]},
         separator=options.delimiter,
         quote_char=options.quote_char,
         infer_schema=False,
         truncate_ragged_lines=True,
+        missing_columns="insert",
         raise_if_empty=False,
     )
     return _numbered_without_blank_rows(frame, names), notes

@@ -25,6 +25,7 @@ import polars as pl
 from credit_assets.core.contracts import POLARS_TYPES, Contract
 from credit_assets.core.ingestion.files import (
     QUARANTINE_SCHEMA,
+    UnreadableFileError,
     accepted_rows,
     checked_rows,
     duplicate_reason,
@@ -77,27 +78,35 @@ def ingest_to_files(
     keys_path = workdir / "keys.parquet"
     lineage = lineage_columns(path.name, sha, ingested_at)
     tally = _Tally()
-    with ExitStack() as stack:
-        scanned = scan_delivered(path, contract, stack)
-        checked = checked_rows(scanned.frame, contract, scanned.columns, scanned.numbers)
-        # One pass for a clean file: the accepted rows are sunk while the bad ones are only
-        # counted. The quarantine needs a second pass, and only when a row was bad.
-        counted = checked.with_columns(
-            pl.col("_bad").map_batches(tally, return_dtype=pl.Boolean, is_elementwise=True)
-        )
-        accepted_rows(counted, contract, lineage).sink_parquet(accepted_path, engine="streaming")
-        quarantined = rejected_rows(
-            checked,
-            contract,
-            raw_columns_of(scanned.columns),
-            source_file=path.name,
-            sha256=sha,
-            ingested_at=ingested_at,
-        ).cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
-        if tally.bad:
-            quarantined.sink_parquet(rejected_path, engine="streaming")
-        else:
-            quarantined.clear().collect().write_parquet(rejected_path)
+    try:
+        with ExitStack() as stack:
+            scanned = scan_delivered(path, contract, stack)
+            checked = checked_rows(scanned.frame, contract, scanned.columns, scanned.numbers)
+            # One pass for a clean file: the accepted rows are sunk while the bad ones are only
+            # counted. The quarantine needs a second pass, and only when a row was bad.
+            counted = checked.with_columns(
+                pl.col("_bad").map_batches(tally, return_dtype=pl.Boolean, is_elementwise=True)
+            )
+            accepted_rows(counted, contract, lineage).sink_parquet(
+                accepted_path, engine="streaming"
+            )
+            quarantined = rejected_rows(
+                checked,
+                contract,
+                raw_columns_of(scanned.columns),
+                source_file=path.name,
+                sha256=sha,
+                ingested_at=ingested_at,
+            ).cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
+            if tally.bad:
+                quarantined.sink_parquet(rejected_path, engine="streaming")
+            else:
+                quarantined.clear().collect().write_parquet(rejected_path)
+    except pl.exceptions.PolarsError as exc:
+        # A file Polars cannot parse past some row (an unbalanced quote, a damaged
+        # Parquet page): refused whole, with the parser's own first line as the reason.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnreadableFileError(path, f"not a parseable file ({first})") from exc
     if contract.keys:
         pl.scan_parquet(accepted_path).select(
             pl.struct(contract.keys).hash().alias(KEY_HASH), "_row_number"

@@ -31,6 +31,7 @@ from credit_assets.core.ingestion.files import (
     read_delivered,
     validate_records,
 )
+from credit_assets.core.ingestion.readers import EXTRA_FIELDS
 from credit_assets.core.onboarding.inference import (
     REASONED_KINDS,
     WARNING,
@@ -218,7 +219,7 @@ def sample_problems(contract: Contract, sample: Path) -> list[str]:
     frame = delivered.frame.rename(
         {h: n for h, n in contract.header_renames.items() if h in delivered.frame.columns}
     )
-    in_file = [c for c in frame.columns if c not in ("_row_number", "_malformed")]
+    in_file = [c for c in frame.columns if c not in ("_row_number", "_malformed", EXTRA_FIELDS)]
     for name, spec in contract.columns.items():
         if name not in in_file and spec.required:
             shown = f"{name!r}" + (f" (header {spec.header!r})" if spec.header else "")

@@ -79,6 +79,8 @@ def detect_dialect(text: str) -> tuple[str, int]:
     lines = [line for line in text.splitlines() if line.strip()]
     if len(lines) > 1 and not text.endswith(("\n", "\r")):
         lines = lines[:-1]  # the sample may cut the last line short
+    if not lines:
+        return ",", 0
     best: tuple[float, int, str, int] | None = None
     for delimiter in DELIMITERS:
         try:

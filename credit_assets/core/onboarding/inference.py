@@ -39,7 +39,7 @@ from credit_assets.core.contracts import (
 
 # The ingestion rules themselves: a draft typed by anything else could quarantine its own file.
 from credit_assets.core.ingestion.files import UnreadableFileError, file_format, read_delivered
-from credit_assets.core.ingestion.readers import ReadError
+from credit_assets.core.ingestion.readers import EXTRA_FIELDS, ReadError
 from credit_assets.core.ingestion.values import number_text, typed_value
 from credit_assets.core.onboarding.dialect import Detected, detect_reading
 
@@ -552,9 +552,10 @@ def infer_contract(
     delivered = read_delivered(path, reader)
     raw = delivered.frame
     malformed = 0
-    if "_malformed" in raw.columns:
-        malformed = int(raw.get_column("_malformed").is_not_null().sum())
-        raw = raw.filter(pl.col("_malformed").is_null()).drop("_malformed")
+    for broken in ("_malformed", EXTRA_FIELDS):
+        if broken in raw.columns:
+            malformed += int(raw.get_column(broken).is_not_null().sum())
+            raw = raw.filter(pl.col(broken).is_null()).drop(broken)
     raw = raw.drop("_row_number")
     if raw.height == 0:
         raise UnreadableFileError(path, "no data rows to draft a contract from")
@@ -566,7 +567,11 @@ def infer_contract(
     columns = drafter.columns()
     guesses = [*detected.notes, *delivered.header_notes, *drafter.guesses]
     if malformed:
-        guesses.insert(0, f"{malformed} line(s) of the file are not JSON objects and were skipped")
+        guesses.insert(
+            0,
+            f"{malformed} line(s) of the file are malformed (not a JSON object, or more fields "
+            "than the header) and were skipped; ingestion quarantines them",
+        )
     reading: dict[str, Any] = {}
     if fmt in ("csv", "jsonl") and detected.csv != CsvOptions():
         reading["csv"] = detected.csv.model_dump(exclude_defaults=True)
