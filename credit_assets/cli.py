@@ -74,6 +74,12 @@ def _contract_error(exc: BaseException) -> BaseException | None:
     return None
 
 
+# `materialize` exits 0 when done (a held-back challenger included), 1 when a step failed,
+# 2 when a contract cannot be loaded, 3 with --strict when a challenger is held back and
+# EXIT_NO_LABELLED_ROWS when the data left nothing to model (the files and why are named).
+EXIT_NO_LABELLED_ROWS = 4
+
+
 def _cmd_materialize(args: argparse.Namespace) -> int:
     from credit_assets.orchestration import materialize_all
 
@@ -89,6 +95,10 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if outcome.stopped:
+        for line in outcome.stopped:
+            print(f"materialize: {line}", file=sys.stderr)
+        return EXIT_NO_LABELLED_ROWS
     if not outcome.success:
         return 1
     for line in outcome.decisions:
@@ -501,7 +511,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.set_defaults(func=_cmd_generate)
 
-    mat = sub.add_parser("materialize", help="ingest new landing files, then materialize the graph")
+    mat = sub.add_parser(
+        "materialize",
+        help="ingest new landing files, then materialize the graph",
+        description="Ingest new landing files, then materialize the graph. Exit codes: 0 done "
+        "(a held-back challenger included), 1 a step failed, 2 a contract cannot be loaded, "
+        "3 with --strict a challenger held back, 4 no labelled rows (the files and why named).",
+    )
     mat.add_argument(
         "--select", nargs="*", metavar="GROUP", help="asset groups to materialize (default: all)"
     )

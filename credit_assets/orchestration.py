@@ -6,7 +6,6 @@ their history, metadata and check results.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,11 +14,14 @@ import dagster as dg
 
 from credit_assets.core.ingestion.landing import scan_landing_zone
 from credit_assets.core.platform.settings import Settings, get_settings
+from credit_assets.defs.common.outcomes import named_outcomes
 from credit_assets.defs.common.reports import read_report
 from credit_assets.defs.common.resources import PlatformResource
 
-# The console logger otherwise prints every DEBUG event of every step.
-QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The console logger otherwise prints every DEBUG event of every step, and a failed step
+# with Dagster's stack trace; a failure is said here in one plain line per step instead
+# (`_failure_messages`), the full trace staying in the run's event log.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 GROUP_ORDER = ("ingestion", "features", "modeling", "compliance", "scoring", "monitoring")
 
@@ -29,13 +31,16 @@ class MaterializeOutcome:
     """What a `materialize` did: its runs, the runs that failed, and every promotion decision.
 
     A challenger held back by a gate is an outcome, not a failure: `success` stays true and
-    `held_back` carries one plain sentence per held-back challenger.
+    `held_back` carries one plain sentence per held-back challenger. A run the data ended
+    (no labelled rows) is not a success, but not a crash either: `stopped` carries its
+    named outcome's sentence.
     """
 
     runs: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
     held_back: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
 
     @property
     def success(self) -> bool:
@@ -88,6 +93,8 @@ def ingest_landing_zone(
         log(f"ingest {pending.source}/{pending.file_name}: {status} (run {result.run_id[:8]})")
         if not result.success:
             outcome.failures.append(f"{pending.source}/{pending.file_name}")
+            for message in _failure_messages(result):
+                log(f"  {message}")
     return outcome
 
 
@@ -196,7 +203,9 @@ def materialize_all(
                 outcome.runs.append(result.run_id)
                 if not result.success:
                     outcome.failures.append(names + where)
-                    log(json.dumps(_failure_messages(result), indent=2))
+                    outcome.stopped.extend(named_outcomes(result))
+                    for message in _failure_messages(result):
+                        log(f"  {message}")
                     return outcome
                 if CHAMPION_KEY in segment:
                     card_follows = MODEL_CARD_KEY in keys
@@ -292,8 +301,28 @@ def _single_run(node: object) -> bool:
 
 
 def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
-    return [
-        f"{event.step_key}: {event.event_specific_data.error.message.strip()}"  # type: ignore[union-attr]
-        for event in result.all_events
-        if event.event_type_value == "STEP_FAILURE"
-    ]
+    """One plain line per failed step: a `dg.Failure`'s description as it is; for an error,
+    the exception that caused it and where it was raised (the full trace is in the run's
+    event log, shown in the UI)."""
+    messages = []
+    for event in result.all_events:
+        if event.event_type_value != "STEP_FAILURE":
+            continue
+        data = event.event_specific_data
+        failure = getattr(data, "user_failure_data", None)
+        if failure is not None and failure.description:
+            messages.append(f"{event.step_key}: {failure.description}")
+            continue
+        error = getattr(data, "error", None)
+        if error is None:
+            messages.append(f"{event.step_key}: failed")
+            continue
+        raised = error
+        while raised.cause is not None:  # the user code's exception behind Dagster's
+            raised = raised.cause
+        detail = ""
+        if raised is not error and raised.stack:
+            where = raised.stack[-1].strip().splitlines()[0]
+            detail = f" ({where}; full trace in run {result.run_id[:8]})"
+        messages.append(f"{event.step_key}: {' '.join(raised.message.split())}{detail}")
+    return messages

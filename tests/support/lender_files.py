@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,6 +52,8 @@ SIGNAL_LOG_ODDS_SD: dict[Signal, float] = {"normal": 1.5, "low": 0.3}
 SIGNAL_NUMERIC, SIGNAL_CATEGORICAL = 3, 2  # how many of each kind carry risk
 RISK_LOADING = 0.6  # correlation of a signal column's latent with the hidden risk factor
 YOUNG_AGE = 25  # below it an applicant is in the disadvantaged group when only age is on file
+# A dated file's applications fall in the twelve months up to this day, one borrower each.
+DATED_MONTHS, DATED_LAST_DAY = 12, date(2026, 6, 30)
 
 PROXY_GROUP_SHARES = (0.62, 0.17, 0.13, 0.08)  # white, black, hispanic, api
 TRUE_PD, IS_BAD, DISADVANTAGED = "_true_pd", "_is_bad", "_disadvantaged"
@@ -71,6 +74,9 @@ class LenderFileSpec:
     column the Black applicants) is shifted towards risk; 0 plants none. `proxies`: the
     file carries `last_name`, `first_name` and `zip` (BISG inputs) drawn from the Census
     tables given a hidden race/ethnicity (white, black, hispanic, api by population share).
+    `dated`: the file also carries a borrower id (one borrower per row) and an application
+    date (the contract's timestamp) spread over the `DATED_MONTHS` months up to
+    `DATED_LAST_DAY`, so it is split out of time and gives a borrower snapshot.
     """
 
     n_rows: int = 1000
@@ -84,6 +90,7 @@ class LenderFileSpec:
     signal: Signal = "normal"
     disparity: float = 0.0
     proxies: bool = False
+    dated: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -566,6 +573,11 @@ def make_lender_file(spec: LenderFileSpec) -> tuple[pl.DataFrame, dict[str, Any]
     label, series[label], label_column = _label_column(spec, is_bad)
 
     order = [list(series)[i] for i in rng.permutation(len(series))]
+    dated_columns: dict[str, dict[str, Any]] = {}
+    timestamp = None
+    if spec.dated:  # drawn last, so an undated file of the same seed is the same file
+        series, dated_columns, timestamp = _dated_columns(spec, series, rng)
+        order = [*dated_columns, *order]
     frame = pl.DataFrame([series[c] for c in order]).with_columns(
         pl.Series(TRUE_PD, true_pd),
         pl.Series(IS_BAD, is_bad.astype(np.int8)),
@@ -577,9 +589,42 @@ def make_lender_file(spec: LenderFileSpec) -> tuple[pl.DataFrame, dict[str, Any]
         "description": f"Synthetic lender file drawn from {spec}.",
         "formats": ["csv"],
         "keys": [],
-        "columns": {label: label_column, **protected, **features},
+        **({"timestamp": timestamp} if timestamp else {}),
+        "columns": {**dated_columns, label: label_column, **protected, **features},
     }
     return frame, contract
+
+
+def _dated_columns(
+    spec: LenderFileSpec, series: dict[str, pl.Series], rng: np.random.Generator
+) -> tuple[dict[str, pl.Series], dict[str, dict[str, Any]], str]:
+    """`series` with a borrower id and an application date added, their contract entries
+    and the name of the date column (the contract's timestamp)."""
+    n = spec.n_rows
+    borrower = _name(spec, "borrower_id", "BorrowerId")
+    applied = _name(spec, "application_date", "ApplicationDate")
+    months_back = DATED_LAST_DAY.year * 12 + DATED_LAST_DAY.month - DATED_MONTHS
+    first = np.datetime64(date(months_back // 12, months_back % 12 + 1, 1), "D")
+    days = (np.datetime64(DATED_LAST_DAY, "D") - first).astype(int) + 1
+    added = {
+        borrower: pl.Series(borrower, [f"B{spec.seed}-{i:05d}" for i in range(n)]),
+        applied: pl.Series(applied, first + np.sort(rng.integers(0, days, n)), dtype=pl.Date),
+    }
+    columns = {
+        borrower: {
+            "type": "string",
+            "role": "borrower_id",
+            "nullable": False,
+            "description": "Borrower identifier.",
+        },
+        applied: {
+            "type": "date",
+            "role": "timestamp",
+            "nullable": False,
+            "description": "Date the application was submitted.",
+        },
+    }
+    return {**series, **added}, columns, applied
 
 
 def write_lender_workspace(

@@ -43,6 +43,8 @@ MODEL_FEATURES = (
     "n_alternative_sources",
     "bureau_score",
 )
+# What a lender's own application file alone gives a model: no alternative data, no bureau.
+APPLICATION_FEATURES = ("loan_amount", "product", "declared_monthly_income")
 SCALE = ScoreScale(650.0, 20.0, 40.0)
 
 
@@ -95,11 +97,9 @@ class BuiltModel:
     expected_value: float | None
 
 
-@lru_cache(maxsize=4)
-def built_model(iterations: int = 60, seed: int = 42) -> BuiltModel:
-    """A trained challenger and its leaf SHAP tables (cached: training is the slow part)."""
-    frame = training_frame()
-    specs = model_specs()
+def _built_catboost(
+    frame: pl.DataFrame, specs: list[FeatureSpec], iterations: int, seed: int
+) -> BuiltModel:
     trained = train_challenger(
         frame,
         specs,
@@ -113,6 +113,21 @@ def built_model(iterations: int = 60, seed: int = 42) -> BuiltModel:
         background = catboost_pool(to_catboost_frame(train, specs), specs)
     explainer = LeafShapExplainer.from_model(trained.model, background=background)
     return BuiltModel(trained, explainer.to_bytes(), float(explainer.expected_value))
+
+
+@lru_cache(maxsize=4)
+def built_model(iterations: int = 60, seed: int = 42) -> BuiltModel:
+    """A trained challenger and its leaf SHAP tables (cached: training is the slow part)."""
+    return _built_catboost(training_frame(), model_specs(), iterations, seed)
+
+
+@lru_cache(maxsize=1)
+def built_application_model() -> BuiltModel:
+    """A challenger on `APPLICATION_FEATURES` alone, as a lender whose contracts declare no
+    alternative-data or bureau source trains one (cached)."""
+    frame = training_frame().select(*APPLICATION_FEATURES, "default_flag", "split")
+    specs = [spec for spec in model_specs() if spec.name in APPLICATION_FEATURES]
+    return _built_catboost(frame, specs, iterations=60, seed=42)
 
 
 @lru_cache(maxsize=1)

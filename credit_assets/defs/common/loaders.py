@@ -51,7 +51,11 @@ def policy(settings: Settings) -> PromotionPolicy:
 
 
 def load_training_set(platform: PlatformResource) -> tuple[pl.DataFrame, list[FeatureSpec], str]:
-    """The training set, the catalogue specs of its model features, and its content hash."""
+    """The training set, the catalogue specs of its model features, and its content hash;
+    a plain failure when there is none yet (the last `training_set` run may have found no
+    labelled rows: its failure says which files and why)."""
+    if not platform.store.exists(TRAINING_SET):
+        raise dg.Failure("training_set has not been materialized yet; materialize it first")
     raw = platform.store.get_bytes(TRAINING_SET)
     frame = pl.read_parquet(raw)
     catalogue = feature_catalogue(platform.contracts())

@@ -5,12 +5,15 @@ It reads the environment when a run starts (not at import), so a test or a
 deployment changes CREDIT_* variables and nothing else.
 """
 
+from collections.abc import Sequence
+
 import dagster as dg
 import polars as pl
 from pydantic import PrivateAttr
 from sqlalchemy.engine import Engine
 
 from credit_assets.core.contracts import Contract, load_contracts
+from credit_assets.core.ingestion import ledger
 from credit_assets.core.ingestion.landing import scan_source
 from credit_assets.core.ingestion.zones import LandingZone, landing_zone
 from credit_assets.core.platform.db import migrated_engine
@@ -67,3 +70,12 @@ class PlatformResource(dg.ConfigurableResource):
         if not eager:
             return scans
         return {name: frame.collect().lazy() for name, frame in scans.items()}
+
+    def unusable_files(self, sources: Sequence[str]) -> list[str]:
+        """Why each file of `sources` gave no usable row (set aside with its reason, every
+        row quarantined, empty), from the landing zone's notes and the ingestion ledger."""
+        return ledger.unusable_files(
+            sources,
+            self.landing.set_aside_notes(sources),
+            ledger.ingested_files_of(self.engine, sources),
+        )

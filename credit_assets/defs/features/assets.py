@@ -12,6 +12,7 @@ from credit_assets.core.features import (
     snapshot_features,
     training_set_summary,
 )
+from credit_assets.core.features.labelled import diagnose_unlabelled, no_labelled_rows_message
 from credit_assets.core.features.specs import FeatureCatalogue
 from credit_assets.core.features.training_set import NOT_FEATURES
 from credit_assets.core.platform.online_store import current_snapshot, publish_snapshot
@@ -22,6 +23,7 @@ from credit_assets.core.platform.storage.keys import (
     bucket_key,
 )
 from credit_assets.core.reports.metadata import frame_markdown, markdown_table
+from credit_assets.defs.common.outcomes import NO_LABELLED_ROWS, named_outcome
 from credit_assets.defs.common.partitions import bucket_partitions, raw_deps
 from credit_assets.defs.common.resources import PlatformResource
 
@@ -218,11 +220,15 @@ def training_set(context: dg.AssetExecutionContext, platform: PlatformResource):
     matured 12-month outcome (`default_flag`, 1 = bad) and the `split` column: out-of-time
     (latest matured months are the test set) when applications are dated, a seeded stratified
     split otherwise. Protected attributes ride along as `protected_*` for fairness testing and
-    are never model inputs."""
+    are never model inputs. Without a single labelled application the run ends here, with a
+    sentence naming the files and why ("no labelled rows: ..."), and modeling is skipped."""
     settings = platform.settings
     contracts = platform.contracts()
     catalogue = feature_catalogue(contracts)
-    frame = build_training_set(platform.sources(contracts), contracts, seed=settings.seed)
+    sources = platform.sources(contracts)
+    frame = build_training_set(sources, contracts, seed=settings.seed)
+    if frame.height == 0:
+        raise no_labelled_rows(platform, sources, contracts)
     uri = platform.store.write_frame(TRAINING_SET, frame)
     summary = training_set_summary(frame)
     features = model_feature_names(frame, catalogue)
@@ -255,6 +261,23 @@ def training_set(context: dg.AssetExecutionContext, platform: PlatformResource):
             "preview": dg.MetadataValue.md(frame_markdown(frame.select(frame.columns[:12]))),
             "catalogue_version": catalogue.version,
         }
+    )
+
+
+def no_labelled_rows(
+    platform: PlatformResource, sources: dict[str, pl.LazyFrame], contracts: dict[str, Contract]
+) -> dg.Failure:
+    """The named outcome of a training set without a labelled row: the files, then the rows."""
+    unlabelled = diagnose_unlabelled(sources, contracts)
+    reasons = [*platform.unusable_files(unlabelled.sources), *unlabelled.reasons]
+    return named_outcome(
+        NO_LABELLED_ROWS,
+        no_labelled_rows_message(reasons),
+        metadata={
+            "sources": ", ".join(unlabelled.sources),
+            "applications": unlabelled.applications,
+            "reasons": dg.MetadataValue.md(markdown_table([{"reason": r} for r in reasons])),
+        },
     )
 
 

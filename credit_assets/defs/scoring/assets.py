@@ -20,8 +20,9 @@ NO_CHAMPION_NOTE = "no champion has been promoted yet (see the registry): nothin
 def batch_scores(context: dg.AssetExecutionContext, platform: PlatformResource):
     """Score, PD, risk band and up to four principal reasons for every borrower of one
     borrower-features bucket, from the current champion, with the same core scoring function
-    the API uses (exact SHAP from the model's leaf tables). Borrowers with neither alternative
-    data nor a bureau record are marked not scorable with that reason."""
+    the API uses (exact SHAP from the model's leaf tables). Where alternative-data or bureau
+    sources are declared, borrowers with neither are marked not scorable with that reason;
+    where only applications are, every applicant with application attributes is scored."""
     settings = platform.settings
     champion = current_champion(platform.engine)
     if champion is None:
