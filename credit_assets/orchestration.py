@@ -90,12 +90,47 @@ def ingest_landing_zone(
         )
         outcome.runs.append(result.run_id)
         status = "ok" if result.success else "FAILED"
-        log(f"ingest {pending.source}/{pending.file_name}: {status} (run {result.run_id[:8]})")
+        log(
+            f"ingest {pending.source}/{pending.file_name}: {status}{ingestion_summary(result)} "
+            f"(run {result.run_id[:8]})"
+        )
         if not result.success:
             outcome.failures.append(f"{pending.source}/{pending.file_name}")
             for message in _failure_messages(result):
                 log(f"  {message}")
     return outcome
+
+
+def ingestion_summary(result: dg.ExecuteInProcessResult) -> str:
+    """`: 1 002 rows read, 998 ingested, 4 quarantined (amount: not a valid float ×3)`, from
+    the raw asset's materialization (also when a blocking check then failed the run)."""
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
+        metadata = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+        if "rows_read" not in metadata:
+            continue
+        text = (
+            f": {_spaced(metadata['rows_read'])} rows read, "
+            f"{_spaced(metadata['rows_accepted'])} ingested, "
+            f"{_spaced(metadata['rows_rejected'])} quarantined"
+        )
+        problems = metadata.get("top_problems") or []
+        if problems:
+            shown = "; ".join(
+                f"{printable(str(p['problem']))} ×{_spaced(p['rows'])}" for p in problems[:3]
+            )
+            text += f" ({shown})"
+        return text
+    return ""
+
+
+def _spaced(number: int) -> str:
+    return f"{number:,}".replace(",", " ")
+
+
+def printable(text: str) -> str:
+    """Lender-supplied text for a terminal: control characters (escape codes) shown, not run."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass

@@ -290,7 +290,8 @@ def date_format(
             )
         # Eight digits (or seven, a leading zero lost) are a four-digit year; fewer, two.
         digits = values.str.replace(r"\.0+$", "").str.len_chars()
-        candidates: tuple[str, ...] = ("%Y%m%d",) if digits.min() >= 7 else ("%y%m%d",)
+        shortest = int(digits.min() or 0)  # type: ignore[arg-type]
+        candidates: tuple[str, ...] = ("%Y%m%d",) if shortest >= 7 else ("%y%m%d",)
     elif probed == "string":
         candidates = DATE_FORMATS + DATETIME_FORMATS
     else:

@@ -156,6 +156,11 @@ def build_raw_asset(contract: Contract) -> dg.AssetsDefinition:
             schema_report = check_parquet_against_contract(result.accepted_path, contract)
             preview = result.accepted().head(10).collect()
             rejections = reason_counts(result.rejected()) if result.rows_rejected else "_(none)_"
+            top_problems = (
+                problem_counts(result.rejected()).head(5).collect().to_dicts()
+                if result.rows_rejected
+                else []
+            )
         yield dg.AssetCheckResult(
             check_name="conforms_to_contract",
             passed=schema_report.passed,
@@ -185,6 +190,7 @@ def build_raw_asset(contract: Contract) -> dg.AssetsDefinition:
                 ),
                 "preview": dg.MetadataValue.md(frame_markdown(preview)),
                 "rejections": dg.MetadataValue.md(rejections),
+                "top_problems": dg.MetadataValue.json(top_problems),
             }
         )
 
