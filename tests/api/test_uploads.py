@@ -115,8 +115,9 @@ def test_each_refusal_answers_its_status_and_writes_nothing(api, writer, credit_
     assert missing.status_code == 422
     [error] = missing.json()["detail"]
     assert error["msg"].startswith("required column(s) missing: provider, due_date")
-    utf16 = post_file(api, writer, "utility_payments", utility_csv(2).decode().encode("utf-16"))
-    assert utf16.status_code == 422 and "not valid UTF-8" in utf16.json()["detail"][0]["msg"]
+    windows = utility_csv(2).decode().replace("acme", "Café").encode("cp1252")
+    cp1252 = post_file(api, writer, "utility_payments", windows)
+    assert cp1252.status_code == 422 and "not valid utf-8" in cp1252.json()["detail"][0]["msg"]
     empty = post_file(api, writer, "utility_payments", b"")
     assert empty.status_code == 422
 

@@ -45,7 +45,8 @@ TELECOM = "".join(
 )  # fmt: skip
 # due_date and amount_due missing from the header.
 RENT_MISSING_COLUMNS = "bill_id,borrower_id,provider,paid_date,amount_paid,days_late\nx,B1,,,,\n"
-RENT_UTF16 = (HEADER + "r1,B1,Café,2024-01-01,,5,,\n").encode("utf-16")
+# Windows-1252 under a contract that says UTF-8 (the default): unreadable as declared.
+RENT_CP1252 = (HEADER + "r1,B1,Café,2024-01-01,,5,,\n").encode("cp1252")
 
 
 @dataclass
@@ -109,7 +110,7 @@ def land_the_batch(bucket: Bucket) -> None:
     bucket.put(f"{LANDING}/utility_payments/u1.csv", UTILITY)
     bucket.put(f"{LANDING}/telecom_payments/t1.jsonl", TELECOM)
     bucket.put(f"{LANDING}/rent_payments/r1.csv", RENT_MISSING_COLUMNS)
-    bucket.put(f"{LANDING}/rent_payments/r2.csv", RENT_UTF16)
+    bucket.put(f"{LANDING}/rent_payments/r2.csv", RENT_CP1252)
     bucket.put(f"{LANDING}/utility_payments/.u-hidden.csv", UTILITY)
     bucket.put(f"{LANDING}/utility_payments/u9.csv.part", UTILITY)
     bucket.put(f"{LANDING}/utility_payments/nested/u8.csv", UTILITY)
@@ -180,7 +181,7 @@ def test_the_sensor_requests_one_run_per_new_object_and_sets_unreadable_ones_asi
     assert bucket.note("rent_payments", "r1.csv")["reason"] == (
         "required column(s) missing: due_date, amount_due"
     )
-    assert bucket.note("rent_payments", "r2.csv")["reason"].startswith("not valid UTF-8")
+    assert bucket.note("rent_payments", "r2.csv")["reason"].startswith("not valid utf-8")
     assert bucket.keys(f"{LANDING}/rejected/") == {
         f"{LANDING}/rejected/rent_payments/r1.csv",
         f"{LANDING}/rejected/rent_payments/r1.csv.reason.json",
@@ -188,7 +189,7 @@ def test_the_sensor_requests_one_run_per_new_object_and_sets_unreadable_ones_asi
         f"{LANDING}/rejected/rent_payments/r2.csv.reason.json",
     }
     # Set aside byte for byte, not re-encoded.
-    assert bucket.read(f"{LANDING}/rejected/rent_payments/r2.csv") == RENT_UTF16
+    assert bucket.read(f"{LANDING}/rejected/rent_payments/r2.csv") == RENT_CP1252
 
 
 def test_the_runs_write_raw_and_quarantine_and_archive_the_objects(bucket, defs, instance):
@@ -267,10 +268,12 @@ def test_a_renamed_copy_of_an_ingested_object_is_set_aside_as_a_duplicate(bucket
 def test_an_object_turned_unreadable_before_its_run_is_set_aside_by_the_run(bucket, defs, instance):
     bucket.put(f"{LANDING}/utility_payments/u1.csv", UTILITY)
     result, _ = tick(defs, instance, None)
-    bucket.put(f"{LANDING}/utility_payments/u1.csv", UTILITY.encode("utf-16"))
+    bucket.put(
+        f"{LANDING}/utility_payments/u1.csv", UTILITY.replace("acme", "Café").encode("cp1252")
+    )
     run = run_requested(defs, instance, result)["u1.csv"]
     assert not run.success
-    assert bucket.note("utility_payments", "u1.csv")["reason"].startswith("not valid UTF-8")
+    assert bucket.note("utility_payments", "u1.csv")["reason"].startswith("not valid utf-8")
     assert bucket.keys(f"{LANDING}/") == {
         f"{LANDING}/rejected/utility_payments/u1.csv",
         f"{LANDING}/rejected/utility_payments/u1.csv.reason.json",
@@ -303,10 +306,11 @@ def test_the_quarantine_asset_lists_rows_and_the_objects_set_aside(bucket, defs,
     assert result.success
     metadata = result.asset_materializations_for_node("quarantine")[0].metadata
     assert metadata["dagster/row_count"].value == 2
-    assert metadata["set_aside_files"].value.splitlines() == [
-        "- `rent_payments/r1.csv`: required column(s) missing: due_date, amount_due",
-        "- `rent_payments/r2.csv`: not valid UTF-8 (byte 0: b'\\xff')",
-    ]
+    first, second = metadata["set_aside_files"].value.splitlines()
+    assert first == "- `rent_payments/r1.csv`: required column(s) missing: due_date, amount_due"
+    byte = len(HEADER) + len("r1,B1,Caf")
+    assert second.startswith(f"- `rent_payments/r2.csv`: not valid utf-8 (byte {byte}: ")
+    assert "set csv.encoding:" in second
 
 
 def test_the_landing_zone_takes_its_s3_client_from_dagster_aws(bucket, monkeypatch):

@@ -89,8 +89,10 @@ def faulty_files() -> dict[tuple[str, str], bytes]:
         ("telecom_payments", "t-truncated.jsonl"): (
             "".join(tel) + '{"bill_id": "t6", "borrower_id": "B'
         ).encode(),
-        # A whole file in UTF-16: unreadable as delivered.
-        ("rent_payments", "r-utf16.csv"): (HEADER + "".join(bill_lines("r", 5))).encode("utf-16"),
+        # A whole file in Windows-1252 under a UTF-8 contract: unreadable as declared.
+        ("rent_payments", "r-cp1252.csv"): (
+            HEADER + "".join(bill_lines("r", 5)).replace("acme", "Société")
+        ).encode("cp1252"),
         # due_date and amount_due missing from the header.
         ("rent_payments", "r-missing-columns.csv"): (
             b"bill_id,borrower_id,provider,paid_date\nm1,B1,landlord,2024-01-03\n"
@@ -141,7 +143,7 @@ def test_faulty_landing_files_are_quarantined_or_set_aside_and_valid_rows_all_ke
     )
 
     # Unreadable files set aside with a note; nothing of them ingested.
-    assert "not valid UTF-8" in reason(credit_home, "rent_payments", "r-utf16.csv")
+    assert "not valid utf-8" in reason(credit_home, "rent_payments", "r-cp1252.csv")
     missing = reason(credit_home, "rent_payments", "r-missing-columns.csv")
     assert "required column(s) missing" in missing and "due_date" in missing
     assert "amount_due" in missing

@@ -215,13 +215,19 @@ def _serialise(row: dict, fmt: str) -> str:
 def write_bad_files(
     frames: dict[str, pl.DataFrame], landing_dir: Path, n_rows: int = 500
 ) -> list[Path]:
-    """One CSV without a required column and one CSV that is not UTF-8 (UTF-16, as Excel exports it)."""
+    """One CSV without a required column and one in Windows-1252 (as a Windows export writes
+    it) that the UTF-8 contract cannot read."""
     missing = landing_dir / "utility_payments" / "utility_payments-missing-column.csv"
     missing.parent.mkdir(parents=True, exist_ok=True)
     frames["utility_payments"].head(n_rows).drop("due_date").write_csv(missing)
     encoded = landing_dir / "rent_payments" / "rent_payments-latin1.csv"
     encoded.parent.mkdir(parents=True, exist_ok=True)
-    encoded.write_bytes(frames["rent_payments"].head(n_rows).write_csv().encode("utf-16"))
+    accented = (
+        frames["rent_payments"]
+        .head(n_rows)
+        .with_columns((pl.col("provider") + " Société").alias("provider"))
+    )
+    encoded.write_bytes(accented.write_csv().encode("cp1252"))
     return [missing, encoded]
 
 
