@@ -21,7 +21,7 @@ from polars.testing import assert_frame_equal
 from credit_assets.core.contracts import SourceKind, load_contract, load_contracts
 from credit_assets.core.features import compute_features
 from credit_assets.core.features.frames import KIND_COLUMNS
-from credit_assets.core.ingestion.files import ingest_file
+from credit_assets.core.ingestion.stream import ingest_file
 from credit_assets.core.tools.synthetic import generate_frames
 from credit_assets.core.tools.synthetic.bank import CATEGORIES
 from tests.support.core_banking import (

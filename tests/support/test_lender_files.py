@@ -21,7 +21,8 @@ from polars.testing import assert_frame_equal
 from credit_assets.core.contracts import Contract, Role, SourceKind, load_contract
 from credit_assets.core.contracts.pandera_schema import check_against_contract
 from credit_assets.core.features.training_set import build_training_set
-from credit_assets.core.ingestion.files import IngestResult, ingest_file, inspect_landing_file
+from credit_assets.core.ingestion.files import inspect_landing_file
+from credit_assets.core.ingestion.stream import IngestResult, ingest_file
 from credit_assets.core.ingestion.zones import landing_zone
 from credit_assets.core.modeling.metrics import auc
 from credit_assets.core.platform.settings import Settings

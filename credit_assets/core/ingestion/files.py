@@ -13,7 +13,6 @@ import codecs
 import hashlib
 import io
 import json
-import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -69,30 +68,6 @@ class UnreadableFileError(ValueError):
         super().__init__(f"{path.name}: {reason}")
         self.path = path
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    """The outcome of ingesting one landing file."""
-
-    source: str
-    file_name: str
-    file_sha256: str
-    rows_read: int
-    accepted: pl.DataFrame
-    rejected: pl.DataFrame
-
-    @property
-    def rows_accepted(self) -> int:
-        return self.accepted.height
-
-    @property
-    def rows_rejected(self) -> int:
-        return self.rejected.height
-
-    @property
-    def reject_share(self) -> float:
-        return self.rejected.height / self.rows_read if self.rows_read else 0.0
 
 
 def file_sha256(path: Path) -> str:
@@ -564,26 +539,6 @@ def validate_records(
         ingested_at=ingested_at,
     ).collect()
     return accepted, rejected.cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
-
-
-def ingest_file(path: Path, contract: Contract) -> IngestResult:
-    """Read and validate one landing file, its rows in memory; nothing is written here.
-
-    The same streaming path as the `raw_<source>` asset (`stream.ingest_to_files`), whose
-    two Parquet files are read back: for a file that fits in memory (tests, onboarding).
-    """
-    from credit_assets.core.ingestion.stream import ingest_to_files
-
-    with tempfile.TemporaryDirectory(prefix="credit-ingest-") as tmp:
-        files = ingest_to_files(path, contract, Path(tmp))
-        return IngestResult(
-            source=contract.name,
-            file_name=path.name,
-            file_sha256=files.file_sha256,
-            rows_read=files.rows_read,
-            accepted=files.accepted().collect(),
-            rejected=files.rejected().collect(),
-        )
 
 
 def empty_source_frame(contract: Contract) -> pl.DataFrame:

@@ -18,13 +18,12 @@ from sqlalchemy.engine import Engine
 
 from credit_assets.core.contracts import Contract
 from credit_assets.core.ingestion.files import (
-    IngestResult,
     UnreadableFileError,
     empty_source_frame,
     file_sha256,
     inspect_landing_file,
 )
-from credit_assets.core.ingestion.stream import IngestedFiles
+from credit_assets.core.ingestion.stream import IngestedFiles, IngestResult
 from credit_assets.core.ingestion.uploads import mark_upload, set_upload_status
 from credit_assets.core.ingestion.zones import LandingFile, LandingZone, SetAside
 from credit_assets.core.platform.db import ingested_files

@@ -231,7 +231,7 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
         yield path if in_place else target
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # a tab stays: it says "wrong delimiter"
 
 
 def stable_header_names(names: list[str | None]) -> tuple[list[str], list[str]]:

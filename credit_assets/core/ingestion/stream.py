@@ -14,6 +14,7 @@ buckets, not by the file's size (see bench/bench_ingest.py).
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -141,6 +142,48 @@ class _Tally:
             self.rows += bad.len()
             self.bad += int(bad.sum())
         return bad
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """The outcome of ingesting one landing file."""
+
+    source: str
+    file_name: str
+    file_sha256: str
+    rows_read: int
+    accepted: pl.DataFrame
+    rejected: pl.DataFrame
+
+    @property
+    def rows_accepted(self) -> int:
+        return self.accepted.height
+
+    @property
+    def rows_rejected(self) -> int:
+        return self.rejected.height
+
+    @property
+    def reject_share(self) -> float:
+        return self.rejected.height / self.rows_read if self.rows_read else 0.0
+
+
+def ingest_file(path: Path, contract: Contract) -> IngestResult:
+    """Read and validate one landing file, its rows in memory; nothing is written here.
+
+    The same streaming path as the `raw_<source>` asset (`stream.ingest_to_files`), whose
+    two Parquet files are read back: for a file that fits in memory (tests, onboarding).
+    """
+    with tempfile.TemporaryDirectory(prefix="credit-ingest-") as tmp:
+        files = ingest_to_files(path, contract, Path(tmp))
+        return IngestResult(
+            source=contract.name,
+            file_name=path.name,
+            file_sha256=files.file_sha256,
+            rows_read=files.rows_read,
+            accepted=files.accepted().collect(),
+            rejected=files.rejected().collect(),
+        )
 
 
 def _count(path: Path) -> int:

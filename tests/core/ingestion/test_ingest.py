@@ -10,9 +10,9 @@ import pytest
 from credit_assets.core.contracts import Contract, load_contracts
 from credit_assets.core.ingestion.files import (
     UnreadableFileError,
-    ingest_file,
     inspect_landing_file,
 )
+from credit_assets.core.ingestion.stream import ingest_file
 from tests.support.paths import REPO_ROOT
 
 CONTRACTS = load_contracts(REPO_ROOT / "contracts")

@@ -9,7 +9,7 @@ import pytest
 
 from credit_assets.core.contracts import Contract, load_contract
 from credit_assets.core.contracts.json_paths import extract, parse_path
-from credit_assets.core.ingestion.files import ingest_file
+from credit_assets.core.ingestion.stream import ingest_file
 from tests.support.plaid import PLAID_CONTRACT
 
 CONTRACT = Contract.model_validate(

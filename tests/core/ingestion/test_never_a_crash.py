@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from credit_assets.core.contracts import Contract, ContractError
 from credit_assets.core.ingestion.files import (
     UnreadableFileError,
-    ingest_file,
     inspect_landing_file,
 )
+from credit_assets.core.ingestion.stream import ingest_file
 from credit_assets.core.onboarding.inference import infer_contract
 
 TYPES = ["string", "int", "float", "bool", "date", "datetime", "category"]
@@ -67,7 +67,9 @@ def contracts(draw: st.DrawFn) -> Contract:
             {"name": "lender", "kind": "applications", "keys": keys, "csv": csv, "columns": columns}
         )
     except (ValueError, ContractError):  # an invalid draw: the plain contract instead
-        return Contract.model_validate({"name": "lender", "kind": "applications", "columns": columns})
+        return Contract.model_validate(
+            {"name": "lender", "kind": "applications", "columns": columns}
+        )
 
 
 @st.composite
@@ -142,7 +144,11 @@ def test_a_gzip_bomb_like_truncation_is_refused_by_name(tmp_path):
     path = tmp_path / "lender.csv.gz"
     path.write_bytes(gzip.compress(b"a,b\n1,2\n" * 1000)[:50])
     contract = Contract.model_validate(
-        {"name": "lender", "kind": "applications", "columns": {"a": {"type": "int", "role": "feature"}}}
+        {
+            "name": "lender",
+            "kind": "applications",
+            "columns": {"a": {"type": "int", "role": "feature"}},
+        }
     )
     try:
         ingest_file(path, contract)

@@ -18,7 +18,7 @@ from credit_assets.core.contracts import ColumnSpec, Contract, load_contract, lo
 from credit_assets.core.features import compute_features, feature_catalogue, features_for_payload
 from credit_assets.core.features.bank import BALANCE_FEATURES, BANK_FEATURES
 from credit_assets.core.features.payload import coerce_value
-from credit_assets.core.ingestion.files import ingest_file
+from credit_assets.core.ingestion.stream import ingest_file
 from credit_assets.core.tools.synthetic import generate_frames
 from tests.support.paths import REPO_ROOT
 from tests.support.plaid import PLAID_CONTRACT, plaid_transactions

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from credit_assets.core.contracts import ColumnSpec, Contract, CsvOptions, Role
-from credit_assets.core.ingestion.files import ingest_file
+from credit_assets.core.ingestion.stream import ingest_file
 from credit_assets.core.ingestion.values import typed_value
 from credit_assets.core.onboarding.inference import infer_contract
 

@@ -12,7 +12,8 @@ from polars.testing import assert_frame_equal
 
 from credit_assets.cli import main
 from credit_assets.core.contracts import Contract, load_contract
-from credit_assets.core.ingestion.files import UnreadableFileError, ingest_file
+from credit_assets.core.ingestion.files import UnreadableFileError
+from credit_assets.core.ingestion.stream import ingest_file
 from credit_assets.core.onboarding.check import WARNING, check_contract
 from credit_assets.core.onboarding.inference import infer_contract
 from tests.support.export_files import ExportVariant

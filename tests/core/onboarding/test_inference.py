@@ -10,7 +10,7 @@ import pytest
 from credit_assets.cli import main
 from credit_assets.core.contracts import Role, load_contract
 from credit_assets.core.contracts.pandera_schema import check_against_contract
-from credit_assets.core.ingestion.files import ingest_file
+from credit_assets.core.ingestion.stream import ingest_file
 from credit_assets.core.onboarding.check import WARNING, check_contract
 from credit_assets.core.onboarding.inference import (
     infer_contract,
