@@ -132,18 +132,47 @@ def _cmd_apikey(args: argparse.Namespace) -> int:
 
 
 def _apikey_create(engine: Engine, args: argparse.Namespace) -> int:
-    from credit_assets.core.platform.apikeys import create_api_key, normalize_scopes
+    from credit_assets.core.contracts import load_contracts
+    from credit_assets.core.platform.apikeys import (
+        PARTNER_SCOPES,
+        create_api_key,
+        create_partner_key,
+        normalize_scopes,
+    )
 
+    settings = get_settings()
+    if (args.lender is None) == (args.partner is None):
+        print("apikey create: give --lender NAME or --partner NAME", file=sys.stderr)
+        return 2
     try:
-        scopes = normalize_scopes(args.scope)
-        key = create_api_key(engine, args.lender, scopes)
-    except ValueError as exc:  # an unknown scope, a bad lender name
+        if args.partner is not None:
+            if args.scope:
+                raise ValueError(f"a partner key holds {' '.join(PARTNER_SCOPES)} only")
+            known = load_contracts(settings.resolved_contracts_dir)
+            unknown = sorted(set(args.source or []) - set(known))
+            if unknown:
+                raise ValueError(
+                    f"no source {unknown[0]!r} in {settings.resolved_contracts_dir}: "
+                    f"choose from {', '.join(sorted(known))}"
+                )
+            key = create_partner_key(engine, args.partner, args.source or [])
+            who = f"data partner {args.partner.strip()}, writing {' '.join(sorted(args.source))}"
+            scopes = PARTNER_SCOPES
+        else:
+            if args.source:
+                raise ValueError(
+                    "--source is for partner keys (a lender's key writes every source)"
+                )
+            scopes = normalize_scopes(args.scope)
+            key = create_api_key(engine, args.lender, scopes, tenant=settings.tenant)
+            who = args.lender.strip()
+    except ValueError as exc:  # an unknown scope or source, a bad name, another lender
         print(f"apikey create: {exc}", file=sys.stderr)
         return 2
     # Only the key on stdout, so `KEY=$(credit-platform apikey create ...)` works.
     print(key)
     print(
-        f"key for {args.lender.strip()} with scopes {' '.join(scopes)}; shown once, stored hashed",
+        f"key for {who} with scopes {' '.join(scopes)}; shown once, stored hashed",
         file=sys.stderr,
     )
     return 0
@@ -540,7 +569,17 @@ def build_parser() -> argparse.ArgumentParser:
     key = sub.add_parser("apikey", help="manage lender API keys")
     key_sub = key.add_subparsers(dest="action", required=True)
     create = key_sub.add_parser("create", help="create a key; it is printed once")
-    create.add_argument("--lender", required=True)
+    create.add_argument("--lender", help="the lender this deployment serves (CREDIT_TENANT)")
+    create.add_argument(
+        "--partner", help="a data partner's name: its key may only write its --source(s)"
+    )
+    create.add_argument(
+        "--source",
+        action="extend",
+        nargs="+",
+        metavar="SOURCE",
+        help="with --partner: the source(s) it may push files and records to",
+    )
     create.add_argument(
         "--scope",
         action="extend",

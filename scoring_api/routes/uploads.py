@@ -15,7 +15,7 @@ import json
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -31,12 +31,31 @@ from credit_assets.core.ingestion.uploads import (
     records_as_jsonl,
     upload_format,
 )
-from scoring_api.deps import AUTH_RESPONSES, DataLender, ServicesDep
+from credit_assets.core.platform.apikeys import VerifiedKey
+from scoring_api.deps import AUTH_RESPONSES, ServicesDep, VerifiedKeyDep
 from scoring_api.errors import ApiError, FieldError
 from scoring_api.schemas import UploadReceipt, UploadRecord
 from scoring_api.services import Services
+from scoring_api.services.callers import DATA_WRITE, authorize
 
 router = APIRouter(tags=["data"])
+
+
+async def data_writer(services: ServicesDep, key: VerifiedKeyDep) -> VerifiedKey:
+    """A valid key holding `data:write` (401, 403, then 429): the lender's, or a data
+    partner's, which may write only the sources granted to it."""
+    authorize(key, DATA_WRITE, services.limiter)
+    return key
+
+
+DataWriter = Annotated[VerifiedKey, Depends(data_writer)]
+
+
+def _may_write(writer: VerifiedKey, source: str) -> None:
+    """403 before anything is read when a partner's key names a source not granted to it."""
+    if not writer.may_write(source):
+        granted = ", ".join(sorted(writer.sources or ()))
+        raise ApiError(403, f"this partner key may write only to: {granted}")
 
 
 def source_param(sources: list[str]) -> Any:
@@ -225,7 +244,7 @@ def data_router(sources: list[str], max_records: int) -> APIRouter:
     )
     async def upload_file(
         request: Request,
-        lender: DataLender,
+        writer: DataWriter,
         services: ServicesDep,
         source: str = source_param(sources),
         filename: Annotated[
@@ -241,7 +260,8 @@ def data_router(sources: list[str], max_records: int) -> APIRouter:
         as the raw body, with its format as Content-Type. Needs the `data:write` scope. The
         file is checked on receipt (format, encoding, required columns) and landed for the
         landing sensor to ingest; identical content sent again returns the same upload. Follow
-        it with GET /v1/uploads/{upload_id}."""
+        it with GET /v1/uploads/{upload_id}. A data partner's key writes only its sources."""
+        _may_write(writer, source)
         contract = _contract(services, source)
         try:
             fmt = upload_format(request.headers.get("content-type"), contract)
@@ -256,7 +276,7 @@ def data_router(sources: list[str], max_records: int) -> APIRouter:
             staged.unlink(missing_ok=True)
             raise
         return await _land(
-            services, contract, lender, staged, filename, fmt, sha256, size, upload_id
+            services, contract, writer.furnisher, staged, filename, fmt, sha256, size, upload_id
         )
 
     @routes.post(
@@ -269,14 +289,16 @@ def data_router(sources: list[str], max_records: int) -> APIRouter:
     )
     async def push_records(
         request: Request,
-        lender: DataLender,
+        writer: DataWriter,
         services: ServicesDep,
         source: str = source_param(sources),
     ) -> JSONResponse:
         """A JSON array of records (objects in the contract's columns, or in the shape its
         `from:` paths read, such as an aggregator's transaction objects), landed as one
         JSON-lines file. Needs the `data:write` scope. The same rules as a file upload
-        apply; identical records sent again return the same upload."""
+        apply; identical records sent again return the same upload. A data partner's key
+        writes only its sources."""
+        _may_write(writer, source)
         contract = _contract(services, source)
         media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media != "application/json":
@@ -298,7 +320,15 @@ def data_router(sources: list[str], max_records: int) -> APIRouter:
             received.unlink(missing_ok=True)
         sha256 = hashlib.sha256(body).hexdigest()
         return await _land(
-            services, contract, lender, staged, "records", "jsonl", sha256, len(body), upload_id
+            services,
+            contract,
+            writer.furnisher,
+            staged,
+            "records",
+            "jsonl",
+            sha256,
+            len(body),
+            upload_id,
         )
 
     return routes
@@ -314,12 +344,12 @@ def data_router(sources: list[str], max_records: int) -> APIRouter:
         503: {"description": "The database is unavailable; retry later."},
     },
 )
-def get_upload(lender: DataLender, services: ServicesDep, upload_id: UploadId) -> UploadRecord:
+def get_upload(writer: DataWriter, services: ServicesDep, upload_id: UploadId) -> UploadRecord:
     """`received` -> `ingesting` -> `ingested` (with the valid and quarantined row counts and
     the Dagster run id), or `rejected` / `failed` with the reason, as ingestion recorded it
     in the platform database. Needs the `data:write` scope; only the lender that uploaded it
     can read it (any other id is 404, whether it exists or not)."""
-    upload = find_upload(services.engine, lender, upload_id)
+    upload = find_upload(services.engine, writer.furnisher, upload_id)
     if upload is None:
         raise ApiError(404, "no upload with this id for your lender")
     return UploadRecord.model_validate(

@@ -7,7 +7,8 @@ from datetime import datetime
 
 import pytest
 
-from tests.support.scoring import RunningApi, key_headers, payloads, running_api
+from credit_assets.core.platform.apikeys import TenantError
+from tests.support.scoring import RunningApi, key_headers, partner_headers, payloads, running_api
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -38,13 +39,25 @@ def test_an_inline_decision_and_a_batch_item_read_back_too(api: RunningApi) -> N
         assert read.json()["lineage"] == given["lineage"]
 
 
-def test_another_lenders_decision_is_404_like_an_unknown_id(api: RunningApi) -> None:
+def test_another_lender_gets_no_key_on_this_deployment(api: RunningApi) -> None:
+    # One deployment per lender: a second lender is refused a key here, so it has nothing
+    # to read another's decisions with (docs/DEPLOY.md).
+    with pytest.raises(TenantError, match="serves lender 'acme-bank', not 'north-credit-union'"):
+        key_headers(api, "north-credit-union")
+
+
+def test_a_data_partner_cannot_read_decisions(api: RunningApi) -> None:
     decision_id = api.score({"borrower_id": "b-good"}).json()["decision_id"]
-    other_lender = key_headers(api, "north-credit-union")
-    theirs = api.client.get(f"/v1/decisions/{decision_id}", headers=other_lender)
+    partner = partner_headers(api, "acme-utility", "utility_payments")
+    theirs = api.client.get(f"/v1/decisions/{decision_id}", headers=partner)
+    assert theirs.status_code == 403
+    assert theirs.json() == {"detail": "this API key lacks the scope decisions:read"}
+
+
+def test_an_unknown_decision_is_404(api: RunningApi) -> None:
     unknown = api.client.get(f"/v1/decisions/{'0' * 32}", headers=api.headers)
-    assert theirs.status_code == unknown.status_code == 404
-    assert theirs.json() == unknown.json() == {"detail": "no decision with this id for your lender"}
+    assert unknown.status_code == 404
+    assert unknown.json() == {"detail": "no decision with this id for your lender"}
 
 
 def test_reading_decisions_needs_the_decisions_read_scope(api: RunningApi) -> None:

@@ -145,7 +145,7 @@ def test_the_cli_lists_keys_without_secrets_and_revokes_by_id(
     capsys: pytest.CaptureFixture[str], engine: sa.Engine
 ) -> None:
     kept = create_api_key(engine, "acme-bank", ["scores:write"])
-    revoked = create_api_key(engine, "north-credit-union")
+    revoked = create_api_key(engine, "acme-bank")
     assert main(["apikey", "revoke", _key_id(revoked)]) == 0
     assert main(["apikey", "revoke", _key_id(revoked)]) == 1  # already revoked
     capsys.readouterr()

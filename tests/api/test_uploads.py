@@ -16,7 +16,7 @@ import dagster as dg
 import pytest
 
 from credit_assets.orchestration import ingest_landing_zone, load_definitions
-from tests.support.scoring import RunningApi, key_headers, running_api
+from tests.support.scoring import RunningApi, key_headers, partner_headers, running_api
 from tests.support.uploads import files_under, plaid_contracts, plaid_records, utility_csv
 
 CSV = {"Content-Type": "text/csv"}
@@ -166,32 +166,46 @@ def test_nothing_an_upload_names_can_write_outside_its_source_folder(api, writer
     assert not any((credit_home / "landing/utility_payments/.incoming").iterdir())
 
 
-def test_only_the_uploading_lender_can_follow_an_upload(api, writer):
+def test_only_the_uploading_furnisher_can_follow_an_upload(api, writer):
     upload = post_file(api, writer, "utility_payments", utility_csv(3)).json()
-    other = key_headers(api, "north-credit-union", "data:write")
-    hidden = api.client.get(f"/v1/uploads/{upload['upload_id']}", headers=other)
+    partner = partner_headers(api, "acme-utility", "utility_payments")
+    hidden = api.client.get(f"/v1/uploads/{upload['upload_id']}", headers=partner)
     assert hidden.status_code == 404
     assert hidden.json() == {"detail": "no upload with this id for your lender"}
     assert api.client.get("/v1/uploads/up_nope", headers=writer).status_code == 404
-    # The other lender's identical content is its own upload; ingestion then sets it aside
-    # as a copy of what is already there, and says so.
-    twin = post_file(api, other, "utility_payments", utility_csv(3)).json()
+    # The partner's identical content is its own upload (and the lender cannot follow it).
+    twin = post_file(api, partner, "utility_payments", utility_csv(3)).json()
     assert twin["upload_id"] != upload["upload_id"] and twin["duplicate"] is False
+    assert api.client.get(f"/v1/uploads/{twin['upload_id']}", headers=writer).status_code == 404
 
 
-def test_a_copy_set_aside_by_the_sensor_is_rejected_with_the_reason(api, writer, instance):
+def test_a_partner_writes_only_the_sources_granted_to_it(api):
+    partner = partner_headers(api, "acme-utility", "utility_payments")
+    refused = post_file(api, partner, "rent_payments", utility_csv(2))
+    assert refused.status_code == 403
+    assert refused.json() == {"detail": "this partner key may write only to: utility_payments"}
+    scoring = api.client.post("/v1/scores", json={"borrower_id": "b-good"}, headers=partner)
+    assert scoring.status_code == 403
+
+
+def test_a_copy_set_aside_by_the_sensor_names_the_twin_only_to_its_furnisher(api, writer, instance):
     first = post_file(api, writer, "utility_payments", utility_csv(5)).json()
     ingest_landing_zone(load_definitions(), instance, log=lambda _: None)
-    other = key_headers(api, "north-credit-union", "data:write")
-    copy = post_file(api, other, "utility_payments", utility_csv(5)).json()
+    again = post_file(api, writer, "utility_payments", utility_csv(5) + b"\n").json()
+    partner = partner_headers(api, "acme-utility", "utility_payments")
+    copy = post_file(api, partner, "utility_payments", utility_csv(5)).json()
     outcome = ingest_landing_zone(load_definitions(), instance, log=lambda _: None)
-    assert not outcome.runs
-    status = api.client.get(f"/v1/uploads/{copy['upload_id']}", headers=other).json()
-    assert status["status"] == "rejected"
     first_name = api.client.get(f"/v1/uploads/{first['upload_id']}", headers=writer).json()[
         "file_name"
     ]
-    assert status["reason"] == f"duplicate of {first_name}, already ingested"
+    status = api.client.get(f"/v1/uploads/{copy['upload_id']}", headers=partner).json()
+    assert status["status"] == "rejected"
+    # Another furnisher's file name carries its upload id and time: never told.
+    assert status["reason"] == (
+        "identical to a file another furnisher already delivered; not ingested twice"
+    )
+    assert first_name not in status["reason"] and first["upload_id"] not in status["reason"]
+    assert again["duplicate"] is False and len(outcome.runs) == 1
 
 
 def test_a_nested_document_pushed_as_a_file_maps_by_the_contract(api, writer, instance):

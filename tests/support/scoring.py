@@ -317,6 +317,14 @@ def key_headers(api: RunningApi, lender: str, *scopes: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {create_api_key(engine, lender, scopes or None)}"}
 
 
+def partner_headers(api: RunningApi, partner: str, *sources: str) -> dict[str, str]:
+    """Authorization headers with a new data partner key writing `sources`."""
+    from credit_assets.core.platform.apikeys import create_partner_key
+
+    engine = migrated_engine(api.settings.resolved_database_url)
+    return {"Authorization": f"Bearer {create_partner_key(engine, partner, sources)}"}
+
+
 def running_api(
     monkeypatch: Any,
     *,

@@ -58,8 +58,11 @@ PROXY_PROBABILITY_PREFIX = "bisg_"
 """Columns the platform derives from proxy inputs (`bisg_black`, ...): fairness testing only."""
 
 
-LINEAGE_COLUMNS = ("_source_file", "_row_number", "_file_sha256", "_ingested_at")
+LINEAGE_COLUMNS = ("_source_file", "_row_number", "_file_sha256", "_ingested_at", "_furnisher")
 """Columns ingestion adds to every accepted row; no source may declare them."""
+OWN_FURNISHER = "lender"
+"""`_furnisher` of what the deployment's lender furnished itself (file drops, its own keys'
+uploads); a data partner's records carry `partner:<name>`."""
 
 ColumnType = Literal["string", "int", "float", "bool", "date", "datetime", "category"]
 FileFormat = Literal["csv", "jsonl", "parquet", "excel"]
@@ -416,8 +419,10 @@ class Contract(BaseModel):
 
     @property
     def record_key(self) -> list[str]:
-        """Columns that identify a record; files without keys use the landing row identity."""
-        return self.keys or ["_source_file", "_row_number"]
+        """Columns that identify a record: its keys within its furnisher's namespace (a data
+        partner re-sending another furnisher's ids adds records, never overwrites); files
+        without keys use the landing row identity."""
+        return ["_furnisher", *self.keys] if self.keys else ["_source_file", "_row_number"]
 
 
 def load_contract(path: Path) -> Contract:

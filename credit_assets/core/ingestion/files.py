@@ -23,6 +23,7 @@ import polars as pl
 
 from credit_assets.core.contracts import (
     LINEAGE_COLUMNS,
+    OWN_FURNISHER,
     POLARS_TYPES,
     ColumnSpec,
     Contract,
@@ -433,12 +434,15 @@ def duplicate_reason(contract: Contract) -> str:
     return f"duplicate key ({', '.join(contract.keys)}) already in this file"
 
 
-def lineage_columns(source_file: str, sha256: str, ingested_at: datetime) -> list[pl.Expr]:
+def lineage_columns(
+    source_file: str, sha256: str, ingested_at: datetime, furnisher: str = OWN_FURNISHER
+) -> list[pl.Expr]:
     return [
         pl.lit(source_file).alias("_source_file"),
         pl.col("_row_number"),
         pl.lit(sha256).alias("_file_sha256"),
         pl.lit(ingested_at).cast(pl.Datetime("us")).alias("_ingested_at"),
+        pl.lit(furnisher, dtype=pl.String).alias("_furnisher"),
     ]
 
 
@@ -551,6 +555,7 @@ def empty_source_frame(contract: Contract) -> pl.DataFrame:
         "_row_number": pl.Int64(),
         "_file_sha256": pl.String(),
         "_ingested_at": pl.Datetime("us"),
+        "_furnisher": pl.String(),
     }
     return pl.DataFrame(schema=schema)
 

@@ -16,7 +16,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from credit_assets.core.contracts import Contract
+from credit_assets.core.contracts import OWN_FURNISHER, Contract
 from credit_assets.core.ingestion.files import (
     UnreadableFileError,
     empty_source_frame,
@@ -24,7 +24,7 @@ from credit_assets.core.ingestion.files import (
     inspect_landing_file,
 )
 from credit_assets.core.ingestion.stream import IngestedFiles, IngestResult
-from credit_assets.core.ingestion.uploads import mark_upload, set_upload_status
+from credit_assets.core.ingestion.uploads import furnisher_of, mark_upload, set_upload_status
 from credit_assets.core.ingestion.zones import LandingFile, LandingZone, SetAside
 from credit_assets.core.platform.db import ingested_files
 from credit_assets.core.platform.storage.keys import (
@@ -98,9 +98,12 @@ def ingested_under_other_name(
 
 def scan_source(store: DataStore, contract: Contract) -> pl.LazyFrame:
     """All validated rows of a source, one row per record key (the latest ingestion wins)."""
-    frame = store.scan(raw_prefix(contract.name))
+    empty = empty_source_frame(contract)
+    frame = store.scan(raw_prefix(contract.name), schema=dict(empty.schema))
     if frame is None:
-        return empty_source_frame(contract).lazy()
+        return empty.lazy()
+    # Rows ingested before furnishers were recorded are the lender's own.
+    frame = frame.with_columns(pl.col("_furnisher").fill_null(OWN_FURNISHER))
     return frame.sort("_ingested_at", "_source_file", "_row_number").unique(
         subset=contract.record_key, keep="last", maintain_order=True
     )
@@ -108,6 +111,14 @@ def scan_source(store: DataStore, contract: Contract) -> pl.LazyFrame:
 
 def scan_quarantine(store: DataStore) -> pl.LazyFrame | None:
     return store.scan(QUARANTINE_PREFIX)
+
+
+def duplicate_reason(engine: Engine, source: str, file_name: str, twin: str) -> str:
+    """Why a copy of an ingested file is set aside, naming the twin only to its own furnisher
+    (another's file name carries its upload id and time)."""
+    if furnisher_of(engine, source, file_name) == furnisher_of(engine, source, twin):
+        return f"duplicate of {twin}, already ingested"
+    return "identical to a file another furnisher already delivered; not ingested twice"
 
 
 @dataclass(frozen=True)
@@ -158,7 +169,7 @@ def scan_landing_zone(
             if reason is None:
                 twin = ingested_under_other_name(engine, contract.name, file.name, sha)
                 if twin is not None:
-                    reason = f"duplicate of {twin}, already ingested"
+                    reason = duplicate_reason(engine, contract.name, file.name, twin)
             if reason is not None:
                 aside.append(zone.set_aside(file, reason))
                 mark_upload(engine, contract.name, file.name, "rejected", reason=reason)

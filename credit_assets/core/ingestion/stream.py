@@ -23,7 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
-from credit_assets.core.contracts import POLARS_TYPES, Contract
+from credit_assets.core.contracts import OWN_FURNISHER, POLARS_TYPES, Contract
 from credit_assets.core.ingestion.files import (
     QUARANTINE_SCHEMA,
     UnreadableFileError,
@@ -67,17 +67,23 @@ class IngestedFiles:
 
 
 def ingest_to_files(
-    path: Path, contract: Contract, workdir: Path, *, ingested_at: datetime | None = None
+    path: Path,
+    contract: Contract,
+    workdir: Path,
+    *,
+    ingested_at: datetime | None = None,
+    furnisher: str = OWN_FURNISHER,
 ) -> IngestedFiles:
     """Read and validate one landing file into `workdir`/accepted.parquet and
-    rejected.parquet; nothing else is written. Raises UnreadableFileError for a file that
-    cannot be read at all."""
+    rejected.parquet; nothing else is written. Accepted rows carry `_furnisher`, the
+    namespace of their keys. Raises UnreadableFileError for a file that cannot be read at
+    all."""
     ingested_at = ingested_at or datetime.now(UTC).replace(tzinfo=None)
     sha = file_sha256(path)
     accepted_path = workdir / "accepted.parquet"
     rejected_path = workdir / "rejected.parquet"
     keys_path = workdir / "keys.parquet"
-    lineage = lineage_columns(path.name, sha, ingested_at)
+    lineage = lineage_columns(path.name, sha, ingested_at, furnisher)
     tally = _Tally()
     try:
         with ExitStack() as stack:

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from credit_assets.core.contracts import Contract
+from credit_assets.core.contracts import OWN_FURNISHER, Contract
 from credit_assets.core.contracts.json_paths import parse_path
 from credit_assets.core.ingestion.files import UnreadableFileError, inspect_landing_file
 from credit_assets.core.ingestion.zones import LandingZone
@@ -251,3 +251,22 @@ def mark_upload(
 ) -> None:
     with engine.begin() as conn:
         set_upload_status(conn, source, file_name, status, **fields)
+
+
+# -- who furnished a landing file ------------------------------------------------------------
+
+PARTNER_PREFIX = "partner:"
+
+
+def furnisher_of(engine: Engine, source: str, file_name: str) -> str:
+    """The namespace of a landing file's records: `partner:<name>` for a data partner's
+    upload, else the lender's own (`OWN_FURNISHER`: its file drops and its keys' uploads)."""
+    with engine.connect() as conn:
+        uploader = conn.execute(
+            sa.select(uploads.c.lender).where(
+                uploads.c.source == source, uploads.c.file_name == file_name
+            )
+        ).scalar()
+    if isinstance(uploader, str) and uploader.startswith(PARTNER_PREFIX):
+        return uploader
+    return OWN_FURNISHER

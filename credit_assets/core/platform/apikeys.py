@@ -42,20 +42,46 @@ _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 _DUMMY_SALT = bytes(16)
 
 
+PARTNER_SCOPES: tuple[str, ...] = ("data:write",)
+LENDER, PARTNER = "lender", "partner"
+
+
 class UnknownScopeError(ValueError):
     """A scope that is not in `SCOPES`; the message names it and lists the valid ones."""
 
 
+class TenantError(ValueError):
+    """A key for a lender this deployment does not serve (one deployment per lender)."""
+
+
 @dataclass(frozen=True, slots=True)
 class VerifiedKey:
-    """Who a verified key belongs to and what it may do."""
+    """Who a verified key belongs to and what it may do.
+
+    `lender` is the name on the key: the lender's, or for a data partner's key (`kind`
+    `partner`) the partner's, whose `sources` are the only ones it may write."""
 
     key_id: str
     lender: str
     scopes: frozenset[str]
+    kind: str = LENDER
+    sources: frozenset[str] | None = None
 
     def allows(self, scope: str) -> bool:
         return scope in self.scopes
+
+    @property
+    def is_partner(self) -> bool:
+        return self.kind == PARTNER
+
+    @property
+    def furnisher(self) -> str:
+        """Who furnishes what this key writes: the lender, or `partner:<name>`."""
+        return f"{PARTNER}:{self.lender}" if self.is_partner else self.lender  # uploads.lender
+
+    def may_write(self, source: str) -> bool:
+        """A lender's key with `data:write` writes every source; a partner's its own."""
+        return self.allows("data:write") and (self.sources is None or source in self.sources)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +93,8 @@ class ApiKeyInfo:
     scopes: tuple[str, ...]
     created_at: datetime
     revoked_at: datetime | None
+    kind: str = LENDER
+    sources: tuple[str, ...] | None = None
 
 
 def _hash_secret(secret: str, salt: bytes) -> bytes:
@@ -96,13 +124,61 @@ def _parse_scopes(stored: str) -> tuple[str, ...]:
     return tuple(stored.split())
 
 
-def create_api_key(engine: Engine, lender: str, scopes: Iterable[str] | None = None) -> str:
-    """A new key for `lender` with `scopes` (default: `DEFAULT_SCOPES`); the returned string is the only
-    place the secret ever appears."""
-    lender = lender.strip()
-    if not lender or len(lender) > 100:
-        raise ValueError("lender: give a name of 1 to 100 characters")
-    granted = normalize_scopes(scopes)
+def create_api_key(
+    engine: Engine,
+    lender: str,
+    scopes: Iterable[str] | None = None,
+    *,
+    tenant: str | None = None,
+) -> str:
+    """A new key for `lender` with `scopes` (default: `DEFAULT_SCOPES`); the returned string
+    is the only place the secret ever appears.
+
+    A deployment serves one lender: `tenant` (CREDIT_TENANT) when configured, else the lender
+    of the first key ever created here. A key for any other lender raises TenantError: a
+    second lender gets its own deployment (docs/DEPLOY.md), never a key on this one."""
+    lender = _name(lender, "lender")
+    served = tenant.strip() if tenant else served_lender(engine)
+    if served is not None and lender != served:
+        raise TenantError(
+            f"this deployment serves lender {served!r}, not {lender!r}: a second lender gets "
+            "its own deployment (its own database, bucket prefix and Dagster instance; see "
+            "docs/DEPLOY.md), and a data partner a key of its own (apikey create --partner)"
+        )
+    return _insert_key(engine, lender, normalize_scopes(scopes), LENDER, None)
+
+
+def create_partner_key(engine: Engine, partner: str, sources: Iterable[str]) -> str:
+    """A new key for data partner `partner`: it may only push files and records
+    (`data:write`) to `sources`, and what it furnishes is namespaced by it."""
+    partner = _name(partner, "partner")
+    granted = sorted({s.strip() for s in sources if s.strip()})
+    if not granted:
+        raise ValueError("a partner key needs at least one source (--source NAME)")
+    return _insert_key(engine, partner, PARTNER_SCOPES, PARTNER, tuple(granted))
+
+
+def served_lender(engine: Engine) -> str | None:
+    """The lender this deployment's keys belong to (its first lender key, revoked or not)."""
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(api_keys.c.lender)
+            .where(api_keys.c.kind == LENDER)
+            .order_by(api_keys.c.created_at, api_keys.c.key_id)
+            .limit(1)
+        ).scalar()
+
+
+def _name(name: str, what: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 100 or not name.isprintable():
+        raise ValueError(f"{what}: give a name of 1 to 100 printable characters")
+    return name
+
+
+def _insert_key(
+    engine: Engine, name: str, scopes: tuple[str, ...], kind: str, sources: tuple[str, ...] | None
+) -> str:
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     salt = secrets.token_bytes(16)
@@ -110,13 +186,20 @@ def create_api_key(engine: Engine, lender: str, scopes: Iterable[str] | None = N
         conn.execute(
             sa.insert(api_keys).values(
                 key_id=key_id,
-                lender=lender,
+                lender=name,
                 key_hash=f"{salt.hex()}${_hash_secret(secret, salt).hex()}",
-                scopes=" ".join(granted),
+                scopes=" ".join(scopes),
                 created_at=_now(),
+                kind=kind,
+                sources=" ".join(sources) if sources is not None else None,
             )
         )
     return f"{KEY_PREFIX}_{key_id}_{secret}"
+
+
+def _verified(key_id: str, row: Any) -> VerifiedKey:
+    sources = frozenset(row.sources.split()) if row.sources is not None else None
+    return VerifiedKey(key_id, row.lender, frozenset(_parse_scopes(row.scopes)), row.kind, sources)
 
 
 def parse_api_key(presented: str) -> tuple[str, str] | None:
@@ -131,9 +214,13 @@ def _live_key(engine: Engine, key_id: str) -> Any:
     """The key's row (lender, key_hash, scopes) unless it is revoked or unknown."""
     with engine.connect() as conn:
         return conn.execute(
-            sa.select(api_keys.c.lender, api_keys.c.key_hash, api_keys.c.scopes).where(
-                api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None)
-            )
+            sa.select(
+                api_keys.c.lender,
+                api_keys.c.key_hash,
+                api_keys.c.scopes,
+                api_keys.c.kind,
+                api_keys.c.sources,
+            ).where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
         ).first()
 
 
@@ -151,7 +238,7 @@ def verify_api_key(engine: Engine, presented: str) -> VerifiedKey | None:
     computed = _hash_secret(secret, bytes.fromhex(salt_hex))
     if not hmac.compare_digest(computed, bytes.fromhex(stored_hex)):
         return None
-    return VerifiedKey(key_id, row.lender, frozenset(_parse_scopes(row.scopes)))
+    return _verified(key_id, row)
 
 
 def revoke_api_key(engine: Engine, key_id: str) -> bool:
@@ -173,13 +260,23 @@ def list_api_keys(engine: Engine, lender: str | None = None) -> list[ApiKeyInfo]
         api_keys.c.scopes,
         api_keys.c.created_at,
         api_keys.c.revoked_at,
+        api_keys.c.kind,
+        api_keys.c.sources,
     ).order_by(api_keys.c.created_at, api_keys.c.key_id)
     if lender is not None:
         query = query.where(api_keys.c.lender == lender)
     with engine.connect() as conn:
         rows = conn.execute(query).fetchall()
     return [
-        ApiKeyInfo(r.key_id, r.lender, _parse_scopes(r.scopes), r.created_at, r.revoked_at)
+        ApiKeyInfo(
+            r.key_id,
+            r.lender,
+            _parse_scopes(r.scopes),
+            r.created_at,
+            r.revoked_at,
+            r.kind,
+            tuple(r.sources.split()) if r.sources is not None else None,
+        )
         for r in rows
     ]
 
@@ -256,4 +353,4 @@ class ApiKeyVerifier:
         row = _live_key(self.engine, key_id)
         if row is None:
             return None
-        return VerifiedKey(key_id, row.lender, frozenset(_parse_scopes(row.scopes)))
+        return _verified(key_id, row)

@@ -131,6 +131,10 @@ api_keys = sa.Table(
     sa.Column("scopes", sa.String(200), nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("revoked_at", sa.DateTime),
+    # `lender` or `partner` (migration 0007); a partner's key names the sources it may write
+    # (space-separated) and `lender` holds the partner's name.
+    sa.Column("kind", sa.String(16), nullable=False, server_default="lender"),
+    sa.Column("sources", sa.String(500)),
 )
 
 # Files and record batches pushed over HTTP (migration 0005): who sent what, and where it

@@ -75,6 +75,14 @@ class Settings(BaseSettings):
         description="Largest file or records batch POST /v1/sources/{source}/... accepts "
         "(CREDIT_INGEST_MAX_BYTES; 413 above).",
     )
+    tenant: str | None = Field(
+        default=None,
+        description=(
+            "The lender this deployment serves (one deployment per lender, docs/DEPLOY.md). "
+            "Keys can be created for it and for data partners only; unset, the lender of the "
+            "first key created here."
+        ),
+    )
     max_reject_share: float = Field(
         default=0.2,
         ge=0.0,

@@ -16,7 +16,7 @@ from credit_assets.core.ingestion.files import UnreadableFileError
 from credit_assets.core.ingestion.landing import record_ingestion, scan_quarantine, store_result
 from credit_assets.core.ingestion.quarantine import problem_counts
 from credit_assets.core.ingestion.stream import ingest_to_files
-from credit_assets.core.ingestion.uploads import mark_upload
+from credit_assets.core.ingestion.uploads import furnisher_of, mark_upload
 from credit_assets.core.platform.settings import get_settings
 from credit_assets.core.platform.storage.keys import QUARANTINE_REPORT
 from credit_assets.core.reports.metadata import frame_markdown, markdown_table, md_escape
@@ -109,7 +109,12 @@ def build_raw_asset(contract: Contract) -> dg.AssetsDefinition:
                 # validation. The file streams into two local Parquet files (bounded memory).
                 with zone.local_copy(landing_file) as path:
                     try:
-                        result = ingest_to_files(path, contract, Path(workdir))
+                        result = ingest_to_files(
+                            path,
+                            contract,
+                            Path(workdir),
+                            furnisher=furnisher_of(platform.engine, contract.name, name),
+                        )
                     except UnreadableFileError as exc:
                         aside = zone.set_aside(landing_file, exc.reason)
                         mark_upload(

@@ -22,7 +22,9 @@ class DataStore(Protocol):
 
     def write_frame(self, key: str, frame: pl.DataFrame) -> str: ...
     def read_frame(self, key: str) -> pl.DataFrame: ...
-    def scan(self, prefix: str) -> pl.LazyFrame | None: ...
+    def scan(
+        self, prefix: str, schema: dict[str, pl.DataType] | None = None
+    ) -> pl.LazyFrame | None: ...
     def list_keys(self, prefix: str) -> list[str]: ...
     def delete(self, key: str) -> None: ...
     def exists(self, key: str) -> bool: ...
@@ -80,11 +82,15 @@ class LocalDataStore:
             if p.is_file() and not p.name.startswith(".")
         )
 
-    def scan(self, prefix: str) -> pl.LazyFrame | None:
+    def scan(
+        self, prefix: str, schema: dict[str, pl.DataType] | None = None
+    ) -> pl.LazyFrame | None:
+        """Every Parquet object under `prefix`; with `schema`, each read into it (a column
+        an older object lacks is null, one it has beyond the schema is left out)."""
         keys = [k for k in self.list_keys(prefix) if k.endswith(".parquet")]
         if not keys:
             return None
-        return pl.scan_parquet([self.path(k) for k in keys])
+        return pl.scan_parquet([self.path(k) for k in keys], **schema_options(schema))
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
@@ -101,6 +107,12 @@ class LocalDataStore:
 
     def get_bytes(self, key: str) -> bytes:
         return self.path(key).read_bytes()
+
+
+def schema_options(schema: dict[str, pl.DataType] | None) -> dict[str, Any]:
+    if schema is None:
+        return {}
+    return {"schema": schema, "missing_columns": "insert", "extra_columns": "ignore"}
 
 
 def data_store(settings: Settings) -> DataStore:

@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 
 from credit_assets.core.platform.settings import Settings
+from credit_assets.core.platform.storage.local import schema_options
 
 
 def s3_client(settings: Settings) -> Any:
@@ -66,11 +67,17 @@ class S3DataStore:
             keys += [obj["Key"][strip:] for obj in page.get("Contents", [])]
         return sorted(keys)
 
-    def scan(self, prefix: str) -> pl.LazyFrame | None:
+    def scan(
+        self, prefix: str, schema: dict[str, pl.DataType] | None = None
+    ) -> pl.LazyFrame | None:
         keys = [k for k in self.list_keys(prefix) if k.endswith(".parquet")]
         if not keys:
             return None
-        return pl.scan_parquet([self.uri(k) for k in keys], storage_options=self.storage_options)
+        return pl.scan_parquet(
+            [self.uri(k) for k in keys],
+            storage_options=self.storage_options,
+            **schema_options(schema),
+        )
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
