@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from credit_assets.core.ingestion.landing import scan_landing_zone
+from credit_assets.core.ingestion.landing import ingest_limits, scan_landing_zone
 from credit_assets.core.platform.settings import Settings, get_settings
 from credit_assets.defs.common.outcomes import named_outcomes
 from credit_assets.defs.common.reports import read_report
@@ -74,7 +74,13 @@ def ingest_landing_zone(
 ) -> MaterializeOutcome:
     """What the landing sensor does, synchronously: one ingestion run per new file."""
     platform = PlatformResource()
-    scan = scan_landing_zone(platform.landing, platform.contracts(), platform.engine, cursor={})
+    scan = scan_landing_zone(
+        platform.landing,
+        platform.contracts(),
+        platform.engine,
+        cursor={},
+        limits=ingest_limits(platform.settings),
+    )
     outcome = MaterializeOutcome()
     for aside in scan.set_aside:
         log(f"set aside {aside.location}: {aside.reason}")

@@ -31,11 +31,14 @@ from credit_assets.core.contracts import (
 )
 from credit_assets.core.contracts.json_paths import as_text, extract, parse_path
 from credit_assets.core.ingestion.readers import (
+    DEFAULT_LIMITS,
     EXTRA_FIELDS,
     SUPPORTED_NAMES,
+    IngestLimits,
     LandingFormat,
     ReadError,
     as_utf8,
+    check_parquet_size,
     csv_header,
     decompressed,
     landing_format,
@@ -114,7 +117,9 @@ class ScannedRows:
     numbers: CsvOptions | None
 
 
-def scan_delivered(path: Path, contract: Contract, stack: ExitStack) -> ScannedRows:
+def scan_delivered(
+    path: Path, contract: Contract, stack: ExitStack, limits: IngestLimits = DEFAULT_LIMITS
+) -> ScannedRows:
     """A landing file as its contract says it is written, as a lazy frame valid while
     `stack` is open (a decompressed or transcoded copy lives in a temporary folder).
 
@@ -127,8 +132,9 @@ def scan_delivered(path: Path, contract: Contract, stack: ExitStack) -> ScannedR
     notes: list[str] = []
     numbers: CsvOptions | None = None
     try:
-        plain = stack.enter_context(decompressed(path, fmt.compression))
+        plain = stack.enter_context(decompressed(path, fmt.compression, limits))
         if fmt.format == "parquet":
+            check_parquet_size(plain, limits)
             frame = _numbered(_scan_parquet(plain))
             _check_columns(path, frame.collect_schema().names(), contract, None)
         elif fmt.format == "excel":
@@ -560,7 +566,9 @@ def empty_source_frame(contract: Contract) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
-def inspect_landing_file(path: Path, contract: Contract) -> None:
+def inspect_landing_file(
+    path: Path, contract: Contract, limits: IngestLimits = DEFAULT_LIMITS
+) -> None:
     """Cheap pre-flight of a landing file: format, compression, encoding and header.
 
     Raises UnreadableFileError with the reason; returns None for a file worth ingesting.
@@ -568,8 +576,9 @@ def inspect_landing_file(path: Path, contract: Contract) -> None:
     """
     fmt = file_format(path, contract)
     try:
-        with decompressed(path, fmt.compression) as plain:
+        with decompressed(path, fmt.compression, limits) as plain:
             if fmt.format == "parquet":
+                check_parquet_size(plain, limits)
                 try:
                     columns = list(pl.read_parquet_schema(plain))
                 except Exception as exc:

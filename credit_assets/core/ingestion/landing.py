@@ -23,10 +23,12 @@ from credit_assets.core.ingestion.files import (
     file_sha256,
     inspect_landing_file,
 )
+from credit_assets.core.ingestion.readers import DEFAULT_LIMITS, IngestLimits
 from credit_assets.core.ingestion.stream import IngestedFiles, IngestResult
 from credit_assets.core.ingestion.uploads import furnisher_of, mark_upload, set_upload_status
 from credit_assets.core.ingestion.zones import LandingFile, LandingZone, SetAside
 from credit_assets.core.platform.db import ingested_files
+from credit_assets.core.platform.settings import Settings
 from credit_assets.core.platform.storage.keys import (
     QUARANTINE_PREFIX,
     quarantine_key,
@@ -34,6 +36,16 @@ from credit_assets.core.platform.storage.keys import (
     raw_prefix,
 )
 from credit_assets.core.platform.storage.local import DataStore
+
+
+def ingest_limits(settings: Settings) -> IngestLimits:
+    """The bounds a landing file must stay within (CREDIT_INGEST_MAX_*)."""
+    return IngestLimits(
+        max_bytes=settings.ingest_max_uncompressed_bytes,
+        max_expansion=settings.ingest_max_expansion,
+        max_rows=settings.ingest_max_rows,
+        max_rows_per_byte=settings.ingest_max_rows_per_byte,
+    )
 
 
 def store_result(store: DataStore, result: IngestedFiles, partition_key: str) -> tuple[str, str]:
@@ -148,6 +160,7 @@ def scan_landing_zone(
     contracts: dict[str, Contract],
     engine: Engine,
     cursor: dict[str, list[object]],
+    limits: IngestLimits = DEFAULT_LIMITS,
 ) -> LandingScan:
     """New landing files since the cursor; unreadable or duplicate files are set aside.
 
@@ -165,7 +178,7 @@ def scan_landing_zone(
             if previous and previous[:2] == [file.size, file.version]:
                 seen[entry_key] = previous
                 continue
-            reason, sha = _screen(zone, file, contract)
+            reason, sha = _screen(zone, file, contract, limits)
             if reason is None:
                 twin = ingested_under_other_name(engine, contract.name, file.name, sha)
                 if twin is not None:
@@ -179,11 +192,13 @@ def scan_landing_zone(
     return LandingScan(pending, aside, seen)
 
 
-def _screen(zone: LandingZone, file: LandingFile, contract: Contract) -> tuple[str | None, str]:
+def _screen(
+    zone: LandingZone, file: LandingFile, contract: Contract, limits: IngestLimits
+) -> tuple[str | None, str]:
     """(why the file cannot be ingested or None, its sha256) from the cheap pre-flight."""
     with zone.local_copy(file) as path:
         try:
-            inspect_landing_file(path, contract)
+            inspect_landing_file(path, contract, limits)
         except UnreadableFileError as exc:
             return exc.reason, ""
         return None, file_sha256(path)

@@ -19,14 +19,13 @@ import csv
 import gzip
 import io
 import re
-import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 import polars as pl
 
@@ -91,18 +90,54 @@ def landing_format(name: str) -> LandingFormat | None:
     return LandingFormat(fmt) if fmt is not None else None
 
 
+@dataclass(frozen=True)
+class IngestLimits:
+    """What one landing file may expand to before it is set aside as a bomb, not read:
+    `max_bytes` of decompressed content, `max_expansion` times its compressed size, and
+    `max_rows` rows (a Parquet file's metadata says how many before anything is read), at
+    most `max_rows_per_byte` rows per byte of the file (a real Parquet file of records has
+    well under one; 20 M identical rows zstd-compressed into 267 KB have 75)."""
+
+    max_bytes: int = 20 * 1024**3
+    max_expansion: float = 200.0
+    max_rows: int = 200_000_000
+    max_rows_per_byte: float = 5.0
+
+
+DEFAULT_LIMITS = IngestLimits()
+
+
+def _copy_bounded(src: IO[bytes], dst: IO[bytes], packed: int, limits: IngestLimits) -> None:
+    """Copy a decompressing stream, refusing it as soon as it passes the limits."""
+    bound = min(limits.max_bytes, int(max(packed, 1) * limits.max_expansion))
+    written = 0
+    while block := src.read(CHUNK):
+        written += len(block)
+        if written > bound:
+            raise ReadError(
+                f"decompresses past {bound:,} bytes ({written / max(packed, 1):,.0f}× its "
+                f"{packed:,} compressed bytes): a decompression bomb, or raise "
+                "CREDIT_INGEST_MAX_EXPANSION / CREDIT_INGEST_MAX_UNCOMPRESSED_BYTES"
+            )
+        dst.write(block)
+
+
 @contextmanager
-def decompressed(path: Path, compression: Compression) -> Iterator[Path]:
-    """The file's content as a local uncompressed file for the duration of the block."""
+def decompressed(
+    path: Path, compression: Compression, limits: IngestLimits = DEFAULT_LIMITS
+) -> Iterator[Path]:
+    """The file's content as a local uncompressed file for the duration of the block;
+    ReadError once it expands past `limits`."""
     if compression is None:
         yield path
         return
+    packed = path.stat().st_size
     with tempfile.TemporaryDirectory(prefix="credit-unpack-") as tmp:
         target = Path(tmp) / Path(path.name).stem
         try:
             if compression == "gzip":
                 with gzip.open(path, "rb") as src, target.open("wb") as dst:
-                    shutil.copyfileobj(src, dst, CHUNK)
+                    _copy_bounded(src, dst, packed, limits)  # type: ignore[arg-type]
             else:
                 with zipfile.ZipFile(path) as archive:
                     members = [m for m in archive.infolist() if not m.is_dir()]
@@ -113,10 +148,28 @@ def decompressed(path: Path, compression: Compression) -> Iterator[Path]:
                             f"a .zip must hold exactly one file, it holds {len(members)} ({names})"
                         )
                     with archive.open(members[0]) as src, target.open("wb") as dst:
-                        shutil.copyfileobj(src, dst, CHUNK)
+                        _copy_bounded(src, dst, packed, limits)
         except (OSError, EOFError, zipfile.BadZipFile, gzip.BadGzipFile) as exc:
             raise ReadError(f"not a readable {compression} file ({exc})") from exc
         yield target
+
+
+def check_parquet_size(path: Path, limits: IngestLimits = DEFAULT_LIMITS) -> None:
+    """ReadError for a Parquet file whose metadata promises more rows than the limits allow."""
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.ParquetFile(path).metadata.num_rows
+    except Exception as exc:  # pyarrow raises several error types for a damaged file
+        raise ReadError(f"not a readable Parquet file ({exc})") from exc
+    size = max(path.stat().st_size, 1)
+    if rows > limits.max_rows or rows / size > limits.max_rows_per_byte:
+        raise ReadError(
+            f"{rows:,} rows in {size:,} bytes ({rows / size:,.1f} rows per byte): over the "
+            f"limits of {limits.max_rows:,} rows and {limits.max_rows_per_byte:g} rows per byte "
+            "(CREDIT_INGEST_MAX_ROWS, CREDIT_INGEST_MAX_ROWS_PER_BYTE); a Parquet bomb, or "
+            "split the file"
+        )
 
 
 def sniff_bom(head: bytes) -> str | None:

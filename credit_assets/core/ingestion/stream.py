@@ -36,6 +36,7 @@ from credit_assets.core.ingestion.files import (
     rejected_rows,
     scan_delivered,
 )
+from credit_assets.core.ingestion.readers import DEFAULT_LIMITS, IngestLimits
 
 KEY_HASH = "_key_hash"
 ROWS_PER_BUCKET = 4_000_000  # key hashes grouped at once when looking for duplicates
@@ -73,6 +74,7 @@ def ingest_to_files(
     *,
     ingested_at: datetime | None = None,
     furnisher: str = OWN_FURNISHER,
+    limits: IngestLimits = DEFAULT_LIMITS,
 ) -> IngestedFiles:
     """Read and validate one landing file into `workdir`/accepted.parquet and
     rejected.parquet; nothing else is written. Accepted rows carry `_furnisher`, the
@@ -80,6 +82,7 @@ def ingest_to_files(
     all."""
     ingested_at = ingested_at or datetime.now(UTC).replace(tzinfo=None)
     sha = file_sha256(path)
+    workdir.mkdir(parents=True, exist_ok=True)
     accepted_path = workdir / "accepted.parquet"
     rejected_path = workdir / "rejected.parquet"
     keys_path = workdir / "keys.parquet"
@@ -87,7 +90,7 @@ def ingest_to_files(
     tally = _Tally()
     try:
         with ExitStack() as stack:
-            scanned = scan_delivered(path, contract, stack)
+            scanned = scan_delivered(path, contract, stack, limits)
             checked = checked_rows(scanned.frame, contract, scanned.columns, scanned.numbers)
             # One pass for a clean file: the accepted rows are sunk while the bad ones are only
             # counted. The quarantine needs a second pass, and only when a row was bad.

@@ -75,6 +75,26 @@ class Settings(BaseSettings):
         description="Largest file or records batch POST /v1/sources/{source}/... accepts "
         "(CREDIT_INGEST_MAX_BYTES; 413 above).",
     )
+    ingest_max_uncompressed_bytes: int = Field(
+        default=20 * 1024**3,
+        ge=1,
+        description="A compressed landing file expanding past this is set aside as a bomb.",
+    )
+    ingest_max_expansion: float = Field(
+        default=200.0,
+        gt=1,
+        description="A compressed landing file expanding past this many times its size is set "
+        "aside as a bomb.",
+    )
+    ingest_max_rows: int = Field(
+        default=200_000_000, ge=1, description="Most rows one Parquet landing file may hold."
+    )
+    ingest_max_rows_per_byte: float = Field(
+        default=5.0,
+        gt=0,
+        description="Most rows per byte of a Parquet landing file (a bomb of identical rows "
+        "has tens).",
+    )
     tenant: str | None = Field(
         default=None,
         description=(

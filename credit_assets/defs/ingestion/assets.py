@@ -13,7 +13,12 @@ import polars as pl
 from credit_assets.core.contracts import Contract
 from credit_assets.core.contracts.pandera_schema import check_parquet_against_contract
 from credit_assets.core.ingestion.files import UnreadableFileError
-from credit_assets.core.ingestion.landing import record_ingestion, scan_quarantine, store_result
+from credit_assets.core.ingestion.landing import (
+    ingest_limits,
+    record_ingestion,
+    scan_quarantine,
+    store_result,
+)
 from credit_assets.core.ingestion.quarantine import problem_counts
 from credit_assets.core.ingestion.stream import ingest_to_files
 from credit_assets.core.ingestion.uploads import furnisher_of, mark_upload
@@ -114,6 +119,7 @@ def build_raw_asset(contract: Contract) -> dg.AssetsDefinition:
                             contract,
                             Path(workdir),
                             furnisher=furnisher_of(platform.engine, contract.name, name),
+                            limits=ingest_limits(settings),
                         )
                     except UnreadableFileError as exc:
                         aside = zone.set_aside(landing_file, exc.reason)

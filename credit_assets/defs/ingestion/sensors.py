@@ -6,7 +6,7 @@ import json
 import dagster as dg
 
 from credit_assets.core.contracts import Contract, load_contracts
-from credit_assets.core.ingestion.landing import scan_landing_zone
+from credit_assets.core.ingestion.landing import ingest_limits, scan_landing_zone
 from credit_assets.core.platform.settings import get_settings
 from credit_assets.defs.common.resources import PlatformResource
 from credit_assets.defs.ingestion.assets import build_ingest_job
@@ -27,7 +27,13 @@ def build_landing_sensor(contracts: dict[str, Contract], jobs: list) -> dg.Senso
     )
     def landing_zone_sensor(context: dg.SensorEvaluationContext, platform: PlatformResource):
         cursor = json.loads(context.cursor) if context.cursor else {}
-        scan = scan_landing_zone(platform.landing, contracts, platform.engine, cursor)
+        scan = scan_landing_zone(
+            platform.landing,
+            contracts,
+            platform.engine,
+            cursor,
+            limits=ingest_limits(platform.settings),
+        )
         for aside in scan.set_aside:
             context.log.warning("set aside %s: %s", aside.location, aside.reason)
         by_source: dict[str, list[str]] = {}
