@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -54,9 +55,10 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards (skipped without a server,
+    failed in CI)."""
     admin = sa.create_engine(POSTGRES_SERVER_URL, isolation_level="AUTOCOMMIT")
     name = f"credit_test_{uuid.uuid4().hex[:12]}"
     try:
@@ -79,6 +81,20 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def another_postgres_url() -> Iterator[str]:
+    """A second fresh database: another deployment's, beside `postgres_url`'s."""
+    with fresh_postgres_database() as url:
+        yield url
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
