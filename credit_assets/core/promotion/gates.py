@@ -55,14 +55,17 @@ def quality_gate(
             threshold=f">= champion - {policy.auc_tolerance:.3f}",
         )
     p_worse = float(paired["p_worse"])
-    significant = p_worse < policy.quality_alpha
+    undefined = math.isnan(p_worse)
+    # An undefined test never excuses a loss: "not assessed" holds the challenger back.
+    significant = undefined or p_worse < policy.quality_alpha
     interval = f"[{paired['low']:+.4f}, {paired['high']:+.4f}]"
     verdict = (
-        "a loss beyond the tolerance that is not noise"
+        "not assessed: a loss beyond the tolerance, and DeLong's test is undefined on these "
+        "test rows (too few bads or goods), so it cannot be shown to be noise; held back "
+        "(promote only with a recorded override)"
+        if practical and undefined
+        else "a loss beyond the tolerance that is not noise"
         if practical and significant
-        else "a loss beyond the tolerance, but DeLong's test is undefined on these test rows "
-        "(too few bads or goods), so it is not shown to be real"
-        if practical and math.isnan(p_worse)
         else "a loss beyond the tolerance, but within noise"
         if practical
         else "within the tolerance"

@@ -62,10 +62,22 @@ def test_a_loss_against_the_champion_holds_back_only_when_the_paired_test_says_i
     assert not quality_gate(0.770, 0.780, point, paired(0.2)).passed
 
 
-def test_an_undefined_paired_test_says_so_rather_than_printing_nan():
+def test_an_undefined_paired_test_holds_a_loss_back_as_not_assessed():
     paired = {"difference": -0.07, "low": float("nan"), "high": float("nan")}
     gate = quality_gate(0.69, 0.76, POLICY, {**paired, "p_worse": float("nan")})
-    assert gate.passed and "DeLong's test is undefined on these test rows" in gate.detail
+    assert not gate.passed
+    assert gate.detail.endswith(
+        "not assessed: a loss beyond the tolerance, and DeLong's test is undefined on these "
+        "test rows (too few bads or goods), so it cannot be shown to be noise; held back "
+        "(promote only with a recorded override)"
+    )
+    # A challenger AUC of 0.0 against a champion at 1.0 on one bad: never promoted.
+    assert not quality_gate(0.0, 1.0, POLICY, {**paired, "p_worse": float("nan")}).passed
+
+
+def test_an_undefined_paired_test_within_the_tolerance_passes_on_the_point_estimates():
+    paired = {"difference": 0.01, "low": float("nan"), "high": float("nan")}
+    assert quality_gate(0.77, 0.76, POLICY, {**paired, "p_worse": float("nan")}).passed
 
 
 def test_the_champion_comparison_is_delong_on_the_same_rows():
