@@ -143,6 +143,12 @@ def selection_evidence(
     return evidence
 
 
+def defined(value: float | None) -> float | None:
+    """A metric for metadata: None (shown as missing) where it is undefined (one outcome
+    class in the test rows), never 0.0."""
+    return None if value is None or value != value else float(value)
+
+
 @dg.asset(group_name="modeling", deps=["training_set"], owners=MODEL_OWNERS, kinds={"python"})
 def model_selection(context: dg.AssetExecutionContext, platform: PlatformResource):
     """Which family becomes the challenger. CatBoost, the WoE scorecard and an L2 logistic
@@ -434,9 +440,9 @@ def challenger_model(context: dg.AssetExecutionContext, platform: PlatformResour
             "manifest_sha256": ref.manifest_sha256,
             "features": len(names),
             "best_iteration": trained.best_iteration if isinstance(trained, TrainedModel) else 0,
-            "test_auc": float(metrics["auc"] or 0.0),
-            "test_gini": float(metrics["gini"] or 0.0),
-            "test_ks": float(metrics["ks"] or 0.0),
+            "test_auc": defined(metrics["auc"]),
+            "test_gini": defined(metrics["gini"]),
+            "test_ks": defined(metrics["ks"]),
             "test_brier": float(metrics["brier"]),
             "training_set_sha256": training_sha,
             "feature_importance": dg.MetadataValue.md(
@@ -484,8 +490,8 @@ def baseline_scorecard(context: dg.AssetExecutionContext, platform: PlatformReso
         metadata={
             "scorecard_key": key,
             "artifact_uri": dg.MetadataValue.path(storage.uri(key)),
-            "test_auc": float(metrics["auc"] or 0.0),
-            "test_ks": float(metrics["ks"] or 0.0),
+            "test_auc": defined(metrics["auc"]),
+            "test_ks": defined(metrics["ks"]),
             "points_table": dg.MetadataValue.md(markdown_table(scorecard.points_table()[:40])),
         }
     )
@@ -590,7 +596,7 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
     metadata: dict = {
         "challenger_version": version,
         "test_rows": int(test.height),
-        "challenger_auc": float(challenger_auc or 0.0),
+        "challenger_auc": defined(challenger_auc),
         "comparison": dg.MetadataValue.md(
             markdown_table(
                 comparison, ["model", "auc", "gini", "ks", "brier", "ece", "bad_rate", "mean_pd"]
@@ -604,7 +610,8 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
     }
     if bayes is not None:
         metadata["bayes_optimal_auc"] = bayes
-        metadata["gap_to_bayes_auc"] = float(bayes - (challenger_auc or 0.0))
+        if challenger_auc is not None:
+            metadata["gap_to_bayes_auc"] = float(bayes - challenger_auc)
     yield dg.MaterializeResult(metadata=metadata)
 
 

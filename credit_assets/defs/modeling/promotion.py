@@ -22,7 +22,7 @@ from credit_assets.defs.common.lineage import latest_metadata
 from credit_assets.defs.common.loaders import load_challenger, policy
 from credit_assets.defs.common.reports import read_report
 from credit_assets.defs.common.resources import PlatformResource
-from credit_assets.defs.modeling.assets import MODEL_OWNERS
+from credit_assets.defs.modeling.assets import MODEL_OWNERS, defined
 
 
 class PromotionConfig(dg.Config):
@@ -200,7 +200,7 @@ def champion_model(
             "promoted_at": champion.promoted_at.isoformat()
             if champion and champion.promoted_at
             else "",
-            "test_auc": float((champion.metrics if champion else {}).get("auc") or 0.0),
+            "test_auc": defined((champion.metrics if champion else {}).get("auc")),
             "gates": dg.MetadataValue.md(decision.markdown()),
             "override_reason": decision.override_reason or "",
             "model_card": dg.MetadataValue.path(card),
