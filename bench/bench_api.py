@@ -843,7 +843,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also measure the scoring path with a champion/challenger experiment running "
         f"(share {EXPERIMENT_SHARE}), between two phases without one (target >= "
-        f"{EXPERIMENT_RATIO_TARGET:.0%} of their mean)",
+        f"{EXPERIMENT_RATIO_TARGET * 100:.0f}%% of their mean)",
     )
     parser.add_argument("--client", choices=("auto", "python", "wrk"), default="auto")
     parser.add_argument(
