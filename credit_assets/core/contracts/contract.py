@@ -184,6 +184,9 @@ class ColumnSpec(BaseModel):
     # `%Y-%m-%dT%H:%M:%S%z`, or `excel_serial`); without it ISO 8601.
     format: str | None = None
     sign_from: SignFrom | None = None
+    # A feature the leakage screen flags (it alone nearly separates the outcome) is cleared
+    # by saying it is known when the decision is made; nothing else clears it.
+    known_at_decision: bool | None = None
 
     @property
     def map_rules(self) -> tuple[dict[str, str], list[tuple[str, str]]]:
@@ -478,3 +481,13 @@ def contract_of_kind(contracts: dict[str, Contract], kind: SourceKind) -> Contra
         names = ", ".join(c.name for c in found)
         raise ContractError(f"more than one {kind.value} source declared: {names}")
     return found[0] if found else None
+
+
+def known_at_decision(contracts: dict[str, Contract]) -> frozenset[str]:
+    """Columns declared `known_at_decision: true`: what the leakage screen may not hold back."""
+    return frozenset(
+        c.name
+        for contract in contracts.values()
+        for c in contract.columns.values()
+        if c.known_at_decision
+    )

@@ -13,6 +13,7 @@ import pandera.polars as pa
 import polars as pl
 
 from credit_assets.core.contracts import POLARS_TYPES, Contract
+from credit_assets.core.reports.render import markdown_table
 
 
 def pandera_schema(contract: Contract) -> pa.DataFrameSchema:
@@ -58,12 +59,16 @@ class SchemaReport:
     def markdown(self, limit: int = 10) -> str:
         if self.passed:
             return "All rows conform to the contract schema."
-        rows = self.failures.head(limit).to_dicts()
-        lines = ["| column | check | failure case |", "|---|---|---|"]
-        lines += [
-            f"| {r.get('column')} | {r.get('check')} | {r.get('failure_case')} |" for r in rows
+        rows = [
+            {
+                "column": r.get("column"),
+                "check": r.get("check"),
+                "failure case": r.get("failure_case"),
+            }
+            for r in self.failures.head(limit).to_dicts()
         ]
-        return "\n".join(lines)
+        # A failure case is a value from the lender's file: the table shows it escaped.
+        return markdown_table(rows, ["column", "check", "failure case"])
 
 
 def check_against_contract(frame: pl.DataFrame, contract: Contract) -> SchemaReport:

@@ -32,6 +32,7 @@ from credit_assets.core.ingestion.files import (
     validate_records,
 )
 from credit_assets.core.ingestion.readers import EXTRA_FIELDS
+from credit_assets.core.modeling.leakage import screen_leakage
 from credit_assets.core.onboarding.inference import (
     REASONED_KINDS,
     WARNING,
@@ -242,7 +243,7 @@ def sample_problems(contract: Contract, sample: Path) -> list[str]:
     keys = contract.keys if all(k in present for k in contract.keys) else []
     judged = contract.model_copy(update={"columns": present, "keys": keys})
     try:
-        _, rejected = validate_records(
+        accepted, rejected = validate_records(
             frame,
             judged,
             source_file=sample.name,
@@ -251,6 +252,7 @@ def sample_problems(contract: Contract, sample: Path) -> list[str]:
         )
     except pl.exceptions.PolarsError as exc:
         return [*problems, f"{where}: the contract makes ingestion fail: {exc}"]
+    problems += leakage_problems(contract, accepted, where)
     by_column: dict[str, tuple[int, int, str]] = {}
     for row, reasons in rejected.select("row_number", "reason").iter_rows():
         for reason in str(reasons).split("; "):
@@ -273,6 +275,30 @@ def sample_problems(contract: Contract, sample: Path) -> list[str]:
                 f"{where}: {count} row(s) would be quarantined; first, row {row}: {first}"
             )
     return problems
+
+
+def leakage_problems(contract: Contract, accepted: pl.DataFrame, where: str) -> list[str]:
+    """The leakage screen the `no_target_leakage` gate will run, on the sample's valid rows:
+    a feature that alone nearly separates the label, unless declared known at decision."""
+    label = contract.label_column
+    if label is None or label.labels is None or label.name not in accepted.columns:
+        return []
+    bad = str(label.labels["bad"])
+    frame = accepted.with_columns(
+        (pl.col(label.name).cast(pl.String) == bad).cast(pl.Int8).alias("_bad_outcome")
+    )
+    features = [
+        c.name
+        for c in contract.columns.values()
+        if c.role is Role.FEATURE and not c.known_at_decision
+    ]
+    screen = screen_leakage(frame, "_bad_outcome", features)
+    return [
+        f"{where}: target leakage suspected: {finding.detail}; if {finding.feature} is known "
+        "when the decision is made, say `known_at_decision: true` on it, else drop it "
+        "(the no_target_leakage gate would hold the model back)"
+        for finding in screen.findings
+    ]
 
 
 def role_summary(contract: Contract) -> str:

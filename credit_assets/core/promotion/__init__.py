@@ -28,6 +28,7 @@ from credit_assets.core.promotion.fairness_rule import (
     group_verdict,
 )
 from credit_assets.core.promotion.gates import (
+    leakage_gate,
     monotonicity_gate,
     protected_gate,
     quality_gate,
@@ -53,6 +54,7 @@ from credit_assets.core.promotion.verdicts import (
     FAIL,
     FAIRNESS,
     GATE_ORDER,
+    LEAKAGE,
     MONOTONICITY,
     NO_PROTECTED,
     NOT_ASSESSED,
@@ -67,6 +69,8 @@ from credit_assets.core.promotion.verdicts import (
 )
 
 __all__ = [
+    "LEAKAGE",
+    "leakage_gate",
     "AUC_TOLERANCE",
     "QUALITY_ALPHA",
     "FAIL",

@@ -10,6 +10,7 @@ from credit_assets.core.features.specs import FeatureCatalogue
 from credit_assets.core.promotion.fairness_rule import fairness_gate
 from credit_assets.core.promotion.gates import (
     awaiting_experiment,
+    leakage_gate,
     live_quality_gate,
     monotonicity_gate,
     protected_gate,
@@ -42,6 +43,10 @@ class PromotionEvidence:
     experiment_id: str | None = None
     experiment: Mapping[str, Any] | None = None
     champion_version: str | None = None
+    # The leakage screen recorded with the model (None: not assessed), and the features
+    # whose contract columns are declared known at decision time.
+    leakage: Mapping[str, Any] | None = None
+    known_at_decision: frozenset[str] = frozenset()
 
 
 def evaluate_gates(evidence: PromotionEvidence, policy: PromotionPolicy) -> list[Gate]:
@@ -63,4 +68,5 @@ def evaluate_gates(evidence: PromotionEvidence, policy: PromotionPolicy) -> list
         monotonicity_gate(evidence.monotonicity),
         reason_accuracy_gate(evidence.reason_accuracy, policy),
         fairness_gate(evidence.fairness, policy, declared=bool(evidence.protected_columns)),
+        leakage_gate(evidence.leakage, evidence.known_at_decision),
     ]

@@ -11,6 +11,7 @@ from credit_assets.core.contracts.contract import PROXY_PROBABILITY_PREFIX
 from credit_assets.core.features.specs import FeatureCatalogue
 from credit_assets.core.promotion.policy import PromotionPolicy
 from credit_assets.core.promotion.verdicts import (
+    LEAKAGE,
     MONOTONICITY,
     NO_PROTECTED,
     QUALITY,
@@ -259,4 +260,49 @@ def reason_accuracy_gate(report: Mapping[str, Any] | None, policy: PromotionPoli
         f"({share:.1%}) when their top reason was neutralised",
         figure=f"{share:.1%}",
         threshold=f">= {target:.0%}",
+    )
+
+
+def leakage_gate(screen: Mapping[str, Any] | None, cleared: Iterable[str] = ()) -> Gate:
+    """No feature alone nearly separates the outcome, and no common value occurs with one
+    outcome only (`core/modeling/leakage`), unless its contract column is declared
+    `known_at_decision: true`. No screen recorded: not assessed, held back."""
+    threshold = "no single-feature AUC >= the screen's bound, no one-label value"
+    if screen is None:
+        return Gate(
+            LEAKAGE,
+            False,
+            "not assessed: no leakage screen was recorded for this model (retrain it)",
+            threshold=threshold,
+            assessed=False,
+        )
+    allowed = set(cleared)
+    findings = [f for f in screen.get("findings", []) if f["feature"] not in allowed]
+    aucs = {k: v for k, v in (screen.get("single_auc") or {}).items() if v is not None}
+    top = max(aucs.items(), key=lambda item: item[1]) if aucs else None
+    figure = f"highest single-feature AUC {top[1]:.3f} ({top[0]})" if top else ""
+    if findings:
+        details = "; ".join(f["detail"] for f in findings)
+        features = sorted({f["feature"] for f in findings})
+        return Gate(
+            LEAKAGE,
+            False,
+            f"target leakage suspected: {details}. If {', '.join(features)} is known when the "
+            "decision is made, say `known_at_decision: true` on its contract column; otherwise "
+            "drop it (role: ignore)",
+            figure=figure,
+            threshold=threshold,
+        )
+    cleared_note = (
+        f"; cleared by contract (known_at_decision): {', '.join(sorted(allowed))}"
+        if allowed & {f["feature"] for f in screen.get("findings", [])}
+        else ""
+    )
+    return Gate(
+        LEAKAGE,
+        True,
+        f"no feature alone separates the outcome on {screen.get('rows', 0)} development rows "
+        f"({screen.get('bads', 0)} bads){cleared_note}",
+        figure=figure,
+        threshold=threshold,
     )

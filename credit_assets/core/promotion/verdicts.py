@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from credit_assets.core.reports.render import markdown_table
+from credit_assets.core.reports.text import md_escape
+
 PASS, FAIL, NOT_ASSESSED = "pass", "FAIL", "not assessed"
 
 # Gate names are the names of the asset checks that show them.
@@ -17,6 +20,7 @@ NO_PROTECTED = "no_protected_inputs"
 MONOTONICITY = "monotone_constraints_hold"
 REASON_ACCURACY = "reasons_lower_risk_when_neutralised"
 FAIRNESS = "four_fifths_rule"
+LEAKAGE = "no_target_leakage"
 GATE_ORDER = (
     QUALITY,
     RANK_ORDERING,
@@ -25,6 +29,7 @@ GATE_ORDER = (
     MONOTONICITY,
     REASON_ACCURACY,
     FAIRNESS,
+    LEAKAGE,
 )
 
 
@@ -104,11 +109,12 @@ class PromotionDecision:
         return [g.row() for g in self.gates]
 
     def markdown(self) -> str:
-        lines = ["| gate | figure | threshold | verdict | detail |", "|---|---|---|---|---|"]
-        lines += ["| " + " | ".join(r[c].replace("|", "/") for c in r) + " |" for r in self.rows()]
+        """The gate table (a detail names the lender's groups and features: escaped)."""
+        columns = ["gate", "figure", "threshold", "verdict", "detail"]
+        table = markdown_table(self.rows(), columns) if self.gates else ""
         if self.override_reason:
-            lines.append(f"\n**Override:** {self.override_reason}")
-        return "\n".join(lines)
+            table += f"\n\n**Override:** {md_escape(self.override_reason)}"
+        return table
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -11,9 +11,10 @@ import numpy as np
 import polars as pl
 from catboost import CatBoostClassifier
 
-from credit_assets.core.contracts import fairness_only_columns
+from credit_assets.core.contracts import fairness_only_columns, known_at_decision
 from credit_assets.core.features import feature_catalogue, is_out_of_time
 from credit_assets.core.features.specs import FeatureSpec
+from credit_assets.core.features.training_set import LABEL
 from credit_assets.core.modeling import (
     RiskBands,
     evaluate,
@@ -34,6 +35,7 @@ from credit_assets.core.modeling.candidates import (
     holdout_evidence,
 )
 from credit_assets.core.modeling.cross_validation import CVConfig
+from credit_assets.core.modeling.leakage import screen_leakage
 from credit_assets.core.modeling.logistic import train_logistic
 from credit_assets.core.modeling.metrics import bayes_optimal_auc
 from credit_assets.core.modeling.plots import calibration_markdown, roc_markdown
@@ -58,6 +60,7 @@ from credit_assets.core.platform.storage.keys import (
     scorecard_key,
 )
 from credit_assets.core.promotion import (
+    LEAKAGE,
     MONOTONICITY,
     NO_PROTECTED,
     QUALITY,
@@ -69,6 +72,7 @@ from credit_assets.core.promotion import (
     rank_ordering_gate,
     reason_gate,
 )
+from credit_assets.core.promotion.gates import leakage_gate
 from credit_assets.core.reports.metadata import markdown_table, png_markdown
 from credit_assets.defs.common.checks import gate_check_result, gate_check_spec
 from credit_assets.defs.common.lineage import latest_metadata
@@ -346,6 +350,13 @@ def fit_or_reuse(
             "challenger_model",
             "Gate: every input maps to a reason code with approved consumer text.",
         ),
+        gate_check_spec(
+            LEAKAGE,
+            "challenger_model",
+            "Gate: no input alone nearly separates the outcome (single-feature AUC < 0.95) and no "
+            "common value occurs with one outcome only, unless its contract column is declared "
+            "known at decision time.",
+        ),
     ],
 )
 def challenger_model(context: dg.AssetExecutionContext, platform: PlatformResource):
@@ -374,8 +385,11 @@ def challenger_model(context: dg.AssetExecutionContext, platform: PlatformResour
         specs,
         seed=settings.seed,
     )
+    development = frame.filter(pl.col("split") != "test")
+    leakage = screen_leakage(development, LABEL, [spec.name for spec in specs]).to_dict()
     extra_files: dict[str, bytes] = {}
     manifest_extra: dict[str, Any] = {
+        "leakage": leakage,
         "catalogue_version": catalogue.version,
         "training_snapshot_id": training_sha,
         "metrics": scalar_metrics(metrics),
@@ -428,6 +442,7 @@ def challenger_model(context: dg.AssetExecutionContext, platform: PlatformResour
         evidence=dg.MetadataValue.md(monotonicity.to_markdown()),
     )
     yield gate_check_result(protected_gate(names, fairness_only_columns(contracts)))
+    yield gate_check_result(leakage_gate(leakage, known_at_decision(contracts)))
     yield gate_check_result(reason_gate(names, catalogue))
     top = sorted(importance, key=lambda kv: -kv[1])[:15]
     yield dg.MaterializeResult(

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import dagster as dg
 
-from credit_assets.core.contracts import fairness_only_columns
+from credit_assets.core.contracts import fairness_only_columns, known_at_decision
 from credit_assets.core.features import feature_catalogue
 from credit_assets.core.modeling.artifacts import LoadedModel
 from credit_assets.core.modeling.candidates import CHALLENGER
@@ -56,6 +56,8 @@ def promotion_evidence(
         reason_accuracy=read_report(platform, "reason_accuracy", version),
         fairness=read_report(platform, "fairness", version),
         champion_comparison=evaluation.get("champion_comparison"),
+        leakage=loaded.manifest.get("leakage"),
+        known_at_decision=known_at_decision(contracts),
     )
 
 

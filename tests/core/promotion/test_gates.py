@@ -16,6 +16,7 @@ from credit_assets.core.promotion import (
     decide,
     fairness_gate,
     group_verdict,
+    leakage_gate,
     monotonicity_gate,
     policy_from_settings,
     protected_gate,
@@ -283,3 +284,48 @@ def test_when_nobody_is_approved_fairness_is_not_assessed_rather_than_failed():
     gate = fairness_gate(report, POLICY, declared=True)
     assert gate.passed and not gate.assessed
     assert "no applicant in the reference group is approved at cut-off 600" in gate.detail
+
+
+# --- target leakage -------------------------------------------------------------------------
+
+LEAKING = {
+    "rows": 800,
+    "bads": 160,
+    "max_single_auc": 0.95,
+    "findings": [
+        {
+            "feature": "card_spend",
+            "kind": "separates",
+            "auc": 0.996,
+            "detail": "card_spend alone separates the outcome (AUC 0.996 >= 0.95)",
+        }
+    ],
+    "single_auc": {"card_spend": 0.996, "income": 0.61},
+}
+
+
+def test_a_feature_that_alone_separates_the_outcome_holds_the_model_back():
+    gate = leakage_gate(LEAKING)
+    assert not gate.passed and gate.assessed
+    assert gate.detail.startswith(
+        "target leakage suspected: card_spend alone separates the outcome (AUC 0.996 >= 0.95)"
+    )
+    assert "known_at_decision: true" in gate.detail
+    assert gate.figure == "highest single-feature AUC 0.996 (card_spend)"
+
+
+def test_a_feature_declared_known_at_decision_is_cleared():
+    gate = leakage_gate(LEAKING, {"card_spend"})
+    assert gate.passed
+    assert "cleared by contract (known_at_decision): card_spend" in gate.detail
+
+
+def test_no_leakage_screen_is_not_assessed_and_holds_back():
+    gate = leakage_gate(None)
+    assert not gate.passed and not gate.assessed and gate.holds_back
+
+
+def test_a_clean_screen_passes_with_its_highest_auc():
+    clean = {**LEAKING, "findings": [], "single_auc": {"income": 0.61, "age": None}}
+    gate = leakage_gate(clean)
+    assert gate.passed and gate.figure == "highest single-feature AUC 0.610 (income)"

@@ -26,6 +26,7 @@ EVIDENCE = PromotionEvidence(
     reason_accuracy={"share": 0.99, "checked": 200},
     fairness={"summary": None, "attributes": []},
     champion_comparison={"difference": -0.02, "low": -0.03, "high": -0.01, "p_worse": 1e-4},
+    leakage={"rows": 900, "bads": 180, "findings": [], "single_auc": {}},
 )
 
 

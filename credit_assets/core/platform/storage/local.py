@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import polars as pl
 
 from credit_assets.core.platform.settings import Settings
+from credit_assets.core.platform.storage.scans import schema_options
 
 
 class DataStore(Protocol):
@@ -107,12 +108,6 @@ class LocalDataStore:
 
     def get_bytes(self, key: str) -> bytes:
         return self.path(key).read_bytes()
-
-
-def schema_options(schema: dict[str, pl.DataType] | None) -> dict[str, Any]:
-    if schema is None:
-        return {}
-    return {"schema": schema, "missing_columns": "insert", "extra_columns": "ignore"}
 
 
 def data_store(settings: Settings) -> DataStore:

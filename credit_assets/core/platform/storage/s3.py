@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from credit_assets.core.platform.settings import Settings
-from credit_assets.core.platform.storage.local import schema_options
+from credit_assets.core.platform.storage.scans import schema_options
 
 
 def s3_client(settings: Settings) -> Any:
