@@ -23,9 +23,17 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from credit_assets.core.platform.settings import get_settings
+from credit_assets.core.reports.text import printable
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+
+
+def _shown(text: object) -> str:
+    """Text that echoes what a lender or operator wrote (names, reasons, file content), for the
+    terminal: its escape codes and other control characters shown, not run (`printable`),
+    line by line."""
+    return "\n".join(printable(line) for line in str(text).split("\n"))
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -84,12 +92,12 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
     from credit_assets.orchestration import materialize_all
 
     try:
-        outcome = materialize_all(groups=args.select or None, log=print)
+        outcome = materialize_all(groups=args.select or None, log=lambda line: print(_shown(line)))
     except Exception as exc:
         problem = _contract_error(exc)
         if problem is None:
             raise
-        print(f"materialize: {problem}", file=sys.stderr)
+        print(f"materialize: {_shown(problem)}", file=sys.stderr)
         print(
             "(`credit-platform contract check PATH` lists every problem of a contract)",
             file=sys.stderr,
@@ -97,12 +105,12 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
         return 2
     if outcome.stopped:
         for line in outcome.stopped:
-            print(f"materialize: {line}", file=sys.stderr)
+            print(f"materialize: {_shown(line)}", file=sys.stderr)
         return EXIT_NO_LABELLED_ROWS
     if not outcome.success:
         return 1
     for line in outcome.decisions:
-        print(f"==> {line}")
+        print(f"==> {_shown(line)}")
     if outcome.held_back and args.strict:
         return 3
     return 0
@@ -202,7 +210,7 @@ def _apikey_list(engine: Engine, args: argparse.Namespace) -> int:
     for k in keys:
         revoked = f"{k.revoked_at:%Y-%m-%d %H:%M:%S}" if k.revoked_at else "-"
         print(
-            f"{k.key_id:<17} {k.lender:<24} {' '.join(k.scopes):<52} "
+            f"{k.key_id:<17} {printable(k.lender):<24} {' '.join(k.scopes):<52} "
             f"{k.created_at:%Y-%m-%d %H:%M:%S}  {revoked}"
         )
     return 0
@@ -245,10 +253,12 @@ def _experiment_promote(engine: Engine, args: argparse.Namespace) -> int:
         if not newest:
             raise ExperimentError("there is no experiment to promote from")
         experiment_id = newest[0].experiment_id
-    outcome = promote_after_experiment(experiment_id, args.override_reason or "", log=print)
+    outcome = promote_after_experiment(
+        experiment_id, args.override_reason or "", log=lambda line: print(_shown(line))
+    )
     if not outcome.success:
         for failure in outcome.failures:
-            print(f"experiment promote: {failure}", file=sys.stderr)
+            print(f"experiment promote: {_shown(failure)}", file=sys.stderr)
         return 1
     return 3 if args.strict and outcome.held_back else 0
 
@@ -293,10 +303,12 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
             experiment = stop_experiment(
                 engine, stopped_by=_operator(args.by), reason=args.reason or "stopped by operator"
             )
-            print(f"experiment {experiment.experiment_id} stopped: {experiment.stop_reason}")
+            print(
+                f"experiment {experiment.experiment_id} stopped: {_shown(experiment.stop_reason)}"
+            )
             return 0
     except ExperimentError as exc:
-        print(f"experiment {args.action}: {exc}", file=sys.stderr)
+        print(f"experiment {args.action}: {_shown(exc)}", file=sys.stderr)
         return 2
     from credit_assets.orchestration import experiment_report
 
@@ -326,19 +338,19 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
             f"at {row['share']:.0%} vs champion {row['champion_version']}"
         )
         print(
-            f"  started {row['started_at']:%Y-%m-%d %H:%M:%S} by {row['started_by']}"
+            f"  started {row['started_at']:%Y-%m-%d %H:%M:%S} by {_shown(row['started_by'])}"
             + (f" ({', '.join(limits)})" if limits else "")
         )
         if row["stopped_at"] is not None:
             print(
-                f"  stopped {row['stopped_at']:%Y-%m-%d %H:%M:%S} by {row['stopped_by']}: "
-                f"{row['stop_reason']}"
+                f"  stopped {row['stopped_at']:%Y-%m-%d %H:%M:%S} by {_shown(row['stopped_by'])}: "
+                f"{_shown(row['stop_reason'])}"
             )
         if row["fallback_reason"]:
-            print(f"  fallback: {row['fallback_reason']}")
-        print(f"  decisions: {counts}")
+            print(f"  fallback: {_shown(row['fallback_reason'])}")
+        print(f"  decisions: {_shown(counts)}")
         if row["recommendation"]:
-            print(f"  report: {row['recommendation']}: {row['recommendation_reason']}")
+            print(f"  report: {row['recommendation']}: {_shown(row['recommendation_reason'])}")
         else:
             print("  report: none yet (experiment_report materializes it)")
     return 0
@@ -366,9 +378,11 @@ def _cmd_models(args: argparse.Namespace) -> int:
         decision = record.get("decision") or {}
         failed = ", ".join(decision.get("failed") or []) or "-"
         print(
-            f"{record['version']:<28} {record['status']:<10} "
-            f"AUC {_auc(metrics)}  promoted {record.get('promoted_at') or '-'}"
-            + (f"  failed gates: {failed}" if record["status"] == "held_back" else "")
+            _shown(
+                f"{record['version']:<28} {record['status']:<10} "
+                f"AUC {_auc(metrics)}  promoted {record.get('promoted_at') or '-'}"
+                + (f"  failed gates: {failed}" if record["status"] == "held_back" else "")
+            )
         )
         if args.action == "show":
             _print_evaluation(metrics.get("evaluation"))
@@ -388,7 +402,7 @@ def _print_evaluation(evaluation: dict | None) -> None:
         print("no candidate evaluation recorded")
         return
     method = evaluation.get("method")
-    print(f"evaluation: {evaluation.get('summary')}")
+    print(f"evaluation: {_shown(evaluation.get('summary'))}")
     print(f"  {'family':<12} {'AUC':>7} {'sd':>7} {'95 % interval':>18}")
     for name, figures in (evaluation.get("models") or {}).items():
         sd = figures.get("auc_sd")
@@ -403,10 +417,10 @@ def _print_evaluation(evaluation: dict | None) -> None:
         )
     selection = evaluation.get("selection") or {}
     if selection:
-        print(f"  chosen: {evaluation.get('family')}: {selection.get('reason')}")
-        print(f"  rule: {selection.get('rule')}")
+        print(f"  chosen: {evaluation.get('family')}: {_shown(selection.get('reason'))}")
+        print(f"  rule: {_shown(selection.get('rule'))}")
     if evaluation.get("fitted"):
-        print(f"  fitted: {evaluation['fitted']}")
+        print(f"  fitted: {_shown(evaluation['fitted'])}")
     elif method == "cross_validation":
         print("  (the challenger itself was fitted once, on the train split)")
 
@@ -416,7 +430,7 @@ def _print_decision(decision: dict) -> None:
     if not decision:
         print("no promotion decision recorded")
         return
-    print(f"decision: {decision.get('outcome')} ({decision.get('summary')})")
+    print(f"decision: {decision.get('outcome')} ({_shown(decision.get('summary'))})")
     for gate in decision.get("gates", []):
         verdict = (
             "not assessed"
@@ -429,8 +443,9 @@ def _print_decision(decision: dict) -> None:
                 else "FAIL (advisory)"
             )
         )
-        print(f"  {gate['name']:<38} {verdict:<16} {gate.get('figure', '')}")
-        print(f"  {'':<38} {gate.get('detail', '')}")
+        # A gate's figure and detail name the lender's groups and features.
+        print(f"  {gate['name']:<38} {verdict:<16} {_shown(gate.get('figure', ''))}")
+        print(f"  {'':<38} {_shown(gate.get('detail', ''))}")
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -480,11 +495,11 @@ def _cmd_contract(args: argparse.Namespace) -> int:
         path = given[0]
         problems = check_contract(path, given[1] if len(given) > 1 else None)
         for problem in problems:
-            print(f"{path}: {problem}")
+            print(f"{_shown(path)}: {_shown(problem)}")  # problems quote the file
         if any(not p.startswith(WARNING) for p in problems):
             return 1
         contract = load_contract(path)
-        print(f"ok: {path} ({len(contract.columns)} columns, {role_summary(contract)})")
+        print(_shown(f"ok: {path} ({len(contract.columns)} columns, {role_summary(contract)})"))
         return 0
     try:
         draft = infer_contract(
@@ -496,10 +511,10 @@ def _cmd_contract(args: argparse.Namespace) -> int:
             kind=args.kind,
         )
     except ValueError as exc:  # a bad name, label or bad value; a file ingestion cannot read
-        print(f"contract infer: {exc}", file=sys.stderr)
+        print(f"contract infer: {_shown(exc)}", file=sys.stderr)
         return 2
     if args.output is None:
-        print(draft.to_yaml(), end="")
+        print(_shown(draft.to_yaml()), end="")  # its comments name the sample file
         return 0
     output = Path(args.output)
     output = output / f"{args.name}.yaml" if output.is_dir() else output

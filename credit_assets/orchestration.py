@@ -14,6 +14,7 @@ import dagster as dg
 
 from credit_assets.core.ingestion.landing import ingest_limits, scan_landing_zone
 from credit_assets.core.platform.settings import Settings, get_settings
+from credit_assets.core.reports.text import printable
 from credit_assets.defs.common.outcomes import named_outcomes
 from credit_assets.defs.common.reports import read_report
 from credit_assets.defs.common.resources import PlatformResource
@@ -132,11 +133,6 @@ def ingestion_summary(result: dg.ExecuteInProcessResult) -> str:
 
 def _spaced(number: int) -> str:
     return f"{number:,}".replace(",", " ")
-
-
-def printable(text: str) -> str:
-    """Lender-supplied text for a terminal: control characters (escape codes) shown, not run."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass

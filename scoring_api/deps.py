@@ -1,7 +1,9 @@
 """FastAPI dependencies: the app's services, the calling lender, the model.
 
 Who may call is decided in `scoring_api.services.callers` (`authenticate`, then
-`authorize`); these only adapt it to FastAPI. They are `async def` on purpose: a sync
+`authorize`); these only adapt it to FastAPI. On a route that takes a body, the request
+gate (`scoring_api.gate`) has authenticated the key and checked its scope before the body
+was read; the dependencies take the key it left in the request's scope. They are `async def` on purpose: a sync
 dependency costs a thread-pool hop per request. Only a key not verified recently (scrypt,
 a database read) leaves the event loop.
 
@@ -23,6 +25,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from credit_assets.core.platform.apikeys import VerifiedKey
 from credit_assets.core.scoring import ScoringModel
+from scoring_api.gate import VERIFIED_KEY
 from scoring_api.services import Services
 from scoring_api.services.callers import (
     DATA_WRITE,
@@ -54,13 +57,28 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 async def verified_key(
+    request: Request,
     services: ServicesDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> VerifiedKey:
-    """The caller's key, its lender and scopes; 401 when it is missing, invalid or revoked."""
+    """The caller's key, its lender and scopes; 401 when it is missing, invalid or revoked
+    (429 after too many failed attempts). On a route that takes a body, the request gate
+    has checked it already, before the body was read."""
+    gated: VerifiedKey | None = request.scope.get(VERIFIED_KEY)
+    if gated is not None:
+        return gated
     presented = bearer.credentials if bearer is not None else api_key
-    return await authenticate(services.verifier, presented)
+    return await _authenticate(request, services, presented)
+
+
+async def _authenticate(request: Request, services: Services, presented: str | None) -> VerifiedKey:
+    return await authenticate(
+        services.verifier,
+        presented,
+        failures=services.key_failures,
+        address=request.client.host if request.client else None,
+    )
 
 
 VerifiedKeyDep = Annotated[VerifiedKey, Depends(verified_key)]
@@ -82,9 +100,13 @@ DataLender = Annotated[str, Depends(require_scope(DATA_WRITE))]
 
 # For a route's `responses=`: what the key dependencies can answer.
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "An API key in the URL: refused (send it in a header)."},
     401: {"description": "Missing, invalid or revoked API key."},
     403: {"description": "The API key is valid but lacks the scope this operation needs."},
-    429: {"description": "Rate limit exceeded; see Retry-After."},
+    429: {
+        "description": "Rate limit exceeded, or too many failed API key attempts from this "
+        "address or for this key id; see Retry-After."
+    },
 }
 
 
@@ -112,7 +134,9 @@ async def scoring_call(request: Request) -> ScoringCall:
     """401, 403 (`scores:write`), 422 for a bad Idempotency-Key, 429, then 503 without a model."""
     services: Services = request.app.state.services
     headers = request.headers
-    key = await authenticate(services.verifier, presented_key(headers))
+    key: VerifiedKey | None = request.scope.get(VERIFIED_KEY)  # the gate checked it
+    if key is None:
+        key = await _authenticate(request, services, presented_key(headers))
     caller = authorize(key, SCORES_WRITE, services.limiter, headers.get(IDEMPOTENCY_HEADER))
     return ScoringCall(services, caller, services.holder.require())
 

@@ -12,6 +12,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import Scope
 
 from credit_assets.core.platform.decision_log import DecisionLogClosedError
 
@@ -52,20 +55,48 @@ class RateLimitedError(ApiError):
         )
 
 
+class KeyAttemptsLimitedError(ApiError):
+    """429: too many failed API-key attempts from this address or for this key id; the key
+    is not even checked (no scrypt) until `Retry-After` seconds have passed."""
+
+    def __init__(self, wait_seconds: float) -> None:
+        super().__init__(
+            429,
+            "too many failed API key attempts from this address or for this key id; "
+            "retry later with a valid key",
+            {"Retry-After": str(max(1, math.ceil(wait_seconds)))},
+        )
+
+
+class BodyTooLargeError(HTTPException):
+    """413 once a request body passes its limit; the connection is closed with the answer, so
+    the rest of the body is never read. Starlette's HTTPException, because one raised while
+    FastAPI reads a body must reach its handler as it is (any other becomes a 400)."""
+
+    def __init__(self, limit: int, setting: str) -> None:
+        super().__init__(
+            413,
+            f"the body is larger than {limit} bytes ({setting})",
+            headers={"Connection": "close"},
+        )
+
+
 class FieldError(ApiError):
     """422 naming the field at fault, in the same shape as FastAPI's own validation errors."""
 
-    def __init__(self, loc: Loc, msg: str) -> None:
+    def __init__(self, loc: Loc, msg: str, kind: str = "value_error") -> None:
         super().__init__(422, msg)
         self.loc = list(loc)
+        self.kind = kind
 
     def body(self) -> dict[str, Any]:
-        return {"detail": [{"type": "value_error", "loc": self.loc, "msg": self.detail}]}
+        return {"detail": [{"type": self.kind, "loc": self.loc, "msg": self.detail}]}
 
     def prefixed(self, prefix: Loc) -> FieldError:
         return FieldError(
             [*prefix, *self.loc[1:]] if self.loc[:1] == ["body"] else [*prefix, *self.loc],
             self.detail,
+            self.kind,
         )
 
 
@@ -93,6 +124,17 @@ def payload_field_error(message: str, application_source: str | None) -> FieldEr
     return FieldError(loc, message)
 
 
+async def error_response(scope: Scope, exc: Exception) -> Response:
+    """The response the app's exception handler for `exc` gives (most specific class first),
+    for the ASGI layers in front of FastAPI (`gate`, `fastpath`) to answer as a route would."""
+    handlers = scope["app"].exception_handlers
+    for cls in type(exc).__mro__:
+        if cls in handlers:
+            response: Response = await handlers[cls](Request(scope), exc)
+            return response
+    raise exc
+
+
 def _retry_later(detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
 
@@ -103,7 +145,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RateLimitedError)
-    async def _rate_limited(request: Request, exc: RateLimitedError) -> JSONResponse:
+    @app.exception_handler(KeyAttemptsLimitedError)
+    async def _rate_limited(request: Request, exc: ApiError) -> JSONResponse:
         # Counted where it is answered: a refusal the fast path hands to FastAPI counts once.
         request.app.state.services.metrics.rate_limited.inc()
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)

@@ -2,51 +2,46 @@
 
 FastAPI's handling of a request (routing through the included router, dependency
 resolution, body validation, the exception and exit-stack middleware) costs about as
-much CPU as deciding it. The common request (a borrower id, a key verified recently, a
-loaded model, allowed by `services.callers.authorize` as the route's dependency allows
-it) is answered here, through the same services, the same `ScoringService.score` and the
-same response as the route in `routes/scores.py`, which stays the definition of the
-operation (OpenAPI, validation, errors).
+much CPU as deciding it. The common request (a borrower id, a loaded model, allowed by
+`services.callers.authorize` as the route's dependency allows it) is answered here,
+through the same services, the same `ScoringService.score` and the same response as the
+route in `routes/scores.py`, which stays the definition of the operation (OpenAPI,
+validation, errors).
 
 It wraps the app's whole middleware stack (`ScoringApp.build_middleware_stack`),
 so the common request skips FastAPI's error, telemetry and body-limit layers as
-well; it reads a body only when the request declares a Content-Length of at most
-`FAST_BODY_MAX` bytes (a borrower id is well under that), so nothing unbounded is
-ever buffered here.
+well; the request gate in front of it (`scoring_api.gate`) has already checked the key
+(left in the scope), bounded and checked the body. It reads a body only when the request
+declares a Content-Length of at most `FAST_BODY_MAX` bytes (a borrower id is well under
+that).
 
 Anything else is handed to FastAPI untouched, before anything has happened: a
 body without a Content-Length or longer than `FAST_BODY_MAX`, an
-inline payload, a body the schema refuses, a key not in the verified-key cache, no
-model, and every refusal of `authorize` (a missing scope, a bad Idempotency-Key, a
-lender over its rate limit): `authorize` spends a rate-limit token only when it allows
-the request, so FastAPI decides the request again, identically, and answers it. Errors
-once scoring has started (unknown borrower, database down, idempotency conflict)
-are rendered by the app's own exception handlers, as the route's would be, and so
-is anything unexpected (the handler for `Exception`: a 500 with a plain message).
+inline payload, a body the schema refuses, no model, and every refusal of `authorize`
+(a missing scope, a bad Idempotency-Key, a lender over its rate limit): `authorize`
+spends a rate-limit token only when it allows the request, so FastAPI decides the
+request again, identically, and answers it. Errors once scoring has started (unknown
+borrower, database down, idempotency conflict) are rendered by the app's own exception
+handlers, as the route's would be, and so is anything unexpected (the handler for
+`Exception`: a 500 with a plain message).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from pydantic import ValidationError
 from starlette.datastructures import Headers
-from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from credit_assets.core.platform.apikeys import VerifiedKey
 from credit_assets.core.scoring import ScoringModel
-from scoring_api.errors import ApiError
+from scoring_api.errors import ApiError, error_response
+from scoring_api.gate import VERIFIED_KEY, replayed
 from scoring_api.routes.scores import SCORE_PATH, json_response
 from scoring_api.schemas import ScoreRequest
 from scoring_api.services import Services
-from scoring_api.services.callers import (
-    IDEMPOTENCY_HEADER,
-    SCORES_WRITE,
-    Caller,
-    authorize,
-    presented_key,
-)
+from scoring_api.services.callers import IDEMPOTENCY_HEADER, SCORES_WRITE, Caller, authorize
 
 FAST_BODY_MAX = 4096  # bytes; a by-id request body is a few dozen
 
@@ -70,10 +65,10 @@ class ScoreByIdFastPath:
         try:
             call = None if body is None else _fast_call(scope, body)
         except Exception as exc:  # as FastAPI's ServerErrorMiddleware would answer it
-            await (await _handled(scope, exc))(scope, receive, send)
+            await (await error_response(scope, exc))(scope, receive, send)
             return
         if call is None:
-            await self.app(scope, _replay(body or b"", receive), send)
+            await self.app(scope, replayed(body or b"", receive), send)
             return
         services, caller, model, request = call
         started = time.perf_counter()
@@ -82,7 +77,7 @@ class ScoreByIdFastPath:
                 caller.lender, request, model, caller.idempotency_key
             )
         except Exception as exc:
-            await (await _handled(scope, exc))(scope, receive, send)
+            await (await error_response(scope, exc))(scope, receive, send)
             return
         services.metrics.score_latency.observe(time.perf_counter() - started)
         await json_response(result.body_json, result.replayed)(scope, receive, send)
@@ -108,10 +103,9 @@ def _fast_call(scope: Scope, body: bytes) -> FastCall | None:
     headers = Headers(scope=scope)
     if headers.get("content-type", "").split(";")[0].strip() != "application/json":
         return None
-    presented = presented_key(headers)
-    key = services.verifier.cached(presented) if presented else None
+    key: VerifiedKey | None = scope.get(VERIFIED_KEY)
     if key is None:
-        return None  # missing, invalid or not verified recently: FastAPI authenticates it
+        return None  # not checked by the gate: FastAPI authenticates it
     model = services.holder.current
     if model is None:
         return None
@@ -138,26 +132,3 @@ async def _read_body(receive: Receive) -> bytes | None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that gives FastAPI the body already read, then whatever comes next."""
-    sent = False
-
-    async def again() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return again
-
-
-async def _handled(scope: Scope, exc: Exception) -> Any:
-    """The response the app's exception handler for `exc` gives (most specific class first)."""
-    handlers = scope["app"].exception_handlers
-    for cls in type(exc).__mro__:
-        if cls in handlers:
-            return await handlers[cls](Request(scope), exc)
-    raise exc

@@ -13,10 +13,12 @@ from credit_assets.core.contracts import load_contracts
 from credit_assets.core.platform.settings import Settings, get_settings
 from scoring_api.errors import install_error_handlers
 from scoring_api.fastpath import ScoreByIdFastPath
+from scoring_api.gate import RequestGate
 from scoring_api.routes import decisions, health, models, scores, uploads
 from scoring_api.services import Services
 from scoring_api.services.callers import DATA_WRITE, DECISIONS_READ, MODELS_READ, SCORES_WRITE
 from scoring_api.settings import ApiSettings, get_api_settings
+from scoring_api.urls import install_access_log_redaction
 
 DESCRIPTION = f"""
 Credit scores for thin-file borrowers from alternative data (utility, telecom and
@@ -26,13 +28,17 @@ Every response carries a score (300-850), the probability of default, a risk ban
 (A-E), up to four principal reasons, the model version and the lineage of the
 decision; every decision is in the decision log before it is returned.
 Authenticate with `Authorization: Bearer <key>` or `X-API-Key: <key>`
-(`credit-platform apikey create --lender NAME [--scope SCOPE ...]`). A key holds
+(`credit-platform apikey create --lender NAME [--scope SCOPE ...]`); a key in the URL
+(`?api_key=`) is refused with 400, since URLs are logged. A key holds
 scopes: `{SCORES_WRITE}` (POST /v1/scores, /v1/scores/batch), `{DECISIONS_READ}`
 (GET /v1/decisions/{{decision_id}}), `{MODELS_READ}` (GET /v1/models/current) and, granted
 only by name, `{DATA_WRITE}` (POST /v1/sources/{{source}}/files and /records, GET
 /v1/uploads/{{upload_id}}).
 A missing, invalid or revoked key is 401; a valid key without the operation's
-scope is 403 naming it; over the lender's rate limit, 429.
+scope is 403 naming it; over the lender's rate limit, or after too many failed key attempts
+from one address, 429. The key is checked before a request body is read; a body larger than
+CREDIT_API_MAX_BODY_BYTES is 413, JSON nested more than 64 deep, NaN or Infinity, a NUL
+character or an identifier with a control character is 422 naming where.
 """
 
 
@@ -45,10 +51,11 @@ def settle_heap() -> None:
 
 
 class ScoringApp(FastAPI):
-    """FastAPI with the by-id fast path around its whole middleware stack (see `fastpath`)."""
+    """FastAPI with the by-id fast path around its whole middleware stack (see `fastpath`),
+    and the request gate in front of both (see `gate`)."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return ScoreByIdFastPath(super().build_middleware_stack())
+        return RequestGate(ScoreByIdFastPath(super().build_middleware_stack()))
 
 
 def create_app(
@@ -59,6 +66,7 @@ def create_app(
     api_settings = api_settings or get_api_settings()
     # Read once: the upload routes' source enum and the services share them.
     contracts = load_contracts(settings.resolved_contracts_dir)
+    install_access_log_redaction()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

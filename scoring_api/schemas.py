@@ -3,9 +3,40 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+IDENTIFIER_MAX = 100  # characters
+
+
+def identifier_problem(value: str, max_length: int = IDENTIFIER_MAX) -> str | None:
+    """What is wrong with `value` as an identifier (a borrower, application, decision or
+    upload id, a source name, an Idempotency-Key), or None: it must be 1 to `max_length`
+    printable characters. A control character (NUL, tab, newline, an escape code) is never
+    part of an id, and the database refuses NUL outright."""
+    if not 1 <= len(value) <= max_length:
+        return f"must be 1 to {max_length} characters"
+    if not value.isprintable():
+        bad = next(c for c in value if not c.isprintable())
+        return f"must be printable characters only, not {bad!r}"
+    return None
+
+
+def printable_identifier(value: str) -> str:
+    """`value` if `identifier_problem` finds nothing, else ValueError saying what."""
+    problem = identifier_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# Every identifier a request carries, checked before anything is looked up or logged.
+Identifier = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=IDENTIFIER_MAX),
+    AfterValidator(printable_identifier),
+]
 
 _APPLICATION_EXAMPLE: dict[str, Any] = {
     "application_id": "APP-2024-000917",
@@ -54,12 +85,11 @@ class ScoreRequest(BaseModel):
         },
     )
 
-    borrower_id: str | None = Field(
+    borrower_id: Identifier | None = Field(
         default=None,
-        min_length=1,
-        max_length=100,
         description="Score with the borrower's features from the latest published feature "
-        "snapshot (the online store). Leave out when sending `application`.",
+        "snapshot (the online store). Leave out when sending `application`. 1 to 100 "
+        "printable characters.",
         examples=["B0001234"],
     )
     application: dict[str, Any] | None = Field(
@@ -69,7 +99,7 @@ class ScoreRequest(BaseModel):
         "every feature; without it, today.",
         examples=[_APPLICATION_EXAMPLE],
     )
-    records: dict[str, list[dict[str, Any]]] | None = Field(
+    records: dict[Identifier, list[dict[str, Any]]] | None = Field(
         default=None,
         description="Inline only: the borrower's alternative-data records by source name "
         "(`utility_payments`, `telecom_payments`, `rent_payments`, `bank_transactions`, "

@@ -32,6 +32,28 @@ class ApiSettings(BaseSettings):
         ge=1,
         description="Most records one POST /v1/sources/{source}/records may carry (413 above).",
     )
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body the API reads into memory: POST /v1/scores, "
+        "/v1/scores/batch and /v1/sources/{source}/records (the smaller of this and "
+        "CREDIT_INGEST_MAX_BYTES), and any other route. 10 MiB holds a full batch of about "
+        "1 000 inline applications with a year of payment records each, or 10 000 records of "
+        "1 kB. A declared Content-Length above it is 413 at once; a streamed body is 413 as "
+        "soon as it passes it. File uploads stream to disk, bounded by CREDIT_INGEST_MAX_BYTES.",
+    )
+    failed_key_limit: int = Field(
+        default=10,
+        ge=1,
+        description="Failed API-key attempts allowed per client address, and per key id, "
+        "within CREDIT_API_FAILED_KEY_WINDOW_SECONDS; beyond that a key not yet proven in "
+        "this process is refused with 429 and Retry-After without being checked (no scrypt).",
+    )
+    failed_key_window_seconds: float = Field(
+        default=60.0,
+        gt=0.0,
+        description="The sliding window over which failed API-key attempts are counted.",
+    )
     rate_limit_per_second: float = Field(
         default=200.0,
         gt=0.0,

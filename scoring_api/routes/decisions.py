@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
+from pydantic import AfterValidator
 
 from scoring_api.deps import AUTH_RESPONSES, DecisionsLender, ServicesDep
 from scoring_api.errors import ApiError
-from scoring_api.schemas import DecisionRecord
+from scoring_api.schemas import DecisionRecord, printable_identifier
 from scoring_api.services.decisions import logged_decision_json
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
@@ -23,6 +24,7 @@ DecisionId = Annotated[
         "batch result.",
         examples=["5c3e9d1b2a7f4e60b8d1c2a3f4e5d6c7"],
     ),
+    AfterValidator(printable_identifier),
 ]
 
 

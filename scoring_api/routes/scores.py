@@ -11,14 +11,20 @@ from fastapi.responses import Response
 
 from scoring_api.deps import AUTH_RESPONSES, SCORING_OPENAPI, ScoringCallDep
 from scoring_api.errors import ApiError, FieldError
+from scoring_api.gate import GatedRoute
 from scoring_api.schemas import BatchScoreRequest, BatchScoreResponse, ScoreRequest, ScoreResponse
 
 SCORE_PATH = "/v1/scores"
-router = APIRouter(prefix=SCORE_PATH, tags=["scores"])
+# The request gate has read, bounded and parsed the body: the routes take it as it is.
+router = APIRouter(prefix=SCORE_PATH, tags=["scores"], route_class=GatedRoute)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     **AUTH_RESPONSES,
-    422: {"description": "A field is invalid; `detail[].loc` names it."},
+    413: {"description": "The body is larger than CREDIT_API_MAX_BODY_BYTES."},
+    422: {
+        "description": "A field is invalid (an identifier with a control character, NaN or "
+        "Infinity, a NUL character, JSON nested more than 64 deep); `detail[].loc` names it."
+    },
     503: {"description": "No verified model loaded, or the database is unavailable; retry later."},
 }
 
@@ -55,7 +61,13 @@ async def score(call: ScoringCallDep, body: ScoreRequest) -> Response:
     response_model=BatchScoreResponse,
     summary="Score many borrowers",
     openapi_extra=SCORING_OPENAPI,
-    responses={**_ERRORS, 413: {"description": "More items than CREDIT_API_MAX_BATCH."}},
+    responses={
+        **_ERRORS,
+        413: {
+            "description": "More items than CREDIT_API_MAX_BATCH, or a body larger than "
+            "CREDIT_API_MAX_BODY_BYTES."
+        },
+    },
 )
 async def score_batch(call: ScoringCallDep, body: BatchScoreRequest) -> Response:
     """Up to CREDIT_API_MAX_BATCH items, each scored as by POST /v1/scores. An item that fails

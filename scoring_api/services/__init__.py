@@ -1,5 +1,5 @@
 """What the routes call, built once per app when it starts (`Services.start`): the model
-holder, the key verifier and rate limiter, scoring with its decision log, when shadow
+holder, the key verifier with its brake on failed attempts, the rate limiter, scoring with its decision log, when shadow
 scoring is on the challenger's shadow scorer, and the contracts and landing zone that
 uploads are received into."""
 
@@ -20,7 +20,7 @@ from credit_assets.core.platform.settings import Settings
 from credit_assets.core.scoring import ScoringModel
 from scoring_api.services.model_holder import ModelHolder
 from scoring_api.services.prometheus import ApiMetrics
-from scoring_api.services.ratelimit import RateLimiter
+from scoring_api.services.ratelimit import FailedKeyLimiter, RateLimiter
 from scoring_api.services.scoring import ScoringService
 from scoring_api.services.shadow import ShadowScorer
 from scoring_api.services.store import open_store
@@ -50,6 +50,7 @@ class Services:
     engine: Engine
     holder: ModelHolder
     verifier: ApiKeyVerifier
+    key_failures: FailedKeyLimiter  # failed key attempts per client address and key id
     limiter: RateLimiter
     metrics: ApiMetrics
     scoring: ScoringService
@@ -113,6 +114,9 @@ class Services:
             engine=engine,
             holder=holder,
             verifier=ApiKeyVerifier(engine, ttl_seconds=api_settings.key_cache_seconds),
+            key_failures=FailedKeyLimiter(
+                api_settings.failed_key_limit, api_settings.failed_key_window_seconds
+            ),
             limiter=RateLimiter(api_settings.rate_limit_per_second, api_settings.rate_limit_burst),
             metrics=metrics,
             scoring=scoring,

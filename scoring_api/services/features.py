@@ -20,7 +20,7 @@ from credit_assets.core.platform.online_store import (
     read_features,
 )
 from scoring_api.errors import ApiError, FieldError, payload_field_error
-from scoring_api.schemas import ScoreRequest
+from scoring_api.schemas import ScoreRequest, identifier_problem
 
 NO_SNAPSHOT = "no online feature snapshot is published yet; score with an inline application"
 
@@ -66,6 +66,8 @@ def inline_features_for(request: ScoreRequest, contracts: dict[str, Contract]) -
     """Features of an inline payload through the same core code as the batch assets."""
     application = request.application or {}
     apps = applications_contract(contracts)
+    if apps is not None:
+        _check_identifiers(application, apps)
     as_of = _as_of(application, apps)
     try:
         features = features_for_payload(application, request.records or {}, as_of, contracts)
@@ -79,6 +81,17 @@ def inline_features_for(request: ScoreRequest, contracts: dict[str, Contract]) -
     return RequestFeatures(
         features, None, "inline", str(borrower) if borrower is not None else None
     )
+
+
+def _check_identifiers(application: Mapping[str, Any], apps: Contract) -> None:
+    """The application's borrower and application ids are identifiers like `borrower_id`
+    (they are logged with the decision): a FieldError naming the one that is not."""
+    for column in (apps.borrower_column, apps.id_column):
+        value = application.get(column) if column else None
+        if isinstance(value, str) and value:  # an empty one is a missing one
+            problem = identifier_problem(value)
+            if problem is not None:
+                raise FieldError(["body", "application", column or ""], problem)
 
 
 def _as_of(application: Mapping[str, Any], apps: Contract | None) -> date:

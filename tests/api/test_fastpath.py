@@ -1,5 +1,7 @@
 """The by-id fast path (`scoring_api.fastpath`): it answers exactly as the route does, and hands
-every other request to FastAPI before anything has happened."""
+every other request to FastAPI before anything has happened. The request gate in front of it
+has already checked the key (`scoring_api.gate`), so a request without a valid key or with
+the wrong scope never reaches it."""
 
 from __future__ import annotations
 
@@ -42,9 +44,9 @@ def comparable(body: dict) -> dict:
 def test_a_by_id_request_is_answered_as_the_route_answers_it(
     api: RunningApi, served: list[bool]
 ) -> None:
-    first = api.score({"borrower_id": "b-good"})  # key not verified yet: FastAPI verifies it
-    second = api.score({"borrower_id": "b-good"})  # now cached: the fast path
-    assert served == [False, True]
+    first = api.score({"borrower_id": "b-good"})  # the gate verifies the new key first
+    second = api.score({"borrower_id": "b-good"})  # now cached
+    assert served == [True, True]
     assert first.status_code == second.status_code == 200
     assert first.headers["content-type"] == second.headers["content-type"] == "application/json"
     assert comparable(first.json()) == comparable(second.json())
@@ -71,7 +73,7 @@ def test_everything_but_the_common_case_is_handed_to_fastapi(
         content=b'{"borrower_id": "b-good"}',
         headers={**api.headers, "Content-Type": "text/plain"},
     )
-    assert served == [False, False, False, False, False]
+    assert served == [False, False, False, False]  # no_key: refused by the gate before it
     assert inline.status_code == 200 and inline.json()["lineage"]["feature_source"] == "inline"
     assert extra_field.status_code == 422
     assert extra_field.json()["detail"][0]["loc"] == ["body", "colour"]
@@ -81,13 +83,13 @@ def test_everything_but_the_common_case_is_handed_to_fastapi(
     assert not_json.status_code == 422
 
 
-def test_a_key_without_the_scope_is_refused_by_fastapi_even_once_cached(
+def test_a_key_without_the_scope_is_refused_before_the_fast_path_even_once_cached(
     api: RunningApi, served: list[bool]
 ) -> None:
     models_only = key_headers(api, "acme-bank", "models:read")
     assert api.client.get("/v1/models/current", headers=models_only).status_code == 200
     refused = api.client.post("/v1/scores", json={"borrower_id": "b-good"}, headers=models_only)
-    assert served == [False]
+    assert served == []  # the gate refused it before its body was read
     assert refused.status_code == 403
     assert refused.json() == {"detail": "this API key lacks the scope scores:write"}
 
@@ -106,7 +108,7 @@ def test_errors_after_scoring_started_come_from_the_apps_handlers(
 
     monkeypatch.setattr("scoring_api.services.store.read_many", down)
     unavailable = api.score({"borrower_id": "b-good"})
-    assert served == [False, True, True, True, True, True]
+    assert served == [True, True, True, True, True, True]
     assert unknown.status_code == 404
     assert unknown.json() == {"detail": "unknown borrower: not in the current feature snapshot"}
     assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
@@ -124,9 +126,9 @@ def test_a_lender_over_its_limit_is_answered_429_by_fastapi_once(
     ) as api:
         statuses = [api.score({"borrower_id": "b-good"}).status_code for _ in range(4)]
         text = api.client.get("/metrics").text
-    # 1st: FastAPI (key not cached), 2nd and 3rd: the fast path, 4th: refused, handed over.
+    # 1st to 3rd: the fast path (the gate verified the key), 4th: refused, handed over.
     assert statuses == [200, 200, 200, 429]
-    assert served == [False, True, True, False]
+    assert served == [True, True, True, False]
     assert "credit_api_rate_limited_total 1.0" in text
 
 

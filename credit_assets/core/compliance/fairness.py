@@ -55,6 +55,7 @@ from credit_assets.core.compliance.proxy_fairness import (
 )
 from credit_assets.core.promotion import FairnessPolicy, describe_group, group_verdict
 from credit_assets.core.reports.render import figure_png, jsonable, markdown_table
+from credit_assets.core.reports.text import Markdown, md_escape
 
 DEFAULT_APPROVAL_RATES: tuple[float, ...] = tuple(round(0.30 + 0.05 * i, 2) for i in range(14))
 """Approval rates a lender may run, 30 % to 95 %: where the AIR curve is drawn."""
@@ -255,25 +256,30 @@ class FairnessReport:
     def to_markdown(self) -> str:
         s = self.summary
         verdict = "PASS" if s["passed"] else "FAIL"
+        # Attribute and group names are the lender's data: escaped wherever they appear.
         lines = [
-            f"**{verdict}** at cut-off {self.cutoff} (approval rate {_pct(self.approval_rate)}; "
-            f"rule: {self.policy.describe()}); worst adverse impact ratio "
-            f"{_fmt(s['worst_adverse_impact_ratio'])} ({s['attribute']} = {s['worst_group']}). "
-            f"Evidence: {self.evidence}.",
+            f"**{verdict}** "
+            + md_escape(
+                f"at cut-off {self.cutoff} (approval rate {_pct(self.approval_rate)}; "
+                f"rule: {self.policy.describe()}); worst adverse impact ratio "
+                f"{_fmt(s['worst_adverse_impact_ratio'])} ({s['attribute']} = "
+                f"{s['worst_group']}). Evidence: {self.evidence}."
+            ),
         ]
         if s["failing_groups"]:
-            lines.append("Holding the model back: " + "; ".join(s["failing_groups"]) + ".")
+            lines.append(
+                md_escape("Holding the model back: " + "; ".join(s["failing_groups"]) + ".")
+            )
         if s["flagged_groups"]:
-            lines.append("Flagged, not deciding: " + ", ".join(s["flagged_groups"]) + ".")
+            lines.append(
+                md_escape("Flagged, not deciding: " + ", ".join(s["flagged_groups"]) + ".")
+            )
         for a in self.attributes:
             state = "pass" if a.passed else "fail"
-            lines += [
-                "",
-                f"### {a.attribute} ({a.grouping}; reference {a.reference_group}) - {state}",
-                markdown_table(self.table_rows(a)),
-            ]
+            heading = f"{a.attribute} ({a.grouping}; reference {a.reference_group}) - {state}"
+            lines += ["", f"### {md_escape(heading)}", markdown_table(self.table_rows(a))]
             if a.note:
-                lines.append(f"_{a.note}_")
+                lines.append(f"_{md_escape(a.note)}_")
         if self.approval_curve:
             lines += [
                 "",
@@ -653,10 +659,10 @@ def curve_markdown(curve: list[dict[str, Any]], threshold: float) -> str:
         )
         name = f"{r['attribute']}={r['group']}"
         if name in columns:
-            mark = " **<**" if r["holds_back"] else " <" if r["crosses"] else ""
-            row[name] = f"{r['air']:.3f}{mark}"
+            mark = " **\\<**" if r["holds_back"] else " \\<" if r["crosses"] else ""
+            row[name] = Markdown(f"{r['air']:.3f}{mark}")
     note = (
-        f"\n\n`<` AIR below {threshold:g}; **<** below and statistically significant "
+        f"\n\n`<` AIR below {threshold:g}; **\\<** below and statistically significant "
         "(would hold the model back at that approval rate)."
     )
     return markdown_table(list(table.values()), ["approval rate", "cut-off", *columns]) + note

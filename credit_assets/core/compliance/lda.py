@@ -41,6 +41,7 @@ from credit_assets.core.modeling.scorecard import train_scorecard
 from credit_assets.core.modeling.train import TrainConfig, train_challenger
 from credit_assets.core.promotion import FOUR_FIFTHS, FairnessPolicy
 from credit_assets.core.reports.render import figure_png, markdown_table
+from credit_assets.core.reports.text import md_escape
 
 AUC_TOLERANCE = 0.01
 CHALLENGER = "challenger"
@@ -99,7 +100,7 @@ class LdaResult:
         flagged = [p for p in self.proxies if p["flagged"]]
         return "\n\n".join(
             [
-                f"**{self.statement}**",
+                f"**{md_escape(self.statement)}**",
                 markdown_table(self.frontier, columns),
                 f"Proxy screen: {len(flagged)} flagged feature x attribute pair(s).",
             ]

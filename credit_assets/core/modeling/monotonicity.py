@@ -21,6 +21,7 @@ from catboost import CatBoost
 from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling.scorecard_model import TrainedScorecard
 from credit_assets.core.modeling.train import TrainedModel, catboost_pool, to_catboost_frame
+from credit_assets.core.reports.text import md_escape
 
 TOLERANCE = 1e-9
 
@@ -75,9 +76,9 @@ class MonotonicityReport:
             "| feature | direction | status | rows violating | max violation (log-odds) |",
             "|---|---|---|---|---|",
         ]
-        for f in self.features:
+        for f in self.features:  # a feature is named after the lender's column
             lines.append(
-                f"| {f.feature} | {f.direction} | {f.status} | "
+                f"| {md_escape(f.feature)} | {md_escape(f.direction)} | {md_escape(f.status)} | "
                 f"{f.rows_violating}/{f.rows_checked} | {f.max_violation:.3g} |"
             )
         return "\n".join(lines)

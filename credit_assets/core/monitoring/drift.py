@@ -36,7 +36,7 @@ import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from credit_assets.core.reports.metadata import markdown_table, png_markdown
+from credit_assets.core.reports.metadata import markdown_table, md_escape, png_markdown
 
 EMPTY_BIN_SHARE = 1e-4
 """Share used in place of 0 for an empty bin (keeps ln(a/e) finite)."""
@@ -360,7 +360,7 @@ class DriftReport:
             f"{self.score.n_actual} current against {self.score.n_expected} baseline scores. "
             f"Green below {a:g}, red at {r:g} or above.",
             "",
-            ("**Significant drift.** " + " ".join(self.reasons))
+            ("**Significant drift.** " + md_escape(" ".join(self.reasons)))
             if self.significant
             else "No significant drift.",
             "",

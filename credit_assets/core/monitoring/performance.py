@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from credit_assets.core.modeling.metrics import auc, ks_statistic
-from credit_assets.core.reports.metadata import markdown_table
+from credit_assets.core.reports.metadata import markdown_table, md_escape
 
 VINTAGE = "vintage"
 
@@ -83,7 +83,7 @@ class PerformanceReport:
         ]
         lines = [
             "## Performance on matured decisions",
-            f"**{'Degraded' if self.degraded else 'Not degraded'}.** {self.reason}",
+            f"**{'Degraded' if self.degraded else 'Not degraded'}.** {md_escape(self.reason)}",
             "",
             f"{self.n_matched} of {self.n_decisions} decisions have a matured outcome.",
             "",

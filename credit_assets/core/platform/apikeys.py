@@ -21,7 +21,8 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -292,7 +293,13 @@ class ApiKeyVerifier:
       repeated every `ttl_seconds`, so a revoked key stops working within that time.
 
     Re-proving the secret on every expiry would stall every request of that lender for an
-    scrypt, once a minute per process (seen in the API benchmark as a 100-150 ms spike)."""
+    scrypt, once a minute per process (seen in the API benchmark as a 100-150 ms spike).
+
+    Misses wait for one another only when they present the same key: when an entry expires
+    under load the first request re-checks and the others find it cached, instead of every
+    worker thread reading (or, for a new key, allocating scrypt's 16 MB) at once (measured:
+    +64 MB RSS per herd); a flood of other, wrong keys does not queue a valid key behind it
+    (the API also stops such a flood after a few failures: `scoring_api.services.callers`)."""
 
     def __init__(
         self, engine: Engine, ttl_seconds: float = 60.0, max_entries: int = 10_000
@@ -304,10 +311,11 @@ class ApiKeyVerifier:
         # secret stays here after expiry, so a re-check needs no scrypt.
         self._cache: OrderedDict[bytes, tuple[VerifiedKey, float]] = OrderedDict()
         self._lock = threading.Lock()
-        # One miss at a time: when an entry expires under load, the first request re-checks
-        # and the others find it cached, instead of every worker thread reading (or, for a
-        # new key, allocating scrypt's 16 MB) at once (measured: +64 MB RSS per herd).
-        self._miss_lock = threading.Lock()
+        # fingerprint -> [its lock, requests holding or waiting for it]: one miss per key.
+        self._misses: dict[bytes, list[Any]] = {}
+        # Fingerprints refused (a wrong secret, an unknown, revoked or malformed key): a key
+        # refused once is refused for good, so presenting it again costs no scrypt.
+        self._refused: OrderedDict[bytes, None] = OrderedDict()
 
     @staticmethod
     def fingerprint(presented: str) -> bytes:
@@ -323,16 +331,31 @@ class ApiKeyVerifier:
                 return None
             return entry[0]
 
+    def proven(self, presented: str) -> bool:
+        """Whether this process has proven the key's secret (checking it again costs no scrypt,
+        at most an indexed read)."""
+        fingerprint = self.fingerprint(presented)
+        with self._lock:
+            return fingerprint in self._cache
+
+    def refused(self, presented: str) -> bool:
+        """Whether this process has refused the key before (it is refused again for free)."""
+        fingerprint = self.fingerprint(presented)
+        with self._lock:
+            return fingerprint in self._refused
+
     def verify(self, presented: str) -> VerifiedKey | None:
         verified = self.cached(presented)
         if verified is not None:
             return verified
         fingerprint = self.fingerprint(presented)
-        with self._miss_lock:
+        with self._one_miss(fingerprint):
             verified = self.cached(presented)
             if verified is not None:
                 return verified
             with self._lock:
+                if fingerprint in self._refused:
+                    return None
                 proven = self._cache.get(fingerprint)
             if proven is not None:
                 verified = self._recheck(proven[0].key_id)
@@ -341,12 +364,30 @@ class ApiKeyVerifier:
             with self._lock:
                 if verified is None:
                     self._cache.pop(fingerprint, None)
+                    self._refused[fingerprint] = None
+                    while len(self._refused) > self.max_entries:
+                        self._refused.popitem(last=False)
                     return None
                 self._cache[fingerprint] = (verified, time.monotonic())
                 self._cache.move_to_end(fingerprint)
                 while len(self._cache) > self.max_entries:
                     self._cache.popitem(last=False)
             return verified
+
+    @contextmanager
+    def _one_miss(self, fingerprint: bytes) -> Iterator[None]:
+        """Held by one request at a time per presented key; forgotten when nobody waits."""
+        with self._lock:
+            entry = self._misses.setdefault(fingerprint, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._lock:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._misses[fingerprint]
 
     def _recheck(self, key_id: str) -> VerifiedKey | None:
         """A proven key as the database has it now; None once it is revoked or gone."""

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import base64
-import re
 
 import polars as pl
 
 from credit_assets.core.reports.render import markdown_table
+from credit_assets.core.reports.text import Markdown, md_code, md_escape
 
-__all__ = ["frame_markdown", "markdown_table", "md_escape", "png_markdown"]
-
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
-
-
-def md_escape(text: str) -> str:
-    """Lender-supplied text as literal markdown: every markdown character backslashed
-    (so `<script>`, `[x](javascript:...)` and `**` are shown, never rendered), one line."""
-    one_line = " ".join(str(text).split())
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", one_line)
+__all__ = ["Markdown", "frame_markdown", "markdown_table", "md_code", "md_escape", "png_markdown"]
 
 
 def frame_markdown(frame: pl.DataFrame, limit: int = 10) -> str:
@@ -29,4 +20,4 @@ def frame_markdown(frame: pl.DataFrame, limit: int = 10) -> str:
 
 def png_markdown(png: bytes, alt: str) -> str:
     """A PNG embedded in markdown so the Dagster UI shows it inline."""
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+    return f"![{md_escape(alt)}](data:image/png;base64,{base64.b64encode(png).decode()})"

@@ -5,8 +5,11 @@ each a stable `id`, a title and blocks: paragraphs, key-value lists, tables,
 bullet lists and PNG images. `render_html` writes one HTML file with inline CSS
 and every image as a `data:image/png;base64,` URI, so it opens offline, can be
 archived as one file and never fetches anything. `render_markdown` renders the
-same sections for the Dagster UI. Figures are built on matplotlib's Agg canvas
-without pyplot state, so rendering is safe in threads and subprocesses.
+same sections for the Dagster UI. Both treat every text as text: HTML escapes it, Markdown
+backslashes what would be markup (`text.md_escape`), so a lender's category value or group
+name is shown as written, never rendered; only `text.Markdown` passes as markup. Figures are
+built on matplotlib's Agg canvas without pyplot state, so rendering is safe in threads and
+subprocesses.
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from matplotlib.figure import Figure
+from credit_assets.core.reports.text import Markdown, md_escape
+
+if TYPE_CHECKING:  # tables and text need no matplotlib (the scoring API imports them)
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True)
@@ -212,32 +218,37 @@ def render_html(title: str, sections: Sequence[Section], *, subtitle: str | None
 
 
 def _md_cell(value: Any) -> str:
-    return format_value(value).replace("|", "\\|").replace("\n", " ")
+    """A cell as literal text; a number as it is formatted (nothing in it is markup)."""
+    if value is None or isinstance(value, bool | int | float):
+        return format_value(value)
+    if isinstance(value, Markdown):
+        return value.replace("|", "\\|").replace("\n", " ")
+    return md_escape(format_value(value))
 
 
 def markdown_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
-    """A GitHub-flavoured markdown table of dict rows (every key of any row, unless given)."""
+    """A GitHub-flavoured markdown table of dict rows (every key of any row, unless given);
+    headers and cells are escaped (`md_escape`) unless they are `Markdown`."""
     rows = list(rows)
     if not rows:
         return "_(no rows)_"
     cols = _table_columns(Table(rows, columns))
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines = ["| " + " | ".join(md_escape(c) for c in cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(_md_cell(r.get(c)) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
 
 
 def _md_block(block: Block, embed_images: bool) -> str:
     if isinstance(block, Paragraph):
-        return block.text
+        return md_escape(block.text)
     if isinstance(block, KeyValues):
-        return "\n".join(f"- **{k}**: {format_value(v)}" for k, v in block.items.items())
+        return "\n".join(f"- **{md_escape(k)}**: {_md_cell(v)}" for k, v in block.items.items())
     if isinstance(block, Bullets):
-        return "\n".join(f"- {item}" for item in block.items)
+        return "\n".join(f"- {md_escape(item)}" for item in block.items)
     if isinstance(block, Image):
-        return (
-            f"![{block.alt}]({data_uri(block.png)})" if embed_images else f"_[figure: {block.alt}]_"
-        )
-    caption = f"**{block.caption}**\n\n" if block.caption else ""
+        alt = md_escape(block.alt)
+        return f"![{alt}]({data_uri(block.png)})" if embed_images else f"_\\[figure: {alt}\\]_"
+    caption = f"**{md_escape(block.caption)}**\n\n" if block.caption else ""
     return caption + markdown_table(block.rows, block.columns)
 
 
@@ -248,11 +259,12 @@ def render_markdown(
     subtitle: str | None = None,
     embed_images: bool = True,
 ) -> str:
-    """The same sections as markdown; images as data URIs (the Dagster UI shows them inline)."""
-    parts = [f"# {title}"]
+    """The same sections as markdown; images as data URIs (the Dagster UI shows them inline).
+    Every title and text is escaped (`md_escape`)."""
+    parts = [f"# {md_escape(title)}"]
     if subtitle:
-        parts.append(f"_{subtitle}_")
+        parts.append(f"_{md_escape(subtitle)}_")
     for section in sections:
-        parts.append(f"## {section.title}")
+        parts.append(f"## {md_escape(section.title)}")
         parts += [_md_block(b, embed_images) for b in section.blocks]
     return "\n\n".join(parts) + "\n"

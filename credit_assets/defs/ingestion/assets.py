@@ -24,7 +24,12 @@ from credit_assets.core.ingestion.stream import ingest_to_files
 from credit_assets.core.ingestion.uploads import furnisher_of, mark_upload
 from credit_assets.core.platform.settings import get_settings
 from credit_assets.core.platform.storage.keys import QUARANTINE_REPORT
-from credit_assets.core.reports.metadata import frame_markdown, markdown_table, md_escape
+from credit_assets.core.reports.metadata import (
+    frame_markdown,
+    markdown_table,
+    md_code,
+    md_escape,
+)
 from credit_assets.defs.common.resources import PlatformResource
 
 INGESTION_OWNERS = ["team:data-engineering"]
@@ -247,7 +252,10 @@ def build_quarantine_asset(contracts: dict[str, Contract]) -> dg.AssetsDefinitio
                 "rows_by_source": dg.MetadataValue.md(markdown_table(by_source, ["source", "len"])),
                 "problems": dg.MetadataValue.md(reason_counts(rows) if rows.height else "_(none)_"),
                 "set_aside_files": dg.MetadataValue.md(
-                    "\n".join(f"- `{n.source}/{n.name}`: {n.reason}" for n in aside) or "_(none)_"
+                    "\n".join(
+                        f"- {md_code(f'{n.source}/{n.name}')}: {md_escape(n.reason)}" for n in aside
+                    )
+                    or "_(none)_"
                 ),
                 "preview": dg.MetadataValue.md(frame_markdown(rows) if rows.height else "_(none)_"),
             }

@@ -54,7 +54,7 @@ from credit_assets.core.platform.experiments import (
 from credit_assets.core.platform.registry import current_champion
 from credit_assets.core.platform.settings import get_settings
 from credit_assets.core.platform.storage.keys import report_key
-from credit_assets.core.reports.metadata import png_markdown
+from credit_assets.core.reports.metadata import md_escape, png_markdown
 from credit_assets.core.reports.render import (
     Image,
     KeyValues,
@@ -247,6 +247,11 @@ def _bad_rate_plot(evidence: ExperimentEvidence) -> bytes | None:
     return figure_png(fig)
 
 
+def _recommendation(evidence: ExperimentEvidence) -> str:
+    """The recommendation as words ("keep champion"), capitalised."""
+    return evidence.recommendation.replace("_", " ").capitalize()
+
+
 def report_sections(
     experiment: Experiment, evidence: ExperimentEvidence, plots: dict[str, bytes | None]
 ) -> list[Section]:
@@ -278,7 +283,7 @@ def report_sections(
         Section(
             "recommendation",
             "Recommendation",
-            [Paragraph(f"**{evidence.recommendation.replace('_', ' ')}**: {evidence.reason}")],
+            [Paragraph(f"{_recommendation(evidence)}: {evidence.reason}")],
         ),
         Section("traffic", "How traffic was split", [KeyValues(traffic)]),
         Section("arms", "The arms", [Table(_arm_rows(evidence))]),
@@ -344,7 +349,7 @@ def experiment_report(context: dg.AssetExecutionContext, platform: PlatformResou
     )
     markdown = "\n\n".join(
         [
-            f"**{evidence.recommendation.replace('_', ' ')}**: {evidence.reason}",
+            f"**{_recommendation(evidence)}**: {md_escape(evidence.reason)}",
             markdown_table(_arm_rows(evidence)),
             *(png_markdown(png, alt) for alt, png in plots.items() if png is not None),
         ]

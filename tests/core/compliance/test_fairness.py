@@ -12,6 +12,7 @@ import pytest
 from credit_assets.core.compliance import MISSING_GROUP, FairnessReport, band_age, fairness_report
 from credit_assets.core.compliance.fairness import cutoff_for_approval_rate
 from credit_assets.core.promotion import FairnessPolicy
+from tests.support.markdown import HOSTILE, active_markup, rendered, shown_text
 
 CUTOFF = 600
 
@@ -241,3 +242,11 @@ def test_air_across_approval_rates_shows_where_the_four_fifths_line_is_crossed()
 def test_unknown_protected_attribute_is_an_error():
     with pytest.raises(ValueError, match="protected_religion"):
         fairness_report(population({"A": (1, 2)}), protected=["religion"], cutoff=CUTOFF)
+
+
+def test_a_lenders_group_names_are_shown_as_text_in_the_markdown():
+    frame = population({"A": (400, 500), HOSTILE: (280, 500)})
+    page = rendered(fairness_report(frame, protected=["sex"], cutoff=CUTOFF).to_markdown())
+    # The report's own verdict, legend and notes only; the group name is text wherever it is.
+    assert set(active_markup(page)) <= {"<strong>", "<em>", "<code>"}
+    assert "<script" not in page and shown_text(page).count(HOSTILE) >= 3
