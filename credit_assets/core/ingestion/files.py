@@ -188,7 +188,7 @@ def _numbered(frame: pl.LazyFrame) -> pl.LazyFrame:
 
 def _scan_parquet(path: Path) -> pl.LazyFrame:
     try:
-        frame = pl.scan_parquet(path)
+        frame = pl.scan_parquet(path, glob=False)  # a '[' in a lender's file name is a name
         frame.collect_schema()
     except Exception as exc:  # polars raises several error types for a damaged file
         raise ReadError(f"not a readable Parquet file ({exc})") from exc

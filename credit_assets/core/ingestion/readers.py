@@ -374,6 +374,7 @@ def scan_csv_text(path: Path, options: CsvOptions) -> tuple[pl.LazyFrame, list[s
         truncate_ragged_lines=True,
         missing_columns="insert",
         raise_if_empty=False,
+        glob=False,  # a '[' or '*' in a lender's file name is part of the name
     )
     return _numbered_without_blank_rows(frame, names), notes
 

@@ -170,3 +170,16 @@ def test_a_row_with_more_fields_than_the_header_is_quarantined_not_cut(tmp_path:
     assert result.rejected["row_number"].to_list() == [2]
     assert result.rejected["reason"][0].startswith("more fields than the header has")
     assert '"_extra_fields":"5"' in result.rejected["record"][0]
+
+
+def test_a_file_name_with_glob_characters_is_a_name(tmp_path: Path):
+    path = tmp_path / "export [2026-11] *final*.csv"
+    path.write_text("a,b\n1,2\n")
+    contract = Contract.model_validate(
+        {
+            "name": "lender",
+            "kind": "applications",
+            "columns": {"a": {"type": "int", "role": "feature"}},
+        }
+    )
+    assert ingest_file(path, contract).accepted["a"].to_list() == [1]
