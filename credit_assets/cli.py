@@ -195,6 +195,8 @@ def _apikey_list(engine: Engine, args: argparse.Namespace) -> int:
             {
                 "key_id": k.key_id,
                 "lender": k.lender,
+                "kind": k.kind,
+                "sources": list(k.sources) if k.sources is not None else None,
                 "scopes": list(k.scopes),
                 "created_at": k.created_at.isoformat(),
                 "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
@@ -206,11 +208,14 @@ def _apikey_list(engine: Engine, args: argparse.Namespace) -> int:
     if not keys:
         print("no API keys: create one with `credit-platform apikey create --lender NAME`")
         return 0
-    print(f"{'KEY ID':<17} {'LENDER':<24} {'SCOPES':<52} {'CREATED':<20} REVOKED")
+    print(f"{'KEY ID':<17} {'LENDER / PARTNER':<32} {'SCOPES':<52} {'CREATED':<20} REVOKED")
     for k in keys:
         revoked = f"{k.revoked_at:%Y-%m-%d %H:%M:%S}" if k.revoked_at else "-"
+        who = printable(k.lender)
+        if k.kind == "partner":
+            who = f"partner {who} ({' '.join(k.sources or ())})"
         print(
-            f"{k.key_id:<17} {printable(k.lender):<24} {' '.join(k.scopes):<52} "
+            f"{k.key_id:<17} {who:<32} {' '.join(k.scopes):<52} "
             f"{k.created_at:%Y-%m-%d %H:%M:%S}  {revoked}"
         )
     return 0

@@ -182,3 +182,34 @@ def test_an_expired_entry_is_rechecked_without_scrypt_and_a_revocation_lands(
     assert revoke_api_key(engine, _key_id(key))
     assert verifier.verify(key) is None
     assert verifier._cache == {}  # the revoked key's fingerprint is forgotten
+
+
+def test_the_cli_creates_a_partner_key_for_known_sources_only(
+    capsys: pytest.CaptureFixture[str], engine: sa.Engine
+) -> None:
+    argv = ["apikey", "create", "--partner", "acme-utility", "--source", "utility_payments"]
+    assert main(argv) == 0
+    key = capsys.readouterr().out.strip()
+    verified = verify_api_key(engine, key)
+    assert verified is not None and verified.is_partner
+    assert verified.scopes == frozenset({"data:write"})
+    assert verified.sources == frozenset({"utility_payments"})
+    assert verified.furnisher == "partner:acme-utility"
+    assert main(["apikey", "create", "--partner", "p", "--source", "nope"]) == 2
+    assert "no source 'nope'" in capsys.readouterr().err
+    assert main(["apikey", "create", "--partner", "p"]) == 2  # at least one source
+    assert main(["apikey", "list"]) == 0
+    assert "partner acme-utility (utility_payments)" in capsys.readouterr().out
+
+
+def test_a_second_lender_is_refused_a_key_on_this_deployment(
+    capsys: pytest.CaptureFixture[str], engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["apikey", "create", "--lender", "acme-bank"]) == 0
+    capsys.readouterr()
+    assert main(["apikey", "create", "--lender", "north-credit-union"]) == 2
+    assert "serves lender 'acme-bank', not 'north-credit-union'" in capsys.readouterr().err
+    # With CREDIT_TENANT the deployment's lender is named, first key or not.
+    monkeypatch.setenv("CREDIT_TENANT", "north-credit-union")
+    assert main(["apikey", "create", "--lender", "acme-bank"]) == 2
+    assert main(["apikey", "create", "--lender", "north-credit-union"]) == 0
