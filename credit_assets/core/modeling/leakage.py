@@ -8,7 +8,10 @@ Two findings, each per feature on the development rows:
   rate, only categories with at least `min_value_rows` rows) is at or above
   `max_single_auc` (either direction: max(AUC, 1 - AUC));
 - **one label**: a value held by at least `min_value_rows` rows (and `min_value_share` of
-  them) occurs with one outcome only.
+  them) occurs with one outcome only, and that is beyond chance: were the value unrelated to
+  the outcome, all its rows would share one outcome with probability (the outcome's share)
+  to the power of its rows, which must be below `max_one_label_chance` (1e-4: 42 rows at a
+  20 % bad rate, 180 at 5 %, so an imbalanced file's common values are not flagged).
 
 A finding is cleared when the feature's contract column says `known_at_decision: true`;
 otherwise the `no_target_leakage` gate holds the model back (core/promotion).
@@ -27,6 +30,7 @@ from sklearn.metrics import roc_auc_score
 MAX_SINGLE_AUC = 0.95
 MIN_VALUE_ROWS = 30
 MIN_VALUE_SHARE = 0.02
+MAX_ONE_LABEL_CHANCE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ def screen_leakage(
     max_single_auc: float = MAX_SINGLE_AUC,
     min_value_rows: int = MIN_VALUE_ROWS,
     min_value_share: float = MIN_VALUE_SHARE,
+    max_one_label_chance: float = MAX_ONE_LABEL_CHANCE,
 ) -> LeakageScreen:
     """Screen `features` of `frame` against `label` (1 = bad, 0 = good; nulls skipped)."""
     labelled = frame.filter(pl.col(label).is_not_null())
@@ -88,7 +93,7 @@ def screen_leakage(
             auc = _auc(y, values.cast(pl.Float64).to_numpy())
         else:
             auc = _category_auc(values.cast(pl.String), y, min_rows)
-            pure = _one_label_values(values.cast(pl.String), y, min_rows)
+            pure = _one_label_values(values.cast(pl.String), y, min_rows, max_one_label_chance)
             if pure:
                 value, n, outcome = pure[0]
                 screen.findings.append(
@@ -126,8 +131,11 @@ def _category_auc(values: pl.Series, y: np.ndarray, min_rows: int) -> float | No
 
 
 def _one_label_values(
-    values: pl.Series, y: np.ndarray, min_rows: int
+    values: pl.Series, y: np.ndarray, min_rows: int, max_chance: float
 ) -> list[tuple[str, int, str]]:
+    if y.size == 0:
+        return []
+    bad_rate = float(y.mean())
     frame = pl.DataFrame({"v": values, "y": y})
     pure = (
         frame.group_by("v")
@@ -135,7 +143,9 @@ def _one_label_values(
         .filter((pl.col("n") >= min_rows) & (pl.col("lo") == pl.col("hi")))
         .sort("n", descending=True)
     )
-    return [
-        (str(v), int(n), "bad" if lo == 1 else "good")
-        for v, n, lo in pure.select("v", "n", "lo").iter_rows()
-    ]
+    found = []
+    for value, n, lo in pure.select("v", "n", "lo").iter_rows():
+        share = bad_rate if lo == 1 else 1.0 - bad_rate
+        if share**n < max_chance:  # all n rows one outcome, were the value unrelated to it
+            found.append((str(value), int(n), "bad" if lo == 1 else "good"))
+    return found

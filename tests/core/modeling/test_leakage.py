@@ -101,3 +101,19 @@ def test_contract_check_reports_the_leak_the_gate_would_hold_back(tmp_path: Path
 def test_the_shipped_example_contracts_pass_the_screen_on_their_real_files():
     lending = REPO_ROOT / "contracts/examples/lending_club/lending_club.yaml"
     assert check_contract(lending, LENDING_CLUB_CSV) == []
+
+
+def test_a_common_value_of_an_imbalanced_file_is_not_flagged_by_chance():
+    # 5 % bad: 60 rows all good happen by chance (0.95^60 = 4.6 %); 400 do not (1e-9).
+    rng = np.random.default_rng(4)
+    bad = (rng.random(3000) < 0.05).astype(int)
+    tier = np.where(np.arange(3000) < 60, "gold", "standard")
+    bad[:60] = 0
+    frame = pl.DataFrame({"bad": bad, "tier": tier})
+    assert screen_leakage(frame, "bad", ["tier"]).findings == []
+    bad[:400] = 0
+    frame = pl.DataFrame({"bad": bad, "tier": np.where(np.arange(3000) < 400, "gold", "standard")})
+    [finding] = [
+        f for f in screen_leakage(frame, "bad", ["tier"]).findings if f.kind == "one_label"
+    ]
+    assert finding.detail == "tier = 'gold' (400 rows) occurs only with good outcomes"
