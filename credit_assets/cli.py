@@ -89,10 +89,13 @@ EXIT_NO_LABELLED_ROWS = 4
 
 
 def _cmd_materialize(args: argparse.Namespace) -> int:
-    from credit_assets.orchestration import materialize_all
+    from credit_assets.orchestration import SelectionError, materialize_all
 
     try:
         outcome = materialize_all(groups=args.select or None, log=lambda line: print(_shown(line)))
+    except SelectionError as exc:
+        print(f"materialize: {_shown(exc)}", file=sys.stderr)
+        return 2
     except Exception as exc:
         problem = _contract_error(exc)
         if problem is None:

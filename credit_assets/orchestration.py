@@ -144,6 +144,25 @@ class SelectedAssets:
     pulled_in: dict[str, set[dg.AssetKey]]
 
 
+class SelectionError(ValueError):
+    """`--select` named something that is not an asset group; the message lists the groups."""
+
+
+def check_selection(graph: dg.AssetGraph, groups: Iterable[str]) -> None:
+    """Raise SelectionError for a name that is not a group of the graph, saying which group
+    an asset of that name belongs to (selecting nothing is never a silent success)."""
+    known = {graph.get(k).group_name for k in graph.materializable_asset_keys}
+    for name in groups:
+        if name in known:
+            continue
+        listed = ", ".join(g for g in GROUP_ORDER if g in known)
+        message = f"unknown group {name!r}: --select takes asset groups ({listed})"
+        asset = dg.AssetKey(name)
+        if graph.has(asset):
+            message += f"; {name} is an asset of group {graph.get(asset).group_name}"
+        raise SelectionError(message)
+
+
 def selected_asset_keys(graph: dg.AssetGraph, groups: Iterable[str]) -> SelectedAssets:
     """The selected groups' materializable assets, plus every asset that is downstream of one
     asset of a selected group and upstream of another (`modeling` pulls in the compliance
@@ -189,6 +208,7 @@ def materialize_all(
     ensure_dagster_home(settings)
     definitions = load_definitions()
     groups = groups or list(GROUP_ORDER)
+    check_selection(definitions.resolve_asset_graph(), groups)
     with dg.DagsterInstance.get() as instance:
         outcome = MaterializeOutcome()
         if "ingestion" in groups:
