@@ -22,7 +22,6 @@ from typing import NamedTuple
 import polars as pl
 
 from credit_assets.core.contracts import (
-    LINEAGE_COLUMNS,
     OWN_FURNISHER,
     POLARS_TYPES,
     ColumnSpec,
@@ -43,6 +42,7 @@ from credit_assets.core.ingestion.readers import (
     decompressed,
     landing_format,
     read_excel_text,
+    refuse_reserved,
     scan_csv_text,
     stable_header_names,
 )
@@ -131,12 +131,12 @@ def scan_delivered(
     fmt = file_format(path, contract)
     notes: list[str] = []
     numbers: CsvOptions | None = None
+    csv_text: Path | None = None  # where a missing header's likely cause is looked for
     try:
         plain = stack.enter_context(decompressed(path, fmt.compression, limits))
         if fmt.format == "parquet":
             check_parquet_size(plain, limits)
             frame = _numbered(_scan_parquet(plain))
-            _check_columns(path, frame.collect_schema().names(), contract, None)
         elif fmt.format == "excel":
             rows, notes = read_excel_text(plain, contract.excel)
             frame = rows.lazy()
@@ -144,16 +144,16 @@ def scan_delivered(
             text_file = stack.enter_context(as_utf8(plain, contract.csv.encoding))
             if fmt.format == "csv":
                 frame, notes = scan_csv_text(text_file, contract.csv)
-                _check_columns(path, frame.collect_schema().names(), contract, text_file)
-                numbers = contract.csv
+                numbers, csv_text = contract.csv, text_file
             else:
                 data = text_file.read_bytes().removeprefix(codecs.BOM_UTF8)
                 frame = _numbered(_read_jsonl(path, data, contract).lazy())
+        columns = frame.collect_schema().names()
+        if not contract.is_nested:
+            require_headers(columns, contract, csv_text)
     except ReadError as exc:
         raise UnreadableFileError(path, str(exc)) from exc
-    columns = frame.collect_schema().names()
     if not contract.is_nested:
-        _check_columns(path, columns, contract, None)
         renames = {h: n for h, n in contract.header_renames.items() if h in columns}
         frame = frame.rename(renames)
         columns = [renames.get(c, c) for c in columns]
@@ -176,11 +176,7 @@ def read_landing_file(path: Path, contract: Contract) -> pl.DataFrame:
 
 
 def _numbered(frame: pl.LazyFrame) -> pl.LazyFrame:
-    reserved = [c for c in frame.collect_schema().names() if c in LINEAGE_COLUMNS]
-    if reserved:
-        raise ReadError(
-            f"column(s) {', '.join(reserved)} are reserved for lineage; rename them in the file"
-        )
+    refuse_reserved(frame.collect_schema().names())
     return frame.with_row_index("_row_number", offset=1).with_columns(
         pl.col("_row_number").cast(pl.Int64)
     )
@@ -195,15 +191,13 @@ def _scan_parquet(path: Path) -> pl.LazyFrame:
     return frame
 
 
-def _check_columns(
-    path: Path, names: list[str], contract: Contract, text_file: Path | None
-) -> None:
+def require_headers(names: list[str], contract: Contract, text_file: Path | None = None) -> None:
+    """ReadError unless a flat file's columns hold every required header, naming the
+    likely cause (`missing_columns_reason`; `text_file` lets it look for the header line)."""
     columns = [c for c in names if c not in ("_row_number", EXTRA_FIELDS)]
     missing = [h for h in contract.required_headers if h not in columns]
     if missing:
-        raise UnreadableFileError(
-            path, missing_columns_reason(missing, columns, contract, text_file)
-        )
+        raise ReadError(missing_columns_reason(missing, columns, contract, text_file))
 
 
 SEPARATOR_NAMES = {";": "';'", "\t": "a tab", "|": "'|'", ",": "','"}
@@ -583,29 +577,20 @@ def inspect_landing_file(
                     columns = list(pl.read_parquet_schema(plain))
                 except Exception as exc:
                     raise ReadError(f"not a readable Parquet file ({exc})") from exc
+                require_headers(columns, contract)
             elif fmt.format == "excel":
                 read_delivered(path, contract)
-                return
             else:
                 with as_utf8(plain, contract.csv.encoding) as text_file:
                     if fmt.format == "csv":
                         header = csv_header(text_file, contract.csv)
                         if not header:
                             raise ReadError("empty file (no header)")
-                        columns, _ = stable_header_names(header)
-                        missing = [h for h in contract.required_headers if h not in columns]
-                        if missing:
-                            raise ReadError(
-                                missing_columns_reason(missing, columns, contract, text_file)
-                            )
-                        return
-                    _inspect_json(text_file, contract)
-                    return
+                        require_headers(stable_header_names(header)[0], contract, text_file)
+                    else:
+                        _inspect_json(text_file, contract)
     except ReadError as exc:
         raise UnreadableFileError(path, str(exc)) from exc
-    missing = [h for h in contract.required_headers if h not in columns]
-    if missing:
-        raise UnreadableFileError(path, f"required column(s) missing: {', '.join(missing)}")
 
 
 def _inspect_json(text_file: Path, contract: Contract) -> None:
@@ -622,9 +607,7 @@ def _inspect_json(text_file: Path, contract: Contract) -> None:
         columns = list(json.loads(first))
     except (ValueError, TypeError) as exc:
         raise ReadError("first line is not a JSON object") from exc
-    missing = [h for h in contract.required_headers if h not in columns]
-    if missing:
-        raise ReadError(f"required column(s) missing: {', '.join(missing)}")
+    require_headers(columns, contract)
 
 
 def _check_json_documents(text_file: Path, first: str) -> None:

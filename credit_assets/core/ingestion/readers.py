@@ -139,19 +139,28 @@ def decompressed(
                 with gzip.open(path, "rb") as src, target.open("wb") as dst:
                     _copy_bounded(src, dst, packed, limits)  # type: ignore[arg-type]
             else:
-                with zipfile.ZipFile(path) as archive:
-                    members = [m for m in archive.infolist() if not m.is_dir()]
-                    members = [m for m in members if not Path(m.filename).name.startswith(".")]
-                    if len(members) != 1:
-                        names = ", ".join(m.filename for m in members[:5]) or "none"
-                        raise ReadError(
-                            f"a .zip must hold exactly one file, it holds {len(members)} ({names})"
-                        )
-                    with archive.open(members[0]) as src, target.open("wb") as dst:
-                        _copy_bounded(src, dst, packed, limits)
+                with (
+                    zipfile.ZipFile(path) as archive,
+                    archive.open(zip_member(archive)) as src,
+                    target.open("wb") as dst,
+                ):
+                    _copy_bounded(src, dst, packed, limits)
         except (OSError, EOFError, zipfile.BadZipFile, gzip.BadGzipFile) as exc:
             raise ReadError(f"not a readable {compression} file ({exc})") from exc
         yield target
+
+
+def zip_member(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
+    """The one file a landing `.zip` holds (hidden files, as macOS adds, left out)."""
+    members = [
+        m
+        for m in archive.infolist()
+        if not m.is_dir() and not Path(m.filename).name.startswith(".")
+    ]
+    if len(members) != 1:
+        names = ", ".join(m.filename for m in members[:5]) or "none"
+        raise ReadError(f"a .zip must hold exactly one file, it holds {len(members)} ({names})")
+    return members[0]
 
 
 def check_parquet_size(path: Path, limits: IngestLimits = DEFAULT_LIMITS) -> None:
@@ -360,7 +369,7 @@ def scan_csv_text(path: Path, options: CsvOptions) -> tuple[pl.LazyFrame, list[s
     if not header:
         raise ReadError("empty file (no header)")
     names, notes = stable_header_names(header)
-    _refuse_reserved(names)
+    refuse_reserved(names)
     # One column more than the header: a row with more fields than the header has (an
     # unquoted delimiter in a value, say) shows there and is quarantined, not cut short.
     frame = pl.scan_csv(
@@ -417,11 +426,12 @@ def read_excel_text(path: Path, options: ExcelOptions) -> tuple[pl.DataFrame, li
     frame = frame.with_columns(
         pl.all().cast(pl.String).str.replace(r"^(\d{4}-\d\d-\d\d) 00:00:00$", "$1")
     )
-    _refuse_reserved(names)
+    refuse_reserved(names)
     return _numbered_without_blank_rows(frame.lazy(), names).collect(), notes
 
 
-def _refuse_reserved(names: list[str]) -> None:
+def refuse_reserved(names: list[str]) -> None:
+    """ReadError for a file column named like a lineage column ingestion adds."""
     reserved = [c for c in names if c in LINEAGE_COLUMNS]
     if reserved:
         raise ReadError(
@@ -447,12 +457,8 @@ def read_head_bytes(path: Path, compression: Compression, size: int = 65536) -> 
         with gzip.open(path, "rb") as handle:
             return handle.read(size)
     if compression == "zip":
-        with zipfile.ZipFile(path) as archive:
-            members = [m for m in archive.infolist() if not m.is_dir()]
-            if not members:
-                return b""
-            with archive.open(members[0]) as handle:
-                return handle.read(size)
+        with zipfile.ZipFile(path) as archive, archive.open(zip_member(archive)) as handle:
+            return handle.read(size)
     with path.open("rb") as handle:
         return handle.read(size)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
-from credit_assets.core.contracts import OWN_FURNISHER, POLARS_TYPES, Contract
+from credit_assets.core.contracts import OWN_FURNISHER, Contract
 from credit_assets.core.ingestion.files import (
     QUARANTINE_SCHEMA,
     UnreadableFileError,
@@ -257,8 +257,3 @@ def _quarantine_duplicates(
         merged
     )
     merged.replace(rejected)
-
-
-def empty_like(contract: Contract) -> dict[str, pl.DataType]:
-    """The accepted rows' schema: the contract's typed columns (lineage added by callers)."""
-    return {c.name: POLARS_TYPES[c.type] for c in contract.columns.values()}
