@@ -34,6 +34,7 @@ from credit_assets.core.ingestion.uploads import (
 from credit_assets.core.platform.apikeys import VerifiedKey
 from scoring_api.deps import AUTH_RESPONSES, ServicesDep, VerifiedKeyDep
 from scoring_api.errors import ApiError, FieldError
+from scoring_api.gate import PARSED_JSON
 from scoring_api.schemas import UploadReceipt, UploadRecord
 from scoring_api.services import Services
 from scoring_api.services.callers import DATA_WRITE, authorize
@@ -49,6 +50,7 @@ async def data_writer(services: ServicesDep, key: VerifiedKeyDep) -> VerifiedKey
 
 
 DataWriter = Annotated[VerifiedKey, Depends(data_writer)]
+_UNREAD = object()  # no body parsed by the request gate (an empty one, say)
 
 
 def _may_write(writer: VerifiedKey, source: str) -> None:
@@ -205,6 +207,10 @@ def _parse_records(data: bytes, max_records: int) -> list[Any]:
         raise FieldError(["body"], f"not JSON: {exc.msg} at character {exc.pos}") from exc
     except ValueError as exc:  # not UTF-8
         raise FieldError(["body"], f"not JSON: {exc}") from exc
+    return _checked_records(records, max_records)
+
+
+def _checked_records(records: Any, max_records: int) -> list[Any]:
     if not isinstance(records, list) or not records:
         raise FieldError(["body"], "expected a non-empty JSON array of records")
     if len(records) > max_records:
@@ -218,9 +224,8 @@ def _parse_records(data: bytes, max_records: int) -> list[Any]:
     return records
 
 
-def _records_file(received: FilePath, staged: FilePath, contract: Contract, limit: int) -> bytes:
-    """The received JSON array, checked, written to `staged` as the JSON-lines file it lands as."""
-    records = _parse_records(received.read_bytes(), limit)
+def _records_file(records: list[Any], staged: FilePath, contract: Contract) -> bytes:
+    """The checked records written to `staged` as the JSON-lines file they land as."""
     try:
         body = records_as_jsonl(records, contract)
     except UploadRefused as exc:
@@ -310,9 +315,16 @@ def data_router(sources: list[str], max_records: int) -> APIRouter:
         received = services.landing.staging_dir(source) / f"{upload_id}.json.part"
         staged = received.with_name(f"{upload_id}.jsonl")
         try:
-            await _stream_to(request, received, limit)
-            # Parsing and writing out up to CREDIT_API_MAX_RECORDS records: off the event loop.
-            body = await run_in_threadpool(_records_file, received, staged, contract, max_records)
+            parsed = request.scope.get(PARSED_JSON, _UNREAD)
+            if parsed is not _UNREAD:  # the request gate read, bounded and checked the body
+                records = _checked_records(parsed, max_records)
+            else:
+                await _stream_to(request, received, limit)
+                records = await run_in_threadpool(
+                    lambda: _parse_records(received.read_bytes(), max_records)
+                )
+            # Writing out up to CREDIT_API_MAX_RECORDS records: off the event loop.
+            body = await run_in_threadpool(_records_file, records, staged, contract)
         except BaseException:
             staged.unlink(missing_ok=True)
             raise
