@@ -34,11 +34,14 @@ DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 SAMPLE_BYTES = 1 << 18
 MAX_BANNER_LINES = 30
 
-# A number with a decimal comma (`1169,94`, `-0,5`, `1.169,94`, `1 169,94`) and one with a
-# decimal point and grouped thousands (`1,169.94`).
-_COMMA_DECIMAL = re.compile(r"^[+-]?\d{1,3}(?:([. \u00a0\u202f'])\d{3})*,\d+$|^[+-]?\d+,\d+$")
-_POINT_GROUPED = re.compile(r"^[+-]?\d{1,3}(?:([, \u00a0\u202f'])\d{3})+(?:\.\d+)?$")
-_POINT_DECIMAL = re.compile(r"^[+-]?\d+\.\d+$")
+# Numbers as lenders write them. `1.234` alone could be 1.234 or 1234: it decides nothing
+# by itself (`_ONE_GROUP`). A decimal part after grouped digits (`1.169,94`, `1,169.94`,
+# `1 169,94`) or several groups (`1.234.567`) says both separators; digits, one separator,
+# digits (`13,99`, `0.5`) say the decimal one.
+_ONE_GROUP = re.compile(r"^[+-]?\d{1,3}([.,])\d{3}$")
+_GROUPED = re.compile(r"^[+-]?\d{1,3}(?:([., \u00a0\u202f'])\d{3})+(?:([.,])\d+)?$")
+_DECIMAL = re.compile(r"^[+-]?\d+([.,])\d+$")
+_OTHER = {".": ",", ",": "."}
 
 
 @dataclass
@@ -112,24 +115,36 @@ def _lines_before(text: str, header_line: str) -> int:
 
 
 def detect_numbers(rows: list[list[str]]) -> tuple[str, str | None]:
-    """(decimal, thousands) from the data rows' fields."""
-    comma = point = 0
+    """(decimal, thousands) from the data rows' fields: the decimal separator the
+    unambiguous numbers vote for (a tie: the point), the thousands separator they show, else
+    the other separator when values like `16.100` appear beside a decimal comma."""
+    decimal: Counter[str] = Counter()
     thousands: Counter[str] = Counter()
+    one_group: Counter[str] = Counter()
     for row in rows:
         for value in row:
             value = value.strip()
-            if match := _COMMA_DECIMAL.match(value):
-                comma += 1
-                if match.group(1):
-                    thousands[match.group(1)] += 1
-            elif match := _POINT_GROUPED.match(value):
-                point += 1
-                thousands[match.group(1)] += 1
-            elif _POINT_DECIMAL.match(value):
-                point += 1
-    decimal = "," if comma > point else "."
-    grouped = [sep for sep, _ in thousands.most_common() if sep != decimal]
-    return decimal, grouped[0] if grouped else None
+            if match := _ONE_GROUP.match(value):
+                one_group[match.group(1)] += 1
+            elif (match := _GROUPED.match(value)) and (
+                match.group(2) or value.count(match.group(1)) > 1
+            ):
+                separator, point = match.group(1), match.group(2)
+                if point is not None and point != separator:
+                    decimal[point] += 1
+                    thousands[separator] += 1
+                elif point is None and separator in _OTHER:
+                    decimal[_OTHER[separator]] += 1
+                    thousands[separator] += 1
+                elif point is None:
+                    thousands[separator] += 1
+            elif match := _DECIMAL.match(value):
+                decimal[match.group(1)] += 1
+    chosen = "," if decimal[","] > decimal["."] else "."
+    grouped = [sep for sep, _ in thousands.most_common() if sep != chosen]
+    if not grouped and one_group[_OTHER[chosen]]:
+        grouped = [_OTHER[chosen]]  # `16.100` beside `13,99`: dots group thousands
+    return chosen, grouped[0] if grouped else None
 
 
 def detect_csv(path: Path) -> Detected:

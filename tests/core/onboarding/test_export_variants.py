@@ -24,6 +24,7 @@ from tests.support.export_variants import (
     with_application_dates,
     write_variant,
 )
+from tests.support.paths import LENDING_CLUB_CSV
 
 CLEAN = with_application_dates(german_credit_frame())
 
@@ -184,3 +185,29 @@ def test_a_misspelled_label_value_gets_a_proposed_map(tmp_path):
     assert draft.contract.columns["risk"].value_map == {"godo": "good"}
     assert any("'godo' looks like a misspelling of 'good'" in g for g in draft.guesses)
     assert ingest_file(path, draft.contract).rejected.height == 0
+
+
+LENDING_CLUB = with_application_dates(pl.read_csv(LENDING_CLUB_CSV).head(2000))
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("pipe", "thousands_dot", "blank_header"),
+        ("semicolon_decimal_comma", "cp1252", "banner_2"),
+        ("xlsx",),
+        ("tab", "dates_dmy", "gzip"),
+        ("utf16", "label_spellings", "crlf"),
+    ],
+)
+def test_lending_club_exports_onboard_with_no_hand_edit(names, tmp_path):
+    # A file nobody here wrote, with whole amounts (16.100 beside 13,99) that once made the
+    # number detection call a decimal point and read 16 100 as 16.1.
+    variant = write_variant(LENDING_CLUB, tmp_path, *names, label_column="Class", bad_value="bad")
+    labels = variant.reading["columns"].get("Class", {}).get("labels") or {"bad": "bad"}
+    draft = infer_contract(variant.path, "lender", label="Class", bad=str(labels["bad"]))
+    result = ingest_file(variant.path, draft.contract)
+    assert result.rejected["reason"].to_list() == []
+    assert_frame_equal(
+        result.accepted.select(variant.expected.columns), variant.expected, check_dtypes=False
+    )

@@ -440,3 +440,16 @@ def test_surname_first_name_and_zip_are_proposed_as_bisg_inputs_with_leading_zer
     assert columns["home_city"].role is Role.FEATURE
     assert "possible proxy" in draft.column_comments["home_city"]
     assert columns["Income"].role is Role.FEATURE
+
+
+def test_number_style_is_told_from_unambiguous_values_only():
+    from credit_assets.core.onboarding.dialect import detect_numbers
+
+    # `16.100` alone could be either; `13,99` and `35.000,43` decide: decimal comma, dot groups.
+    assert detect_numbers([["16.100", "13,99", "35.000,43", "1.099"]]) == (",", ".")
+    assert detect_numbers([["16.100", "13,99"]]) == (",", ".")
+    assert detect_numbers([["1.234.567"]]) == (",", ".")
+    assert detect_numbers([["1,169.94", "2.5"]]) == (".", ",")
+    assert detect_numbers([["0.5", "1.234"]]) == (".", None)
+    assert detect_numbers([["1 169,94"]]) == (",", " ")
+    assert detect_numbers([["16100", "13.99"]]) == (".", None)
