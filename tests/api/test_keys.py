@@ -213,3 +213,8 @@ def test_a_second_lender_is_refused_a_key_on_this_deployment(
     monkeypatch.setenv("CREDIT_TENANT", "north-credit-union")
     assert main(["apikey", "create", "--lender", "acme-bank"]) == 2
     assert main(["apikey", "create", "--lender", "north-credit-union"]) == 0
+
+
+def test_a_lender_name_cannot_pose_as_a_data_partner(engine: sa.Engine) -> None:
+    with pytest.raises(ValueError, match="names a data partner's records"):
+        create_api_key(engine, "partner:acme-utility")

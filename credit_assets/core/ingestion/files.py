@@ -38,6 +38,7 @@ from credit_assets.core.ingestion.readers import (
     ReadError,
     as_utf8,
     check_parquet_size,
+    check_workbook_size,
     csv_header,
     decompressed,
     landing_format,
@@ -138,6 +139,7 @@ def scan_delivered(
             check_parquet_size(plain, limits)
             frame = _numbered(_scan_parquet(plain))
         elif fmt.format == "excel":
+            check_workbook_size(plain, limits)
             rows, notes = read_excel_text(plain, contract.excel)
             frame = rows.lazy()
         else:
@@ -579,6 +581,7 @@ def inspect_landing_file(
                     raise ReadError(f"not a readable Parquet file ({exc})") from exc
                 require_headers(columns, contract)
             elif fmt.format == "excel":
+                check_workbook_size(plain, limits)
                 read_delivered(path, contract)
             else:
                 with as_utf8(plain, contract.csv.encoding) as text_file:

@@ -163,6 +163,23 @@ def zip_member(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
     return members[0]
 
 
+def check_workbook_size(path: Path, limits: IngestLimits = DEFAULT_LIMITS) -> None:
+    """ReadError for an .xlsx/.xlsm/.ods workbook (a zip of XML) whose parts would expand past
+    the limits: calamine would inflate them whole. An .xls (not a zip) is bounded by its size."""
+    if not zipfile.is_zipfile(path):
+        return
+    packed = max(path.stat().st_size, 1)
+    with zipfile.ZipFile(path) as archive:
+        expanded = sum(member.file_size for member in archive.infolist())
+    bound = min(limits.max_bytes, int(packed * limits.max_expansion))
+    if expanded > bound:
+        raise ReadError(
+            f"a workbook of {packed:,} bytes expanding to {expanded:,} ({expanded / packed:,.0f}×): "
+            "a decompression bomb, or raise CREDIT_INGEST_MAX_EXPANSION / "
+            "CREDIT_INGEST_MAX_UNCOMPRESSED_BYTES"
+        )
+
+
 def check_parquet_size(path: Path, limits: IngestLimits = DEFAULT_LIMITS) -> None:
     """ReadError for a Parquet file whose metadata promises more rows than the limits allow."""
     import pyarrow.parquet as pq

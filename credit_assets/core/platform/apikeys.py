@@ -139,6 +139,8 @@ def create_api_key(
     of the first key ever created here. A key for any other lender raises TenantError: a
     second lender gets its own deployment (docs/DEPLOY.md), never a key on this one."""
     lender = _name(lender, "lender")
+    if lender.startswith(f"{PARTNER}:"):
+        raise ValueError(f"lender: {PARTNER}: names a data partner's records; choose another name")
     served = tenant.strip() if tenant else served_lender(engine)
     if served is not None and lender != served:
         raise TenantError(

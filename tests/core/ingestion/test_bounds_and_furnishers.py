@@ -104,3 +104,16 @@ def test_the_same_furnisher_resending_a_record_replaces_it(tmp_path):
     store_result(store, corrected, "fix.csv")
     rows = scan_source(store, UTILITY).collect()
     assert rows.height == 3 and rows["paid_date"].null_count() == 0
+
+
+def test_a_workbook_bomb_is_refused_before_calamine_inflates_it(tmp_path: Path):
+    import zipfile
+
+    path = tmp_path / "book.xlsx"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", b"<row/>" * 2_000_000)
+    contract = UTILITY.model_copy(update={"formats": ["excel"]})
+    with pytest.raises(UnreadableFileError, match="a workbook of .* a decompression bomb"):
+        inspect_landing_file(path, contract)
+    with pytest.raises(UnreadableFileError, match="a decompression bomb"):
+        ingest_to_files(path, contract, tmp_path / "out")
