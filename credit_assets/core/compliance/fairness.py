@@ -266,6 +266,9 @@ class FairnessReport:
                 f"{s['worst_group']}). Evidence: {self.evidence}."
             ),
         ]
+        point = self.extras.get("operating_point")
+        if point:
+            lines.append(md_escape(f"Operating point: {point['detail']}."))
         if s["failing_groups"]:
             lines.append(
                 md_escape("Holding the model back: " + "; ".join(s["failing_groups"]) + ".")

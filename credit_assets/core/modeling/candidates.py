@@ -35,6 +35,7 @@ from credit_assets.core.modeling.cross_validation import (
     cv_splits,
     delong_test,
     paired_comparison,
+    time_ordered_splits,
 )
 from credit_assets.core.modeling.logistic import train_logistic
 from credit_assets.core.modeling.metrics import auc
@@ -162,12 +163,25 @@ class CandidateEvidence:
             f"{name} {m['auc']:.3f} [{m['auc_low']:.3f}, {m['auc_high']:.3f}]"
             for name, m in self.models.items()
         ]
-        how = (
-            f"{self.plan['folds']}-fold x {self.plan['repeats']} cross-validated AUC"
-            if self.method == "cross_validation" and self.plan
-            else "test-split AUC (bootstrap 95 % interval)"
-        )
-        return f"{how}: " + "; ".join(parts) + f"; best: {self.best}"
+        return f"{self.describe()}: " + "; ".join(parts) + f"; best: {self.best}"
+
+    def describe(self) -> str:
+        """The method actually used and the counts behind its figures."""
+        counts = self.details.get("counts") or {}
+        if self.method == "cross_validation" and self.plan:
+            if self.plan.get("scheme") == "time_ordered":
+                return (
+                    f"AUC by time-ordered cross-validation ({self.plan['folds']} expanding-window "
+                    f"folds over {self.plan['n_rows']:,} dated rows, "
+                    f"{self.plan.get('n_test_bad', 0):,} bads tested)"
+                )
+            return (
+                f"{self.plan['folds']}-fold x {self.plan['repeats']} cross-validated AUC "
+                f"({self.plan['n_rows']:,} rows, {self.plan['n_bad']:,} bads)"
+            )
+        where = counts.get("where", "test split")
+        rows = f"{counts['rows']:,} rows, {counts['bads']:,} bads, " if counts else ""
+        return f"holdout AUC on the {where} ({rows}bootstrap 95 % interval)"
 
     def table(self) -> list[dict[str, Any]]:
         return [{"model": name, **m} for name, m in self.models.items()] + [
@@ -240,16 +254,7 @@ def tune_catboost(
     number of trees is early-stopped in each fold): the grid point with the best mean AUC,
     the configured one on a tie. Returns the chosen configuration and every point's figure."""
     y = labels_of(frame)
-    first = CVPlan(
-        plan.folds,
-        1,
-        plan.seed,
-        plan.confidence,
-        plan.n_rows,
-        plan.n_bad,
-        [s for s in plan.splits if s.repeat == 0],
-        plan.note,
-    )
+    first = replace(plan, repeats=1, splits=[s for s in plan.splits if s.repeat == 0])
     rows: list[dict[str, Any]] = []
     points = list(dict.fromkeys([(config.depth, config.l2_leaf_reg), *grid]))
     for depth, l2 in points:
@@ -281,22 +286,29 @@ def cross_validation(
     cv: CVConfig,
     families: tuple[str, ...] = FAMILIES,
     tune_max_rows: int = 0,
+    plan: CVPlan | None = None,
 ) -> CandidateEvidence:
-    """Every family on the same repeated stratified folds of all labelled rows of `frame`.
+    """Every family on the same repeated stratified folds of all labelled rows of `frame`
+    (or on `plan`'s folds, e.g. `time_ordered_splits`).
 
     On at most `tune_max_rows` rows, CatBoost's depth and regularisation are first chosen on
     the first repeat's folds (`tune_catboost`); its figures are then those of the chosen
     configuration on every fold (slightly optimistic on the first repeat's, which chose it).
     """
     y = labels_of(frame)
-    plan: CVPlan = cv_splits(y, cv)
+    plan = plan or cv_splits(y, cv)
     fits: dict[str, list[dict[str, int]]] = {}
     tuning: list[dict[str, Any]] = []
+    tuning_failed = ""
     if CHALLENGER in families and 0 < frame.height <= tune_max_rows:
         try:
             config, tuning = tune_catboost(frame, specs, config, plan)
-        except Exception:  # the CatBoost family below reports why it cannot fit
+        except Exception as exc:  # recorded; the CatBoost family below reports its own failure
             tuning = []
+            tuning_failed = (
+                f"CatBoost tuning failed ({type(exc).__name__}: {str(exc)[:160]}); the configured "
+                f"depth {config.depth} and l2_leaf_reg {config.l2_leaf_reg:g} were used"
+            )
     predictors = family_predictors(frame, specs, config, fits)
     reports: dict[str, CVReport] = {}
     failed: dict[str, str] = {}
@@ -332,7 +344,10 @@ def cross_validation(
             low=p.low,
             high=p.high,
             p_value=p.p_value,
-            test="corrected resampled t on the fold differences",
+            test="corrected resampled t on the fold differences"
+            if plan.scheme == "repeated_stratified"
+            else "corrected t on the time-ordered fold differences (folds are not exchangeable: "
+            "read it as indicative)",
         )
         for p in paired
     ]
@@ -348,7 +363,9 @@ def cross_validation(
             "paired": [p.to_dict() for p in paired],
             "fits": fits,
             "catboost_config": {"depth": config.depth, "l2_leaf_reg": config.l2_leaf_reg},
+            "counts": {"rows": plan.n_rows, "bads": plan.n_bad, "tested_bads": plan.n_test_bad},
             **({"catboost_tuning": tuning} if tuning else {}),
+            **({"fallbacks": [tuning_failed]} if tuning_failed else {}),
         },
     )
 
@@ -362,10 +379,14 @@ def _delong_interval(
 
 
 def holdout_evidence(
-    y: np.ndarray, pds: Mapping[str, np.ndarray], n_boot: int = 1000, seed: int = 0
+    y: np.ndarray,
+    pds: Mapping[str, np.ndarray],
+    n_boot: int = 1000,
+    seed: int = 0,
+    where: str = "test split",
 ) -> CandidateEvidence:
-    """Every family's AUC on the same (out-of-time) test rows, a bootstrap interval on each,
-    and DeLong's test of each against the challenger on those rows."""
+    """Every family's AUC on the same (out-of-time) rows of `where`, a bootstrap interval on
+    each, and DeLong's test of each against the challenger on those rows."""
     models = {}
     for name, pd in pds.items():
         low, high = bootstrap_auc_interval(y, pd, n_boot=n_boot, seed=seed)
@@ -391,8 +412,13 @@ def holdout_evidence(
                     test="DeLong on the same test rows",
                 )
             )
+    bads = int(np.asarray(y).sum())
     return CandidateEvidence(
-        method="holdout", rows=int(y.size), models=models, comparisons=comparisons
+        method="holdout",
+        rows=int(y.size),
+        models=models,
+        comparisons=comparisons,
+        details={"counts": {"rows": int(y.size), "bads": bads, "where": where}},
     )
 
 
@@ -403,6 +429,38 @@ def choose_method(configured: str, out_of_time: bool) -> EvaluationMethod:
     if configured == "cross_validation" or (configured == "auto" and not out_of_time):
         return "cross_validation"
     return "holdout"
+
+
+def thin_evidence(y: np.ndarray, minimum: int, where: str) -> str:
+    """Why the rows of `where` are too few to judge a model on, or "" when they hold at least
+    `minimum` bads and `minimum` goods (`CREDIT_EVIDENCE_MIN_BADS`)."""
+    bads = int(np.asarray(y).sum())
+    goods = int(np.asarray(y).size) - bads
+    short = [f"{n} {name}" for n, name in ((bads, "bads"), (goods, "goods")) if n < minimum]
+    return f"{' and '.join(short)} in the {where} (minimum {minimum})" if short else ""
+
+
+def dated_plan(order: np.ndarray, y: np.ndarray, cv: CVConfig, minimum: int) -> tuple[CVPlan, str]:
+    """The folds for dated rows whose out-of-time split is too thin: time-ordered (expanding
+    window) when its tested blocks hold at least `minimum` bads and every block a bad and a
+    good; otherwise repeated stratified folds, and a note that says the date order was not
+    kept and why."""
+    try:
+        plan = time_ordered_splits(order, y, cv)
+    except ValueError as error:
+        reason = str(error)
+    else:
+        if plan.n_test_bad >= minimum:
+            return plan, (
+                f"time-ordered cross-validation: {plan.folds} expanding-window folds, "
+                f"{plan.n_test_bad} bads in the tested blocks"
+            )
+        reason = f"its tested blocks would hold {plan.n_test_bad} bads (minimum {minimum})"
+    plan = cv_splits(y, cv)
+    return plan, (
+        f"repeated stratified cross-validation that does NOT keep the date order: time-ordered "
+        f"folds were not possible ({reason}); the figures mix periods"
+    )
 
 
 def cv_sample(frame: pl.DataFrame, max_rows: int, seed: int) -> tuple[pl.DataFrame, str]:

@@ -78,6 +78,11 @@ class CVPlan:
     n_bad: int
     splits: list[Split] = field(repr=False)
     note: str = ""
+    scheme: str = "repeated_stratified"
+    """`repeated_stratified` (k-fold, shuffled) or `time_ordered` (expanding window: each fold
+    trains on every earlier block of dated rows and is tested on the next)."""
+    tested_bad: int = 0
+    """Bads in the tested blocks of a `time_ordered` plan."""
 
     @property
     def test_train_ratio(self) -> float:
@@ -96,7 +101,29 @@ class CVPlan:
             "n_bad": self.n_bad,
             "n_splits": len(self.splits),
             "note": self.note,
+            "scheme": self.scheme,
+            "n_test_bad": self.n_test_bad,
         }
+
+    @property
+    def n_test_bad(self) -> int:
+        """Bads in the test folds of one repeat: every bad once for k-fold; those after the
+        first block for an expanding window (its first block is never tested)."""
+        if self.scheme == "repeated_stratified":
+            return self.n_bad
+        return self.tested_bad
+
+    def describe(self) -> str:
+        """How the figures were made, with the counts behind them."""
+        if self.scheme == "time_ordered":
+            return (
+                f"time-ordered cross-validation ({self.folds} expanding-window folds over "
+                f"{self.n_rows:,} dated rows, {self.n_test_bad:,} bads in the tested blocks)"
+            )
+        return (
+            f"{self.folds}-fold x {self.repeats} repeated stratified cross-validation "
+            f"({self.n_rows:,} rows, {self.n_bad:,} bads)"
+        )
 
 
 def cv_splits(y: npt.ArrayLike, config: CVConfig | None = None) -> CVPlan:
@@ -141,6 +168,44 @@ def cv_splits(y: npt.ArrayLike, config: CVConfig | None = None) -> CVPlan:
         n_bad=n_bad,
         splits=splits,
         note=note,
+    )
+
+
+def time_ordered_splits(
+    order: npt.ArrayLike, y: npt.ArrayLike, config: CVConfig | None = None
+) -> CVPlan:
+    """Expanding-window splits of rows ordered by `order` (their application dates): the
+    rows are cut into `folds + 1` consecutive blocks of equal size; fold i trains on blocks
+    0..i and is tested on block i + 1, so no model is judged on rows older than those it
+    learnt from. A `ValueError` when a test block lacks a bad or a good (the caller then
+    falls back to `cv_splits` and says so)."""
+    config = config or CVConfig()
+    labels = _labels(y)
+    ranks = np.argsort(np.asarray(order), kind="stable")
+    blocks = np.array_split(ranks, config.folds + 1)
+    splits = []
+    for i in range(config.folds):
+        train_idx = np.sort(np.concatenate(blocks[: i + 1]))
+        test_idx = np.sort(blocks[i + 1])
+        bads = int(labels[test_idx].sum())
+        if bads == 0 or bads == test_idx.size:
+            raise ValueError(
+                f"time-ordered block {i + 2} of {config.folds + 1} holds "
+                f"{'no bad' if bads == 0 else 'no good'} ({test_idx.size} rows)"
+            )
+        train_idx.setflags(write=False)
+        test_idx.setflags(write=False)
+        splits.append(Split(0, i, train_idx, test_idx))
+    return CVPlan(
+        folds=config.folds,
+        repeats=1,
+        seed=config.seed,
+        confidence=config.confidence,
+        n_rows=int(labels.size),
+        n_bad=int(labels.sum()),
+        splits=splits,
+        scheme="time_ordered",
+        tested_bad=int(sum(labels[s.test_idx].sum() for s in splits)),
     )
 
 

@@ -48,12 +48,19 @@ class SelectionPolicy:
         names = tuple(dict.fromkeys(n.strip() for n in families.split(",") if n.strip()))
         return cls(names, prefer.strip(), float(margin))
 
-    def describe(self) -> str:
+    def describe(self, method: str = "cross_validation") -> str:
+        """The rule, naming the evidence it reads (`method` as `CandidateEvidence` has it)."""
+        evidence = _evidence_word(method)
         if not self.prefer:
-            return f"the best cross-validated AUC among {', '.join(self.families)}"
+            return f"the best {evidence} AUC among {', '.join(self.families)}"
         return (
-            f"prefer {self.prefer} unless another family is better by more than {self.margin:g} AUC"
+            f"prefer {self.prefer} unless another family is better by more than {self.margin:g} "
+            f"{evidence} AUC"
         )
+
+
+def _evidence_word(method: str) -> str:
+    return "cross-validated" if method == "cross_validation" else "holdout"
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,7 @@ class Selection:
 
 
 def choose_family(
-    models: dict[str, dict[str, Any]], policy: SelectionPolicy, method: str
+    models: dict[str, dict[str, Any]], policy: SelectionPolicy, method: str, basis: str = ""
 ) -> Selection:
     """The family to train as the challenger, from each family's evidence (`models[f]["auc"]`).
 
@@ -89,8 +96,15 @@ def choose_family(
         for name, m in models.items()
         if name in policy.families and m.get("auc") is not None
     }
-    recorded = {"families": list(policy.families), "prefer": policy.prefer, "margin": policy.margin}
-    evidence = "cross-validated" if method == "cross_validation" else "holdout"
+    recorded = {
+        "families": list(policy.families),
+        "prefer": policy.prefer,
+        "margin": policy.margin,
+        "method": method,
+        **({"basis": basis} if basis else {}),
+    }
+    evidence = _evidence_word(method)
+    rule = policy.describe(method) + (f"; evidence: {basis}" if basis else "")
     benchmark = models.get(LOGISTIC, {}).get("auc")
     against = f"; logistic benchmark {benchmark:.3f}" if benchmark is not None else ""
     if not aucs:
@@ -98,7 +112,7 @@ def choose_family(
         return Selection(
             fallback,
             fallback,
-            policy.describe(),
+            rule,
             f"no servable family could be evaluated; {fallback} is trained and judged by the gates",
             {},
             recorded,
@@ -112,12 +126,12 @@ def choose_family(
                 f"{policy.prefer} preferred: {best} is better by {gap:.3f} {evidence} AUC, "
                 f"within the {policy.margin:g} margin ({figures}{against})"
             )
-            return Selection(policy.prefer, best, policy.describe(), reason, aucs, recorded)
+            return Selection(policy.prefer, best, rule, reason, aucs, recorded)
         reason = (
             f"{best} chosen over the preferred {policy.prefer}: better by {gap:.3f} "
             f"{evidence} AUC, more than the {policy.margin:g} margin ({figures}{against})"
         )
-        return Selection(best, best, policy.describe(), reason, aucs, recorded)
+        return Selection(best, best, rule, reason, aucs, recorded)
     if policy.prefer and policy.prefer not in aucs:
         reason = (
             f"{best} chosen: the preferred {policy.prefer} could not be evaluated "
@@ -127,7 +141,7 @@ def choose_family(
         reason = f"{best} is the only family evaluated ({figures}{against})"
     else:
         reason = f"{best} has the best {evidence} AUC ({figures}{against})"
-    return Selection(best, best, policy.describe(), reason, aucs, recorded)
+    return Selection(best, best, rule, reason, aucs, recorded)
 
 
 def trees_from_folds(fits: list[dict[str, int]], refit_rows: int, cap: int) -> tuple[int, str]:

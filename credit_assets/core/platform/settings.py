@@ -117,7 +117,17 @@ class Settings(BaseSettings):
     score_pdo: float = 40.0
     approval_cutoff_score: int = Field(
         default=600,
-        description="Scores at or above this are approved (fairness testing, decisions).",
+        description="Scores at or above this are approved (API decisions, reason accuracy); set "
+        "explicitly, the fairness gate also judges at it.",
+    )
+    fairness_approval_rate: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=1.0,
+        description="The lender's approval rate (historical or planned): the fairness gate "
+        "judges approval parity at the cut-off approving this share of the evaluated "
+        "applicants. Unset: CREDIT_APPROVAL_CUTOFF_SCORE if set explicitly, else the good rate "
+        "of the development rows (1 - bad rate).",
     )
     experiment_max_share: float = Field(
         default=0.2,
@@ -176,7 +186,9 @@ class Settings(BaseSettings):
     evaluation: Literal["auto", "cross_validation", "holdout"] = Field(
         default="auto",
         description="How model families are judged: auto cross-validates when the training "
-        "set has no out-of-time split (no application dates), else uses the test split.",
+        "set has no out-of-time split (no application dates), else uses the out-of-time "
+        "validation split, or time-ordered cross-validation when that split holds fewer than "
+        "CREDIT_EVIDENCE_MIN_BADS bads or goods.",
     )
     cv_folds: int = Field(default=5, ge=2, description="Folds of the repeated stratified CV.")
     cv_repeats: int = Field(default=3, ge=1, description="Repeats of the stratified CV.")
@@ -234,6 +246,14 @@ class Settings(BaseSettings):
     )
     first_model_auc_floor: float = Field(
         default=promotion.FIRST_MODEL_AUC_FLOOR, description="Test AUC the first model needs."
+    )
+    evidence_min_bads: int = Field(
+        default=promotion.EVIDENCE_MIN_BADS,
+        ge=1,
+        description="Fewest bads (and goods) behind a figure a gate or the family choice uses: "
+        "a test split with fewer is 'evidence too thin' and holds the model back unless "
+        "overridden; a thinner out-of-time validation split gives way to time-ordered "
+        "cross-validation.",
     )
     reason_accuracy_target: float = Field(
         default=promotion.REASON_ACCURACY_TARGET,

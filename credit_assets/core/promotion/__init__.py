@@ -38,6 +38,7 @@ from credit_assets.core.promotion.gates import (
 )
 from credit_assets.core.promotion.policy import (
     AUC_TOLERANCE,
+    EVIDENCE_MIN_BADS,
     FAIRNESS_ALPHA,
     FAIRNESS_MIN_GROUP_SIZE,
     FIRST_MODEL_AUC_FLOOR,
@@ -77,6 +78,7 @@ __all__ = [
     "FAIRNESS",
     "FAIRNESS_ALPHA",
     "FAIRNESS_MIN_GROUP_SIZE",
+    "EVIDENCE_MIN_BADS",
     "FIRST_MODEL_AUC_FLOOR",
     "FOUR_FIFTHS",
     "GATE_ORDER",

@@ -47,6 +47,9 @@ class PromotionEvidence:
     # whose contract columns are declared known at decision time.
     leakage: Mapping[str, Any] | None = None
     known_at_decision: frozenset[str] = frozenset()
+    # The test rows behind the challenger's AUC (`rows`, `bads`, `auc_low`, `auc_high`): too
+    # few bads or goods and the quality gate says the evidence is too thin.
+    test_counts: Mapping[str, Any] | None = None
 
 
 def evaluate_gates(evidence: PromotionEvidence, policy: PromotionPolicy) -> list[Gate]:
@@ -56,7 +59,11 @@ def evaluate_gates(evidence: PromotionEvidence, policy: PromotionPolicy) -> list
         )
     else:
         quality = quality_gate(
-            evidence.challenger_auc, evidence.champion_auc, policy, evidence.champion_comparison
+            evidence.challenger_auc,
+            evidence.champion_auc,
+            policy,
+            evidence.champion_comparison,
+            evidence.test_counts,
         )
         if policy.requires_experiment and evidence.champion_auc is not None:
             quality = awaiting_experiment(quality)

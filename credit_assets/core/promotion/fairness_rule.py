@@ -122,6 +122,9 @@ def fairness_gate(
         detail += "; flagged, not deciding: " + "; ".join(flagged)
     if unjudged:
         detail += "; not assessed: " + "; ".join(unjudged)
+    point = ((report or {}).get("extras") or {}).get("operating_point")
+    if point:
+        detail += f"; {point['detail']}"
     assessed = bool(failing or worst is not None or flagged)
     return Gate(
         FAIRNESS, not failing, detail, figure=figure, threshold=threshold, assessed=assessed

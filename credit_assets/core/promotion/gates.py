@@ -28,12 +28,39 @@ def quality_gate(
     champion_auc: float | None,
     policy: PromotionPolicy,
     paired: Mapping[str, Any] | None = None,
+    counts: Mapping[str, Any] | None = None,
 ) -> Gate:
     """Quality against the champion on the same test rows. `paired` is DeLong's comparison
     there (`difference` = challenger - champion, its `low`/`high` interval and the one-sided
-    `p_worse` that the challenger ranks worse); without it the point estimates decide."""
+    `p_worse` that the challenger ranks worse); without it the point estimates decide.
+    `counts` (`rows`, `bads`, and the challenger's `auc_low`/`auc_high`) are the test rows
+    behind the figure: fewer than `policy.evidence_min_bads` bads or goods is evidence too
+    thin to judge, not assessed, and holds the model back (override with a reason)."""
     if challenger_auc is None:
-        return Gate(QUALITY, False, "the challenger has no test AUC (one outcome class in test)")
+        return Gate(
+            QUALITY,
+            False,
+            "not assessed: the challenger has no test AUC (one outcome class in the test rows)",
+            assessed=False,
+        )
+    thin = _thin(counts, policy.evidence_min_bads)
+    if thin:
+        interval = (
+            f" [{counts['auc_low']:.3f}, {counts['auc_high']:.3f}]"
+            if counts and counts.get("auc_low") is not None and counts.get("auc_high") is not None
+            else ""
+        )
+        against = f" against the champion's {champion_auc:.4f}" if champion_auc is not None else ""
+        return Gate(
+            QUALITY,
+            False,
+            f"evidence too thin: {thin}; the test AUC {challenger_auc:.4f}{interval}{against} "
+            "cannot tell a good model from a lucky one. Held back: gather more outcomes, or "
+            "promote with a recorded override reason",
+            figure=f"AUC {challenger_auc:.4f}{interval} on {counts['rows'] if counts else '?'} rows",
+            threshold=f">= {policy.evidence_min_bads} bads and goods in the test rows",
+            assessed=False,
+        )
     if champion_auc is None:
         return Gate(
             QUALITY,
@@ -80,6 +107,15 @@ def quality_gate(
         figure=f"{figure}, diff {-loss:+.4f} {interval}, p {p_worse:.3g}",
         threshold=f"loss <= {policy.auc_tolerance:.3f} or p >= {policy.quality_alpha:g}",
     )
+
+
+def _thin(counts: Mapping[str, Any] | None, minimum: int) -> str:
+    """ "2 bads in the test rows (minimum 30)", or "" when the counts suffice or are unknown."""
+    if not counts or counts.get("rows") is None or counts.get("bads") is None:
+        return ""
+    bads, rows = int(counts["bads"]), int(counts["rows"])
+    short = [f"{n} {name}" for n, name in ((bads, "bads"), (rows - bads, "goods")) if n < minimum]
+    return f"{' and '.join(short)} in the {rows} test rows (minimum {minimum})" if short else ""
 
 
 def awaiting_experiment(offline: Gate) -> Gate:

@@ -13,6 +13,9 @@ REASON_ACCURACY_TARGET = 0.95
 AUC_TOLERANCE = 0.005
 QUALITY_ALPHA = 0.05
 FIRST_MODEL_AUC_FLOOR = 0.65
+EVIDENCE_MIN_BADS = 30
+"""Fewest bads (and goods) in the rows a quality figure comes from: with fewer, an AUC's
+95 % interval is wider than about +-0.1 and the figure cannot tell models apart."""
 MISSING_GROUP = "(missing)"
 
 
@@ -52,6 +55,9 @@ class PromotionPolicy:
     - With `requires_experiment`, a challenger that would replace a champion is judged on
       live outcomes only: the offline comparison is reported, and it is held back until a
       champion/challenger experiment recommends it (`credit-platform experiment promote`).
+    - Evidence too thin: when the test rows hold fewer than `evidence_min_bads` bads or
+      goods, the quality gate is not assessed and holds the model back (override with a
+      recorded reason).
     - Reason accuracy must reach `reason_accuracy_target`.
     - Band bad rates must fall from the worst band to the best; an inversion counts only
       when it is statistically significant (one-sided two-proportion test,
@@ -62,6 +68,7 @@ class PromotionPolicy:
     auc_tolerance: float = AUC_TOLERANCE
     quality_alpha: float = QUALITY_ALPHA
     first_model_auc_floor: float = FIRST_MODEL_AUC_FLOOR
+    evidence_min_bads: int = EVIDENCE_MIN_BADS
     requires_experiment: bool = False
     reason_accuracy_target: float = REASON_ACCURACY_TARGET
     rank_ordering_alpha: float = FAIRNESS_ALPHA
@@ -78,6 +85,7 @@ class PolicySettings(Protocol):
     promotion_auc_tolerance: float
     promotion_quality_alpha: float
     first_model_auc_floor: float
+    evidence_min_bads: int
     promotion_requires_experiment: bool
     reason_accuracy_target: float
     min_adverse_impact_ratio: float
@@ -93,6 +101,7 @@ def policy_from_settings(settings: PolicySettings) -> PromotionPolicy:
         auc_tolerance=settings.promotion_auc_tolerance,
         quality_alpha=settings.promotion_quality_alpha,
         first_model_auc_floor=settings.first_model_auc_floor,
+        evidence_min_bads=settings.evidence_min_bads,
         requires_experiment=settings.promotion_requires_experiment,
         reason_accuracy_target=settings.reason_accuracy_target,
         fairness=FairnessPolicy(

@@ -21,6 +21,7 @@ from credit_assets.core.compliance import (
     lda_search as run_lda_search,
 )
 from credit_assets.core.compliance.bisg import coverage_markdown
+from credit_assets.core.compliance.operating_point import operating_point
 from credit_assets.core.explain import (
     applicants_to_check,
     population_baselines,
@@ -46,6 +47,7 @@ from credit_assets.defs.common.checks import gate_check_result, gate_check_spec
 from credit_assets.defs.common.lineage import latest_metadata
 from credit_assets.defs.common.loaders import (
     challenger_context,
+    labels,
     load_challenger,
     load_model,
     load_training_set,
@@ -255,17 +257,27 @@ def fairness_report(context: dg.AssetExecutionContext, platform: PlatformResourc
     proxies = with_proxies(platform, frame)
     if proxies is not None:
         frame = proxies.frame
+    development = ctx.frame.filter(pl.col("split") != "test")
+    point = operating_point(
+        ctx.scores,
+        api_cutoff=settings.approval_cutoff_score,
+        cutoff_configured="approval_cutoff_score" in settings.model_fields_set,
+        approval_rate=settings.fairness_approval_rate,
+        good_rate=1.0 - float(labels(development).mean()) if development.height else 0.5,
+    )
     report = (
         build_fairness_report(
             frame,
             protected=ctx.protected,
-            cutoff=settings.approval_cutoff_score,
+            cutoff=point.cutoff,
             policy=rules.fairness,
             seed=settings.seed,
         )
         if ctx.protected or proxies is not None
         else None
     )
+    if report is not None:
+        report.extras["operating_point"] = point.to_dict()
     if report is not None and proxies is not None:
         report.extras["proxies"] = {
             **proxies.coverage,
@@ -283,7 +295,8 @@ def fairness_report(context: dg.AssetExecutionContext, platform: PlatformResourc
     metadata: dict = {
         "model_version": ctx.version,
         "uri": dg.MetadataValue.path(uri),
-        "cutoff": settings.approval_cutoff_score,
+        "cutoff": point.cutoff,
+        "operating_point": point.detail,
         "verdict": gate.verdict,
         "detail": gate.detail,
     }
@@ -302,9 +315,9 @@ def fairness_report(context: dg.AssetExecutionContext, platform: PlatformResourc
             png_markdown(report.curve_png(), "adverse impact ratio by approval rate")
         )
         metadata["approval_rate_at_cutoff"] = float(report.approval_rate)
-        metadata["worst_adverse_impact_ratio"] = float(
-            report.summary["worst_adverse_impact_ratio"] or 0
-        )
+        worst = report.summary["worst_adverse_impact_ratio"]
+        # Undefined (nobody approved in the reference group) shows as missing, never 0.
+        metadata["worst_adverse_impact_ratio"] = None if worst is None else float(worst)
     else:
         metadata["note"] = NO_PROTECTED_NOTE
     yield dg.MaterializeResult(metadata=metadata)
@@ -337,15 +350,25 @@ def lda_search(context: dg.AssetExecutionContext, platform: PlatformResource):
     config = TrainConfig(
         iterations=300, learning_rate=0.1, threads=settings.threads, seed=settings.seed
     )
-    challenger_auc = float(ctx.loaded.manifest.get("metrics", {}).get("auc") or 0.0)
+    challenger_auc = ctx.loaded.manifest.get("metrics", {}).get("auc")
+    if challenger_auc is None or challenger_auc != challenger_auc:
+        # An undefined AUC is not 0.0: with it every alternative would count as comparable.
+        return dg.MaterializeResult(
+            metadata={
+                "model_version": ctx.version,
+                "note": "not assessed: the challenger has no test AUC (one outcome class in "
+                "the test rows), so no alternative can be compared with it; no search run",
+            }
+        )
+    point = (fairness.get("extras") or {}).get("operating_point") or {}
     result = run_lda_search(
         proxies.frame if proxies is not None else ctx.frame,
         ctx.loaded.features,
         ctx.protected,
         config=config,
-        cutoff=settings.approval_cutoff_score,
+        cutoff=point.get("cutoff", settings.approval_cutoff_score),
         scale=score_scale(settings),
-        challenger_auc=challenger_auc,
+        challenger_auc=float(challenger_auc),
         challenger_worst_air=summary.get("worst_adverse_impact_ratio"),
         policy=policy_from_settings(settings).fairness,
         family=ctx.loaded.family,

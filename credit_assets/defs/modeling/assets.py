@@ -14,7 +14,7 @@ from catboost import CatBoostClassifier
 from credit_assets.core.contracts import fairness_only_columns, known_at_decision
 from credit_assets.core.features import feature_catalogue, is_out_of_time
 from credit_assets.core.features.specs import FeatureSpec
-from credit_assets.core.features.training_set import LABEL
+from credit_assets.core.features.training_set import APPLICATION_DATE, LABEL
 from credit_assets.core.modeling import (
     RiskBands,
     evaluate,
@@ -32,9 +32,11 @@ from credit_assets.core.modeling.candidates import (
     choose_method,
     cross_validation,
     cv_sample,
+    dated_plan,
     holdout_evidence,
+    thin_evidence,
 )
-from credit_assets.core.modeling.cross_validation import CVConfig
+from credit_assets.core.modeling.cross_validation import CVConfig, auc_standard_error
 from credit_assets.core.modeling.leakage import screen_leakage
 from credit_assets.core.modeling.logistic import train_logistic
 from credit_assets.core.modeling.metrics import bayes_optimal_auc
@@ -111,15 +113,41 @@ def selection_evidence(
     CREDIT_EVALUATION says so); with dates, each family fitted on `train` and judged on the
     later `validation` rows, so the test split stays sealed for the gates."""
     settings = platform.settings
-    method = choose_method(settings.evaluation, is_out_of_time(frame))
+    dated = is_out_of_time(frame)
+    method = choose_method(settings.evaluation, dated)
+    cv = CVConfig(folds=settings.cv_folds, repeats=settings.cv_repeats, seed=settings.seed)
     if method == "cross_validation":
         rows, note = cv_sample(frame, settings.cv_max_rows, settings.seed)
-        cv = CVConfig(folds=settings.cv_folds, repeats=settings.cv_repeats, seed=settings.seed)
         evidence = cross_validation(
             rows, specs, train_config(settings), cv, tune_max_rows=settings.cv_tune_max_rows
         )
         if note:
             evidence.details["sample"] = note
+        return evidence
+    validation = frame.filter(pl.col(SPLIT_COLUMN) == "validation")
+    thin = thin_evidence(
+        labels(validation), settings.evidence_min_bads, "out-of-time validation rows"
+    )
+    development = frame.filter(pl.col(SPLIT_COLUMN) != "test")
+    if thin and settings.evaluation == "auto" and _has_both_labels(development, 2):
+        plan, how = dated_plan(
+            development.get_column(APPLICATION_DATE).to_numpy(),
+            labels(development),
+            cv,
+            settings.evidence_min_bads,
+        )
+        evidence = cross_validation(
+            development,
+            specs,
+            train_config(settings),
+            cv,
+            tune_max_rows=settings.cv_tune_max_rows,
+            plan=plan,
+        )
+        evidence.details["why"] = (
+            f"the out-of-time validation split is too thin to choose on ({thin}); {how}, on "
+            "the development rows (the test split stays sealed)"
+        )
         return evidence
     validation = frame.filter(pl.col(SPLIT_COLUMN) == "validation")
     pds: dict[str, np.ndarray] = {}
@@ -139,12 +167,21 @@ def selection_evidence(
         if isinstance(fitted, TrainedModel | TrainedScorecard):
             # The chosen family is this very fit: challenger_model reuses it, not refits it.
             store_fit(platform, training_sha, fitted)
-    evidence = holdout_evidence(labels(validation), pds, seed=settings.seed)
+    evidence = holdout_evidence(
+        labels(validation), pds, seed=settings.seed, where="out-of-time validation split"
+    )
     evidence.failed = failed
     evidence.details["split"] = (
         "validation (out of time; CatBoost early-stops on it, which favours it slightly)"
     )
+    if thin:
+        evidence.details["thin"] = thin
     return evidence
+
+
+def _has_both_labels(frame: pl.DataFrame, minimum: int) -> bool:
+    y = labels(frame)
+    return int(y.sum()) >= minimum and int(y.size - y.sum()) >= minimum
 
 
 def defined(value: float | None) -> float | None:
@@ -164,7 +201,9 @@ def model_selection(context: dg.AssetExecutionContext, platform: PlatformResourc
     and its promotion decision. The chosen family still faces every gate."""
     frame, specs, training_sha = load_training_set(platform)
     evidence = selection_evidence(platform, frame, specs, training_sha)
-    selection = choose_family(evidence.models, selection_policy(platform.settings), evidence.method)
+    selection = choose_family(
+        evidence.models, selection_policy(platform.settings), evidence.method, evidence.describe()
+    )
     context.log.info(f"{evidence.summary()}; chosen: {selection.reason}")
     uri = write_report(
         platform,
@@ -572,6 +611,7 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
     versus_champion = (
         champion_comparison(y, pds["champion"], pds["challenger"]) if "champion" in pds else None
     )
+    test_counts = evidence_counts(y, pds["challenger"])
     report = {
         "challenger_version": version,
         "challenger_family": challenger.family,
@@ -584,6 +624,7 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
         "challenger_calibration": results["challenger"]["calibration"],
         "candidates": candidates.to_dict(),
         "champion_comparison": versus_champion,
+        "test_counts": test_counts,
     }
     uri = write_report(platform, "model_evaluation", version, report)
     record_metrics(
@@ -600,7 +641,7 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
     challenger_auc = results["challenger"]["auc"]
     champion_auc = results["champion"]["auc"] if "champion" in results else None
     yield gate_check_result(
-        quality_gate(challenger_auc, champion_auc, policy(settings), versus_champion)
+        quality_gate(challenger_auc, champion_auc, policy(settings), versus_champion, test_counts)
     )
     yield gate_check_result(
         rank_ordering_gate(results["challenger"]["bands"], policy(settings)),
@@ -611,7 +652,9 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
     metadata: dict = {
         "challenger_version": version,
         "test_rows": int(test.height),
+        "test_bads": test_counts["bads"],
         "challenger_auc": defined(challenger_auc),
+        "challenger_auc_interval": test_counts["interval"],
         "comparison": dg.MetadataValue.md(
             markdown_table(
                 comparison, ["model", "auc", "gini", "ks", "brier", "ece", "bad_rate", "mean_pd"]
@@ -630,6 +673,23 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
     yield dg.MaterializeResult(metadata=metadata)
 
 
+def evidence_counts(y: np.ndarray, pd: np.ndarray) -> dict[str, Any]:
+    """The test rows behind the challenger's AUC: rows, bads and DeLong's 95 % interval
+    (None where the AUC is undefined)."""
+    rows, bads = int(y.size), int(y.sum())
+    low = high = None
+    if min(bads, rows - bads) >= 2:
+        value, se = auc_standard_error(y, pd)
+        low, high = max(0.0, value - 1.96 * se), min(1.0, value + 1.96 * se)
+    return {
+        "rows": rows,
+        "bads": bads,
+        "auc_low": defined(low),
+        "auc_high": defined(high),
+        "interval": "DeLong 95 %" if low is not None else "undefined",
+    }
+
+
 def candidate_evidence(
     context: dg.AssetExecutionContext,
     platform: PlatformResource,
@@ -644,9 +704,8 @@ def candidate_evidence(
     (when the training set has no out-of-time split, or CREDIT_EVALUATION says so), else
     every family on the out-of-time test split with bootstrap intervals and DeLong."""
     settings = platform.settings
-    method = choose_method(settings.evaluation, is_out_of_time(frame))
-    if method == "cross_validation":
-        _selection, recorded = chosen_family(platform, training_sha)
+    _selection, recorded = chosen_family(platform, training_sha)
+    if recorded.get("method") == "cross_validation":
         evidence = CandidateEvidence.from_dict(recorded)
     else:
         test = frame.filter(pl.col("split") == "test")
@@ -662,7 +721,7 @@ def candidate_evidence(
             LOGISTIC: train_logistic(frame, specs, settings.seed).predict_pd(test),
             **({"champion": pds["champion"]} if "champion" in pds else {}),
         }
-        evidence = holdout_evidence(y_test, families, seed=settings.seed)
+        evidence = holdout_evidence(y_test, families, seed=settings.seed, where="test split")
     context.log.info(evidence.summary())
     return evidence
 

@@ -58,6 +58,7 @@ def promotion_evidence(
         champion_comparison=evaluation.get("champion_comparison"),
         leakage=loaded.manifest.get("leakage"),
         known_at_decision=known_at_decision(contracts),
+        test_counts=evaluation.get("test_counts"),
     )
 
 

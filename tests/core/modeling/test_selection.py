@@ -43,8 +43,19 @@ def test_a_preference_holds_within_its_margin_and_yields_beyond_it(
     chosen = choose_family(models(catboost=catboost, scorecard=0.756), policy, "cross_validation")
     assert chosen.family == family and chosen.best == "catboost"
     assert chosen.reason.startswith(says)
-    assert chosen.rule == "prefer scorecard unless another family is better by more than 0.01 AUC"
+    assert chosen.rule == (
+        "prefer scorecard unless another family is better by more than 0.01 cross-validated AUC"
+    )
     assert Selection.from_dict(chosen.to_dict()) == chosen
+
+
+def test_a_holdout_choice_never_calls_itself_cross_validated() -> None:
+    basis = "holdout AUC on the out-of-time validation split (354 rows, 2 bads, bootstrap)"
+    chosen = choose_family(models(catboost=1.0, scorecard=0.9), SelectionPolicy(), "holdout", basis)
+    assert chosen.rule == ("the best holdout AUC among catboost, scorecard; evidence: " + basis)
+    assert "catboost has the best holdout AUC" in chosen.reason
+    assert "cross-validated" not in chosen.rule + chosen.reason
+    assert chosen.policy["method"] == "holdout" and chosen.policy["basis"] == basis
 
 
 def test_a_family_that_could_not_be_evaluated_is_not_chosen() -> None:

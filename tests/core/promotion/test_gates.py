@@ -329,3 +329,32 @@ def test_a_clean_screen_passes_with_its_highest_auc():
     clean = {**LEAKING, "findings": [], "single_auc": {"income": 0.61, "age": None}}
     gate = leakage_gate(clean)
     assert gate.passed and gate.figure == "highest single-feature AUC 0.610 (income)"
+
+
+def test_thin_test_evidence_is_not_assessed_and_holds_back_even_a_perfect_auc():
+    # 12 test rows, 2 bads: a test AUC of 1.000 says nothing.
+    counts = {"rows": 12, "bads": 2, "auc_low": 1.0, "auc_high": 1.0}
+    first = quality_gate(1.0, None, POLICY, counts=counts)
+    assert not first.passed and not first.assessed and first.verdict == "not assessed"
+    assert first.detail.startswith(
+        "evidence too thin: 2 bads and 10 goods in the 12 test rows (minimum 30)"
+    )
+    assert "promote with a recorded override reason" in first.detail
+    assert first.threshold == ">= 30 bads and goods in the test rows"
+    against = quality_gate(0.95, 0.7, POLICY, counts={"rows": 400, "bads": 3})
+    assert not against.passed and "3 bads in the 400 test rows" in against.detail
+    assert "against the champion's 0.7000" in against.detail
+    # The override is what lets it through, and it is recorded.
+    assert decide([first]).outcome == "held back"
+    decision = decide([first], override_reason="pilot lender; 6 months of outcomes pending")
+    assert decision.outcome == "promoted by override"
+    assert decision.override_reason == "pilot lender; 6 months of outcomes pending"
+
+
+def test_enough_test_evidence_is_judged_as_before_and_the_minimum_is_a_setting():
+    counts = {"rows": 400, "bads": 40, "auc_low": 0.70, "auc_high": 0.80}
+    assert quality_gate(0.75, None, POLICY, counts=counts).passed
+    strict = policy_from_settings(Settings(evidence_min_bads=50))
+    gate = quality_gate(0.75, None, strict, counts=counts)
+    assert not gate.passed and "40 bads in the 400 test rows (minimum 50)" in gate.detail
+    assert "[0.700, 0.800]" in gate.detail
