@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from run_all import machine
+
 REPO = Path(__file__).resolve().parents[1]
 
 # Per benchmark: the script's arguments and the figures read from its JSON (name, how, unit).
@@ -179,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{bench} run {run + 1}/{args.runs}: {side}", file=sys.stderr)
                     raw[bench][side].append(run_once(roots[side], arguments))
         load = os.getloadavg()
+        host = machine()
         header = [
             f"## Before and after: {args.baseline} vs {commit}",
             "",
@@ -193,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{(datetime.now(UTC) - started).total_seconds() / 60:.1f} min; load average at the "
             f"end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}. Runs alternate which side "
             "goes first.",
+            "",
+            f"Machine: {host['cores']} cores, {host['memory_gb']} GB RAM, {host['cpu_model']}; "
+            f"Python {host['versions']['python']}; the after side is commit {host['git']}.",
         ]
         text = "\n\n".join(["\n".join(header), *(section(b, raw[b], labels) for b in args.bench)])
         if args.output:
