@@ -3,15 +3,17 @@
 Built from exact SHAP values (`LeafShapExplainer`) of a population, in log-odds of
 default relative to the model's expected value, so a positive value means the
 feature raised the applicant's risk. Contents: global importance (mean |SHAP|)
-with each feature's reason code and consumer text, a beeswarm-style summary,
-dependence plots (feature value against SHAP) for the top features, and the
-monotonicity evidence recorded at training.
+with each feature's reason code and consumer text, shap's beeswarm of the model
+and its waterfall of one decision (drawn by the `shap` package from these values,
+see `shap_plots`), dependence plots (feature value against SHAP) for the top
+features, and the monotonicity evidence recorded at training.
 """
 
 from __future__ import annotations
 
+import base64
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +22,13 @@ import pandas as pd
 import polars as pl
 from matplotlib.figure import Figure
 
+from credit_assets.core.compliance.shap_plots import (
+    beeswarm_png,
+    plot_text,
+    riskiest_row,
+    shap_explanation,
+    waterfall_png,
+)
 from credit_assets.core.features.specs import FeatureCatalogue
 from credit_assets.core.reports.render import (
     Block,
@@ -35,6 +44,7 @@ from credit_assets.core.reports.render import (
 
 MAX_PLOT_POINTS = 2000
 MAX_CATEGORIES = 12
+MAX_LABEL_CHARS = 24
 
 
 @dataclass
@@ -44,7 +54,13 @@ class ExplainabilityReport:
     n_rows: int
     top_n: int
     monotonicity: dict[str, Any] | None
-    summary_png: bytes = field(repr=False)
+    beeswarm_png: bytes | None = field(repr=False)
+    """`shap.plots.beeswarm` of the explained rows (None when it could not be drawn)."""
+    beeswarm_caption: str
+    """What the beeswarm shows and of how many rows, or why it is missing."""
+    waterfall_png: bytes | None = field(repr=False)
+    """`shap.plots.waterfall` of one decision: the row with the highest predicted risk."""
+    waterfall_caption: str
     dependence_pngs: dict[str, bytes] = field(repr=False)
     points_table: list[dict[str, Any]] | None = None
     """A scorecard's points per bin of every characteristic (None for CatBoost)."""
@@ -60,6 +76,16 @@ class ExplainabilityReport:
 
     def monotonicity_rows(self) -> list[dict[str, Any]]:
         return monotonicity_rows(self.monotonicity)
+
+    @property
+    def plots(self) -> dict[str, bytes]:
+        """shap's pictures by the model card's plot names."""
+        pictures = {"shap_beeswarm": self.beeswarm_png, "shap_waterfall": self.waterfall_png}
+        return {name: png for name, png in pictures.items() if png}
+
+    @property
+    def plot_captions(self) -> dict[str, str]:
+        return {"shap_beeswarm": self.beeswarm_caption, "shap_waterfall": self.waterfall_caption}
 
     def sections(self) -> list[Section]:
         sections = [
@@ -99,7 +125,16 @@ class ExplainabilityReport:
                             "direction",
                         ],
                     ),
-                    Image(self.summary_png, "SHAP summary"),
+                    *_figure(self.beeswarm_png, "SHAP beeswarm (shap.plots.beeswarm)"),
+                    Paragraph(self.beeswarm_caption),
+                ],
+            ),
+            Section(
+                "decision",
+                "One decision: SHAP waterfall",
+                [
+                    *_figure(self.waterfall_png, "SHAP waterfall of one decision"),
+                    Paragraph(self.waterfall_caption),
                 ],
             ),
             Section(
@@ -155,7 +190,14 @@ class ExplainabilityReport:
             "top_n": self.top_n,
             "monotonicity": self.monotonicity,
             **({"points_table": self.points_table} if self.points_table else {}),
+            # The model card shows the same pictures (it reads this record, not the model).
+            "plots": {k: base64.b64encode(v).decode("ascii") for k, v in self.plots.items()},
+            "plot_captions": self.plot_captions,
         }
+
+
+def _figure(png: bytes | None, alt: str) -> list[Block]:
+    return [Image(png, alt)] if png else []
 
 
 def monotonicity_rows(monotonicity: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -222,58 +264,6 @@ def _importance(
     return sorted(rows, key=lambda r: (-r["mean_abs_shap"], r["feature"]))
 
 
-def _value_colour(values: pd.Series, categorical: bool) -> np.ndarray:
-    """Percentile of each value within its feature (NaN for missing or categorical)."""
-    if categorical:
-        return np.full(len(values), np.nan)
-    numeric = values.to_numpy(dtype=np.float64)
-    return pd.Series(numeric).rank(pct=True).to_numpy()
-
-
-def _summary_png(
-    shap: np.ndarray,
-    data: pd.DataFrame,
-    top: list[str],
-    index: dict[str, int],
-    categorical: dict[str, bool],
-    rng: np.random.Generator,
-) -> bytes:
-    """Beeswarm-like: one row per feature, points jittered in proportion to local density."""
-    fig = Figure(figsize=(7.5, 0.5 * len(top) + 1.5), layout="constrained")
-    ax = fig.add_subplot()
-    mappable = None
-    for position, name in enumerate(top):
-        x = shap[:, index[name]]
-        counts, edges = np.histogram(x, bins=40)
-        density = counts[np.clip(np.searchsorted(edges, x, side="right") - 1, 0, 39)] / max(
-            counts.max(), 1
-        )
-        y = position + rng.uniform(-1, 1, x.size) * 0.38 * density
-        colour = _value_colour(data[name], categorical[name])
-        known = ~np.isnan(colour)
-        ax.scatter(x[~known], y[~known], s=5, color="#adb5bd", alpha=0.6, linewidths=0)
-        mappable = ax.scatter(
-            x[known],
-            y[known],
-            s=5,
-            c=colour[known],
-            cmap="coolwarm",
-            vmin=0,
-            vmax=1,
-            alpha=0.7,
-            linewidths=0,
-        )
-    ax.axvline(0, color="#495057", linewidth=0.8)
-    ax.set_yticks(range(len(top)), top)
-    ax.invert_yaxis()
-    ax.set_xlabel("SHAP value (log-odds of default; > 0 raises risk)")
-    ax.set_title("SHAP summary (grey: categorical or missing)", fontsize=10, loc="left")
-    if mappable is not None:
-        bar = fig.colorbar(mappable, ax=ax, pad=0.01)
-        bar.set_label("feature value percentile (low -> high)")
-    return figure_png(fig)
-
-
 def _dependence_png(
     name: str,
     values: pd.Series,
@@ -299,17 +289,24 @@ def _dependence_png(
                 linewidths=0,
             )
             ax.plot([position - 0.3, position + 0.3], [points.mean()] * 2, color="#d9480f")
-        ax.set_xticks(range(len(order)), list(order), rotation=30, ha="right", fontsize=8)
-        title = name
+        ax.set_xticks(
+            range(len(order)),
+            [plot_text(c, MAX_LABEL_CHARS) for c in order],
+            rotation=30,
+            ha="right",
+            fontsize=8,
+        )
+        title = plot_text(name)
     else:
         x = values.to_numpy(dtype=np.float64)
         missing = np.isnan(x)
         ax.scatter(
             x[~missing], shap_values[~missing], s=6, alpha=0.5, color="#4263eb", linewidths=0
         )
-        title = f"{name} ({int(missing.sum())} missing not shown)" if missing.any() else name
+        title = plot_text(name)
+        title += f" ({int(missing.sum())} missing not shown)" if missing.any() else ""
     ax.axhline(0, color="#495057", linewidth=0.8)
-    ax.set_xlabel(name)
+    ax.set_xlabel(plot_text(name))
     ax.set_ylabel("SHAP (log-odds)")
     ax.set_title(title, fontsize=9, loc="left")
     return figure_png(fig, dpi=80)
@@ -327,12 +324,14 @@ def explainability_report(
     seed: int = 0,
     points_table: list[dict[str, Any]] | None = None,
 ) -> ExplainabilityReport:
-    """Importance, summary and dependence plots of `shap` (rows, features) over `frame`.
+    """Importance, shap's beeswarm and waterfall, and dependence plots of `shap` (rows,
+    features) over `frame`.
 
     `frame` holds the model inputs of the same rows in the same order (e.g. the
     output of `to_catboost_frame`); plots use at most `MAX_PLOT_POINTS` rows,
-    sampled with `seed`, while the importance table uses every row. A scorecard
-    passes its `points_table()`: it is shown as a picture and a table.
+    sampled with `seed`, while the importance table uses every row and the waterfall
+    explains the row of highest predicted risk among them all. A scorecard passes its
+    `points_table()`: it is shown as a picture and a table.
     """
     shap = np.asarray(shap, dtype=np.float64)
     data = _to_pandas(frame, feature_names)
@@ -353,7 +352,16 @@ def explainability_report(
         n_rows=int(shap.shape[0]),
         top_n=top_n,
         monotonicity=monotonicity,
-        summary_png=_summary_png(plot_shap, plot_data, top, index, categorical, rng),
+        **_shap_pictures(
+            shap,
+            data,
+            [categorical[name] for name in feature_names],
+            float(expected_value),
+            sample,
+            max_display=top_n + 1,
+            seed=seed,
+            scorecard=points_table is not None,
+        ),
         dependence_pngs={
             name: _dependence_png(
                 name, plot_data[name], plot_shap[:, index[name]], categorical[name], rng
@@ -363,6 +371,93 @@ def explainability_report(
         points_table=points_table,
         points_png=_points_png(points_table) if points_table else None,
     )
+
+
+def _drawn(draw: Callable[[], bytes], what: str) -> tuple[bytes | None, str]:
+    """A picture, or None and the reason: a plot never stops the report, it says why it is missing."""
+    try:
+        return draw(), ""
+    except Exception as error:
+        return None, f"The {what} could not be drawn ({type(error).__name__}: {error}). "
+
+
+def _shap_pictures(
+    shap: np.ndarray,
+    data: pd.DataFrame,
+    categorical: list[bool],
+    expected_value: float,
+    sample: np.ndarray,
+    *,
+    max_display: int,
+    seed: int,
+    scorecard: bool,
+) -> dict[str, Any]:
+    """shap's beeswarm of the sampled rows and waterfall of the riskiest row, with captions."""
+    n_rows, n_features = shap.shape
+    source = (
+        "Values are the scorecard's exact SHAP values (each term against the explained rows' "
+        "mean) in log-odds of default; its principal reasons use the points method (see the "
+        "points table)."
+        if scorecard
+        else "Values are the platform's exact SHAP values from the model's leaf tables, in "
+        "log-odds of default: the values a decision's principal reasons are summed from."
+    )
+    beeswarm, failure = _drawn(
+        lambda: beeswarm_png(
+            shap_explanation(shap[sample], expected_value, data.iloc[sample], categorical),
+            max_display=max_display,
+            seed=seed,
+        ),
+        "beeswarm",
+    )
+    rows = (
+        f"all {n_rows:,} explained rows"
+        if sample.size == n_rows
+        else f"{sample.size:,} of the {n_rows:,} explained rows (a random sample, seed {seed})"
+    )
+    shown = (
+        f", the {max_display - 1} largest shown and the other {n_features - max_display + 1} "
+        "summed in the last row"
+        if n_features > max_display
+        else ""
+    )
+    beeswarm_caption = (
+        f"{failure}shap.plots.beeswarm of {rows}: one dot per applicant and feature at its "
+        f"SHAP value (> 0 raised the applicant's risk), features in order of mean |SHAP|{shown}. "
+        "Colour is the applicant's value of a numeric feature (red high, blue low); grey is a "
+        f"missing value or a categorical feature. {source}"
+    )
+
+    row = riskiest_row(shap, expected_value)
+    waterfall, failure = _drawn(
+        lambda: waterfall_png(
+            shap_explanation(shap[[row]], expected_value, data.iloc[[row]], categorical)[0],
+            max_display=max_display,
+        ),
+        "waterfall",
+    )
+    log_odds = expected_value + float(shap[row].sum())
+    worst = int(np.argmax(shap[row]))
+    raised = (
+        f" Its largest risk-raising contribution is {data.columns[worst]} "
+        f"(+{shap[row, worst]:.3f})."
+        if shap[row, worst] > 0
+        else ""
+    )
+    waterfall_caption = (
+        f"{failure}shap.plots.waterfall of one decision: the explained applicant with the "
+        f"highest predicted risk (row {row} of {n_rows:,}, counted from 0; PD "
+        f"{float(1.0 / (1.0 + np.exp(-log_odds))):.1%}). From the model's expected value "
+        f"E[f(X)] = {expected_value:.3f} each bar adds one feature's SHAP value, ending at this "
+        f"applicant's log-odds f(x) = {log_odds:.3f}; beside each feature is the applicant's "
+        f"value.{raised} {source}"
+    )
+    return {
+        "beeswarm_png": beeswarm,
+        "beeswarm_caption": beeswarm_caption,
+        "waterfall_png": waterfall,
+        "waterfall_caption": waterfall_caption,
+    }
 
 
 def _points_png(points_table: list[dict[str, Any]], max_bars: int = 60) -> bytes:
@@ -384,7 +479,7 @@ def _points_png(points_table: list[dict[str, Any]], max_bars: int = 60) -> bytes
         for row in by_feature[feature]:
             if len(values) >= max_bars:
                 break
-            labels.append(f"{feature}: {str(row['bin'])[:28]}")
+            labels.append(f"{plot_text(feature)}: {plot_text(row['bin'], 28)}")
             values.append(float(row["points"]))
             colors.append(i)
     fig = Figure(figsize=(8, max(2.5, 0.22 * len(values) + 1)))

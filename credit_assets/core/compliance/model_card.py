@@ -115,6 +115,8 @@ PLOT_SECTIONS: dict[str, str] = {
     "lda": "fairness",
     "air_curve": "fairness",
     "shap_summary": "explainability",
+    "shap_beeswarm": "explainability",
+    "shap_waterfall": "explainability",
 }
 """Which section shows a plot of each known name."""
 
@@ -168,6 +170,7 @@ class ModelCard:
     lineage: dict[str, Any] = field(default_factory=dict)
     population: dict[str, Any] = field(default_factory=dict)
     plots: dict[str, bytes] = field(default_factory=dict, repr=False)
+    plot_captions: dict[str, str] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -201,11 +204,12 @@ class ModelCard:
 
     # --- rendering ----------------------------------------------------------------------
     def _images(self, section: str) -> list[Block]:
-        return [
-            Image(png, name)
-            for name, png in self.plots.items()
-            if PLOT_SECTIONS.get(name) == section
-        ]
+        blocks: list[Block] = []
+        for name, png in self.plots.items():
+            if PLOT_SECTIONS.get(name) == section:
+                caption = self.plot_captions.get(name)
+                blocks += [Image(png, name), *([Paragraph(caption)] if caption else [])]
+        return blocks
 
     def _purpose(self) -> list[Block]:
         m = self.model
@@ -372,6 +376,14 @@ class ModelCard:
             ),
             KeyValues({k: v for k, v in summary.items() if not isinstance(v, list | dict)}),
         ]
+        point = ((self.fairness or {}).get("extras") or {}).get("operating_point")
+        if point:
+            blocks.append(
+                Paragraph(
+                    f"Operating point: {point['detail']}. The adverse impact ratio across "
+                    "approval rates is shown below."
+                )
+            )
         proxies = ((self.fairness or {}).get("extras") or {}).get("proxies")
         if proxies:
             blocks.append(Paragraph(proxy_statement(proxies, summary.get("evidence"))))
@@ -599,7 +611,8 @@ def build_model_card(
     `bayes_optimal_auc`); `fairness_report` a `FairnessReport.to_dict()` (its
     summary is used when `fairness_summary` is not given); `reason_accuracy` a
     share or `ReasonAccuracyReport.to_dict()`; `explainability` an
-    `ExplainabilityReport.to_dict()` or its importance rows; `lineage` may hold
+    `ExplainabilityReport.to_dict()` (its shap beeswarm and waterfall with their captions
+    are shown) or its importance rows; `lineage` may hold
     `sources` (rows with name, asset_key, run_id, ...); `population` rows, date
     range, default rate, thin-file share, `splits` and `exclusions`. `curves`
     (name -> (y, pd)) draws the ROC and calibration plots; `plots` adds PNGs by
@@ -626,7 +639,13 @@ def build_model_card(
             )
     if isinstance(reason_accuracy, int | float):
         reason_accuracy = {"share": float(reason_accuracy)}
+    captions: dict[str, str] = {}
     if isinstance(explainability, Mapping):
+        # shap's beeswarm and waterfall, as the explainability report drew them.
+        for name, encoded in (explainability.get("plots") or {}).items():
+            if name in PLOT_SECTIONS and name not in images:
+                images[name] = base64.b64decode(encoded)
+                captions[name] = str((explainability.get("plot_captions") or {}).get(name, ""))
         explainability = list(explainability.get("importance", []))
     summary = fairness_summary or (fairness_report or {}).get("summary")
     notes = list(limitations if limitations is not None else DEFAULT_LIMITATIONS)
@@ -660,4 +679,5 @@ def build_model_card(
         lineage=jsonable(dict(lineage or {})),
         population=jsonable(dict(population or {})),
         plots=images,
+        plot_captions=captions,
     )

@@ -185,8 +185,9 @@ def reason_accuracy(context: dg.AssetExecutionContext, platform: PlatformResourc
     group_name="compliance", deps=["challenger_model"], owners=COMPLIANCE_OWNERS, kinds={"html"}
 )
 def explainability_report(context: dg.AssetExecutionContext, platform: PlatformResource):
-    """Global SHAP importance, a SHAP summary plot and dependence plots of the top features
-    on the test split (exact SHAP from the model's leaf tables), with the monotonicity evidence
+    """Global SHAP importance, shap's beeswarm of the model and waterfall of the riskiest
+    decision, and dependence plots of the top features on the test split (the platform's exact
+    SHAP from the model's leaf tables, drawn by shap's standard plots), with the monotonicity evidence
     from training. Shown here and written as a self-contained HTML page per model version."""
     ctx = challenger_context(context, platform)
     points_table = None

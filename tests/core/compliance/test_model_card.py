@@ -10,11 +10,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import polars as pl
 import pytest
 
-from credit_assets.core.compliance import SECTION_IDS, ModelCard, build_model_card, fairness_report
-from credit_assets.core.features.specs import FeatureSpec
+from credit_assets.core.compliance import (
+    SECTION_IDS,
+    ModelCard,
+    build_model_card,
+    explainability_report,
+    fairness_report,
+)
+from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
 from credit_assets.core.modeling import RiskBands, ScoreScale, evaluate
 from credit_assets.core.modeling.candidates import cross_validation
 from credit_assets.core.modeling.cross_validation import CVConfig
@@ -273,6 +280,39 @@ def test_the_card_shows_every_candidate_family_with_its_interval_and_the_fold_pl
     logistic = evidence.models["logistic"]
     assert f"{logistic['auc_low']:.4g}" in performance
     assert card.plots["fold_auc"][:4] == b"\x89PNG"
+
+
+def test_the_card_shows_the_explainability_reports_shap_beeswarm_and_waterfall():
+    rng = np.random.default_rng(3)
+    names = ["rent_on_time_ratio_12m", "<b>employment</b>"]
+    frame = pd.DataFrame({names[0]: rng.uniform(size=60), names[1]: ["gig", "salaried"] * 30})
+    report = explainability_report(
+        rng.normal(0, 0.3, (60, 2)),
+        frame,
+        names,
+        FeatureCatalogue(()),
+        monotonicity=None,
+        expected_value=-1.5,
+    )
+    card = build_model_card(
+        model_version=VERSION,
+        manifest={},
+        evaluation={},
+        explainability=json.loads(json.dumps(report.to_dict())),  # as the asset stores it
+    )
+    assert card.plots["shap_beeswarm"] == report.beeswarm_png
+    assert card.plots["shap_waterfall"] == report.waterfall_png
+    assert ModelCard.from_json(card.to_json()) == card
+    page = card.to_html()
+    explainability = page.split('<section id="explainability">', 1)[1].split("</section>", 1)[0]
+    assert explainability.count('<img src="data:image/png;base64,') == 2
+    assert 'alt="shap_beeswarm"' in explainability and 'alt="shap_waterfall"' in explainability
+    assert "shap.plots.beeswarm of all 60 explained rows" in explainability
+    assert "shap.plots.waterfall of one decision" in explainability
+    assert "<b>employment</b>" not in page
+    markdown = card.to_markdown(embed_images=False)
+    assert "_\\[figure: shap_beeswarm\\]_" in markdown
+    assert "shap.plots.waterfall of one decision" in markdown
 
 
 def test_unknown_plot_name_is_rejected():
