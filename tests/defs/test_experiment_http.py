@@ -18,6 +18,7 @@ from typing import Any
 
 import dagster as dg
 import httpx
+import polars as pl
 import pytest
 import sqlalchemy as sa
 
@@ -105,15 +106,26 @@ def test_an_experiment_over_http_is_split_stopped_and_measured_on_outcomes(
         )
         assert traffic["status_counts"] == {"200": 250}, traffic["error_samples"]
         assert traffic["arms"]["challenger"] >= 30 and traffic["arms"]["champion"] >= 150
+        # Read now: ingestion takes the file out of the landing zone.
+        outcomes = pl.read_csv(
+            traffic["outcomes_file"], schema_overrides={"borrower_id": pl.String}
+        )
 
         with engine.connect() as conn:
             rows = conn.execute(
-                sa.select(decision_log.c.arm, decision_log.c.model_version, decision_log.c.score)
-                .where(decision_log.c.experiment_id == experiment_id)
-            ).fetchall()  # fmt: skip
+                sa.select(
+                    decision_log.c.arm,
+                    decision_log.c.model_version,
+                    decision_log.c.score,
+                    decision_log.c.borrower_id,
+                    decision_log.c.scorable,
+                ).where(decision_log.c.experiment_id == experiment_id)
+            ).fetchall()
         assert {(r.arm, r.model_version) for r in rows} == {
             ("champion", champion.version), ("challenger", generous.version)
         }  # fmt: skip
+        arms = {arm: sum(r.arm == arm for r in rows) for arm in ("champion", "challenger")}
+        assert arms == traffic["arms"] and sum(arms.values()) == 250
         cutoff = int(statistics.median(r.score for r in rows if r.arm == "champion"))
 
         daemon_env = {
@@ -163,7 +175,32 @@ def test_an_experiment_over_http_is_split_stopped_and_measured_on_outcomes(
         assert metadata["status"].value == "stopped"
         assert metadata["decisions"].value == len(rows)
         assert metadata["matured_outcomes"].value > 50  # the generator's outcomes, ingested
-        assert metadata["recommendation"].value in ("promote", "keep_champion", "run_longer")
+        # The generator gave outcomes to 159 of the 250 borrowers, 17 of them bad: fewer bads
+        # than one arm alone needs (30) before its AUC is read. Whichever arm a borrower fell
+        # in, the experiment cannot be judged yet, and the report must say so with each arm's
+        # matured bads and goods: the scorable decisions joined to the outcomes ingested.
+        assert (outcomes.height, outcomes["default_12m"].sum()) == (159, 17)
+        decided = pl.DataFrame(
+            [{"arm": r.arm, "borrower_id": r.borrower_id} for r in rows if r.scorable]
+        ).unique()
+        matured = decided.join(outcomes, on="borrower_id")
+        per_arm = {
+            arm: (
+                int(matured.filter(pl.col("arm") == arm)["default_12m"].sum()),
+                int((matured.filter(pl.col("arm") == arm)["default_12m"] == 0).sum()),
+            )
+            for arm in ("champion", "challenger")
+        }
+        assert (
+            metadata["matured_outcomes"].value == matured.height == sum(map(sum, per_arm.values()))
+        )
+        assert metadata["recommendation"].value == "run_longer"
+        assert metadata["outcomes_needed_per_arm"].value is None
+        assert metadata["reason"].value == (
+            "too few matured outcomes to compare the arms (each needs 30 bads and 30 goods; "
+            + "; ".join(f"{arm}: {b} bads and {g} goods matured" for arm, (b, g) in per_arm.items())
+            + ")"
+        )
 
         deadline = time.monotonic() + 30
         while _serving_experiment(url) is not None and time.monotonic() < deadline:

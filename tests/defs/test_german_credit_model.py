@@ -5,6 +5,7 @@ import json
 import shutil
 
 import dagster as dg
+import polars as pl
 import pytest
 
 from credit_assets.cli import main
@@ -44,9 +45,53 @@ def test_german_credit_models_clear_the_published_bar(credit_home, monkeypatch, 
     fairness = json.loads(
         (credit_home / f"data/reports/fairness/{champion.version}.json").read_text()
     )
-    assert {"sex", "age"} <= set(
-        json.dumps(fairness["summary"]["attributes"]).replace('"', " ").split()
-    ) or fairness["summary"]["attribute"] in ("sex", "age")
+    summary = fairness["summary"]
+    assert summary["attributes"] == ["sex", "age"]
+    # Judged at the default operating point: approve the good rate of the 800 development rows
+    # (1 - 240/800 = 70 %), which on the 200 sealed test rows is a cut-off of 491 approving
+    # 142 (71 %). There age is the worst attribute: the 35-44 band, 35 of 51 approved, against
+    # the most favoured band large enough to judge, 25-34 (65 of 89): AIR 0.940. Sex is near
+    # parity (women 48 of 69 against men 94 of 131: 0.969). Under-25s, at 14 of 24 (0.799),
+    # are too few to decide and are flagged only.
+    rows = pl.read_parquet(credit_home / "data/features/training_set.parquet")
+    development = rows.filter(pl.col("split") != "test")
+    test_rows = rows.filter(pl.col("split") == "test")
+    point = fairness["extras"]["operating_point"]
+    assert point["target_rate"] == pytest.approx(1 - development["default_flag"].to_numpy().mean())
+    assert point["target_rate"] == pytest.approx(0.70)
+    assert summary["approval_rate"] == pytest.approx(142 / 200)
+    assert summary["attribute"] == "age" and summary["worst_group"] == "35-44"
+    assert summary["worst_adverse_impact_ratio"] == pytest.approx(0.940, abs=0.01)
+    assert summary["worst_adverse_impact_ratio"] == pytest.approx((35 / 51) / (65 / 89))
+    assert summary["flagged_groups"] == ["age=<25"] and summary["failing_groups"] == []
+    by_attribute = {a["attribute"]: a for a in fairness["attributes"]}
+    approved = {
+        name: {g["group"]: (g["n_approved"], g["n"]) for g in attribute["groups"]}
+        for name, attribute in by_attribute.items()
+    }
+    assert approved == {
+        "sex": {"female": (48, 69), "male": (94, 131)},
+        "age": {
+            "<25": (14, 24),
+            "25-34": (65, 89),
+            "35-44": (35, 51),
+            "45-54": (16, 20),
+            "55+": (12, 16),
+        },
+    }
+    assert by_attribute["sex"]["worst_group"] == "female"
+    assert by_attribute["sex"]["worst_adverse_impact_ratio"] == pytest.approx(0.969, abs=0.01)
+    # The group sizes are the sealed test rows', counted here from the training set itself.
+    assert dict(test_rows["protected_sex"].value_counts().iter_rows()) == {
+        "female": 69,
+        "male": 131,
+    }
+    age = test_rows["protected_age"]
+    assert [
+        int(((age >= low) & (age < high)).sum())
+        for low, high in ((0, 25), (25, 35), (35, 45), (45, 55), (55, 200))
+    ] == [24, 89, 51, 20, 16]
+
     with dg.DagsterInstance.get() as instance:
         challenger = instance.get_latest_materialization_event(dg.AssetKey("challenger_model"))
     manifest = json.loads(
@@ -56,6 +101,7 @@ def test_german_credit_models_clear_the_published_bar(credit_home, monkeypatch, 
     dropped = manifest["params"].get("dropped_for_sign", [])
     assert challenger.asset_materialization.metadata["features"].value == 7 - len(dropped)
     assert len(manifest["features"]) == 7 - len(dropped)
+    assert not {"sex", "age"} & set(manifest["features"])
 
     # No dates: every family is judged on the same 5 x 3 stratified folds of all 1 000 rows.
     candidates = report["candidates"]
@@ -91,7 +137,9 @@ def test_german_credit_models_clear_the_published_bar(credit_home, monkeypatch, 
     capsys.readouterr()
     assert main(["models", "show", champion.version]) == 0
     shown = capsys.readouterr().out
-    assert "evaluation: 5-fold x 3 cross-validated AUC: catboost" in shown
+    # The method and the counts behind each figure: the folds' rows and bads, the test split's.
+    assert "evaluation: 5-fold x 3 cross-validated AUC (1,000 rows, 300 bads): catboost" in shown
+    assert "gates judged on the test split: 200 rows, 60 bads, AUC DeLong 95 % interval [" in shown
     assert f"  logistic      {logistic:.4f}" in shown
     assert "scorecard - catboost: " in shown and "corrected resampled t" in shown
     assert f"chosen: {winner}: {winner}" in shown and "fitted: refit on all 800" in shown

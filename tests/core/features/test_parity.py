@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from credit_assets.core.contracts import POLARS_TYPES, load_contract, load_contracts
-from credit_assets.core.features import compute_features, features_for_payload
+from credit_assets.core.features import compute_features, feature_catalogue, features_for_payload
 from credit_assets.core.features.frames import KIND_COLUMNS
 from tests.support.paths import REPO_ROOT
 
@@ -138,6 +138,9 @@ def as_payload(records: dict[str, list[dict]]) -> dict[str, list[dict]]:
 def test_payload_features_equal_the_batch_row_exactly(borrowers):
     spine, sources = batch_frames(borrowers)
     batch = compute_features(spine, sources, CONTRACTS).collect()
+    # The batch row is the spine's keys and the features; the payload gives the features only.
+    feature_names = set(batch.columns) - set(spine.collect_schema().names())
+    assert feature_names == set(feature_catalogue(CONTRACTS).names)
     for i, (app, records, as_of) in enumerate(borrowers):
         online = features_for_payload(
             {**app, "application_id": f"a{i}", "borrower_id": f"b{i}"},
@@ -145,7 +148,12 @@ def test_payload_features_equal_the_batch_row_exactly(borrowers):
             as_of,
             CONTRACTS,
         )
-        expected = {k: v for k, v in batch.row(i, named=True).items() if k in online}
+        # The same features on both paths: one missing on either side is a parity failure.
+        assert set(online) == feature_names, (
+            sorted(feature_names - set(online)),
+            sorted(set(online) - feature_names),
+        )
+        expected = {k: v for k, v in batch.row(i, named=True).items() if k in feature_names}
         assert online == expected
 
 
