@@ -6,7 +6,7 @@ credit-platform serve                           the scoring API
 credit-platform apikey create --lender NAME     prints a new API key once (--scope S...)
 credit-platform apikey list|revoke [KEY_ID]     the keys (never a secret); revoke one
 credit-platform models list|show [--json]       the model inventory
-credit-platform experiment start|stop|status|promote   champion/challenger experiments
+credit-platform experiment start|stop|status|report|promote   champion/challenger experiments
 credit-platform simulate-traffic --requests N   scores a population through the API
 credit-platform db upgrade                      applies the platform database migrations
 credit-platform contract infer FILE --name N    drafts a data contract from a sample file
@@ -248,12 +248,44 @@ def _operator(given: str | None) -> str:
         return "unknown"
 
 
+def _report_command(experiment_id: str) -> str:
+    return f"credit-platform experiment report --experiment {experiment_id}"
+
+
+def _experiment_report(args: argparse.Namespace) -> int:
+    """Measure one experiment's report now (default: the newest experiment's), without the
+    daemon; print its recommendation and where its HTML is."""
+    from credit_assets.orchestration import (
+        chosen_experiment,
+        measure_experiment,
+        recommendation_line,
+    )
+
+    experiment = chosen_experiment(args.experiment)
+    outcome = measure_experiment(experiment.experiment_id)
+    if outcome.measured is None:
+        for failure in outcome.failures or ["the report's run failed"]:
+            print(f"experiment report: {_shown(failure)}", file=sys.stderr)
+        return 1
+    print(_shown(recommendation_line(experiment.experiment_id, outcome.measured)))
+    return 0
+
+
 def _experiment_promote(engine: Engine, args: argparse.Namespace) -> int:
     """`champion_model`'s gates on the experiment's challenger (default: the newest
     experiment's), quality judged on its live outcomes. A gate that says no is an outcome:
-    exit 0, or 3 with --strict."""
-    from credit_assets.core.platform.experiments import ExperimentError, list_experiments
-    from credit_assets.orchestration import promote_after_experiment
+    exit 0, or 3 with --strict. Without a report (and without an override) nothing is run:
+    the command that measures it is named, exit 2."""
+    from credit_assets.core.platform.experiments import (
+        ExperimentError,
+        get_experiment,
+        list_experiments,
+    )
+    from credit_assets.orchestration import (
+        experiment_report,
+        promote_after_experiment,
+        report_out_of_date,
+    )
 
     experiment_id = args.experiment
     if not experiment_id:
@@ -261,6 +293,26 @@ def _experiment_promote(engine: Engine, args: argparse.Namespace) -> int:
         if not newest:
             raise ExperimentError("there is no experiment to promote from")
         experiment_id = newest[0].experiment_id
+    try:
+        experiment = get_experiment(engine, experiment_id)
+    except ExperimentError as exc:  # exit 1, as when champion_model's run failed on it
+        print(f"experiment promote: {_shown(exc)}", file=sys.stderr)
+        return 1
+    if experiment_report(experiment_id) is None:
+        if not args.override_reason:
+            print(
+                f"experiment promote: experiment {experiment_id} has no report yet, and its "
+                f"quality is judged on it: measure it first with `{_report_command(experiment_id)}`"
+                " (or `credit-platform materialize --select monitoring`)",
+                file=sys.stderr,
+            )
+            return 2
+    elif experiment.status != "running" and report_out_of_date(experiment):
+        print(
+            f"experiment promote: note: the newest report of {experiment_id} predates its stop "
+            f"or its latest outcomes; `{_report_command(experiment_id)}` measures it again",
+            file=sys.stderr,
+        )
     outcome = promote_after_experiment(
         experiment_id, args.override_reason or "", log=lambda line: print(_shown(line))
     )
@@ -307,6 +359,8 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
             return 0
         if args.action == "promote":
             return _experiment_promote(engine, args)
+        if args.action == "report":
+            return _experiment_report(args)
         if args.action == "stop":
             experiment = stop_experiment(
                 engine, stopped_by=_operator(args.by), reason=args.reason or "stopped by operator"
@@ -360,13 +414,16 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
         if row["recommendation"]:
             print(f"  report: {row['recommendation']}: {_shown(row['recommendation_reason'])}")
         else:
-            print("  report: none yet (experiment_report materializes it)")
+            print(f"  report: none yet (`{_report_command(row['experiment_id'])}` measures it)")
     return 0
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from credit_assets.core.platform.db import migrated_engine
     from credit_assets.core.platform.registry import list_models
+
+    if args.action == "promote":
+        return _models_promote(args)
 
     engine = migrated_engine(get_settings().resolved_database_url)
     records = list_models(engine)
@@ -399,6 +456,25 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models_promote(args: argparse.Namespace) -> int:
+    """`models promote --override-reason TEXT`: the held-back challenger, promoted with a
+    recorded reason (exit 2 without one; 1 if the run failed)."""
+    from credit_assets.orchestration import promote_with_override
+
+    reason = (args.override_reason or "").strip()
+    if not reason:
+        print(
+            "models promote: an override needs a written reason: --override-reason TEXT "
+            "(it is recorded in the registry and on the model card)",
+            file=sys.stderr,
+        )
+        return 2
+    outcome = promote_with_override(reason, log=lambda line: print(_shown(line)))
+    for failure in outcome.failures:
+        print(_shown(f"models promote: {failure}"), file=sys.stderr)
+    return 0 if outcome.success else 1
+
+
 def _auc(metrics: dict) -> str:
     value = metrics.get("auc")
     return f"{value:.4f}" if isinstance(value, int | float) else "  n/a "
@@ -427,6 +503,17 @@ def _print_evaluation(evaluation: dict | None) -> None:
     if selection:
         print(f"  chosen: {evaluation.get('family')}: {_shown(selection.get('reason'))}")
         print(f"  rule: {_shown(selection.get('rule'))}")
+    counts = evaluation.get("test_counts") or {}
+    if counts:
+        interval = (
+            f", AUC {counts['interval']} interval [{counts['auc_low']:.4f}, {counts['auc_high']:.4f}]"
+            if counts.get("auc_low") is not None and counts.get("auc_high") is not None
+            else ", AUC interval undefined"
+        )
+        print(
+            f"  gates judged on the test split: {counts['rows']:,} rows, {counts['bads']:,} "
+            f"bads{interval}"
+        )
     if evaluation.get("fitted"):
         print(f"  fitted: {_shown(evaluation['fitted'])}")
     elif method == "cross_validation":
@@ -619,13 +706,18 @@ def build_parser() -> argparse.ArgumentParser:
     key.set_defaults(func=_cmd_apikey)
 
     models = sub.add_parser("models", help="the model inventory")
-    models.add_argument("action", choices=["list", "show"])
+    models.add_argument("action", choices=["list", "show", "promote"])
     models.add_argument("version", nargs="?")
     models.add_argument("--json", action="store_true")
+    models.add_argument(
+        "--override-reason",
+        help="promote: judge the newest evaluated challenger again and promote it past the "
+        "gates that say no, recording this reason (required)",
+    )
     models.set_defaults(func=_cmd_models)
 
     exp = sub.add_parser("experiment", help="champion/challenger experiments on live traffic")
-    exp.add_argument("action", choices=["start", "stop", "status", "promote"])
+    exp.add_argument("action", choices=["start", "stop", "status", "report", "promote"])
     exp.add_argument("--challenger", help="start: the registered challenger's version")
     exp.add_argument(
         "--share",
@@ -638,7 +730,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--reason", help="stop: why (recorded)")
     exp.add_argument("--json", action="store_true", help="status: as JSON")
     exp.add_argument(
-        "--experiment", help="promote: the experiment's id (default: the newest experiment)"
+        "--experiment",
+        help="report, promote: the experiment's id (default: the newest experiment)",
     )
     exp.add_argument("--override-reason", help="promote: promote even if a gate says no (recorded)")
     exp.add_argument(

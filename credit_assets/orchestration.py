@@ -13,8 +13,24 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from credit_assets.core.ingestion.landing import ingest_limits, scan_landing_zone
+from credit_assets.core.platform.db import migrated_engine
+from credit_assets.core.platform.experiments import (
+    Experiment,
+    ExperimentError,
+    get_experiment,
+    list_experiments,
+)
 from credit_assets.core.platform.settings import Settings, get_settings
 from credit_assets.core.reports.text import printable
+from credit_assets.defs.common.experiment_reports import (
+    EXPERIMENT_REPORT,
+    EXPERIMENTS,
+    MeasuredReport,
+    newest_report,
+    outcomes_ingested_at,
+    report_due,
+    reports_due,
+)
 from credit_assets.defs.common.outcomes import named_outcomes
 from credit_assets.defs.common.reports import read_report
 from credit_assets.defs.common.resources import PlatformResource
@@ -229,6 +245,10 @@ def materialize_all(
                 if partitions
                 else [None]
             )
+            if partitions == EXPERIMENTS:
+                # One partition per experiment: what the guardrail sensor adds and requests
+                # with the daemon, added and measured here by the same rule without it.
+                partition_keys = list(_experiments_to_measure(instance, log))
             if isinstance(partitions, dg.TimeWindowPartitionsDefinition):
                 partition_keys = partition_keys[-1:]  # today's window, not the whole history
             runs: list[tuple[str | None, dict[str, str]]] = [(k, {}) for k in partition_keys]
@@ -248,8 +268,11 @@ def materialize_all(
                     )
                 ]
             for partition_key, range_tags in runs:
+                tags = dict(range_tags)
+                if partitions == EXPERIMENTS and partition_key:
+                    tags["credit/experiment"] = partition_key
                 result = _run(
-                    definitions, instance, segment, partition_key=partition_key, tags=range_tags
+                    definitions, instance, segment, partition_key=partition_key, tags=tags
                 )
                 if range_tags:
                     partition_key = f"{partition_keys[0]}..{partition_keys[-1]}"
@@ -267,7 +290,38 @@ def materialize_all(
                 if CHAMPION_KEY in segment:
                     card_follows = MODEL_CARD_KEY in keys
                     _record_decision(instance, result.run_id, outcome, log, card_follows)
+                if EXPERIMENT_REPORT in segment and partition_key:
+                    measured = newest_report(instance, partition_key)
+                    if measured is not None:
+                        log(f"==> {recommendation_line(partition_key, measured)}")
         return outcome
+
+
+def _experiments_to_measure(instance: dg.DagsterInstance, log: Callable[[str], None]) -> list[str]:
+    """The experiments whose report is due (`report_due`), their partitions added; when there
+    is none, one line saying why, so a selection of the report never silently does nothing."""
+    platform = PlatformResource()
+    every = list_experiments(platform.engine)
+    due = [e.experiment_id for e in reports_due(instance, platform, every)]
+    if due:
+        instance.add_dynamic_partitions(EXPERIMENTS.name or "experiments", due)
+    elif not every:
+        log("experiment_report: nothing to measure: no experiment has been started")
+    else:
+        log(
+            "experiment_report: nothing to measure: no experiment is running, and every "
+            "stopped one was measured after its stop and its latest outcomes "
+            "(`credit-platform experiment report --experiment ID` measures one again)"
+        )
+    return due
+
+
+def recommendation_line(experiment_id: str, measured: MeasuredReport) -> str:
+    """`experiment exp_…: run_longer: too few matured outcomes …; report …/exp_….html`."""
+    return (
+        f"experiment {experiment_id}: {measured.recommendation}: {measured.reason}; "
+        f"report {measured.html}"
+    )
 
 
 CHAMPION_KEY = dg.AssetKey("champion_model")
@@ -302,22 +356,90 @@ def experiment_report(experiment_id: str) -> dict | None:
     return read_report(PlatformResource(), "experiments", experiment_id)
 
 
+def chosen_experiment(experiment_id: str | None) -> Experiment:
+    """The experiment of that id, or the newest one; ExperimentError when there is none."""
+    engine = migrated_engine(get_settings().resolved_database_url)
+    if experiment_id:
+        return get_experiment(engine, experiment_id)
+    every = list_experiments(engine)
+    if not every:
+        raise ExperimentError(
+            "there is no experiment: start one with `credit-platform experiment start`"
+        )
+    return every[0]
+
+
+@dataclass
+class ReportOutcome:
+    """What `measure_experiment` did: its run, the report measured (None if the run failed)
+    and one line per failed step."""
+
+    run_id: str
+    measured: MeasuredReport | None
+    failures: list[str]
+
+
+def measure_experiment(experiment_id: str) -> ReportOutcome:
+    """Materialize `experiment_report` for one experiment now (its partition added): one real
+    run on the instance, as the guardrail sensor would request it."""
+    ensure_dagster_home(get_settings())
+    definitions = load_definitions()
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions(EXPERIMENTS.name or "experiments", [experiment_id])
+        result = _run(
+            definitions,
+            instance,
+            [EXPERIMENT_REPORT],
+            partition_key=experiment_id,
+            tags={"credit/experiment": experiment_id},
+        )
+        measured = newest_report(instance, experiment_id) if result.success else None
+        return ReportOutcome(result.run_id, measured, _failure_messages(result))
+
+
+def report_out_of_date(experiment: Experiment) -> bool:
+    """Whether the experiment's newest report predates its stop or its latest outcomes (or
+    it has none): `report_due`, the rule that decides when a report is measured."""
+    ensure_dagster_home(get_settings())
+    with dg.DagsterInstance.get() as instance:
+        platform = PlatformResource()
+        measured = newest_report(instance, experiment.experiment_id)
+        return report_due(experiment, measured, outcomes_ingested_at(instance, platform))
+
+
 def promote_after_experiment(
     experiment_id: str, override_reason: str = "", log: Callable[[str], None] = print
 ) -> MaterializeOutcome:
     """Judge an experiment's challenger by `champion_model`'s gates, quality on the
     experiment's live outcomes, and write its model card: one real run, as from the UI."""
+    config = {"experiment_id": experiment_id, "override_reason": override_reason}
+    return _judge(config, {"credit/experiment": experiment_id}, log)
+
+
+def promote_with_override(
+    override_reason: str, log: Callable[[str], None] = print
+) -> MaterializeOutcome:
+    """Judge the newest evaluated challenger again by every gate with a written override
+    reason (recorded in the registry and on its model card): what a held-back model needs,
+    e.g. when its evidence is too thin, once someone accountable signs for it. A gate that
+    still says no is shown as overridden, never hidden."""
+    if not override_reason.strip():
+        raise ValueError("an override needs a written reason (--override-reason TEXT)")
+    return _judge({"override_reason": override_reason}, {"credit/override": "true"}, log)
+
+
+def _judge(config: dict, tags: dict[str, str], log: Callable[[str], None]) -> MaterializeOutcome:
+    """One real run of `champion_model` (with `config`) and the model card, as from the UI."""
     ensure_dagster_home(get_settings())
     definitions = load_definitions()
     outcome = MaterializeOutcome()
-    config = {"experiment_id": experiment_id, "override_reason": override_reason}
     with dg.DagsterInstance.get() as instance:
         result = _run(
             definitions,
             instance,
             [CHAMPION_KEY, MODEL_CARD_KEY],
             ops={"champion_model": {"config": config}},
-            tags={"credit/experiment": experiment_id},
+            tags=tags,
         )
         outcome.runs.append(result.run_id)
         _record_decision(instance, result.run_id, outcome, log)  # even if the card failed

@@ -76,6 +76,7 @@ from credit_assets.core.promotion import (
 )
 from credit_assets.core.promotion.gates import leakage_gate
 from credit_assets.core.reports.metadata import markdown_table, png_markdown
+from credit_assets.core.reports.text import md_escape
 from credit_assets.defs.common.checks import gate_check_result, gate_check_spec
 from credit_assets.defs.common.lineage import latest_metadata
 from credit_assets.defs.common.loaders import (
@@ -635,6 +636,7 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
             "family": challenger.family,
             "selection": challenger.manifest.get("selection"),
             "fitted": challenger.manifest.get("fitted"),
+            "test_counts": test_counts,
         },
     )
 
@@ -737,7 +739,16 @@ def candidate_metadata(evidence: CandidateEvidence) -> dict:
             )
         ),
         "evidence_summary": evidence.summary(),
+        "evidence_basis": evidence.describe(),
     }
+    notes = [
+        evidence.details[k] for k in ("why", "thin", "sample") if evidence.details.get(k)
+    ] + list(evidence.details.get("fallbacks", []))
+    if notes:
+        # Fallbacks and thin evidence, where a reviewer sees them.
+        metadata["evidence_notes"] = dg.MetadataValue.md(
+            "\n".join(f"- {md_escape(n)}" for n in notes)
+        )
     if evidence.comparisons:
         metadata["paired_comparisons"] = dg.MetadataValue.md(
             markdown_table(evidence.comparison_table())

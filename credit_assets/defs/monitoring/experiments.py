@@ -9,12 +9,14 @@ where `demographic_proxies` exists). A stop is recorded on the
 experiment (by `experiment_guardrail_sensor`, with the reason) and as an alert; the API
 sends everyone to the champion from its next model poll.
 
-`experiment_report` (one partition per experiment, added by the sensor) compares the arms,
-on decisions from the start and on outcomes as they mature, and ends with a recommendation
-(`core/monitoring/experiment_report.py`); the sensor requests it daily while an experiment
-runs, once when it stops, and again whenever new outcomes have been ingested (outcomes
-mature months after the decisions, long after a stop). It is a table and plots in the UI and a self-contained HTML
-file (`reports/experiments/<experiment id>.html`).
+`experiment_report` (one partition per experiment) compares the arms, on decisions from the
+start and on outcomes as they mature, and ends with a recommendation
+(`core/monitoring/experiment_report.py`); the sensor adds the partitions and requests the
+report daily while an experiment runs, once when it stops, and again whenever new outcomes
+have been ingested (outcomes mature months after the decisions, long after a stop). Without
+the daemon, `credit-platform materialize` does the same by the same rule
+(`defs/common/experiment_reports.py`). It is a table and plots in the UI and a
+self-contained HTML file (`reports/experiments/<experiment id>.html`).
 """
 
 import json
@@ -25,7 +27,7 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from credit_assets.core.compliance.proxy_fairness import most_likely_labels
-from credit_assets.core.contracts import Contract, Role, SourceKind
+from credit_assets.core.contracts import Role
 from credit_assets.core.features.applications import applications_contract
 from credit_assets.core.ingestion.landing import scan_source
 from credit_assets.core.monitoring.experiment_report import (
@@ -65,12 +67,17 @@ from credit_assets.core.reports.render import (
     markdown_table,
     render_html,
 )
+from credit_assets.defs.common.experiment_reports import (
+    EXPERIMENTS,
+    outcomes_contracts,
+    outcomes_ingested_at,
+    reports_due,
+)
 from credit_assets.defs.common.loaders import with_proxies
 from credit_assets.defs.common.resources import PlatformResource
 from credit_assets.defs.monitoring.assets import MONITORING_OWNERS, matured_outcomes
 
 GUARDRAIL = "experiment_guardrail_sensor"
-EXPERIMENTS = dg.DynamicPartitionsDefinition(name="experiments")
 
 
 def proxied_groups(platform: PlatformResource) -> pl.DataFrame | None:
@@ -319,7 +326,7 @@ def experiment_report(context: dg.AssetExecutionContext, platform: PlatformResou
     settings = platform.settings
     experiment = get_experiment(platform.engine, context.partition_key)
     decisions = experiment_decisions(platform.engine, experiment.experiment_id)
-    outcomes_contract = next(iter(_outcomes_contracts(platform)), None)
+    outcomes_contract = next(iter(outcomes_contracts(platform)), None)
     outcomes = matured_outcomes(platform, outcomes_contract) if outcomes_contract else None
     evidence = experiment_evidence(
         decisions,
@@ -369,19 +376,11 @@ def experiment_report(context: dg.AssetExecutionContext, platform: PlatformResou
     )
 
 
-def _outcomes_contracts(platform: PlatformResource) -> list[Contract]:
-    return [c for c in platform.contracts().values() if c.kind is SourceKind.OUTCOMES]
-
-
 def outcomes_marker(instance: dg.DagsterInstance, platform: PlatformResource) -> str:
     """When outcomes were last ingested (milliseconds of the newest materialization of an
-    outcomes source), or `none`: a report is requested again when this changes."""
-    stamps = [
-        event.timestamp
-        for contract in _outcomes_contracts(platform)
-        if (event := instance.get_latest_materialization_event(dg.AssetKey(contract.asset_name)))
-    ]
-    return f"{max(stamps) * 1000:.0f}" if stamps else "none"
+    outcomes source), or `none`: part of a stopped experiment's run key."""
+    ingested_at = outcomes_ingested_at(instance, platform)
+    return "none" if ingested_at is None else f"{ingested_at * 1000:.0f}"
 
 
 experiment_report_job = dg.define_asset_job(
@@ -415,6 +414,8 @@ def experiment_guardrail_sensor(context: dg.SensorEvaluationContext, platform: P
     new = [e.experiment_id for e in every if e.experiment_id not in known]
     today = datetime.now(UTC).date().isoformat()
     outcomes = outcomes_marker(context.instance, platform)
+    # The run key keeps a running experiment to one report a day, and a stopped one to one
+    # per ingestion of outcomes; `reports_due` skips what the command line already measured.
     requests = [
         dg.RunRequest(
             run_key=f"{e.experiment_id}-{today if e.status == 'running' else 'final'}-"
@@ -422,8 +423,7 @@ def experiment_guardrail_sensor(context: dg.SensorEvaluationContext, platform: P
             partition_key=e.experiment_id,
             tags={"credit/experiment": e.experiment_id},
         )
-        for e in every
-        if e.status == "running" or e.stopped_at is not None
+        for e in reports_due(context.instance, platform, every)
     ]
     return dg.SensorResult(
         run_requests=requests,
