@@ -31,7 +31,7 @@ def lender(spec: LenderFileSpec, credit_home, tmp_path, monkeypatch) -> pl.DataF
     return pl.read_csv(written.csv_path)
 
 
-def test_counts() -> tuple[int, int]:
+def evaluation_counts() -> tuple[int, int]:
     meta = latest("model_evaluation")
     return int(meta["test_rows"]), int(meta["test_bads"])
 
@@ -55,7 +55,7 @@ def test_a_small_dated_file_is_judged_by_time_ordered_folds_and_held_back_as_too
     assert "too thin to choose on" in selection["evidence_notes"]
     assert "holdout" not in selection["rule"] or "cross-validated" not in selection["rule"]
 
-    rows, bads = test_counts()
+    rows, bads = evaluation_counts()
     assert bads < 30
     [line] = outcome.held_back
     assert f"evidence too thin: {bads} bads" in line and f"in the {rows} test rows (minimum 30)" in line
@@ -83,7 +83,7 @@ def test_a_tiny_or_very_imbalanced_file_is_held_back_as_too_thin(
     log: list[str] = []
     outcome = materialize_all(log=log.append)
     assert outcome.success, "\n".join(log)
-    rows, bads = test_counts()
+    rows, bads = evaluation_counts()
     assert bads < 30 and rows == latest("model_evaluation")["test_rows"]
     [line] = outcome.held_back
     assert f"evidence too thin: {bads} bads" in line
