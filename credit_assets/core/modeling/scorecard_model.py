@@ -17,6 +17,12 @@ one additive term per characteristic. Two explanations follow from the terms:
   over a background population. For an additive model these are its exact
   (interventional) SHAP values, so the explainability report reads a scorecard as it
   reads CatBoost.
+
+Every value scores: a missing value takes its characteristic's missing WoE, a bureau
+sentinel code (96, 98, 9999: "not a count") its special WoE, a category never seen in
+training the WoE of the pooled rare categories, and a number delivered as text that does
+not read as a number (`NA`) the missing WoE. `characteristics()` is the per-characteristic
+record a model-risk reviewer reads: information value, and every such treatment.
 """
 
 from __future__ import annotations
@@ -34,7 +40,9 @@ import polars as pl
 from credit_assets.core.features.specs import FeatureSpec
 from credit_assets.core.modeling.scaling import ScoreScale
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2 added special codes, numbers read from text and pooled rare categories; 1 still loads."""
+READABLE_VERSIONS = (1, 2)
 MISSING_TOKEN = "__missing__"
 """The token a null categorical becomes on the CatBoost path; a scorecard reads it as missing."""
 
@@ -49,13 +57,48 @@ def _category_key(value: Any) -> str | None:
     return None if text == MISSING_TOKEN else text
 
 
+def number_of(value: Any) -> float:
+    """A value of a number delivered as text, read the same way in training and scoring:
+    anything that does not read as a number (None, `NA`, the missing token) is NaN."""
+    if value is None or isinstance(value, bool):
+        return math.nan
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        return math.nan
+
+
+def _plain_number(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _information_value(counts: Sequence[int], bad_rates: Sequence[float]) -> float:
+    """Sum over bins of (share of goods - share of bads) * ln(share of goods / share of bads);
+    a bin without goods or without bads adds nothing (its WoE is undefined)."""
+    n = np.asarray(counts, dtype=np.float64)
+    bads = np.round(n * np.asarray(bad_rates, dtype=np.float64))
+    goods = n - bads
+    if bads.sum() == 0 or goods.sum() == 0:
+        return 0.0
+    g, b = goods / goods.sum(), bads / bads.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = (g - b) * np.log(g / b)
+    return float(np.where((g > 0) & (b > 0), terms, 0.0).sum())
+
+
 @dataclass(frozen=True)
 class BinnedFeature:
     """One scorecard characteristic: its bins, their WoE, and its coefficient.
 
     Numerical bins are `[splits[i-1], splits[i])` (the first open below, the last
-    open above). Categorical bins are groups of category values; a value never seen
-    in training gets `unknown_woe`. Missing values get `missing_woe`.
+    open above); a value in `special_codes` (a bureau sentinel such as 98) gets
+    `special_woe` instead, and with `read_as_number` the values arrive as text and are
+    read by `number_of`. Categorical bins are groups of category values; a category too
+    rare in training to have a WoE of its own was pooled with the others
+    (`pooled_categories`, `pooled_count`) and, like a value never seen, gets `unknown_woe`.
+    Missing values get `missing_woe`.
     """
 
     name: str
@@ -71,9 +114,19 @@ class BinnedFeature:
     bad_rates: list[float] = field(default_factory=list)
     missing_count: int = 0
     missing_bad_rate: float = 0.0
+    special_codes: list[float] = field(default_factory=list)
+    special_woe: float = 0.0
+    special_count: int = 0
+    special_bad_rate: float = 0.0
+    read_as_number: bool = False
+    missing_texts: list[str] = field(default_factory=list)
+    pooled_categories: int = 0
+    pooled_count: int = 0
 
     def woe_of(self, values: pl.Series) -> np.ndarray:
         """WoE of each value, exactly as the fitted optbinning transform assigns it."""
+        if self.kind == "numerical" and self.read_as_number:
+            return self.woe_of_values(values.cast(pl.String).to_list())
         if self.kind == "numerical":
             return self._numeric_woe(values.cast(pl.Float64).to_numpy().astype(np.float64))
         lookup = self._lookup()
@@ -91,13 +144,13 @@ class BinnedFeature:
     def woe_of_values(self, values: Sequence[Any]) -> np.ndarray:
         """`woe_of` for plain Python values (the API's request rows), without a Series.
 
-        Numeric: None or NaN is missing. Categorical: values are read as Polars casts
-        them to text (True is "true"); None, NaN and the CatBoost missing token are missing.
+        Numeric: None or NaN is missing (read from text: anything `number_of` cannot read).
+        Categorical: values are read as Polars casts them to text (True is "true"); None,
+        NaN and the CatBoost missing token are missing.
         """
         if self.kind == "numerical":
-            return self._numeric_woe(
-                np.array([math.nan if v is None else float(v) for v in values], dtype=np.float64)
-            )
+            read = number_of if self.read_as_number else _plain_number
+            return self._numeric_woe(np.array([read(v) for v in values], dtype=np.float64))
         lookup = self._lookup()
         keys = [_category_key(v) for v in values]
         return np.array(
@@ -106,11 +159,14 @@ class BinnedFeature:
         )
 
     def _numeric_woe(self, x: np.ndarray) -> np.ndarray:
-        """The bin WoE of each value of a float array (NaN: the missing WoE)."""
+        """The bin WoE of each value of a float array (NaN: the missing WoE; a special code:
+        the special WoE)."""
         missing = np.isnan(x)
         result = np.asarray(self.woe, dtype=np.float64)[
             np.digitize(np.where(missing, 0.0, x), np.asarray(self.splits, dtype=np.float64))
         ]
+        if self.special_codes:
+            result = np.where(np.isin(x, self.special_codes), self.special_woe, result)
         return np.where(missing, self.missing_woe, result)
 
     def _lookup(self) -> dict[str, float]:
@@ -124,9 +180,21 @@ class BinnedFeature:
 
     @property
     def attainable_woe(self) -> list[float]:
-        """Every WoE a value can be given: the bins, missing, and for categories unseen."""
-        extra = [self.unknown_woe] if self.kind == "categorical" else []
+        """Every WoE a value can be given: the bins, missing, then for categories unseen
+        and for numbers a special code (when it has any)."""
+        if self.kind == "categorical":
+            extra = [self.unknown_woe]
+        else:
+            extra = [self.special_woe] if self.special_codes else []
         return [*self.woe, self.missing_woe, *extra]
+
+    @property
+    def information_value(self) -> float:
+        """Information value of the characteristic on its training rows, every bin counted
+        (missing and special included): how well it separates bads from goods alone."""
+        counts = [*self.counts, self.missing_count, self.special_count]
+        rates = [*self.bad_rates, self.missing_bad_rate, self.special_bad_rate]
+        return _information_value(counts, rates)
 
     @property
     def best_term(self) -> float:
@@ -142,12 +210,15 @@ class TrainedScorecard:
     intercept: float
     scale: ScoreScale
     specs: list[FeatureSpec] = field(default_factory=list, repr=False, compare=False)
+    """The catalogue specs of `features`, in the same order (set by training and loading)."""
     train_rows: int = field(default=0, compare=False)
     dropped: list[dict[str, Any]] = field(default_factory=list, compare=False)
-    """Characteristics removed for a coefficient of the wrong sign, with that coefficient."""
-    """The catalogue specs of `features`, in the same order (set by training and loading)."""
+    """Characteristics removed for a coefficient of the wrong sign, with that coefficient,
+    their information value and the reason."""
     fitted: Any = field(default=None, repr=False, compare=False)
     """The optbinning `Scorecard` it was exported from, when it was just trained."""
+    reading: Any = field(default=None, repr=False, compare=False)
+    """How training read the inputs (`scorecard_inputs.InputReading`), when it was just trained."""
 
     @property
     def feature_names(self) -> list[str]:
@@ -155,7 +226,8 @@ class TrainedScorecard:
 
     @property
     def categorical_features(self) -> list[str]:
-        return [f.name for f in self.features if f.kind == "categorical"]
+        """Characteristics whose values arrive as text (categories, and numbers read from text)."""
+        return [f.name for f in self.features if f.kind == "categorical" or f.read_as_number]
 
     def predict_log_odds(self, df: pl.DataFrame | pd.DataFrame) -> np.ndarray:
         frame = pl.from_pandas(df) if isinstance(df, pd.DataFrame) else df
@@ -212,8 +284,9 @@ class TrainedScorecard:
         """Per characteristic, a value that falls in its lowest-risk bin: the reference the
         points method measures reasons against (reason accuracy neutralises to it).
 
-        Numeric: a value in the bin (NaN when missing is best). Categorical: the
-        `{category: 1.0}` mix of `population_baselines` (missing as CatBoost's token).
+        Numeric: a value in the bin (NaN when missing is best). Categorical, and numbers
+        delivered as text: the `{category: 1.0}` mix of `population_baselines` (missing as
+        CatBoost's token).
         """
         values: dict[str, object] = {}
         for f in self.features:
@@ -221,20 +294,28 @@ class TrainedScorecard:
             i = min(range(len(attainable)), key=lambda j: f.coefficient * attainable[j])
             missing = i == len(f.woe)
             if f.kind == "categorical":
+                unseen = i > len(f.woe) or (not missing and not f.categories[i])
                 category = (
                     MISSING_TOKEN
                     if missing
                     else "\x00unseen-category"
-                    if i > len(f.woe)
+                    if unseen
                     else f.categories[i][0]
                 )
                 values[f.name] = {category: 1.0}
-            elif missing:
-                values[f.name] = math.nan
+                continue
+            if missing:
+                value = math.nan
+            elif i > len(f.woe):
+                value = f.special_codes[0]
             elif i == 0:
-                values[f.name] = f.splits[0] - 1.0 if f.splits else 0.0
+                value = f.splits[0] - 1.0 if f.splits else 0.0
             else:
-                values[f.name] = f.splits[i - 1]
+                value = f.splits[i - 1]
+            if f.read_as_number:
+                values[f.name] = {MISSING_TOKEN if math.isnan(value) else repr(value): 1.0}
+            else:
+                values[f.name] = value
         return values
 
     @staticmethod
@@ -264,9 +345,60 @@ class TrainedScorecard:
             rows.append(
                 self._points_row(f, "Missing", f.missing_woe, f.missing_count, f.missing_bad_rate)
             )
+            if f.special_codes:
+                label = "Special: " + ", ".join(f"{c:g}" for c in f.special_codes)
+                rows.append(
+                    self._points_row(f, label, f.special_woe, f.special_count, f.special_bad_rate)
+                )
             if f.kind == "categorical":
-                rows.append(self._points_row(f, "Unseen category", f.unknown_woe, 0, None))
+                label = (
+                    f"Unseen or rare category ({f.pooled_categories} pooled)"
+                    if f.pooled_categories
+                    else "Unseen category"
+                )
+                rows.append(self._points_row(f, label, f.unknown_woe, 0, None))
         return rows
+
+    def characteristics(self) -> list[dict[str, Any]]:
+        """What a model-risk reviewer reads per characteristic: its information value, its
+        bins, how missing values, bureau codes, numbers delivered as text and rare categories
+        were treated, and its coefficient; then every characteristic dropped, and why.
+
+        Sorted by information value, kept ones first. `status` is `kept` or `dropped`.
+        """
+        rows: list[dict[str, Any]] = []
+        for f in self.features:
+            rows_seen = sum(f.counts) + f.missing_count + f.special_count
+            rows.append(
+                {
+                    "feature": f.name,
+                    "status": "kept",
+                    "information_value": round(f.information_value, 4),
+                    "bins": len(f.woe),
+                    "coefficient": round(f.coefficient, 6),
+                    "missing_share": round(f.missing_count / rows_seen, 4) if rows_seen else 0.0,
+                    "missing_woe": round(f.missing_woe, 4),
+                    "special_codes": list(f.special_codes),
+                    "special_share": round(f.special_count / rows_seen, 4) if rows_seen else 0.0,
+                    "read_as_number": f.read_as_number,
+                    "missing_texts": list(f.missing_texts),
+                    "pooled_categories": f.pooled_categories,
+                    "pooled_share": round(f.pooled_count / rows_seen, 4) if rows_seen else 0.0,
+                    "note": _treatment_note(f),
+                }
+            )
+        rows.sort(key=lambda r: -r["information_value"])
+        dropped = [
+            {
+                "feature": d["feature"],
+                "status": "dropped",
+                "information_value": d.get("information_value"),
+                "coefficient": d.get("coefficient"),
+                "note": d.get("reason", ""),
+            }
+            for d in self.dropped
+        ]
+        return rows + dropped
 
     def _points_row(
         self, f: BinnedFeature, label: str, woe: float, count: int, rate: float | None
@@ -298,7 +430,7 @@ class TrainedScorecard:
     def from_dict(cls, data: dict[str, Any]) -> TrainedScorecard:
         if (
             data.get("format") != "woe_logistic_scorecard"
-            or data.get("format_version") != FORMAT_VERSION
+            or data.get("format_version") not in READABLE_VERSIONS
         ):
             raise ValueError("not a scorecard document of a known format version")
         return cls(
@@ -311,6 +443,27 @@ class TrainedScorecard:
     @classmethod
     def from_json(cls, text: str) -> TrainedScorecard:
         return cls.from_dict(json.loads(text))
+
+
+def _treatment_note(f: BinnedFeature) -> str:
+    """One sentence per treatment the characteristic needed, for the model card."""
+    notes = []
+    if f.read_as_number:
+        texts = ", ".join(repr(t) for t in f.missing_texts) or "none"
+        notes.append(
+            f"numbers delivered as text, binned as numbers (text read as missing: {texts})"
+        )
+    if f.special_codes:
+        codes = ", ".join(f"{c:g}" for c in f.special_codes)
+        notes.append(f"bureau codes {codes} in a bin of their own, not read as quantities")
+    if f.pooled_categories:
+        notes.append(
+            f"{f.pooled_categories} categories too rare for a WoE of their own pooled, "
+            "with unseen ones"
+        )
+    if f.missing_count:
+        notes.append("missing values in a bin of their own")
+    return "; ".join(notes)
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,8 @@ def test_json_round_trip_predicts_exactly_as_the_fitted_optbinning_scorecard(
     scorecard: TrainedScorecard, data: pl.DataFrame
 ) -> None:
     reloaded = TrainedScorecard.from_json(scorecard.to_json())
-    fitted = scorecard.fitted.predict_proba(to_scorecard_frame(data, FEATURES))[:, 1]
+    frame = to_scorecard_frame(data, FEATURES, scorecard.reading)
+    fitted = scorecard.fitted.predict_proba(frame)[:, 1]
     np.testing.assert_allclose(scorecard.predict_pd(data), fitted, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(reloaded.predict_pd(data), scorecard.predict_pd(data))
     assert reloaded.fitted is None
@@ -74,7 +75,9 @@ def test_json_round_trip_predicts_exactly_as_the_fitted_optbinning_scorecard(
 def test_points_of_a_row_add_up_to_its_unclipped_score(
     scorecard: TrainedScorecard, data: pl.DataFrame
 ) -> None:
-    optbinning_points = scorecard.fitted.score(to_scorecard_frame(data, FEATURES))
+    optbinning_points = scorecard.fitted.score(
+        to_scorecard_frame(data, FEATURES, scorecard.reading)
+    )
     raw_scores = scorecard.scale.raw_score_from_pd(scorecard.predict_pd(data))
     np.testing.assert_allclose(optbinning_points, raw_scores, atol=1e-9)
 
@@ -138,3 +141,26 @@ def test_a_characteristic_with_a_reversed_sign_is_dropped_and_the_rest_refit() -
         scorecard.predict_pd(data), reference.predict_proba(woe)[:, 1], rtol=0, atol=1e-12
     )
     assert TrainedScorecard.from_json(scorecard.to_json()).dropped == scorecard.dropped
+
+
+def test_a_scorecard_document_of_format_1_still_loads_and_scores_alike(
+    scorecard: TrainedScorecard, data: pl.DataFrame
+) -> None:
+    """Cards registered before special codes and numbers read from text keep serving."""
+    document = json.loads(scorecard.to_json())
+    document["format_version"] = 1
+    new_fields = (
+        "special_codes",
+        "special_woe",
+        "special_count",
+        "special_bad_rate",
+        "read_as_number",
+        "missing_texts",
+        "pooled_categories",
+        "pooled_count",
+    )
+    for feature in document["features"]:
+        for name in new_fields:
+            feature.pop(name)
+    old = TrainedScorecard.from_dict(document)
+    np.testing.assert_array_equal(old.predict_pd(data), scorecard.predict_pd(data))
