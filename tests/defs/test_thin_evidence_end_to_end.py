@@ -58,7 +58,10 @@ def test_a_small_dated_file_is_judged_by_time_ordered_folds_and_held_back_as_too
     rows, bads = evaluation_counts()
     assert bads < 30
     [line] = outcome.held_back
-    assert f"evidence too thin: {bads} bads" in line and f"in the {rows} test rows (minimum 30)" in line
+    assert (
+        f"evidence too thin: {bads} bads" in line
+        and f"in the {rows} test rows (minimum 30)" in line
+    )
     assert current_champion(migrated_engine(get_settings().resolved_database_url)) is None
 
     # Only a recorded override promotes it, and the reason is kept.
