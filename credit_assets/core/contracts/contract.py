@@ -184,6 +184,10 @@ class ColumnSpec(BaseModel):
     # `%Y-%m-%dT%H:%M:%S%z`, or `excel_serial`); without it ISO 8601.
     format: str | None = None
     sign_from: SignFrom | None = None
+    # Texts that mean "no value" in this column besides an empty one (`missing: [NA, "-"]`,
+    # matched exactly after trimming): read as missing, so `NA` in a numeric column is a
+    # null, not a reason to type the column as text.
+    missing: list[str] | None = None
     # A feature the leakage screen flags (it alone nearly separates the outcome) is cleared
     # by saying it is known when the decision is made; nothing else clears it.
     known_at_decision: bool | None = None
@@ -257,6 +261,13 @@ class ColumnSpec(BaseModel):
                 )
         if self.sign_from is not None and self.type not in ("int", "float"):
             raise ValueError(f"column {self.name!r}: sign_from applies to int or float columns")
+        if self.missing is not None and (
+            not self.missing or any(not str(m).strip() for m in self.missing)
+        ):
+            raise ValueError(
+                f"column {self.name!r}: `missing:` lists the texts that mean no value "
+                "(e.g. [NA, n/a]); it may not be empty or hold an empty text"
+            )
         if self.scale is not None:
             if self.type not in ("int", "float"):
                 raise ValueError(f"column {self.name!r}: scale applies to int or float columns")

@@ -361,7 +361,9 @@ def checked_rows(
     if missing:
         raw = raw.with_columns(pl.lit(None, dtype=pl.String).alias(name) for name in missing)
     # Each value's trimmed text once: typing and every check read it.
-    texts = raw.with_columns(delivered_text(pl.col(c.name)).alias(f"_text_{c.name}") for c in specs)
+    texts = raw.with_columns(
+        delivered_text(pl.col(c.name), c.missing).alias(f"_text_{c.name}") for c in specs
+    )
     typed_exprs = {c.name: typed_from_text(c, pl.col(f"_text_{c.name}"), numbers) for c in specs}
     for c in specs:
         if c.sign_from is not None:

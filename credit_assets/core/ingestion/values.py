@@ -21,13 +21,17 @@ def typed_value(column: ColumnSpec, raw: pl.Expr, numbers: CsvOptions | None = N
     """The contract-typed value of a raw column (after its `map:` and `scale:`); null where
     the text is not a valid value. `numbers` says how a CSV file writes numbers (a decimal
     comma, a thousands separator); other formats carry numbers as numbers."""
-    return typed_from_text(column, delivered_text(raw), numbers)
+    return typed_from_text(column, delivered_text(raw, column.missing), numbers)
 
 
-def delivered_text(raw: pl.Expr) -> pl.Expr:
-    """A delivered value as text, trimmed; empty text is missing (null)."""
+def delivered_text(raw: pl.Expr, missing: list[str] | None = None) -> pl.Expr:
+    """A delivered value as text, trimmed; empty text, or one of the column's `missing:`
+    texts, is missing (null)."""
     text = raw.cast(pl.String).str.strip_chars()
-    return pl.when(text == "").then(None).otherwise(text)
+    absent = text == ""
+    if missing:
+        absent = absent | text.is_in([str(m).strip() for m in missing])
+    return pl.when(absent).then(None).otherwise(text)
 
 
 def typed_from_text(column: ColumnSpec, text: pl.Expr, numbers: CsvOptions | None) -> pl.Expr:
@@ -239,7 +243,7 @@ def value_checks(
     conditions are never null. `text` is the value's `delivered_text` where already known."""
     name = column.name
     if text is None:
-        text = delivered_text(raw)
+        text = delivered_text(raw, column.missing)
     present = text.is_not_null()
     text = text.fill_null("")
     checks: list[tuple[pl.Expr, pl.Expr]] = []

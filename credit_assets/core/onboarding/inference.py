@@ -317,15 +317,16 @@ def date_format(
     return column_type, fmt, how
 
 
-def _missing_markers(values: pl.Series) -> dict[str, int]:
-    """Text like `NA` or `null` in an otherwise numeric or date column, with its count.
-
-    Ingestion reads only an empty value as missing, so such a column is drafted as text
-    and the reviewer is told why.
-    """
+def _missing_markers(values: pl.Series, numbers: CsvOptions | None = None) -> dict[str, int]:
+    """Text like `NA` or `null` in an otherwise numeric, boolean or date column, as
+    delivered, with its count: the draft lists them as the column's `missing:`."""
     marked = values.str.to_lowercase().is_in(MISSING_MARKERS)
     rest = values.filter(~marked)
-    if not marked.any() or rest.is_empty() or _probe_type(rest) == "string":
+    if (
+        not marked.any()
+        or rest.is_empty()
+        or (_probe_type(rest, numbers) == "string" and date_format(rest, "", "string") is None)
+    ):
         return {}
     return dict(values.filter(marked).value_counts(sort=True).iter_rows())
 
@@ -363,6 +364,19 @@ def profile_columns(
     (the distinct values of a low-cardinality column) is counted here.
     """
     texts = {name: _delivered_text(sample, name) for name in sample.columns}
+    # `NA`, `null`, `-` ... in an otherwise numeric or date column mean no value: drafted as
+    # the column's `missing:` and read as missing, so the column keeps its type.
+    markers = {name: _missing_markers(values, numbers) for name, values in texts.items()}
+    markers = {name: found for name, found in markers.items() if found}
+    if markers:
+        sample = sample.with_columns(
+            pl.when(pl.col(name).cast(pl.String).str.strip_chars().is_in(list(found)))
+            .then(None)
+            .otherwise(pl.col(name))
+            .alias(name)
+            for name, found in markers.items()
+        )
+        texts |= {name: _delivered_text(sample, name) for name in markers}
     types = {name: _probe_type(values, numbers) for name, values in texts.items()}
     formats: dict[str, str] = {}
     format_notes: dict[str, str] = {}
@@ -401,8 +415,8 @@ def profile_columns(
                 typed_counts=counts.get_column("count").to_list(),
                 text_counts=dict(texts[name].value_counts().iter_rows()),
             )
-        if types[name] == "string":
-            profile = replace(profile, missing_markers=_missing_markers(texts[name]))
+        if name in markers:
+            profile = replace(profile, missing_markers=markers[name])
         if name in formats:
             profile = replace(profile, format=formats[name], format_note=format_notes[name])
         profiles[name] = profile
@@ -751,10 +765,9 @@ class _Drafter:
         if role in (Role.FEATURE, Role.PROTECTED):
             spec |= self._constraints(p, column_type)
         if p.missing_markers:
+            spec["missing"] = list(p.missing_markers)
             shown = ", ".join(f"{text!r} ×{n}" for text, n in p.missing_markers.items())
-            note = (
-                f"{note}; " if note else ""
-            ) + f"text because of {shown}: ingestion reads only an empty value as missing"
+            note = (f"{note}; " if note else "") + f"{shown} read as missing (`missing:`)"
         if note:
             self.comments[p.name] = note
         return spec

@@ -212,12 +212,49 @@ def test_a_string_label_keeps_its_text_values(tmp_path):
     assert label.labels == {"bad": "yes", "good": "no"}  # 10 of 60 rows say yes
 
 
-def test_numbers_with_na_markers_stay_text_and_the_reviewer_is_told_why(tmp_path):
+def test_numbers_with_na_markers_keep_their_type_and_ingest_na_as_missing(tmp_path):
+    # The shape of the Give Me Some Credit file: income missing as NA, debt ratio numeric.
     path = tmp_path / "na.csv"
-    path.write_text("amount,Status\n100,ok\nNA,ok\n250,late\n,ok\n", encoding="utf-8")
+    path.write_text(
+        "id,income,ratio,defaulted\n"
+        + "".join(
+            f"{i},{'NA' if i % 4 == 0 else 1000 + 10 * i},{0.1 * i:.1f},{i % 3 == 0:d}\n"
+            for i in range(40)
+        ),
+        encoding="utf-8",
+    )
     draft = infer_contract(path, "na_file")
-    assert draft.contract.columns["amount"].type == "string"
-    assert "'NA' ×1" in draft.column_comments["amount"]
+    income = draft.contract.columns["income"]
+    assert (income.type, income.missing, income.nullable) == ("int", ["NA"], True)
+    assert "'NA' ×10 read as missing (`missing:`)" in draft.column_comments["income"]
+    assert draft.contract.columns["ratio"].missing is None
+    contract = load_contract(_written(draft, tmp_path))
+    result = ingest_file(path, contract)
+    assert (result.accepted.height, result.rejected.height) == (40, 0)
+    incomes = result.accepted.sort("id").get_column("income")
+    assert incomes.dtype == pl.Int64 and incomes.null_count() == 10
+    assert incomes.to_list()[:3] == [None, 1010, 1020]
+
+
+def test_without_missing_na_in_a_number_column_is_quarantined_with_the_fix_named(tmp_path):
+    path = tmp_path / "na.csv"
+    path.write_text("id,amount,defaulted\n1,100,0\n2,NA,1\n3,250,0\n", encoding="utf-8")
+    draft = infer_contract(path, "na_file")
+    spec = draft.contract.columns["amount"].model_dump(by_alias=True, exclude_none=True)
+    strict = draft.contract.model_copy(
+        update={
+            "columns": {
+                **draft.contract.columns,
+                "amount": type(draft.contract.columns["amount"])(
+                    **{k: v for k, v in spec.items() if k != "missing"}
+                ),
+            }
+        }
+    )
+    result = ingest_file(path, strict)
+    assert (result.accepted.height, result.rejected.height) == (2, 1)
+    [reason] = result.rejected.get_column("reason").to_list()
+    assert reason.startswith("amount: not a valid int")
 
 
 def test_codes_with_leading_zeros_stay_text(tmp_path):
