@@ -447,6 +447,20 @@ class ModelCard:
             blocks.append(
                 KeyValues({k: v for k, v in self.reason_accuracy.items() if k != "failures"})
             )
+        characteristics = self.model.get("characteristics")
+        if characteristics:
+            # A scorecard's own account of each input: where a gap to CatBoost can come from.
+            blocks.append(
+                Table(
+                    [
+                        {k: row.get(k) for k in CHARACTERISTIC_COLUMNS if k in row}
+                        for row in characteristics
+                    ],
+                    caption="Scorecard characteristics (information value, bins, how missing "
+                    "values, codes, numbers delivered as text and rare categories were treated; "
+                    "inputs dropped for a wrong-signed coefficient last)",
+                )
+            )
         return (blocks or [Paragraph("No explainability evidence supplied.")]) + self._images(
             "explainability"
         )
@@ -504,6 +518,18 @@ class ModelCard:
         )
 
 
+CHARACTERISTIC_COLUMNS = (
+    "feature",
+    "status",
+    "information_value",
+    "bins",
+    "coefficient",
+    "missing_share",
+    "special_codes",
+    "read_as_number",
+    "pooled_categories",
+    "note",
+)
 _MODEL_KEYS = (
     "model_type",
     "catboost_version",
@@ -524,6 +550,7 @@ _MODEL_KEYS = (
     "expected_value",
     "selection",
     "fitted",
+    "characteristics",
     "created_at",
 )
 

@@ -458,6 +458,7 @@ def challenger_model(context: dg.AssetExecutionContext, platform: PlatformResour
         )
     else:
         importance = scorecard_importance(trained)
+        manifest_extra["characteristics"] = trained.characteristics()
     ref = save_model_artifact(
         artifact_storage(settings), trained, manifest_extra=manifest_extra, extra_files=extra_files
     )

@@ -376,3 +376,25 @@ def test_model_card_renders_in_headless_chromium(model_card, tmp_path: Path):
     shot = chromium(tmp_path, "--window-size=1200,2400", f"--screenshot={screenshot}", url)
     assert shot.returncode == 0, shot.stderr[-2000:]
     assert screenshot.read_bytes().startswith(b"\x89PNG") and screenshot.stat().st_size > 10_000
+
+
+def test_a_scorecard_card_lists_its_characteristics_with_what_was_done_to_each():
+    from credit_assets.core.modeling.scorecard import train_scorecard
+    from tests.support.hard_shape import AS_DELIVERED_SPECS, as_delivered, hard_shape_frame
+
+    frame = as_delivered(hard_shape_frame(3000, seed=3))
+    scorecard = train_scorecard(frame, AS_DELIVERED_SPECS, seed=0)
+    rows = scorecard.characteristics()
+    card = build_model_card(
+        model_version=VERSION,
+        manifest={"model_type": "scorecard", "characteristics": rows},
+        evaluation={},
+    )
+    section = card.to_markdown(embed_images=False).split("## Explainability", 1)[1]
+    assert "Scorecard characteristics" in section
+    # every input the scorecard kept or dropped is a row, with its information value
+    for row in rows:
+        assert f"| {row['feature']} |" in section
+        assert f"| {row['information_value']:.4g} |" in section
+    income = next(r for r in rows if r["feature"] == "monthly_income")
+    assert income["read_as_number"] is True and income["missing_share"] > 0.1
