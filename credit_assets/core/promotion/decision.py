@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from credit_assets.core.features.specs import FeatureCatalogue
@@ -67,7 +67,7 @@ def evaluate_gates(evidence: PromotionEvidence, policy: PromotionPolicy) -> list
         )
         if policy.requires_experiment and evidence.champion_auc is not None:
             quality = awaiting_experiment(quality)
-    return [
+    gates = [
         quality,
         rank_ordering_gate(evidence.bands, policy),
         reason_gate(evidence.feature_names, evidence.catalogue),
@@ -77,3 +77,11 @@ def evaluate_gates(evidence: PromotionEvidence, policy: PromotionPolicy) -> list
         fairness_gate(evidence.fairness, policy, declared=bool(evidence.protected_columns)),
         leakage_gate(evidence.leakage, evidence.known_at_decision),
     ]
+    return [as_policy_says(gate, policy) for gate in gates]
+
+
+def as_policy_says(gate: Gate, policy: PromotionPolicy) -> Gate:
+    """A gate that was not assessed holds back exactly when the policy says so for it."""
+    if gate.assessed or gate.name not in policy.not_assessed_holds_back:
+        return gate
+    return replace(gate, passed=not policy.not_assessed_holds_back[gate.name])

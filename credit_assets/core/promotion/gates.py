@@ -257,7 +257,12 @@ def protected_gate(feature_names: Iterable[str], protected_columns: Iterable[str
 def monotonicity_gate(evidence: Mapping[str, Any] | None) -> Gate:
     """From the monotonicity evidence recorded in the model's manifest."""
     if not evidence:
-        return Gate(MONOTONICITY, False, "no monotonicity evidence recorded with the model")
+        return Gate(
+            MONOTONICITY,
+            False,
+            "not assessed: no monotonicity evidence recorded with the model (retrain it)",
+            assessed=False,
+        )
     failed = [
         f["feature"]
         for f in evidence.get("features", [])

@@ -5,6 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from credit_assets.core.promotion.verdicts import (
+    FAIRNESS,
+    LEAKAGE,
+    MONOTONICITY,
+    QUALITY,
+    RANK_ORDERING,
+    REASON_ACCURACY,
+)
+
 FOUR_FIFTHS = 0.8
 """The adverse impact ratio below which a disparity is practically significant."""
 FAIRNESS_ALPHA = 0.05
@@ -17,6 +26,19 @@ EVIDENCE_MIN_BADS = 30
 """Fewest bads (and goods) in the rows a quality figure comes from: with fewer, an AUC's
 95 % interval is wider than about +-0.1 and the figure cannot tell models apart."""
 MISSING_GROUP = "(missing)"
+NOT_ASSESSED_HOLDS_BACK: dict[str, bool] = {
+    # The figure could not be computed, so nothing shows the challenger is good enough:
+    QUALITY: True,  # one outcome class or too few bads/goods in the test rows
+    LEAKAGE: True,  # no leakage screen recorded with the model
+    MONOTONICITY: True,  # no post-training evidence recorded with the model
+    # Nothing to judge, and the gate's question does not arise:
+    RANK_ORDERING: False,  # fewer than two score bands with outcomes (quality judges thinness)
+    REASON_ACCURACY: False,  # no sampled applicant with a risk-raising reason to check
+    FAIRNESS: False,  # no protected attribute or proxy declared: the card says so
+}
+"""What "not assessed" means for each gate that can be undefined: an undefined statistic never
+passes a gate by accident; where it does not hold back, the card and the decision say it was
+not assessed."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +95,9 @@ class PromotionPolicy:
     reason_accuracy_target: float = REASON_ACCURACY_TARGET
     rank_ordering_alpha: float = FAIRNESS_ALPHA
     fairness: FairnessPolicy = field(default_factory=FairnessPolicy)
+    not_assessed_holds_back: dict[str, bool] = field(
+        default_factory=lambda: dict(NOT_ASSESSED_HOLDS_BACK)
+    )
 
     @property
     def min_adverse_impact_ratio(self) -> float:

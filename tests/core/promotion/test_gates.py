@@ -358,3 +358,30 @@ def test_enough_test_evidence_is_judged_as_before_and_the_minimum_is_a_setting()
     gate = quality_gate(0.75, None, strict, counts=counts)
     assert not gate.passed and "40 bads in the 400 test rows (minimum 50)" in gate.detail
     assert "[0.700, 0.800]" in gate.detail
+
+
+def test_every_gate_that_can_be_undefined_says_not_assessed_and_holds_back_as_policy_says():
+    from credit_assets.core.promotion.decision import as_policy_says
+    from credit_assets.core.promotion.policy import NOT_ASSESSED_HOLDS_BACK
+
+    undefined = {
+        "quality_not_worse_than_champion": quality_gate(None, 0.8, POLICY),
+        "no_target_leakage": leakage_gate(None),
+        "monotone_constraints_hold": monotonicity_gate(None),
+        "bad_rate_falls_with_score": rank_ordering_gate([], POLICY),
+        "reasons_lower_risk_when_neutralised": reason_accuracy_gate(
+            {"checked": 0, "passed": 0, "share": 0.0}, POLICY
+        ),
+        "four_fifths_rule": fairness_gate(None, POLICY, declared=False),
+    }
+    assert set(undefined) == set(NOT_ASSESSED_HOLDS_BACK)
+    for name, gate in undefined.items():
+        assert gate.name == name and not gate.assessed and gate.verdict == "not assessed"
+        # the asset check (the gate as computed) and the decision (the policy) agree
+        assert gate.holds_back is NOT_ASSESSED_HOLDS_BACK[name], name
+        assert as_policy_says(gate, POLICY) == gate
+    # A lender's policy can make a not-assessed fairness gate hold back.
+    strict = PromotionPolicy(
+        not_assessed_holds_back={**NOT_ASSESSED_HOLDS_BACK, "four_fifths_rule": True}
+    )
+    assert as_policy_says(undefined["four_fifths_rule"], strict).holds_back
