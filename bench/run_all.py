@@ -92,8 +92,17 @@ def machine(python: str = sys.executable) -> dict[str, Any]:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
     ).stdout.strip()
+    # The report itself is rewritten after every benchmark: it is not a change to the code run.
     dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
+        [
+            "git",
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ".",
+            f":(exclude){DEFAULT_OUTPUT.relative_to(REPO)}",
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,

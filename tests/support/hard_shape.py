@@ -266,7 +266,9 @@ AS_DELIVERED_SPECS: list[FeatureSpec] = [
     for spec in HARD_SHAPE_SPECS
     if spec.name != "age"  # drafted as protected by its name: never a model input
 ]
-"""The inputs as the drafted contract declares them: income and dependents as text."""
+"""The inputs as a contract that declares income and dependents as text (what `contract infer`
+drafted before `missing:` existed, or a lender's own contract): the scorecard must still bin
+them as numbers."""
 
 
 def as_delivered(frame: pl.DataFrame) -> pl.DataFrame:

@@ -1,5 +1,5 @@
 """The hard-shape generator: the shape it promises, and the contract the platform drafts
-for the file it writes (income and dependents as text, because of `NA`)."""
+for the file it writes (income and dependents with `NA` for missing)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from credit_assets.core.features.specs import application_feature_specs
 from credit_assets.core.onboarding.inference import infer_contract
 from tests.support.hard_shape import (
     AS_DELIVERED_SPECS,
+    DELIVERED_AS_TEXT,
     HARD_SHAPE_SPECS,
     hard_shape_frame,
     write_as_delivered,
@@ -45,14 +46,19 @@ def test_the_file_has_the_promised_shape(frame: pl.DataFrame) -> None:
     assert np.median(debt[no_income]) > 500 > 1 > np.median(debt[~no_income])
 
 
-def test_the_delivered_file_is_drafted_with_income_and_dependents_as_text(
+def test_the_delivered_file_is_drafted_with_na_as_missing_and_income_as_a_number(
     frame: pl.DataFrame, tmp_path: Path
 ) -> None:
     path = write_as_delivered(frame.head(5_000), tmp_path / "hard_shape.csv")
     contract = tmp_path / "hard_shape.yaml"
     contract.write_text(infer_contract(path, "hard_shape", label="default_flag", bad="1").to_yaml())
-    drafted = application_feature_specs(load_contract(contract))
-    assert {(s.name, s.dtype) for s in drafted.features} == {
-        (s.name, s.dtype) for s in AS_DELIVERED_SPECS
-    }
+    loaded = load_contract(contract)
+    drafted = application_feature_specs(loaded)
+    # `NA` is drafted as the columns' `missing:` text, so they keep their numeric type
+    # (AS_DELIVERED_SPECS is the contract that declares them as text, which the scorecard
+    # must still handle).
+    typed = {(s.name, s.dtype) for s in HARD_SHAPE_SPECS if s.name != "age"}
+    assert {(s.name, s.dtype) for s in drafted.features} == typed
+    for name in DELIVERED_AS_TEXT:
+        assert loaded.columns[name].missing == ["NA"]
     assert len(AS_DELIVERED_SPECS) == len(HARD_SHAPE_SPECS) - 1  # age is protected
