@@ -309,10 +309,18 @@ class ModelCard:
     def _performance(self) -> list[Block]:
         e = self.evaluation
         models = e.get("models") or {}
+        counts = e.get("test_counts") or {}
+        interval = (
+            f"[{counts['auc_low']:.3f}, {counts['auc_high']:.3f}] ({counts.get('interval')})"
+            if counts.get("auc_low") is not None and counts.get("auc_high") is not None
+            else None
+        )
         blocks: list[Block] = [
             KeyValues(
                 {
                     "test rows": e.get("test_rows"),
+                    "bads in the test rows (behind every gate's test figure)": counts.get("bads"),
+                    "challenger test AUC interval": interval,
                     "champion compared": e.get("champion_version"),
                     "Bayes-optimal AUC (synthetic ground truth)": e.get("bayes_optimal_auc"),
                 }
@@ -561,7 +569,17 @@ def _candidate_blocks(candidates: Mapping[str, Any]) -> list[Block]:
     if not candidates:
         return []
     plan = candidates.get("plan") or {}
-    if candidates.get("method") == "cross_validation":
+    details = candidates.get("details") or {}
+    counts = details.get("counts") or {}
+    if candidates.get("method") == "cross_validation" and plan.get("scheme") == "time_ordered":
+        how = (
+            f"Time-ordered cross-validation: {plan.get('folds')} expanding-window folds over "
+            f"{plan.get('n_rows')} dated development rows ({plan.get('n_test_bad')} bads in the "
+            "tested blocks), each fold trained on every earlier block and tested on the next, "
+            "every family on the same folds. The chosen family was then refit on every row but "
+            "the sealed test split, which the gates judge it on."
+        )
+    elif candidates.get("method") == "cross_validation":
         how = (
             f"Repeated stratified {plan.get('folds')}-fold cross-validation x "
             f"{plan.get('repeats')} repeats on {candidates.get('rows')} labelled rows, every "
@@ -571,10 +589,16 @@ def _candidate_blocks(candidates: Mapping[str, Any]) -> list[Block]:
         )
     else:
         how = (
-            "Every family on the same test split, with a percentile bootstrap interval on its "
-            "AUC and DeLong's test against the challenger on the same rows."
+            f"Every family on the same rows ({counts.get('where', 'test split')}"
+            + (f", {counts['rows']} rows, {counts['bads']} bads" if counts else "")
+            + "), with a percentile bootstrap interval on its AUC and DeLong's test against the "
+            "challenger on the same rows. A holdout, not cross-validated."
         )
-    notes = [plan.get("note"), (candidates.get("details") or {}).get("sample")]
+    notes = [
+        plan.get("note"),
+        *(details.get(k) for k in ("why", "thin", "sample")),
+        *details.get("fallbacks", []),
+    ]
     models = candidates.get("models") or {}
     blocks: list[Block] = [
         Paragraph(" ".join([how, *[n for n in notes if n]])),

@@ -398,3 +398,51 @@ def test_a_scorecard_card_lists_its_characteristics_with_what_was_done_to_each()
         assert f"| {row['information_value']:.4g} |" in section
     income = next(r for r in rows if r["feature"] == "monthly_income")
     assert income["read_as_number"] is True and income["missing_share"] > 0.1
+
+
+def test_the_card_names_the_method_and_the_counts_behind_every_figure():
+    evaluation = {
+        "test_rows": 71,
+        "test_counts": {
+            "rows": 71,
+            "bads": 6,
+            "auc_low": 0.61,
+            "auc_high": 0.95,
+            "interval": "DeLong 95 %",
+        },
+        "candidates": {
+            "method": "cross_validation",
+            "rows": 283,
+            "plan": {"folds": 5, "repeats": 1, "n_rows": 283, "n_test_bad": 21},
+            "models": {"catboost": {"auc": 0.71}},
+            "details": {
+                "why": "the out-of-time validation split is too thin to choose on (3 bads in "
+                "the out-of-time validation rows (minimum 30))",
+                "fallbacks": ["CatBoost tuning failed (ValueError: x); the configured depth 5"],
+            },
+        },
+    }
+    evaluation["candidates"]["plan"]["scheme"] = "time_ordered"
+    card = build_model_card(model_version=VERSION, manifest={}, evaluation=evaluation)
+    performance = card.to_markdown(embed_images=False).split("## Performance", 1)[1]
+    performance = performance.split("\n## ", 1)[0]
+    assert "**bads in the test rows (behind every gate's test figure)**: 6" in performance
+    assert "[0.610, 0.950] (DeLong 95 %)" in card.to_html()
+    assert "Time-ordered cross-validation: 5 expanding-window folds over 283 dated" in performance
+    assert "21 bads in the tested blocks" in performance
+    assert "too thin to choose on (3 bads" in performance
+    assert "CatBoost tuning failed" in performance
+    holdout = build_model_card(
+        model_version=VERSION,
+        manifest={},
+        evaluation={
+            "candidates": {
+                "method": "holdout",
+                "rows": 200,
+                "models": {"catboost": {"auc": 0.7}},
+                "details": {"counts": {"rows": 200, "bads": 40, "where": "test split"}},
+            }
+        },
+    ).to_markdown(embed_images=False)
+    assert "(test split, 200 rows, 40 bads)" in holdout
+    assert "A holdout, not cross-validated." in holdout
