@@ -5,11 +5,13 @@ about half each), used for training only, never as a model input:
 
 - `planted_proxy_disparity`: the label follows three payment features that do not depend on
   sex, plus a small effect of `shopping_index`, a numeric feature that is a strong proxy for
-  sex (AUC about 0.9 alone). A model that uses the proxy approves women markedly less often
-  at a 35 % approval rate; a model without it loses almost no AUC. A fix exists.
+  sex (AUC above 0.9 alone). At a 40 % approval rate a CatBoost model that uses it has a
+  worst AIR of about 0.69 (seed 0); without it, about 0.98 for an AUC loss under 0.01. A fix
+  exists.
 - `inherent_disparity`: the strongest signal, `income_stability`, itself differs by sex and
   carries most of the risk; the other features are weak. Any model about as good as the
-  challenger must rank on it, so the disparity cannot be removed within 0.01 AUC.
+  challenger must rank on it (worst AIR about 0.39 at 40 %; without it the AUC falls by
+  0.3), so the disparity cannot be removed within 0.01 AUC.
 
 Both carry a categorical `housing` with no signal, so every family sees a categorical input,
 and a `split` column (train 50 %, validation 20 %, test 30 %).

@@ -1,0 +1,808 @@
+"""A search for less discriminatory alternatives (LDA) that discovers one or refutes it.
+
+After Gillis, Meursault & Ustun, "Operationalizing the Search for Less Discriminatory
+Alternatives in Fair Lending" (FAccT 2024): a search either returns a model that reduces the
+disparity without a meaningful loss of performance (a discovery), or certifies that none exists
+within a stated model class and budget (a refutation). Many models fit a file about equally well
+(model multiplicity: Black, Raghavan & Barocas, FAccT 2022), and they can differ in whom they
+approve, so the search fits many of them and compares like with like.
+
+Candidates (`CandidateConfig`, each a named, seeded configuration that `refit` reproduces
+exactly), from generators taken in turn so that a small budget still tries every kind:
+
+- `hyperparameters`: CatBoost through the platform's `train_challenger`, over seeds, depths,
+  learning rates, L2 regularisation and iterations (seeded shuffle of the grid); the other
+  CatBoost generators keep the base configuration's, so only what they name changes;
+- `drop_proxies`: without one, then two, of the features that alone best predict a protected
+  attribute (`proxy_screen` on the train split);
+- `coarsen_proxy`: a numeric proxy quantile-binned into k buckets by CatBoost itself
+  (`per_float_feature_quantization`, border type Median), so the `.cbm` serves raw values;
+- `monotone_proxy`: a proxy without a declared direction constrained in the direction of its
+  correlation with default on the train rows;
+- `reweighting`: CatBoost with train-row weights that give each protected group x label cell the
+  same total weight (or, `group_label_independence`, Kamiran & Calders' P(g)P(y)/P(g, y)):
+  the protected attribute is used in training only, never as an input;
+- `reduction`: fairlearn's `ExponentiatedGradient` (Agarwal et al. 2018) with
+  `DemographicParity` or `TruePositiveRateParity` on approvals, over an L2 logistic regression
+  on the same features, cost-sensitive so that its classifiers decide near the operating point.
+  Its result is a randomized mixture of classifiers: fairlearn 0.15 gives no `predict_proba`,
+  `predict` draws at random, and `_pmf_predict` (private) gives each applicant's probability of
+  approval. The candidate ranks by that probability (rounded to 1e-6), ties ordered by the
+  weighted mean PD of the mixture's regressions. The platform serves one deterministic
+  CatBoost or scorecard artifact, not a mixture, so these are `servable: False`;
+- `scorecard`: the WoE scorecard (`train_scorecard`) on all features and without the proxies,
+  when the scorecard family is searched.
+
+Evaluation, on the challenger's own evaluation rows: every candidate approves the same share of
+applicants as the challenger's operating point (equal approval rate, the lowest risks first;
+ties broken by one seeded order of applicants, the same for every candidate, so each approves
+exactly as many). Per candidate: AUC with its DeLong 95 % interval; the paired DeLong difference
+from the challenger; the fairness verdict and worst adverse impact ratio from
+`fairness_report` under the gate's policy; a percentile bootstrap interval of the worst AIR
+(applicants resampled, decisions held, the same resamples for every candidate, so the gain over
+the challenger has a paired interval too); and the worst AIR across approval rates.
+
+"Comparable" is the quality gate's rule with the LDA tolerance: an AUC loss of at most
+`auc_tolerance`, or a larger loss that DeLong's one-sided test cannot tell from noise
+(p >= alpha). Parallel fits: each candidate is independent, so `joblib.Parallel` over the
+configurations (with the clock checked between batches) is where the search would fan out.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from credit_assets.core.compliance.fairness import (
+    DEFAULT_APPROVAL_RATES,
+    cutoff_for_approval_rate,
+    fairness_report,
+)
+from credit_assets.core.compliance.groups import (
+    MISSING_GROUP,
+    PROTECTED_PREFIX,
+    protected_column,
+)
+from credit_assets.core.compliance.lda import AUC_TOLERANCE
+from credit_assets.core.compliance.lda_candidates import (
+    CHALLENGER,
+    STOP_CANDIDATES,
+    STOP_EXHAUSTED,
+    STOP_SECONDS,
+    Z95,
+    CandidateConfig,
+    Kind,
+    SearchBudget,
+    SearchInputs,
+    SearchSpace,
+    attribute_groups,
+    candidate_stream,
+    refit,
+)
+from credit_assets.core.compliance.proxies import proxy_screen, strongest_proxies
+from credit_assets.core.compliance.proxy_fairness import (
+    PROXY_ATTRIBUTE,
+    has_proxies,
+    most_likely_labels,
+)
+from credit_assets.core.features.specs import FeatureSpec
+from credit_assets.core.modeling.candidates import champion_comparison
+from credit_assets.core.modeling.cross_validation import auc_standard_error
+from credit_assets.core.modeling.scaling import ScoreScale
+from credit_assets.core.modeling.train import (
+    LABEL_COLUMN,
+    SPLIT_COLUMN,
+    TrainConfig,
+    labels_of,
+)
+from credit_assets.core.promotion import QUALITY_ALPHA, FairnessPolicy
+from credit_assets.core.reports.render import jsonable, markdown_table
+from credit_assets.core.reports.text import md_escape
+
+# ---------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True)
+class _Attribute:
+    name: str
+    onehot: np.ndarray  # rows x groups
+    groups: list[str]
+    deciding: np.ndarray  # may hold a model back (size and missing rules; not the reference)
+    eligible: np.ndarray  # may be the reference group
+
+
+@dataclass(frozen=True)
+class _EvaluationRows:
+    """The rows every candidate is judged on, and what is fixed across candidates."""
+
+    frame: pl.DataFrame
+    y: np.ndarray
+    protected: list[str]
+    attributes: list[_Attribute]
+    tie_order: np.ndarray
+    resamples: np.ndarray  # n_bootstrap x rows: how often each applicant is drawn
+    approval_rate: float
+    approval_rates: tuple[float, ...]
+    policy: FairnessPolicy
+    auc_tolerance: float
+    alpha: float
+
+
+def _coded_attribute(frame: pl.DataFrame, name: str, policy: FairnessPolicy) -> _Attribute:
+    labels = attribute_groups(frame, name)
+    groups = sorted(set(labels.tolist()))
+    codes = np.searchsorted(np.array(groups), labels)
+    onehot = np.eye(len(groups))[codes]
+    n = onehot.sum(axis=0)
+    known = np.array([g != MISSING_GROUP for g in groups])
+    large = n >= policy.min_group_size
+    eligible = known & large if (known & large).any() else known
+    deciding = (known | policy.missing_group_decides) & (large | policy.small_groups_decide)
+    return _Attribute(name, onehot, groups, deciding, eligible)
+
+
+def _worst_air(weights: np.ndarray, approved: np.ndarray, rows: _EvaluationRows) -> np.ndarray:
+    """Worst AIR per row of `weights` (applicant multiplicities): the gate's worst deciding
+    group against the most favoured eligible group, over every attribute; NaN when none."""
+    worst = np.full(weights.shape[0], np.inf)
+    for a in rows.attributes:
+        size = weights @ a.onehot
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rates = (weights @ (a.onehot * approved[:, None])) / size
+            ranked = np.where(a.eligible[None, :] & np.isfinite(rates), rates, -np.inf)
+            reference = ranked.argmax(axis=1)
+            reference_rate = ranked[np.arange(ranked.shape[0]), reference]
+            air = rates / reference_rate[:, None]
+        air[:, ~a.deciding] = np.inf
+        air[np.arange(air.shape[0]), reference] = np.inf
+        air[~(reference_rate > 0)] = np.inf  # nobody approved in the reference: not judged
+        air[~np.isfinite(air)] = np.inf
+        worst = np.minimum(worst, air.min(axis=1))
+    worst[np.isinf(worst)] = np.nan
+    return worst
+
+
+def _approval_scores(risk: np.ndarray, tie_order: np.ndarray) -> np.ndarray:
+    """Unique integer scores, higher for lower risk; ties in risk by the fixed applicant order."""
+    order = np.lexsort((tie_order, risk))  # lowest risk first
+    scores = np.empty(risk.size, dtype=np.int64)
+    scores[order] = np.arange(risk.size, 0, -1)
+    return scores
+
+
+def _decisions(risk: np.ndarray, rows: _EvaluationRows) -> tuple[np.ndarray, float]:
+    """Approval scores and the cut-off that approves the operating point's share of the rows."""
+    scores = _approval_scores(risk, rows.tie_order)
+    return scores, cutoff_for_approval_rate(scores, rows.approval_rate)
+
+
+def _figure(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _interval(draws: np.ndarray) -> tuple[float | None, float | None]:
+    finite = draws[np.isfinite(draws)]
+    if finite.size < max(10, draws.size // 2):
+        return None, None
+    low, high = np.percentile(finite, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def _evaluate(
+    risk: np.ndarray,
+    rows: _EvaluationRows,
+    challenger: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """A candidate's figures on the evaluation rows, and its bootstrap draws of the worst AIR.
+
+    `challenger`: its risk and its worst-AIR draws (None when evaluating the challenger)."""
+    scores, cutoff = _decisions(risk, rows)
+    approved = (scores >= cutoff).astype(np.float64)
+    report = fairness_report(
+        rows.frame.with_columns(pl.Series("score", scores), pl.Series("pd", risk)),
+        protected=rows.protected,
+        cutoff=cutoff,
+        policy=rows.policy,
+        n_bootstrap=0,
+        approval_rates=rows.approval_rates,
+    )
+    summary = report.summary
+    draws = _worst_air(rows.resamples, approved, rows)
+    air_low, air_high = _interval(draws)
+    curve: dict[float, float] = {}
+    for point in report.approval_curve:
+        if point["decides"]:
+            rate = point["approval_rate"]
+            curve[rate] = min(curve.get(rate, math.inf), point["air"])
+    row: dict[str, Any] = {
+        "auc": None,
+        "auc_low": None,
+        "auc_high": None,
+        "auc_difference": None,
+        "difference_low": None,
+        "difference_high": None,
+        "p_value": None,
+        "p_worse": None,
+        "comparable": challenger is None,
+        "approval_rate": float(approved.mean()),
+        "worst_air": _figure(summary["worst_adverse_impact_ratio"]),
+        "worst_air_low": air_low,
+        "worst_air_high": air_high,
+        "worst_group": (
+            f"{summary['attribute']}={summary['worst_group']}" if summary["worst_group"] else None
+        ),
+        "air_gain_low": None,
+        "air_gain_high": None,
+        "passes_fairness_policy": bool(summary["passed"]),
+        "failing_groups": summary["failing_groups"],
+        "air_by_approval_rate": [
+            {"approval_rate": rate, "worst_air": _figure(air)} for rate, air in curve.items()
+        ],
+    }
+    try:
+        auc_value, se = auc_standard_error(rows.y, risk)
+        row.update(
+            auc=auc_value,
+            auc_low=max(0.0, auc_value - Z95 * se),
+            auc_high=min(1.0, auc_value + Z95 * se),
+        )
+    except ValueError:
+        pass  # fewer than two bads or goods: no AUC, never 0.0
+    if challenger is not None and row["auc"] is not None:
+        challenger_risk, challenger_draws = challenger
+        paired = champion_comparison(rows.y, challenger_risk, risk)
+        loss = -float(paired["difference"])
+        p_worse = _figure(paired["p_worse"])
+        # The quality gate's rule: a loss beyond the tolerance counts unless it is noise; an
+        # undefined test never excuses one.
+        row.update(
+            auc_difference=float(paired["difference"]),
+            difference_low=_figure(paired["low"]),
+            difference_high=_figure(paired["high"]),
+            p_value=_figure(paired["p_value"]),
+            p_worse=p_worse,
+            comparable=bool(
+                loss <= rows.auc_tolerance or (p_worse is not None and p_worse >= rows.alpha)
+            ),
+        )
+        row["air_gain_low"], row["air_gain_high"] = _interval(draws - challenger_draws)
+    return row, draws
+
+
+def pareto_frontier(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Names of the rows no other row beats on both AUC and worst AIR (higher is better)."""
+    points = [r for r in rows if r.get("auc") is not None and r.get("worst_air") is not None]
+
+    def dominated(r: dict[str, Any]) -> bool:
+        return any(
+            o["auc"] >= r["auc"]
+            and o["worst_air"] >= r["worst_air"]
+            and (o["auc"] > r["auc"] or o["worst_air"] > r["worst_air"])
+            for o in points
+        )
+
+    return [r["name"] for r in sorted(points, key=lambda r: -r["auc"]) if not dominated(r)]
+
+
+# ---------------------------------------------------------------- result and statement
+
+
+@dataclass
+class SearchResult:
+    """What the search found, how, and within which budget (JSON via `to_dict`)."""
+
+    kind: Kind
+    statement: str
+    candidates: list[dict[str, Any]]
+    """The challenger first, then every candidate tried, in order, with its `config`."""
+    frontier: list[str]
+    budget: dict[str, Any]
+    method: str
+    finding: str | None = None  # "passes_fairness_policy" or "improves_worst_air"
+    alternative: str | None = None
+    least_discriminatory_comparable: str | None = None
+    approval_rate: float | None = None
+    auc_tolerance: float = AUC_TOLERANCE
+    alpha: float = QUALITY_ALPHA
+    policy: dict[str, Any] = field(default_factory=dict)
+    families: list[str] = field(default_factory=list)
+    generators: list[str] = field(default_factory=list)
+    proxies: list[dict[str, Any]] = field(default_factory=list)
+
+    def candidate(self, name: str) -> dict[str, Any]:
+        return next(r for r in self.candidates if r["name"] == name)
+
+    def config(self, name: str) -> CandidateConfig:
+        """The configuration `refit` needs to reproduce candidate `name`."""
+        data = self.candidate(name)["config"]
+        if data is None:
+            raise ValueError(f"{name!r} has no configuration (the challenger is not refitted)")
+        return CandidateConfig.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchResult:
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+    def to_markdown(self) -> str:
+        columns = [
+            "name",
+            "generator",
+            "auc",
+            "auc_difference",
+            "comparable",
+            "worst_air",
+            "worst_air_low",
+            "worst_air_high",
+            "passes_fairness_policy",
+            "uses_protected_attribute_in_training",
+            "servable",
+        ]
+        frontier = set(self.frontier)
+        rows = [
+            {**r, "name": r["name"] + (" *" if r["name"] in frontier else "")}
+            for r in self.candidates
+        ]
+        return "\n\n".join(
+            [
+                f"**{md_escape(self.statement)}**",
+                markdown_table(rows, columns),
+                md_escape("* on the AUC / worst-AIR frontier."),
+                md_escape(self.method),
+            ]
+        )
+
+
+def _cost_text(row: dict[str, Any]) -> str:
+    cost = -row["auc_difference"]
+    half = (
+        (row["difference_high"] - row["difference_low"]) / 2
+        if row["difference_low"] is not None and row["difference_high"] is not None
+        else None
+    )
+    spread = f" ± {half:.3f} (DeLong 95 %)" if half is not None else ""
+    if cost >= 0:
+        return f"at an AUC cost of {cost:.3f}{spread}"
+    return f"with an AUC gain of {-cost:.3f}{spread}"
+
+
+def _caveats(best: dict[str, Any], pool: list[dict[str, Any]]) -> str:
+    notes = []
+    config = best["config"]
+    if config["uses_protected_attribute_in_training"]:
+        notes.append(
+            f"It uses {config['protected_attribute']} in training (never as an input): "
+            "counsel must confirm that is lawful for this product."
+        )
+    if not config["servable"]:
+        notes.append(f"The platform cannot serve it as is: {best['not_servable_because']}.")
+    fairer = max(
+        (
+            r
+            for r in pool
+            if not r["config"]["servable"]
+            and round(r["worst_air"], 2) > round(best["worst_air"], 2)
+        ),
+        key=lambda r: r["worst_air"],
+        default=None,
+    )
+    if fairer is not None:
+        notes.append(
+            f"A model the platform cannot serve, '{fairer['name']}', reaches a worst AIR of "
+            f"{fairer['worst_air']:.2f} ({_cost_text(fairer)})."
+        )
+    return " ".join(notes)
+
+
+def _statement(
+    challenger: dict[str, Any],
+    tried: list[dict[str, Any]],
+    *,
+    families: list[str],
+    budget: dict[str, Any],
+    budget_text: str,
+    tolerance: float,
+    threshold: float,
+) -> tuple[Kind, str | None, str | None, str | None, str]:
+    """(kind, finding, alternative, least discriminatory comparable, statement)."""
+    judged = [r for r in tried if r["worst_air"] is not None and r["auc"] is not None]
+    comparable = [r for r in judged if r["comparable"]]
+    base_air = challenger["worst_air"]
+    rate = challenger["approval_rate"]
+    least = max(comparable, key=lambda r: (r["worst_air"], r["auc"]), default=None)
+    passing = [
+        r
+        for r in comparable
+        if r["passes_fairness_policy"] and (base_air is None or r["worst_air"] > base_air)
+    ]
+    improving = [r for r in comparable if r["air_gain_low"] is not None and r["air_gain_low"] > 0]
+    at = f"worst AIR at the operating point, approving {rate:.0%}"
+    if passing and not challenger["passes_fairness_policy"]:
+        finding, pool = "passes_fairness_policy", passing
+    elif improving:
+        finding, pool = "improves_worst_air", improving
+    else:
+        finding, pool = None, []
+    if finding is not None:
+        # What a lender can adopt comes first: a servable model, then the least disparity.
+        best = max(pool, key=lambda r: (r["config"]["servable"], r["worst_air"], r["auc"]))
+        frm = "n/a" if base_air is None else f"{base_air:.2f}"
+        verdict = (
+            "and passes the fairness policy"
+            if best["passes_fairness_policy"]
+            else "but still does not pass the fairness policy"
+        )
+        gain = (
+            f"; gain 95 % bootstrap {best['air_gain_low']:+.2f} to {best['air_gain_high']:+.2f}"
+            if best["air_gain_low"] is not None
+            else ""
+        )
+        text = (
+            f"Discovery: alternative '{best['name']}' ({best['description']}) reduces the "
+            f"disparity from {frm} to {best['worst_air']:.2f} ({at}{gain}) {verdict}, "
+            f"{_cost_text(best)}; AUC {best['auc']:.3f} against the challenger's "
+            f"{challenger['auc']:.3f}."
+        )
+        caveats = _caveats(best, pool)
+        return (
+            "discovery",
+            finding,
+            best["name"],
+            least["name"] if least else None,
+            (f"{text} {caveats}".strip()),
+        )
+    generators = sorted({r["generator"] for r in tried})
+    scope = (
+        f"among {len(tried)} candidates of these families ({', '.join(families)}; generators: "
+        f"{', '.join(generators) or 'none'}) within the budget ({budget_text}; used "
+        f"{budget['seconds']:.0f} s, stopped: {budget['stop_reason']}"
+        + (f"; {budget['failed']} more could not be fitted" if budget.get("failed") else "")
+        + ")"
+    )
+    if challenger["passes_fairness_policy"]:
+        lead = (
+            f"Refutation: the challenger passes the fairness policy (worst AIR "
+            f"{'n/a' if base_air is None else f'{base_air:.2f}'}); {scope}, none within "
+            f"{tolerance:g} AUC improves its worst AIR beyond sampling noise"
+        )
+    else:
+        lead = (
+            f"Refutation: {scope}, none within {tolerance:g} AUC reaches AIR {threshold:g} "
+            "(or a disparity that is not statistically significant)"
+        )
+    if least is not None:
+        best_text = (
+            f"; best {least['worst_air']:.2f} (candidate '{least['name']}', "
+            f"{_cost_text(least)}) against the challenger's "
+            f"{'n/a' if base_air is None else f'{base_air:.2f}'} ({at})"
+        )
+    else:
+        best_text = f"; no candidate is within {tolerance:g} AUC of the challenger"
+    fairest = max(judged, key=lambda r: (r["worst_air"], r["auc"]), default=None)
+    beyond = (
+        f". The least disparity at any AUC: '{fairest['name']}', worst AIR "
+        f"{fairest['worst_air']:.2f} {_cost_text(fairest)}"
+        if fairest is not None and fairest is not least
+        else ""
+    )
+    return (
+        "refutation",
+        None,
+        None,
+        least["name"] if least else None,
+        (f"{lead}{best_text}{beyond}. This holds for this model class and budget only."),
+    )
+
+
+def _method(
+    families: list[str],
+    budget_text: str,
+    tolerance: float,
+    alpha: float,
+    policy: FairnessPolicy,
+    n_bootstrap: int,
+) -> str:
+    return (
+        "Less-discriminatory-alternative search (Gillis, Meursault & Ustun, FAccT 2024; model "
+        f"multiplicity: Black, Raghavan & Barocas, FAccT 2022) over {', '.join(families)} "
+        f"candidates within {budget_text}, generators taken in turn. Every candidate approves "
+        "the same share of the evaluation rows as the challenger's operating point (lowest "
+        "risk first; ties by one seeded order of applicants). AUC with its DeLong 95 % "
+        "interval; the difference from the challenger by DeLong's paired test on the same "
+        f"rows. Comparable: an AUC loss of at most {tolerance:g}, or a larger loss with "
+        f"one-sided p >= {alpha:g}. Fairness: the promotion gate's rule ({policy.describe()}) "
+        f"at the operating point; the worst AIR's 95 % interval from {n_bootstrap} bootstrap "
+        "resamples of applicants (decisions held, the same resamples for every candidate, so "
+        "the gain over the challenger is paired; BISG-weighted groups are judged by the report "
+        "but not resampled). Reweighting and reductions use the protected attribute in "
+        "training only, never as a scoring input; reductions (fairlearn ExponentiatedGradient) "
+        "are randomized mixtures the platform does not serve. A refutation holds for this "
+        "model class and budget only."
+    )
+
+
+# ---------------------------------------------------------------- the search
+
+
+def _evaluation_rows(
+    frame: pl.DataFrame,
+    y: np.ndarray,
+    protected: list[str],
+    attributes: list[str],
+    approval_rate: float,
+    approval_rates: tuple[float, ...],
+    policy: FairnessPolicy,
+    auc_tolerance: float,
+    alpha: float,
+    n_bootstrap: int,
+    seed: int,
+) -> _EvaluationRows:
+    rng = np.random.default_rng(seed)
+    n = frame.height
+    return _EvaluationRows(
+        frame=frame,
+        y=y,
+        protected=list(protected),
+        attributes=[_coded_attribute(frame, a, policy) for a in attributes],
+        tie_order=rng.permutation(n),
+        resamples=rng.multinomial(n, np.full(n, 1.0 / n), n_bootstrap).astype(np.float64),
+        approval_rate=float(approval_rate),
+        approval_rates=approval_rates,
+        policy=policy,
+        auc_tolerance=auc_tolerance,
+        alpha=alpha,
+    )
+
+
+def _with_proxy_groups(frame: pl.DataFrame, attributes: list[str]) -> pl.DataFrame:
+    """`frame` with the BISG most likely group as `protected_race_ethnicity`, for the screen."""
+    if PROXY_ATTRIBUTE not in attributes or not has_proxies(frame):
+        return frame
+    return frame.with_columns(most_likely_labels(frame).alias(protected_column(PROXY_ATTRIBUTE)))
+
+
+def _worst_first(challenger_pd: np.ndarray, rows: _EvaluationRows) -> list[str]:
+    """The attributes, the one the challenger treats worst first: training-time fairness
+    (reweighting, reductions) aims at it first."""
+    scores, cutoff = _decisions(challenger_pd, rows)
+    approved = (scores >= cutoff).astype(np.float64)
+    ones = np.ones((1, approved.size))
+    worst = {
+        a.name: float(_worst_air(ones, approved, replace(rows, attributes=[a]))[0])
+        for a in rows.attributes
+    }
+    return sorted(worst, key=lambda name: np.nan_to_num(worst[name], nan=1.0))
+
+
+def _directions(train: pl.DataFrame, names: list[str]) -> dict[str, str]:
+    """Direction of risk in each numeric feature on the train rows (Spearman's sign)."""
+    y = train.get_column(LABEL_COLUMN).cast(pl.Float64).to_numpy()
+    directions = {}
+    for name in names:
+        x = train.get_column(name).cast(pl.Float64).fill_null(float("nan")).to_numpy()
+        known = np.isfinite(x)
+        if known.sum() < 3 or np.unique(x[known]).size < 2:
+            continue
+        rho = stats.spearmanr(x[known], y[known]).statistic
+        if np.isfinite(rho) and rho != 0:
+            directions[name] = "increasing" if rho > 0 else "decreasing"
+    return directions
+
+
+def _row(config: CandidateConfig | None, name: str, family: str) -> dict[str, Any]:
+    if config is None:
+        return {
+            "name": name,
+            "family": family,
+            "generator": CHALLENGER,
+            "description": "the challenger as trained",
+            "uses_protected_attribute_in_training": False,
+            "servable": True,
+            "not_servable_because": "",
+            "dropped": [],
+            "config": None,
+        }
+    return {
+        "name": config.name,
+        "family": config.family,
+        "generator": config.generator,
+        "description": config.description,
+        "uses_protected_attribute_in_training": config.uses_protected_attribute_in_training,
+        "servable": config.servable,
+        "not_servable_because": config.not_servable_because,
+        "dropped": list(config.dropped),
+        "config": config.to_dict(),
+    }
+
+
+def search_less_discriminatory_alternatives(
+    training_set: pl.DataFrame,
+    features: list[FeatureSpec],
+    protected: list[str],
+    *,
+    challenger_pd: np.ndarray,
+    approval_rate: float,
+    base_config: TrainConfig,
+    challenger_family: str = "catboost",
+    evaluation_rows: pl.DataFrame | None = None,
+    space: SearchSpace | None = None,
+    budget: SearchBudget | None = None,
+    policy: FairnessPolicy | None = None,
+    scale: ScoreScale | None = None,
+    auc_tolerance: float = AUC_TOLERANCE,
+    alpha: float = QUALITY_ALPHA,
+    approval_rates: tuple[float, ...] = DEFAULT_APPROVAL_RATES,
+    n_bootstrap: int = 300,
+    seed: int = 42,
+    clock: Callable[[], float] = time.monotonic,
+) -> SearchResult:
+    """Search for a less discriminatory alternative to the challenger; discover or refute.
+
+    `challenger_pd` is the challenger's PD on `evaluation_rows` (default: the `test` split of
+    `training_set`), which carry the label and the `protected_<name>` columns; `approval_rate`
+    is the share its operating point approves. Candidates are fitted on the train split
+    (early-stopped on validation) from `features`, never from a protected column.
+    """
+    space = space or SearchSpace()
+    budget = budget or SearchBudget()
+    policy = policy or FairnessPolicy()
+    families = list(space.families or (challenger_family,))
+    if space.protected_in_training:
+        families.append("reduction")
+    budget_text = budget.describe()
+    method = _method(families, budget_text, auc_tolerance, alpha, policy, n_bootstrap)
+    rows_frame = (
+        evaluation_rows
+        if evaluation_rows is not None
+        else training_set.filter(pl.col(SPLIT_COLUMN) == "test")
+    )
+    challenger_pd = np.asarray(challenger_pd, dtype=np.float64)
+    if challenger_pd.size != rows_frame.height:
+        raise ValueError(
+            f"challenger_pd has {challenger_pd.size} values for {rows_frame.height} rows"
+        )
+    leaked = [f.name for f in features if f.name.startswith(PROTECTED_PREFIX)]
+    if leaked:
+        raise ValueError(f"protected columns cannot be model inputs: {leaked}")
+    attributes = list(protected) + ([PROXY_ATTRIBUTE] if has_proxies(rows_frame) else [])
+    used: dict[str, Any] = {
+        "max_candidates": budget.max_candidates,
+        "max_seconds": budget.max_seconds,
+    }
+
+    def not_assessed(why: str) -> SearchResult:
+        return SearchResult(
+            kind="not_assessed",
+            statement=why,
+            candidates=[],
+            frontier=[],
+            budget={**used, "candidates": 0, "seconds": 0.0, "stop_reason": None},
+            method=method,
+            approval_rate=approval_rate,
+            auc_tolerance=auc_tolerance,
+            alpha=alpha,
+            policy=asdict(policy),
+            families=families,
+        )
+
+    if not attributes:
+        return not_assessed("No protected attribute or proxy declared: no search run.")
+    y = labels_of(rows_frame)
+    if y.min() == y.max():
+        return not_assessed(
+            "Not assessed: the evaluation rows hold one outcome class, so no AUC can be "
+            "compared; no search run."
+        )
+    rows = _evaluation_rows(
+        rows_frame,
+        y,
+        protected,
+        attributes,
+        approval_rate,
+        approval_rates,
+        policy,
+        auc_tolerance,
+        alpha,
+        n_bootstrap,
+        seed,
+    )
+    challenger_row, challenger_draws = _evaluate(challenger_pd, rows, None)
+    if challenger_row["auc"] is None:
+        return not_assessed(
+            "Not assessed: the challenger has no AUC on the evaluation rows (fewer than two "
+            "bads or goods); no search run."
+        )
+    candidates = [{**_row(None, CHALLENGER, challenger_family), **challenger_row}]
+
+    train = training_set.filter(pl.col(SPLIT_COLUMN) == "train")
+    screen = proxy_screen(_with_proxy_groups(train, attributes), features, attributes)
+    inputs = SearchInputs(
+        features=list(features),
+        base=replace(base_config, threads=space.threads),
+        proxies=[p for p in strongest_proxies(screen, space.top_proxies) if p["flagged"]],
+        attributes=_worst_first(challenger_pd, rows),
+        directions=_directions(train, [f.name for f in features if not f.is_categorical]),
+        approval_rate=float(approval_rate),
+        families=tuple(families),
+        challenger_family=challenger_family,
+        space=space,
+    )
+
+    start = clock()
+    stop_reason = STOP_EXHAUSTED
+    for config in candidate_stream(inputs):
+        if len(candidates) - 1 >= budget.max_candidates:
+            stop_reason = STOP_CANDIDATES
+            break
+        if clock() - start >= budget.max_seconds:
+            stop_reason = STOP_SECONDS
+            break
+        row = _row(config, config.name, config.family)
+        fit_start = clock()
+        try:
+            model = refit(config, training_set, features, scale)
+            risk = np.asarray(model.predict_pd(rows_frame, thread_count=config.threads))
+        except Exception as exc:  # one candidate that cannot be fitted is a result, not a crash
+            candidates.append(
+                {
+                    **row,
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "auc": None,
+                    "worst_air": None,
+                    "comparable": False,
+                    "passes_fairness_policy": None,
+                }
+            )
+            continue
+        figures, _ = _evaluate(risk, rows, (challenger_pd, challenger_draws))
+        candidates.append({**row, **figures, "seconds": clock() - fit_start})
+    used.update(
+        candidates=len(candidates) - 1,
+        failed=sum("error" in r for r in candidates),
+        seconds=clock() - start,
+        stop_reason=stop_reason,
+    )
+
+    tried = [r for r in candidates[1:] if "error" not in r]
+    kind, finding, alternative, least, statement = _statement(
+        candidates[0],
+        tried,
+        families=families,
+        budget=used,
+        budget_text=budget_text,
+        tolerance=auc_tolerance,
+        threshold=policy.min_adverse_impact_ratio,
+    )
+    frontier = pareto_frontier(candidates)
+    for r in candidates:
+        r["on_frontier"] = r["name"] in frontier
+    return SearchResult(
+        kind=kind,
+        statement=statement,
+        candidates=jsonable(candidates),
+        frontier=frontier,
+        budget=jsonable(used),
+        method=method,
+        finding=finding,
+        alternative=alternative,
+        least_discriminatory_comparable=least,
+        approval_rate=float(approval_rate),
+        auc_tolerance=auc_tolerance,
+        alpha=alpha,
+        policy=asdict(policy),
+        families=families,
+        generators=sorted({r["generator"] for r in candidates[1:]}),
+        proxies=jsonable(screen),
+    )
