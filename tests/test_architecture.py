@@ -284,3 +284,31 @@ def test_nothing_the_scoring_api_imports_imports_dagster() -> None:
     )
     chains = [" -> ".join(path_between(runs, root, m, reached)[1:]) for m in offenders]
     assert not offenders, "the scoring API reaches dagster through:\n" + "\n".join(chains)
+
+
+def test_no_export_is_shadowed_by_a_submodule_of_the_same_name() -> None:
+    """Importing `pkg.name` for the first time rebinds `pkg.name` to the module: a function the
+    package exports under that name (`compliance.lda_search`, before `lda_discovery` was
+    renamed) then becomes a module for every later caller. Every submodule imported, every
+    name a package exports is still what it exported."""
+    import importlib
+    import pkgutil
+    import types
+
+    import credit_assets
+    import scoring_api
+
+    for root in (credit_assets, scoring_api):
+        for info in pkgutil.walk_packages(root.__path__, root.__name__ + "."):
+            if ".migrations" not in info.name:  # alembic's env scripts run only under alembic
+                importlib.import_module(info.name)
+    shadowed = []
+    for root in (credit_assets, scoring_api):
+        for info in pkgutil.walk_packages(root.__path__, root.__name__ + "."):
+            if not info.ispkg:
+                continue
+            package = importlib.import_module(info.name)
+            for name in getattr(package, "__all__", []):
+                if isinstance(getattr(package, name, None), types.ModuleType):
+                    shadowed.append(f"{info.name}.{name}")
+    assert not shadowed, shadowed

@@ -1,8 +1,8 @@
-"""The candidates of the less-discriminatory-alternative search (`lda_search`): the budget and
+"""The candidates of the less-discriminatory-alternative search (`lda_discovery`): the budget and
 the space searched, each candidate as a named, seeded configuration (`CandidateConfig`), the
 generators that propose them in turn, and `refit`, which reproduces any of them exactly.
 
-Generators (see `lda_search` for the method as a whole): `hyperparameters` (CatBoost seeds,
+Generators (see `lda_discovery` for the method as a whole): `hyperparameters` (CatBoost seeds,
 depths, learning rates, L2, iterations), `drop_proxies`, `coarsen_proxy`, `monotone_proxy`,
 `reweighting` and `reduction` (fairlearn's `ExponentiatedGradient`: the protected attribute used
 in training only, never an input; a randomized mixture, so not servable) and `scorecard`.

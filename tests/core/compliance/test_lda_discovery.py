@@ -23,7 +23,7 @@ from credit_assets.core.compliance.lda_candidates import (
     refit,
     sample_weights,
 )
-from credit_assets.core.compliance.lda_search import (
+from credit_assets.core.compliance.lda_discovery import (
     SearchResult,
     _statement,
     pareto_frontier,
