@@ -47,6 +47,7 @@ from credit_assets.core.modeling.train import (
     labels_of,
     train_challenger,
 )
+from credit_assets.core.reports.text import too_few
 
 CHALLENGER = "catboost"
 SCORECARD = "scorecard"
@@ -434,10 +435,7 @@ def choose_method(configured: str, out_of_time: bool) -> EvaluationMethod:
 def thin_evidence(y: np.ndarray, minimum: int, where: str) -> str:
     """Why the rows of `where` are too few to judge a model on, or "" when they hold at least
     `minimum` bads and `minimum` goods (`CREDIT_EVIDENCE_MIN_BADS`)."""
-    bads = int(np.asarray(y).sum())
-    goods = int(np.asarray(y).size) - bads
-    short = [f"{n} {name}" for n, name in ((bads, "bads"), (goods, "goods")) if n < minimum]
-    return f"{' and '.join(short)} in the {where} (minimum {minimum})" if short else ""
+    return too_few(int(np.asarray(y).sum()), int(np.asarray(y).size), minimum, where)
 
 
 def dated_plan(order: np.ndarray, y: np.ndarray, cv: CVConfig, minimum: int) -> tuple[CVPlan, str]:

@@ -21,6 +21,7 @@ from credit_assets.core.promotion.verdicts import (
     Gate,
 )
 from credit_assets.core.promotion.verdicts import fmt as _fmt
+from credit_assets.core.reports.text import too_few
 
 
 def quality_gate(
@@ -113,9 +114,8 @@ def _thin(counts: Mapping[str, Any] | None, minimum: int) -> str:
     """ "2 bads in the test rows (minimum 30)", or "" when the counts suffice or are unknown."""
     if not counts or counts.get("rows") is None or counts.get("bads") is None:
         return ""
-    bads, rows = int(counts["bads"]), int(counts["rows"])
-    short = [f"{n} {name}" for n, name in ((bads, "bads"), (rows - bads, "goods")) if n < minimum]
-    return f"{' and '.join(short)} in the {rows} test rows (minimum {minimum})" if short else ""
+    rows = int(counts["rows"])
+    return too_few(int(counts["bads"]), rows, minimum, f"{rows} test rows")
 
 
 def awaiting_experiment(offline: Gate) -> Gate:

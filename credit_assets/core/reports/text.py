@@ -59,3 +59,10 @@ def printable(text: object) -> str:
     returns, NUL) shown as escapes, not run. A line break is kept only by callers that
     print line by line."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def too_few(bads: int, rows: int, minimum: int, where: str) -> str:
+    """Why `rows` with `bads` among them are too few to judge a model on ("2 bads and 10 goods
+    in the 12 test rows (minimum 30)"), or "" when both classes reach `minimum`."""
+    short = [f"{n} {name}" for n, name in ((bads, "bads"), (rows - bads, "goods")) if n < minimum]
+    return f"{' and '.join(short)} in the {where} (minimum {minimum})" if short else ""
