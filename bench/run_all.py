@@ -42,6 +42,7 @@ from typing import Any
 from report import (
     FEATURES_BORROWERS,
     INGEST_ROWS,
+    LDA_ROWS,
     NAMES,
     SUMMARIES,
     Entry,
@@ -210,6 +211,20 @@ def bench_ingest(args: argparse.Namespace, py: str) -> Entry:
         )
     started = time.monotonic()
     result = run_json(command, args.ingest_timeout)
+    return {
+        "commands": [display(command)],
+        "runs": [result],
+        "wall_seconds": round(time.monotonic() - started, 1),
+        "context": {"rows": rows},
+    }
+
+
+def bench_lda(args: argparse.Namespace, py: str) -> Entry:
+    rows = args.lda_rows or (4_000 if args.quick else LDA_ROWS)
+    runs = 1 if args.quick else max(3, args.repeats)
+    command = [py, str(BENCH / "bench_lda.py"), "--rows", str(rows), "--runs", str(runs)]
+    started = time.monotonic()
+    result = run_json(command, args.lda_timeout)
     return {
         "commands": [display(command)],
         "runs": [result],
@@ -414,6 +429,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, str], Entry]] = {
     "api_experiment": lambda args, py: bench_api(args, py, experiment=True),
     "demo": bench_demo,
     "ingest": bench_ingest,
+    "lda": bench_lda,
 }
 
 
@@ -448,6 +464,10 @@ def parser() -> argparse.ArgumentParser:
         "--ingest-rows", type=int, help="rows for bench_ingest.py (default 50 M; 1 M quick)"
     )
     p.add_argument("--ingest-timeout", type=float, default=3600.0, help="seconds")
+    p.add_argument(
+        "--lda-rows", type=int, help="rows for bench_lda.py (default 40 000; 4 000 quick)"
+    )
+    p.add_argument("--lda-timeout", type=float, default=3600.0, help="seconds")
     p.add_argument("--demo-timeout", type=float, default=1800.0, help="seconds per demo run")
     p.add_argument(
         "--with-install",

@@ -424,6 +424,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
     if args.action == "promote":
         return _models_promote(args)
+    if args.action == "adopt-lda":
+        return _models_adopt_lda(args)
 
     engine = migrated_engine(get_settings().resolved_database_url)
     records = list_models(engine)
@@ -472,6 +474,25 @@ def _models_promote(args: argparse.Namespace) -> int:
     outcome = promote_with_override(reason, log=lambda line: print(_shown(line)))
     for failure in outcome.failures:
         print(_shown(f"models promote: {failure}"), file=sys.stderr)
+    return 0 if outcome.success else 1
+
+
+def _models_adopt_lda(args: argparse.Namespace) -> int:
+    """`models adopt-lda [--from VERSION] [--candidate NAME]`: the alternative an LDA search
+    found, registered as a challenger and judged by every gate (exit 2 when there is no
+    such search or candidate, or it cannot be served; 1 if the run failed)."""
+    from credit_assets.defs.modeling.lda_adoption import AdoptionError
+    from credit_assets.orchestration import adopt_lda_alternative
+
+    try:
+        outcome = adopt_lda_alternative(
+            args.lda_of or "", args.candidate or "", log=lambda line: print(_shown(line))
+        )
+    except AdoptionError as exc:
+        print(_shown(f"models adopt-lda: {exc}"), file=sys.stderr)
+        return 2
+    for failure in outcome.failures:
+        print(_shown(f"models adopt-lda: {failure}"), file=sys.stderr)
     return 0 if outcome.success else 1
 
 
@@ -706,13 +727,23 @@ def build_parser() -> argparse.ArgumentParser:
     key.set_defaults(func=_cmd_apikey)
 
     models = sub.add_parser("models", help="the model inventory")
-    models.add_argument("action", choices=["list", "show", "promote"])
+    models.add_argument("action", choices=["list", "show", "promote", "adopt-lda"])
     models.add_argument("version", nargs="?")
     models.add_argument("--json", action="store_true")
     models.add_argument(
         "--override-reason",
         help="promote: judge the newest evaluated challenger again and promote it past the "
         "gates that say no, recording this reason (required)",
+    )
+    models.add_argument(
+        "--from",
+        dest="lda_of",
+        help="adopt-lda: the model version whose LDA search found the alternative (default: "
+        "the newest search)",
+    )
+    models.add_argument(
+        "--candidate",
+        help="adopt-lda: which candidate of that search (default: its servable discovery)",
     )
     models.set_defaults(func=_cmd_models)
 

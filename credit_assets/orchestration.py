@@ -34,6 +34,11 @@ from credit_assets.defs.common.experiment_reports import (
 from credit_assets.defs.common.outcomes import named_outcomes
 from credit_assets.defs.common.reports import read_report
 from credit_assets.defs.common.resources import PlatformResource
+from credit_assets.defs.modeling.lda_adoption import (
+    ADOPTION_SELECTION,
+    adoption_run_config,
+    chosen_candidate,
+)
 
 # The console logger otherwise prints every DEBUG event of every step, and a failed step
 # with Dagster's stack trace; a failure is said here in one plain line per step instead
@@ -290,6 +295,10 @@ def materialize_all(
                 if CHAMPION_KEY in segment:
                     card_follows = MODEL_CARD_KEY in keys
                     _record_decision(instance, result.run_id, outcome, log, card_follows)
+                if LDA_KEY in segment:
+                    _adopt_discovery(definitions, instance, outcome, log)
+                    if outcome.failures:
+                        return outcome
                 if EXPERIMENT_REPORT in segment and partition_key:
                     measured = newest_report(instance, partition_key)
                     if measured is not None:
@@ -326,6 +335,7 @@ def recommendation_line(experiment_id: str, measured: MeasuredReport) -> str:
 
 CHAMPION_KEY = dg.AssetKey("champion_model")
 MODEL_CARD_KEY = dg.AssetKey("model_card")
+LDA_KEY = dg.AssetKey("lda_search")
 
 
 def _run(
@@ -445,6 +455,87 @@ def _judge(config: dict, tags: dict[str, str], log: Callable[[str], None]) -> Ma
         _record_decision(instance, result.run_id, outcome, log)  # even if the card failed
         outcome.failures.extend(_failure_messages(result))
     return outcome
+
+
+def adopt_lda_alternative(
+    lda_of: str = "", candidate: str = "", log: Callable[[str], None] = print
+) -> MaterializeOutcome:
+    """Register the less discriminatory alternative the LDA search of `lda_of` (default: the
+    newest search) found, or its `candidate`, as a challenger: one real run of
+    `challenger_model` refitting its recorded configuration, every report and gate on it,
+    `champion_model`'s decision and the model card. AdoptionError (nothing run) when there
+    is no such search or candidate, or it cannot be served."""
+    ensure_dagster_home(get_settings())
+    definitions = load_definitions()
+    with dg.DagsterInstance.get() as instance:
+        if not lda_of:
+            lda_of = str(_latest_values(instance, LDA_KEY).get("model_version") or "")
+        report = read_report(PlatformResource(), "lda", lda_of) if lda_of else None
+        name, _config, _row = chosen_candidate(report, lda_of or "(none yet)", candidate, None)
+        log(f"==> registering '{name}' from the LDA search of {lda_of} as a challenger")
+        return _adoption_run(definitions, instance, lda_of, name, log)
+
+
+def _adoption_run(
+    definitions: dg.Definitions,
+    instance: dg.DagsterInstance,
+    lda_of: str,
+    candidate: str,
+    log: Callable[[str], None],
+) -> MaterializeOutcome:
+    graph = definitions.resolve_asset_graph()
+    keys = sorted(ADOPTION_SELECTION.resolve(graph), key=lambda k: k.to_user_string())
+    result = dg.materialize(
+        list(definitions.assets or []),
+        selection=keys,
+        instance=instance,
+        raise_on_error=False,
+        run_config={**QUIET_RUN_CONFIG, **adoption_run_config(lda_of, candidate)},
+        tags={"credit/launched_by": "cli", "credit/lda_of": lda_of},
+        resources={"platform": PlatformResource()},
+    )
+    outcome = MaterializeOutcome(runs=[result.run_id])
+    status = "ok" if result.success else "FAILED"
+    log(f"adopt {candidate} from the LDA search of {lda_of}: {status} (run {result.run_id[:8]})")
+    _record_decision(instance, result.run_id, outcome, log)
+    if not result.success:
+        outcome.failures.append(f"adopting {candidate} from {lda_of}")
+        for message in _failure_messages(result):
+            log(f"  {message}")
+    return outcome
+
+
+def _adopt_discovery(
+    definitions: dg.Definitions,
+    instance: dg.DagsterInstance,
+    outcome: MaterializeOutcome,
+    log: Callable[[str], None],
+) -> None:
+    """What the lda_alternative_sensor does, synchronously: a search that discovered a
+    servable alternative has it registered as a challenger (CREDIT_LDA_ADOPT)."""
+    values = _latest_values(instance, LDA_KEY)
+    candidate, version = values.get("adoptable"), values.get("model_version")
+    if not candidate or candidate == "none" or not version:
+        return
+    if not get_settings().lda_adopt:
+        log(
+            f"==> the LDA search of {version} discovered '{candidate}'; register it with "
+            f"`credit-platform models adopt-lda --from {version}` (CREDIT_LDA_ADOPT is off)"
+        )
+        return
+    log(f"==> the LDA search of {version} discovered '{candidate}': registering it as a challenger")
+    adopted = _adoption_run(definitions, instance, str(version), str(candidate), log)
+    outcome.runs += adopted.runs
+    outcome.decisions += adopted.decisions
+    outcome.held_back += adopted.held_back
+    outcome.failures += adopted.failures
+
+
+def _latest_values(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict:
+    event = instance.get_latest_materialization_event(key)
+    if event is None or event.asset_materialization is None:
+        return {}
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
 
 
 def _record_decision(

@@ -48,6 +48,13 @@ def test_sensors_and_jobs_load():
     defs = load_definitions()
     assert defs.resolve_sensor_def("landing_zone_sensor").name == "landing_zone_sensor"
     assert defs.resolve_job_def("ingest_applications").name == "ingest_applications"
+    assert defs.resolve_sensor_def("lda_alternative_sensor").job_name == "adopt_lda_alternative"
+    adoption = defs.resolve_job_def("adopt_lda_alternative").asset_layer.selected_asset_keys
+    names = {k.to_user_string() for k in adoption}
+    # The alternative gets every report and gate, the decision and its card; nothing upstream.
+    assert {"challenger_model", "fairness_report", "lda_search", "champion_model"} <= names
+    assert {"model_card", "model_evaluation", "reason_accuracy"} <= names
+    assert not names & {"training_set", "model_selection", "batch_scores"}
 
 
 def test_promotion_gates_never_block_a_run():

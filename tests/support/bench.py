@@ -121,6 +121,63 @@ def _reasons_run(i: int) -> dict[str, Any]:
     }
 
 
+def _lda_search(workers: int, seconds: float) -> dict:
+    return {
+        "workers": workers,
+        "load_average_at_start": 0.5 + workers,
+        "single_fit_seconds": 4.0,
+        "search_seconds": seconds,
+        "candidates": 12,
+        "failed": 0,
+        "stop_reason": "max_candidates",
+        "seconds_per_candidate": seconds / 12,
+        "search_over_single_fit": seconds / 4.0,
+        "kind": "discovery",
+        "alternative": "drop_shopping_index",
+        "generators": ["coarsen_proxy", "drop_proxies", "hyperparameters"],
+        "candidates_digest": "f775b61aaa8c2f78",
+    }
+
+
+LDA_RAW_RUN = {
+    "rows": 40_000,
+    "max_candidates": 12,
+    "threads_per_fit": 1,
+    "approval_rate": 0.4,
+    "base_config": {
+        "iterations": 300,
+        "learning_rate": 0.1,
+        "depth": 5,
+        "l2_leaf_reg": 10.0,
+        "early_stopping_rounds": 100,
+        "threads": 1,
+        "seed": 42,
+    },
+    "runs": [
+        {
+            "order": [1, 2] if i % 2 == 0 else [2, 1],
+            "workers_1": _lda_search(1, 60.0 + i),
+            "workers_2": _lda_search(2, 36.0 + i),
+            "workers_2_over_1": (36.0 + i) / (60.0 + i),
+            "same_candidates": True,
+        }
+        for i in range(3)
+    ],
+    "median_workers_2_over_1": 37.0 / 61.0,
+    "ratio_range": [36.0 / 60.0, 38.0 / 62.0],
+    "median_single_fit_seconds": 4.0,
+    "median_search_seconds_workers_1": 61.0,
+    "median_seconds_per_candidate_workers_1": 61.0 / 12,
+    "median_search_over_single_fit_workers_1": 61.0 / 4,
+    "median_search_seconds_workers_2": 37.0,
+    "median_seconds_per_candidate_workers_2": 37.0 / 12,
+    "median_search_over_single_fit_workers_2": 37.0 / 4,
+    "kind": "discovery",
+    "same_candidates": True,
+    "same_candidates_in_every_process": True,
+}
+
+
 RAW_RUNS: dict[str, list[dict[str, Any]]] = {
     "features": [
         {
@@ -163,10 +220,12 @@ RAW_RUNS: dict[str, list[dict[str, Any]]] = {
             "pass": True,
         }
     ],
+    "lda": [LDA_RAW_RUN],
 }
 CONTEXTS: dict[str, dict[str, Any]] = {
     "features": {"borrowers": 1_000_000},
     "ingest": {"rows": 50_000_000},
+    "lda": {"rows": 40_000},
     "demo": {"borrowers": 50_000, "install_seconds": None},
 }
 

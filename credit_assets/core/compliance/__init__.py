@@ -19,7 +19,11 @@ from credit_assets.core.compliance.groups import (
     band_age,
     band_labels,
 )
-from credit_assets.core.compliance.lda import AUC_TOLERANCE, Alternative, LdaResult, lda_search
+from credit_assets.core.compliance.lda_candidates import SearchBudget, SearchSpace
+from credit_assets.core.compliance.lda_discovery import (
+    SearchResult,
+    search_less_discriminatory_alternatives,
+)
 from credit_assets.core.compliance.model_card import (
     DEFAULT_INTENDED_USE,
     DEFAULT_LIMITATIONS,
@@ -31,25 +35,25 @@ from credit_assets.core.compliance.proxies import PROXY_AUC_THRESHOLD, proxy_scr
 
 __all__ = [
     "AGE_BAND_EDGES",
-    "AUC_TOLERANCE",
     "DEFAULT_APPROVAL_RATES",
     "DEFAULT_INTENDED_USE",
     "DEFAULT_LIMITATIONS",
     "MISSING_GROUP",
     "PROXY_AUC_THRESHOLD",
     "SECTION_IDS",
-    "Alternative",
     "AttributeFairness",
     "ExplainabilityReport",
     "FairnessReport",
     "GroupFairness",
-    "LdaResult",
     "ModelCard",
+    "SearchBudget",
+    "SearchResult",
+    "SearchSpace",
     "band_age",
     "band_labels",
     "build_model_card",
     "explainability_report",
     "fairness_report",
-    "lda_search",
     "proxy_screen",
+    "search_less_discriminatory_alternatives",
 ]

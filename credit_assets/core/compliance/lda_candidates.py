@@ -64,13 +64,22 @@ Z95 = float(stats.norm.ppf(0.975))
 
 @dataclass(frozen=True)
 class SearchBudget:
-    """Stop before the next fit once either is reached (a fit under way is never cut short)."""
+    """Candidates are fitted in batches of `workers` (in parallel processes when more than
+    one). Checked before each batch: never more than `max_candidates` fits started in all,
+    and no batch started once `max_seconds` have elapsed (fits under way are never cut short,
+    so the last batch may end past it)."""
 
     max_candidates: int = 40
     max_seconds: float = 900.0
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, not {self.workers}")
 
     def describe(self) -> str:
-        return f"at most {self.max_candidates} candidates and {self.max_seconds:g} s"
+        text = f"at most {self.max_candidates} candidates and {self.max_seconds:g} s"
+        return text + (f", {self.workers} fitted at a time" if self.workers > 1 else "")
 
 
 @dataclass(frozen=True)
@@ -574,3 +583,9 @@ def candidate_stream(s: SearchInputs) -> Iterator[CandidateConfig]:
             elif config.name not in seen:
                 seen.add(config.name)
                 yield config
+
+
+def candidate_specs(config: CandidateConfig, features: Sequence[FeatureSpec]) -> list[FeatureSpec]:
+    """The inputs candidate `config` uses, from the catalogue `features`, with its monotone
+    constraints: what its artifact is checked and explained against once adopted."""
+    return _specs_for(config, features)

@@ -44,18 +44,28 @@ the challenger has a paired interval too); and the worst AIR across approval rat
 
 "Comparable" is the quality gate's rule with the LDA tolerance: an AUC loss of at most
 `auc_tolerance`, or a larger loss that DeLong's one-sided test cannot tell from noise
-(p >= alpha). Parallel fits: each candidate is independent, so `joblib.Parallel` over the
-configurations (with the clock checked between batches) is where the search would fan out.
+(p >= alpha).
+
+Parallel fits (`SearchBudget.workers`): candidates are taken from the stream in batches of
+`workers`, the budget checked before each batch (never more than `max_candidates` fits started;
+no batch started once `max_seconds` have elapsed). With more than one worker a batch is fitted
+by `joblib.Parallel` on the loky backend, one candidate per worker process, each CatBoost fit
+with the space's `threads`; with one, in this process. Every fit returns its PD on the
+evaluation rows (or its error); the evaluation runs here, in stream order, so the candidates
+and their figures are the same whatever the number of workers.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+import joblib
 import numpy as np
 import polars as pl
 from scipy import stats
@@ -70,7 +80,6 @@ from credit_assets.core.compliance.groups import (
     PROTECTED_PREFIX,
     protected_column,
 )
-from credit_assets.core.compliance.lda import AUC_TOLERANCE
 from credit_assets.core.compliance.lda_candidates import (
     CHALLENGER,
     STOP_CANDIDATES,
@@ -102,7 +111,7 @@ from credit_assets.core.modeling.train import (
     TrainConfig,
     labels_of,
 )
-from credit_assets.core.promotion import QUALITY_ALPHA, FairnessPolicy
+from credit_assets.core.promotion import LDA_AUC_TOLERANCE, QUALITY_ALPHA, FairnessPolicy
 from credit_assets.core.reports.render import jsonable, markdown_table
 from credit_assets.core.reports.text import md_escape
 
@@ -312,7 +321,7 @@ class SearchResult:
     alternative: str | None = None
     least_discriminatory_comparable: str | None = None
     approval_rate: float | None = None
-    auc_tolerance: float = AUC_TOLERANCE
+    auc_tolerance: float = LDA_AUC_TOLERANCE
     alpha: float = QUALITY_ALPHA
     policy: dict[str, Any] = field(default_factory=dict)
     families: list[str] = field(default_factory=list)
@@ -349,6 +358,7 @@ class SearchResult:
             "passes_fairness_policy",
             "uses_protected_attribute_in_training",
             "servable",
+            "error",
         ]
         frontier = set(self.frontier)
         rows = [
@@ -627,6 +637,88 @@ def _row(config: CandidateConfig | None, name: str, family: str) -> dict[str, An
     }
 
 
+@dataclass(frozen=True)
+class _FitData:
+    """What every candidate's fit reads (pickled to each worker process)."""
+
+    training_set: pl.DataFrame
+    features: list[FeatureSpec]
+    scale: ScoreScale | None
+    rows_frame: pl.DataFrame  # the evaluation rows, predicted by each candidate
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """A candidate's PD on the evaluation rows, or why it could not be fitted."""
+
+    risk: np.ndarray | None
+    error: str | None
+    seconds: float  # its fit and prediction, timed where it ran
+
+
+def _fit_candidate(config: CandidateConfig, data: _FitData) -> _Fit:
+    """Refit `config` and predict the evaluation rows (module level, so loky can pickle it)."""
+    started = time.perf_counter()
+    try:
+        model = refit(config, data.training_set, data.features, data.scale)
+        risk = np.asarray(model.predict_pd(data.rows_frame, thread_count=config.threads))
+    except Exception as exc:  # one candidate that cannot be fitted is a result, not a crash
+        return _Fit(None, f"{type(exc).__name__}: {exc}", time.perf_counter() - started)
+    return _Fit(risk, None, time.perf_counter() - started)
+
+
+def _fit_batch(
+    batch: list[CandidateConfig], data: _FitData, parallel: joblib.Parallel | None
+) -> list[_Fit]:
+    """The batch's fits, in its order: here, or one candidate per worker process."""
+    if parallel is None:
+        return [_fit_candidate(config, data) for config in batch]
+    return list(parallel(joblib.delayed(_fit_candidate)(config, data) for config in batch))
+
+
+def _candidate_row(
+    config: CandidateConfig,
+    fit: _Fit,
+    rows: _EvaluationRows,
+    challenger: tuple[np.ndarray, np.ndarray],
+) -> dict[str, Any]:
+    """A candidate's row: its configuration and figures, or the error that stopped its fit."""
+    row = _row(config, config.name, config.family)
+    if fit.risk is None:
+        failed = {"auc": None, "worst_air": None, "comparable": False}
+        return {**row, "error": fit.error, **failed, "passes_fairness_policy": None}
+    figures, _ = _evaluate(fit.risk, rows, challenger)
+    return {**row, **figures, "seconds": fit.seconds}
+
+
+def _try_candidates(
+    stream: Iterator[CandidateConfig],
+    data: _FitData,
+    rows: _EvaluationRows,
+    challenger: tuple[np.ndarray, np.ndarray],
+    budget: SearchBudget,
+    clock: Callable[[], float],
+) -> tuple[list[dict[str, Any]], str, float]:
+    """The candidates' rows in stream order, why the search stopped, and its seconds.
+
+    Batches of `budget.workers`, the budget checked before each; evaluated here, in order."""
+    tried: list[dict[str, Any]] = []
+    start = clock()
+    parallel = (
+        joblib.Parallel(n_jobs=budget.workers, backend="loky") if budget.workers > 1 else None
+    )
+    with parallel if parallel is not None else contextlib.nullcontext():
+        while True:
+            room = budget.max_candidates - len(tried)
+            batch = list(itertools.islice(stream, min(budget.workers, room) if room > 0 else 1))
+            if not batch or room <= 0:
+                return tried, STOP_CANDIDATES if batch else STOP_EXHAUSTED, clock() - start
+            if clock() - start >= budget.max_seconds:
+                return tried, STOP_SECONDS, clock() - start
+            for config, fit in zip(batch, _fit_batch(batch, data, parallel), strict=True):
+                tried.append(_candidate_row(config, fit, rows, challenger))
+
+
 def search_less_discriminatory_alternatives(
     training_set: pl.DataFrame,
     features: list[FeatureSpec],
@@ -641,7 +733,7 @@ def search_less_discriminatory_alternatives(
     budget: SearchBudget | None = None,
     policy: FairnessPolicy | None = None,
     scale: ScoreScale | None = None,
-    auc_tolerance: float = AUC_TOLERANCE,
+    auc_tolerance: float = LDA_AUC_TOLERANCE,
     alpha: float = QUALITY_ALPHA,
     approval_rates: tuple[float, ...] = DEFAULT_APPROVAL_RATES,
     n_bootstrap: int = 300,
@@ -680,6 +772,7 @@ def search_less_discriminatory_alternatives(
     used: dict[str, Any] = {
         "max_candidates": budget.max_candidates,
         "max_seconds": budget.max_seconds,
+        "workers": budget.workers,
     }
 
     def not_assessed(why: str) -> SearchResult:
@@ -740,38 +833,19 @@ def search_less_discriminatory_alternatives(
         space=space,
     )
 
-    start = clock()
-    stop_reason = STOP_EXHAUSTED
-    for config in candidate_stream(inputs):
-        if len(candidates) - 1 >= budget.max_candidates:
-            stop_reason = STOP_CANDIDATES
-            break
-        if clock() - start >= budget.max_seconds:
-            stop_reason = STOP_SECONDS
-            break
-        row = _row(config, config.name, config.family)
-        fit_start = clock()
-        try:
-            model = refit(config, training_set, features, scale)
-            risk = np.asarray(model.predict_pd(rows_frame, thread_count=config.threads))
-        except Exception as exc:  # one candidate that cannot be fitted is a result, not a crash
-            candidates.append(
-                {
-                    **row,
-                    "error": f"{type(exc).__name__}: {exc}",
-                    "auc": None,
-                    "worst_air": None,
-                    "comparable": False,
-                    "passes_fairness_policy": None,
-                }
-            )
-            continue
-        figures, _ = _evaluate(risk, rows, (challenger_pd, challenger_draws))
-        candidates.append({**row, **figures, "seconds": clock() - fit_start})
+    tried_rows, stop_reason, seconds = _try_candidates(
+        candidate_stream(inputs),
+        _FitData(training_set, list(features), scale, rows_frame),
+        rows,
+        (challenger_pd, challenger_draws),
+        budget,
+        clock,
+    )
+    candidates += tried_rows
     used.update(
         candidates=len(candidates) - 1,
         failed=sum("error" in r for r in candidates),
-        seconds=clock() - start,
+        seconds=seconds,
         stop_reason=stop_reason,
     )
 

@@ -413,25 +413,46 @@ class ModelCard:
                 )
             if report.approval_curve:
                 blocks.append(Paragraph(curve_statement(summary.get("crossings") or [])))
-        if self.lda:
+        blocks += self._lda_blocks()
+        return blocks + self._images("fairness")
+
+    def _lda_blocks(self) -> list[Block]:
+        """The LDA search's statement, where its page is, and the candidates on its frontier;
+        for an adopted alternative, the search it came from."""
+        blocks: list[Block] = []
+        lineage = (self.registry or {}).get("lineage") or {}
+        if lineage.get("lda_of"):
             blocks.append(
-                Paragraph(f"Less discriminatory alternatives: {self.lda.get('statement')}")
-            )
-            blocks.append(
-                Table(
-                    self.lda.get("frontier", []),
-                    [
-                        "name",
-                        "auc",
-                        "auc_delta",
-                        "worst_air",
-                        "worst_group",
-                        "passes_fairness_gate",
-                        "description",
-                    ],
+                Paragraph(
+                    f"This model is the less discriminatory alternative "
+                    f"'{lineage.get('lda_candidate')}' found by the LDA search of "
+                    f"{lineage['lda_of']}, refit exactly from its recorded configuration."
                 )
             )
-        return blocks + self._images("fairness")
+        lda = self.lda
+        if not lda:
+            return blocks
+        blocks.append(Paragraph(f"Less discriminatory alternatives: {lda.get('statement')}"))
+        budget = lda.get("budget") or {}
+        facts = {
+            "outcome": lda.get("kind"),
+            "alternative": lda.get("alternative") or "none",
+            "candidates tried": budget.get("candidates"),
+            "search time (s)": budget.get("seconds"),
+            "stopped": budget.get("stop_reason"),
+            "why this budget": lda.get("plan"),
+            "LDA report (HTML)": lda.get("page"),
+        }
+        if lda.get("adoptable"):
+            facts["register it as a challenger"] = (
+                f"credit-platform models adopt-lda --from {lda.get('model_version')}"
+            )
+        blocks.append(KeyValues({k: v for k, v in facts.items() if v is not None}))
+        frontier = [r for r in lda.get("candidates") or [] if r.get("on_frontier")]
+        if frontier:
+            columns = ["name", "auc", "auc_difference", "worst_air", "passes_fairness_policy"]
+            blocks.append(Table(frontier, [*columns, "description"], caption="LDA frontier"))
+        return blocks
 
     def _explainability(self) -> list[Block]:
         blocks: list[Block] = []
@@ -688,6 +709,11 @@ def build_model_card(
             images["air_curve"] = curve_png(
                 report.approval_curve, report.threshold, report.approval_rate
             )
+    if lda and lda.get("candidates") and "lda" not in images:
+        from credit_assets.core.compliance.lda_discovery import SearchResult
+        from credit_assets.core.compliance.lda_report import frontier_png
+
+        images["lda"] = frontier_png(SearchResult.from_dict(dict(lda)))
     if isinstance(reason_accuracy, int | float):
         reason_accuracy = {"share": float(reason_accuracy)}
     captions: dict[str, str] = {}

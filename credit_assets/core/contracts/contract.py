@@ -233,6 +233,12 @@ class ColumnSpec(BaseModel):
     def _consistent(self) -> ColumnSpec:
         if self.role is Role.LABEL and self.labels is None:
             raise ValueError(f"label column {self.name!r} needs `labels: {{bad: ..., good: ...}}`")
+        if self.labels is not None and set(self.labels) != {"bad", "good"}:
+            missing = " and ".join(sorted({"bad", "good"} - set(self.labels)))
+            raise ValueError(
+                f"label column {self.name!r}: `labels` names no {missing} value; declare both, "
+                "e.g. `labels: {bad: 1, good: 0}`"
+            )
         if self.labels is not None and self.role is not Role.LABEL:
             raise ValueError(f"column {self.name!r} has `labels` but its role is {self.role.value}")
         if (self.min is not None or self.max is not None) and self.type not in ("int", "float"):

@@ -288,6 +288,39 @@ class Settings(BaseSettings):
     fairness_small_groups_decide: bool = Field(
         default=False, description="Whether groups below the minimum size can hold a model back."
     )
+    # The less-discriminatory-alternative search (`lda_search`, docs/LDA.md).
+    lda_max_candidates: int = Field(
+        default=24,
+        ge=0,
+        description="Candidates the LDA search may fit when the fairness gate holds the "
+        "challenger back (or cannot judge it).",
+    )
+    lda_max_candidates_when_fair: int = Field(
+        default=4,
+        ge=0,
+        description="Candidates the LDA search fits when the fairness gate passes (0: no "
+        "search then).",
+    )
+    lda_max_seconds: float = Field(
+        default=600.0,
+        gt=0.0,
+        description="Seconds after which the LDA search starts no further candidate.",
+    )
+    lda_workers: int = Field(
+        default=1, ge=1, description="Candidates the LDA search fits at once (processes)."
+    )
+    lda_auc_tolerance: float = Field(
+        default=promotion.LDA_AUC_TOLERANCE,
+        gt=0.0,
+        description="AUC an alternative may lose against the challenger and still count as "
+        "serving the same business need.",
+    )
+    lda_adopt: bool = Field(
+        default=True,
+        description="Register a discovered, servable alternative as a challenger at once "
+        "(`materialize` and the lda_alternative_sensor); off: `credit-platform models "
+        "adopt-lda` does it on request.",
+    )
 
     @property
     def resolved_snapshot_date(self) -> date:

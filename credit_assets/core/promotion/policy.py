@@ -20,6 +20,9 @@ FAIRNESS_ALPHA = 0.05
 FAIRNESS_MIN_GROUP_SIZE = 30
 REASON_ACCURACY_TARGET = 0.95
 AUC_TOLERANCE = 0.005
+LDA_AUC_TOLERANCE = 0.01
+"""AUC an alternative may lose against the challenger and still serve the same business need
+(the less-discriminatory-alternative search; CREDIT_LDA_AUC_TOLERANCE)."""
 QUALITY_ALPHA = 0.05
 FIRST_MODEL_AUC_FLOOR = 0.65
 EVIDENCE_MIN_BADS = 30

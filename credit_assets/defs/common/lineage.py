@@ -13,3 +13,9 @@ def latest_metadata(context: dg.AssetExecutionContext, asset: str) -> dict[str, 
     values = {k: v.value for k, v in event.asset_materialization.metadata.items()}
     values["_run_id"] = event.run_id
     return values
+
+
+LINEAGE_LDA_OF = "lda_of"
+"""Registry lineage key of a challenger adopted from another version's LDA search."""
+LINEAGE_LDA_CANDIDATE = "lda_candidate"
+"""Registry lineage key: which candidate of that search it is."""

@@ -5,6 +5,8 @@ alternatives are computed on every challenger (their gates feed `champion_model`
 decision); the model card is written for every challenger, promoted or held back.
 """
 
+from typing import Any
+
 import dagster as dg
 import polars as pl
 
@@ -17,10 +19,9 @@ from credit_assets.core.compliance import (
 from credit_assets.core.compliance import (
     fairness_report as build_fairness_report,
 )
-from credit_assets.core.compliance import (
-    lda_search as run_lda_search,
-)
 from credit_assets.core.compliance.bisg import coverage_markdown
+from credit_assets.core.compliance.lda_discovery import SearchResult
+from credit_assets.core.compliance.lda_report import frontier_png
 from credit_assets.core.compliance.operating_point import operating_point
 from credit_assets.core.explain import (
     applicants_to_check,
@@ -28,7 +29,7 @@ from credit_assets.core.explain import (
     validate_reason_accuracy,
 )
 from credit_assets.core.features import feature_catalogue
-from credit_assets.core.modeling import TrainConfig, to_catboost_frame
+from credit_assets.core.modeling import to_catboost_frame
 from credit_assets.core.modeling.scorecard_model import ScorecardExplainer
 from credit_assets.core.platform.registry import get_model
 from credit_assets.core.platform.storage.keys import report_key
@@ -44,18 +45,25 @@ from credit_assets.core.promotion import (
 from credit_assets.core.promotion.fairness_rule import NO_FAIRNESS_EVIDENCE
 from credit_assets.core.reports.metadata import markdown_table, png_markdown
 from credit_assets.defs.common.checks import gate_check_result, gate_check_spec
-from credit_assets.defs.common.lineage import latest_metadata
+from credit_assets.defs.common.lineage import LINEAGE_LDA_OF, latest_metadata
 from credit_assets.defs.common.loaders import (
     challenger_context,
     labels,
     load_challenger,
     load_model,
     load_training_set,
-    score_scale,
     with_proxies,
 )
 from credit_assets.defs.common.reports import read_report, write_report
 from credit_assets.defs.common.resources import PlatformResource
+from credit_assets.defs.compliance.lda import (
+    SearchPlan,
+    adoptable,
+    approval_rate_of,
+    run_search,
+    search_plan,
+    write_lda_reports,
+)
 
 COMPLIANCE_OWNERS = ["team:compliance"]
 
@@ -328,16 +336,20 @@ def fairness_report(context: dg.AssetExecutionContext, platform: PlatformResourc
     group_name="compliance",
     deps=["challenger_model", "fairness_report", "demographic_proxies"],
     owners=COMPLIANCE_OWNERS,
-    kinds={"catboost"},
+    kinds={"catboost", "html"},
 )
 def lda_search(context: dg.AssetExecutionContext, platform: PlatformResource):
-    """Search for less-discriminatory alternatives whenever a protected attribute or a BISG proxy is declared
-    (and above all when the fairness gate fails): a family of models (dropping each of the
-    features most predictive of a protected attribute, stronger regularisation, a monotone-only
-    variant) with their AUC, worst adverse impact ratio and fairness verdict under the same
-    policy as the gate, the accuracy–disparity frontier, and whether an alternative within 0.01
-    AUC of the challenger has a better worst AIR. Includes the proxy screen: how well each
-    feature alone predicts each protected attribute."""
+    """The less-discriminatory-alternative search (docs/LDA.md), whenever a protected attribute
+    or a BISG proxy is declared: within a budget of candidates and seconds (the full one when
+    the fairness gate holds the challenger back, a light one when it passes), it fits models
+    of the servable families that differ by seed and hyperparameters, drop, coarsen or
+    monotone-constrain the features that best predict a protected group, reweight, or use
+    fairlearn's reductions (protected attribute in training only), and judges each on the
+    challenger's test rows at its operating point: AUC with a paired DeLong difference, worst
+    adverse impact ratio with a paired bootstrap interval, the gate's fairness rule. It states
+    a discovery (an alternative within CREDIT_LDA_AUC_TOLERANCE that passes or improves most)
+    or a refutation within the searched class and budget; a servable discovery can be
+    registered as a challenger (`credit-platform models adopt-lda`)."""
     settings = platform.settings
     ctx = challenger_context(context, platform)
     proxies = with_proxies(platform, ctx.frame)
@@ -345,48 +357,59 @@ def lda_search(context: dg.AssetExecutionContext, platform: PlatformResource):
         return dg.MaterializeResult(
             metadata={"model_version": ctx.version, "note": NO_PROTECTED_NOTE + ": no search run"}
         )
+    lineage = get_model(platform.engine, ctx.version).lineage
     fairness = read_report(platform, "fairness", ctx.version) or {}
-    summary = fairness.get("summary") or {}
-    # A lighter configuration than the challenger's: the frontier compares like with like.
-    config = TrainConfig(
-        iterations=300, learning_rate=0.1, threads=settings.threads, seed=settings.seed
-    )
-    challenger_auc = ctx.loaded.manifest.get("metrics", {}).get("auc")
-    if challenger_auc is None or challenger_auc != challenger_auc:
-        # An undefined AUC is not 0.0: with it every alternative would count as comparable.
-        return dg.MaterializeResult(
-            metadata={
-                "model_version": ctx.version,
-                "note": "not assessed: the challenger has no test AUC (one outcome class in "
-                "the test rows), so no alternative can be compared with it; no search run",
-            }
-        )
-    point = (fairness.get("extras") or {}).get("operating_point") or {}
-    result = run_lda_search(
-        proxies.frame if proxies is not None else ctx.frame,
-        ctx.loaded.features,
-        ctx.protected,
-        config=config,
-        cutoff=point.get("cutoff", settings.approval_cutoff_score),
-        scale=score_scale(settings),
-        challenger_auc=float(challenger_auc),
-        challenger_worst_air=summary.get("worst_adverse_impact_ratio"),
-        policy=policy_from_settings(settings).fairness,
-        family=ctx.loaded.family,
-    )
-    uri = write_report(platform, "lda", ctx.version, result.to_dict())
-    return dg.MaterializeResult(
-        metadata={
+    gate = fairness_gate(fairness, policy_from_settings(settings), declared=True)
+    plan = search_plan(settings, gate, lineage)
+    context.log.info(f"LDA search for {ctx.version}: {plan.why}")
+    frame = proxies.frame if proxies is not None else ctx.frame
+    development = ctx.frame.filter(pl.col("split") != "test")
+    result = run_search(ctx, frame, settings, plan, approval_rate_of(fairness, development))
+    adopt = adoptable(result, lineage)
+    uris = write_lda_reports(
+        platform,
+        ctx.version,
+        result,
+        {
             "model_version": ctx.version,
-            "statement": result.statement,
-            "better_alternative": result.better_alternative or "none",
-            "frontier": dg.MetadataValue.md(result.to_markdown()),
-            "plot": dg.MetadataValue.md(
-                png_markdown(result.plot_png(), "accuracy-disparity frontier")
-            ),
-            "uri": dg.MetadataValue.path(uri),
-        }
+            "training_set_sha256": lineage.get("training_set_sha256"),
+            "plan": plan.why,
+            "adoptable": adopt,
+            LINEAGE_LDA_OF: lineage.get(LINEAGE_LDA_OF),
+        },
     )
+    return dg.MaterializeResult(metadata=lda_metadata(ctx.version, result, plan, adopt, uris))
+
+
+def lda_metadata(
+    version: str, result: SearchResult, plan: SearchPlan, adopt: str | None, uris: dict[str, str]
+) -> dict[str, Any]:
+    """What the Dagster UI shows of a search: the statement, the frontier and the pages."""
+    budget = result.budget
+    return {
+        "model_version": version,
+        "kind": result.kind,
+        "statement": result.statement,
+        "alternative": result.alternative or "none",
+        "adoptable": adopt or "none",
+        "adopt_with": f"credit-platform models adopt-lda --from {version}" if adopt else "",
+        "plan": plan.why,
+        "candidates": int(budget.get("candidates") or 0),
+        "seconds": float(budget.get("seconds") or 0.0),
+        "stop_reason": str(budget.get("stop_reason") or ""),
+        "candidates_table": dg.MetadataValue.md(result.to_markdown()),
+        "plot": dg.MetadataValue.md(png_markdown(frontier_png(result), "AUC / worst AIR frontier")),
+        "html": dg.MetadataValue.path(uris["html"]),
+        "uri": dg.MetadataValue.path(uris["json"]),
+    }
+
+
+def lda_with_page(platform: PlatformResource, version: str, lda: dict | None) -> dict | None:
+    """The LDA report with where its HTML page is, for the model card to link."""
+    key = report_key("lda", version, "html")
+    if lda is None or not platform.store.exists(key):
+        return lda
+    return {**lda, "page": platform.store.uri(key)}
 
 
 @dg.asset(
@@ -427,7 +450,7 @@ def model_card(context: dg.AssetExecutionContext, platform: PlatformResource):
         fairness_note=(fairness or {}).get("note"),
         reason_accuracy=report("reason_accuracy"),
         explainability=report("explainability"),
-        lda=report("lda"),
+        lda=lda_with_page(platform, version, report("lda")),
         decision=PromotionDecision.from_dict(record.decision) if record.decision else None,
         registry=record.to_dict(),
         lineage={

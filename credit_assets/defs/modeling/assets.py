@@ -90,6 +90,7 @@ from credit_assets.defs.common.loaders import (
 )
 from credit_assets.defs.common.reports import read_report, write_report
 from credit_assets.defs.common.resources import PlatformResource
+from credit_assets.defs.modeling.lda_adoption import adopt_alternative
 
 MODEL_OWNERS = ["team:model-risk"]
 SCALAR_METRICS = ("n", "n_bad", "bad_rate", "mean_pd", "auc", "gini", "ks", "brier", "ece")
@@ -369,6 +370,14 @@ def fit_or_reuse(
     return fit_chosen(platform.settings, frame, specs, family, evidence)
 
 
+class ChallengerConfig(dg.Config):
+    lda_of: str = ""
+    """Register the less discriminatory alternative the LDA search of this model version
+    found, instead of fitting the family model_selection chose."""
+    lda_candidate: str = ""
+    """With `lda_of`: this candidate of the search (default: its servable discovery)."""
+
+
 @dg.asset(
     group_name="modeling",
     deps=["training_set", "model_selection"],
@@ -399,20 +408,39 @@ def fit_or_reuse(
         ),
     ],
 )
-def challenger_model(context: dg.AssetExecutionContext, platform: PlatformResource):
+def challenger_model(
+    context: dg.AssetExecutionContext, config: ChallengerConfig, platform: PlatformResource
+):
     """The challenger: the family `model_selection` chose, fitted. CatBoost with native
     categoricals and the monotone constraints the catalogue declares, or the WoE scorecard
     with monotone bins; with cross-validated evidence refit on all development rows (CatBoost
     with the number of trees its folds chose), else fitted on `train`. Directions are verified
     after training, not trusted. Saved as an immutable artifact (`models/<version>/` with
     `model.cbm` or `scorecard.json`, a manifest naming the family, features, params, metrics,
-    score scale and the selection, sha256 of every file) and registered as a challenger."""
+    score scale and the selection, sha256 of every file) and registered as a challenger.
+    Run with `lda_of`, it is instead the less discriminatory alternative that version's LDA
+    search found, refit exactly from its recorded configuration (`models adopt-lda`)."""
     settings = platform.settings
     frame, specs, training_sha = load_training_set(platform)
     contracts = platform.contracts()
     catalogue = feature_catalogue(contracts)
-    selection, evidence = chosen_family(platform, training_sha)
-    trained, how = fit_or_reuse(platform, frame, specs, training_sha, selection.family, evidence)
+    adopted_lineage: dict[str, Any] = {}
+    if config.lda_of:
+        adopted = adopt_alternative(
+            platform, frame, specs, training_sha, config.lda_of, config.lda_candidate
+        )
+        trained, specs, selection, how = (
+            adopted.trained,
+            adopted.specs,
+            adopted.selection,
+            adopted.how,
+        )
+        adopted_lineage = adopted.lineage
+    else:
+        selection, evidence = chosen_family(platform, training_sha)
+        trained, how = fit_or_reuse(
+            platform, frame, specs, training_sha, selection.family, evidence
+        )
     context.log.info(f"challenger family {selection.family}: {selection.reason}; {how}")
     test = frame.filter(pl.col("split") == "test")
     scale = score_scale(settings)
@@ -467,6 +495,7 @@ def challenger_model(context: dg.AssetExecutionContext, platform: PlatformResour
         "training_run_id": context.run_id,
         "family": selection.family,
         "selection": selection.reason,
+        **adopted_lineage,
     }
     register_challenger(
         platform.engine,

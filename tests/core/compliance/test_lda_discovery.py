@@ -25,6 +25,8 @@ from credit_assets.core.compliance.lda_candidates import (
 )
 from credit_assets.core.compliance.lda_discovery import (
     SearchResult,
+    _fit_candidate,
+    _FitData,
     _statement,
     pareto_frontier,
     search_less_discriminatory_alternatives,
@@ -155,6 +157,81 @@ def test_the_search_stops_at_its_time_budget():
     )
     assert result.budget["stop_reason"] == STOP_SECONDS
     assert 0 < result.budget["candidates"] < 50 and result.budget["seconds"] >= 9.0
+
+
+PARALLEL_SPACE = SearchSpace(
+    families=("catboost", "scorecard"),
+    seeds=(1,),
+    depths=(3, 4),
+    learning_rates=(0.1,),
+    l2_leaf_regs=(3.0,),
+    iterations=(60,),
+    reduction_max_iter=10,
+)
+
+
+@pytest.fixture(scope="module")
+def in_parallel() -> tuple[SearchResult, SearchResult]:
+    """The same search fitted in this process and by two worker processes; 7 candidates, so
+    the last batch of two holds one."""
+    frame = planted_proxy_disparity(2000, seed=3)
+    return tuple(  # type: ignore[return-value]
+        _search(
+            frame,
+            PLANTED_FEATURES,
+            SearchBudget(max_candidates=7, workers=workers),
+            space=PARALLEL_SPACE,
+        )
+        for workers in (1, 2)
+    )
+
+
+def test_candidates_fitted_in_parallel_are_the_candidates_fitted_in_turn(in_parallel):
+    sequential, parallel = in_parallel
+
+    def figures(result: SearchResult) -> list[tuple]:
+        return [(r["name"], r["auc"], r["worst_air"]) for r in result.candidates]
+
+    assert figures(parallel) == figures(sequential)
+    assert len({r["generator"] for r in parallel.candidates[1:]}) == 7  # every kind, 2 processes
+    assert (parallel.kind, parallel.alternative) == (sequential.kind, sequential.alternative)
+
+
+def test_parallel_fits_never_start_more_than_max_candidates(in_parallel):
+    _, parallel = in_parallel
+    assert parallel.budget["stop_reason"] == STOP_CANDIDATES
+    assert parallel.budget["candidates"] == 7 == len(parallel.candidates) - 1
+
+
+def test_the_budget_records_the_workers(in_parallel):
+    sequential, parallel = in_parallel
+    assert (sequential.budget["workers"], parallel.budget["workers"]) == (1, 2)
+    assert SearchBudget(workers=2).describe().endswith(", 2 fitted at a time")
+    assert SearchBudget().describe() == "at most 40 candidates and 900 s"
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        SearchBudget(workers=0)
+
+
+def test_parallel_batches_stop_at_the_time_budget():
+    frame = planted_proxy_disparity(2000, seed=1)
+    ticks = itertools.count()
+    result = _search(
+        frame,
+        PLANTED_FEATURES,
+        SearchBudget(max_candidates=50, max_seconds=3.0, workers=2),
+        space=SearchSpace(protected_in_training=False, seeds=(1,), iterations=(60,)),
+        clock=lambda: float(next(ticks)),  # one second per reading: one reading per batch
+    )
+    assert result.budget["stop_reason"] == STOP_SECONDS
+    assert result.budget["candidates"] == 4  # two batches of two began before 3 s
+
+
+def test_a_candidate_that_cannot_be_fitted_returns_its_error():
+    frame = planted_proxy_disparity(600, seed=2)
+    config = CandidateConfig("odd", "unknown", "hyperparameters", "odd", ("utilisation",))
+    fit = _fit_candidate(config, _FitData(frame, PLANTED_FEATURES, None, frame))
+    assert fit.risk is None
+    assert fit.error == "ValueError: unknown candidate family 'unknown'"
 
 
 def test_a_search_that_runs_out_of_candidates_says_so():

@@ -65,6 +65,19 @@ def test_label_column_needs_value_mapping(tmp_path):
         load_contract(path)
 
 
+def test_a_label_mapping_without_its_good_value_is_refused_when_the_contract_loads(tmp_path):
+    """Found by a generated lender file: `labels: {bad: 1}` was accepted, ingestion then
+    quarantined every good row and the training set failed with KeyError 'good'."""
+    path = tmp_path / "loans.yaml"
+    path.write_text(
+        "name: loans\nkind: outcomes\ncolumns:\n"
+        "  borrower_id: {type: string, role: borrower_id}\n"
+        "  bad: {type: int, role: label, labels: {bad: 1}}\n"
+    )
+    with pytest.raises(ContractError, match="`labels` names no good value; declare both"):
+        load_contract(path)
+
+
 def test_contract_name_must_match_file_name(tmp_path):
     path = tmp_path / "other.yaml"
     path.write_text("name: loans\nkind: generic\ncolumns:\n  x: {type: int, role: ignore}\n")
