@@ -92,6 +92,17 @@ def test_german_credit_models_clear_the_published_bar(credit_home, monkeypatch, 
         for low, high in ((0, 25), (25, 35), (35, 45), (45, 55), (55, 200))
     ] == [24, 89, 51, 20, 16]
 
+    # The fairness gate passes (worst AIR 0.94), so the LDA search is the light one, and no
+    # comparable candidate improves the worst AIR beyond sampling noise: a refutation that
+    # names its class and budget (docs/LDA.md; the README records the full 24-candidate run).
+    lda = json.loads((credit_home / f"data/reports/lda/{champion.version}.json").read_text())
+    assert lda["kind"] == "refutation", lda["statement"]
+    assert lda["statement"].startswith(
+        "Refutation: the challenger passes the fairness policy (worst AIR 0.94); among 4 "
+    )
+    assert lda["plan"].startswith("the fairness gate passes, so a light search")
+    assert lda["budget"]["candidates"] == 4 and lda["adoptable"] is None
+
     with dg.DagsterInstance.get() as instance:
         challenger = instance.get_latest_materialization_event(dg.AssetKey("challenger_model"))
     manifest = json.loads(
