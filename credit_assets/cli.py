@@ -717,7 +717,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="SCOPE",
         help=f"what the key may do, one or more of {', '.join(SCOPES)} "
-        f"(default: {' '.join(DEFAULT_SCOPES)}; data:write only when named)",
+        f"(default: {' '.join(DEFAULT_SCOPES)}; "
+        f"{', '.join(s for s in SCOPES if s not in DEFAULT_SCOPES)} only when named)",
     )
     listing = key_sub.add_parser("list", help="every key: id, lender, scopes, created, revoked")
     listing.add_argument("--lender", help="only this lender's keys")
@@ -725,6 +726,10 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = key_sub.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id", help="the id shown by `apikey list` (the part after `ck_`)")
     key.set_defaults(func=_cmd_apikey)
+
+    from credit_assets.borrower_cli import add_borrower_parser
+
+    add_borrower_parser(sub)
 
     models = sub.add_parser("models", help="the model inventory")
     models.add_argument("action", choices=["list", "show", "promote", "adopt-lda"])

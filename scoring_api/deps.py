@@ -28,6 +28,9 @@ from credit_assets.core.scoring import ScoringModel
 from scoring_api.gate import VERIFIED_KEY
 from scoring_api.services import Services
 from scoring_api.services.callers import (
+    BORROWERS_ERASE,
+    BORROWERS_READ,
+    CONSENTS_WRITE,
     DATA_WRITE,
     DECISIONS_READ,
     IDEMPOTENCY_HEADER,
@@ -97,6 +100,23 @@ def require_scope(scope: str) -> Callable[..., Awaitable[str]]:
 DecisionsLender = Annotated[str, Depends(require_scope(DECISIONS_READ))]
 ModelsLender = Annotated[str, Depends(require_scope(MODELS_READ))]
 DataLender = Annotated[str, Depends(require_scope(DATA_WRITE))]
+
+
+def require_key_with(scope: str) -> Callable[..., Awaitable[VerifiedKey]]:
+    """As `require_scope`, giving the key itself: for a route that records which key asked."""
+    known_scope(scope)
+
+    async def key_with_scope(services: ServicesDep, key: VerifiedKeyDep) -> VerifiedKey:
+        authorize(key, scope, services.limiter)
+        return key
+
+    return key_with_scope
+
+
+DecisionsReader = Annotated[VerifiedKey, Depends(require_key_with(DECISIONS_READ))]
+BorrowersReader = Annotated[VerifiedKey, Depends(require_key_with(BORROWERS_READ))]
+ConsentsWriter = Annotated[VerifiedKey, Depends(require_key_with(CONSENTS_WRITE))]
+BorrowersEraser = Annotated[VerifiedKey, Depends(require_key_with(BORROWERS_ERASE))]
 
 # For a route's `responses=`: what the key dependencies can answer.
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {

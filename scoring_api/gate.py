@@ -13,10 +13,10 @@ and parsing a body nobody asked for. So, in this order:
    dependency and the fast path, which decide the rest as before (Idempotency-Key, rate limit).
 4. A declared Content-Length over the route's limit is refused at once, 413; a streamed body
    is counted and refused as soon as it passes the limit.
-5. A body the route reads into memory as JSON (scores, batches, records) is read here whole,
-   bounded by that limit, and checked (`jsonbody.checked_json`: strict JSON, nesting depth,
-   no NaN or Infinity, no NUL), 422 naming where. The parsed value is left in the scope
-   (`PARSED_JSON`), so the scoring routes do not parse it again (`GatedRoute`).
+5. A body the route reads into memory as JSON (scores, batches, records, consents, erasures)
+   is read here whole, bounded by that limit, and checked (`jsonbody.checked_json`: strict
+   JSON, nesting depth, no NaN or Infinity, no NUL), 422 naming where. The parsed value is
+   left in the scope (`PARSED_JSON`), so the routes do not parse it again (`GatedRoute`).
 
 A refusal sent while the client still has body to send closes the connection, so nothing
 refused is read after all.
@@ -40,6 +40,8 @@ from scoring_api.errors import ApiError, BodyTooLargeError, FieldError, error_re
 from scoring_api.jsonbody import checked_json
 from scoring_api.services import Services
 from scoring_api.services.callers import (
+    BORROWERS_ERASE,
+    CONSENTS_WRITE,
     DATA_WRITE,
     SCORES_WRITE,
     authenticate,
@@ -74,6 +76,8 @@ BODY_ROUTES = (
         re.compile(r"/v1/sources/[^/]+/records"), DATA_WRITE, True, (CLIENT_BODY, INGEST_BODY)
     ),
     BodyRoute(re.compile(r"/v1/sources/[^/]+/files"), DATA_WRITE, False, (INGEST_BODY,)),
+    BodyRoute(re.compile(r"/v1/borrowers/[^/]+/consents"), CONSENTS_WRITE, True, (CLIENT_BODY,)),
+    BodyRoute(re.compile(r"/v1/borrowers/[^/]+/erasure"), BORROWERS_ERASE, True, (CLIENT_BODY,)),
 )
 
 

@@ -14,9 +14,17 @@ from credit_assets.core.platform.settings import Settings, get_settings
 from scoring_api.errors import install_error_handlers
 from scoring_api.fastpath import ScoreByIdFastPath
 from scoring_api.gate import RequestGate
-from scoring_api.routes import decisions, health, models, scores, uploads
+from scoring_api.routes import decisions, health, models, rights, scores, uploads
 from scoring_api.services import Services
-from scoring_api.services.callers import DATA_WRITE, DECISIONS_READ, MODELS_READ, SCORES_WRITE
+from scoring_api.services.callers import (
+    BORROWERS_ERASE,
+    BORROWERS_READ,
+    CONSENTS_WRITE,
+    DATA_WRITE,
+    DECISIONS_READ,
+    MODELS_READ,
+    SCORES_WRITE,
+)
 from scoring_api.settings import ApiSettings, get_api_settings
 from scoring_api.urls import install_access_log_redaction
 
@@ -31,9 +39,12 @@ Authenticate with `Authorization: Bearer <key>` or `X-API-Key: <key>`
 (`credit-platform apikey create --lender NAME [--scope SCOPE ...]`); a key in the URL
 (`?api_key=`) is refused with 400, since URLs are logged. A key holds
 scopes: `{SCORES_WRITE}` (POST /v1/scores, /v1/scores/batch), `{DECISIONS_READ}`
-(GET /v1/decisions/{{decision_id}}), `{MODELS_READ}` (GET /v1/models/current) and, granted
-only by name, `{DATA_WRITE}` (POST /v1/sources/{{source}}/files and /records, GET
-/v1/uploads/{{upload_id}}).
+(GET /v1/decisions/{{decision_id}} and its /explanation), `{MODELS_READ}` (GET
+/v1/models/current) and, granted only by name, `{DATA_WRITE}` (POST
+/v1/sources/{{source}}/files and /records, GET /v1/uploads/{{upload_id}}), `{BORROWERS_READ}`
+(GET /v1/borrowers/{{borrower_id}}/export), `{CONSENTS_WRITE}` (POST
+/v1/borrowers/{{borrower_id}}/consents, DELETE .../consents/{{source}}) and `{BORROWERS_ERASE}`
+(POST /v1/borrowers/{{borrower_id}}/erasure). A data partner's key holds `{DATA_WRITE}` only.
 A missing, invalid or revoked key is 401; a valid key without the operation's
 scope is 403 naming it; over the lender's rate limit, or after too many failed key attempts
 from one address, 429. The key is checked before a request body is read; a body larger than
@@ -99,6 +110,11 @@ def create_app(
                 "description": "Files and records pushed into the landing zone, and their "
                 "ingestion.",
             },
+            {
+                "name": "borrower rights",
+                "description": "What is held about a borrower, explanations of decisions, "
+                "consents to consent-based sources, erasure; each recorded in the audit.",
+            },
             {"name": "health", "description": "Liveness and readiness probes."},
         ],
     )
@@ -108,5 +124,6 @@ def create_app(
     app.include_router(models.router)
     app.include_router(uploads.data_router(sorted(contracts), api_settings.max_records))
     app.include_router(uploads.router)
+    app.include_router(rights.router)
     app.include_router(health.router)
     return app

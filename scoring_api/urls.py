@@ -1,5 +1,6 @@
 """API keys never belong in a URL: the request gate refuses one there, and the access log
-never shows one.
+never shows one. Nor does it show a borrower id from a borrower-rights path
+(`/v1/borrowers/{borrower_id}/...`): an erased borrower's id would outlive them there.
 
 A URL is written to access logs, proxies' logs and browser histories, so a key sent as
 `?api_key=...` is exposed even when the request is refused. `credential_in_query` finds
@@ -20,6 +21,8 @@ CREDENTIAL_PARAMETERS = frozenset(
 # `ck_<key id>_<secret>` (apikeys.KEY_PREFIX): the key id is public, the secret is not.
 _KEY = re.compile(r"ck_([0-9a-fA-F]{16})_[A-Za-z0-9_\-]+")
 REDACTED = "[redacted]"
+# The borrower id of a borrower-rights path (`routes/rights.py`), up to the next `/` or `?`.
+_BORROWER_PATH = re.compile(r"^(/v1/borrowers/)[^/?]+")
 
 URL_CREDENTIAL_REFUSED = (
     "an API key in the URL is refused: URLs are logged. Send it in the header "
@@ -49,7 +52,9 @@ def credential_in_query(query_string: bytes) -> bool:
 
 
 def redacted(url: str) -> str:
-    """`url` with every credential's value replaced by `[redacted]` (a key's id is kept)."""
+    """`url` with every credential's value replaced by `[redacted]` (a key's id is kept), and
+    the borrower id of a borrower-rights path too."""
+    url = _BORROWER_PATH.sub(lambda m: f"{m[1]}{REDACTED}", url)
     path, question, query = url.partition("?")
     if question:
         parts = re.split("([&;])", query)  # separators kept, so the rest reads as sent

@@ -1,7 +1,7 @@
 """What the routes call, built once per app when it starts (`Services.start`): the model
 holder, the key verifier with its brake on failed attempts, the rate limiter, scoring with its decision log, when shadow
-scoring is on the challenger's shadow scorer, and the contracts and landing zone that
-uploads are received into."""
+scoring is on the challenger's shadow scorer, the contracts and landing zone that
+uploads are received into, and the borrower-rights operations."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from credit_assets.core.scoring import ScoringModel
 from scoring_api.services.model_holder import ModelHolder
 from scoring_api.services.prometheus import ApiMetrics
 from scoring_api.services.ratelimit import FailedKeyLimiter, RateLimiter
+from scoring_api.services.rights import BorrowerRights
 from scoring_api.services.scoring import ScoringService
 from scoring_api.services.shadow import ShadowScorer
 from scoring_api.services.store import open_store
@@ -56,6 +57,7 @@ class Services:
     scoring: ScoringService
     contracts: dict[str, Contract]
     landing: LandingZone  # where POST /v1/sources/{source}/... lands what it receives
+    rights: BorrowerRights  # /v1/borrowers/{borrower_id}/..., /v1/decisions/{id}/explanation
 
     @classmethod
     async def start(
@@ -108,6 +110,7 @@ class Services:
             experiment_of=lambda: holder.experiment,
         ).start()
         metrics.log_commits.set_function(lambda: scoring.commits)
+        landing = landing_zone(settings)
         services = cls(
             settings=settings,
             api_settings=api_settings,
@@ -121,7 +124,8 @@ class Services:
             metrics=metrics,
             scoring=scoring,
             contracts=contracts,
-            landing=landing_zone(settings),
+            landing=landing,
+            rights=BorrowerRights(settings, engine, landing),
         )
         holder.reload()  # migrates the database on first contact; resolves the shadow model too
         holder.start()

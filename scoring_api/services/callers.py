@@ -50,6 +50,9 @@ SCORES_WRITE = known_scope("scores:write")  # POST /v1/scores, /v1/scores/batch
 DECISIONS_READ = known_scope("decisions:read")  # GET /v1/decisions/{decision_id}
 MODELS_READ = known_scope("models:read")  # GET /v1/models/current
 DATA_WRITE = known_scope("data:write")  # POST /v1/sources/{source}/..., GET /v1/uploads/{id}
+BORROWERS_READ = known_scope("borrowers:read")  # GET /v1/borrowers/{borrower_id}/export
+CONSENTS_WRITE = known_scope("consents:write")  # POST, DELETE /v1/borrowers/{id}/consents...
+BORROWERS_ERASE = known_scope("borrowers:erase")  # POST /v1/borrowers/{borrower_id}/erasure
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 180  # characters

@@ -111,13 +111,16 @@ def test_every_operation_that_takes_a_body_is_guarded(api: RunningApi) -> None:
         if "requestBody" in operation
     )
     assert [path for _, path in taking] == [
+        "/v1/borrowers/{borrower_id}/consents",
+        "/v1/borrowers/{borrower_id}/erasure",
         "/v1/scores",
         "/v1/scores/batch",
         "/v1/sources/{source}/files",
         "/v1/sources/{source}/records",
     ]
     for method, path in taking:
-        assert body_route(method, path.replace("{source}", "rent_payments")) is not None
+        named = path.replace("{source}", "rent_payments").replace("{borrower_id}", "B0001234")
+        assert body_route(method, named) is not None
 
 
 # -- bounded bodies -------------------------------------------------------------------------

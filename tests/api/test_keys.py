@@ -63,7 +63,13 @@ def test_a_key_gets_the_scoring_scopes_unless_given_some(engine: sa.Engine) -> N
     default = verify_api_key(engine, create_api_key(engine, "acme-bank"))
     assert default is not None and default.scopes == frozenset(DEFAULT_SCOPES)
     assert not default.allows("data:write")  # pushing data is granted only by name
-    assert set(SCOPES) - set(DEFAULT_SCOPES) == {"data:write"}
+    # So are the borrower rights: a scoring system has no need of them.
+    assert set(SCOPES) - set(DEFAULT_SCOPES) == {
+        "data:write",
+        "borrowers:read",
+        "consents:write",
+        "borrowers:erase",
+    }
     some = verify_api_key(
         engine, create_api_key(engine, "acme-bank", ["models:read", "decisions:read"])
     )

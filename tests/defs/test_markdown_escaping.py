@@ -46,7 +46,11 @@ def test_the_quarantine_metadata_shows_a_lenders_values_and_file_names_as_text(
     aside = rendered(metadata["set_aside_files"])
     assert active_markup(aside) == ["<code>"]  # the file's name, in a span it cannot leave
     assert f"rent_payments/{HOSTILE_NAME}" in shown_text(aside)
-    for name in ("problems", "preview"):
+    for name in ("problems", "columns"):
         page = rendered(metadata[name])
         assert active_markup(page) == [], name
-    assert HOSTILE in shown_text(rendered(metadata["preview"]))
+    # Run history keeps no borrower's values (an erasure cannot reach it): a column profile.
+    assert HOSTILE not in shown_text(rendered(metadata["columns"]))
+    assert "| record |" in metadata["columns"] or "record" in shown_text(
+        rendered(metadata["columns"])
+    )

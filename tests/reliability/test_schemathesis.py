@@ -50,7 +50,8 @@ KNOWN_NONCONFORMING: set[str] = set()
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningApi]:
     # No rate limit in the way (429 is documented, but it would hide everything else);
     # no shadow model thread: one champion, one in-process app.
-    # The key holds every scope, data:write too: the upload routes are fuzzed with the rest.
+    # The key holds every scope, data:write and the borrower rights too: the upload and
+    # borrower-rights routes are fuzzed with the rest.
     monkeypatch.setenv("CREDIT_INGEST_MAX_BYTES", str(256 * 1024))
     with running_api(
         monkeypatch,
@@ -132,6 +133,11 @@ def test_generated_requests_never_get_a_5xx_and_every_response_matches_its_schem
         "POST /v1/sources/{source}/files",
         "POST /v1/sources/{source}/records",
         "GET /v1/uploads/{upload_id}",
+        "GET /v1/borrowers/{borrower_id}/export",
+        "GET /v1/decisions/{decision_id}/explanation",
+        "POST /v1/borrowers/{borrower_id}/consents",
+        "DELETE /v1/borrowers/{borrower_id}/consents/{source}",
+        "POST /v1/borrowers/{borrower_id}/erasure",
     }
     statuses: Counter = Counter()
     made: Counter = Counter()

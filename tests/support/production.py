@@ -32,7 +32,7 @@ POSTGRES_SERVER_URL = os.environ.get(
 # In CI a missing PostgreSQL is a failure, never a skip (see tests/conftest.py).
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # The newest platform migration (credit_assets/core/platform/migrations).
-MIGRATION_HEAD = "0007"
+MIGRATION_HEAD = "0008"
 
 VENV_BIN = Path(sys.executable).parent
 

@@ -308,6 +308,9 @@ class Contract(BaseModel):
     records: str | None = None
     csv: CsvOptions = Field(default_factory=CsvOptions)
     excel: ExcelOptions = Field(default_factory=ExcelOptions)
+    # `required`: the records are consumer-permissioned (open banking, CFPB section 1033):
+    # they count only for borrowers with a live consent to this source (docs/PRIVACY.md).
+    consent: Literal["required"] | None = None
     path: Path | None = Field(default=None, exclude=True)
 
     @property
@@ -338,6 +341,11 @@ class Contract(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Contract:
+        if self.consent == "required" and self.borrower_column is None:
+            raise ValueError(
+                "`consent: required` needs a column with role borrower_id: a consent is a "
+                "borrower's, so the records must say whose they are"
+            )
         if self.is_nested:
             if self.records is not None:
                 parse_path(self.records)

@@ -34,9 +34,20 @@ from credit_assets.core.platform.db import api_keys
 
 KEY_PREFIX = "ck"
 # What a key may do. Stored space-separated (as in OAuth 2.0 `scope`); order is this order.
-SCOPES: tuple[str, ...] = ("scores:write", "decisions:read", "models:read", "data:write")
-# What a key gets when no scope is named: a scoring system's. `data:write` (pushing files
-# and records into the landing zone) is granted only by name.
+SCOPES: tuple[str, ...] = (
+    "scores:write",
+    "decisions:read",
+    "models:read",
+    "data:write",
+    "borrowers:read",
+    "consents:write",
+    "borrowers:erase",
+)
+# What a key gets when no scope is named: a scoring system's. The others are granted only by
+# name: `data:write` (pushing files and records into the landing zone), and the borrower
+# rights, which a scoring system has no need of: `borrowers:read` (everything held about a
+# borrower, GDPR access), `consents:write` (granting and revoking consents to consent-based
+# sources) and `borrowers:erase` (erasure from every store).
 DEFAULT_SCOPES: tuple[str, ...] = ("scores:write", "decisions:read", "models:read")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 # Hashed when a key id is unknown, so a wrong id costs as long as a wrong secret.

@@ -192,6 +192,50 @@ alerts = sa.Table(
     sa.Column("payload", sa.Text, nullable=False, server_default="{}"),
 )
 
+# Borrower rights (migration 0008, credit_assets/core/privacy): consents to consent-based
+# sources, who granted or revoked them and when; erased borrowers as keyed pseudonyms (the
+# tombstones ingestion honours: never the identifier itself); and the audit of every request.
+borrower_consents = sa.Table(
+    "borrower_consents",
+    metadata,
+    sa.Column("consent_id", sa.String(32), primary_key=True),
+    sa.Column("lender", sa.String(100), nullable=False),
+    sa.Column("borrower_id", sa.String(100), nullable=False),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("granted_at", sa.DateTime, nullable=False),
+    sa.Column("granted_by", sa.String(100), nullable=False),
+    sa.Column("revoked_at", sa.DateTime),
+    sa.Column("revoked_by", sa.String(100)),
+    # When the revoked source's records were erased (CREDIT_CONSENT_ERASURE_DAYS after).
+    sa.Column("records_erased_at", sa.DateTime),
+    sa.Index("ix_borrower_consents_borrower", "lender", "borrower_id", "source"),
+)
+
+erased_borrowers = sa.Table(
+    "erased_borrowers",
+    metadata,
+    sa.Column("lender", sa.String(100), primary_key=True),
+    sa.Column("pseudonym", sa.String(64), primary_key=True),
+    sa.Column("erased_at", sa.DateTime, nullable=False),
+    sa.Column("request_id", sa.String(32), nullable=False),
+)
+
+privacy_requests = sa.Table(
+    "privacy_requests",
+    metadata,
+    sa.Column("request_id", sa.String(32), primary_key=True),
+    sa.Column("lender", sa.String(100), nullable=False),
+    # access, explanation, consent_granted, consent_revoked, erasure, consent_records_erased
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("pseudonym", sa.String(64), nullable=False, index=True),
+    sa.Column("requested_by", sa.String(100), nullable=False),
+    sa.Column("requested_at", sa.DateTime, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("status", sa.String(16), nullable=False),
+    # What was touched: stores, keys and row counts (JSON), never the borrower's values.
+    sa.Column("touched", sa.Text, nullable=False, server_default="{}"),
+)
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 

@@ -205,3 +205,26 @@ def read_many(engine: Engine, borrower_ids: Sequence[str]) -> dict[str, OnlineFe
         r.borrower_id: OnlineFeatures(r.snapshot_id, r.borrower_id, orjson.loads(r.features))
         for r in rows
     }
+
+
+def delete_borrower(engine: Engine, borrower_id: str) -> int:
+    """Delete the borrower's row from every snapshot (an erasure); returns rows deleted."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            sa.delete(online_features).where(online_features.c.borrower_id == borrower_id)
+        )
+    return int(result.rowcount or 0)
+
+
+def replace_row(engine: Engine, borrower_id: str, features: dict[str, Any]) -> bool:
+    """Replace the borrower's row in the current snapshot (a revoked consent's records no
+    longer count); False when the current snapshot has no row for them."""
+    payload = json.dumps({k: _clean(v) for k, v in features.items()}, separators=(",", ":"))
+    with engine.begin() as conn:
+        result = conn.execute(
+            sa.update(online_features)
+            .where(online_features.c.snapshot_id == _CURRENT)
+            .where(online_features.c.borrower_id == borrower_id)
+            .values(features=payload)
+        )
+    return bool(result.rowcount)

@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from credit_assets.core import promotion
@@ -287,6 +287,27 @@ class Settings(BaseSettings):
     )
     fairness_small_groups_decide: bool = Field(
         default=False, description="Whether groups below the minimum size can hold a model back."
+    )
+    # Borrower rights (credit_assets/core/privacy, docs/PRIVACY.md).
+    pseudonym_key: SecretStr | None = Field(
+        default=None,
+        description="Secret key of the keyed hash that replaces an erased borrower's id in the "
+        "decision log and the tombstone list (hex or text, at least 32 characters). Unset: a "
+        "random key generated once under CREDIT_HOME/secrets/ (embedded mode only; set it in "
+        "production and keep it apart from the data).",
+    )
+    consent_erasure_days: float = Field(
+        default=30.0,
+        ge=0.0,
+        description="Days after a consent is revoked by which the borrower's records from "
+        "that source are erased (`credit-platform borrower purge-revoked`, daily schedule).",
+    )
+    decision_retention_days: int = Field(
+        default=762,
+        ge=0,
+        description="Days an erased borrower's pseudonymised decisions are kept (Regulation B: "
+        "25 months for applications and notices); older ones are deleted at erasure and by "
+        "the purge.",
     )
     # The less-discriminatory-alternative search (`lda_search`, docs/LDA.md).
     lda_max_candidates: int = Field(

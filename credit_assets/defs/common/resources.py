@@ -19,6 +19,7 @@ from credit_assets.core.ingestion.zones import LandingZone, landing_zone
 from credit_assets.core.platform.db import migrated_engine
 from credit_assets.core.platform.settings import Settings, get_settings
 from credit_assets.core.platform.storage.local import DataStore, data_store
+from credit_assets.core.privacy.consent import consented_rows
 from credit_assets.defs.common.production import s3_resource
 
 
@@ -66,7 +67,11 @@ class PlatformResource(dg.ConfigurableResource):
         at 50 000 borrowers).
         """
         store = self.store
-        scans = {name: scan_source(store, contract) for name, contract in contracts.items()}
+        scans = {
+            # A consent-based source counts only for borrowers with a live consent.
+            name: consented_rows(scan_source(store, contract), contract, self.engine)
+            for name, contract in contracts.items()
+        }
         if not eager:
             return scans
         return {name: frame.collect().lazy() for name, frame in scans.items()}

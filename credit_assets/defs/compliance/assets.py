@@ -11,6 +11,7 @@ import dagster as dg
 import polars as pl
 
 from credit_assets.core.compliance import (
+    DEFAULT_LIMITATIONS,
     build_model_card,
 )
 from credit_assets.core.compliance import (
@@ -33,6 +34,7 @@ from credit_assets.core.modeling import to_catboost_frame
 from credit_assets.core.modeling.scorecard_model import ScorecardExplainer
 from credit_assets.core.platform.registry import get_model
 from credit_assets.core.platform.storage.keys import report_key
+from credit_assets.core.privacy.records import erasures_affecting
 from credit_assets.core.promotion import (
     FAIRNESS,
     REASON_ACCURACY,
@@ -404,6 +406,18 @@ def lda_metadata(
     }
 
 
+def erasure_notes(erased: list[dict]) -> list[str]:
+    """What the card says when borrowers in this model's training set have been erased."""
+    if not erased:
+        return []
+    ids = ", ".join(e["request_id"] for e in erased)
+    return [
+        f"{len(erased)} borrower(s) whose rows were in this model's training set have since "
+        f"been erased (requests {ids}). A trained model is not changed by an erasure; the "
+        "next training set no longer holds their rows."
+    ]
+
+
 def lda_with_page(platform: PlatformResource, version: str, lda: dict | None) -> dict | None:
     """The LDA report with where its HTML page is, for the model card to link."""
     key = report_key("lda", version, "html")
@@ -442,6 +456,7 @@ def model_card(context: dg.AssetExecutionContext, platform: PlatformResource):
             sources.append({"name": name, "asset_key": name, "run_id": event.run_id})
     dated = "application_date" in frame.columns
     fairness = report("fairness")
+    erased = erasures_affecting(platform.engine, version)
     card = build_model_card(
         model_version=version,
         manifest=loaded.manifest,
@@ -479,6 +494,7 @@ def model_card(context: dg.AssetExecutionContext, platform: PlatformResource):
             ],
         },
         curves={"challenger": (y, loaded.predict_pd(test, thread_count=settings.threads))},
+        limitations=[*DEFAULT_LIMITATIONS, *erasure_notes(erased)],
     )
     uris = {
         "markdown": store.put_bytes(

@@ -22,7 +22,7 @@ from credit_assets.core.platform.storage.keys import (
     TRAINING_SET,
     bucket_key,
 )
-from credit_assets.core.reports.metadata import frame_markdown, markdown_table
+from credit_assets.core.reports.metadata import column_profile, markdown_table
 from credit_assets.defs.common.outcomes import NO_LABELLED_ROWS, named_outcome
 from credit_assets.defs.common.partitions import bucket_partitions, raw_deps
 from credit_assets.defs.common.resources import PlatformResource
@@ -210,7 +210,7 @@ def borrower_features(context: dg.AssetExecutionContext, platform: PlatformResou
             "missing_share": dg.MetadataValue.md(
                 missing_share_table(frame, [c for c in frame.columns if c in catalogue])
             ),
-            "preview": dg.MetadataValue.md(frame_markdown(frame.select(frame.columns[:12]))),
+            "columns": dg.MetadataValue.md(column_profile(frame)),
         }
     )
 
@@ -258,7 +258,7 @@ def training_set(context: dg.AssetExecutionContext, platform: PlatformResource):
             "by_split": dg.MetadataValue.md(markdown_table(per_split)),
             "uri": dg.MetadataValue.path(uri),
             "missing_share": dg.MetadataValue.md(missing_share_table(frame, features)),
-            "preview": dg.MetadataValue.md(frame_markdown(frame.select(frame.columns[:12]))),
+            "columns": dg.MetadataValue.md(column_profile(frame)),
             "catalogue_version": catalogue.version,
         }
     )

@@ -24,8 +24,10 @@ from credit_assets.core.ingestion.stream import ingest_to_files
 from credit_assets.core.ingestion.uploads import furnisher_of, mark_upload
 from credit_assets.core.platform.settings import get_settings
 from credit_assets.core.platform.storage.keys import QUARANTINE_REPORT
+from credit_assets.core.privacy.context import PrivacyContext
+from credit_assets.core.privacy.tombstones import honour_tombstones
 from credit_assets.core.reports.metadata import (
-    frame_markdown,
+    column_profile,
     markdown_table,
     md_code,
     md_escape,
@@ -152,6 +154,14 @@ def build_raw_asset(contract: Contract) -> dg.AssetsDefinition:
                 )
                 raise
             archived = zone.archive(landing_file)
+            # Rows of erased borrowers in a file sent again: removed, never ingested back.
+            erased_rows = honour_tombstones(
+                PrivacyContext.of(
+                    settings, engine=platform.engine, store=platform.store, landing=zone
+                ),
+                contract,
+                context.partition_key,
+            )
             limit = settings.max_reject_share
             if result.reject_share > limit:  # the blocking check below holds downstream back
                 mark_upload(
@@ -170,7 +180,7 @@ def build_raw_asset(contract: Contract) -> dg.AssetsDefinition:
                 result.rows_rejected,
             )
             schema_report = check_parquet_against_contract(result.accepted_path, contract)
-            preview = result.accepted().head(10).collect()
+            preview = result.accepted().head(10_000).collect()  # a profile, bounded
             rejections = reason_counts(result.rejected()) if result.rows_rejected else "_(none)_"
             top_problems = (
                 problem_counts(result.rejected()).head(5).collect().to_dicts()
@@ -196,6 +206,7 @@ def build_raw_asset(contract: Contract) -> dg.AssetsDefinition:
                 "rows_read": result.rows_read,
                 "rows_accepted": result.rows_accepted,
                 "rows_rejected": result.rows_rejected,
+                "erased_borrowers_rows_left_out": erased_rows,
                 "source_file": landing_file.name,
                 "file_sha256": result.file_sha256,
                 "archived_to": archived,
@@ -204,7 +215,7 @@ def build_raw_asset(contract: Contract) -> dg.AssetsDefinition:
                 "header_renamed": dg.MetadataValue.md(
                     "\n".join(f"- {md_escape(note)}" for note in result.header_notes) or "_(none)_"
                 ),
-                "preview": dg.MetadataValue.md(frame_markdown(preview)),
+                "columns": dg.MetadataValue.md(column_profile(preview)),
                 "rejections": dg.MetadataValue.md(rejections),
                 "top_problems": dg.MetadataValue.json(top_problems),
             }
@@ -257,7 +268,7 @@ def build_quarantine_asset(contracts: dict[str, Contract]) -> dg.AssetsDefinitio
                     )
                     or "_(none)_"
                 ),
-                "preview": dg.MetadataValue.md(frame_markdown(rows) if rows.height else "_(none)_"),
+                "columns": dg.MetadataValue.md(column_profile(rows) if rows.height else "_(none)_"),
             }
         )
 

@@ -1,0 +1,1 @@
+"""Borrower rights: access, explanation, consent and erasure across every store the platform writes."""
