@@ -1,7 +1,7 @@
-"""The LDA search's statement on the public credit files, as the README records it.
+"""The LDA search's statement on the public credit files, as docs/LDA.md records it.
 
     .venv/bin/python bench/lda_statements.py            # prints the block
-    .venv/bin/python bench/lda_statements.py --write    # and replaces it in README.md
+    .venv/bin/python bench/lda_statements.py --write    # and replaces it in docs/LDA.md
 
 Each file in ../shared/datasets is onboarded with its example contract in a fresh workspace
 and materialized through compliance, exactly as `credit-platform materialize` does. The search
@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))
 DATASETS = REPO.parent / "shared" / "datasets"
 FILES = {"german_credit": "german_credit.csv", "lending_club": "lending_club.csv"}
 BEGIN, END = "<!-- lda-statements:begin -->", "<!-- lda-statements:end -->"
+TARGET = REPO / "docs" / "LDA.md"  # its "On the public files" section holds the block
 FULL_BUDGET = "24"
 
 
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     import subprocess
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="replace the block in README.md")
+    parser.add_argument("--write", action="store_true", help="replace the block in docs/LDA.md")
     args = parser.parse_args(argv)
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
@@ -89,12 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     text = block(statements, commit or "an unknown commit")
     print(text)
     if args.write:
-        readme = REPO / "README.md"
-        old = readme.read_text()
+        old = TARGET.read_text()
         pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
         if not pattern.search(old):
-            raise SystemExit(f"README.md has no {BEGIN} ... {END} block")
-        readme.write_text(pattern.sub(lambda _: text, old))
+            raise SystemExit(f"{TARGET.relative_to(REPO)} has no {BEGIN} ... {END} block")
+        TARGET.write_text(pattern.sub(lambda _: text, old))
     return 0
 
 

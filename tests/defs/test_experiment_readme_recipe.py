@@ -61,7 +61,7 @@ RECIPE = [
 def readme_recipe() -> list[str]:
     """The command lines of the README's end-to-end experiment recipe: continuation lines
     joined, comments dropped."""
-    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    text = (REPO_ROOT / "docs" / "compliance" / "experiments.md").read_text(encoding="utf-8")
     section = text[text.index("## Champion/challenger experiments") :]
     section = section[section.index("On the demo, end to end") :]
     block = section.split("```bash\n", 1)[1].split("```", 1)[0]

@@ -23,6 +23,7 @@ and row counts, never a value of the borrower's).
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -173,7 +174,11 @@ def models_trained_on(ctx: PrivacyContext, borrower_id: str) -> list[str]:
     sha = hashlib.sha256(raw).hexdigest()[:16]
     with ctx.engine.connect() as conn:
         rows = conn.execute(sa.select(model_registry.c.version, model_registry.c.lineage)).all()
-    return sorted(version for version, lineage in rows if sha in str(lineage or ""))
+    return sorted(
+        version
+        for version, lineage in rows
+        if json.loads(lineage or "{}").get("training_set_sha256") == sha
+    )
 
 
 def pseudonymise_decisions(
