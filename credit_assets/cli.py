@@ -20,9 +20,9 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from credit_assets.core.platform.settings import get_settings
+from credit_assets.core.platform.settings import Settings, get_settings
 from credit_assets.core.reports.text import printable
 
 if TYPE_CHECKING:
@@ -325,53 +325,64 @@ def _experiment_promote(engine: Engine, args: argparse.Namespace) -> int:
 
 def _cmd_experiment(args: argparse.Namespace) -> int:
     from credit_assets.core.platform.db import migrated_engine
-    from credit_assets.core.platform.experiments import (
-        ExperimentError,
-        decisions_by_arm,
-        list_experiments,
-        start_experiment,
-        stop_experiment,
-    )
+    from credit_assets.core.platform.experiments import ExperimentError
 
     settings = get_settings()
     engine = migrated_engine(settings.resolved_database_url)
     try:
         if args.action == "start":
-            if not args.challenger or args.share is None:
-                print("experiment start: give --challenger VERSION and --share", file=sys.stderr)
-                return 2
-            experiment = start_experiment(
-                engine,
-                challenger_version=args.challenger,
-                share=args.share,
-                started_by=_operator(args.by),
-                max_share=settings.experiment_max_share,
-                max_days=args.max_days,
-                max_decisions=args.max_decisions,
-            )
-            print(experiment.experiment_id)
-            print(
-                f"experiment {experiment.experiment_id}: challenger {experiment.challenger_version}"
-                f" decides {experiment.share:.0%} of borrowers against champion "
-                f"{experiment.champion_version}, from the API's next model poll",
-                file=sys.stderr,
-            )
-            return 0
+            return _experiment_start(engine, settings, args)
         if args.action == "promote":
             return _experiment_promote(engine, args)
         if args.action == "report":
             return _experiment_report(args)
         if args.action == "stop":
-            experiment = stop_experiment(
-                engine, stopped_by=_operator(args.by), reason=args.reason or "stopped by operator"
-            )
-            print(
-                f"experiment {experiment.experiment_id} stopped: {_shown(experiment.stop_reason)}"
-            )
-            return 0
+            return _experiment_stop(engine, args)
     except ExperimentError as exc:
         print(f"experiment {args.action}: {_shown(exc)}", file=sys.stderr)
         return 2
+    return _experiment_status(engine, args)
+
+
+def _experiment_start(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
+    from credit_assets.core.platform.experiments import start_experiment
+
+    if not args.challenger or args.share is None:
+        print("experiment start: give --challenger VERSION and --share", file=sys.stderr)
+        return 2
+    experiment = start_experiment(
+        engine,
+        challenger_version=args.challenger,
+        share=args.share,
+        started_by=_operator(args.by),
+        max_share=settings.experiment_max_share,
+        max_days=args.max_days,
+        max_decisions=args.max_decisions,
+    )
+    print(experiment.experiment_id)
+    print(
+        f"experiment {experiment.experiment_id}: challenger {experiment.challenger_version}"
+        f" decides {experiment.share:.0%} of borrowers against champion "
+        f"{experiment.champion_version}, from the API's next model poll",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _experiment_stop(engine: Engine, args: argparse.Namespace) -> int:
+    from credit_assets.core.platform.experiments import stop_experiment
+
+    experiment = stop_experiment(
+        engine, stopped_by=_operator(args.by), reason=args.reason or "stopped by operator"
+    )
+    print(f"experiment {experiment.experiment_id} stopped: {_shown(experiment.stop_reason)}")
+    return 0
+
+
+def _experiment_status(engine: Engine, args: argparse.Namespace) -> int:
+    """Every experiment with its decisions by arm and its newest report's recommendation:
+    as JSON, or a few lines each."""
+    from credit_assets.core.platform.experiments import decisions_by_arm, list_experiments
     from credit_assets.orchestration import experiment_report
 
     rows = []
@@ -389,33 +400,39 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
         print("no experiments: start one with `credit-platform experiment start`")
         return 0
     for row in rows:
-        counts = ", ".join(f"{arm}: {n}" for arm, n in sorted(row["decisions"].items())) or "none"
-        limits = []
-        if row["max_days"] is not None:
-            limits.append(f"max {row['max_days']:g} days")
-        if row["max_decisions"] is not None:
-            limits.append(f"max {row['max_decisions']} decisions")
-        print(
-            f"{row['experiment_id']}  {row['status']:<8} challenger {row['challenger_version']} "
-            f"at {row['share']:.0%} vs champion {row['champion_version']}"
-        )
-        print(
-            f"  started {row['started_at']:%Y-%m-%d %H:%M:%S} by {_shown(row['started_by'])}"
-            + (f" ({', '.join(limits)})" if limits else "")
-        )
-        if row["stopped_at"] is not None:
-            print(
-                f"  stopped {row['stopped_at']:%Y-%m-%d %H:%M:%S} by {_shown(row['stopped_by'])}: "
-                f"{_shown(row['stop_reason'])}"
-            )
-        if row["fallback_reason"]:
-            print(f"  fallback: {_shown(row['fallback_reason'])}")
-        print(f"  decisions: {_shown(counts)}")
-        if row["recommendation"]:
-            print(f"  report: {row['recommendation']}: {_shown(row['recommendation_reason'])}")
-        else:
-            print(f"  report: none yet (`{_report_command(row['experiment_id'])}` measures it)")
+        _print_experiment(row)
     return 0
+
+
+def _print_experiment(row: dict[str, Any]) -> None:
+    """One experiment of `experiment status`: arms and share, who started (and stopped) it,
+    its decisions and its report."""
+    counts = ", ".join(f"{arm}: {n}" for arm, n in sorted(row["decisions"].items())) or "none"
+    limits = []
+    if row["max_days"] is not None:
+        limits.append(f"max {row['max_days']:g} days")
+    if row["max_decisions"] is not None:
+        limits.append(f"max {row['max_decisions']} decisions")
+    print(
+        f"{row['experiment_id']}  {row['status']:<8} challenger {row['challenger_version']} "
+        f"at {row['share']:.0%} vs champion {row['champion_version']}"
+    )
+    print(
+        f"  started {row['started_at']:%Y-%m-%d %H:%M:%S} by {_shown(row['started_by'])}"
+        + (f" ({', '.join(limits)})" if limits else "")
+    )
+    if row["stopped_at"] is not None:
+        print(
+            f"  stopped {row['stopped_at']:%Y-%m-%d %H:%M:%S} by {_shown(row['stopped_by'])}: "
+            f"{_shown(row['stop_reason'])}"
+        )
+    if row["fallback_reason"]:
+        print(f"  fallback: {_shown(row['fallback_reason'])}")
+    print(f"  decisions: {_shown(counts)}")
+    if row["recommendation"]:
+        print(f"  report: {row['recommendation']}: {_shown(row['recommendation_reason'])}")
+    else:
+        print(f"  report: none yet (`{_report_command(row['experiment_id'])}` measures it)")
 
 
 def _cmd_models(args: argparse.Namespace) -> int:

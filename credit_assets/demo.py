@@ -85,25 +85,9 @@ def run_demo(borrowers: int, serve: bool = True) -> int:
     settings = get_settings()
     ensure_dagster_home(settings)
     bin_dir = Path(sys.executable).parent
-    landing_has_data = settings.landing_dir.exists() and any(settings.landing_dir.rglob("*.*"))
-    archived = settings.archive_dir.exists() and any(settings.archive_dir.rglob("*.*"))
-    if not (landing_has_data or archived):
-        print(f"==> generating {borrowers:,} borrowers into {settings.landing_dir}")
-        code = subprocess.call(
-            [
-                str(bin_dir / "credit-platform"),
-                "generate",
-                "--borrowers",
-                str(borrowers),
-                "--dirty-rate",
-                "0.002",
-                "--bad-files",
-            ]
-        )
-        if code:
-            return code
-    else:
-        print(f"==> reusing the data in {settings.home} (delete it to start afresh)")
+    code = _ensure_data(settings, bin_dir, borrowers)
+    if code:
+        return code
     print("==> materializing the asset graph")
     outcome = materialize_all(log=print)
     if not outcome.success:
@@ -112,9 +96,44 @@ def run_demo(borrowers: int, serve: bool = True) -> int:
     print_fairness_evidence(settings)
     if not serve:
         return 0
-
     logs = settings.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    processes, api_available = _start_services(bin_dir, logs)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _serve_until_stopped(settings, processes, api_available, logs)
+    except KeyboardInterrupt:
+        print("\nstopping ...")
+        return 0
+    finally:
+        _stop(processes)
+
+
+def _ensure_data(settings: Settings, bin_dir: Path, borrowers: int) -> int:
+    """Synthetic landing files (`credit-platform generate`) unless the workspace holds data
+    already; the generator's exit code (0 when reused)."""
+    landing_has_data = settings.landing_dir.exists() and any(settings.landing_dir.rglob("*.*"))
+    archived = settings.archive_dir.exists() and any(settings.archive_dir.rglob("*.*"))
+    if landing_has_data or archived:
+        print(f"==> reusing the data in {settings.home} (delete it to start afresh)")
+        return 0
+    print(f"==> generating {borrowers:,} borrowers into {settings.landing_dir}")
+    return subprocess.call(
+        [
+            str(bin_dir / "credit-platform"),
+            "generate",
+            "--borrowers",
+            str(borrowers),
+            "--dirty-rate",
+            "0.002",
+            "--bad-files",
+        ]
+    )
+
+
+def _start_services(bin_dir: Path, logs: Path) -> tuple[list[subprocess.Popen[bytes]], bool]:
+    """The Dagster UI (with its daemon) and, when this checkout has it, the scoring API, each
+    logging into `logs`; and whether the API was started."""
     processes = [
         _spawn(
             [
@@ -145,33 +164,38 @@ def run_demo(borrowers: int, serve: bool = True) -> int:
                 logs / "api.log",
             )
         )
+    return processes, api_available
 
-    def _handle(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, _handle)
-    try:
-        ui_ready = _wait_for(f"http://127.0.0.1:{UI_PORT}/server_info", 180)
-        api_ready = api_available and _wait_for(f"http://127.0.0.1:{API_PORT}/healthz", 60)
-        print()
+def _interrupt(signum: int, _frame: object) -> None:
+    """SIGTERM handler: stop the demo as Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+def _serve_until_stopped(
+    settings: Settings,
+    processes: list[subprocess.Popen[bytes]],
+    api_available: bool,
+    logs: Path,
+) -> int:
+    """Say where the UI and the API are once they answer, then wait; 1 once a process exits
+    (Ctrl-C or SIGTERM raise KeyboardInterrupt instead)."""
+    ui_ready = _wait_for(f"http://127.0.0.1:{UI_PORT}/server_info", 180)
+    api_ready = api_available and _wait_for(f"http://127.0.0.1:{API_PORT}/healthz", 60)
+    print()
+    print(
+        f"Dagster UI   http://127.0.0.1:{UI_PORT}   {'ready' if ui_ready else 'NOT READY: see ' + str(logs / 'dagster.log')}"
+    )
+    if api_available:
         print(
-            f"Dagster UI   http://127.0.0.1:{UI_PORT}   {'ready' if ui_ready else 'NOT READY: see ' + str(logs / 'dagster.log')}"
+            f"Scoring API  http://127.0.0.1:{API_PORT}/docs   {'ready' if api_ready else 'NOT READY: see ' + str(logs / 'api.log')}"
         )
-        if api_available:
-            print(
-                f"Scoring API  http://127.0.0.1:{API_PORT}/docs   {'ready' if api_ready else 'NOT READY: see ' + str(logs / 'api.log')}"
-            )
-            from credit_assets.demo_api import print_demo_curl
+        from credit_assets.demo_api import print_demo_curl
 
-            print_demo_curl(API_PORT)
-        print(f"Workspace    {settings.home}   (logs in {logs})")
-        print("Press Ctrl-C to stop.")
-        while all(p.poll() is None for p in processes):
-            time.sleep(1)
-        print("!! a demo process exited; see the logs above", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nstopping ...")
-        return 0
-    finally:
-        _stop(processes)
+        print_demo_curl(API_PORT)
+    print(f"Workspace    {settings.home}   (logs in {logs})")
+    print("Press Ctrl-C to stop.")
+    while all(p.poll() is None for p in processes):
+        time.sleep(1)
+    print("!! a demo process exited; see the logs above", file=sys.stderr)
+    return 1

@@ -235,75 +235,143 @@ def materialize_all(
         if "ingestion" in groups:
             outcome = ingest_landing_zone(definitions, instance, log)
         graph = definitions.resolve_asset_graph()
-        selected = selected_asset_keys(graph, groups)
-        for group, between in selected.pulled_in.items():
-            names = ", ".join(sorted(k.to_user_string() for k in between))
-            log(f"==> {group}: also {names} (between its assets, so none reads a stale input)")
-        keys = [
-            key
-            for key in selected.keys
-            if not (graph.get(key).partitions_def and graph.get(key).group_name == "ingestion")
-        ]
+        keys = _keys_to_materialize(graph, groups, log)
+        run = _Materialization(definitions, instance, graph, keys, outcome, log)
         for partitions, segment in _segments(definitions, keys):
-            partition_keys: list[str | None] = (
-                list(partitions.get_partition_keys(dynamic_partitions_store=instance))
-                if partitions
-                else [None]
-            )
-            if partitions == EXPERIMENTS:
-                # One partition per experiment: what the guardrail sensor adds and requests
-                # with the daemon, added and measured here by the same rule without it.
-                partition_keys = list(_experiments_to_measure(instance, log))
-            if isinstance(partitions, dg.TimeWindowPartitionsDefinition):
-                partition_keys = partition_keys[-1:]  # today's window, not the whole history
-            runs: list[tuple[str | None, dict[str, str]]] = [(k, {}) for k in partition_keys]
-            if (
-                partitions
-                and all(_single_run(graph.get(k)) for k in segment)
-                and len(partition_keys) > 1
-            ):
-                # One run over the whole range: the assets read their inputs once.
-                runs = [
-                    (
-                        None,
-                        {
-                            "dagster/asset_partition_range_start": str(partition_keys[0]),
-                            "dagster/asset_partition_range_end": str(partition_keys[-1]),
-                        },
-                    )
-                ]
-            for partition_key, range_tags in runs:
-                tags = dict(range_tags)
-                if partitions == EXPERIMENTS and partition_key:
-                    tags["credit/experiment"] = partition_key
-                result = _run(
-                    definitions, instance, segment, partition_key=partition_key, tags=tags
-                )
-                if range_tags:
-                    partition_key = f"{partition_keys[0]}..{partition_keys[-1]}"
-                names = ", ".join(k.to_user_string() for k in segment)
-                where = f" [{partition_key}]" if partition_key else ""
-                status = "ok" if result.success else "FAILED"
-                log(f"materialize {names}{where}: {status} (run {result.run_id[:8]})")
-                outcome.runs.append(result.run_id)
-                if not result.success:
-                    outcome.failures.append(names + where)
-                    outcome.stopped.extend(named_outcomes(result))
-                    for message in _failure_messages(result):
-                        log(f"  {message}")
-                    return outcome
-                if CHAMPION_KEY in segment:
-                    card_follows = MODEL_CARD_KEY in keys
-                    _record_decision(instance, result.run_id, outcome, log, card_follows)
-                if LDA_KEY in segment:
-                    _adopt_discovery(definitions, instance, outcome, log)
-                    if outcome.failures:
-                        return outcome
-                if EXPERIMENT_REPORT in segment and partition_key:
-                    measured = newest_report(instance, partition_key)
-                    if measured is not None:
-                        log(f"==> {recommendation_line(partition_key, measured)}")
+            if not run.segment(partitions, segment):
+                break
         return outcome
+
+
+def _keys_to_materialize(
+    graph: dg.AssetGraph, groups: list[str], log: Callable[[str], None]
+) -> list[dg.AssetKey]:
+    """The selected assets (saying which were pulled in between a group's own), but the
+    partitioned ingestion assets: their runs are `ingest_landing_zone`'s, one per file."""
+    selected = selected_asset_keys(graph, groups)
+    for group, between in selected.pulled_in.items():
+        names = ", ".join(sorted(k.to_user_string() for k in between))
+        log(f"==> {group}: also {names} (between its assets, so none reads a stale input)")
+    return [
+        key
+        for key in selected.keys
+        if not (graph.get(key).partitions_def and graph.get(key).group_name == "ingestion")
+    ]
+
+
+def _planned_runs(
+    graph: dg.AssetGraph,
+    partitions: dg.PartitionsDefinition | None,
+    segment: list[dg.AssetKey],
+    partition_keys: list[str | None],
+) -> list[tuple[str | None, dict[str, str]]]:
+    """`(partition key, range tags)` of each run of a segment: one per partition key, or one
+    over the whole range when every asset of the segment takes a range in one run."""
+    if partitions and all(_single_run(graph.get(k)) for k in segment) and len(partition_keys) > 1:
+        # One run over the whole range: the assets read their inputs once.
+        return [
+            (
+                None,
+                {
+                    "dagster/asset_partition_range_start": str(partition_keys[0]),
+                    "dagster/asset_partition_range_end": str(partition_keys[-1]),
+                },
+            )
+        ]
+    return [(k, {}) for k in partition_keys]
+
+
+@dataclass
+class _Materialization:
+    """One `materialize_all` on one instance: its assets run segment by segment, what every
+    run did recorded in `outcome` and said in `log`."""
+
+    definitions: dg.Definitions
+    instance: dg.DagsterInstance
+    graph: dg.AssetGraph
+    keys: list[dg.AssetKey]
+    outcome: MaterializeOutcome
+    log: Callable[[str], None]
+
+    def segment(
+        self, partitions: dg.PartitionsDefinition | None, segment: list[dg.AssetKey]
+    ) -> bool:
+        """Run one segment; False when a run failed and nothing more is to run."""
+        partition_keys = self._partition_keys(partitions)
+        for partition_key, range_tags in _planned_runs(
+            self.graph, partitions, segment, partition_keys
+        ):
+            tags = dict(range_tags)
+            if partitions == EXPERIMENTS and partition_key:
+                tags["credit/experiment"] = partition_key
+            result = _run(
+                self.definitions, self.instance, segment, partition_key=partition_key, tags=tags
+            )
+            if range_tags:
+                partition_key = f"{partition_keys[0]}..{partition_keys[-1]}"
+            if not self._recorded(result, segment, partition_key):
+                return False
+            if not self._followed_up(result, segment, partition_key):
+                return False
+        return True
+
+    def _partition_keys(self, partitions: dg.PartitionsDefinition | None) -> list[str | None]:
+        """The partitions to run: every one, the experiments whose report is due, or today's
+        window of a time-partitioned asset; `[None]` when unpartitioned."""
+        partition_keys: list[str | None] = (
+            list(partitions.get_partition_keys(dynamic_partitions_store=self.instance))
+            if partitions
+            else [None]
+        )
+        if partitions == EXPERIMENTS:
+            # One partition per experiment: what the guardrail sensor adds and requests
+            # with the daemon, added and measured here by the same rule without it.
+            partition_keys = list(_experiments_to_measure(self.instance, self.log))
+        if isinstance(partitions, dg.TimeWindowPartitionsDefinition):
+            partition_keys = partition_keys[-1:]  # today's window, not the whole history
+        return partition_keys
+
+    def _recorded(
+        self,
+        result: dg.ExecuteInProcessResult,
+        segment: list[dg.AssetKey],
+        partition_key: str | None,
+    ) -> bool:
+        """Log a run and add it to the outcome; False (its failure recorded) when it failed."""
+        names = ", ".join(k.to_user_string() for k in segment)
+        where = f" [{partition_key}]" if partition_key else ""
+        status = "ok" if result.success else "FAILED"
+        self.log(f"materialize {names}{where}: {status} (run {result.run_id[:8]})")
+        self.outcome.runs.append(result.run_id)
+        if result.success:
+            return True
+        self.outcome.failures.append(names + where)
+        self.outcome.stopped.extend(named_outcomes(result))
+        for message in _failure_messages(result):
+            self.log(f"  {message}")
+        return False
+
+    def _followed_up(
+        self,
+        result: dg.ExecuteInProcessResult,
+        segment: list[dg.AssetKey],
+        partition_key: str | None,
+    ) -> bool:
+        """What the daemon's sensors would do after a successful run: say the promotion
+        decision, adopt a discovered LDA alternative, give an experiment's recommendation.
+        False when the adoption failed."""
+        if CHAMPION_KEY in segment:
+            card_follows = MODEL_CARD_KEY in self.keys
+            _record_decision(self.instance, result.run_id, self.outcome, self.log, card_follows)
+        if LDA_KEY in segment and not _adopt_discovery(
+            self.definitions, self.instance, self.outcome, self.log
+        ):
+            return False
+        if EXPERIMENT_REPORT in segment and partition_key:
+            measured = newest_report(self.instance, partition_key)
+            if measured is not None:
+                self.log(f"==> {recommendation_line(partition_key, measured)}")
+        return True
 
 
 def _experiments_to_measure(instance: dg.DagsterInstance, log: Callable[[str], None]) -> list[str]:
@@ -510,25 +578,27 @@ def _adopt_discovery(
     instance: dg.DagsterInstance,
     outcome: MaterializeOutcome,
     log: Callable[[str], None],
-) -> None:
+) -> bool:
     """What the lda_alternative_sensor does, synchronously: a search that discovered a
-    servable alternative has it registered as a challenger (CREDIT_LDA_ADOPT)."""
+    servable alternative has it registered as a challenger (CREDIT_LDA_ADOPT). False only
+    when that adoption run failed (earlier failures of the materialize are not its own)."""
     values = _latest_values(instance, LDA_KEY)
     candidate, version = values.get("adoptable"), values.get("model_version")
     if not candidate or candidate == "none" or not version:
-        return
+        return True
     if not get_settings().lda_adopt:
         log(
             f"==> the LDA search of {version} discovered '{candidate}'; register it with "
             f"`credit-platform models adopt-lda --from {version}` (CREDIT_LDA_ADOPT is off)"
         )
-        return
+        return True
     log(f"==> the LDA search of {version} discovered '{candidate}': registering it as a challenger")
     adopted = _adoption_run(definitions, instance, str(version), str(candidate), log)
     outcome.runs += adopted.runs
     outcome.decisions += adopted.decisions
     outcome.held_back += adopted.held_back
     outcome.failures += adopted.failures
+    return adopted.success
 
 
 def _latest_values(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict:

@@ -266,23 +266,7 @@ def data_router(sources: list[str], max_records: int) -> APIRouter:
         file is checked on receipt (format, encoding, required columns) and landed for the
         landing sensor to ingest; identical content sent again returns the same upload. Follow
         it with GET /v1/uploads/{upload_id}. A data partner's key writes only its sources."""
-        _may_write(writer, source)
-        contract = _contract(services, source)
-        try:
-            fmt = upload_format(request.headers.get("content-type"), contract)
-        except UploadRefused as exc:
-            raise _refused(exc) from exc
-        upload_id = new_upload_id()
-        staged = services.landing.staging_dir(source) / f"{upload_id}{EXTENSIONS[fmt]}"
-        limit = services.settings.ingest_max_bytes
-        try:
-            sha256, size = await _stream_to(request, staged, limit)
-        except BaseException:
-            staged.unlink(missing_ok=True)
-            raise
-        return await _land(
-            services, contract, writer.furnisher, staged, filename, fmt, sha256, size, upload_id
-        )
+        return await _upload_file(request, writer, services, source, filename)
 
     @routes.post(
         "/v1/sources/{source}/records",
@@ -303,47 +287,104 @@ def data_router(sources: list[str], max_records: int) -> APIRouter:
         JSON-lines file. Needs the `data:write` scope. The same rules as a file upload
         apply; identical records sent again return the same upload. A data partner's key
         writes only its sources."""
-        _may_write(writer, source)
-        contract = _contract(services, source)
-        media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if media != "application/json":
-            raise ApiError(415, f"send the records as application/json, not {media or '(none)'}")
-        if "jsonl" not in contract.formats:
-            raise ApiError(415, f"source {source} accepts {', '.join(contract.formats)}, not JSON")
-        limit = services.settings.ingest_max_bytes
-        upload_id = new_upload_id()
-        received = services.landing.staging_dir(source) / f"{upload_id}.json.part"
-        staged = received.with_name(f"{upload_id}.jsonl")
-        try:
-            parsed = request.scope.get(PARSED_JSON, _UNREAD)
-            if parsed is not _UNREAD:  # the request gate read, bounded and checked the body
-                records = _checked_records(parsed, max_records)
-            else:
-                await _stream_to(request, received, limit)
-                records = await run_in_threadpool(
-                    lambda: _parse_records(received.read_bytes(), max_records)
-                )
-            # Writing out up to CREDIT_API_MAX_RECORDS records: off the event loop.
-            body = await run_in_threadpool(_records_file, records, staged, contract)
-        except BaseException:
-            staged.unlink(missing_ok=True)
-            raise
-        finally:
-            received.unlink(missing_ok=True)
-        sha256 = hashlib.sha256(body).hexdigest()
-        return await _land(
-            services,
-            contract,
-            writer.furnisher,
-            staged,
-            "records",
-            "jsonl",
-            sha256,
-            len(body),
-            upload_id,
-        )
+        return await _push_records(request, writer, services, source, max_records)
 
     return routes
+
+
+async def _upload_file(
+    request: Request,
+    writer: VerifiedKey,
+    services: Services,
+    source: str,
+    filename: str | None,
+) -> JSONResponse:
+    """The body, in the format its Content-Type names, streamed to a staging file and landed."""
+    _may_write(writer, source)
+    contract = _contract(services, source)
+    try:
+        fmt = upload_format(request.headers.get("content-type"), contract)
+    except UploadRefused as exc:
+        raise _refused(exc) from exc
+    upload_id = new_upload_id()
+    staged = services.landing.staging_dir(source) / f"{upload_id}{EXTENSIONS[fmt]}"
+    limit = services.settings.ingest_max_bytes
+    try:
+        sha256, size = await _stream_to(request, staged, limit)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    return await _land(
+        services, contract, writer.furnisher, staged, filename, fmt, sha256, size, upload_id
+    )
+
+
+async def _push_records(
+    request: Request,
+    writer: VerifiedKey,
+    services: Services,
+    source: str,
+    max_records: int,
+) -> JSONResponse:
+    """The body's JSON records, checked, written as one JSON-lines staging file and landed."""
+    _may_write(writer, source)
+    contract = _contract(services, source)
+    _check_records_accepted(request, contract, source)
+    limit = services.settings.ingest_max_bytes
+    upload_id = new_upload_id()
+    received = services.landing.staging_dir(source) / f"{upload_id}.json.part"
+    staged = received.with_name(f"{upload_id}.jsonl")
+    body = await _stage_records(request, received, staged, contract, limit, max_records)
+    sha256 = hashlib.sha256(body).hexdigest()
+    return await _land(
+        services,
+        contract,
+        writer.furnisher,
+        staged,
+        "records",
+        "jsonl",
+        sha256,
+        len(body),
+        upload_id,
+    )
+
+
+def _check_records_accepted(request: Request, contract: Contract, source: str) -> None:
+    """415 unless the body is JSON and the source's contract accepts JSON lines."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json":
+        raise ApiError(415, f"send the records as application/json, not {media or '(none)'}")
+    if "jsonl" not in contract.formats:
+        raise ApiError(415, f"source {source} accepts {', '.join(contract.formats)}, not JSON")
+
+
+async def _stage_records(
+    request: Request,
+    received: FilePath,
+    staged: FilePath,
+    contract: Contract,
+    limit: int,
+    max_records: int,
+) -> bytes:
+    """The records as the JSON-lines file written to `staged`: from the body the request gate
+    parsed, else from the body streamed to `received` (removed afterwards). Nothing is left
+    staged when they are refused."""
+    try:
+        parsed = request.scope.get(PARSED_JSON, _UNREAD)
+        if parsed is not _UNREAD:  # the request gate read, bounded and checked the body
+            records = _checked_records(parsed, max_records)
+        else:
+            await _stream_to(request, received, limit)
+            records = await run_in_threadpool(
+                lambda: _parse_records(received.read_bytes(), max_records)
+            )
+        # Writing out up to CREDIT_API_MAX_RECORDS records: off the event loop.
+        return await run_in_threadpool(_records_file, records, staged, contract)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    finally:
+        received.unlink(missing_ok=True)
 
 
 @router.get(

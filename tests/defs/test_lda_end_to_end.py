@@ -225,3 +225,21 @@ def test_the_sensor_requests_the_adoption_the_daemon_would_run(pipeline, monkeyp
     assert isinstance(adoption_request(searches[alternative["version"]], adopt=True), dg.SkipReason)
     off = adoption_request(searches[original["version"]], adopt=False)
     assert isinstance(off, dg.SkipReason) and "CREDIT_LDA_ADOPT is off" in str(off.skip_message)
+
+
+@pytest.mark.slow
+def test_an_earlier_failure_of_the_materialize_is_not_the_adoptions(pipeline, monkeypatch) -> None:
+    """Found in review: after the search's segment, `materialize` stopped whenever any
+    earlier run (an ingestion) had failed, skipping the champion, the card and scoring."""
+    import dagster as dg
+
+    from credit_assets.orchestration import MaterializeOutcome, _adopt_discovery, load_definitions
+
+    home = pipeline["reports"].parent.parent
+    monkeypatch.setenv("CREDIT_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    outcome = MaterializeOutcome(failures=["ingest planted/other.csv"])
+    with dg.DagsterInstance.get() as instance:
+        # The newest search is the adopted alternative's own: nothing to adopt, nothing failed.
+        assert _adopt_discovery(load_definitions(), instance, outcome, print) is True
+    assert outcome.failures == ["ingest planted/other.csv"] and len(outcome.runs) == 0

@@ -429,103 +429,178 @@ def _attribute(
     n_bootstrap: int,
     rng: np.random.Generator,
 ) -> AttributeFairness:
-    codes, order, n = coded.codes, coded.order, coded.n
-    k = len(order)
+    parity = _parity(coded, scores, cutoff=cutoff, policy=policy, n_bootstrap=n_bootstrap, rng=rng)
+    groups = [
+        _group_fairness(parity, i, _outcomes(coded.codes == i, scores, pd_values, labels), policy)
+        for i in range(len(coded.order))
+    ]
+    reference = parity.reference
+    return _judged(
+        name,
+        column,
+        coded.grouping,
+        coded.order[reference] if reference is not None else None,
+        groups,
+        judged=parity.judged,
+        note=_reference_note(parity, cutoff),
+    )
+
+
+@dataclass(frozen=True)
+class _Parity:
+    """One attribute's approvals and scores per group at a cut-off, against its reference."""
+
+    coded: _Groups
+    approved: np.ndarray  # approved applicants per group
+    rates: np.ndarray  # approval rate per group
+    means: np.ndarray  # mean score per group
+    variances: np.ndarray  # score variance per group (n - 1 degrees of freedom)
+    reference: int | None  # index of the reference group
+    judged: bool  # a reference group with approvals: ratios are defined
+    air: np.ndarray  # adverse impact ratio per group (NaN when not judged)
+    air_low: np.ndarray  # bootstrap 95 % interval of the AIR (NaN without a bootstrap)
+    air_high: np.ndarray
+
+    @property
+    def reference_rate(self) -> float:
+        return self.rates[self.reference] if self.reference is not None else 0.0
+
+
+def _parity(
+    coded: _Groups,
+    scores: np.ndarray,
+    *,
+    cutoff: float,
+    policy: FairnessPolicy,
+    n_bootstrap: int,
+    rng: np.random.Generator,
+) -> _Parity:
+    """Approval rates and score moments per group, the reference group, each group's AIR
+    against it and (with `n_bootstrap`) the AIR's bootstrap interval."""
+    codes, n = coded.codes, coded.n
+    k = len(coded.order)
     approved = np.bincount(codes, weights=(scores >= cutoff).astype(np.float64), minlength=k)
     rates = approved / n
     means = np.bincount(codes, weights=scores, minlength=k) / n
     sq = np.bincount(codes, weights=(scores - means[codes]) ** 2, minlength=k)
     with np.errstate(divide="ignore", invalid="ignore"):
         variances = np.where(n > 1, sq / (n - 1), 0.0)
-
-    reference = _reference(order, n, rates, policy)
+    reference = _reference(coded.order, n, rates, policy)
     ref_rate = rates[reference] if reference is not None else 0.0
-    note = ""
-    if reference is None:
-        note = "every protected value is missing: no reference group"
-    elif ref_rate == 0:
-        note = f"no applicant in the reference group is approved at cut-off {cutoff:g}"
     judged = reference is not None and ref_rate > 0
     air = rates / ref_rate if judged else np.full(k, np.nan)
     low = high = np.full(k, np.nan)
     if n_bootstrap > 0 and judged:
         assert reference is not None
         low, high = _bootstrap_air(n, approved, reference, n_bootstrap, rng)
+    return _Parity(coded, approved, rates, means, variances, reference, judged, air, low, high)
 
-    groups = []
-    for i, g in enumerate(order):
-        smd = p_value = None
-        if reference is not None:
-            dof = n[i] + n[reference] - 2
-            pooled = (
-                math.sqrt(
-                    ((n[i] - 1) * variances[i] + (n[reference] - 1) * variances[reference]) / dof
-                )
-                if dof > 0
-                else 0.0
-            )
-            smd = float((means[i] - means[reference]) / pooled) if pooled > 0 else None
-            if i != reference:
-                p_value = _fisher_p(approved[i], n[i], approved[reference], n[reference])
-        mask = codes == i
-        auc = mean_pd = bad_rate = None
-        n_labelled = 0
-        if labels is not None:
-            labelled = mask & ~np.isnan(labels)
-            n_labelled = int(labelled.sum())
-            y = labels[labelled]
-            risk = pd_values[labelled] if pd_values is not None else -scores[labelled]
-            auc = _safe_auc(y, risk)
-            bad_rate = float(y.mean()) if n_labelled else None
-            mean_pd = (
+
+def _reference_note(parity: _Parity, cutoff: float) -> str:
+    """Why an attribute's ratios are not defined, or ""."""
+    if parity.reference is None:
+        return "every protected value is missing: no reference group"
+    if parity.reference_rate == 0:
+        return f"no applicant in the reference group is approved at cut-off {cutoff:g}"
+    return ""
+
+
+def _versus_reference(parity: _Parity, i: int) -> tuple[float | None, float | None]:
+    """Group `i`'s standardized mean difference of scores and Fisher p-value of approvals
+    against the reference group (no p-value for the reference itself; neither without one)."""
+    reference = parity.reference
+    if reference is None:
+        return None, None
+    n, variances = parity.coded.n, parity.variances
+    dof = n[i] + n[reference] - 2
+    pooled = (
+        math.sqrt(((n[i] - 1) * variances[i] + (n[reference] - 1) * variances[reference]) / dof)
+        if dof > 0
+        else 0.0
+    )
+    smd = float((parity.means[i] - parity.means[reference]) / pooled) if pooled > 0 else None
+    p_value = None
+    if i != reference:
+        p_value = _fisher_p(parity.approved[i], n[i], parity.approved[reference], n[reference])
+    return smd, p_value
+
+
+@dataclass(frozen=True)
+class _Outcomes:
+    """A group's discrimination and calibration on its labelled rows."""
+
+    n_labelled: int = 0
+    auc: float | None = None
+    mean_pd: float | None = None
+    observed_bad_rate: float | None = None
+
+
+def _outcomes(
+    mask: np.ndarray,
+    scores: np.ndarray,
+    pd_values: np.ndarray | None,
+    labels: np.ndarray | None,
+) -> _Outcomes:
+    """AUC (of the PD, else of the negated score), mean PD and bad rate of the group's
+    labelled rows; without labels, the mean PD of all its rows."""
+    if labels is not None:
+        labelled = mask & ~np.isnan(labels)
+        n_labelled = int(labelled.sum())
+        y = labels[labelled]
+        risk = pd_values[labelled] if pd_values is not None else -scores[labelled]
+        return _Outcomes(
+            n_labelled=n_labelled,
+            auc=_safe_auc(y, risk),
+            mean_pd=(
                 float(pd_values[labelled].mean()) if pd_values is not None and n_labelled else None
-            )
-        elif pd_values is not None:
-            mean_pd = float(pd_values[mask].mean())
-        ratio = None if np.isnan(air[i]) else float(air[i])
-        verdict = group_verdict(
-            {
-                "group": g,
-                "n": int(n[i]),
-                "adverse_impact_ratio": ratio,
-                "p_value": p_value,
-                "is_reference": i == reference,
-            },
-            policy,
+            ),
+            observed_bad_rate=float(y.mean()) if n_labelled else None,
         )
-        groups.append(
-            GroupFairness(
-                group=g,
-                n=int(n[i]),
-                adverse_impact_ratio=ratio,
-                p_value=p_value,
-                is_reference=i == reference,
-                n_approved=int(approved[i]),
-                approval_rate=float(rates[i]),
-                air_ci_low=None if np.isnan(low[i]) else float(low[i]),
-                air_ci_high=None if np.isnan(high[i]) else float(high[i]),
-                practically_significant=verdict.practically_significant,
-                statistically_significant=verdict.statistically_significant,
-                decides=verdict.decides,
-                fails=verdict.fails,
-                not_deciding_because=verdict.not_deciding_because,
-                small_group=bool(n[i] < policy.min_group_size),
-                mean_score=float(means[i]),
-                standardized_mean_difference=smd,
-                n_labelled=n_labelled,
-                auc=auc,
-                mean_pd=mean_pd,
-                observed_bad_rate=bad_rate,
-            )
-        )
-    return _judged(
-        name,
-        column,
-        coded.grouping,
-        order[reference] if reference is not None else None,
-        groups,
-        judged=judged,
-        note=note,
+    if pd_values is not None:
+        return _Outcomes(mean_pd=float(pd_values[mask].mean()))
+    return _Outcomes()
+
+
+def _group_fairness(
+    parity: _Parity, i: int, outcomes: _Outcomes, policy: FairnessPolicy
+) -> GroupFairness:
+    """Group `i`'s figures and the promotion rule's verdict on them."""
+    group, n = parity.coded.order[i], parity.coded.n[i]
+    smd, p_value = _versus_reference(parity, i)
+    ratio = None if np.isnan(parity.air[i]) else float(parity.air[i])
+    verdict = group_verdict(
+        {
+            "group": group,
+            "n": int(n),
+            "adverse_impact_ratio": ratio,
+            "p_value": p_value,
+            "is_reference": i == parity.reference,
+        },
+        policy,
+    )
+    low, high = parity.air_low[i], parity.air_high[i]
+    return GroupFairness(
+        group=group,
+        n=int(n),
+        adverse_impact_ratio=ratio,
+        p_value=p_value,
+        is_reference=i == parity.reference,
+        n_approved=int(parity.approved[i]),
+        approval_rate=float(parity.rates[i]),
+        air_ci_low=None if np.isnan(low) else float(low),
+        air_ci_high=None if np.isnan(high) else float(high),
+        practically_significant=verdict.practically_significant,
+        statistically_significant=verdict.statistically_significant,
+        decides=verdict.decides,
+        fails=verdict.fails,
+        not_deciding_because=verdict.not_deciding_because,
+        small_group=bool(n < policy.min_group_size),
+        mean_score=float(parity.means[i]),
+        standardized_mean_difference=smd,
+        n_labelled=outcomes.n_labelled,
+        auc=outcomes.auc,
+        mean_pd=outcomes.mean_pd,
+        observed_bad_rate=outcomes.observed_bad_rate,
     )
 
 
@@ -728,6 +803,40 @@ def fairness_report(
     `approval_rates` skips the curve.
     """
     policy = policy or FairnessPolicy()
+    scores, pd_values, labels = _scored_arrays(frame, score_col, pd_col, label_col)
+    judge = _AttributeJudge(
+        scores,
+        pd_values,
+        labels,
+        cutoff=cutoff,
+        policy=policy,
+        n_bootstrap=n_bootstrap,
+        rng=np.random.default_rng(seed),
+    )
+    attributes = [judge.self_reported(frame, name) for name in protected]
+    proxied = has_proxies(frame)
+    if proxied:
+        attributes += judge.proxied(frame)
+    curve = approval_curve(scores, judge.coded, policy, approval_rates) if scores.size else []
+    return FairnessReport(
+        attributes=attributes,
+        cutoff=int(cutoff),
+        policy=policy,
+        n_rows=frame.height,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        approval_rate=float((scores >= cutoff).mean()) if scores.size else float("nan"),
+        score_col=score_col,
+        approval_curve=curve,
+        evidence=_evidence(protected, proxied),
+    )
+
+
+def _scored_arrays(
+    frame: pl.DataFrame, score_col: str, pd_col: str, label_col: str
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Scores (every row scored, or ValueError), PDs and labels (NaN where null) as arrays;
+    None for a PD or label column the frame does not have."""
     if score_col not in frame.columns:
         raise ValueError(f"frame has no score column {score_col!r}")
     if frame[score_col].null_count():
@@ -741,71 +850,77 @@ def fairness_report(
         if label_col in frame.columns
         else None
     )
-    rng = np.random.default_rng(seed)
-    attributes, coded_attributes = [], []
+    return scores, pd_values, labels
 
-    def judge(name: str, column: str, coded: _Groups) -> AttributeFairness:
-        coded_attributes.append((name, coded))
+
+@dataclass
+class _AttributeJudge:
+    """Judges the attributes of one scored frame at one cut-off, in turn (they share `rng`),
+    keeping each judged attribute's coded groups for the approval curve."""
+
+    scores: np.ndarray
+    pd_values: np.ndarray | None
+    labels: np.ndarray | None
+    cutoff: float
+    policy: FairnessPolicy
+    n_bootstrap: int
+    rng: np.random.Generator
+    coded: list[tuple[str, _Groups]] = field(default_factory=list)
+
+    def judge(self, name: str, column: str, coded: _Groups) -> AttributeFairness:
+        self.coded.append((name, coded))
         return _attribute(
             name,
             column,
             coded,
-            scores,
-            pd_values,
-            labels,
-            cutoff=cutoff,
-            policy=policy,
-            n_bootstrap=n_bootstrap,
-            rng=rng,
+            self.scores,
+            self.pd_values,
+            self.labels,
+            cutoff=self.cutoff,
+            policy=self.policy,
+            n_bootstrap=self.n_bootstrap,
+            rng=self.rng,
         )
 
-    for name in protected:
+    def self_reported(self, frame: pl.DataFrame, name: str) -> AttributeFairness:
+        """Attribute `name`, column `protected_<name>` (or `name` itself) of `frame`."""
         column = protected_column(name) if protected_column(name) in frame.columns else name
         if column not in frame.columns:
             raise ValueError(f"protected attribute {name!r}: no column {protected_column(name)!r}")
-        attributes.append(
-            judge(column.removeprefix(PROTECTED_PREFIX), column, _coded(frame, column))
-        )
-    proxied = has_proxies(frame)
-    if proxied:
+        return self.judge(column.removeprefix(PROTECTED_PREFIX), column, _coded(frame, column))
+
+    def proxied(self, frame: pl.DataFrame) -> list[AttributeFairness]:
+        """The BISG race/ethnicity proxy: probability-weighted, then by most likely group."""
         weighted = weighted_groups(
-            scores,
-            pd_values,
-            labels,
+            self.scores,
+            self.pd_values,
+            self.labels,
             proxy_matrix(frame),
-            cutoff=cutoff,
-            policy=policy,
-            n_bootstrap=n_bootstrap,
-            rng=rng,
+            cutoff=self.cutoff,
+            policy=self.policy,
+            n_bootstrap=self.n_bootstrap,
+            rng=self.rng,
         )
         coded = replace(
             _coded(most_likely_labels(frame).to_frame(), MOST_LIKELY),
             grouping=f"most likely group, probability >= {PROXY_THRESHOLD:g}",
         )
-        most_likely = judge(MOST_LIKELY, "demographic_proxies", coded)
+        most_likely = self.judge(MOST_LIKELY, "demographic_proxies", coded)
         below = f"(missing): no proxy, or no group reaching {PROXY_THRESHOLD:g}"
-        attributes += [
+        return [
             _weighted_attribute(weighted),
             replace(most_likely, note="; ".join(n for n in (most_likely.note, below) if n)),
         ]
+
+
+def _evidence(protected: list[str], proxied: bool) -> str:
+    """What the protected groups come from: self-reported attributes, BISG proxies, or none."""
     evidence = " and ".join(
         e
         for e, on in (("self-reported protected attributes", protected), (PROXY_EVIDENCE, proxied))
         if on
     )
-    curve = approval_curve(scores, coded_attributes, policy, approval_rates) if scores.size else []
-    return FairnessReport(
-        attributes=attributes,
-        cutoff=int(cutoff),
-        policy=policy,
-        n_rows=frame.height,
-        n_bootstrap=n_bootstrap,
-        seed=seed,
-        approval_rate=float((scores >= cutoff).mean()) if scores.size else float("nan"),
-        score_col=score_col,
-        approval_curve=curve,
-        evidence=evidence or "none",
-    )
+    return evidence or "none"
 
 
 def _weighted_attribute(groups: list[dict[str, Any]]) -> AttributeFairness:

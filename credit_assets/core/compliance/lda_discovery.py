@@ -207,6 +207,30 @@ def _interval(draws: np.ndarray) -> tuple[float | None, float | None]:
     return float(low), float(high)
 
 
+_FIGURES = (
+    "auc",
+    "auc_low",
+    "auc_high",
+    "auc_difference",
+    "difference_low",
+    "difference_high",
+    "p_value",
+    "p_worse",
+    "comparable",
+    "approval_rate",
+    "worst_air",
+    "worst_air_low",
+    "worst_air_high",
+    "worst_group",
+    "air_gain_low",
+    "air_gain_high",
+    "passes_fairness_policy",
+    "failing_groups",
+    "air_by_approval_rate",
+)
+"""A candidate's figures, in the order its row lists them (None where not defined)."""
+
+
 def _evaluate(
     risk: np.ndarray,
     rows: _EvaluationRows,
@@ -217,6 +241,28 @@ def _evaluate(
     `challenger`: its risk and its worst-AIR draws (None when evaluating the challenger)."""
     scores, cutoff = _decisions(risk, rows)
     approved = (scores >= cutoff).astype(np.float64)
+    draws = _worst_air(rows.resamples, approved, rows)
+    row: dict[str, Any] = dict.fromkeys(_FIGURES)
+    row["comparable"] = challenger is None
+    row.update(_fairness_figures(risk, scores, cutoff, approved, draws, rows))
+    row.update(_auc_figures(rows.y, risk))
+    if challenger is not None and row["auc"] is not None:
+        challenger_risk, challenger_draws = challenger
+        row.update(_paired_figures(rows, challenger_risk, risk))
+        row["air_gain_low"], row["air_gain_high"] = _interval(draws - challenger_draws)
+    return row, draws
+
+
+def _fairness_figures(
+    risk: np.ndarray,
+    scores: np.ndarray,
+    cutoff: float,
+    approved: np.ndarray,
+    draws: np.ndarray,
+    rows: _EvaluationRows,
+) -> dict[str, Any]:
+    """The fairness report's verdict at the operating point under the gate's policy, the
+    worst AIR's bootstrap interval, and the worst AIR at each approval rate."""
     report = fairness_report(
         rows.frame.with_columns(pl.Series("score", scores), pl.Series("pd", risk)),
         protected=rows.protected,
@@ -226,23 +272,13 @@ def _evaluate(
         approval_rates=rows.approval_rates,
     )
     summary = report.summary
-    draws = _worst_air(rows.resamples, approved, rows)
     air_low, air_high = _interval(draws)
     curve: dict[float, float] = {}
     for point in report.approval_curve:
         if point["decides"]:
             rate = point["approval_rate"]
             curve[rate] = min(curve.get(rate, math.inf), point["air"])
-    row: dict[str, Any] = {
-        "auc": None,
-        "auc_low": None,
-        "auc_high": None,
-        "auc_difference": None,
-        "difference_low": None,
-        "difference_high": None,
-        "p_value": None,
-        "p_worse": None,
-        "comparable": challenger is None,
+    return {
         "approval_rate": float(approved.mean()),
         "worst_air": _figure(summary["worst_adverse_impact_ratio"]),
         "worst_air_low": air_low,
@@ -250,42 +286,48 @@ def _evaluate(
         "worst_group": (
             f"{summary['attribute']}={summary['worst_group']}" if summary["worst_group"] else None
         ),
-        "air_gain_low": None,
-        "air_gain_high": None,
         "passes_fairness_policy": bool(summary["passed"]),
         "failing_groups": summary["failing_groups"],
         "air_by_approval_rate": [
             {"approval_rate": rate, "worst_air": _figure(air)} for rate, air in curve.items()
         ],
     }
+
+
+def _auc_figures(y: np.ndarray, risk: np.ndarray) -> dict[str, Any]:
+    """AUC with its DeLong 95 % interval; nothing with fewer than two bads or goods (no AUC,
+    never 0.0)."""
     try:
-        auc_value, se = auc_standard_error(rows.y, risk)
-        row.update(
-            auc=auc_value,
-            auc_low=max(0.0, auc_value - Z95 * se),
-            auc_high=min(1.0, auc_value + Z95 * se),
-        )
+        auc_value, se = auc_standard_error(y, risk)
     except ValueError:
-        pass  # fewer than two bads or goods: no AUC, never 0.0
-    if challenger is not None and row["auc"] is not None:
-        challenger_risk, challenger_draws = challenger
-        paired = champion_comparison(rows.y, challenger_risk, risk)
-        loss = -float(paired["difference"])
-        p_worse = _figure(paired["p_worse"])
-        # The quality gate's rule: a loss beyond the tolerance counts unless it is noise; an
-        # undefined test never excuses one.
-        row.update(
-            auc_difference=float(paired["difference"]),
-            difference_low=_figure(paired["low"]),
-            difference_high=_figure(paired["high"]),
-            p_value=_figure(paired["p_value"]),
-            p_worse=p_worse,
-            comparable=bool(
-                loss <= rows.auc_tolerance or (p_worse is not None and p_worse >= rows.alpha)
-            ),
-        )
-        row["air_gain_low"], row["air_gain_high"] = _interval(draws - challenger_draws)
-    return row, draws
+        return {}
+    return {
+        "auc": auc_value,
+        "auc_low": max(0.0, auc_value - Z95 * se),
+        "auc_high": min(1.0, auc_value + Z95 * se),
+    }
+
+
+def _paired_figures(
+    rows: _EvaluationRows, challenger_risk: np.ndarray, risk: np.ndarray
+) -> dict[str, Any]:
+    """The AUC difference from the challenger by DeLong's paired test, and whether the
+    candidate is comparable."""
+    paired = champion_comparison(rows.y, challenger_risk, risk)
+    loss = -float(paired["difference"])
+    p_worse = _figure(paired["p_worse"])
+    # The quality gate's rule: a loss beyond the tolerance counts unless it is noise; an
+    # undefined test never excuses one.
+    return {
+        "auc_difference": float(paired["difference"]),
+        "difference_low": _figure(paired["low"]),
+        "difference_high": _figure(paired["high"]),
+        "p_value": _figure(paired["p_value"]),
+        "p_worse": p_worse,
+        "comparable": bool(
+            loss <= rows.auc_tolerance or (p_worse is not None and p_worse >= rows.alpha)
+        ),
+    }
 
 
 def pareto_frontier(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -429,58 +471,99 @@ def _statement(
     """(kind, finding, alternative, least discriminatory comparable, statement)."""
     judged = [r for r in tried if r["worst_air"] is not None and r["auc"] is not None]
     comparable = [r for r in judged if r["comparable"]]
-    base_air = challenger["worst_air"]
-    rate = challenger["approval_rate"]
     least = max(comparable, key=lambda r: (r["worst_air"], r["auc"]), default=None)
+    least_name = least["name"] if least else None
+    at = f"worst AIR at the operating point, approving {challenger['approval_rate']:.0%}"
+    finding, pool = _finding(challenger, comparable)
+    if finding is not None:
+        # What a lender can adopt comes first: a servable model, then the least disparity.
+        best = max(pool, key=lambda r: (r["config"]["servable"], r["worst_air"], r["auc"]))
+        text = _discovery_text(challenger, best, pool, at=at)
+        return "discovery", finding, best["name"], least_name, text
+    scope = _scope_text(tried, families=families, budget=budget, budget_text=budget_text)
+    text = _refutation_text(
+        challenger, judged, least, scope=scope, at=at, tolerance=tolerance, threshold=threshold
+    )
+    return "refutation", None, None, least_name, text
+
+
+def _finding(
+    challenger: dict[str, Any], comparable: list[dict[str, Any]]
+) -> tuple[str | None, list[dict[str, Any]]]:
+    """What the comparable candidates found, and the ones that found it: a pass of the
+    fairness policy the challenger fails (with a worst AIR above its own), else a gain in
+    worst AIR beyond bootstrap noise, else nothing."""
+    base_air = challenger["worst_air"]
     passing = [
         r
         for r in comparable
         if r["passes_fairness_policy"] and (base_air is None or r["worst_air"] > base_air)
     ]
     improving = [r for r in comparable if r["air_gain_low"] is not None and r["air_gain_low"] > 0]
-    at = f"worst AIR at the operating point, approving {rate:.0%}"
     if passing and not challenger["passes_fairness_policy"]:
-        finding, pool = "passes_fairness_policy", passing
-    elif improving:
-        finding, pool = "improves_worst_air", improving
-    else:
-        finding, pool = None, []
-    if finding is not None:
-        # What a lender can adopt comes first: a servable model, then the least disparity.
-        best = max(pool, key=lambda r: (r["config"]["servable"], r["worst_air"], r["auc"]))
-        frm = "n/a" if base_air is None else f"{base_air:.2f}"
-        verdict = (
-            "and passes the fairness policy"
-            if best["passes_fairness_policy"]
-            else "but still does not pass the fairness policy"
-        )
-        gain = (
-            f"; gain 95 % bootstrap {best['air_gain_low']:+.2f} to {best['air_gain_high']:+.2f}"
-            if best["air_gain_low"] is not None
-            else ""
-        )
-        text = (
-            f"Discovery: alternative '{best['name']}' ({best['description']}) reduces the "
-            f"disparity from {frm} to {best['worst_air']:.2f} ({at}{gain}) {verdict}, "
-            f"{_cost_text(best)}; AUC {best['auc']:.3f} against the challenger's "
-            f"{challenger['auc']:.3f}."
-        )
-        caveats = _caveats(best, pool)
-        return (
-            "discovery",
-            finding,
-            best["name"],
-            least["name"] if least else None,
-            (f"{text} {caveats}".strip()),
-        )
+        return "passes_fairness_policy", passing
+    if improving:
+        return "improves_worst_air", improving
+    return None, []
+
+
+def _discovery_text(
+    challenger: dict[str, Any], best: dict[str, Any], pool: list[dict[str, Any]], *, at: str
+) -> str:
+    """The statement of a discovery: `best`, what it gains and costs, and its caveats."""
+    base_air = challenger["worst_air"]
+    frm = "n/a" if base_air is None else f"{base_air:.2f}"
+    verdict = (
+        "and passes the fairness policy"
+        if best["passes_fairness_policy"]
+        else "but still does not pass the fairness policy"
+    )
+    gain = (
+        f"; gain 95 % bootstrap {best['air_gain_low']:+.2f} to {best['air_gain_high']:+.2f}"
+        if best["air_gain_low"] is not None
+        else ""
+    )
+    text = (
+        f"Discovery: alternative '{best['name']}' ({best['description']}) reduces the "
+        f"disparity from {frm} to {best['worst_air']:.2f} ({at}{gain}) {verdict}, "
+        f"{_cost_text(best)}; AUC {best['auc']:.3f} against the challenger's "
+        f"{challenger['auc']:.3f}."
+    )
+    caveats = _caveats(best, pool)
+    return f"{text} {caveats}".strip()
+
+
+def _scope_text(
+    tried: list[dict[str, Any]],
+    *,
+    families: list[str],
+    budget: dict[str, Any],
+    budget_text: str,
+) -> str:
+    """What a refutation covers: the candidates, their families and generators, the budget."""
     generators = sorted({r["generator"] for r in tried})
-    scope = (
+    return (
         f"among {len(tried)} candidates of these families ({', '.join(families)}; generators: "
         f"{', '.join(generators) or 'none'}) within the budget ({budget_text}; used "
         f"{budget['seconds']:.0f} s, stopped: {budget['stop_reason']}"
         + (f"; {budget['failed']} more could not be fitted" if budget.get("failed") else "")
         + ")"
     )
+
+
+def _refutation_text(
+    challenger: dict[str, Any],
+    judged: list[dict[str, Any]],
+    least: dict[str, Any] | None,
+    *,
+    scope: str,
+    at: str,
+    tolerance: float,
+    threshold: float,
+) -> str:
+    """The statement of a refutation: what none of the candidates in `scope` reached, the
+    least discriminatory comparable one, and the least disparity at any AUC."""
+    base_air = challenger["worst_air"]
     if challenger["passes_fairness_policy"]:
         lead = (
             f"Refutation: the challenger passes the fairness policy (worst AIR "
@@ -507,13 +590,7 @@ def _statement(
         if fairest is not None and fairest is not least
         else ""
     )
-    return (
-        "refutation",
-        None,
-        None,
-        least["name"] if least else None,
-        (f"{lead}{best_text}{beyond}. This holds for this model class and budget only."),
-    )
+    return f"{lead}{best_text}{beyond}. This holds for this model class and budget only."
 
 
 def _method(
@@ -551,11 +628,8 @@ def _evaluation_rows(
     y: np.ndarray,
     protected: list[str],
     attributes: list[str],
-    approval_rate: float,
+    terms: _SearchTerms,
     approval_rates: tuple[float, ...],
-    policy: FairnessPolicy,
-    auc_tolerance: float,
-    alpha: float,
     n_bootstrap: int,
     seed: int,
 ) -> _EvaluationRows:
@@ -565,14 +639,14 @@ def _evaluation_rows(
         frame=frame,
         y=y,
         protected=list(protected),
-        attributes=[_coded_attribute(frame, a, policy) for a in attributes],
+        attributes=[_coded_attribute(frame, a, terms.policy) for a in attributes],
         tie_order=rng.permutation(n),
         resamples=rng.multinomial(n, np.full(n, 1.0 / n), n_bootstrap).astype(np.float64),
-        approval_rate=float(approval_rate),
+        approval_rate=float(terms.approval_rate),
         approval_rates=approval_rates,
-        policy=policy,
-        auc_tolerance=auc_tolerance,
-        alpha=alpha,
+        policy=terms.policy,
+        auc_tolerance=terms.auc_tolerance,
+        alpha=terms.alpha,
     )
 
 
@@ -750,16 +824,173 @@ def search_less_discriminatory_alternatives(
     space = space or SearchSpace()
     budget = budget or SearchBudget()
     policy = policy or FairnessPolicy()
-    families = list(space.families or (challenger_family,))
-    if space.protected_in_training:
-        families.append("reduction")
-    budget_text = budget.describe()
-    method = _method(families, budget_text, auc_tolerance, alpha, policy, n_bootstrap)
+    terms = _SearchTerms.of(
+        space, budget, policy, challenger_family, approval_rate, auc_tolerance, alpha, n_bootstrap
+    )
     rows_frame = (
         evaluation_rows
         if evaluation_rows is not None
         else training_set.filter(pl.col(SPLIT_COLUMN) == "test")
     )
+    challenger_pd = _checked_challenger_pd(challenger_pd, rows_frame, features)
+    attributes = list(protected) + ([PROXY_ATTRIBUTE] if has_proxies(rows_frame) else [])
+    if not attributes:
+        return terms.not_assessed("No protected attribute or proxy declared: no search run.")
+    y = labels_of(rows_frame)
+    if y.min() == y.max():
+        return terms.not_assessed(
+            "Not assessed: the evaluation rows hold one outcome class, so no AUC can be "
+            "compared; no search run."
+        )
+    rows = _evaluation_rows(
+        rows_frame, y, protected, attributes, terms, approval_rates, n_bootstrap, seed
+    )
+    challenger_row, challenger_draws = _evaluate(challenger_pd, rows, None)
+    if challenger_row["auc"] is None:
+        return terms.not_assessed(
+            "Not assessed: the challenger has no AUC on the evaluation rows (fewer than two "
+            "bads or goods); no search run."
+        )
+    inputs, screen = _search_inputs(
+        training_set,
+        features,
+        attributes,
+        base_config=base_config,
+        space=space,
+        challenger_pd=challenger_pd,
+        rows=rows,
+        terms=terms,
+        challenger_family=challenger_family,
+    )
+    tried, stop_reason, seconds = _try_candidates(
+        candidate_stream(inputs),
+        _FitData(training_set, list(features), scale, rows_frame),
+        rows,
+        (challenger_pd, challenger_draws),
+        budget,
+        clock,
+    )
+    challenger = {**_row(None, CHALLENGER, challenger_family), **challenger_row}
+    return terms.result([challenger, *tried], screen, stop_reason=stop_reason, seconds=seconds)
+
+
+@dataclass(frozen=True)
+class _SearchTerms:
+    """What a search states whatever it finds: the families searched, the budget, the policy,
+    the comparability rule and the method text."""
+
+    families: list[str]
+    budget_text: str
+    used: dict[str, Any]
+    """The budget granted (`SearchResult.budget` adds what was used)."""
+    policy: FairnessPolicy
+    approval_rate: float
+    auc_tolerance: float
+    alpha: float
+    method: str
+
+    @classmethod
+    def of(
+        cls,
+        space: SearchSpace,
+        budget: SearchBudget,
+        policy: FairnessPolicy,
+        challenger_family: str,
+        approval_rate: float,
+        auc_tolerance: float,
+        alpha: float,
+        n_bootstrap: int,
+    ) -> _SearchTerms:
+        families = list(space.families or (challenger_family,))
+        if space.protected_in_training:
+            families.append("reduction")
+        budget_text = budget.describe()
+        return cls(
+            families=families,
+            budget_text=budget_text,
+            used={
+                "max_candidates": budget.max_candidates,
+                "max_seconds": budget.max_seconds,
+                "workers": budget.workers,
+            },
+            policy=policy,
+            approval_rate=approval_rate,
+            auc_tolerance=auc_tolerance,
+            alpha=alpha,
+            method=_method(families, budget_text, auc_tolerance, alpha, policy, n_bootstrap),
+        )
+
+    def not_assessed(self, why: str) -> SearchResult:
+        """A search that did not run, and why."""
+        return SearchResult(
+            kind="not_assessed",
+            statement=why,
+            candidates=[],
+            frontier=[],
+            budget={**self.used, "candidates": 0, "seconds": 0.0, "stop_reason": None},
+            method=self.method,
+            approval_rate=self.approval_rate,
+            auc_tolerance=self.auc_tolerance,
+            alpha=self.alpha,
+            policy=asdict(self.policy),
+            families=self.families,
+        )
+
+    def result(
+        self,
+        candidates: list[dict[str, Any]],
+        screen: list[dict[str, Any]],
+        *,
+        stop_reason: str,
+        seconds: float,
+    ) -> SearchResult:
+        """The search's result: `candidates` (the challenger first) judged, stated and placed
+        on the AUC / worst-AIR frontier, with the budget they used."""
+        used = {
+            **self.used,
+            "candidates": len(candidates) - 1,
+            "failed": sum("error" in r for r in candidates),
+            "seconds": seconds,
+            "stop_reason": stop_reason,
+        }
+        tried = [r for r in candidates[1:] if "error" not in r]
+        kind, finding, alternative, least, statement = _statement(
+            candidates[0],
+            tried,
+            families=self.families,
+            budget=used,
+            budget_text=self.budget_text,
+            tolerance=self.auc_tolerance,
+            threshold=self.policy.min_adverse_impact_ratio,
+        )
+        frontier = pareto_frontier(candidates)
+        for r in candidates:
+            r["on_frontier"] = r["name"] in frontier
+        return SearchResult(
+            kind=kind,
+            statement=statement,
+            candidates=jsonable(candidates),
+            frontier=frontier,
+            budget=jsonable(used),
+            method=self.method,
+            finding=finding,
+            alternative=alternative,
+            least_discriminatory_comparable=least,
+            approval_rate=float(self.approval_rate),
+            auc_tolerance=self.auc_tolerance,
+            alpha=self.alpha,
+            policy=asdict(self.policy),
+            families=self.families,
+            generators=sorted({r["generator"] for r in candidates[1:]}),
+            proxies=jsonable(screen),
+        )
+
+
+def _checked_challenger_pd(
+    challenger_pd: np.ndarray, rows_frame: pl.DataFrame, features: list[FeatureSpec]
+) -> np.ndarray:
+    """The challenger's PD as floats, or ValueError if it does not match the evaluation rows
+    or a protected column is among the features."""
     challenger_pd = np.asarray(challenger_pd, dtype=np.float64)
     if challenger_pd.size != rows_frame.height:
         raise ValueError(
@@ -768,57 +999,23 @@ def search_less_discriminatory_alternatives(
     leaked = [f.name for f in features if f.name.startswith(PROTECTED_PREFIX)]
     if leaked:
         raise ValueError(f"protected columns cannot be model inputs: {leaked}")
-    attributes = list(protected) + ([PROXY_ATTRIBUTE] if has_proxies(rows_frame) else [])
-    used: dict[str, Any] = {
-        "max_candidates": budget.max_candidates,
-        "max_seconds": budget.max_seconds,
-        "workers": budget.workers,
-    }
+    return challenger_pd
 
-    def not_assessed(why: str) -> SearchResult:
-        return SearchResult(
-            kind="not_assessed",
-            statement=why,
-            candidates=[],
-            frontier=[],
-            budget={**used, "candidates": 0, "seconds": 0.0, "stop_reason": None},
-            method=method,
-            approval_rate=approval_rate,
-            auc_tolerance=auc_tolerance,
-            alpha=alpha,
-            policy=asdict(policy),
-            families=families,
-        )
 
-    if not attributes:
-        return not_assessed("No protected attribute or proxy declared: no search run.")
-    y = labels_of(rows_frame)
-    if y.min() == y.max():
-        return not_assessed(
-            "Not assessed: the evaluation rows hold one outcome class, so no AUC can be "
-            "compared; no search run."
-        )
-    rows = _evaluation_rows(
-        rows_frame,
-        y,
-        protected,
-        attributes,
-        approval_rate,
-        approval_rates,
-        policy,
-        auc_tolerance,
-        alpha,
-        n_bootstrap,
-        seed,
-    )
-    challenger_row, challenger_draws = _evaluate(challenger_pd, rows, None)
-    if challenger_row["auc"] is None:
-        return not_assessed(
-            "Not assessed: the challenger has no AUC on the evaluation rows (fewer than two "
-            "bads or goods); no search run."
-        )
-    candidates = [{**_row(None, CHALLENGER, challenger_family), **challenger_row}]
-
+def _search_inputs(
+    training_set: pl.DataFrame,
+    features: list[FeatureSpec],
+    attributes: list[str],
+    *,
+    base_config: TrainConfig,
+    space: SearchSpace,
+    challenger_pd: np.ndarray,
+    rows: _EvaluationRows,
+    terms: _SearchTerms,
+    challenger_family: str,
+) -> tuple[SearchInputs, list[dict[str, Any]]]:
+    """What the candidate generators read (the proxies flagged by the screen on the train
+    rows, the attributes worst first, the directions of risk), and the proxy screen."""
     train = training_set.filter(pl.col(SPLIT_COLUMN) == "train")
     screen = proxy_screen(_with_proxy_groups(train, attributes), features, attributes)
     inputs = SearchInputs(
@@ -827,56 +1024,9 @@ def search_less_discriminatory_alternatives(
         proxies=[p for p in strongest_proxies(screen, space.top_proxies) if p["flagged"]],
         attributes=_worst_first(challenger_pd, rows),
         directions=_directions(train, [f.name for f in features if not f.is_categorical]),
-        approval_rate=float(approval_rate),
-        families=tuple(families),
+        approval_rate=float(terms.approval_rate),
+        families=tuple(terms.families),
         challenger_family=challenger_family,
         space=space,
     )
-
-    tried_rows, stop_reason, seconds = _try_candidates(
-        candidate_stream(inputs),
-        _FitData(training_set, list(features), scale, rows_frame),
-        rows,
-        (challenger_pd, challenger_draws),
-        budget,
-        clock,
-    )
-    candidates += tried_rows
-    used.update(
-        candidates=len(candidates) - 1,
-        failed=sum("error" in r for r in candidates),
-        seconds=seconds,
-        stop_reason=stop_reason,
-    )
-
-    tried = [r for r in candidates[1:] if "error" not in r]
-    kind, finding, alternative, least, statement = _statement(
-        candidates[0],
-        tried,
-        families=families,
-        budget=used,
-        budget_text=budget_text,
-        tolerance=auc_tolerance,
-        threshold=policy.min_adverse_impact_ratio,
-    )
-    frontier = pareto_frontier(candidates)
-    for r in candidates:
-        r["on_frontier"] = r["name"] in frontier
-    return SearchResult(
-        kind=kind,
-        statement=statement,
-        candidates=jsonable(candidates),
-        frontier=frontier,
-        budget=jsonable(used),
-        method=method,
-        finding=finding,
-        alternative=alternative,
-        least_discriminatory_comparable=least,
-        approval_rate=float(approval_rate),
-        auc_tolerance=auc_tolerance,
-        alpha=alpha,
-        policy=asdict(policy),
-        families=families,
-        generators=sorted({r["generator"] for r in candidates[1:]}),
-        proxies=jsonable(screen),
-    )
+    return inputs, screen

@@ -653,6 +653,73 @@ def _candidate_blocks(candidates: Mapping[str, Any]) -> list[Block]:
     return blocks
 
 
+def _drawn_images(
+    evaluation: Mapping[str, Any],
+    curves: Curves | None,
+    plots: Mapping[str, bytes] | None,
+    fairness_report: Mapping[str, Any] | None,
+    lda: Mapping[str, Any] | None,
+) -> dict[str, bytes]:
+    """The card's plots: the fold AUCs, ROC and calibration drawn from the evidence, the
+    `plots` given, then the fairness, AIR-curve and LDA plots where none was given."""
+    images: dict[str, bytes] = {}
+    fold_auc = (evaluation.get("candidates") or {}).get("fold_auc")
+    if fold_auc and "fold_auc" not in (plots or {}):
+        images["fold_auc"] = fold_auc_png(fold_auc) or b""
+    if curves:
+        images["roc"] = roc_png(curves)
+        images["calibration"] = calibration_png(curves)
+    images.update(plots or {})
+    if fairness_report and fairness_report.get("attributes") and "fairness" not in images:
+        report = FairnessReport.from_dict(dict(fairness_report))
+        images["fairness"] = report.plot_png()
+        if report.approval_curve and "air_curve" not in images:
+            images["air_curve"] = curve_png(
+                report.approval_curve, report.threshold, report.approval_rate
+            )
+    if lda and lda.get("candidates") and "lda" not in images:
+        from credit_assets.core.compliance.lda_discovery import SearchResult
+        from credit_assets.core.compliance.lda_report import frontier_png
+
+        images["lda"] = frontier_png(SearchResult.from_dict(dict(lda)))
+    return images
+
+
+def _shap_images(
+    explainability: Mapping[str, Any], images: Mapping[str, bytes]
+) -> tuple[dict[str, bytes], dict[str, str]]:
+    """shap's beeswarm and waterfall, as the explainability report drew them (a plot already
+    in `images` is kept), with their captions."""
+    added: dict[str, bytes] = {}
+    captions: dict[str, str] = {}
+    for name, encoded in (explainability.get("plots") or {}).items():
+        if name in PLOT_SECTIONS and name not in images:
+            added[name] = base64.b64decode(encoded)
+            captions[name] = str((explainability.get("plot_captions") or {}).get(name, ""))
+    return added, captions
+
+
+def _limitations(
+    limitations: list[str] | None,
+    summary: Mapping[str, Any] | None,
+    reason_accuracy: Mapping[str, Any] | None,
+) -> list[str]:
+    """The limitations given (default: `DEFAULT_LIMITATIONS`), and what the evidence adds: a
+    failing fairness gate, no fairness evidence, reason accuracy below its target."""
+    notes = list(limitations if limitations is not None else DEFAULT_LIMITATIONS)
+    if summary and not summary.get("passed", True):
+        notes.append(
+            f"The fairness gate fails at cut-off {summary.get('cutoff')} "
+            f"({summary.get('attribute')} = {summary.get('worst_group')}); use requires a "
+            "documented override."
+        )
+    if not summary:
+        notes.append(NO_FAIRNESS_EVIDENCE)
+    if reason_accuracy and reason_accuracy.get("meets_target") is False:
+        notes.append("Reason accuracy is below its target: principal reasons may mislead.")
+    return notes
+
+
 def build_model_card(
     *,
     model_version: str,
@@ -694,48 +761,16 @@ def build_model_card(
     unknown = sorted(set(plots or {}) - PLOT_SECTIONS.keys())
     if unknown:
         raise ValueError(f"unknown plot names {unknown}; known: {sorted(PLOT_SECTIONS)}")
-    images: dict[str, bytes] = {}
-    fold_auc = (evaluation.get("candidates") or {}).get("fold_auc")
-    if fold_auc and "fold_auc" not in (plots or {}):
-        images["fold_auc"] = fold_auc_png(fold_auc) or b""
-    if curves:
-        images["roc"] = roc_png(curves)
-        images["calibration"] = calibration_png(curves)
-    images.update(plots or {})
-    if fairness_report and fairness_report.get("attributes") and "fairness" not in images:
-        report = FairnessReport.from_dict(dict(fairness_report))
-        images["fairness"] = report.plot_png()
-        if report.approval_curve and "air_curve" not in images:
-            images["air_curve"] = curve_png(
-                report.approval_curve, report.threshold, report.approval_rate
-            )
-    if lda and lda.get("candidates") and "lda" not in images:
-        from credit_assets.core.compliance.lda_discovery import SearchResult
-        from credit_assets.core.compliance.lda_report import frontier_png
-
-        images["lda"] = frontier_png(SearchResult.from_dict(dict(lda)))
+    images = _drawn_images(evaluation, curves, plots, fairness_report, lda)
     if isinstance(reason_accuracy, int | float):
         reason_accuracy = {"share": float(reason_accuracy)}
     captions: dict[str, str] = {}
     if isinstance(explainability, Mapping):
-        # shap's beeswarm and waterfall, as the explainability report drew them.
-        for name, encoded in (explainability.get("plots") or {}).items():
-            if name in PLOT_SECTIONS and name not in images:
-                images[name] = base64.b64decode(encoded)
-                captions[name] = str((explainability.get("plot_captions") or {}).get(name, ""))
+        shap_images, captions = _shap_images(explainability, images)
+        images.update(shap_images)
         explainability = list(explainability.get("importance", []))
     summary = fairness_summary or (fairness_report or {}).get("summary")
-    notes = list(limitations if limitations is not None else DEFAULT_LIMITATIONS)
-    if summary and not summary.get("passed", True):
-        notes.append(
-            f"The fairness gate fails at cut-off {summary.get('cutoff')} "
-            f"({summary.get('attribute')} = {summary.get('worst_group')}); use requires a "
-            "documented override."
-        )
-    if not summary:
-        notes.append(NO_FAIRNESS_EVIDENCE)
-    if reason_accuracy and reason_accuracy.get("meets_target") is False:
-        notes.append("Reason accuracy is below its target: principal reasons may mislead.")
+    notes = _limitations(limitations, summary, reason_accuracy)
     when = (created_at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
     return ModelCard(
         model_version=model_version,

@@ -302,35 +302,9 @@ def cross_validation(
     tuning: list[dict[str, Any]] = []
     tuning_failed = ""
     if CHALLENGER in families and 0 < frame.height <= tune_max_rows:
-        try:
-            config, tuning = tune_catboost(frame, specs, config, plan)
-        except Exception as exc:  # recorded; the CatBoost family below reports its own failure
-            tuning = []
-            tuning_failed = (
-                f"CatBoost tuning failed ({type(exc).__name__}: {str(exc)[:160]}); the configured "
-                f"depth {config.depth} and l2_leaf_reg {config.l2_leaf_reg:g} were used"
-            )
+        config, tuning, tuning_failed = _tuned(frame, specs, config, plan)
     predictors = family_predictors(frame, specs, config, fits)
-    reports: dict[str, CVReport] = {}
-    failed: dict[str, str] = {}
-    for name in families:
-        try:
-            reports[name] = cross_validate({name: predictors[name]}, y, plan)
-        except Exception as exc:  # a family that cannot fit these rows is a finding
-            failed[name] = f"{type(exc).__name__}: {str(exc)[:200]}"
-    merged = CVReport(plan=plan, models={n: r.models[n] for n, r in reports.items()})
-    models = {
-        row["model"]: {
-            "auc": row["auc_mean"],
-            "auc_sd": row["auc_sd"],
-            "auc_low": row["auc_low"],
-            "auc_high": row["auc_high"],
-            "gini": row["gini_mean"],
-            "ks": row["ks_mean"],
-            "brier": row["brier_mean"],
-        }
-        for row in merged.table()
-    }
+    merged, failed = _cross_validated(predictors, y, plan, families)
     paired: list[PairedComparison] = []
     if CHALLENGER in merged.models:
         paired = [
@@ -338,25 +312,11 @@ def cross_validation(
             for other in merged.models
             if other != CHALLENGER
         ]
-    comparisons = [
-        Comparison(
-            other=p.model_b,
-            difference=p.mean_difference,
-            low=p.low,
-            high=p.high,
-            p_value=p.p_value,
-            test="corrected resampled t on the fold differences"
-            if plan.scheme == "repeated_stratified"
-            else "corrected t on the time-ordered fold differences (folds are not exchangeable: "
-            "read it as indicative)",
-        )
-        for p in paired
-    ]
     return CandidateEvidence(
         method="cross_validation",
         rows=frame.height,
-        models=models,
-        comparisons=comparisons,
+        models=_cv_figures(merged),
+        comparisons=[_fold_comparison(p, plan) for p in paired],
         failed=failed,
         plan=plan.to_dict(),
         fold_auc={n: [s.auc for s in m.scores] for n, m in merged.models.items()},
@@ -368,6 +328,72 @@ def cross_validation(
             **({"catboost_tuning": tuning} if tuning else {}),
             **({"fallbacks": [tuning_failed]} if tuning_failed else {}),
         },
+    )
+
+
+def _tuned(
+    frame: pl.DataFrame, specs: list[FeatureSpec], config: TrainConfig, plan: CVPlan
+) -> tuple[TrainConfig, list[dict[str, Any]], str]:
+    """`tune_catboost`'s configuration and grid; when tuning fails, the configuration as it
+    was, no grid, and a sentence saying so (the CatBoost family then reports its own failure)."""
+    try:
+        tuned, tuning = tune_catboost(frame, specs, config, plan)
+    except Exception as exc:  # recorded, not raised
+        return (
+            config,
+            [],
+            f"CatBoost tuning failed ({type(exc).__name__}: {str(exc)[:160]}); the configured "
+            f"depth {config.depth} and l2_leaf_reg {config.l2_leaf_reg:g} were used",
+        )
+    return tuned, tuning, ""
+
+
+def _cross_validated(
+    predictors: Mapping[str, Callable[[np.ndarray, np.ndarray], np.ndarray]],
+    y: np.ndarray,
+    plan: CVPlan,
+    families: tuple[str, ...],
+) -> tuple[CVReport, dict[str, str]]:
+    """Every family cross-validated on `plan`'s folds, merged into one report, and the
+    families that could not be fitted with the reason."""
+    reports: dict[str, CVReport] = {}
+    failed: dict[str, str] = {}
+    for name in families:
+        try:
+            reports[name] = cross_validate({name: predictors[name]}, y, plan)
+        except Exception as exc:  # a family that cannot fit these rows is a finding
+            failed[name] = f"{type(exc).__name__}: {str(exc)[:200]}"
+    return CVReport(plan=plan, models={n: r.models[n] for n, r in reports.items()}), failed
+
+
+def _cv_figures(merged: CVReport) -> dict[str, dict[str, Any]]:
+    """Each family's mean AUC (with its sd and interval), Gini, KS and Brier over the folds."""
+    return {
+        row["model"]: {
+            "auc": row["auc_mean"],
+            "auc_sd": row["auc_sd"],
+            "auc_low": row["auc_low"],
+            "auc_high": row["auc_high"],
+            "gini": row["gini_mean"],
+            "ks": row["ks_mean"],
+            "brier": row["brier_mean"],
+        }
+        for row in merged.table()
+    }
+
+
+def _fold_comparison(p: PairedComparison, plan: CVPlan) -> Comparison:
+    """A family against the challenger, fold by fold, with the test it was judged by."""
+    return Comparison(
+        other=p.model_b,
+        difference=p.mean_difference,
+        low=p.low,
+        high=p.high,
+        p_value=p.p_value,
+        test="corrected resampled t on the fold differences"
+        if plan.scheme == "repeated_stratified"
+        else "corrected t on the time-ordered fold differences (folds are not exchangeable: "
+        "read it as indicative)",
     )
 
 

@@ -238,7 +238,8 @@ class ModelCV:
     `auc_low`, `auc_high` bound the mean fold AUC at `confidence` with the Nadeau-Bengio
     corrected resampled t (module docstring). `oof_auc[r]` is the AUC of repeat r's
     out-of-fold PDs `oof_pd[r]`, one per row of `y`: each row scored by the model that
-    did not see it.
+    did not see it (NaN for a row no fold tested: the first block of time-ordered splits,
+    left out of `oof_auc` and of the paired DeLong test).
     """
 
     name: str
@@ -357,7 +358,7 @@ def _summarise(
         ks_sd=float(column("ks").std(ddof=1)),
         brier_mean=float(column("brier").mean()),
         brier_sd=float(column("brier").std(ddof=1)),
-        oof_auc=[auc(labels, repeat_pd) for repeat_pd in oof_pd],
+        oof_auc=[auc(*_scored(labels, repeat_pd)) for repeat_pd in oof_pd],
         oof_pd=oof_pd,
     )
 
@@ -515,7 +516,7 @@ def paired_comparison(report: CVReport, y: npt.ArrayLike, a: str, b: str) -> Pai
     )
     test = _corrected_t(differences, report.plan.test_train_ratio, report.plan.confidence)
     delong = [
-        delong_test(labels, pd_a, pd_b)
+        delong_test(*_scored(labels, pd_a, pd_b))
         for pd_a, pd_b in zip(model_a.oof_pd, model_b.oof_pd, strict=True)
     ]
     p_values = [d.p_value for d in delong]
@@ -562,6 +563,13 @@ def bootstrap_auc_interval(
         raise ValueError("every bootstrap resample held a single class")
     low, high = np.quantile(aucs, [(1.0 - confidence) / 2.0, (1.0 + confidence) / 2.0])
     return float(low), float(high)
+
+
+def _scored(labels: np.ndarray, *pds: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The labels and out-of-fold PDs of the rows some fold tested. Time-ordered splits never
+    test the first block (it only ever trains), so its PDs stay NaN and are left out."""
+    tested = np.logical_and.reduce([np.isfinite(pd) for pd in pds])
+    return (labels[tested], *(pd[tested] for pd in pds))
 
 
 def _labels(y: npt.ArrayLike) -> np.ndarray:

@@ -545,6 +545,34 @@ def infer_contract(
     reason code and reason text. Raises ValueError for a bad name, kind, label or bad
     value, and UnreadableFileError for a file ingestion could not read either.
     """
+    source_kind = _checked_arguments(name, kind, sample_rows)
+    read = _read_for_drafting(path, name)
+    raw = read.rows
+    sample = raw.sample(n=sample_rows, seed=0) if raw.height > sample_rows else raw
+    if label is not None and label not in sample.columns:
+        raise ValueError(f"--label {label!r} is not a column of {path.name}: {sample.columns}")
+    profiles = profile_columns(sample, read.detected.csv if read.fmt == "csv" else None)
+    drafter = _Drafter(name, source_kind, profiles, label=label, bad=bad)
+    columns = drafter.columns()
+    guesses = [*read.detected.notes, *read.header_notes, *drafter.guesses]
+    if read.malformed:
+        guesses.insert(
+            0,
+            f"{read.malformed} line(s) of the file are malformed (not a JSON object, or more "
+            "fields than the header) and were skipped; ingestion quarantines them",
+        )
+    return InferredContract(
+        contract=_drafted_contract(path, name, source_kind, read, drafter, columns),
+        source_file=path,
+        rows_sampled=sample.height,
+        rows_in_file=raw.height,
+        guesses=tuple(guesses),
+        column_comments=drafter.comments,
+    )
+
+
+def _checked_arguments(name: str, kind: str, sample_rows: int) -> SourceKind:
+    """The source kind, or ValueError for a bad source name, kind or sample size."""
     if not SOURCE_NAME.match(name):
         raise ValueError(
             f"source name {name!r} must match {SOURCE_NAME.pattern} (lower-case letters, "
@@ -558,6 +586,23 @@ def infer_contract(
         raise ValueError(f"unknown source kind {kind!r}; one of {kinds}") from None
     if sample_rows < 1:
         raise ValueError(f"sample_rows must be at least 1, got {sample_rows}")
+    return source_kind
+
+
+@dataclass(frozen=True)
+class _DraftRows:
+    """A file's rows as ingestion reads them, and how it was read."""
+
+    detected: Detected
+    fmt: str
+    header_notes: list[str]
+    rows: pl.DataFrame  # well-formed data rows, as delivered (text)
+    malformed: int  # lines skipped: not a JSON object, or more fields than the header
+
+
+def _read_for_drafting(path: Path, name: str) -> _DraftRows:
+    """The file's well-formed rows, read as ingestion reads it with the detected options;
+    UnreadableFileError for a file ingestion could not read or without a data row."""
     try:
         detected = detect_reading(path)
     except ReadError as exc:
@@ -574,49 +619,41 @@ def infer_contract(
     raw = raw.drop("_row_number")
     if raw.height == 0:
         raise UnreadableFileError(path, "no data rows to draft a contract from")
-    sample = raw.sample(n=sample_rows, seed=0) if raw.height > sample_rows else raw
-    if label is not None and label not in sample.columns:
-        raise ValueError(f"--label {label!r} is not a column of {path.name}: {sample.columns}")
-    profiles = profile_columns(sample, detected.csv if fmt == "csv" else None)
-    drafter = _Drafter(name, source_kind, profiles, label=label, bad=bad)
-    columns = drafter.columns()
-    guesses = [*detected.notes, *delivered.header_notes, *drafter.guesses]
-    if malformed:
-        guesses.insert(
-            0,
-            f"{malformed} line(s) of the file are malformed (not a JSON object, or more fields "
-            "than the header) and were skipped; ingestion quarantines them",
-        )
+    return _DraftRows(detected, fmt, delivered.header_notes, raw, malformed)
+
+
+def _drafted_contract(
+    path: Path,
+    name: str,
+    source_kind: SourceKind,
+    read: _DraftRows,
+    drafter: _Drafter,
+    columns: dict[str, dict[str, Any]],
+) -> Contract:
+    """The drafted columns as a contract, with the reading options detected; ValueError when
+    the draft is not a valid contract of its kind."""
     reading: dict[str, Any] = {}
-    if fmt in ("csv", "jsonl") and detected.csv != CsvOptions():
-        reading["csv"] = detected.csv.model_dump(exclude_defaults=True)
-    if fmt == "excel":
-        reading["excel"] = detected.excel.model_dump()
+    if read.fmt in ("csv", "jsonl") and read.detected.csv != CsvOptions():
+        reading["csv"] = read.detected.csv.model_dump(exclude_defaults=True)
+    if read.fmt == "excel":
+        reading["excel"] = read.detected.excel.model_dump()
     raw_contract = {
         "name": name,
         "kind": source_kind.value,
         "description": f"Drafted from {path.name}; say what the source is and who sends it.",
-        "formats": [fmt],
+        "formats": [read.fmt],
         "keys": drafter.keys,
         **({"timestamp": drafter.timestamp} if drafter.timestamp else {}),
         **reading,
         "columns": columns,
     }
     try:
-        contract = Contract.model_validate(raw_contract)
+        return Contract.model_validate(raw_contract)
     except ValidationError as exc:
         raise ValueError(
             f"the draft for {path.name} is not a valid {source_kind.value} contract: "
             + "; ".join(pydantic_problems(exc))
         ) from exc
-    return InferredContract(
-        contract=contract,
-        source_file=path,
-        rows_sampled=sample.height,
-        rows_in_file=raw.height,
-        guesses=tuple(guesses),
-        column_comments=drafter.comments,
-    )
 
 
 def reading_contract(

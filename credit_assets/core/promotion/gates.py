@@ -46,22 +46,7 @@ def quality_gate(
         )
     thin = _thin(counts, policy.evidence_min_bads)
     if thin:
-        interval = (
-            f" [{counts['auc_low']:.3f}, {counts['auc_high']:.3f}]"
-            if counts and counts.get("auc_low") is not None and counts.get("auc_high") is not None
-            else ""
-        )
-        against = f" against the champion's {champion_auc:.4f}" if champion_auc is not None else ""
-        return Gate(
-            QUALITY,
-            False,
-            f"evidence too thin: {thin}; the test AUC {challenger_auc:.4f}{interval}{against} "
-            "cannot tell a good model from a lucky one. Held back: gather more outcomes, or "
-            "promote with a recorded override reason",
-            figure=f"AUC {challenger_auc:.4f}{interval} on {counts['rows'] if counts else '?'} rows",
-            threshold=f">= {policy.evidence_min_bads} bads and goods in the test rows",
-            assessed=False,
-        )
+        return _thin_evidence_gate(thin, challenger_auc, champion_auc, counts, policy)
     if champion_auc is None:
         return Gate(
             QUALITY,
@@ -71,18 +56,55 @@ def quality_gate(
             figure=f"AUC {challenger_auc:.4f}",
             threshold=f">= {policy.first_model_auc_floor:.2f} (first model)",
         )
-    loss = champion_auc - challenger_auc
-    practical = loss > policy.auc_tolerance
-    figure = f"AUC {challenger_auc:.4f} (champion {champion_auc:.4f})"
     if paired is None or policy.quality_alpha >= 1.0:
         return Gate(
             QUALITY,
-            not practical,
+            not (champion_auc - challenger_auc > policy.auc_tolerance),
             f"test AUC {challenger_auc:.4f} against the champion's {champion_auc:.4f} "
             f"(may lose at most {policy.auc_tolerance:.3f})",
-            figure=figure,
+            figure=f"AUC {challenger_auc:.4f} (champion {champion_auc:.4f})",
             threshold=f">= champion - {policy.auc_tolerance:.3f}",
         )
+    return _paired_quality_gate(challenger_auc, champion_auc, paired, policy)
+
+
+def _thin_evidence_gate(
+    thin: str,
+    challenger_auc: float,
+    champion_auc: float | None,
+    counts: Mapping[str, Any] | None,
+    policy: PromotionPolicy,
+) -> Gate:
+    """Not assessed, and held back: too few bads or goods behind the test AUC (`thin` says
+    how few) to tell a good model from a lucky one."""
+    interval = (
+        f" [{counts['auc_low']:.3f}, {counts['auc_high']:.3f}]"
+        if counts and counts.get("auc_low") is not None and counts.get("auc_high") is not None
+        else ""
+    )
+    against = f" against the champion's {champion_auc:.4f}" if champion_auc is not None else ""
+    return Gate(
+        QUALITY,
+        False,
+        f"evidence too thin: {thin}; the test AUC {challenger_auc:.4f}{interval}{against} "
+        "cannot tell a good model from a lucky one. Held back: gather more outcomes, or "
+        "promote with a recorded override reason",
+        figure=f"AUC {challenger_auc:.4f}{interval} on {counts['rows'] if counts else '?'} rows",
+        threshold=f">= {policy.evidence_min_bads} bads and goods in the test rows",
+        assessed=False,
+    )
+
+
+def _paired_quality_gate(
+    challenger_auc: float,
+    champion_auc: float,
+    paired: Mapping[str, Any],
+    policy: PromotionPolicy,
+) -> Gate:
+    """The quality rule on DeLong's paired comparison: a loss beyond the tolerance holds the
+    challenger back unless the one-sided test shows it could be noise."""
+    loss = champion_auc - challenger_auc
+    practical = loss > policy.auc_tolerance
     p_worse = float(paired["p_worse"])
     undefined = math.isnan(p_worse)
     # An undefined test never excuses a loss: "not assessed" holds the challenger back.
@@ -105,7 +127,8 @@ def quality_gate(
         f"test AUC {challenger_auc:.4f} against the champion's {champion_auc:.4f} on the same "
         f"rows: difference {-loss:+.4f} {interval}, DeLong one-sided p = {p_worse:.3g}; "
         f"{verdict}",
-        figure=f"{figure}, diff {-loss:+.4f} {interval}, p {p_worse:.3g}",
+        figure=f"AUC {challenger_auc:.4f} (champion {champion_auc:.4f}), "
+        f"diff {-loss:+.4f} {interval}, p {p_worse:.3g}",
         threshold=f"loss <= {policy.auc_tolerance:.3f} or p >= {policy.quality_alpha:g}",
     )
 

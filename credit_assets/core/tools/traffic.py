@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -233,6 +234,59 @@ def simulate_traffic(
     The synthetic borrowers are numbers `first_borrower` onwards under `seed`: a second
     simulation of new borrowers (a second experiment) starts where the first ended.
     """
+    base, shift = _check_traffic_arguments(
+        base_url,
+        api_key,
+        requests,
+        shift,
+        borrower_ids=borrower_ids,
+        concurrency=concurrency,
+        timeout_s=timeout_s,
+        first_borrower=first_borrower,
+        outcomes_dir=outcomes_dir,
+    )
+    generated: list[pl.DataFrame] | None = [] if outcomes_dir is not None else None
+    bodies = _request_bodies(
+        requests,
+        shift,
+        borrower_ids=borrower_ids,
+        seed=seed,
+        first_borrower=first_borrower,
+        outcomes=generated,
+    )
+    started = time.perf_counter()
+    tally = _Tally(bodies=bodies, deadline=started + timeout_s)
+    _send_all(base, api_key, concurrency, transport, tally)
+    elapsed = time.perf_counter() - started
+    outcomes_file = _write_outcomes(
+        outcomes_dir, generated, tally.decided, seed=seed, first_borrower=first_borrower
+    )
+    return _summary(
+        tally,
+        base_url=base,
+        mode="borrower_id" if borrower_ids is not None else "inline",
+        shift=shift,
+        requests=requests,
+        elapsed=elapsed,
+        outcomes_file=outcomes_file,
+    )
+
+
+def _check_traffic_arguments(
+    base_url: str,
+    api_key: str,
+    requests: int,
+    shift: str | None,
+    *,
+    borrower_ids: list[str] | None,
+    concurrency: int,
+    timeout_s: float,
+    first_borrower: int,
+    outcomes_dir: Path | None,
+) -> tuple[str, str]:
+    """`(base_url, shift)` normalised, or ValueError naming the first argument out of bounds."""
+    from credit_assets.core.tools.synthetic.frames import MAX_BORROWERS
+
     base = check_loopback(base_url)
     if not api_key:
         raise ValueError("api_key is required (create one with `credit-platform apikey create`)")
@@ -242,8 +296,6 @@ def simulate_traffic(
         raise ValueError(f"concurrency must be between 1 and {MAX_CONCURRENCY}, got {concurrency}")
     if timeout_s <= 0:
         raise ValueError("timeout_s must be positive")
-    from credit_assets.core.tools.synthetic.frames import MAX_BORROWERS
-
     last = first_borrower + -(-requests // CHUNK_BORROWERS) * CHUNK_BORROWERS
     if first_borrower < 0 or last > MAX_BORROWERS:
         raise ValueError(
@@ -251,122 +303,181 @@ def simulate_traffic(
             f"for {requests} requests (borrower numbers have 8 digits), got {first_borrower}"
         )
     shift = _check_shift(shift)
-    generated: list[pl.DataFrame] | None = None
-    if outcomes_dir is not None:
-        if borrower_ids is not None:
-            raise ValueError("outcomes are written for inline synthetic traffic only")
-        generated = []
+    if outcomes_dir is not None and borrower_ids is not None:
+        raise ValueError("outcomes are written for inline synthetic traffic only")
     if borrower_ids is not None:
         if not borrower_ids:
             raise ValueError("borrower_ids is empty")
         if shift != "none":
             raise ValueError("a shift applies to inline requests only, not to borrower_id requests")
-        bodies: Iterator[dict[str, Any]] = (
-            {"borrower_id": borrower_ids[i % len(borrower_ids)]} for i in range(requests)
-        )
-    else:
-        bodies = synthetic_payloads(
-            requests, shift, seed=seed, first_borrower=first_borrower, outcomes=generated
-        )
+    return base, shift
 
-    lock = threading.Lock()
-    statuses: Counter[str] = Counter()
-    bands: Counter[str] = Counter()
-    arms: Counter[str] = Counter()
-    decided: list[str] = []  # application ids answered with a decision
-    latencies: list[float] = []
-    errors: list[str] = []
-    error_count = 0
-    started = time.perf_counter()
-    deadline = started + timeout_s
-    timed_out = False
 
-    def next_body() -> dict[str, Any] | None:
-        nonlocal timed_out
-        with lock:
-            if time.perf_counter() >= deadline:
-                timed_out = True
+def _request_bodies(
+    requests: int,
+    shift: str,
+    *,
+    borrower_ids: list[str] | None,
+    seed: int,
+    first_borrower: int,
+    outcomes: list[pl.DataFrame] | None,
+) -> Iterator[dict[str, Any]]:
+    """The request bodies, lazily: `borrower_id` requests cycling through `borrower_ids`
+    when given, inline synthetic applications otherwise."""
+    if borrower_ids is not None:
+        return ({"borrower_id": borrower_ids[i % len(borrower_ids)]} for i in range(requests))
+    return synthetic_payloads(
+        requests, shift, seed=seed, first_borrower=first_borrower, outcomes=outcomes
+    )
+
+
+@dataclass
+class _Tally:
+    """The bodies still to send and what came back, shared by the client threads under `lock`."""
+
+    bodies: Iterator[dict[str, Any]]
+    deadline: float
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    statuses: Counter[str] = field(default_factory=Counter)
+    bands: Counter[str] = field(default_factory=Counter)
+    arms: Counter[str] = field(default_factory=Counter)
+    decided: list[str] = field(default_factory=list)
+    """Application ids answered with a decision."""
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    """The first `_ERROR_SAMPLES` error messages."""
+    error_count: int = 0
+    timed_out: bool = False
+
+    def next_body(self) -> dict[str, Any] | None:
+        """The next body to send, or None once they are all sent or the deadline has passed."""
+        with self.lock:
+            if time.perf_counter() >= self.deadline:
+                self.timed_out = True
                 return None
-            return next(bodies, None)
+            return next(self.bodies, None)
 
-    def record_error(message: str) -> None:
-        nonlocal error_count
-        with lock:
-            error_count += 1
-            if len(errors) < _ERROR_SAMPLES:
-                errors.append(message[:300])
+    def record_error(self, message: str) -> None:
+        with self.lock:
+            self.error_count += 1
+            if len(self.errors) < _ERROR_SAMPLES:
+                self.errors.append(message[:300])
 
-    def worker(client: httpx.Client) -> None:
-        while (body := next_body()) is not None:
-            remaining = max(deadline - time.perf_counter(), 0.001)
-            sent = time.perf_counter()
+    def record_failure(self, exc: httpx.HTTPError) -> None:
+        """A request that got no response at all (counted under the exception's name)."""
+        with self.lock:
+            self.statuses[type(exc).__name__] += 1
+        self.record_error(f"{type(exc).__name__}: {exc}")
+
+    def record_response(
+        self, body: dict[str, Any], response: httpx.Response, elapsed_ms: float
+    ) -> None:
+        """A response: its status, its latency, and for a decision its band, arm and application."""
+        band = arm = None
+        if response.is_success:
             try:
-                response = client.post(SCORES_PATH, json=body, timeout=min(30.0, remaining))
-            except httpx.HTTPError as exc:
-                with lock:
-                    statuses[type(exc).__name__] += 1
-                record_error(f"{type(exc).__name__}: {exc}")
-                continue
-            elapsed_ms = (time.perf_counter() - sent) * 1000
-            band = arm = None
-            if response.is_success:
-                try:
-                    answer = response.json()
-                    band = answer.get("band") or "not scorable"
-                    arm = answer.get("arm")
-                except ValueError:
-                    record_error(f"{response.status_code}: response is not JSON")
-            else:
-                record_error(f"{response.status_code}: {response.text}")
-            with lock:
-                statuses[str(response.status_code)] += 1
-                latencies.append(elapsed_ms)
-                if band is not None:
-                    bands[band] += 1
-                    application = body.get("application") or {}
-                    if application.get("application_id"):
-                        decided.append(str(application["application_id"]))
-                if arm is not None:
-                    arms[arm] += 1
+                answer = response.json()
+                band = answer.get("band") or "not scorable"
+                arm = answer.get("arm")
+            except ValueError:
+                self.record_error(f"{response.status_code}: response is not JSON")
+        else:
+            self.record_error(f"{response.status_code}: {response.text}")
+        with self.lock:
+            self.statuses[str(response.status_code)] += 1
+            self.latencies.append(elapsed_ms)
+            if band is not None:
+                self.bands[band] += 1
+                application = body.get("application") or {}
+                if application.get("application_id"):
+                    self.decided.append(str(application["application_id"]))
+            if arm is not None:
+                self.arms[arm] += 1
 
+
+def _send_all(
+    base_url: str,
+    api_key: str,
+    concurrency: int,
+    transport: httpx.BaseTransport | None,
+    tally: _Tally,
+) -> None:
+    """`concurrency` client threads sharing one connection pool, until `tally` runs dry."""
     headers = {"Authorization": f"Bearer {api_key}"}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     with (
-        httpx.Client(base_url=base, headers=headers, limits=limits, transport=transport) as client,
+        httpx.Client(
+            base_url=base_url, headers=headers, limits=limits, transport=transport
+        ) as client,
         ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="traffic") as pool,
     ):
-        for future in [pool.submit(worker, client) for _ in range(concurrency)]:
+        for future in [pool.submit(_client_loop, client, tally) for _ in range(concurrency)]:
             future.result()
-    elapsed = time.perf_counter() - started
 
-    sent = sum(statuses.values())
-    lat = np.asarray(latencies)
-    outcomes_file = None
-    if outcomes_dir is not None and generated:
-        outcomes = pl.concat(generated).filter(pl.col("application_id").is_in(decided))
-        outcomes_dir.mkdir(parents=True, exist_ok=True)
-        outcomes_file = (
-            outcomes_dir / f"traffic-outcomes-{seed}-{first_borrower}-{len(decided)}.csv"
-        )
-        outcomes.write_csv(outcomes_file)
+
+def _client_loop(client: httpx.Client, tally: _Tally) -> None:
+    """One client thread: send the next body, record what came back, until there is none."""
+    while (body := tally.next_body()) is not None:
+        remaining = max(tally.deadline - time.perf_counter(), 0.001)
+        sent = time.perf_counter()
+        try:
+            response = client.post(SCORES_PATH, json=body, timeout=min(30.0, remaining))
+        except httpx.HTTPError as exc:
+            tally.record_failure(exc)
+            continue
+        tally.record_response(body, response, (time.perf_counter() - sent) * 1000)
+
+
+def _write_outcomes(
+    outcomes_dir: Path | None,
+    generated: list[pl.DataFrame] | None,
+    decided: list[str],
+    *,
+    seed: int,
+    first_borrower: int,
+) -> Path | None:
+    """The CSV of the generator's outcomes of the decided applications, written in
+    `outcomes_dir`; None without `outcomes_dir` or when no borrower was generated."""
+    if outcomes_dir is None or not generated:
+        return None
+    outcomes = pl.concat(generated).filter(pl.col("application_id").is_in(decided))
+    outcomes_dir.mkdir(parents=True, exist_ok=True)
+    outcomes_file = outcomes_dir / f"traffic-outcomes-{seed}-{first_borrower}-{len(decided)}.csv"
+    outcomes.write_csv(outcomes_file)
+    return outcomes_file
+
+
+def _summary(
+    tally: _Tally,
+    *,
+    base_url: str,
+    mode: str,
+    shift: str,
+    requests: int,
+    elapsed: float,
+    outcomes_file: Path | None,
+) -> dict[str, Any]:
+    """The run's summary as `simulate_traffic` returns it."""
+    sent = sum(tally.statuses.values())
+    lat = np.asarray(tally.latencies)
     return {
-        "base_url": base,
-        "mode": "borrower_id" if borrower_ids is not None else "inline",
+        "base_url": base_url,
+        "mode": mode,
         "shift": shift,
         "requested": requests,
         "sent": sent,
-        "timed_out": timed_out,
+        "timed_out": tally.timed_out,
         "elapsed_s": round(elapsed, 3),
         "requests_per_s": round(sent / elapsed, 2) if elapsed > 0 else None,
-        "status_counts": dict(sorted(statuses.items())),
-        "bands": dict(sorted(bands.items())),
+        "status_counts": dict(sorted(tally.statuses.items())),
+        "bands": dict(sorted(tally.bands.items())),
         "latency_ms": {
             "p50": float(np.percentile(lat, 50)) if lat.size else None,
             "p99": float(np.percentile(lat, 99)) if lat.size else None,
             "max": float(lat.max()) if lat.size else None,
         },
-        "errors": error_count,
-        "error_samples": errors,
-        "arms": dict(sorted(arms.items())),
+        "errors": tally.error_count,
+        "error_samples": tally.errors,
+        "arms": dict(sorted(tally.arms.items())),
         "outcomes_file": str(outcomes_file) if outcomes_file else None,
     }

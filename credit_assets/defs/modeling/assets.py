@@ -3,7 +3,8 @@
 
 import base64
 import json
-from dataclasses import replace
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 import dagster as dg
@@ -11,9 +12,9 @@ import numpy as np
 import polars as pl
 from catboost import CatBoostClassifier
 
-from credit_assets.core.contracts import fairness_only_columns, known_at_decision
+from credit_assets.core.contracts import Contract, fairness_only_columns, known_at_decision
 from credit_assets.core.features import feature_catalogue, is_out_of_time
-from credit_assets.core.features.specs import FeatureSpec
+from credit_assets.core.features.specs import FeatureCatalogue, FeatureSpec
 from credit_assets.core.features.training_set import APPLICATION_DATE, LABEL
 from credit_assets.core.modeling import (
     RiskBands,
@@ -22,7 +23,12 @@ from credit_assets.core.modeling import (
     train_scorecard,
     verify_monotonicity,
 )
-from credit_assets.core.modeling.artifacts import model_bytes, save_model_artifact
+from credit_assets.core.modeling.artifacts import (
+    ArtifactRef,
+    LoadedModel,
+    model_bytes,
+    save_model_artifact,
+)
 from credit_assets.core.modeling.candidates import (
     CHALLENGER,
     LOGISTIC,
@@ -40,6 +46,7 @@ from credit_assets.core.modeling.cross_validation import CVConfig, auc_standard_
 from credit_assets.core.modeling.leakage import screen_leakage
 from credit_assets.core.modeling.logistic import train_logistic
 from credit_assets.core.modeling.metrics import bayes_optimal_auc
+from credit_assets.core.modeling.monotonicity import MonotonicityReport
 from credit_assets.core.modeling.plots import calibration_markdown, roc_markdown
 from credit_assets.core.modeling.scaling import band_table_markdown
 from credit_assets.core.modeling.scorecard import TrainedScorecard
@@ -51,6 +58,7 @@ from credit_assets.core.modeling.selection import (
 )
 from credit_assets.core.modeling.train import SPLIT_COLUMN, TrainedModel, refit_challenger
 from credit_assets.core.platform.registry import (
+    RegistryRecord,
     current_champion,
     record_metrics,
     register_challenger,
@@ -68,6 +76,7 @@ from credit_assets.core.promotion import (
     QUALITY,
     RANK_ORDERING,
     REASONS,
+    PromotionPolicy,
     monotonicity_gate,
     protected_gate,
     quality_gate,
@@ -424,106 +433,199 @@ def challenger_model(
     frame, specs, training_sha = load_training_set(platform)
     contracts = platform.contracts()
     catalogue = feature_catalogue(contracts)
-    adopted_lineage: dict[str, Any] = {}
+    fitted = _fit_or_adopt(platform, config, frame, specs, training_sha)
+    selection, how = fitted.selection, fitted.how
+    context.log.info(f"challenger family {selection.family}: {selection.reason}; {how}")
+    assessed = _assess_challenger(settings, frame, fitted)
+    explained = _explain_challenger(settings, frame, fitted)
+    manifest_extra: dict[str, Any] = {
+        "leakage": assessed.leakage,
+        "catalogue_version": catalogue.version,
+        "training_snapshot_id": training_sha,
+        "metrics": scalar_metrics(assessed.metrics),
+        "score_scale": score_scale(settings).to_dict(),
+        "risk_bands": RiskBands().to_dict(),
+        "monotonicity": assessed.monotonicity.to_dict(),
+        "selection": selection.to_dict(),
+        "fitted": how,
+        **explained.manifest,
+    }
+    ref = save_model_artifact(
+        artifact_storage(settings),
+        fitted.trained,
+        manifest_extra=manifest_extra,
+        extra_files=explained.files,
+    )
+    _register_challenger(platform, context.run_id, ref, fitted, assessed.metrics, training_sha)
+    yield from _challenger_gate_results(
+        fitted.trained.feature_names, assessed, contracts, catalogue
+    )
+    yield _challenger_materialization(ref, fitted, assessed.metrics, explained, training_sha)
+
+
+@dataclass(frozen=True)
+class _FittedChallenger:
+    """The challenger fitted (or the LDA alternative adopted), the inputs it uses, and how."""
+
+    trained: TrainedModel | TrainedScorecard
+    specs: list[FeatureSpec]
+    selection: Selection
+    how: str
+    lineage: dict[str, Any]
+    """The adopted alternative's lineage; empty for the family model_selection chose."""
+
+
+def _fit_or_adopt(
+    platform: PlatformResource,
+    config: ChallengerConfig,
+    frame: pl.DataFrame,
+    specs: list[FeatureSpec],
+    training_sha: str,
+) -> _FittedChallenger:
+    """With `lda_of`, the LDA alternative refitted from its recorded configuration; else the
+    family `model_selection` chose, fitted (or its out-of-time fit reused)."""
     if config.lda_of:
         adopted = adopt_alternative(
             platform, frame, specs, training_sha, config.lda_of, config.lda_candidate
         )
-        trained, specs, selection, how = (
-            adopted.trained,
-            adopted.specs,
-            adopted.selection,
-            adopted.how,
+        return _FittedChallenger(
+            adopted.trained, adopted.specs, adopted.selection, adopted.how, adopted.lineage
         )
-        adopted_lineage = adopted.lineage
-    else:
-        selection, evidence = chosen_family(platform, training_sha)
-        trained, how = fit_or_reuse(
-            platform, frame, specs, training_sha, selection.family, evidence
-        )
-    context.log.info(f"challenger family {selection.family}: {selection.reason}; {how}")
+    selection, evidence = chosen_family(platform, training_sha)
+    trained, how = fit_or_reuse(platform, frame, specs, training_sha, selection.family, evidence)
+    return _FittedChallenger(trained, specs, selection, how, {})
+
+
+@dataclass(frozen=True)
+class _Assessment:
+    """The challenger's test metrics and the evidence of its monotonicity and leakage gates."""
+
+    metrics: dict[str, Any]
+    monotonicity: MonotonicityReport
+    leakage: dict[str, Any]
+
+
+def _assess_challenger(
+    settings: Settings, frame: pl.DataFrame, fitted: _FittedChallenger
+) -> _Assessment:
+    """Metrics on the test split, the directions verified on the train rows (a partial
+    dependence sweep), and the leakage screen of the development rows."""
+    trained, specs = fitted.trained, fitted.specs
     test = frame.filter(pl.col("split") == "test")
     scale = score_scale(settings)
     pd_test = trained.predict_pd(test, thread_count=settings.threads)
     metrics = evaluate(labels(test), pd_test, scale.score_from_pd(pd_test), bands=RiskBands())
-    train_rows = frame.filter(pl.col("split") == "train")
     monotonicity = verify_monotonicity(
         trained.model if isinstance(trained, TrainedModel) else trained,
-        train_rows,
+        frame.filter(pl.col("split") == "train"),
         specs,
         seed=settings.seed,
     )
     development = frame.filter(pl.col("split") != "test")
     leakage = screen_leakage(development, LABEL, [spec.name for spec in specs]).to_dict()
-    extra_files: dict[str, bytes] = {}
-    manifest_extra: dict[str, Any] = {
-        "leakage": leakage,
-        "catalogue_version": catalogue.version,
-        "training_snapshot_id": training_sha,
-        "metrics": scalar_metrics(metrics),
-        "score_scale": scale.to_dict(),
-        "risk_bands": RiskBands().to_dict(),
-        "monotonicity": monotonicity.to_dict(),
-        "selection": selection.to_dict(),
-        "fitted": how,
-    }
-    if isinstance(trained, TrainedModel):
-        from credit_assets.core.explain import LeafShapExplainer
-        from credit_assets.core.modeling import catboost_pool, to_catboost_frame
+    return _Assessment(metrics, monotonicity, leakage)
 
-        # Monotone constraints leave some leaves without training weight; the training
-        # population then fixes the SHAP baseline once (documented in the manifest).
-        explainer = LeafShapExplainer.from_model(
-            trained.model,
-            background=catboost_pool(
-                to_catboost_frame(train_rows, specs), specs, thread_count=settings.threads
-            ),
+
+@dataclass(frozen=True)
+class _Explanation:
+    """What explains the challenger's scores: manifest entries, artifact files, importance."""
+
+    manifest: dict[str, Any]
+    files: dict[str, bytes]
+    importance: list[tuple[str, float]]
+
+
+def _explain_challenger(
+    settings: Settings, frame: pl.DataFrame, fitted: _FittedChallenger
+) -> _Explanation:
+    """CatBoost: the leaf SHAP tables (`leaf_shap.npz`) with their baseline, and the feature
+    importance. Scorecard: its characteristics and the spread of points each can give."""
+    trained = fitted.trained
+    if not isinstance(trained, TrainedModel):
+        return _Explanation(
+            {"characteristics": trained.characteristics()}, {}, scorecard_importance(trained)
         )
-        manifest_extra["expected_value"] = float(explainer.expected_value)
-        extra_files["leaf_shap.npz"] = explainer.to_bytes()
-        importance = list(
-            zip(trained.feature_names, trained.model.get_feature_importance(), strict=True)
-        )
-    else:
-        importance = scorecard_importance(trained)
-        manifest_extra["characteristics"] = trained.characteristics()
-    ref = save_model_artifact(
-        artifact_storage(settings), trained, manifest_extra=manifest_extra, extra_files=extra_files
+    from credit_assets.core.explain import LeafShapExplainer
+    from credit_assets.core.modeling import catboost_pool, to_catboost_frame
+
+    # Monotone constraints leave some leaves without training weight; the training
+    # population then fixes the SHAP baseline once (documented in the manifest).
+    train_rows = frame.filter(pl.col("split") == "train")
+    explainer = LeafShapExplainer.from_model(
+        trained.model,
+        background=catboost_pool(
+            to_catboost_frame(train_rows, fitted.specs), fitted.specs, thread_count=settings.threads
+        ),
     )
+    return _Explanation(
+        {"expected_value": float(explainer.expected_value)},
+        {"leaf_shap.npz": explainer.to_bytes()},
+        list(zip(trained.feature_names, trained.model.get_feature_importance(), strict=True)),
+    )
+
+
+def _register_challenger(
+    platform: PlatformResource,
+    run_id: str,
+    ref: ArtifactRef,
+    fitted: _FittedChallenger,
+    metrics: dict[str, Any],
+    training_sha: str,
+) -> None:
+    """Register the saved artifact as a challenger, with its lineage."""
     lineage = {
         "training_set_sha256": training_sha,
-        "training_run_id": context.run_id,
-        "family": selection.family,
-        "selection": selection.reason,
-        **adopted_lineage,
+        "training_run_id": run_id,
+        "family": fitted.selection.family,
+        "selection": fitted.selection.reason,
+        **fitted.lineage,
     }
     register_challenger(
         platform.engine,
         version=ref.version,
         artifact_uri=ref.uri,
         manifest_sha256=ref.manifest_sha256,
-        run_id=context.run_id,
+        run_id=run_id,
         metrics=scalar_metrics(metrics),
         lineage=lineage,
     )
-    names = trained.feature_names
+
+
+def _challenger_gate_results(
+    names: list[str],
+    assessed: _Assessment,
+    contracts: dict[str, Contract],
+    catalogue: FeatureCatalogue,
+) -> Iterator[dg.AssetCheckResult]:
+    """The monotonicity, protected-input, leakage and reason-code gates."""
     yield gate_check_result(
-        monotonicity_gate(monotonicity.to_dict()),
-        evidence=dg.MetadataValue.md(monotonicity.to_markdown()),
+        monotonicity_gate(assessed.monotonicity.to_dict()),
+        evidence=dg.MetadataValue.md(assessed.monotonicity.to_markdown()),
     )
     yield gate_check_result(protected_gate(names, fairness_only_columns(contracts)))
-    yield gate_check_result(leakage_gate(leakage, known_at_decision(contracts)))
+    yield gate_check_result(leakage_gate(assessed.leakage, known_at_decision(contracts)))
     yield gate_check_result(reason_gate(names, catalogue))
-    top = sorted(importance, key=lambda kv: -kv[1])[:15]
-    yield dg.MaterializeResult(
+
+
+def _challenger_materialization(
+    ref: ArtifactRef,
+    fitted: _FittedChallenger,
+    metrics: dict[str, Any],
+    explained: _Explanation,
+    training_sha: str,
+) -> dg.MaterializeResult:
+    """The challenger's metadata: version, artifact, test figures, top feature importance."""
+    trained, selection = fitted.trained, fitted.selection
+    top = sorted(explained.importance, key=lambda kv: -kv[1])[:15]
+    return dg.MaterializeResult(
         metadata={
             "version": ref.version,
             "family": selection.family,
             "selection": selection.reason,
-            "fitted": how,
+            "fitted": fitted.how,
             "artifact_uri": dg.MetadataValue.path(ref.uri),
             "manifest_sha256": ref.manifest_sha256,
-            "features": len(names),
+            "features": len(trained.feature_names),
             "best_iteration": trained.best_iteration if isinstance(trained, TrainedModel) else 0,
             "test_auc": defined(metrics["auc"]),
             "test_gini": defined(metrics["gini"]),
@@ -616,22 +718,9 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
     frame, _specs, training_sha = load_training_set(platform)
     test = frame.filter(pl.col("split") == "test")
     y = labels(test)
-    challenger_meta = latest_metadata(context, "challenger_model")
-    version = challenger_meta["version"]
-    engine = platform.engine
-
-    challenger = load_challenger(platform, version)
+    version = latest_metadata(context, "challenger_model")["version"]
+    challenger, champion, pds = _test_predictions(context, platform, test, version)
     scale = score_scale(settings)
-    pds = {"challenger": challenger.predict_pd(test, thread_count=settings.threads)}
-    scorecard_meta = latest_metadata(context, "baseline_scorecard")
-    scorecard = TrainedScorecard.from_json(
-        artifact_storage(settings).get_bytes(scorecard_meta["scorecard_key"]).decode()
-    )
-    pds["baseline_scorecard"] = scorecard.predict_pd(test)
-    champion = current_champion(engine)
-    if champion is not None and champion.version != version:
-        loaded = load_model(platform, champion)
-        pds["champion"] = loaded.predict_pd(test, thread_count=settings.threads)
     results = {
         name: evaluate(y, p, scale.score_from_pd(p), bands=RiskBands()) for name, p in pds.items()
     }
@@ -639,70 +728,138 @@ def model_evaluation(context: dg.AssetExecutionContext, platform: PlatformResour
     candidates = candidate_evidence(
         context, platform, frame, _specs, y, pds, training_sha, challenger.family
     )
-    versus_champion = (
-        champion_comparison(y, pds["champion"], pds["challenger"]) if "champion" in pds else None
-    )
-    test_counts = evidence_counts(y, pds["challenger"])
-    report = {
-        "challenger_version": version,
-        "challenger_family": challenger.family,
-        "selection": challenger.manifest.get("selection"),
-        "champion_version": champion.version if champion is not None else None,
-        "test_rows": int(test.height),
-        "bayes_optimal_auc": bayes,
-        "models": {name: scalar_metrics(r) for name, r in results.items()},
-        "challenger_bands": results["challenger"]["bands"],
-        "challenger_calibration": results["challenger"]["calibration"],
-        "candidates": candidates.to_dict(),
-        "champion_comparison": versus_champion,
-        "test_counts": test_counts,
-    }
-    uri = write_report(platform, "model_evaluation", version, report)
-    record_metrics(
-        engine,
-        version,
-        evaluation={
-            **candidates.registry_figures(),
-            "family": challenger.family,
-            "selection": challenger.manifest.get("selection"),
-            "fitted": challenger.manifest.get("fitted"),
-            "test_counts": test_counts,
-        },
-    )
-
-    challenger_auc = results["challenger"]["auc"]
-    champion_auc = results["champion"]["auc"] if "champion" in results else None
-    yield gate_check_result(
-        quality_gate(challenger_auc, champion_auc, policy(settings), versus_champion, test_counts)
-    )
-    yield gate_check_result(
-        rank_ordering_gate(results["challenger"]["bands"], policy(settings)),
-        bands=dg.MetadataValue.md(band_table_markdown(results["challenger"]["bands"])),
-    )
-    curves = {name: (y, p) for name, p in pds.items()}
-    comparison = [{"model": name, **scalar_metrics(r)} for name, r in results.items()]
-    metadata: dict = {
-        "challenger_version": version,
-        "test_rows": int(test.height),
-        "test_bads": test_counts["bads"],
-        "challenger_auc": defined(challenger_auc),
-        "challenger_auc_interval": test_counts["interval"],
-        "comparison": dg.MetadataValue.md(
-            markdown_table(
-                comparison, ["model", "auc", "gini", "ks", "brier", "ece", "bad_rate", "mean_pd"]
-            )
+    evaluation = _Evaluation(
+        version=version,
+        challenger=challenger,
+        champion=champion,
+        test_rows=int(test.height),
+        y=y,
+        pds=pds,
+        results=results,
+        bayes=bayes,
+        candidates=candidates,
+        versus_champion=(
+            champion_comparison(y, pds["champion"], pds["challenger"])
+            if "champion" in pds
+            else None
         ),
-        "bands": dg.MetadataValue.md(band_table_markdown(results["challenger"]["bands"])),
-        "roc": dg.MetadataValue.md(roc_markdown(curves)),
-        "calibration": dg.MetadataValue.md(calibration_markdown(curves)),
-        "report_uri": dg.MetadataValue.path(uri),
-        **candidate_metadata(candidates),
-    }
-    if bayes is not None:
-        metadata["bayes_optimal_auc"] = bayes
-        if challenger_auc is not None:
-            metadata["gap_to_bayes_auc"] = float(bayes - challenger_auc)
-    yield dg.MaterializeResult(metadata=metadata)
+        test_counts=evidence_counts(y, pds["challenger"]),
+    )
+    uri = write_report(platform, "model_evaluation", version, evaluation.report())
+    record_metrics(platform.engine, version, evaluation=evaluation.registry_figures())
+    yield from evaluation.gate_results(policy(settings))
+    yield dg.MaterializeResult(metadata=evaluation.metadata(uri))
+
+
+def _test_predictions(
+    context: dg.AssetExecutionContext, platform: PlatformResource, test: pl.DataFrame, version: str
+) -> tuple[LoadedModel, RegistryRecord | None, dict[str, np.ndarray]]:
+    """The challenger, the current champion (when another version) and the PDs on the test
+    split of the challenger, the baseline scorecard and the champion."""
+    settings = platform.settings
+    challenger = load_challenger(platform, version)
+    pds = {"challenger": challenger.predict_pd(test, thread_count=settings.threads)}
+    scorecard_meta = latest_metadata(context, "baseline_scorecard")
+    scorecard = TrainedScorecard.from_json(
+        artifact_storage(settings).get_bytes(scorecard_meta["scorecard_key"]).decode()
+    )
+    pds["baseline_scorecard"] = scorecard.predict_pd(test)
+    champion = current_champion(platform.engine)
+    if champion is not None and champion.version != version:
+        loaded = load_model(platform, champion)
+        pds["champion"] = loaded.predict_pd(test, thread_count=settings.threads)
+    return challenger, champion, pds
+
+
+@dataclass(frozen=True)
+class _Evaluation:
+    """The challenger, baseline scorecard and champion on the same test split, and how the
+    evaluation reports, records, gates and shows them."""
+
+    version: str
+    challenger: LoadedModel
+    champion: RegistryRecord | None
+    test_rows: int
+    y: np.ndarray
+    pds: dict[str, np.ndarray]
+    results: dict[str, dict[str, Any]]
+    bayes: float | None
+    candidates: CandidateEvidence
+    versus_champion: dict[str, Any] | None
+    test_counts: dict[str, Any]
+
+    def report(self) -> dict[str, Any]:
+        """The `model_evaluation` report."""
+        challenger = self.results["challenger"]
+        return {
+            "challenger_version": self.version,
+            "challenger_family": self.challenger.family,
+            "selection": self.challenger.manifest.get("selection"),
+            "champion_version": self.champion.version if self.champion is not None else None,
+            "test_rows": self.test_rows,
+            "bayes_optimal_auc": self.bayes,
+            "models": {name: scalar_metrics(r) for name, r in self.results.items()},
+            "challenger_bands": challenger["bands"],
+            "challenger_calibration": challenger["calibration"],
+            "candidates": self.candidates.to_dict(),
+            "champion_comparison": self.versus_champion,
+            "test_counts": self.test_counts,
+        }
+
+    def registry_figures(self) -> dict[str, Any]:
+        """The evaluation recorded with the challenger in the registry."""
+        return {
+            **self.candidates.registry_figures(),
+            "family": self.challenger.family,
+            "selection": self.challenger.manifest.get("selection"),
+            "fitted": self.challenger.manifest.get("fitted"),
+            "test_counts": self.test_counts,
+        }
+
+    def gate_results(self, gate_policy: PromotionPolicy) -> Iterator[dg.AssetCheckResult]:
+        """The quality and rank-ordering gates."""
+        challenger_auc = self.results["challenger"]["auc"]
+        champion_auc = self.results["champion"]["auc"] if "champion" in self.results else None
+        yield gate_check_result(
+            quality_gate(
+                challenger_auc, champion_auc, gate_policy, self.versus_champion, self.test_counts
+            )
+        )
+        bands = self.results["challenger"]["bands"]
+        yield gate_check_result(
+            rank_ordering_gate(bands, gate_policy),
+            bands=dg.MetadataValue.md(band_table_markdown(bands)),
+        )
+
+    def metadata(self, uri: str) -> dict[str, Any]:
+        """The materialization's metadata: the comparison table, bands, ROC and calibration,
+        the candidates' evidence and, on synthetic data, the gap to the Bayes-optimal AUC."""
+        challenger_auc = self.results["challenger"]["auc"]
+        curves = {name: (self.y, p) for name, p in self.pds.items()}
+        comparison = [{"model": name, **scalar_metrics(r)} for name, r in self.results.items()]
+        metadata: dict = {
+            "challenger_version": self.version,
+            "test_rows": self.test_rows,
+            "test_bads": self.test_counts["bads"],
+            "challenger_auc": defined(challenger_auc),
+            "challenger_auc_interval": self.test_counts["interval"],
+            "comparison": dg.MetadataValue.md(
+                markdown_table(
+                    comparison,
+                    ["model", "auc", "gini", "ks", "brier", "ece", "bad_rate", "mean_pd"],
+                )
+            ),
+            "bands": dg.MetadataValue.md(band_table_markdown(self.results["challenger"]["bands"])),
+            "roc": dg.MetadataValue.md(roc_markdown(curves)),
+            "calibration": dg.MetadataValue.md(calibration_markdown(curves)),
+            "report_uri": dg.MetadataValue.path(uri),
+            **candidate_metadata(self.candidates),
+        }
+        if self.bayes is not None:
+            metadata["bayes_optimal_auc"] = self.bayes
+            if challenger_auc is not None:
+                metadata["gap_to_bayes_auc"] = float(self.bayes - challenger_auc)
+        return metadata
 
 
 def evidence_counts(y: np.ndarray, pd: np.ndarray) -> dict[str, Any]:

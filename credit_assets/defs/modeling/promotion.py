@@ -1,6 +1,8 @@
 """Promotion: the decision on the evaluated challenger (or an experiment's), and the champion."""
 
+from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import dagster as dg
 
@@ -14,9 +16,20 @@ from credit_assets.core.platform.experiments import (
     running_experiment,
     stop_experiment,
 )
-from credit_assets.core.platform.registry import current_champion, get_model, hold_back, promote
+from credit_assets.core.platform.registry import (
+    RegistryRecord,
+    current_champion,
+    get_model,
+    hold_back,
+    promote,
+)
 from credit_assets.core.platform.storage.keys import report_key
-from credit_assets.core.promotion import PromotionEvidence, decide, evaluate_gates
+from credit_assets.core.promotion import (
+    PromotionDecision,
+    PromotionEvidence,
+    decide,
+    evaluate_gates,
+)
 from credit_assets.defs.common.checks import gate_check_spec
 from credit_assets.defs.common.lineage import latest_metadata
 from credit_assets.defs.common.loaders import load_challenger, policy
@@ -131,17 +144,10 @@ def champion_model(
     champion stays as it was, and the model card documents why. A documented override
     (`override_reason` in the run config) promotes anyway and is recorded. The registry
     record is what the scoring API loads."""
-    settings = platform.settings
-    if config.experiment_id:
-        version, evidence_of_experiment = experiment_candidate(platform, config.experiment_id)
-        evaluation_run_id = get_model(platform.engine, version).lineage.get("evaluation_run_id")
-    else:
-        evaluation = latest_metadata(context, "model_evaluation")
-        version, evidence_of_experiment = evaluation["challenger_version"], {}
-        evaluation_run_id = evaluation["_run_id"]
+    version, evidence_of_experiment, evaluation_run_id = _under_review(context, platform, config)
     loaded = load_challenger(platform, version)
     evidence = replace(promotion_evidence(platform, version, loaded), **evidence_of_experiment)
-    decision = decide(evaluate_gates(evidence, policy(settings)), config.override_reason)
+    decision = decide(evaluate_gates(evidence, policy(platform.settings)), config.override_reason)
     # The family choice and its rule travel with the decision (the preference is policy).
     manifest = loaded.manifest
     decision_record = {
@@ -149,31 +155,40 @@ def champion_model(
         "family": manifest.get("model_type", CHALLENGER),
         "selection": manifest.get("selection") or {},
     }
-    fairness = read_report(platform, "fairness", version) or {}
+    record = _record_decision(
+        context, platform, config, version, decision, decision_record, evaluation_run_id
+    )
     card = platform.store.uri(report_key("model_cards", version, "html"))
-    if decision.promote:
-        report = read_report(platform, "model_evaluation", version) or {}
-        record = promote(
-            platform.engine,
-            version,
-            run_id=context.run_id,
-            # The test figures, with what model_evaluation recorded (every family's evidence).
-            metrics={
-                **get_model(platform.engine, version).metrics,
-                **report.get("models", {}).get("challenger", {}),
-            },
-            fairness=fairness.get("summary") or {},
-            override_reason=decision.override_reason,
-            decision=decision_record,
-            lineage={
-                "evaluation_run_id": evaluation_run_id,
-                "promotion_run_id": context.run_id,
-                **({"experiment_id": config.experiment_id} if config.experiment_id else {}),
-            },
-        )
-        if config.experiment_id:
-            _stop_after_promotion(platform, config.experiment_id, context.run_id)
-    else:
+    yield from _champion_results(platform, version, decision, record, card)
+
+
+def _under_review(
+    context: dg.AssetExecutionContext, platform: PlatformResource, config: PromotionConfig
+) -> tuple[str, dict, str | None]:
+    """The challenger to judge, the evidence fields an experiment replaces, and the run that
+    evaluated it: the experiment's challenger with `experiment_id`, else the one the latest
+    `model_evaluation` evaluated."""
+    if config.experiment_id:
+        version, evidence_of_experiment = experiment_candidate(platform, config.experiment_id)
+        evaluation_run_id = get_model(platform.engine, version).lineage.get("evaluation_run_id")
+        return version, evidence_of_experiment, evaluation_run_id
+    evaluation = latest_metadata(context, "model_evaluation")
+    return evaluation["challenger_version"], {}, evaluation["_run_id"]
+
+
+def _record_decision(
+    context: dg.AssetExecutionContext,
+    platform: PlatformResource,
+    config: PromotionConfig,
+    version: str,
+    decision: PromotionDecision,
+    decision_record: dict[str, Any],
+    evaluation_run_id: str | None,
+) -> RegistryRecord:
+    """The decision in the registry: the challenger promoted (an experiment it won stopped),
+    or held back with the champion unchanged."""
+    fairness = read_report(platform, "fairness", version) or {}
+    if not decision.promote:
         record = hold_back(
             platform.engine,
             version,
@@ -182,6 +197,40 @@ def champion_model(
             lineage={"evaluation_run_id": evaluation_run_id, "decision_run_id": context.run_id},
         )
         context.log.warning(f"challenger {version} held back: {decision.summary()}")
+        return record
+    report = read_report(platform, "model_evaluation", version) or {}
+    record = promote(
+        platform.engine,
+        version,
+        run_id=context.run_id,
+        # The test figures, with what model_evaluation recorded (every family's evidence).
+        metrics={
+            **get_model(platform.engine, version).metrics,
+            **report.get("models", {}).get("challenger", {}),
+        },
+        fairness=fairness.get("summary") or {},
+        override_reason=decision.override_reason,
+        decision=decision_record,
+        lineage={
+            "evaluation_run_id": evaluation_run_id,
+            "promotion_run_id": context.run_id,
+            **({"experiment_id": config.experiment_id} if config.experiment_id else {}),
+        },
+    )
+    if config.experiment_id:
+        _stop_after_promotion(platform, config.experiment_id, context.run_id)
+    return record
+
+
+def _champion_results(
+    platform: PlatformResource,
+    version: str,
+    decision: PromotionDecision,
+    record: RegistryRecord,
+    card: str,
+) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
+    """The promotion check (red when the challenger was held back) and the champion as it
+    now stands, with the decision."""
     champion = current_champion(platform.engine)
     yield dg.AssetCheckResult(
         check_name=PROMOTION_CHECK,

@@ -79,3 +79,29 @@ def test_holdout_evidence_states_where_and_how_many_rows_and_bads() -> None:
         "interval)"
     )
     assert "cross-validated" not in evidence.summary()
+
+
+def test_time_ordered_cross_validation_scores_every_family_without_the_untested_first_block():
+    """Found in review: the first block only ever trains, so its out-of-fold PDs stayed NaN
+    and every family failed ("pd must be probabilities ... without NaN")."""
+    from credit_assets.core.modeling.cross_validation import cross_validate, paired_comparison
+
+    rng = np.random.default_rng(3)
+    n = 600
+    x = rng.normal(size=n)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(x - 1)))).astype(int)
+    plan = time_ordered_splits(np.arange(n), y, CVConfig(folds=4))
+
+    def informative(train_idx, test_idx):
+        return 1 / (1 + np.exp(-(x[test_idx] - 1)))
+
+    def noise(train_idx, test_idx):
+        return np.random.default_rng(int(test_idx[0])).uniform(size=test_idx.size)
+
+    report = cross_validate({"informative": informative, "noise": noise}, y, plan)
+    tested = ~np.isnan(report.models["informative"].oof_pd[0])
+    assert 0 < tested.sum() < n  # the first block is never tested
+    assert report.models["informative"].oof_auc[0] > 0.7
+    assert abs(report.models["noise"].oof_auc[0] - 0.5) < 0.1
+    comparison = paired_comparison(report, y, "noise", "informative")
+    assert comparison.delong.p_value < 0.01
