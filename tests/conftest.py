@@ -27,6 +27,12 @@ def credit_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("CREDIT_HOME", str(home))
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    # The LDA search's budget and its adoption run multiply every pipeline a test runs; they
+    # are exercised at full size in tests/defs/test_lda_end_to_end.py, the engine's tests and
+    # `make bench`, which set them explicitly.
+    monkeypatch.setenv("CREDIT_LDA_MAX_CANDIDATES", "4")
+    monkeypatch.setenv("CREDIT_LDA_MAX_CANDIDATES_WHEN_FAIR", "2")
+    monkeypatch.setenv("CREDIT_LDA_ADOPT", "false")
     for name in (
         "CREDIT_DATABASE_URL",
         "CREDIT_STORAGE",

@@ -20,6 +20,7 @@ from tests.support.paths import GERMAN_CREDIT_CSV, REPO_ROOT
 def test_german_credit_models_clear_the_published_bar(credit_home, monkeypatch, capsys):
     monkeypatch.setenv("CREDIT_CONTRACTS_DIR", str(REPO_ROOT / "contracts/examples/german_credit"))
     monkeypatch.setenv("CREDIT_FEATURE_BUCKETS", "2")
+    monkeypatch.setenv("CREDIT_LDA_MAX_CANDIDATES_WHEN_FAIR", "4")  # the default, asserted below
     folder = credit_home / "landing/german_credit"
     folder.mkdir(parents=True)
     shutil.copy(GERMAN_CREDIT_CSV, folder / "german_credit.csv")

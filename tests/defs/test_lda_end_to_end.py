@@ -89,6 +89,8 @@ def pipeline(tmp_path_factory) -> Iterator[dict]:
         # The lender approves 40 %: where the proxy's disparity shows.
         "CREDIT_FAIRNESS_APPROVAL_RATE": "0.4",
         "CREDIT_LDA_MAX_CANDIDATES": "8",
+        "CREDIT_LDA_MAX_CANDIDATES_WHEN_FAIR": "4",
+        "CREDIT_LDA_ADOPT": "true",
     }
     cleared = ["CREDIT_DATABASE_URL", "CREDIT_STORAGE", "CREDIT_LANDING_URI"]
     saved = {k: os.environ.get(k) for k in [*environment, *cleared]}

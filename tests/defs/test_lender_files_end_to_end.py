@@ -57,6 +57,8 @@ def run_lender_file(spec: LenderFileSpec, root: Path) -> dict:
         "CREDIT_CV_TUNE_MAX_ROWS": "0",
         # The LDA search's full budget is exercised in tests/defs/test_lda_end_to_end.py.
         "CREDIT_LDA_MAX_CANDIDATES": "4",
+        # Registering a discovered alternative is tested there too; here one file, one model.
+        "CREDIT_LDA_ADOPT": "false",
     }
     saved = {k: os.environ.get(k) for k in environment}
     os.environ.update(environment)
