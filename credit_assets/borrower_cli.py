@@ -23,11 +23,14 @@ from credit_assets.core.platform.settings import get_settings
 from credit_assets.core.reports.text import printable
 
 
-def _shown(text: object) -> str:
+def shown(text: object) -> str:
+    """Text that echoes what a lender or operator wrote, for the terminal: its escape codes
+    and other control characters shown, not run (`printable`), line by line."""
     return "\n".join(printable(line) for line in str(text).split("\n"))
 
 
-def _who(given: str | None) -> str:
+def operator(given: str | None) -> str:
+    """Who runs a command: `--by`, else the login name."""
     import getpass
 
     if given:
@@ -81,27 +84,27 @@ def run(args: argparse.Namespace) -> int:
         return handlers[args.action](ctx, args)
     except UnknownBorrowerError:
         print(
-            _shown(f"borrower {args.action}: nothing is held about this borrower"), file=sys.stderr
+            shown(f"borrower {args.action}: nothing is held about this borrower"), file=sys.stderr
         )
         return 2
     except UnknownDecisionError:
-        print(_shown(f"borrower explain: no decision {args.decision!r}"), file=sys.stderr)
+        print(shown(f"borrower explain: no decision {args.decision!r}"), file=sys.stderr)
         return 2
     except (ConsentError, ValueError) as exc:
-        print(_shown(f"borrower {args.action}: {exc}"), file=sys.stderr)
+        print(shown(f"borrower {args.action}: {exc}"), file=sys.stderr)
         return 2
 
 
 def _write_page(path: Path | None, page: str) -> None:
     if path is not None:
         path.write_text(page, encoding="utf-8")
-        print(_shown(f"wrote {path}"), file=sys.stderr)
+        print(shown(f"wrote {path}"), file=sys.stderr)
 
 
 def _export(ctx: Any, args: argparse.Namespace) -> int:
     from credit_assets.core.privacy.access import borrower_export, export_html
 
-    document = borrower_export(ctx, args.borrower, by=_who(args.by))
+    document = borrower_export(ctx, args.borrower, by=operator(args.by))
     print(json.dumps(document, indent=2, default=str))
     _write_page(args.html, export_html(document))
     return 0
@@ -111,7 +114,7 @@ def _explain(ctx: Any, args: argparse.Namespace) -> int:
     from credit_assets.core.privacy.access import decision_explanation, explanation_html
 
     explanation = decision_explanation(
-        ctx, args.decision, by=_who(args.by), cutoff=ctx.settings.approval_cutoff_score
+        ctx, args.decision, by=operator(args.by), cutoff=ctx.settings.approval_cutoff_score
     )
     print(json.dumps(explanation, indent=2, default=str))
     _write_page(args.html, explanation_html(explanation))
@@ -122,10 +125,10 @@ def _consent(ctx: Any, args: argparse.Namespace) -> int:
     from credit_assets.core.privacy.consent import grant, revoke
 
     if args.change == "grant":
-        consent = grant(ctx, args.borrower, args.source, _who(args.by))
+        consent = grant(ctx, args.borrower, args.source, operator(args.by))
         print(json.dumps(consent.to_dict(), indent=2))
         return 0
-    consent, recomputed = revoke(ctx, args.borrower, args.source, _who(args.by))
+    consent, recomputed = revoke(ctx, args.borrower, args.source, operator(args.by))
     print(json.dumps({**consent.to_dict(), "online_row_recomputed": recomputed}, indent=2))
     return 0
 
@@ -136,14 +139,14 @@ def _erase(ctx: Any, args: argparse.Namespace) -> int:
     outcome = erase_borrower(
         ctx,
         args.borrower,
-        by=_who(args.by),
+        by=operator(args.by),
         reason=args.reason,
-        progress=lambda step: print(_shown(f"erasing: {step}"), file=sys.stderr),
+        progress=lambda step: print(shown(f"erasing: {step}"), file=sys.stderr),
     )
     print(json.dumps(outcome.to_dict(), indent=2, default=str))
     failed = [f for store in outcome.stores.values() for f in store.get("failed", [])]
     for failure in failed:
-        print(_shown(f"borrower erase: could not redact {failure}"), file=sys.stderr)
+        print(shown(f"borrower erase: could not redact {failure}"), file=sys.stderr)
     return 1 if failed else 0
 
 

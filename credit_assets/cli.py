@@ -22,18 +22,12 @@ from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from credit_assets.borrower_cli import operator, shown
 from credit_assets.core.platform.settings import Settings, get_settings
 from credit_assets.core.reports.text import printable
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
-
-
-def _shown(text: object) -> str:
-    """Text that echoes what a lender or operator wrote (names, reasons, file content), for the
-    terminal: its escape codes and other control characters shown, not run (`printable`),
-    line by line."""
-    return "\n".join(printable(line) for line in str(text).split("\n"))
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -92,15 +86,15 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
     from credit_assets.orchestration import SelectionError, materialize_all
 
     try:
-        outcome = materialize_all(groups=args.select or None, log=lambda line: print(_shown(line)))
+        outcome = materialize_all(groups=args.select or None, log=lambda line: print(shown(line)))
     except SelectionError as exc:
-        print(f"materialize: {_shown(exc)}", file=sys.stderr)
+        print(f"materialize: {shown(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:
         problem = _contract_error(exc)
         if problem is None:
             raise
-        print(f"materialize: {_shown(problem)}", file=sys.stderr)
+        print(f"materialize: {shown(problem)}", file=sys.stderr)
         print(
             "(`credit-platform contract check PATH` lists every problem of a contract)",
             file=sys.stderr,
@@ -108,12 +102,12 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
         return 2
     if outcome.stopped:
         for line in outcome.stopped:
-            print(f"materialize: {_shown(line)}", file=sys.stderr)
+            print(f"materialize: {shown(line)}", file=sys.stderr)
         return EXIT_NO_LABELLED_ROWS
     if not outcome.success:
         return 1
     for line in outcome.decisions:
-        print(f"==> {_shown(line)}")
+        print(f"==> {shown(line)}")
     if outcome.held_back and args.strict:
         return 3
     return 0
@@ -237,17 +231,6 @@ def _apikey_revoke(engine: Engine, args: argparse.Namespace) -> int:
     return 0
 
 
-def _operator(given: str | None) -> str:
-    import getpass
-
-    if given:
-        return given.strip()[:100]
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in this environment (some containers)
-        return "unknown"
-
-
 def _report_command(experiment_id: str) -> str:
     return f"credit-platform experiment report --experiment {experiment_id}"
 
@@ -265,9 +248,9 @@ def _experiment_report(args: argparse.Namespace) -> int:
     outcome = measure_experiment(experiment.experiment_id)
     if outcome.measured is None:
         for failure in outcome.failures or ["the report's run failed"]:
-            print(f"experiment report: {_shown(failure)}", file=sys.stderr)
+            print(f"experiment report: {shown(failure)}", file=sys.stderr)
         return 1
-    print(_shown(recommendation_line(experiment.experiment_id, outcome.measured)))
+    print(shown(recommendation_line(experiment.experiment_id, outcome.measured)))
     return 0
 
 
@@ -296,7 +279,7 @@ def _experiment_promote(engine: Engine, args: argparse.Namespace) -> int:
     try:
         experiment = get_experiment(engine, experiment_id)
     except ExperimentError as exc:  # exit 1, as when champion_model's run failed on it
-        print(f"experiment promote: {_shown(exc)}", file=sys.stderr)
+        print(f"experiment promote: {shown(exc)}", file=sys.stderr)
         return 1
     if experiment_report(experiment_id) is None:
         if not args.override_reason:
@@ -314,11 +297,11 @@ def _experiment_promote(engine: Engine, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     outcome = promote_after_experiment(
-        experiment_id, args.override_reason or "", log=lambda line: print(_shown(line))
+        experiment_id, args.override_reason or "", log=lambda line: print(shown(line))
     )
     if not outcome.success:
         for failure in outcome.failures:
-            print(f"experiment promote: {_shown(failure)}", file=sys.stderr)
+            print(f"experiment promote: {shown(failure)}", file=sys.stderr)
         return 1
     return 3 if args.strict and outcome.held_back else 0
 
@@ -339,7 +322,7 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
         if args.action == "stop":
             return _experiment_stop(engine, args)
     except ExperimentError as exc:
-        print(f"experiment {args.action}: {_shown(exc)}", file=sys.stderr)
+        print(f"experiment {args.action}: {shown(exc)}", file=sys.stderr)
         return 2
     return _experiment_status(engine, args)
 
@@ -354,7 +337,7 @@ def _experiment_start(engine: Engine, settings: Settings, args: argparse.Namespa
         engine,
         challenger_version=args.challenger,
         share=args.share,
-        started_by=_operator(args.by),
+        started_by=operator(args.by),
         max_share=settings.experiment_max_share,
         max_days=args.max_days,
         max_decisions=args.max_decisions,
@@ -373,9 +356,9 @@ def _experiment_stop(engine: Engine, args: argparse.Namespace) -> int:
     from credit_assets.core.platform.experiments import stop_experiment
 
     experiment = stop_experiment(
-        engine, stopped_by=_operator(args.by), reason=args.reason or "stopped by operator"
+        engine, stopped_by=operator(args.by), reason=args.reason or "stopped by operator"
     )
-    print(f"experiment {experiment.experiment_id} stopped: {_shown(experiment.stop_reason)}")
+    print(f"experiment {experiment.experiment_id} stopped: {shown(experiment.stop_reason)}")
     return 0
 
 
@@ -418,19 +401,19 @@ def _print_experiment(row: dict[str, Any]) -> None:
         f"at {row['share']:.0%} vs champion {row['champion_version']}"
     )
     print(
-        f"  started {row['started_at']:%Y-%m-%d %H:%M:%S} by {_shown(row['started_by'])}"
+        f"  started {row['started_at']:%Y-%m-%d %H:%M:%S} by {shown(row['started_by'])}"
         + (f" ({', '.join(limits)})" if limits else "")
     )
     if row["stopped_at"] is not None:
         print(
-            f"  stopped {row['stopped_at']:%Y-%m-%d %H:%M:%S} by {_shown(row['stopped_by'])}: "
-            f"{_shown(row['stop_reason'])}"
+            f"  stopped {row['stopped_at']:%Y-%m-%d %H:%M:%S} by {shown(row['stopped_by'])}: "
+            f"{shown(row['stop_reason'])}"
         )
     if row["fallback_reason"]:
-        print(f"  fallback: {_shown(row['fallback_reason'])}")
-    print(f"  decisions: {_shown(counts)}")
+        print(f"  fallback: {shown(row['fallback_reason'])}")
+    print(f"  decisions: {shown(counts)}")
     if row["recommendation"]:
-        print(f"  report: {row['recommendation']}: {_shown(row['recommendation_reason'])}")
+        print(f"  report: {row['recommendation']}: {shown(row['recommendation_reason'])}")
     else:
         print(f"  report: none yet (`{_report_command(row['experiment_id'])}` measures it)")
 
@@ -462,7 +445,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
         decision = record.get("decision") or {}
         failed = ", ".join(decision.get("failed") or []) or "-"
         print(
-            _shown(
+            shown(
                 f"{record['version']:<28} {record['status']:<10} "
                 f"AUC {_auc(metrics)}  promoted {record.get('promoted_at') or '-'}"
                 + (f"  failed gates: {failed}" if record["status"] == "held_back" else "")
@@ -488,9 +471,9 @@ def _models_promote(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    outcome = promote_with_override(reason, log=lambda line: print(_shown(line)))
+    outcome = promote_with_override(reason, log=lambda line: print(shown(line)))
     for failure in outcome.failures:
-        print(_shown(f"models promote: {failure}"), file=sys.stderr)
+        print(shown(f"models promote: {failure}"), file=sys.stderr)
     return 0 if outcome.success else 1
 
 
@@ -503,13 +486,13 @@ def _models_adopt_lda(args: argparse.Namespace) -> int:
 
     try:
         outcome = adopt_lda_alternative(
-            args.lda_of or "", args.candidate or "", log=lambda line: print(_shown(line))
+            args.lda_of or "", args.candidate or "", log=lambda line: print(shown(line))
         )
     except AdoptionError as exc:
-        print(_shown(f"models adopt-lda: {exc}"), file=sys.stderr)
+        print(shown(f"models adopt-lda: {exc}"), file=sys.stderr)
         return 2
     for failure in outcome.failures:
-        print(_shown(f"models adopt-lda: {failure}"), file=sys.stderr)
+        print(shown(f"models adopt-lda: {failure}"), file=sys.stderr)
     return 0 if outcome.success else 1
 
 
@@ -524,7 +507,7 @@ def _print_evaluation(evaluation: dict | None) -> None:
         print("no candidate evaluation recorded")
         return
     method = evaluation.get("method")
-    print(f"evaluation: {_shown(evaluation.get('summary'))}")
+    print(f"evaluation: {shown(evaluation.get('summary'))}")
     print(f"  {'family':<12} {'AUC':>7} {'sd':>7} {'95 % interval':>18}")
     for name, figures in (evaluation.get("models") or {}).items():
         sd = figures.get("auc_sd")
@@ -539,8 +522,8 @@ def _print_evaluation(evaluation: dict | None) -> None:
         )
     selection = evaluation.get("selection") or {}
     if selection:
-        print(f"  chosen: {evaluation.get('family')}: {_shown(selection.get('reason'))}")
-        print(f"  rule: {_shown(selection.get('rule'))}")
+        print(f"  chosen: {evaluation.get('family')}: {shown(selection.get('reason'))}")
+        print(f"  rule: {shown(selection.get('rule'))}")
     counts = evaluation.get("test_counts") or {}
     if counts:
         interval = (
@@ -553,7 +536,7 @@ def _print_evaluation(evaluation: dict | None) -> None:
             f"bads{interval}"
         )
     if evaluation.get("fitted"):
-        print(f"  fitted: {_shown(evaluation['fitted'])}")
+        print(f"  fitted: {shown(evaluation['fitted'])}")
     elif method == "cross_validation":
         print("  (the challenger itself was fitted once, on the train split)")
 
@@ -563,7 +546,7 @@ def _print_decision(decision: dict) -> None:
     if not decision:
         print("no promotion decision recorded")
         return
-    print(f"decision: {decision.get('outcome')} ({_shown(decision.get('summary'))})")
+    print(f"decision: {decision.get('outcome')} ({shown(decision.get('summary'))})")
     for gate in decision.get("gates", []):
         verdict = (
             "not assessed"
@@ -577,8 +560,8 @@ def _print_decision(decision: dict) -> None:
             )
         )
         # A gate's figure and detail name the lender's groups and features.
-        print(f"  {gate['name']:<38} {verdict:<16} {_shown(gate.get('figure', ''))}")
-        print(f"  {'':<38} {_shown(gate.get('detail', ''))}")
+        print(f"  {gate['name']:<38} {verdict:<16} {shown(gate.get('figure', ''))}")
+        print(f"  {'':<38} {shown(gate.get('detail', ''))}")
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -628,11 +611,11 @@ def _cmd_contract(args: argparse.Namespace) -> int:
         path = given[0]
         problems = check_contract(path, given[1] if len(given) > 1 else None)
         for problem in problems:
-            print(f"{_shown(path)}: {_shown(problem)}")  # problems quote the file
+            print(f"{shown(path)}: {shown(problem)}")  # problems quote the file
         if any(not p.startswith(WARNING) for p in problems):
             return 1
         contract = load_contract(path)
-        print(_shown(f"ok: {path} ({len(contract.columns)} columns, {role_summary(contract)})"))
+        print(shown(f"ok: {path} ({len(contract.columns)} columns, {role_summary(contract)})"))
         return 0
     try:
         draft = infer_contract(
@@ -644,10 +627,10 @@ def _cmd_contract(args: argparse.Namespace) -> int:
             kind=args.kind,
         )
     except ValueError as exc:  # a bad name, label or bad value; a file ingestion cannot read
-        print(f"contract infer: {_shown(exc)}", file=sys.stderr)
+        print(f"contract infer: {shown(exc)}", file=sys.stderr)
         return 2
     if args.output is None:
-        print(_shown(draft.to_yaml()), end="")  # its comments name the sample file
+        print(shown(draft.to_yaml()), end="")  # its comments name the sample file
         return 0
     output = Path(args.output)
     output = output / f"{args.name}.yaml" if output.is_dir() else output
