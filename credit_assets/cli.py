@@ -22,12 +22,14 @@ from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from credit_assets.borrower_cli import operator, shown
+from credit_assets.borrower_cli import add_borrower_parser, operator, shown
 from credit_assets.core.platform.settings import Settings, get_settings
 from credit_assets.core.reports.text import printable
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+
+    _Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -649,6 +651,7 @@ def _cmd_contract(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `credit-platform` parser: one builder per command group, in the order help lists them."""
     parser = argparse.ArgumentParser(
         prog="credit-platform",
         description=__doc__,
@@ -656,6 +659,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
+    _add_generate_command(sub)
+    _add_materialize_command(sub)
+    _add_serve_command(sub)
+    _add_apikey_commands(sub)
+    add_borrower_parser(sub)
+    _add_models_command(sub)
+    _add_experiment_command(sub)
+    _add_simulate_command(sub)
+    _add_demo_command(sub)
+    _add_contract_commands(sub)
+    _add_db_command(sub)
+    return parser
+
+
+def _add_generate_command(sub: _Commands) -> None:
     gen = sub.add_parser("generate", help="write synthetic alternative data into the landing zone")
     gen.add_argument("--borrowers", type=int, default=50_000)
     gen.add_argument("--seed", type=int, default=42)
@@ -671,6 +689,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.set_defaults(func=_cmd_generate)
 
+
+def _add_materialize_command(sub: _Commands) -> None:
     mat = sub.add_parser(
         "materialize",
         help="ingest new landing files, then materialize the graph",
@@ -689,12 +709,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mat.set_defaults(func=_cmd_materialize)
 
+
+def _add_serve_command(sub: _Commands) -> None:
     from scoring_api.serve import add_serve_arguments
 
     serve = sub.add_parser("serve", help="run the scoring API")
     add_serve_arguments(serve)
     serve.set_defaults(func=_cmd_serve)
 
+
+def _add_apikey_commands(sub: _Commands) -> None:
+    """The `apikey` command and its actions: create, list, revoke."""
     from credit_assets.core.platform.apikeys import DEFAULT_SCOPES, SCOPES
 
     key = sub.add_parser("apikey", help="manage lender API keys")
@@ -727,10 +752,8 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("key_id", help="the id shown by `apikey list` (the part after `ck_`)")
     key.set_defaults(func=_cmd_apikey)
 
-    from credit_assets.borrower_cli import add_borrower_parser
 
-    add_borrower_parser(sub)
-
+def _add_models_command(sub: _Commands) -> None:
     models = sub.add_parser("models", help="the model inventory")
     models.add_argument("action", choices=["list", "show", "promote", "adopt-lda"])
     models.add_argument("version", nargs="?")
@@ -752,6 +775,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     models.set_defaults(func=_cmd_models)
 
+
+def _add_experiment_command(sub: _Commands) -> None:
     exp = sub.add_parser("experiment", help="champion/challenger experiments on live traffic")
     exp.add_argument("action", choices=["start", "stop", "status", "report", "promote"])
     exp.add_argument("--challenger", help="start: the registered challenger's version")
@@ -775,6 +800,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exp.set_defaults(func=_cmd_experiment)
 
+
+def _add_simulate_command(sub: _Commands) -> None:
     sim = sub.add_parser("simulate-traffic", help="score a population through the API")
     sim.add_argument("--url", default="http://127.0.0.1:8000")
     sim.add_argument("--api-key", required=True)
@@ -794,11 +821,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.set_defaults(func=_cmd_simulate)
 
+
+def _add_demo_command(sub: _Commands) -> None:
     demo = sub.add_parser("demo", help="generate, materialize, then serve the UI and the API")
     demo.add_argument("--borrowers", type=int, default=50_000)
     demo.add_argument("--no-serve", action="store_true", help="stop after materializing")
     demo.set_defaults(func=_cmd_demo)
 
+
+def _add_contract_commands(sub: _Commands) -> None:
+    """The `contract` command and its actions: infer, check."""
     con = sub.add_parser("contract", help="draft a data contract from a file, or check one")
     con_sub = con.add_subparsers(dest="action", required=True)
     infer = con_sub.add_parser("infer", help="draft a contract from a CSV, JSONL or Parquet file")
@@ -815,10 +847,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--sample", help="also check what ingesting this file would do")
     con.set_defaults(func=_cmd_contract)
 
+
+def _add_db_command(sub: _Commands) -> None:
     db = sub.add_parser("db", help="platform database")
     db.add_argument("action", choices=["upgrade"])
     db.set_defaults(func=_cmd_db)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

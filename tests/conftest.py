@@ -33,6 +33,13 @@ def credit_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CREDIT_LDA_MAX_CANDIDATES", "4")
     monkeypatch.setenv("CREDIT_LDA_MAX_CANDIDATES_WHEN_FAIR", "2")
     monkeypatch.setenv("CREDIT_LDA_ADOPT", "false")
+    # Model selection on a small dated file runs time-ordered folds plus a CatBoost tuning
+    # grid (four configurations on every fold): 35 fits, about 85 % of a pipeline test's run.
+    # The suite judges families on one repeat without the grid; the grid, the repeats and the
+    # full 5 x 3 protocol on the public files are tested where they are the subject
+    # (tests/core/modeling, test_german_credit_model, test_lending_club_model), which set them.
+    monkeypatch.setenv("CREDIT_CV_TUNE_MAX_ROWS", "0")
+    monkeypatch.setenv("CREDIT_CV_REPEATS", "1")
     for name in (
         "CREDIT_DATABASE_URL",
         "CREDIT_STORAGE",

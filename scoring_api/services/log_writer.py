@@ -41,6 +41,45 @@ class LoggedDecision:
     replayed: bool = False
 
 
+def _response_body(
+    decision_id: str,
+    now: datetime,
+    model: ScoringModel,
+    decision: Decision,
+    features: RequestFeatures,
+    reasons: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The response as the lender reads it, before any experiment fields."""
+    return {
+        "decision_id": decision_id,
+        "scorable": decision.scorable,
+        "score": decision.score,
+        "pd": decision.pd,
+        "band": decision.band,
+        "reasons": reasons,
+        "not_scorable_reason": decision.not_scorable_reason,
+        "model_version": model.version,
+        "lineage": {
+            "model_run_id": model.record.run_id if model.record else None,
+            "feature_snapshot_id": features.snapshot_id,
+            "feature_source": features.source,
+        },
+        "scored_at": now.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def _logged_features(model: ScoringModel, features: RequestFeatures) -> str:
+    """What the decision was made from, for drift monitoring and to reproduce it: the
+    online-store row as stored (it holds every model input), else the model's inputs."""
+    if features.stored_json is not None:
+        return features.stored_json
+    return orjson.dumps(
+        {name: features.features.get(name) for name in model.feature_names},
+        default=str,
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    ).decode()
+
+
 def build_decision(
     *,
     lender: str,
@@ -58,22 +97,7 @@ def build_decision(
     decision_id = new_decision_id()
     now = datetime.now(UTC)
     reasons = decision.reasons_json()
-    body = {
-        "decision_id": decision_id,
-        "scorable": decision.scorable,
-        "score": decision.score,
-        "pd": decision.pd,
-        "band": decision.band,
-        "reasons": reasons,
-        "not_scorable_reason": decision.not_scorable_reason,
-        "model_version": model.version,
-        "lineage": {
-            "model_run_id": model.record.run_id if model.record else None,
-            "feature_snapshot_id": features.snapshot_id,
-            "feature_source": features.source,
-        },
-        "scored_at": now.isoformat().replace("+00:00", "Z"),
-    }
+    body = _response_body(decision_id, now, model, decision, features, reasons)
     if experiment_id is not None:
         body["experiment_id"] = experiment_id
         body["arm"] = arm
@@ -91,15 +115,7 @@ def build_decision(
         "pd": decision.pd,
         "band": decision.band,
         "reasons": orjson.dumps(reasons).decode(),
-        # What the decision was made from, for drift monitoring and to reproduce it: the
-        # online-store row as stored (it holds every model input), else the model's inputs.
-        "features": features.stored_json
-        if features.stored_json is not None
-        else orjson.dumps(
-            {name: features.features.get(name) for name in model.feature_names},
-            default=str,
-            option=orjson.OPT_SERIALIZE_NUMPY,
-        ).decode(),
+        "features": _logged_features(model, features),
         "latency_ms": latency_ms,
         "idempotency_key": idempotency_key,
         "response": body_json,

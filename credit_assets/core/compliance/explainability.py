@@ -15,7 +15,7 @@ import base64
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,9 @@ from credit_assets.core.reports.render import (
     render_html,
     render_markdown,
 )
+
+if TYPE_CHECKING:
+    from shap import Explanation
 
 MAX_PLOT_POINTS = 2000
 MAX_CATEGORIES = 12
@@ -89,90 +92,108 @@ class ExplainabilityReport:
 
     def sections(self) -> list[Section]:
         sections = [
-            Section(
-                "overview",
-                "Overview",
-                [
-                    Paragraph(
-                        "SHAP values are exact contributions in log-odds of default, relative to the "
-                        "model's expected value; a positive value raised the applicant's risk. A "
-                        "declined applicant's principal reasons are the reason codes whose features "
-                        "add the most risk."
-                    ),
-                    KeyValues(
-                        {
-                            "rows explained": self.n_rows,
-                            "expected value (log-odds)": self.expected_value,
-                            "expected PD": self.expected_pd,
-                            "top features": self.top_features,
-                        }
-                    ),
-                ],
-            ),
-            Section(
-                "importance",
-                "Global importance",
-                [
-                    Table(
-                        self.importance,
-                        [
-                            "feature",
-                            "mean_abs_shap",
-                            "share",
-                            "mean_shap",
-                            "reason_code",
-                            "reason_text",
-                            "direction",
-                        ],
-                    ),
-                    *_figure(self.beeswarm_png, "SHAP beeswarm (shap.plots.beeswarm)"),
-                    Paragraph(self.beeswarm_caption),
-                ],
-            ),
-            Section(
-                "decision",
-                "One decision: SHAP waterfall",
-                [
-                    *_figure(self.waterfall_png, "SHAP waterfall of one decision"),
-                    Paragraph(self.waterfall_caption),
-                ],
-            ),
-            Section(
-                "dependence",
-                "Dependence of SHAP on feature value",
-                [Image(png, f"dependence: {name}") for name, png in self.dependence_pngs.items()],
-            ),
+            self._overview_section(),
+            self._importance_section(),
+            self._decision_section(),
+            self._dependence_section(),
         ]
         if self.points_table:
-            sections.append(
-                Section(
-                    "points",
-                    "Scorecard points table",
+            sections.append(self._points_section(self.points_table))
+        sections.append(self._monotonicity_section())
+        return sections
+
+    def _overview_section(self) -> Section:
+        """How to read SHAP values, and the headline figures of the explained rows."""
+        return Section(
+            "overview",
+            "Overview",
+            [
+                Paragraph(
+                    "SHAP values are exact contributions in log-odds of default, relative to the "
+                    "model's expected value; a positive value raised the applicant's risk. A "
+                    "declined applicant's principal reasons are the reason codes whose features "
+                    "add the most risk."
+                ),
+                KeyValues(
+                    {
+                        "rows explained": self.n_rows,
+                        "expected value (log-odds)": self.expected_value,
+                        "expected PD": self.expected_pd,
+                        "top features": self.top_features,
+                    }
+                ),
+            ],
+        )
+
+    def _importance_section(self) -> Section:
+        """The importance table and shap's beeswarm."""
+        return Section(
+            "importance",
+            "Global importance",
+            [
+                Table(
+                    self.importance,
                     [
-                        Paragraph(
-                            "The model is a weight-of-evidence scorecard: an applicant's score is "
-                            "the sum of the points of the bin each characteristic falls in. A "
-                            "decision's reasons are the characteristics where the applicant "
-                            "lost the most points against the most the characteristic can give "
-                            "(the points method); the SHAP values above are the same terms "
-                            "measured against the explained population's mean."
-                        ),
-                        *([Image(self.points_png, "points by bin")] if self.points_png else []),
-                        Table(
-                            self.points_table,
-                            ["feature", "bin", "points", "woe", "count", "bad_rate"],
-                        ),
+                        "feature",
+                        "mean_abs_shap",
+                        "share",
+                        "mean_shap",
+                        "reason_code",
+                        "reason_text",
+                        "direction",
                     ],
-                )
-            )
+                ),
+                *_figure(self.beeswarm_png, "SHAP beeswarm (shap.plots.beeswarm)"),
+                Paragraph(self.beeswarm_caption),
+            ],
+        )
+
+    def _decision_section(self) -> Section:
+        """shap's waterfall of one decision."""
+        return Section(
+            "decision",
+            "One decision: SHAP waterfall",
+            [
+                *_figure(self.waterfall_png, "SHAP waterfall of one decision"),
+                Paragraph(self.waterfall_caption),
+            ],
+        )
+
+    def _dependence_section(self) -> Section:
+        return Section(
+            "dependence",
+            "Dependence of SHAP on feature value",
+            [Image(png, f"dependence: {name}") for name, png in self.dependence_pngs.items()],
+        )
+
+    def _points_section(self, points_table: list[dict[str, Any]]) -> Section:
+        """A scorecard's points per bin, as a picture and a table, and how they give reasons."""
+        return Section(
+            "points",
+            "Scorecard points table",
+            [
+                Paragraph(
+                    "The model is a weight-of-evidence scorecard: an applicant's score is "
+                    "the sum of the points of the bin each characteristic falls in. A "
+                    "decision's reasons are the characteristics where the applicant "
+                    "lost the most points against the most the characteristic can give "
+                    "(the points method); the SHAP values above are the same terms "
+                    "measured against the explained population's mean."
+                ),
+                *([Image(self.points_png, "points by bin")] if self.points_png else []),
+                Table(points_table, ["feature", "bin", "points", "woe", "count", "bad_rate"]),
+            ],
+        )
+
+    def _monotonicity_section(self) -> Section:
+        """The monotonicity evidence recorded at training, or that there is none."""
         rows = self.monotonicity_rows()
         monotone_blocks: list[Block] = (
             [Paragraph(monotonicity_statement(self.monotonicity)), Table(rows)]
             if rows
             else [Paragraph("No monotonicity evidence recorded with this model.")]
         )
-        sections.append(Section("monotonicity", "Monotone constraints: evidence", monotone_blocks))
-        return sections
+        return Section("monotonicity", "Monotone constraints: evidence", monotone_blocks)
 
     def to_html(self, title: str = "Explainability report") -> str:
         return render_html(title, self.sections(), subtitle=f"{self.n_rows} rows explained")
@@ -381,6 +402,21 @@ def _drawn(draw: Callable[[], bytes], what: str) -> tuple[bytes | None, str]:
         return None, f"The {what} could not be drawn ({type(error).__name__}: {error}). "
 
 
+@dataclass(frozen=True)
+class _Explained:
+    """The explained rows as shap's plots draw them: SHAP values, inputs, the expected value."""
+
+    shap: np.ndarray
+    data: pd.DataFrame
+    categorical: list[bool]
+    expected_value: float
+
+    def explanation(self, rows: np.ndarray | list[int]) -> Explanation:
+        return shap_explanation(
+            self.shap[rows], self.expected_value, self.data.iloc[rows], self.categorical
+        )
+
+
 def _shap_pictures(
     shap: np.ndarray,
     data: pd.DataFrame,
@@ -393,21 +429,41 @@ def _shap_pictures(
     scorecard: bool,
 ) -> dict[str, Any]:
     """shap's beeswarm of the sampled rows and waterfall of the riskiest row, with captions."""
-    n_rows, n_features = shap.shape
-    source = (
-        "Values are the scorecard's exact SHAP values (each term against the explained rows' "
-        "mean) in log-odds of default; its principal reasons use the points method (see the "
-        "points table)."
-        if scorecard
-        else "Values are the platform's exact SHAP values from the model's leaf tables, in "
+    explained = _Explained(shap, data, categorical, expected_value)
+    source = _values_source(scorecard)
+    beeswarm, beeswarm_caption = _beeswarm(
+        explained, sample, max_display=max_display, seed=seed, source=source
+    )
+    waterfall, waterfall_caption = _waterfall(explained, max_display=max_display, source=source)
+    return {
+        "beeswarm_png": beeswarm,
+        "beeswarm_caption": beeswarm_caption,
+        "waterfall_png": waterfall,
+        "waterfall_caption": waterfall_caption,
+    }
+
+
+def _values_source(scorecard: bool) -> str:
+    """Where the plotted values come from, which the captions end with."""
+    if scorecard:
+        return (
+            "Values are the scorecard's exact SHAP values (each term against the explained rows' "
+            "mean) in log-odds of default; its principal reasons use the points method (see the "
+            "points table)."
+        )
+    return (
+        "Values are the platform's exact SHAP values from the model's leaf tables, in "
         "log-odds of default: the values a decision's principal reasons are summed from."
     )
+
+
+def _beeswarm(
+    explained: _Explained, sample: np.ndarray, *, max_display: int, seed: int, source: str
+) -> tuple[bytes | None, str]:
+    """shap's beeswarm of the sampled rows, and its caption (which says why it is missing)."""
+    n_rows, n_features = explained.shap.shape
     beeswarm, failure = _drawn(
-        lambda: beeswarm_png(
-            shap_explanation(shap[sample], expected_value, data.iloc[sample], categorical),
-            max_display=max_display,
-            seed=seed,
-        ),
+        lambda: beeswarm_png(explained.explanation(sample), max_display=max_display, seed=seed),
         "beeswarm",
     )
     rows = (
@@ -421,43 +477,40 @@ def _shap_pictures(
         if n_features > max_display
         else ""
     )
-    beeswarm_caption = (
+    caption = (
         f"{failure}shap.plots.beeswarm of {rows}: one dot per applicant and feature at its "
         f"SHAP value (> 0 raised the applicant's risk), features in order of mean |SHAP|{shown}. "
         "Colour is the applicant's value of a numeric feature (red high, blue low); grey is a "
         f"missing value or a categorical feature. {source}"
     )
+    return beeswarm, caption
 
+
+def _waterfall(explained: _Explained, *, max_display: int, source: str) -> tuple[bytes | None, str]:
+    """shap's waterfall of the riskiest row, and its caption (which says why it is missing)."""
+    shap, expected_value = explained.shap, explained.expected_value
     row = riskiest_row(shap, expected_value)
     waterfall, failure = _drawn(
-        lambda: waterfall_png(
-            shap_explanation(shap[[row]], expected_value, data.iloc[[row]], categorical)[0],
-            max_display=max_display,
-        ),
+        lambda: waterfall_png(explained.explanation([row])[0], max_display=max_display),
         "waterfall",
     )
     log_odds = expected_value + float(shap[row].sum())
     worst = int(np.argmax(shap[row]))
     raised = (
-        f" Its largest risk-raising contribution is {data.columns[worst]} "
+        f" Its largest risk-raising contribution is {explained.data.columns[worst]} "
         f"(+{shap[row, worst]:.3f})."
         if shap[row, worst] > 0
         else ""
     )
-    waterfall_caption = (
+    caption = (
         f"{failure}shap.plots.waterfall of one decision: the explained applicant with the "
-        f"highest predicted risk (row {row} of {n_rows:,}, counted from 0; PD "
+        f"highest predicted risk (row {row} of {shap.shape[0]:,}, counted from 0; PD "
         f"{float(1.0 / (1.0 + np.exp(-log_odds))):.1%}). From the model's expected value "
         f"E[f(X)] = {expected_value:.3f} each bar adds one feature's SHAP value, ending at this "
         f"applicant's log-odds f(x) = {log_odds:.3f}; beside each feature is the applicant's "
         f"value.{raised} {source}"
     )
-    return {
-        "beeswarm_png": beeswarm,
-        "beeswarm_caption": beeswarm_caption,
-        "waterfall_png": waterfall,
-        "waterfall_caption": waterfall_caption,
-    }
+    return waterfall, caption
 
 
 def _points_png(points_table: list[dict[str, Any]], max_bars: int = 60) -> bytes:

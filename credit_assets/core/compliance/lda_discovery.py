@@ -95,6 +95,7 @@ from credit_assets.core.compliance.lda_candidates import (
     candidate_stream,
     refit,
 )
+from credit_assets.core.compliance.lda_statement import method_text, search_statement
 from credit_assets.core.compliance.proxies import proxy_screen, strongest_proxies
 from credit_assets.core.compliance.proxy_fairness import (
     PROXY_ATTRIBUTE,
@@ -114,6 +115,8 @@ from credit_assets.core.modeling.train import (
 from credit_assets.core.promotion import LDA_AUC_TOLERANCE, QUALITY_ALPHA, FairnessPolicy
 from credit_assets.core.reports.render import jsonable, markdown_table
 from credit_assets.core.reports.text import md_escape
+
+_statement = search_statement  # the name tests/core/compliance/test_lda_discovery.py imports
 
 # ---------------------------------------------------------------- evaluation
 
@@ -345,7 +348,7 @@ def pareto_frontier(rows: Sequence[dict[str, Any]]) -> list[str]:
     return [r["name"] for r in sorted(points, key=lambda r: -r["auc"]) if not dominated(r)]
 
 
-# ---------------------------------------------------------------- result and statement
+# ---------------------------------------------------------------- result
 
 
 @dataclass
@@ -415,209 +418,6 @@ class SearchResult:
                 md_escape(self.method),
             ]
         )
-
-
-def _cost_text(row: dict[str, Any]) -> str:
-    cost = -row["auc_difference"]
-    half = (
-        (row["difference_high"] - row["difference_low"]) / 2
-        if row["difference_low"] is not None and row["difference_high"] is not None
-        else None
-    )
-    spread = f" ± {half:.3f} (DeLong 95 %)" if half is not None else ""
-    if cost >= 0:
-        return f"at an AUC cost of {cost:.3f}{spread}"
-    return f"with an AUC gain of {-cost:.3f}{spread}"
-
-
-def _caveats(best: dict[str, Any], pool: list[dict[str, Any]]) -> str:
-    notes = []
-    config = best["config"]
-    if config["uses_protected_attribute_in_training"]:
-        notes.append(
-            f"It uses {config['protected_attribute']} in training (never as an input): "
-            "counsel must confirm that is lawful for this product."
-        )
-    if not config["servable"]:
-        notes.append(f"The platform cannot serve it as is: {best['not_servable_because']}.")
-    fairer = max(
-        (
-            r
-            for r in pool
-            if not r["config"]["servable"]
-            and round(r["worst_air"], 2) > round(best["worst_air"], 2)
-        ),
-        key=lambda r: r["worst_air"],
-        default=None,
-    )
-    if fairer is not None:
-        notes.append(
-            f"A model the platform cannot serve, '{fairer['name']}', reaches a worst AIR of "
-            f"{fairer['worst_air']:.2f} ({_cost_text(fairer)})."
-        )
-    return " ".join(notes)
-
-
-def _statement(
-    challenger: dict[str, Any],
-    tried: list[dict[str, Any]],
-    *,
-    families: list[str],
-    budget: dict[str, Any],
-    budget_text: str,
-    tolerance: float,
-    threshold: float,
-) -> tuple[Kind, str | None, str | None, str | None, str]:
-    """(kind, finding, alternative, least discriminatory comparable, statement)."""
-    judged = [r for r in tried if r["worst_air"] is not None and r["auc"] is not None]
-    comparable = [r for r in judged if r["comparable"]]
-    least = max(comparable, key=lambda r: (r["worst_air"], r["auc"]), default=None)
-    least_name = least["name"] if least else None
-    at = f"worst AIR at the operating point, approving {challenger['approval_rate']:.0%}"
-    finding, pool = _finding(challenger, comparable)
-    if finding is not None:
-        # What a lender can adopt comes first: a servable model, then the least disparity.
-        best = max(pool, key=lambda r: (r["config"]["servable"], r["worst_air"], r["auc"]))
-        text = _discovery_text(challenger, best, pool, at=at)
-        return "discovery", finding, best["name"], least_name, text
-    scope = _scope_text(tried, families=families, budget=budget, budget_text=budget_text)
-    text = _refutation_text(
-        challenger, judged, least, scope=scope, at=at, tolerance=tolerance, threshold=threshold
-    )
-    return "refutation", None, None, least_name, text
-
-
-def _finding(
-    challenger: dict[str, Any], comparable: list[dict[str, Any]]
-) -> tuple[str | None, list[dict[str, Any]]]:
-    """What the comparable candidates found, and the ones that found it: a pass of the
-    fairness policy the challenger fails (with a worst AIR above its own), else a gain in
-    worst AIR beyond bootstrap noise, else nothing."""
-    base_air = challenger["worst_air"]
-    passing = [
-        r
-        for r in comparable
-        if r["passes_fairness_policy"] and (base_air is None or r["worst_air"] > base_air)
-    ]
-    improving = [r for r in comparable if r["air_gain_low"] is not None and r["air_gain_low"] > 0]
-    if passing and not challenger["passes_fairness_policy"]:
-        return "passes_fairness_policy", passing
-    if improving:
-        return "improves_worst_air", improving
-    return None, []
-
-
-def _discovery_text(
-    challenger: dict[str, Any], best: dict[str, Any], pool: list[dict[str, Any]], *, at: str
-) -> str:
-    """The statement of a discovery: `best`, what it gains and costs, and its caveats."""
-    base_air = challenger["worst_air"]
-    frm = "n/a" if base_air is None else f"{base_air:.2f}"
-    verdict = (
-        "and passes the fairness policy"
-        if best["passes_fairness_policy"]
-        else "but still does not pass the fairness policy"
-    )
-    gain = (
-        f"; gain 95 % bootstrap {best['air_gain_low']:+.2f} to {best['air_gain_high']:+.2f}"
-        if best["air_gain_low"] is not None
-        else ""
-    )
-    text = (
-        f"Discovery: alternative '{best['name']}' ({best['description']}) reduces the "
-        f"disparity from {frm} to {best['worst_air']:.2f} ({at}{gain}) {verdict}, "
-        f"{_cost_text(best)}; AUC {best['auc']:.3f} against the challenger's "
-        f"{challenger['auc']:.3f}."
-    )
-    caveats = _caveats(best, pool)
-    return f"{text} {caveats}".strip()
-
-
-def _scope_text(
-    tried: list[dict[str, Any]],
-    *,
-    families: list[str],
-    budget: dict[str, Any],
-    budget_text: str,
-) -> str:
-    """What a refutation covers: the candidates, their families and generators, the budget."""
-    generators = sorted({r["generator"] for r in tried})
-    return (
-        f"among {len(tried)} candidates of these families ({', '.join(families)}; generators: "
-        f"{', '.join(generators) or 'none'}) within the budget ({budget_text}; used "
-        f"{budget['seconds']:.0f} s, stopped: {budget['stop_reason']}"
-        + (f"; {budget['failed']} more could not be fitted" if budget.get("failed") else "")
-        + ")"
-    )
-
-
-def _refutation_text(
-    challenger: dict[str, Any],
-    judged: list[dict[str, Any]],
-    least: dict[str, Any] | None,
-    *,
-    scope: str,
-    at: str,
-    tolerance: float,
-    threshold: float,
-) -> str:
-    """The statement of a refutation: what none of the candidates in `scope` reached, the
-    least discriminatory comparable one, and the least disparity at any AUC."""
-    base_air = challenger["worst_air"]
-    if challenger["passes_fairness_policy"]:
-        lead = (
-            f"Refutation: the challenger passes the fairness policy (worst AIR "
-            f"{'n/a' if base_air is None else f'{base_air:.2f}'}); {scope}, none within "
-            f"{tolerance:g} AUC improves its worst AIR beyond sampling noise"
-        )
-    else:
-        lead = (
-            f"Refutation: {scope}, none within {tolerance:g} AUC reaches AIR {threshold:g} "
-            "(or a disparity that is not statistically significant)"
-        )
-    if least is not None:
-        best_text = (
-            f"; best {least['worst_air']:.2f} (candidate '{least['name']}', "
-            f"{_cost_text(least)}) against the challenger's "
-            f"{'n/a' if base_air is None else f'{base_air:.2f}'} ({at})"
-        )
-    else:
-        best_text = f"; no candidate is within {tolerance:g} AUC of the challenger"
-    fairest = max(judged, key=lambda r: (r["worst_air"], r["auc"]), default=None)
-    beyond = (
-        f". The least disparity at any AUC: '{fairest['name']}', worst AIR "
-        f"{fairest['worst_air']:.2f} {_cost_text(fairest)}"
-        if fairest is not None and fairest is not least
-        else ""
-    )
-    return f"{lead}{best_text}{beyond}. This holds for this model class and budget only."
-
-
-def _method(
-    families: list[str],
-    budget_text: str,
-    tolerance: float,
-    alpha: float,
-    policy: FairnessPolicy,
-    n_bootstrap: int,
-) -> str:
-    return (
-        "Less-discriminatory-alternative search (Gillis, Meursault & Ustun, FAccT 2024; model "
-        f"multiplicity: Black, Raghavan & Barocas, FAccT 2022) over {', '.join(families)} "
-        f"candidates within {budget_text}, generators taken in turn. Every candidate approves "
-        "the same share of the evaluation rows as the challenger's operating point (lowest "
-        "risk first; ties by one seeded order of applicants). AUC with its DeLong 95 % "
-        "interval; the difference from the challenger by DeLong's paired test on the same "
-        f"rows. Comparable: an AUC loss of at most {tolerance:g}, or a larger loss with "
-        f"one-sided p >= {alpha:g}. Fairness: the promotion gate's rule ({policy.describe()}) "
-        f"at the operating point; the worst AIR's 95 % interval from {n_bootstrap} bootstrap "
-        "resamples of applicants (decisions held, the same resamples for every candidate, so "
-        "the gain over the challenger is paired; BISG-weighted groups are judged by the report "
-        "but not resampled). Reweighting and reductions use the protected attribute in "
-        "training only, never as a scoring input; reductions (fairlearn ExponentiatedGradient) "
-        "are randomized mixtures the platform does not serve. A refutation holds for this "
-        "model class and budget only."
-    )
 
 
 # ---------------------------------------------------------------- the search
@@ -793,6 +593,32 @@ def _try_candidates(
                 tried.append(_candidate_row(config, fit, rows, challenger))
 
 
+_NO_ATTRIBUTE = "No protected attribute or proxy declared: no search run."
+_ONE_CLASS = (
+    "Not assessed: the evaluation rows hold one outcome class, so no AUC can be "
+    "compared; no search run."
+)
+_NO_CHALLENGER_AUC = (
+    "Not assessed: the challenger has no AUC on the evaluation rows (fewer than two "
+    "bads or goods); no search run."
+)
+
+
+@dataclass(frozen=True)
+class _Challenger:
+    """What every candidate is judged against: the challenger's PD on the evaluation rows,
+    its figures there and its bootstrap draws of the worst AIR."""
+
+    family: str
+    pd: np.ndarray
+    figures: dict[str, Any]
+    draws: np.ndarray
+
+    def row(self) -> dict[str, Any]:
+        """Its row, the first of the search's candidates."""
+        return {**_row(None, CHALLENGER, self.family), **self.figures}
+
+
 def search_less_discriminatory_alternatives(
     training_set: pl.DataFrame,
     features: list[FeatureSpec],
@@ -827,51 +653,73 @@ def search_less_discriminatory_alternatives(
     terms = _SearchTerms.of(
         space, budget, policy, challenger_family, approval_rate, auc_tolerance, alpha, n_bootstrap
     )
-    rows_frame = (
-        evaluation_rows
-        if evaluation_rows is not None
-        else training_set.filter(pl.col(SPLIT_COLUMN) == "test")
-    )
+    rows_frame = _evaluation_frame(training_set, evaluation_rows)
     challenger_pd = _checked_challenger_pd(challenger_pd, rows_frame, features)
     attributes = list(protected) + ([PROXY_ATTRIBUTE] if has_proxies(rows_frame) else [])
     if not attributes:
-        return terms.not_assessed("No protected attribute or proxy declared: no search run.")
+        return terms.not_assessed(_NO_ATTRIBUTE)
     y = labels_of(rows_frame)
     if y.min() == y.max():
-        return terms.not_assessed(
-            "Not assessed: the evaluation rows hold one outcome class, so no AUC can be "
-            "compared; no search run."
-        )
+        return terms.not_assessed(_ONE_CLASS)
     rows = _evaluation_rows(
         rows_frame, y, protected, attributes, terms, approval_rates, n_bootstrap, seed
     )
-    challenger_row, challenger_draws = _evaluate(challenger_pd, rows, None)
-    if challenger_row["auc"] is None:
-        return terms.not_assessed(
-            "Not assessed: the challenger has no AUC on the evaluation rows (fewer than two "
-            "bads or goods); no search run."
-        )
+    figures, draws = _evaluate(challenger_pd, rows, None)
+    if figures["auc"] is None:
+        return terms.not_assessed(_NO_CHALLENGER_AUC)
+    challenger = _Challenger(challenger_family, challenger_pd, figures, draws)
+    return _search_candidates(
+        training_set,
+        features,
+        attributes,
+        challenger,
+        rows,
+        terms,
+        base_config=base_config,
+        space=space,
+        budget=budget,
+        scale=scale,
+        clock=clock,
+    )
+
+
+def _search_candidates(
+    training_set: pl.DataFrame,
+    features: list[FeatureSpec],
+    attributes: list[str],
+    challenger: _Challenger,
+    rows: _EvaluationRows,
+    terms: _SearchTerms,
+    *,
+    base_config: TrainConfig,
+    space: SearchSpace,
+    budget: SearchBudget,
+    scale: ScoreScale | None,
+    clock: Callable[[], float],
+) -> SearchResult:
+    """Fit the candidates the generators propose, within the budget, and judge each against
+    the challenger on the evaluation rows."""
     inputs, screen = _search_inputs(
         training_set,
         features,
         attributes,
         base_config=base_config,
         space=space,
-        challenger_pd=challenger_pd,
+        challenger=challenger,
         rows=rows,
         terms=terms,
-        challenger_family=challenger_family,
     )
     tried, stop_reason, seconds = _try_candidates(
         candidate_stream(inputs),
-        _FitData(training_set, list(features), scale, rows_frame),
+        _FitData(training_set, list(features), scale, rows.frame),
         rows,
-        (challenger_pd, challenger_draws),
+        (challenger.pd, challenger.draws),
         budget,
         clock,
     )
-    challenger = {**_row(None, CHALLENGER, challenger_family), **challenger_row}
-    return terms.result([challenger, *tried], screen, stop_reason=stop_reason, seconds=seconds)
+    return terms.result(
+        [challenger.row(), *tried], screen, stop_reason=stop_reason, seconds=seconds
+    )
 
 
 @dataclass(frozen=True)
@@ -917,7 +765,7 @@ class _SearchTerms:
             approval_rate=approval_rate,
             auc_tolerance=auc_tolerance,
             alpha=alpha,
-            method=_method(families, budget_text, auc_tolerance, alpha, policy, n_bootstrap),
+            method=method_text(families, budget_text, auc_tolerance, alpha, policy, n_bootstrap),
         )
 
     def not_assessed(self, why: str) -> SearchResult:
@@ -954,7 +802,7 @@ class _SearchTerms:
             "stop_reason": stop_reason,
         }
         tried = [r for r in candidates[1:] if "error" not in r]
-        kind, finding, alternative, least, statement = _statement(
+        kind, finding, alternative, least, statement = search_statement(
             candidates[0],
             tried,
             families=self.families,
@@ -986,6 +834,15 @@ class _SearchTerms:
         )
 
 
+def _evaluation_frame(
+    training_set: pl.DataFrame, evaluation_rows: pl.DataFrame | None
+) -> pl.DataFrame:
+    """The rows every candidate is judged on: those given, else the test split."""
+    if evaluation_rows is not None:
+        return evaluation_rows
+    return training_set.filter(pl.col(SPLIT_COLUMN) == "test")
+
+
 def _checked_challenger_pd(
     challenger_pd: np.ndarray, rows_frame: pl.DataFrame, features: list[FeatureSpec]
 ) -> np.ndarray:
@@ -1009,10 +866,9 @@ def _search_inputs(
     *,
     base_config: TrainConfig,
     space: SearchSpace,
-    challenger_pd: np.ndarray,
+    challenger: _Challenger,
     rows: _EvaluationRows,
     terms: _SearchTerms,
-    challenger_family: str,
 ) -> tuple[SearchInputs, list[dict[str, Any]]]:
     """What the candidate generators read (the proxies flagged by the screen on the train
     rows, the attributes worst first, the directions of risk), and the proxy screen."""
@@ -1022,11 +878,11 @@ def _search_inputs(
         features=list(features),
         base=replace(base_config, threads=space.threads),
         proxies=[p for p in strongest_proxies(screen, space.top_proxies) if p["flagged"]],
-        attributes=_worst_first(challenger_pd, rows),
+        attributes=_worst_first(challenger.pd, rows),
         directions=_directions(train, [f.name for f in features if not f.is_categorical]),
         approval_rate=float(terms.approval_rate),
         families=tuple(terms.families),
-        challenger_family=challenger_family,
+        challenger_family=challenger.family,
         space=space,
     )
     return inputs, screen

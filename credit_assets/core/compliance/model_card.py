@@ -589,46 +589,63 @@ def _candidate_blocks(candidates: Mapping[str, Any]) -> list[Block]:
     the test split with bootstrap intervals, and each family against the challenger."""
     if not candidates:
         return []
-    plan = candidates.get("plan") or {}
-    details = candidates.get("details") or {}
-    counts = details.get("counts") or {}
-    if candidates.get("method") == "cross_validation" and plan.get("scheme") == "time_ordered":
-        how = (
-            f"Time-ordered cross-validation: {plan.get('folds')} expanding-window folds over "
-            f"{plan.get('n_rows')} dated development rows ({plan.get('n_test_bad')} bads in the "
-            "tested blocks), each fold trained on every earlier block and tested on the next, "
-            "every family on the same folds. The chosen family was then refit on every row but "
-            "the sealed test split, which the gates judge it on."
-        )
-    elif candidates.get("method") == "cross_validation":
-        how = (
-            f"Repeated stratified {plan.get('folds')}-fold cross-validation x "
-            f"{plan.get('repeats')} repeats on {candidates.get('rows')} labelled rows, every "
-            "family on the same folds; AUC interval by the corrected resampled t (Nadeau and "
-            "Bengio). The chosen family was then refit on every row but the sealed test split, "
-            "which the gates judge it on."
-        )
-    else:
-        how = (
-            f"Every family on the same rows ({counts.get('where', 'test split')}"
-            + (f", {counts['rows']} rows, {counts['bads']} bads" if counts else "")
-            + "), with a percentile bootstrap interval on its AUC and DeLong's test against the "
-            "challenger on the same rows. A holdout, not cross-validated."
-        )
-    notes = [
-        plan.get("note"),
-        *(details.get(k) for k in ("why", "thin", "sample")),
-        *details.get("fallbacks", []),
-    ]
     models = candidates.get("models") or {}
     blocks: list[Block] = [
-        Paragraph(" ".join([how, *[n for n in notes if n]])),
+        Paragraph(" ".join([_candidate_method(candidates), *_candidate_notes(candidates)])),
         Table(
             [{"model": name, **figures} for name, figures in models.items()],
             ["model", "auc", "auc_sd", "auc_low", "auc_high", "gini", "ks", "brier"],
             caption=f"Candidate families (best: {candidates.get('best')})",
         ),
     ]
+    return blocks + _candidate_detail_blocks(candidates)
+
+
+def _candidate_method(candidates: Mapping[str, Any]) -> str:
+    """How the families were compared: time-ordered or repeated stratified cross-validation,
+    or one holdout."""
+    plan = candidates.get("plan") or {}
+    if candidates.get("method") == "cross_validation" and plan.get("scheme") == "time_ordered":
+        return (
+            f"Time-ordered cross-validation: {plan.get('folds')} expanding-window folds over "
+            f"{plan.get('n_rows')} dated development rows ({plan.get('n_test_bad')} bads in the "
+            "tested blocks), each fold trained on every earlier block and tested on the next, "
+            "every family on the same folds. The chosen family was then refit on every row but "
+            "the sealed test split, which the gates judge it on."
+        )
+    if candidates.get("method") == "cross_validation":
+        return (
+            f"Repeated stratified {plan.get('folds')}-fold cross-validation x "
+            f"{plan.get('repeats')} repeats on {candidates.get('rows')} labelled rows, every "
+            "family on the same folds; AUC interval by the corrected resampled t (Nadeau and "
+            "Bengio). The chosen family was then refit on every row but the sealed test split, "
+            "which the gates judge it on."
+        )
+    counts = (candidates.get("details") or {}).get("counts") or {}
+    return (
+        f"Every family on the same rows ({counts.get('where', 'test split')}"
+        + (f", {counts['rows']} rows, {counts['bads']} bads" if counts else "")
+        + "), with a percentile bootstrap interval on its AUC and DeLong's test against the "
+        "challenger on the same rows. A holdout, not cross-validated."
+    )
+
+
+def _candidate_notes(candidates: Mapping[str, Any]) -> list[str]:
+    """What the plan and the comparison recorded about themselves: why this method, thin
+    evidence, sampling, fallbacks."""
+    plan = candidates.get("plan") or {}
+    details = candidates.get("details") or {}
+    notes = [
+        plan.get("note"),
+        *(details.get(k) for k in ("why", "thin", "sample")),
+        *details.get("fallbacks", []),
+    ]
+    return [n for n in notes if n]
+
+
+def _candidate_detail_blocks(candidates: Mapping[str, Any]) -> list[Block]:
+    """Each family against CatBoost, CatBoost's tuning, and the families not evaluated."""
+    blocks: list[Block] = []
     if candidates.get("comparisons"):
         blocks.append(
             Table(

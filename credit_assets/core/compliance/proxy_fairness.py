@@ -24,6 +24,8 @@ model back: the two err in different ways, so the gate does not pick the kinder 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -102,6 +104,144 @@ def _weighted_z_test(w_group: np.ndarray, w_reference: np.ndarray, approved: np.
     return float(2 * ndtr(-abs(rates[0] - rates[1]) / spread))
 
 
+@dataclass(frozen=True)
+class _Weighted:
+    """Applicants weighted by P(group): per group the size, approval rate and score moments."""
+
+    scores: np.ndarray
+    weights: np.ndarray
+    approved: np.ndarray
+    size: np.ndarray
+    rates: np.ndarray
+    means: np.ndarray
+    variances: np.ndarray
+
+    @classmethod
+    def of(cls, scores: np.ndarray, weights: np.ndarray, cutoff: float) -> _Weighted:
+        approved = (scores >= cutoff).astype(np.float64)
+        size = weights.sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rates = (weights * approved[:, None]).sum(axis=0) / size
+            means = (weights * scores[:, None]).sum(axis=0) / size
+            variances = (weights * (scores[:, None] - means) ** 2).sum(axis=0) / size
+        return cls(scores, weights, approved, size, rates, means, variances)
+
+    def judged(self, reference: int | None) -> bool:
+        """Whether AIRs can be computed: there is a reference group and it approves someone."""
+        return reference is not None and bool(self.rates[reference] > 0)
+
+
+def _reference_group(weighted: _Weighted, n_groups: int, policy: FairnessPolicy) -> int | None:
+    """The highest approval rate (then size) among groups large enough, else among any present."""
+    size = weighted.size
+    eligible = [i for i in range(n_groups) if size[i] >= policy.min_group_size]
+    eligible = eligible or [i for i in range(n_groups) if size[i] > 0]
+    return max(eligible, key=lambda i: (weighted.rates[i], size[i]), default=None)
+
+
+def _bootstrap_air(ratios: np.ndarray) -> tuple[float | None, float | None, float | None]:
+    """95 % percentile interval of the bootstrap AIRs and the percentile test of AIR = 1."""
+    ratios = ratios[np.isfinite(ratios)]
+    if not ratios.size:
+        return None, None, None
+    low, high = (float(v) for v in np.percentile(ratios, [2.5, 97.5]))
+    below = (np.sum(ratios <= 1.0) + 1) / (ratios.size + 1)
+    above = (np.sum(ratios >= 1.0) + 1) / (ratios.size + 1)
+    return low, high, float(min(1.0, 2 * min(below, above)))
+
+
+def _air_uncertainty(
+    weighted: _Weighted, i: int, reference: int, boot: np.ndarray | None
+) -> tuple[float | None, float | None, float | None]:
+    """Interval and p-value of group i's AIR: from the bootstrap, else the z-test (no interval)."""
+    if boot is None:
+        weights = weighted.weights
+        return None, None, _weighted_z_test(weights[:, i], weights[:, reference], weighted.approved)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = boot[:, i] / boot[:, reference]
+    return _bootstrap_air(ratios)
+
+
+def _standardized_mean_difference(weighted: _Weighted, i: int, reference: int) -> float | None:
+    """Group i's mean score minus the reference's, in their pooled standard deviation."""
+    size, variances = weighted.size, weighted.variances
+    pooled = math.sqrt(
+        (size[i] * variances[i] + size[reference] * variances[reference])
+        / (size[i] + size[reference])
+    )
+    return float((weighted.means[i] - weighted.means[reference]) / pooled) if pooled > 0 else None
+
+
+def _outcome_fields(
+    weighted: _Weighted, i: int, pd_values: np.ndarray | None, labels: np.ndarray | None
+) -> dict[str, Any]:
+    """Group i's labelled size, AUC, mean PD and observed bad rate."""
+    w = weighted.weights[:, i]
+    auc = mean_pd = bad_rate = None
+    n_labelled = 0.0
+    if labels is not None:
+        known = ~np.isnan(labels)
+        n_labelled = float(w[known].sum())
+        y = labels[known]
+        risk = pd_values[known] if pd_values is not None else -weighted.scores[known]
+        auc = _weighted_auc(y, risk, w[known])
+        if n_labelled > 0:
+            bad_rate = float(np.average(y, weights=w[known]))
+            if pd_values is not None:
+                mean_pd = float(np.average(pd_values[known], weights=w[known]))
+    elif pd_values is not None and weighted.size[i] > 0:
+        mean_pd = float(np.average(pd_values, weights=w))
+    return {
+        "n_labelled": int(round(n_labelled)),
+        "auc": auc,
+        "mean_pd": mean_pd,
+        "observed_bad_rate": bad_rate,
+    }
+
+
+def _group_fields(
+    weighted: _Weighted,
+    i: int,
+    group: str,
+    reference: int | None,
+    boot: np.ndarray | None,
+    policy: FairnessPolicy,
+) -> dict[str, Any]:
+    """Group i's `GroupFairness` fields but the outcome ones, against the reference group."""
+    present = weighted.size[i] > 0
+    judged = weighted.judged(reference)
+    air = float(weighted.rates[i] / weighted.rates[reference]) if judged and present else None
+    low = high = p_value = smd = None
+    if air is not None and i != reference:
+        assert reference is not None
+        low, high, p_value = _air_uncertainty(weighted, i, reference, boot)
+    if reference is not None and present:
+        smd = _standardized_mean_difference(weighted, i, reference)
+    figures = {
+        "group": group,
+        "n": int(round(weighted.size[i])),
+        "adverse_impact_ratio": air,
+        "p_value": p_value,
+        "is_reference": i == reference,
+    }
+    verdict = group_verdict(figures, policy)
+    return {
+        **figures,
+        "n_approved": int(round(float((weighted.weights[:, i] * weighted.approved).sum()))),
+        "approval_rate": float(weighted.rates[i]) if present else 0.0,
+        "air_ci_low": low,
+        "air_ci_high": high,
+        "practically_significant": verdict.practically_significant,
+        "statistically_significant": verdict.statistically_significant,
+        "decides": verdict.decides,
+        "fails": verdict.fails,
+        "not_deciding_because": verdict.not_deciding_because,
+        "small_group": bool(weighted.size[i] < policy.min_group_size),
+        "mean_score": float(weighted.means[i]) if present else float("nan"),
+        "standardized_mean_difference": smd,
+    }
+
+
 def weighted_groups(
     scores: np.ndarray,
     pd_values: np.ndarray | None,
@@ -119,86 +259,17 @@ def weighted_groups(
     Sizes (`n`, `n_approved`, `n_labelled`) are sums of probabilities, rounded: the
     expected number of applicants of the group.
     """
-    approved = (scores >= cutoff).astype(np.float64)
-    size = weights.sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rates = (weights * approved[:, None]).sum(axis=0) / size
-        means = (weights * scores[:, None]).sum(axis=0) / size
-        variances = (weights * (scores[:, None] - means) ** 2).sum(axis=0) / size
-    eligible = [i for i in range(len(groups)) if size[i] >= policy.min_group_size]
-    eligible = eligible or [i for i in range(len(groups)) if size[i] > 0]
-    reference = max(eligible, key=lambda i: (rates[i], size[i]), default=None)
-    judged = reference is not None and rates[reference] > 0
+    weighted = _Weighted.of(scores, weights, cutoff)
+    reference = _reference_group(weighted, len(groups), policy)
     boot = (
-        _bootstrap_rates(weights, approved, n_bootstrap, rng)
-        if judged and n_bootstrap > 0
+        _bootstrap_rates(weights, weighted.approved, n_bootstrap, rng)
+        if weighted.judged(reference) and n_bootstrap > 0
         else None
     )
-    result = []
-    for i, group in enumerate(groups):
-        air = float(rates[i] / rates[reference]) if judged and size[i] > 0 else None
-        low = high = p_value = smd = None
-        if boot is None and judged and air is not None and i != reference:
-            assert reference is not None
-            p_value = _weighted_z_test(weights[:, i], weights[:, reference], approved)
-        if boot is not None and air is not None and i != reference:
-            assert reference is not None
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratios = boot[:, i] / boot[:, reference]
-            ratios = ratios[np.isfinite(ratios)]
-            if ratios.size:
-                low, high = (float(v) for v in np.percentile(ratios, [2.5, 97.5]))
-                below = (np.sum(ratios <= 1.0) + 1) / (ratios.size + 1)
-                above = (np.sum(ratios >= 1.0) + 1) / (ratios.size + 1)
-                p_value = float(min(1.0, 2 * min(below, above)))
-        if reference is not None and size[i] > 0:
-            pooled = math.sqrt(
-                (size[i] * variances[i] + size[reference] * variances[reference])
-                / (size[i] + size[reference])
-            )
-            smd = float((means[i] - means[reference]) / pooled) if pooled > 0 else None
-        auc = mean_pd = bad_rate = None
-        n_labelled = 0.0
-        w = weights[:, i]
-        if labels is not None:
-            known = ~np.isnan(labels)
-            n_labelled = float(w[known].sum())
-            y = labels[known]
-            risk = pd_values[known] if pd_values is not None else -scores[known]
-            auc = _weighted_auc(y, risk, w[known])
-            if n_labelled > 0:
-                bad_rate = float(np.average(y, weights=w[known]))
-                if pd_values is not None:
-                    mean_pd = float(np.average(pd_values[known], weights=w[known]))
-        elif pd_values is not None and size[i] > 0:
-            mean_pd = float(np.average(pd_values, weights=w))
-        figures = {
-            "group": group,
-            "n": int(round(size[i])),
-            "adverse_impact_ratio": air,
-            "p_value": p_value,
-            "is_reference": i == reference,
+    return [
+        {
+            **_group_fields(weighted, i, group, reference, boot, policy),
+            **_outcome_fields(weighted, i, pd_values, labels),
         }
-        verdict = group_verdict(figures, policy)
-        result.append(
-            {
-                **figures,
-                "n_approved": int(round(float((w * approved).sum()))),
-                "approval_rate": float(rates[i]) if size[i] > 0 else 0.0,
-                "air_ci_low": low,
-                "air_ci_high": high,
-                "practically_significant": verdict.practically_significant,
-                "statistically_significant": verdict.statistically_significant,
-                "decides": verdict.decides,
-                "fails": verdict.fails,
-                "not_deciding_because": verdict.not_deciding_because,
-                "small_group": bool(size[i] < policy.min_group_size),
-                "mean_score": float(means[i]) if size[i] > 0 else float("nan"),
-                "standardized_mean_difference": smd,
-                "n_labelled": int(round(n_labelled)),
-                "auc": auc,
-                "mean_pd": mean_pd,
-                "observed_bad_rate": bad_rate,
-            }
-        )
-    return result
+        for i, group in enumerate(groups)
+    ]

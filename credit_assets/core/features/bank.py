@@ -327,39 +327,45 @@ def monthly_activity(transactions: pl.LazyFrame, keys: pl.LazyFrame) -> pl.LazyF
     )
 
 
-def bank_features_from_monthly(monthly: pl.LazyFrame) -> pl.LazyFrame:
-    """Per (_b, as_of_date) with at least one transaction before the date."""
+def _within(w: int, column: str | pl.Expr, name: str) -> pl.Expr:
+    """`column` in the months inside the last `w`, null outside the window."""
+    value = pl.col(column) if isinstance(column, str) else column
+    return pl.when(pl.col("k") < w).then(value).alias(name)
+
+
+def _windowed_sums() -> list[pl.Expr]:
+    """Monthly columns kept inside their window, to be summed per as-of date."""
     k = pl.col("k")
-
-    def within(w: int, column: str | pl.Expr, name: str) -> pl.Expr:
-        value = pl.col(column) if isinstance(column, str) else column
-        return pl.when(k < w).then(value).alias(name)  # null outside the window
-
     net = pl.col("inflow") - pl.col("outflow")
     inflow128 = pl.col("inflow").cast(pl.Int128)
-    windowed = [
-        *(within(w, "inflow", f"_in_{w}") for w in _INFLOW_SUM_WINDOWS),
-        *(within(w, "outflow", f"_out_{w}") for w in EXPENSE_WINDOWS),
-        within(12, inflow128 * inflow128, "_in_sq_12"),
-        *(within(w, pl.col("payroll").cast(pl.Int64), f"_payroll_{w}") for w in PAYROLL_WINDOWS),
-        within(12, "fees", "bank_overdraft_fee_count_12m"),
-        within(12, "returned", "bank_returned_payment_count_12m"),
-        within(12, "gambling", "_gambling_12"),
-        within(12, "transactions", "_balance_n"),
-        within(12, pl.col("balance_sum").cast(pl.Int128), "_balance_sum"),
-        within(12, "balance_sq", "_balance_sq"),
-        within(12, net, "_net_sum"),
-        within(12, k.cast(pl.Int64) * net, "_net_k"),
+    return [
+        *(_within(w, "inflow", f"_in_{w}") for w in _INFLOW_SUM_WINDOWS),
+        *(_within(w, "outflow", f"_out_{w}") for w in EXPENSE_WINDOWS),
+        _within(12, inflow128 * inflow128, "_in_sq_12"),
+        *(_within(w, pl.col("payroll").cast(pl.Int64), f"_payroll_{w}") for w in PAYROLL_WINDOWS),
+        _within(12, "fees", "bank_overdraft_fee_count_12m"),
+        _within(12, "returned", "bank_returned_payment_count_12m"),
+        _within(12, "gambling", "_gambling_12"),
+        _within(12, "transactions", "_balance_n"),
+        _within(12, pl.col("balance_sum").cast(pl.Int128), "_balance_sum"),
+        _within(12, "balance_sq", "_balance_sq"),
+        _within(12, net, "_net_sum"),
+        _within(12, k.cast(pl.Int64) * net, "_net_k"),
     ]
+
+
+def _sums_per_as_of(monthly: pl.LazyFrame) -> pl.LazyFrame:
+    """Per (_b, as_of_date): windowed sums, minima, months of history and months with data."""
+    windowed = _windowed_sums()
     summed = [e.meta.output_name() for e in windowed]
     overdraft_terms = [
         f"_od_{part}_{w}" for w in OVERDRAFT_WINDOWS for part in ("inside", "before")
     ]
-    sums = (
+    return (
         monthly.with_columns(
             *windowed,
-            within(12, "min_balance", "_min_balance_12"),
-            k.cast(pl.Int64).alias("_history"),
+            _within(12, "min_balance", "_min_balance_12"),
+            pl.col("k").cast(pl.Int64).alias("_history"),
         )
         .group_by(_B, AS_OF)
         .agg(
@@ -370,52 +376,44 @@ def bank_features_from_monthly(monthly: pl.LazyFrame) -> pl.LazyFrame:
         )
     )
 
-    def months_in(w: int) -> pl.Expr:
-        return pl.min_horizontal(pl.col("_history"), pl.lit(w, dtype=pl.Int64))
 
-    def ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
-        return pl.when(den > 0).then(num.cast(pl.Float64) / den.cast(pl.Float64))
+def _months_in(w: int) -> pl.Expr:
+    """Months of the last `w` inside the observed history."""
+    return pl.min_horizontal(pl.col("_history"), pl.lit(w, dtype=pl.Int64))
 
-    def overdraft_days(w: int) -> pl.Expr:
-        # Days before the first transaction are not counted: the window opens at
-        # the later of its start and the first transaction.
-        first_day = pl.col("_first") // 2**33 - _DAY_OFFSET
-        opens = pl.max_horizontal(_day_number(window_start(pl.col(AS_OF), w)), first_day)
-        length = _day_number(pl.col(AS_OF)) - opens
-        negative_at_open = pl.col("_first") % 2 + pl.col(f"_od_before_{w}")
-        days = pl.col(f"_od_inside_{w}") + length * negative_at_open
-        return days.clip(lower_bound=0, upper_bound=length).alias(f"bank_overdraft_days_{w}m")
 
-    n12 = months_in(12)
+def _ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
+    """num / den, null when the denominator is not positive."""
+    return pl.when(den > 0).then(num.cast(pl.Float64) / den.cast(pl.Float64))
+
+
+def _inflow_cv_12m() -> pl.Expr:
+    n12 = _months_in(12)
     in12 = pl.col("_in_12").cast(pl.Int128)
-    balance_n = pl.col("_balance_n").cast(pl.Int128)
-    trend_numerator = 6 * (n12 - 1) * pl.col("_net_sum") - 12 * pl.col("_net_k")
-    features = sums.with_columns(
-        *(
-            ratio(pl.col(f"_in_{w}"), months_in(w) * 100).alias(f"bank_inflow_mean_{w}m")
-            for w in INFLOW_WINDOWS
-        ),
+    return (
         pl.when((n12 >= MIN_MONTHS_FOR_STABILITY) & (in12 > 0))
         .then(
             (n12.cast(pl.Int128) * pl.col("_in_sq_12") - in12 * in12).cast(pl.Float64).sqrt()
             / in12.cast(pl.Float64)
         )
-        .alias("bank_inflow_cv_12m"),
-        *(
-            ratio(pl.col(f"_payroll_{w}"), months_in(w)).alias(f"bank_payroll_month_share_{w}m")
-            for w in PAYROLL_WINDOWS
-        ),
-        *(
-            ratio(pl.col(f"_out_{w}").clip(lower_bound=0), pl.col(f"_in_{w}")).alias(
-                f"bank_expense_to_income_ratio_{w}m"
-            )
-            for w in EXPENSE_WINDOWS
-        ),
-        *(overdraft_days(w) for w in OVERDRAFT_WINDOWS),
-        ratio(pl.col("_gambling_12"), pl.col("_out_12"))
-        .clip(upper_bound=1.0)
-        .alias("bank_gambling_outflow_share_12m"),
-        pl.col("_min_balance_12").alias("bank_balance_min_12m"),
+        .alias("bank_inflow_cv_12m")
+    )
+
+
+def _overdraft_days(w: int) -> pl.Expr:
+    # Days before the first transaction are not counted: the window opens at
+    # the later of its start and the first transaction.
+    first_day = pl.col("_first") // 2**33 - _DAY_OFFSET
+    opens = pl.max_horizontal(_day_number(window_start(pl.col(AS_OF), w)), first_day)
+    length = _day_number(pl.col(AS_OF)) - opens
+    negative_at_open = pl.col("_first") % 2 + pl.col(f"_od_before_{w}")
+    days = pl.col(f"_od_inside_{w}") + length * negative_at_open
+    return days.clip(lower_bound=0, upper_bound=length).alias(f"bank_overdraft_days_{w}m")
+
+
+def _balance_volatility_12m() -> pl.Expr:
+    balance_n = pl.col("_balance_n").cast(pl.Int128)
+    return (
         pl.when(balance_n >= 2)
         .then(
             (balance_n * pl.col("_balance_sq") - pl.col("_balance_sum") * pl.col("_balance_sum"))
@@ -423,10 +421,46 @@ def bank_features_from_monthly(monthly: pl.LazyFrame) -> pl.LazyFrame:
             .sqrt()
             / (balance_n * 100).cast(pl.Float64)
         )
-        .alias("bank_balance_volatility_12m"),
+        .alias("bank_balance_volatility_12m")
+    )
+
+
+def _net_flow_trend_12m() -> pl.Expr:
+    """Least-squares slope of monthly net flow, from its sum and its sum weighted by k."""
+    n12 = _months_in(12)
+    trend_numerator = 6 * (n12 - 1) * pl.col("_net_sum") - 12 * pl.col("_net_k")
+    return (
         pl.when(n12 >= MIN_MONTHS_FOR_STABILITY)
         .then(trend_numerator.cast(pl.Float64) / (n12 * (n12 * n12 - 1) * 100).cast(pl.Float64))
-        .alias("bank_net_flow_trend_12m"),
+        .alias("bank_net_flow_trend_12m")
+    )
+
+
+def bank_features_from_monthly(monthly: pl.LazyFrame) -> pl.LazyFrame:
+    """Per (_b, as_of_date) with at least one transaction before the date."""
+    features = _sums_per_as_of(monthly).with_columns(
+        *(
+            _ratio(pl.col(f"_in_{w}"), _months_in(w) * 100).alias(f"bank_inflow_mean_{w}m")
+            for w in INFLOW_WINDOWS
+        ),
+        _inflow_cv_12m(),
+        *(
+            _ratio(pl.col(f"_payroll_{w}"), _months_in(w)).alias(f"bank_payroll_month_share_{w}m")
+            for w in PAYROLL_WINDOWS
+        ),
+        *(
+            _ratio(pl.col(f"_out_{w}").clip(lower_bound=0), pl.col(f"_in_{w}")).alias(
+                f"bank_expense_to_income_ratio_{w}m"
+            )
+            for w in EXPENSE_WINDOWS
+        ),
+        *(_overdraft_days(w) for w in OVERDRAFT_WINDOWS),
+        _ratio(pl.col("_gambling_12"), pl.col("_out_12"))
+        .clip(upper_bound=1.0)
+        .alias("bank_gambling_outflow_share_12m"),
+        pl.col("_min_balance_12").alias("bank_balance_min_12m"),
+        _balance_volatility_12m(),
+        _net_flow_trend_12m(),
         pl.lit(1, dtype=pl.Int8).alias("has_bank"),
     )
     return features.select(_B, AS_OF, *BANK_FEATURES)

@@ -150,76 +150,107 @@ def payment_features(
         keys, source_frame(sources, contract, list(KIND_COLUMNS[contract.kind]))
     )
     as_of = keyed.select(_B, AS_OF)
-    paid = pl.col("paid_date").is_not_null() & (pl.col("paid_date") < pl.col(AS_OF))
+    return (
+        _window_aggregates(bills, as_of, stem)
+        .join(_longest_streaks(bills, as_of, stem), on=[_B, AS_OF])
+        .join(keyed, on=[_B, AS_OF])
+        .with_columns(*_window_ratios(stem), pl.lit(1, dtype=pl.Int8).alias(f"has_{stem}"))
+        .select(*KEYS, *payment_feature_names(stem))
+    )
+
+
+def _paid() -> pl.Expr:
+    """Paid strictly before the as-of date."""
+    return pl.col("paid_date").is_not_null() & (pl.col("paid_date") < pl.col(AS_OF))
+
+
+def _days_late() -> pl.Expr:
+    """Days late of a bill paid before the as-of date (the stated figure, else paid - due);
+    null for a bill still unpaid then."""
     days_late = pl.coalesce(
         pl.col("days_late"), (pl.col("paid_date") - pl.col("due_date")).dt.total_days().clip(0)
     )
-    late = pl.when(paid).then(days_late).cast(pl.Int64)
-    on_time = paid & (late <= 0)
+    return pl.when(_paid()).then(days_late).cast(pl.Int64)
 
-    # Row-level columns first, plain aggregations after: the engines' fast path.
-    k = months_before(pl.col("due_date"), pl.col(AS_OF))
-    counts: dict[str, pl.Expr] = {}
-    windowed_late: dict[str, pl.Expr] = {}
+
+def _on_time() -> pl.Expr:
+    """Paid before the as-of date and not late."""
+    return _paid() & (_days_late() <= 0)
+
+
+def _window_flags(stem: str) -> dict[str, pl.Expr]:
+    """Per window, by column name: bills due, on time, settled and missed, to be counted."""
+    flags: dict[str, pl.Expr] = {}
     for w in WINDOWS:
         due = pl.col("_k") < w
-        settled = due & pl.col("_paid")
-        counts |= {
+        flags |= {
             f"_n_{w}": due,
             f"_on_time_{w}": due & pl.col("_on_time"),
-            f"_late_n_{w}": settled,
+            f"_late_n_{w}": due & pl.col("_paid"),
             f"{stem}_missed_payments_{w}m": due & ~pl.col("_paid"),
         }
-        windowed_late[f"_late_{w}"] = pl.when(settled).then(pl.col("_late"))
-    per_key = (
+    return flags
+
+
+def _window_aggregates(bills: pl.LazyFrame, as_of: pl.LazyFrame, stem: str) -> pl.LazyFrame:
+    """Per (_b, as_of_date): counts and days late per window, history length, months of data."""
+    # Row-level columns first, plain aggregations after: the engines' fast path.
+    flags = _window_flags(stem)
+    # Only the bills settled inside the window (`_late_n_`) have days late to average.
+    windowed_late = {
+        f"_late_{w}": pl.when(flags[f"_late_n_{w}"]).then(pl.col("_late")) for w in WINDOWS
+    }
+    return (
         point_in_time(bills, as_of, "due_date", on=_B)
         .select(
             _B,
             AS_OF,
-            k.alias("_k"),
-            paid.alias("_paid"),
-            late.alias("_late"),
-            on_time.alias("_on_time"),
+            months_before(pl.col("due_date"), pl.col(AS_OF)).alias("_k"),
+            _paid().alias("_paid"),
+            _days_late().alias("_late"),
+            _on_time().alias("_on_time"),
         )
         .select(
             _B,
             AS_OF,
             "_k",
-            *(flag.cast(pl.Int64).alias(name) for name, flag in counts.items()),
+            *(flag.cast(pl.Int64).alias(name) for name, flag in flags.items()),
             *(value.alias(name) for name, value in windowed_late.items()),
         )
         .group_by(_B, AS_OF)
         .agg(
-            pl.col(*counts).sum(),
+            pl.col(*flags).sum(),
             *(pl.col(f"_late_{w}").sum().alias(f"_late_sum_{w}") for w in WINDOWS),
             *(pl.col(f"_late_{w}").max().alias(f"{stem}_days_late_max_{w}m") for w in WINDOWS),
             (pl.col("_k").max().cast(pl.Int64) + 1).alias(f"{stem}_history_months"),
             pl.col("_k").n_unique().cast(pl.Int64).alias(f"months_of_data_{stem}"),
         )
     )
+
+
+def _longest_streaks(bills: pl.LazyFrame, as_of: pl.LazyFrame, stem: str) -> pl.LazyFrame:
+    """Per (_b, as_of_date): the longest run of consecutive on-time bills."""
     # The streak needs the bills in due-date order: a window over a slim frame.
-    streaks = (
+    return (
         point_in_time(bills, as_of, "due_date", on=_B)
-        .select(_B, AS_OF, "due_date", on_time.alias("_on_time"))
+        .select(_B, AS_OF, "due_date", _on_time().alias("_on_time"))
         .select(_B, AS_OF, _running_on_time_streak().alias("_streak"))
         .group_by(_B, AS_OF)
         .agg(pl.col("_streak").max().alias(f"{stem}_longest_on_time_streak"))
     )
 
-    derived = []
+
+def _window_ratios(stem: str) -> list[pl.Expr]:
+    """Per window, the on-time ratio and the mean days late from the counts."""
+    ratios = []
     for w in WINDOWS:
-        derived += [
+        ratios += [
             _ratio(pl.col(f"_on_time_{w}"), pl.col(f"_n_{w}")).alias(f"{stem}_on_time_ratio_{w}m"),
             _ratio(pl.col(f"_late_sum_{w}"), pl.col(f"_late_n_{w}")).alias(
                 f"{stem}_days_late_mean_{w}m"
             ),
         ]
-    return (
-        per_key.join(streaks, on=[_B, AS_OF])
-        .join(keyed, on=[_B, AS_OF])
-        .with_columns(*derived, pl.lit(1, dtype=pl.Int8).alias(f"has_{stem}"))
-        .select(*KEYS, *payment_feature_names(stem))
-    )
+    return ratios
 
 
 def _running_on_time_streak() -> pl.Expr:

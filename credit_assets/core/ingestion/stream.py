@@ -87,40 +87,21 @@ def ingest_to_files(
     rejected_path = workdir / "rejected.parquet"
     keys_path = workdir / "keys.parquet"
     lineage = lineage_columns(path.name, sha, ingested_at, furnisher)
-    tally = _Tally()
     try:
-        with ExitStack() as stack:
-            scanned = scan_delivered(path, contract, stack, limits)
-            checked = checked_rows(scanned.frame, contract, scanned.columns, scanned.numbers)
-            # One pass for a clean file: the accepted rows are sunk while the bad ones are only
-            # counted. The quarantine needs a second pass, and only when a row was bad.
-            counted = checked.with_columns(
-                pl.col("_bad").map_batches(tally, return_dtype=pl.Boolean, is_elementwise=True)
-            )
-            accepted_rows(counted, contract, lineage).sink_parquet(
-                accepted_path, engine="streaming"
-            )
-            quarantined = rejected_rows(
-                checked,
-                contract,
-                raw_columns_of(scanned.columns),
-                source_file=path.name,
-                sha256=sha,
-                ingested_at=ingested_at,
-            ).cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
-            if tally.bad:
-                quarantined.sink_parquet(rejected_path, engine="streaming")
-            else:
-                quarantined.clear().collect().write_parquet(rejected_path)
+        header_notes = _sink_checked_rows(
+            path,
+            contract,
+            limits,
+            lineage=lineage,
+            sha=sha,
+            ingested_at=ingested_at,
+            accepted_path=accepted_path,
+            rejected_path=rejected_path,
+        )
     except pl.exceptions.PolarsError as exc:
-        # A file Polars cannot parse past some row (an unbalanced quote, a damaged
-        # Parquet page): refused whole, with the parser's own first line as the reason.
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UnreadableFileError(path, f"not a parseable file ({first})") from exc
+        raise _unparseable(path, exc) from exc
     if contract.keys:
-        pl.scan_parquet(accepted_path).select(
-            pl.struct(contract.keys).hash().alias(KEY_HASH), "_row_number"
-        ).sink_parquet(keys_path, engine="streaming")
+        _sink_key_hashes(contract, accepted_path, keys_path)
         _quarantine_duplicates(contract, accepted_path, rejected_path, keys_path, ingested_at)
         keys_path.unlink(missing_ok=True)
     accepted_n = _count(accepted_path)
@@ -134,8 +115,60 @@ def ingest_to_files(
         rows_rejected=rejected_n,
         accepted_path=accepted_path,
         rejected_path=rejected_path,
-        header_notes=scanned.header_notes,
+        header_notes=header_notes,
     )
+
+
+def _sink_checked_rows(
+    path: Path,
+    contract: Contract,
+    limits: IngestLimits,
+    *,
+    lineage: list[pl.Expr],
+    sha: str,
+    ingested_at: datetime,
+    accepted_path: Path,
+    rejected_path: Path,
+) -> list[str]:
+    """Type and judge every row of the file, sinking the accepted rows and the quarantined
+    ones to their Parquet files; the file's header notes."""
+    tally = _Tally()
+    with ExitStack() as stack:
+        scanned = scan_delivered(path, contract, stack, limits)
+        checked = checked_rows(scanned.frame, contract, scanned.columns, scanned.numbers)
+        # One pass for a clean file: the accepted rows are sunk while the bad ones are only
+        # counted. The quarantine needs a second pass, and only when a row was bad.
+        counted = checked.with_columns(
+            pl.col("_bad").map_batches(tally, return_dtype=pl.Boolean, is_elementwise=True)
+        )
+        accepted_rows(counted, contract, lineage).sink_parquet(accepted_path, engine="streaming")
+        quarantined = rejected_rows(
+            checked,
+            contract,
+            raw_columns_of(scanned.columns),
+            source_file=path.name,
+            sha256=sha,
+            ingested_at=ingested_at,
+        ).cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
+        if tally.bad:
+            quarantined.sink_parquet(rejected_path, engine="streaming")
+        else:
+            quarantined.clear().collect().write_parquet(rejected_path)
+    return scanned.header_notes
+
+
+def _unparseable(path: Path, exc: pl.exceptions.PolarsError) -> UnreadableFileError:
+    """A file Polars cannot parse past some row (an unbalanced quote, a damaged Parquet
+    page): refused whole, with the parser's own first line as the reason."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return UnreadableFileError(path, f"not a parseable file ({first})")
+
+
+def _sink_key_hashes(contract: Contract, accepted: Path, keys: Path) -> None:
+    """A 64-bit hash of every accepted row's key, with its row number, written to `keys`."""
+    pl.scan_parquet(accepted).select(
+        pl.struct(contract.keys).hash().alias(KEY_HASH), "_row_number"
+    ).sink_parquet(keys, engine="streaming")
 
 
 class _Tally:

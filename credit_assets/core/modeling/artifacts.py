@@ -255,32 +255,27 @@ def _read(storage: ArtifactStorage, key: str, name: str) -> bytes:
         raise ArtifactIntegrityError(f"{name}: missing from the artifact") from exc
 
 
-def load_model_artifact(
-    path_or_dir: str | Path,
-    expected_sha256: str | None = None,
-    *,
-    storage: ArtifactStorage | None = None,
-) -> LoadedModel:
-    """Load one artifact version after verifying every checksum.
+def _open_version(
+    path_or_dir: str | Path, storage: ArtifactStorage | None
+) -> tuple[ArtifactStorage, str]:
+    """The store holding the version and the version's key prefix in it ('' for a directory)."""
+    if storage is not None:
+        return storage, str(path_or_dir).strip("/")
+    location = Path(path_or_dir)
+    if location.name == MANIFEST_FILE:
+        location = location.parent
+    return LocalArtifactStorage(location), ""
 
-    `path_or_dir` is the version directory (or its manifest.json); with `storage`,
-    it is the version's key prefix in that store (`models/<version>`). When
-    `expected_sha256` is given (from the registry), the manifest itself must match
-    it. Raises ArtifactIntegrityError naming the first file that is missing or
-    differs.
-    """
-    if storage is None:
-        location = Path(path_or_dir)
-        if location.name == MANIFEST_FILE:
-            location = location.parent
-        storage, prefix = LocalArtifactStorage(location), ""
-    else:
-        prefix = str(path_or_dir).strip("/")
 
-    def key(name: str) -> str:
-        return f"{prefix}/{name}" if prefix else name
+def _key(prefix: str, name: str) -> str:
+    return f"{prefix}/{name}" if prefix else name
 
-    manifest_bytes = _read(storage, key(MANIFEST_FILE), MANIFEST_FILE)
+
+def _verified_manifest(
+    storage: ArtifactStorage, prefix: str, expected_sha256: str | None
+) -> tuple[dict[str, Any], str]:
+    """The manifest and its sha256, once it matches the registry's and names its own folder."""
+    manifest_bytes = _read(storage, _key(prefix, MANIFEST_FILE), MANIFEST_FILE)
     manifest_sha = sha256_hex(manifest_bytes)
     if expected_sha256 is not None and manifest_sha != expected_sha256.lower():
         raise ArtifactIntegrityError(
@@ -298,35 +293,67 @@ def load_model_artifact(
         raise ArtifactIntegrityError(
             f"{MANIFEST_FILE}: describes version {version}, found under {folder}"
         )
+    return manifest, manifest_sha
 
+
+def _verified_files(
+    storage: ArtifactStorage, prefix: str, recorded_sha256: Mapping[str, str]
+) -> dict[str, bytes]:
+    """Every file the manifest lists, by name, each matching its recorded sha256."""
     contents: dict[str, bytes] = {}
-    for name, recorded in manifest["files"].items():
-        data = _read(storage, key(check_key(name)), name)
+    for name, recorded in recorded_sha256.items():
+        data = _read(storage, _key(prefix, check_key(name)), name)
         actual = sha256_hex(data)
         if actual != recorded:
             raise ArtifactIntegrityError(
                 f"{name}: sha256 {actual} differs from the manifest's {recorded}"
             )
         contents[name] = data
+    return contents
 
-    model_bytes = contents.pop(manifest["model_file"])
-    model: CatBoostClassifier | TrainedScorecard
-    specs = [FeatureSpec(**spec) for spec in manifest["feature_specs"]]
-    if manifest.get("model_type", CATBOOST) == SCORECARD:
-        try:
-            model = TrainedScorecard.from_json(model_bytes.decode())
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ArtifactIntegrityError(f"{manifest['model_file']}: not a scorecard") from exc
-        if model.feature_names != [s.name for s in specs]:
-            raise ArtifactIntegrityError(
-                f"{manifest['model_file']}: characteristics differ from the manifest's features"
-            )
-        model.specs = specs
-    else:
+
+def _model_of(
+    manifest: Mapping[str, Any], model_bytes: bytes, specs: list[FeatureSpec]
+) -> CatBoostClassifier | TrainedScorecard:
+    """The model file read as its family says: a scorecard must list the manifest's features."""
+    if manifest.get("model_type", CATBOOST) != SCORECARD:
         model = CatBoostClassifier()
         model.load_model(blob=model_bytes)
+        return model
+    try:
+        scorecard = TrainedScorecard.from_json(model_bytes.decode())
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ArtifactIntegrityError(f"{manifest['model_file']}: not a scorecard") from exc
+    if scorecard.feature_names != [s.name for s in specs]:
+        raise ArtifactIntegrityError(
+            f"{manifest['model_file']}: characteristics differ from the manifest's features"
+        )
+    scorecard.specs = specs
+    return scorecard
+
+
+def load_model_artifact(
+    path_or_dir: str | Path,
+    expected_sha256: str | None = None,
+    *,
+    storage: ArtifactStorage | None = None,
+) -> LoadedModel:
+    """Load one artifact version after verifying every checksum.
+
+    `path_or_dir` is the version directory (or its manifest.json); with `storage`,
+    it is the version's key prefix in that store (`models/<version>`). When
+    `expected_sha256` is given (from the registry), the manifest itself must match
+    it. Raises ArtifactIntegrityError naming the first file that is missing or
+    differs.
+    """
+    storage, prefix = _open_version(path_or_dir, storage)
+    manifest, manifest_sha = _verified_manifest(storage, prefix, expected_sha256)
+    contents = _verified_files(storage, prefix, manifest["files"])
+    model_bytes = contents.pop(manifest["model_file"])
+    specs = [FeatureSpec(**spec) for spec in manifest["feature_specs"]]
+    model = _model_of(manifest, model_bytes, specs)
     return LoadedModel(
-        version=version,
+        version=manifest["version"],
         uri=storage.uri(prefix),
         manifest=manifest,
         manifest_sha256=manifest_sha,

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import polars as pl
-from optbinning import BinningProcess, Scorecard
+from optbinning import BinningProcess, OptimalBinning, Scorecard
 from sklearn.linear_model import LogisticRegression
 
 from credit_assets.core.features.specs import FeatureSpec
@@ -80,56 +80,85 @@ def _binning_params(spec: FeatureSpec, reading: InputReading) -> dict[str, Any]:
 def _extract(
     fitted: Scorecard, spec: FeatureSpec, coefficient: float, reading: InputReading
 ) -> BinnedFeature:
+    """One characteristic of the fitted scorecard as plain data."""
     optb = fitted.binning_process_.get_binned_variable(spec.name)
     table = optb.binning_table.build(add_totals=False)
     n_bins = len(table) - 2  # the last two rows are "Special" and "Missing"
-    counts = [int(c) for c in table["Count"].iloc[:n_bins]]
-    rates = [float(r) for r in table["Event rate"].iloc[:n_bins]]
-    special_row, missing_row = table.iloc[-2], table.iloc[-1]
+    common = _common_fields(spec, coefficient, table, n_bins)
+    if optb.dtype == "numerical":
+        return _numerical_feature(optb, spec, reading, table, n_bins, common)
+    return _categorical_feature(optb, spec, reading, common)
 
-    def woe(probe: np.ndarray) -> list[float]:
-        # Ask the fitted transform itself, so our WoE is its WoE bit for bit.
-        values = optb.transform(
-            probe, metric="woe", metric_special="empirical", metric_missing="empirical"
-        )
-        return [float(v) for v in values]
 
-    def rate(row: pd.Series) -> float:
-        return float(row["Event rate"]) if int(row["Count"]) else 0.0
+def _fitted_woe(optb: OptimalBinning, probe: np.ndarray) -> list[float]:
+    """The WoE the fitted binning gives each value of `probe`."""
+    # Ask the fitted transform itself, so our WoE is its WoE bit for bit.
+    values = optb.transform(
+        probe, metric="woe", metric_special="empirical", metric_missing="empirical"
+    )
+    return [float(v) for v in values]
 
-    common: dict[str, Any] = {
+
+def _bad_rate(row: pd.Series) -> float:
+    """A binning-table row's event rate, 0 for an empty bin."""
+    return float(row["Event rate"]) if int(row["Count"]) else 0.0
+
+
+def _common_fields(
+    spec: FeatureSpec, coefficient: float, table: pd.DataFrame, n_bins: int
+) -> dict[str, Any]:
+    """Fields of either kind: the coefficient, and the counts and bad rates of bins and missing."""
+    missing_row = table.iloc[-1]
+    return {
         "name": spec.name,
         "coefficient": float(coefficient),
-        "counts": counts,
-        "bad_rates": rates,
+        "counts": [int(c) for c in table["Count"].iloc[:n_bins]],
+        "bad_rates": [float(r) for r in table["Event rate"].iloc[:n_bins]],
         "missing_count": int(missing_row["Count"]),
-        "missing_bad_rate": rate(missing_row),
+        "missing_bad_rate": _bad_rate(missing_row),
     }
-    if optb.dtype == "numerical":
-        splits = [float(s) for s in optb.splits]
-        codes = reading.special_codes.get(spec.name, [])
-        probed = woe(np.array([-np.inf, *splits, np.nan, *codes[:1]], dtype=np.float64))
-        return BinnedFeature(
-            kind="numerical",
-            splits=splits,
-            bin_labels=[str(b) for b in table["Bin"].iloc[:n_bins]],
-            woe=probed[:n_bins],
-            missing_woe=probed[n_bins],
-            special_codes=list(codes),
-            special_woe=probed[-1] if codes else 0.0,
-            special_count=int(special_row["Count"]),
-            special_bad_rate=rate(special_row),
-            read_as_number=spec.name in reading.as_number,
-            missing_texts=list(reading.as_number.get(spec.name, [])),
-            **common,
-        )
+
+
+def _numerical_feature(
+    optb: OptimalBinning,
+    spec: FeatureSpec,
+    reading: InputReading,
+    table: pd.DataFrame,
+    n_bins: int,
+    common: dict[str, Any],
+) -> BinnedFeature:
+    """A numeric characteristic: split points, WoE per bin, of missing and of special codes."""
+    splits = [float(s) for s in optb.splits]
+    codes = reading.special_codes.get(spec.name, [])
+    probed = _fitted_woe(optb, np.array([-np.inf, *splits, np.nan, *codes[:1]], dtype=np.float64))
+    special_row = table.iloc[-2]
+    return BinnedFeature(
+        kind="numerical",
+        splits=splits,
+        bin_labels=[str(b) for b in table["Bin"].iloc[:n_bins]],
+        woe=probed[:n_bins],
+        missing_woe=probed[n_bins],
+        special_codes=list(codes),
+        special_woe=probed[-1] if codes else 0.0,
+        special_count=int(special_row["Count"]),
+        special_bad_rate=_bad_rate(special_row),
+        read_as_number=spec.name in reading.as_number,
+        missing_texts=list(reading.as_number.get(spec.name, [])),
+        **common,
+    )
+
+
+def _categorical_feature(
+    optb: OptimalBinning, spec: FeatureSpec, reading: InputReading, common: dict[str, Any]
+) -> BinnedFeature:
+    """A categorical characteristic: category groups, WoE per group, of missing and of unseen."""
     if getattr(optb, "_cat_others", None):
         raise ValueError(f"{spec.name}: an 'others' category group cannot be exported")
     groups = [[str(c) for c in group] for group in optb.splits]
     n_pooled, pooled_rows = reading.pooled.get(spec.name, (0, 0))
     # An unseen category scores as the pooled rare ones when there are any.
     unseen = POOLED if n_pooled else _UNSEEN_PROBE
-    probed = woe(np.array([g[0] for g in groups] + [None, unseen], dtype=object))
+    probed = _fitted_woe(optb, np.array([g[0] for g in groups] + [None, unseen], dtype=object))
     return BinnedFeature(
         kind="categorical",
         categories=[[c for c in g if c != POOLED] for g in groups],

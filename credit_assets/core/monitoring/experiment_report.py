@@ -121,43 +121,16 @@ def experiment_evidence(
         decisions, cutoff=cutoff, protected=protected, min_group_size=min_group_size
     )
     scored = decisions.filter(pl.col("scorable"))
-    quantiles = {
-        arm: {
-            f"{column} p{int(q * 100)}": float(v)
-            for column in ("score", "pd")
-            for q in (0.1, 0.25, 0.5, 0.75, 0.9)
-            if (v := scored.filter(pl.col("arm") == arm)[column].quantile(q)) is not None
-        }
-        for arm in (CHAMPION_ARM, CHALLENGER_ARM)
-    }
+    quantiles = _quantiles(scored)
     reasons = _reason_mix(scored)
-    first = scored.sort("created_at").unique(
-        ["arm", "borrower_id"], keep="first", maintain_order=True
-    )
-    matured = (
-        first.join(outcomes.select("borrower_id", pl.col("bad").cast(pl.Int64)), on="borrower_id")
-        if outcomes is not None
-        else first.head(0).with_columns(pl.lit(0, dtype=pl.Int64).alias("bad"))
-    )
+    matured = _matured(scored, outcomes)
     confidence = 1 - alpha
     by_arm = {
         arm: _arm_outcomes(arm, matured, confidence) for arm in (CHAMPION_ARM, CHALLENGER_ARM)
     }
     champion, challenger = by_arm[CHAMPION_ARM], by_arm[CHALLENGER_ARM]
     bad_diff, bad_p = _two_proportions(champion, challenger)
-    auc_diff = auc_p = needed = None
-    z_alpha, z_power = float(stats.norm.ppf(1 - alpha / 2)), float(stats.norm.ppf(power))
-    if champion.auc is not None and challenger.auc is not None:
-        assert champion.auc_se is not None and challenger.auc_se is not None
-        auc_diff = challenger.auc - champion.auc
-        se = math.hypot(champion.auc_se, challenger.auc_se)
-        auc_p = float(2 * stats.norm.sf(abs(auc_diff) / se)) if se > 0 else 1.0
-        # An AUC's error shrinks as 1/sqrt(n): the outcomes per arm that make the effect
-        # sought (at least min_effect) significant with the given power.
-        effect = max(abs(auc_diff), min_effect)
-        n_now = min(champion.matured, challenger.matured)
-        target = math.ceil(n_now * ((z_alpha + z_power) * se / effect) ** 2)
-        needed = max(0, target - n_now)
+    auc_diff, auc_p, needed = _auc_test(champion, challenger, alpha, power, min_effect)
     recommendation, reason = _recommend(by_arm, auc_diff, auc_p, needed, alpha, min_effect)
     return ExperimentEvidence(
         arms=arms,
@@ -172,6 +145,52 @@ def experiment_evidence(
         recommendation=recommendation,
         reason=reason,
     )
+
+
+def _quantiles(scored: pl.DataFrame) -> dict[str, dict[str, float]]:
+    """Each arm's score and PD at the 10th, 25th, 50th, 75th and 90th percentiles."""
+    return {
+        arm: {
+            f"{column} p{int(q * 100)}": float(v)
+            for column in ("score", "pd")
+            for q in (0.1, 0.25, 0.5, 0.75, 0.9)
+            if (v := scored.filter(pl.col("arm") == arm)[column].quantile(q)) is not None
+        }
+        for arm in (CHAMPION_ARM, CHALLENGER_ARM)
+    }
+
+
+def _matured(scored: pl.DataFrame, outcomes: pl.DataFrame | None) -> pl.DataFrame:
+    """Each arm's first decision per borrower joined to the borrower's outcome (none without
+    an outcomes source)."""
+    first = scored.sort("created_at").unique(
+        ["arm", "borrower_id"], keep="first", maintain_order=True
+    )
+    if outcomes is None:
+        return first.head(0).with_columns(pl.lit(0, dtype=pl.Int64).alias("bad"))
+    return first.join(
+        outcomes.select("borrower_id", pl.col("bad").cast(pl.Int64)), on="borrower_id"
+    )
+
+
+def _auc_test(
+    champion: ArmOutcomes, challenger: ArmOutcomes, alpha: float, power: float, min_effect: float
+) -> tuple[float | None, float | None, int | None]:
+    """The AUC difference (challenger minus champion), its p-value, and the matured outcomes
+    each arm still needs; all None while either arm has too few to read its AUC."""
+    if champion.auc is None or challenger.auc is None:
+        return None, None, None
+    assert champion.auc_se is not None and challenger.auc_se is not None
+    z_alpha, z_power = float(stats.norm.ppf(1 - alpha / 2)), float(stats.norm.ppf(power))
+    auc_diff = challenger.auc - champion.auc
+    se = math.hypot(champion.auc_se, challenger.auc_se)
+    auc_p = float(2 * stats.norm.sf(abs(auc_diff) / se)) if se > 0 else 1.0
+    # An AUC's error shrinks as 1/sqrt(n): the outcomes per arm that make the effect
+    # sought (at least min_effect) significant with the given power.
+    effect = max(abs(auc_diff), min_effect)
+    n_now = min(champion.matured, challenger.matured)
+    target = math.ceil(n_now * ((z_alpha + z_power) * se / effect) ** 2)
+    return auc_diff, auc_p, max(0, target - n_now)
 
 
 def _recommend(

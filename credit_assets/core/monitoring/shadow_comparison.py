@@ -111,46 +111,74 @@ def shadow_comparison(
     champion: pl.DataFrame, shadow: pl.DataFrame, *, cutoff: float = DEFAULT_CUTOFF
 ) -> ShadowComparison:
     """Compare two models' outputs decision by decision; approve means score >= `cutoff`."""
-    columns = ["decision_id", "score", "band", "pd"]
-    for name, frame in (("champion", champion), ("shadow", shadow)):
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise ValueError(f"{name} frame lacks columns {missing}")
-        if frame.get_column("decision_id").is_duplicated().any():
-            raise ValueError(f"{name} frame has more than one row per decision_id")
-
-    def side(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
-        return frame.select(
-            "decision_id",
-            pl.col("score").cast(pl.Float64).alias(f"score_{suffix}"),
-            pl.col("band").cast(pl.String).fill_null(NOT_SCORABLE).alias(f"band_{suffix}"),
-            pl.col("pd").cast(pl.Float64).alias(f"pd_{suffix}"),
-        )
-
-    both = side(champion, "c").join(side(shadow, "s"), on="decision_id", how="inner")
+    _check_decisions(champion, "champion")
+    _check_decisions(shadow, "shadow")
+    both = _side(champion, "c").join(_side(shadow, "s"), on="decision_id", how="inner")
     n = both.height
     n_champion_only = champion.height - n
     n_shadow_only = shadow.height - n
     if n == 0:
-        return ShadowComparison(
-            n_compared=0,
-            n_champion_only=n_champion_only,
-            n_shadow_only=n_shadow_only,
-            band_agreement=None,
-            mean_score_shift=None,
-            mean_abs_score_shift=None,
-            mean_pd_shift=None,
-            migration={},
-            cutoff=cutoff,
-            champion_approval_rate=None,
-            shadow_approval_rate=None,
-            approved_by_champion_only=None,
-            approved_by_shadow_only=None,
-        )
-
+        return _nothing_compared(n_champion_only, n_shadow_only, cutoff)
     shift = pl.col("score_s") - pl.col("score_c")
     approved_c = pl.col("score_c").fill_null(float("-inf")) >= cutoff
     approved_s = pl.col("score_s").fill_null(float("-inf")) >= cutoff
+    return ShadowComparison(
+        n_compared=n,
+        n_champion_only=n_champion_only,
+        n_shadow_only=n_shadow_only,
+        band_agreement=_mean(both, (pl.col("band_c") == pl.col("band_s")).cast(pl.Float64)),
+        mean_score_shift=_mean(both, shift),
+        mean_abs_score_shift=_mean(both, shift.abs()),
+        mean_pd_shift=_mean(both, pl.col("pd_s") - pl.col("pd_c")),
+        migration=_migration(both),
+        cutoff=cutoff,
+        champion_approval_rate=_mean(both, approved_c.cast(pl.Float64)),
+        shadow_approval_rate=_mean(both, approved_s.cast(pl.Float64)),
+        approved_by_champion_only=_mean(both, (approved_c & ~approved_s).cast(pl.Float64)),
+        approved_by_shadow_only=_mean(both, (approved_s & ~approved_c).cast(pl.Float64)),
+    )
+
+
+def _check_decisions(frame: pl.DataFrame, name: str) -> None:
+    """ValueError unless `frame` has the compared columns and one row per decision."""
+    missing = [c for c in ("decision_id", "score", "band", "pd") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} frame lacks columns {missing}")
+    if frame.get_column("decision_id").is_duplicated().any():
+        raise ValueError(f"{name} frame has more than one row per decision_id")
+
+
+def _side(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
+    """One model's score, band (not scorable when null) and PD, suffixed for the join."""
+    return frame.select(
+        "decision_id",
+        pl.col("score").cast(pl.Float64).alias(f"score_{suffix}"),
+        pl.col("band").cast(pl.String).fill_null(NOT_SCORABLE).alias(f"band_{suffix}"),
+        pl.col("pd").cast(pl.Float64).alias(f"pd_{suffix}"),
+    )
+
+
+def _nothing_compared(n_champion_only: int, n_shadow_only: int, cutoff: float) -> ShadowComparison:
+    """The comparison when no decision was scored by both models: counts only."""
+    return ShadowComparison(
+        n_compared=0,
+        n_champion_only=n_champion_only,
+        n_shadow_only=n_shadow_only,
+        band_agreement=None,
+        mean_score_shift=None,
+        mean_abs_score_shift=None,
+        mean_pd_shift=None,
+        migration={},
+        cutoff=cutoff,
+        champion_approval_rate=None,
+        shadow_approval_rate=None,
+        approved_by_champion_only=None,
+        approved_by_shadow_only=None,
+    )
+
+
+def _migration(both: pl.DataFrame) -> dict[str, dict[str, int]]:
+    """Champion band -> shadow band -> count, bands in order with not scorable last."""
     counts = both.group_by("band_c", "band_s").len()
     migration: dict[str, dict[str, int]] = {}
     for band in sorted(set(counts.get_column("band_c").to_list()), key=_band_order):
@@ -166,18 +194,4 @@ def shadow_comparison(
                 key=lambda item: _band_order(item[0]),
             )
         }
-    return ShadowComparison(
-        n_compared=n,
-        n_champion_only=n_champion_only,
-        n_shadow_only=n_shadow_only,
-        band_agreement=_mean(both, (pl.col("band_c") == pl.col("band_s")).cast(pl.Float64)),
-        mean_score_shift=_mean(both, shift),
-        mean_abs_score_shift=_mean(both, shift.abs()),
-        mean_pd_shift=_mean(both, pl.col("pd_s") - pl.col("pd_c")),
-        migration=migration,
-        cutoff=cutoff,
-        champion_approval_rate=_mean(both, approved_c.cast(pl.Float64)),
-        shadow_approval_rate=_mean(both, approved_s.cast(pl.Float64)),
-        approved_by_champion_only=_mean(both, (approved_c & ~approved_s).cast(pl.Float64)),
-        approved_by_shadow_only=_mean(both, (approved_s & ~approved_c).cast(pl.Float64)),
-    )
+    return migration

@@ -221,27 +221,11 @@ def sample_problems(contract: Contract, sample: Path) -> list[str]:
         {h: n for h, n in contract.header_renames.items() if h in delivered.frame.columns}
     )
     in_file = [c for c in frame.columns if c not in ("_row_number", "_malformed", EXTRA_FIELDS)]
-    for name, spec in contract.columns.items():
-        if name not in in_file and spec.required:
-            shown = f"{name!r}" + (f" (header {spec.header!r})" if spec.header else "")
-            problems.append(f"{where}: column {shown} is missing (the file would be refused)")
-    problems += [
-        f"{where}: column {name!r} is not in the contract (ingestion drops it)"
-        for name in in_file
-        if name not in contract.columns
-    ]
+    problems += _column_set_problems(contract, in_file, where)
     if "_malformed" in frame.columns:
         lines = frame.get_column("_malformed").is_not_null().sum()
         problems.append(f"{where}: {lines} line(s) are not JSON objects (quarantined)")
-    # The columns the file has are judged as ingestion judges them; a missing one is
-    # reported above, not once per row.
-    present = {
-        name: spec
-        for name, spec in contract.columns.items()
-        if name in in_file and (spec.sign_from is None or spec.sign_from.column in in_file)
-    }
-    keys = contract.keys if all(k in present for k in contract.keys) else []
-    judged = contract.model_copy(update={"columns": present, "keys": keys})
+    judged = _judged_contract(contract, in_file)
     try:
         accepted, rejected = validate_records(
             frame,
@@ -253,12 +237,46 @@ def sample_problems(contract: Contract, sample: Path) -> list[str]:
     except pl.exceptions.PolarsError as exc:
         return [*problems, f"{where}: the contract makes ingestion fail: {exc}"]
     problems += leakage_problems(contract, accepted, where)
+    return problems + _quarantine_problems(contract, rejected, where)
+
+
+def _column_set_problems(contract: Contract, in_file: list[str], where: str) -> list[str]:
+    """The contract's required columns the file lacks, and the file's columns it does not know."""
+    problems = []
+    for name, spec in contract.columns.items():
+        if name not in in_file and spec.required:
+            shown = f"{name!r}" + (f" (header {spec.header!r})" if spec.header else "")
+            problems.append(f"{where}: column {shown} is missing (the file would be refused)")
+    problems += [
+        f"{where}: column {name!r} is not in the contract (ingestion drops it)"
+        for name in in_file
+        if name not in contract.columns
+    ]
+    return problems
+
+
+def _judged_contract(contract: Contract, in_file: list[str]) -> Contract:
+    """The contract narrowed to the columns the file has (and its keys, if all are there)."""
+    # The columns the file has are judged as ingestion judges them; a missing one is
+    # reported once by `_column_set_problems`, not once per row.
+    present = {
+        name: spec
+        for name, spec in contract.columns.items()
+        if name in in_file and (spec.sign_from is None or spec.sign_from.column in in_file)
+    }
+    keys = contract.keys if all(k in present for k in contract.keys) else []
+    return contract.model_copy(update={"columns": present, "keys": keys})
+
+
+def _quarantine_problems(contract: Contract, rejected: pl.DataFrame, where: str) -> list[str]:
+    """Per column, how many rows ingestion would quarantine and the first of them."""
     by_column: dict[str, tuple[int, int, str]] = {}
     for row, reasons in rejected.select("row_number", "reason").iter_rows():
         for reason in str(reasons).split("; "):
             column = reason.split(":", 1)[0] if ":" in reason else reason
             count, first_row, first = by_column.get(column, (0, row, reason))
             by_column[column] = (count + 1, first_row, first)
+    problems = []
     for column, (count, row, first) in by_column.items():
         if column.startswith("duplicate key"):
             problems.append(

@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 import yaml
-from pandera.pandas import infer_schema
+from pandera.pandas import Column, infer_schema
 from pydantic import ValidationError
 
 from credit_assets.core.contracts import (
@@ -328,7 +328,7 @@ def _missing_markers(values: pl.Series, numbers: CsvOptions | None = None) -> di
         or (_probe_type(rest, numbers) == "string" and date_format(rest, "", "string") is None)
     ):
         return {}
-    return dict(values.filter(marked).value_counts(sort=True).iter_rows())
+    return counted(values.filter(marked))
 
 
 def _delivered_text(sample: pl.DataFrame, name: str) -> pl.Series:
@@ -369,14 +369,46 @@ def profile_columns(
     markers = {name: _missing_markers(values, numbers) for name, values in texts.items()}
     markers = {name: found for name, found in markers.items() if found}
     if markers:
-        sample = sample.with_columns(
-            pl.when(pl.col(name).cast(pl.String).str.strip_chars().is_in(list(found)))
-            .then(None)
-            .otherwise(pl.col(name))
-            .alias(name)
-            for name, found in markers.items()
-        )
+        sample = _markers_as_missing(sample, markers)
         texts |= {name: _delivered_text(sample, name) for name in markers}
+    reading = _sample_reading(texts, markers, numbers)
+    typed = _typed_sample(sample, reading.types, reading.formats, numbers)
+    inferred = _inferred_columns(typed)
+    return {
+        name: _column_profile(name, typed[name].drop_nulls(), inferred.get(name), reading)
+        for name in sample.columns
+    }
+
+
+@dataclass(frozen=True)
+class _SampleReading:
+    """How each column of a sample reads: its delivered text, missing markers, type and date
+    format (with how the format was chosen)."""
+
+    texts: dict[str, pl.Series]
+    markers: dict[str, dict[str, int]]
+    types: dict[str, ColumnType]
+    formats: dict[str, str]
+    format_notes: dict[str, str]
+
+
+def _markers_as_missing(sample: pl.DataFrame, markers: dict[str, dict[str, int]]) -> pl.DataFrame:
+    """`sample` with every missing marker found in a column read as no value."""
+    return sample.with_columns(
+        pl.when(pl.col(name).cast(pl.String).str.strip_chars().is_in(list(found)))
+        .then(None)
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name, found in markers.items()
+    )
+
+
+def _sample_reading(
+    texts: dict[str, pl.Series],
+    markers: dict[str, dict[str, int]],
+    numbers: CsvOptions | None,
+) -> _SampleReading:
+    """Each column's type by the ingestion rules, a date spelling overriding the probed type."""
     types = {name: _probe_type(values, numbers) for name, values in texts.items()}
     formats: dict[str, str] = {}
     format_notes: dict[str, str] = {}
@@ -384,43 +416,56 @@ def profile_columns(
         dated = date_format(values, name, types[name])
         if dated is not None:
             types[name], formats[name], format_notes[name] = dated
-    typed = _typed_sample(sample, types, formats, numbers)
+    return _SampleReading(texts, markers, types, formats, format_notes)
+
+
+def _inferred_columns(typed: pl.DataFrame) -> dict[str, Column]:
+    """pandera's inferred schema of the typed sample's columns that hold any value."""
     non_empty = [name for name in typed.columns if typed[name].null_count() < typed.height]
-    inferred = infer_schema(
-        typed.select(non_empty).to_pandas(use_pyarrow_extension_array=True)
-    ).columns
-    profiles = {}
-    for name in sample.columns:
-        series = typed[name].drop_nulls()
-        schema = inferred.get(name)
-        stats: dict[str, Any] = {}
-        for check in schema.checks if schema is not None else []:
-            stats |= check.statistics or {}
-        numeric = types[name] in ("int", "float")
-        n_distinct = series.n_unique()
-        profile = ColumnProfile(
-            name=name,
-            type=_contract_type(str(schema.dtype)) if schema is not None else "string",
-            present=series.len(),
-            nullable=bool(schema.nullable) if schema is not None else True,
-            n_distinct=n_distinct,
-            minimum=float(stats["min_value"]) if numeric and "min_value" in stats else None,
-            maximum=float(stats["max_value"]) if numeric and "max_value" in stats else None,
+    return infer_schema(typed.select(non_empty).to_pandas(use_pyarrow_extension_array=True)).columns
+
+
+def counted(values: pl.Series) -> dict[Any, int]:
+    """Each value with its count, most frequent first, ties by value: the same draft and the
+    same guesses every run (polars' `value_counts` order is not stable between runs)."""
+    counts = values.value_counts(name="__count__")  # a column may itself be called `count`
+    order = counts.sort(["__count__", values.name], descending=[True, False], nulls_last=True)
+    return dict(order.iter_rows())
+
+
+def _column_profile(
+    name: str, series: pl.Series, schema: Column | None, reading: _SampleReading
+) -> ColumnProfile:
+    """One column's profile from its typed non-empty values and pandera's schema of it."""
+    stats: dict[str, Any] = {}
+    for check in schema.checks if schema is not None else []:
+        stats |= check.statistics or {}
+    numeric = reading.types[name] in ("int", "float")
+    n_distinct = series.n_unique()
+    profile = ColumnProfile(
+        name=name,
+        type=_contract_type(str(schema.dtype)) if schema is not None else "string",
+        present=series.len(),
+        nullable=bool(schema.nullable) if schema is not None else True,
+        n_distinct=n_distinct,
+        minimum=float(stats["min_value"]) if numeric and "min_value" in stats else None,
+        maximum=float(stats["max_value"]) if numeric and "max_value" in stats else None,
+    )
+    if n_distinct <= MAX_ALLOWED_VALUES:
+        counts = series.value_counts().sort(name)
+        profile = replace(
+            profile,
+            distinct=counts.get_column(name).to_list(),
+            typed_counts=counts.get_column("count").to_list(),
+            text_counts=counted(reading.texts[name]),
         )
-        if n_distinct <= MAX_ALLOWED_VALUES:
-            counts = series.value_counts().sort(name)
-            profile = replace(
-                profile,
-                distinct=counts.get_column(name).to_list(),
-                typed_counts=counts.get_column("count").to_list(),
-                text_counts=dict(texts[name].value_counts().iter_rows()),
-            )
-        if name in markers:
-            profile = replace(profile, missing_markers=markers[name])
-        if name in formats:
-            profile = replace(profile, format=formats[name], format_note=format_notes[name])
-        profiles[name] = profile
-    return profiles
+    if name in reading.markers:
+        profile = replace(profile, missing_markers=reading.markers[name])
+    if name in reading.formats:
+        profile = replace(
+            profile, format=reading.formats[name], format_note=reading.format_notes[name]
+        )
+    return profile
 
 
 def _contract_type(pandera_dtype: str) -> ColumnType:
@@ -742,55 +787,91 @@ class _Drafter:
         return specs
 
     def _column(self, p: ColumnProfile) -> dict[str, Any]:
+        """The spec drafted for one column; its note, if any, goes to `comments`."""
         if p.name == self.label:
             return self._label(p)
+        role, column_type, note = self._role(p)
+        if role in (Role.ID, Role.BORROWER_ID):
+            column_type = "int" if p.type == "int" else "string"
+        spec, note = self._spec(p, role, column_type, note)
+        if note:
+            self.comments[p.name] = note
+        return spec
+
+    def _role(self, p: ColumnProfile) -> tuple[Role, ColumnType, str]:
+        """The role a column's name and values suggest, the type it is drafted as, and a note
+        for the reviewer (empty for none)."""
         tokens = _tokens(p.name)
-        idish = bool(ID_WORDS.intersection(tokens))
         unique = p.present > 0 and p.n_distinct == p.present and not p.nullable
         column_type = self._value_type(p)
-        note = ""
         if p.present == 0:
-            role, note = Role.IGNORE, "no value in the sample"
-        elif looks_protected(p.name):
-            role = Role.PROTECTED
-        elif idish and BORROWER_WORDS.intersection(tokens) and not p.nullable and not self.borrower:
-            role, note = Role.BORROWER_ID, "borrower id, guessed by name"
+            return Role.IGNORE, column_type, "no value in the sample"
+        if looks_protected(p.name):
+            return Role.PROTECTED, column_type, ""
+        identified = self._id_role(p, tokens, unique)
+        if identified is not None:
+            return identified[0], column_type, identified[1]
+        if p.type in ("date", "datetime"):
+            role, note = self._date_role(p, tokens)
+            return role, column_type, note
+        return self._value_role(p, tokens, unique, column_type)
+
+    def _id_role(
+        self, p: ColumnProfile, tokens: list[str], unique: bool
+    ) -> tuple[Role, str] | None:
+        """For a column named like an id: the borrower id, the record key (the first unique
+        one), or ignored; None when it is a code or not named like an id."""
+        if not ID_WORDS.intersection(tokens):
+            return None
+        if BORROWER_WORDS.intersection(tokens) and not p.nullable and not self.borrower:
             self.borrower = p.name
-        elif idish and unique and p.type in ("string", "int") and not self.keys:
-            role, note = Role.ID, "record id and key: named like an id, unique in the sample"
+            return Role.BORROWER_ID, "borrower id, guessed by name"
+        if unique and p.type in ("string", "int") and not self.keys:
             self.keys.append(p.name)
-        elif idish and not self._code_like(p):
-            role, note = Role.IGNORE, "named like an id but not a unique key"
-        elif p.type in ("date", "datetime"):
-            if self.timestamp is None and TIMESTAMP_WORDS.intersection(tokens):
-                role, note = Role.TIMESTAMP, "the source's timestamp, guessed by name"
-                self.timestamp = p.name
-            else:
-                role, note = Role.IGNORE, "a date other than the application date"
-        elif (proxied := proxy_role(p.name)) is not None and proxied not in self.proxies:
-            role, note = proxied, "BISG input: fairness testing only, never a model input"
-            column_type = "string"  # ZIP codes and tracts keep their leading zeros
+            return Role.ID, "record id and key: named like an id, unique in the sample"
+        if not self._code_like(p):
+            return Role.IGNORE, "named like an id but not a unique key"
+        return None
+
+    def _date_role(self, p: ColumnProfile, tokens: list[str]) -> tuple[Role, str]:
+        """The first date named like an application date is the timestamp; others are ignored."""
+        if self.timestamp is None and TIMESTAMP_WORDS.intersection(tokens):
+            self.timestamp = p.name
+            return Role.TIMESTAMP, "the source's timestamp, guessed by name"
+        return Role.IGNORE, "a date other than the application date"
+
+    def _value_role(
+        self, p: ColumnProfile, tokens: list[str], unique: bool, column_type: ColumnType
+    ) -> tuple[Role, ColumnType, str]:
+        """A column neither protected, an id nor a date: a BISG input, free text to ignore,
+        or a feature (a possible proxy, a code, or a plain value)."""
+        if (proxied := proxy_role(p.name)) is not None and proxied not in self.proxies:
             self.proxies.add(proxied)
-        elif column_type == "string" and unique and p.present > MAX_ALLOWED_VALUES:
-            role, note = Role.IGNORE, "text unique on every row: an identifier or free text"
-        elif PROXY_WORDS.intersection(tokens) or _has_phrase(tokens, PROXY_PHRASES):
+            # ZIP codes and tracts keep their leading zeros.
+            note = "BISG input: fairness testing only, never a model input"
+            return proxied, "string", note
+        if column_type == "string" and unique and p.present > MAX_ALLOWED_VALUES:
+            return Role.IGNORE, column_type, "text unique on every row: an identifier or free text"
+        if PROXY_WORDS.intersection(tokens) or _has_phrase(tokens, PROXY_PHRASES):
             # Drafted as a feature, never silently dropped: the proxy screen judges every
             # feature against the protected groups at training time.
-            role, note = (
-                Role.FEATURE,
+            note = (
                 "possible proxy: geography or a name can stand in for a protected trait; the "
-                "proxy screen judges it at training time (role: ignore keeps it out)",
+                "proxy screen judges it at training time (role: ignore keeps it out)"
             )
-        elif self._code_like(p):
-            role, column_type = Role.FEATURE, "category"
+            return Role.FEATURE, column_type, note
+        if self._code_like(p):
             note = (
                 f"a code ({p.n_distinct} distinct values, repeated): drafted as a category, "
                 "not a number"
             )
-        else:
-            role = Role.FEATURE
-        if role in (Role.ID, Role.BORROWER_ID):
-            column_type = "int" if p.type == "int" else "string"
+            return Role.FEATURE, "category", note
+        return Role.FEATURE, column_type, ""
+
+    def _spec(
+        self, p: ColumnProfile, role: Role, column_type: ColumnType, note: str
+    ) -> tuple[dict[str, Any], str]:
+        """The column's spec, and the note with its date format and missing markers added."""
         spec: dict[str, Any] = {"type": column_type, "role": role.value}
         if p.format is not None and column_type in ("date", "datetime"):
             spec["format"] = p.format
@@ -805,9 +886,7 @@ class _Drafter:
             spec["missing"] = list(p.missing_markers)
             shown = ", ".join(f"{text!r} ×{n}" for text, n in p.missing_markers.items())
             note = (f"{note}; " if note else "") + f"{shown} read as missing (`missing:`)"
-        if note:
-            self.comments[p.name] = note
-        return spec
+        return spec, note
 
     @staticmethod
     def _code_like(p: ColumnProfile) -> bool:

@@ -12,6 +12,8 @@ import polars as pl
 
 from credit_assets.core.compliance import (
     DEFAULT_LIMITATIONS,
+    FairnessReport,
+    ModelCard,
     build_model_card,
 )
 from credit_assets.core.compliance import (
@@ -23,7 +25,7 @@ from credit_assets.core.compliance import (
 from credit_assets.core.compliance.bisg import coverage_markdown
 from credit_assets.core.compliance.lda_discovery import SearchResult
 from credit_assets.core.compliance.lda_report import frontier_png
-from credit_assets.core.compliance.operating_point import operating_point
+from credit_assets.core.compliance.operating_point import OperatingPoint, operating_point
 from credit_assets.core.explain import (
     applicants_to_check,
     population_baselines,
@@ -32,12 +34,14 @@ from credit_assets.core.explain import (
 from credit_assets.core.features import feature_catalogue
 from credit_assets.core.modeling import to_catboost_frame
 from credit_assets.core.modeling.scorecard_model import ScorecardExplainer
-from credit_assets.core.platform.registry import get_model
+from credit_assets.core.platform.registry import RegistryRecord, get_model
+from credit_assets.core.platform.settings import Settings
 from credit_assets.core.platform.storage.keys import report_key
 from credit_assets.core.privacy.records import erasures_affecting
 from credit_assets.core.promotion import (
     FAIRNESS,
     REASON_ACCURACY,
+    FairnessPolicy,
     PromotionDecision,
     fairness_gate,
     policy_from_settings,
@@ -49,6 +53,8 @@ from credit_assets.core.reports.metadata import markdown_table, png_markdown
 from credit_assets.defs.common.checks import gate_check_result, gate_check_spec
 from credit_assets.defs.common.lineage import LINEAGE_LDA_OF, latest_metadata
 from credit_assets.defs.common.loaders import (
+    ChallengerContext,
+    Proxies,
     challenger_context,
     labels,
     load_challenger,
@@ -268,33 +274,8 @@ def fairness_report(context: dg.AssetExecutionContext, platform: PlatformResourc
     proxies = with_proxies(platform, frame)
     if proxies is not None:
         frame = proxies.frame
-    development = ctx.frame.filter(pl.col("split") != "test")
-    point = operating_point(
-        ctx.scores,
-        api_cutoff=settings.approval_cutoff_score,
-        cutoff_configured="approval_cutoff_score" in settings.model_fields_set,
-        approval_rate=settings.fairness_approval_rate,
-        good_rate=1.0 - float(labels(development).mean()) if development.height else 0.5,
-    )
-    report = (
-        build_fairness_report(
-            frame,
-            protected=ctx.protected,
-            cutoff=point.cutoff,
-            policy=rules.fairness,
-            seed=settings.seed,
-        )
-        if ctx.protected or proxies is not None
-        else None
-    )
-    if report is not None:
-        report.extras["operating_point"] = point.to_dict()
-    if report is not None and proxies is not None:
-        report.extras["proxies"] = {
-            **proxies.coverage,
-            "test_rows": frame.height,
-            "test_rows_with_proxy": proxies.rows_with_proxy,
-        }
+    point = _fairness_operating_point(ctx, settings)
+    report = _fairness_evidence(ctx, frame, proxies, point, rules.fairness, settings.seed)
     payload = (
         report.to_dict()
         if report
@@ -312,26 +293,73 @@ def fairness_report(context: dg.AssetExecutionContext, platform: PlatformResourc
         "detail": gate.detail,
     }
     if report:
-        metadata["evidence"] = report.evidence
-        if proxies is not None:
-            metadata["proxy_coverage"] = dg.MetadataValue.md(
-                f"{proxies.rows_with_proxy} of {frame.height} test applications have a proxy. "
-                + coverage_markdown(proxies.coverage)
-            )
-        metadata["report"] = dg.MetadataValue.md(report.to_markdown())
-        metadata["approval_by_group"] = dg.MetadataValue.md(
-            png_markdown(report.plot_png(), "approval rate by group")
-        )
-        metadata["air_by_approval_rate"] = dg.MetadataValue.md(
-            png_markdown(report.curve_png(), "adverse impact ratio by approval rate")
-        )
-        metadata["approval_rate_at_cutoff"] = float(report.approval_rate)
-        worst = report.summary["worst_adverse_impact_ratio"]
-        # Undefined (nobody approved in the reference group) shows as missing, never 0.
-        metadata["worst_adverse_impact_ratio"] = None if worst is None else float(worst)
+        metadata |= _fairness_evidence_metadata(report, proxies, frame.height)
     else:
         metadata["note"] = NO_PROTECTED_NOTE
     yield dg.MaterializeResult(metadata=metadata)
+
+
+def _fairness_operating_point(ctx: ChallengerContext, settings: Settings) -> OperatingPoint:
+    """Where approval parity is judged on the challenger's test scores; by default at the
+    good rate of the development rows."""
+    development = ctx.frame.filter(pl.col("split") != "test")
+    return operating_point(
+        ctx.scores,
+        api_cutoff=settings.approval_cutoff_score,
+        cutoff_configured="approval_cutoff_score" in settings.model_fields_set,
+        approval_rate=settings.fairness_approval_rate,
+        good_rate=1.0 - float(labels(development).mean()) if development.height else 0.5,
+    )
+
+
+def _fairness_evidence(
+    ctx: ChallengerContext,
+    frame: pl.DataFrame,
+    proxies: Proxies | None,
+    point: OperatingPoint,
+    policy: FairnessPolicy,
+    seed: int,
+) -> FairnessReport | None:
+    """The fairness report of the scored test rows at `point`, with the operating point and
+    the proxies' coverage; None when neither a protected attribute nor a proxy is declared."""
+    if not ctx.protected and proxies is None:
+        return None
+    report = build_fairness_report(
+        frame, protected=ctx.protected, cutoff=point.cutoff, policy=policy, seed=seed
+    )
+    report.extras["operating_point"] = point.to_dict()
+    if proxies is not None:
+        report.extras["proxies"] = {
+            **proxies.coverage,
+            "test_rows": frame.height,
+            "test_rows_with_proxy": proxies.rows_with_proxy,
+        }
+    return report
+
+
+def _fairness_evidence_metadata(
+    report: FairnessReport, proxies: Proxies | None, test_rows: int
+) -> dict[str, Any]:
+    """What the Dagster UI shows of the evidence: its source, the report, the plots and the
+    figures that decide."""
+    metadata: dict[str, Any] = {"evidence": report.evidence}
+    if proxies is not None:
+        metadata["proxy_coverage"] = dg.MetadataValue.md(
+            f"{proxies.rows_with_proxy} of {test_rows} test applications have a proxy. "
+            + coverage_markdown(proxies.coverage)
+        )
+    metadata["report"] = dg.MetadataValue.md(report.to_markdown())
+    metadata["approval_by_group"] = dg.MetadataValue.md(
+        png_markdown(report.plot_png(), "approval rate by group")
+    )
+    metadata["air_by_approval_rate"] = dg.MetadataValue.md(
+        png_markdown(report.curve_png(), "adverse impact ratio by approval rate")
+    )
+    metadata["approval_rate_at_cutoff"] = float(report.approval_rate)
+    worst = report.summary["worst_adverse_impact_ratio"]
+    # Undefined (nobody approved in the reference group) shows as missing, never 0.
+    metadata["worst_adverse_impact_ratio"] = None if worst is None else float(worst)
+    return metadata
 
 
 @dg.asset(
@@ -437,11 +465,29 @@ def model_card(context: dg.AssetExecutionContext, platform: PlatformResource):
     ids, the population and exclusions, performance, stability, fairness (or the explicit
     statement that there is no fairness evidence), the reason catalogue version, monotone
     constraints and limitations."""
-    settings = platform.settings
     version = latest_metadata(context, "champion_model")["challenger_version"]
     record = get_model(platform.engine, version)
+    card = _card_of(context, platform, version, record)
+    uris = _write_card(platform, version, card)
+    return dg.MaterializeResult(
+        metadata={
+            "model_version": version,
+            "status": record.status,
+            **{k: dg.MetadataValue.path(v) for k, v in uris.items()},
+            "card": dg.MetadataValue.md(card.to_markdown()),
+        }
+    )
+
+
+def _card_of(
+    context: dg.AssetExecutionContext,
+    platform: PlatformResource,
+    version: str,
+    record: RegistryRecord,
+) -> ModelCard:
+    """The card of `version` from the reports written about it, its registry record, the
+    training set it was fitted on and its curves on the test split."""
     loaded = load_model(platform, record)
-    store = platform.store
 
     def report(kind: str) -> dict | None:
         return read_report(platform, kind, version)
@@ -449,15 +495,9 @@ def model_card(context: dg.AssetExecutionContext, platform: PlatformResource):
     frame, _specs, training_sha = load_training_set(platform)
     test = frame.filter(pl.col("split") == "test")
     y = test["default_flag"].to_numpy()
-    sources = []
-    for name in ["training_set", *[f"raw_{c}" for c in platform.contracts()]]:
-        event = context.instance.get_latest_materialization_event(dg.AssetKey(name))
-        if event is not None:
-            sources.append({"name": name, "asset_key": name, "run_id": event.run_id})
-    dated = "application_date" in frame.columns
     fairness = report("fairness")
     erased = erasures_affecting(platform.engine, version)
-    card = build_model_card(
+    return build_model_card(
         model_version=version,
         manifest=loaded.manifest,
         evaluation=report("model_evaluation") or {},
@@ -468,35 +508,66 @@ def model_card(context: dg.AssetExecutionContext, platform: PlatformResource):
         lda=lda_with_page(platform, version, report("lda")),
         decision=PromotionDecision.from_dict(record.decision) if record.decision else None,
         registry=record.to_dict(),
-        lineage={
-            "sources": sources,
-            "training_set_sha256": training_sha,
-            "training_run_id": record.lineage.get("training_run_id"),
-            "decision_run_id": record.lineage.get("promotion_run_id")
-            or record.lineage.get("decision_run_id"),
-            "model_card_run_id": context.run_id,
-            "artifact_uri": record.artifact_uri,
-            "manifest_sha256": record.manifest_sha256,
-        },
-        population={
-            "rows": frame.height,
-            "default_rate": float(frame["default_flag"].mean() or 0.0),
-            "date_range": [
-                str(frame["application_date"].min()),
-                str(frame["application_date"].max()),
-            ]
-            if dated
-            else None,
-            "splits": frame.group_by("split").len().sort("split").to_dicts(),
-            "exclusions": [
-                "applications without a matured 12-month outcome",
-                "rows quarantined at ingestion (see the quarantine asset)",
-            ],
-        },
-        curves={"challenger": (y, loaded.predict_pd(test, thread_count=settings.threads))},
+        lineage=_card_lineage(context, platform, record, training_sha),
+        population=_card_population(frame),
+        curves={"challenger": (y, loaded.predict_pd(test, thread_count=platform.settings.threads))},
         limitations=[*DEFAULT_LIMITATIONS, *erasure_notes(erased)],
     )
-    uris = {
+
+
+def _card_sources(context: dg.AssetExecutionContext, platform: PlatformResource) -> list[dict]:
+    """The training set and every raw source, each with the run that last materialized it."""
+    sources = []
+    for name in ["training_set", *[f"raw_{c}" for c in platform.contracts()]]:
+        event = context.instance.get_latest_materialization_event(dg.AssetKey(name))
+        if event is not None:
+            sources.append({"name": name, "asset_key": name, "run_id": event.run_id})
+    return sources
+
+
+def _card_lineage(
+    context: dg.AssetExecutionContext,
+    platform: PlatformResource,
+    record: RegistryRecord,
+    training_sha: str,
+) -> dict[str, Any]:
+    """Where the model came from: its sources, training set, runs and artifact."""
+    return {
+        "sources": _card_sources(context, platform),
+        "training_set_sha256": training_sha,
+        "training_run_id": record.lineage.get("training_run_id"),
+        "decision_run_id": record.lineage.get("promotion_run_id")
+        or record.lineage.get("decision_run_id"),
+        "model_card_run_id": context.run_id,
+        "artifact_uri": record.artifact_uri,
+        "manifest_sha256": record.manifest_sha256,
+    }
+
+
+def _card_population(frame: pl.DataFrame) -> dict[str, Any]:
+    """The rows the model was developed on: count, default rate, dates, splits, exclusions."""
+    dated = "application_date" in frame.columns
+    return {
+        "rows": frame.height,
+        "default_rate": float(frame["default_flag"].mean() or 0.0),
+        "date_range": [
+            str(frame["application_date"].min()),
+            str(frame["application_date"].max()),
+        ]
+        if dated
+        else None,
+        "splits": frame.group_by("split").len().sort("split").to_dicts(),
+        "exclusions": [
+            "applications without a matured 12-month outcome",
+            "rows quarantined at ingestion (see the quarantine asset)",
+        ],
+    }
+
+
+def _write_card(platform: PlatformResource, version: str, card: ModelCard) -> dict[str, str]:
+    """The card written as Markdown, HTML and JSON; the URI of each."""
+    store = platform.store
+    return {
         "markdown": store.put_bytes(
             report_key("model_cards", version, "md"), card.to_markdown().encode()
         ),
@@ -507,11 +578,3 @@ def model_card(context: dg.AssetExecutionContext, platform: PlatformResource):
             report_key("model_cards", version, "json"), card.to_json().encode()
         ),
     }
-    return dg.MaterializeResult(
-        metadata={
-            "model_version": version,
-            "status": record.status,
-            **{k: dg.MetadataValue.path(v) for k, v in uris.items()},
-            "card": dg.MetadataValue.md(card.to_markdown()),
-        }
-    )

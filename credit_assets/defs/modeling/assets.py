@@ -128,39 +128,94 @@ def selection_evidence(
     method = choose_method(settings.evaluation, dated)
     cv = CVConfig(folds=settings.cv_folds, repeats=settings.cv_repeats, seed=settings.seed)
     if method == "cross_validation":
-        rows, note = cv_sample(frame, settings.cv_max_rows, settings.seed)
-        evidence = cross_validation(
-            rows, specs, train_config(settings), cv, tune_max_rows=settings.cv_tune_max_rows
-        )
-        if note:
-            evidence.details["sample"] = note
-        return evidence
+        return _cross_validated_evidence(frame, specs, settings, cv)
     validation = frame.filter(pl.col(SPLIT_COLUMN) == "validation")
     thin = thin_evidence(
         labels(validation), settings.evidence_min_bads, "out-of-time validation rows"
     )
     development = frame.filter(pl.col(SPLIT_COLUMN) != "test")
     if thin and settings.evaluation == "auto" and _has_both_labels(development, 2):
-        plan, how = dated_plan(
-            development.get_column(APPLICATION_DATE).to_numpy(),
-            labels(development),
-            cv,
-            settings.evidence_min_bads,
-        )
-        evidence = cross_validation(
-            development,
-            specs,
-            train_config(settings),
-            cv,
-            tune_max_rows=settings.cv_tune_max_rows,
-            plan=plan,
-        )
-        evidence.details["why"] = (
-            f"the out-of-time validation split is too thin to choose on ({thin}); {how}, on "
-            "the development rows (the test split stays sealed)"
-        )
-        return evidence
-    validation = frame.filter(pl.col(SPLIT_COLUMN) == "validation")
+        return _development_cv_evidence(development, specs, settings, cv, thin)
+    return _validation_evidence(platform, frame, validation, specs, training_sha, thin)
+
+
+def _cross_validated_evidence(
+    frame: pl.DataFrame, specs: list[FeatureSpec], settings: Settings, cv: CVConfig
+) -> CandidateEvidence:
+    """Repeated stratified k-fold cross-validation on the labelled rows (a stratified sample
+    of CREDIT_CV_MAX_ROWS of them when there are more, and the evidence says so)."""
+    rows, note = cv_sample(frame, settings.cv_max_rows, settings.seed)
+    evidence = cross_validation(
+        rows, specs, train_config(settings), cv, tune_max_rows=settings.cv_tune_max_rows
+    )
+    if note:
+        evidence.details["sample"] = note
+    return evidence
+
+
+def _development_cv_evidence(
+    development: pl.DataFrame,
+    specs: list[FeatureSpec],
+    settings: Settings,
+    cv: CVConfig,
+    thin: str,
+) -> CandidateEvidence:
+    """Cross-validation on the dated development rows (time-ordered folds where they hold
+    enough bads) when the out-of-time validation split is too thin to choose on."""
+    plan, how = dated_plan(
+        development.get_column(APPLICATION_DATE).to_numpy(),
+        labels(development),
+        cv,
+        settings.evidence_min_bads,
+    )
+    evidence = cross_validation(
+        development,
+        specs,
+        train_config(settings),
+        cv,
+        tune_max_rows=settings.cv_tune_max_rows,
+        plan=plan,
+    )
+    evidence.details["why"] = (
+        f"the out-of-time validation split is too thin to choose on ({thin}); {how}, on "
+        "the development rows (the test split stays sealed)"
+    )
+    return evidence
+
+
+def _validation_evidence(
+    platform: PlatformResource,
+    frame: pl.DataFrame,
+    validation: pl.DataFrame,
+    specs: list[FeatureSpec],
+    training_sha: str,
+    thin: str,
+) -> CandidateEvidence:
+    """Each family fitted on `train` and judged on the out-of-time `validation` rows."""
+    settings = platform.settings
+    pds, failed = _validation_pds(platform, frame, validation, specs, training_sha)
+    evidence = holdout_evidence(
+        labels(validation), pds, seed=settings.seed, where="out-of-time validation split"
+    )
+    evidence.failed = failed
+    evidence.details["split"] = (
+        "validation (out of time; CatBoost early-stops on it, which favours it slightly)"
+    )
+    if thin:
+        evidence.details["thin"] = thin
+    return evidence
+
+
+def _validation_pds(
+    platform: PlatformResource,
+    frame: pl.DataFrame,
+    validation: pl.DataFrame,
+    specs: list[FeatureSpec],
+    training_sha: str,
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Each family's PDs on the validation rows, and why any family could not be fitted;
+    every servable fit is stored for `challenger_model` to reuse."""
+    settings = platform.settings
     pds: dict[str, np.ndarray] = {}
     failed: dict[str, str] = {}
     fitters = {
@@ -178,16 +233,7 @@ def selection_evidence(
         if isinstance(fitted, TrainedModel | TrainedScorecard):
             # The chosen family is this very fit: challenger_model reuses it, not refits it.
             store_fit(platform, training_sha, fitted)
-    evidence = holdout_evidence(
-        labels(validation), pds, seed=settings.seed, where="out-of-time validation split"
-    )
-    evidence.failed = failed
-    evidence.details["split"] = (
-        "validation (out of time; CatBoost early-stops on it, which favours it slightly)"
-    )
-    if thin:
-        evidence.details["thin"] = thin
-    return evidence
+    return pds, failed
 
 
 def _has_both_labels(frame: pl.DataFrame, minimum: int) -> bool:

@@ -13,6 +13,7 @@ from credit_assets.core.contracts.pandera_schema import check_against_contract
 from credit_assets.core.ingestion.stream import ingest_file
 from credit_assets.core.onboarding.check import WARNING, check_contract
 from credit_assets.core.onboarding.inference import (
+    counted,
     infer_contract,
     looks_protected,
     reason_text_from_name,
@@ -210,6 +211,22 @@ def test_columns_with_gaps_are_nullable_and_reason_texts_read_as_words(tmp_path)
 def test_a_string_label_keeps_its_text_values(tmp_path):
     label = infer_contract(_lender_file(tmp_path, "jsonl"), "acme").contract.label_column
     assert label.labels == {"bad": "yes", "good": "no"}  # 10 of 60 rows say yes
+
+
+def test_counts_come_most_frequent_first_and_ties_by_value_every_run():
+    values = pl.Series("count", ["b", "a", "b", None, "a", "c", "BAD"])
+    assert list(counted(values).items()) == [("a", 2), ("b", 2), ("BAD", 1), ("c", 1), (None, 1)]
+
+
+def test_spellings_folded_into_a_label_are_named_in_one_order(tmp_path):
+    """The guess that names the folded spellings reads the same on every draft of the file
+    (it did not: polars' value counts come in a different order from run to run)."""
+    rows = ["bad"] * 30 + ["BAD"] * 5 + ["Bad"] * 5 + ["good"] * 60
+    path = tmp_path / "loans.csv"
+    pl.DataFrame({"loan_id": [f"L{i}" for i in range(len(rows))], "outcome": rows}).write_csv(path)
+    drafts = {infer_contract(path, "loans", label="outcome", bad="bad").guesses for _ in range(5)}
+    [guesses] = drafts
+    assert "label outcome: 'BAD', 'Bad' read as 'bad' (case and spaces are ignored)" in guesses
 
 
 def test_numbers_with_na_markers_keep_their_type_and_ingest_na_as_missing(tmp_path):

@@ -12,6 +12,8 @@ balance is exact: balance[i] = balance[i-1] + amount[i].
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -65,6 +67,11 @@ SPEND_MIX = {
 }
 
 
+# Borrower position, date, cents, category, intra-day order, random key.
+Rows = tuple[np.ndarray, ...]
+FEE_TAG = 1 << 51
+
+
 class _Events:
     """Columns of generated transactions, appended category by category."""
 
@@ -87,59 +94,118 @@ class _Events:
         return tuple(np.concatenate(col) for col in zip(*self.parts, strict=True))
 
 
-def bank_frame(pop: Population, seed: int, end_date: date) -> pl.DataFrame:
-    rng = KeyedRandom(seed)
+@dataclass(frozen=True)
+class _Accounts:
+    """The consenting borrowers' accounts: consent window and monthly money terms, per holder."""
+
+    holders: np.ndarray  # positions in the population
+    b: np.ndarray  # global borrower numbers, the random keys
+    start: np.ndarray  # first day of consent
+    stop: np.ndarray  # last day of consent (at most the end date)
+    trait: np.ndarray
+    employment: np.ndarray
+    net_income: np.ndarray
+    renter: np.ndarray
+    owner: np.ndarray
+    rent: np.ndarray
+    utility: np.ndarray
+    mortgage: np.ndarray
+    has_utility_source: np.ndarray  # holds an account with a utility provider
+    budget: np.ndarray  # monthly discretionary spending
+    gambling_rate: np.ndarray  # gambling transactions per month
+    default_date: np.ndarray
+
+
+def _accounts(pop: Population, rng: KeyedRandom, end_date: date) -> _Accounts:
+    """Who consents, for how long, and what each account earns and owes per month."""
     holders = np.flatnonzero(pop.coverage["bank"])
     b = pop.index[holders]
-    end = to_day(end_date)
     app = pop.application_date[holders]
-    start = add_months(app, -pop.history_months["bank"][holders])
-    stop = np.minimum(add_months(app, rng.integers("bank_consent_after", b, 1, 6)), end)
-
+    stop = np.minimum(
+        add_months(app, rng.integers("bank_consent_after", b, 1, 6)), to_day(end_date)
+    )
     t = pop.trait["bank"][holders]
-    employment = pop.employment[holders]
-    net_income = 0.78 * pop.true_income[holders]
+    income = pop.true_income[holders]
+    net_income = 0.78 * income
     renter = pop.housing[holders] == 0
     owner = pop.housing[holders] == 1
-    rent = typical_bill(rng, BILL_SOURCES[2], b, pop.true_income[holders])
-    utility = typical_bill(rng, BILL_SOURCES[0], b, pop.true_income[holders])
-    mortgage = np.round(
-        0.22 * pop.true_income[holders] * np.exp(0.2 * rng.normal("bank_mortgage", b)), 2
-    )
+    rent = typical_bill(rng, BILL_SOURCES[2], b, income)
+    utility = typical_bill(rng, BILL_SOURCES[0], b, income)
+    mortgage = np.round(0.22 * income * np.exp(0.2 * rng.normal("bank_mortgage", b)), 2)
     spend_ratio = 0.96 - 0.10 * t + 0.03 * rng.normal("bank_spend_ratio", b)
     fixed = renter * rent + owner * mortgage + 0.9 * utility
-    budget = np.maximum(spend_ratio * net_income - fixed, 0.15 * net_income)
-    gambling_rate = 2.5 * sigmoid(-3.2 - 1.6 * t + 0.8 * rng.normal("bank_gambler", b))
-    default_date = pop.default_date[holders]
+    return _Accounts(
+        holders=holders,
+        b=b,
+        start=add_months(app, -pop.history_months["bank"][holders]),
+        stop=stop,
+        trait=t,
+        employment=pop.employment[holders],
+        net_income=net_income,
+        renter=renter,
+        owner=owner,
+        rent=rent,
+        utility=utility,
+        mortgage=mortgage,
+        has_utility_source=pop.coverage["utility"][holders],
+        budget=np.maximum(spend_ratio * net_income - fixed, 0.15 * net_income),
+        gambling_rate=2.5 * sigmoid(-3.2 - 1.6 * t + 0.8 * rng.normal("bank_gambler", b)),
+        default_date=pop.default_date[holders],
+    )
 
-    # One row per borrower-month of consent.
-    first_month = month_index(start)
-    bm, m_off = expand(month_index(stop) - first_month + 1)
-    bm_key = (b[bm] << 6) | m_off
-    month = first_month[bm] + m_off
-    ev = _Events()
 
-    def add(category: int, counts: np.ndarray, day: np.ndarray | None, amount_fn) -> None:
+AmountFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+class _Ledger:
+    """Transactions drawn on a grid of one row per borrower-month of consent.
+
+    `bm` is each month's position among the account holders, `key` its random key
+    and `month` its month index.
+    """
+
+    def __init__(self, rng: KeyedRandom, accounts: _Accounts) -> None:
+        self.rng = rng
+        first_month = month_index(accounts.start)
+        self.bm, m_off = expand(month_index(accounts.stop) - first_month + 1)
+        self.key = (accounts.b[self.bm] << 6) | m_off
+        self.month = first_month[self.bm] + m_off
+        self.events = _Events()
+
+    def add(
+        self, category: int, counts: np.ndarray, day: np.ndarray | None, amount_fn: AmountFn
+    ) -> None:
+        """`counts[i]` transactions of `category` in month i, on `day[i]` or a random day."""
         parent, slot = expand(counts)
-        key = (bm_key[parent] << 9) | (category << 5) | np.minimum(slot, 31)
+        key = (self.key[parent] << 9) | (category << 5) | np.minimum(slot, 31)
         name = CATEGORIES[category]
-        d = rng.integers(f"bank_{name}_day", key, 1, 28) if day is None else day[parent]
+        d = self.rng.integers(f"bank_{name}_day", key, 1, 28) if day is None else day[parent]
         amount = amount_fn(parent, key)
         order = (category << 5) | np.minimum(slot, 31)
         cents = np.round(amount * 100).astype(np.int64)
-        ev.add(bm[parent], on_day(month[parent], d), cents, category, order << 2, key)
+        self.events.add(
+            self.bm[parent], on_day(self.month[parent], d), cents, category, order << 2, key
+        )
 
-    def lognormal(stream: str, key: np.ndarray, sigma: float) -> np.ndarray:
-        return np.exp(sigma * rng.normal(stream, key) - sigma**2 / 2)
+    def lognormal(self, stream: str, key: np.ndarray, sigma: float) -> np.ndarray:
+        """Mean-one lognormal factors."""
+        return np.exp(sigma * self.rng.normal(stream, key) - sigma**2 / 2)
 
-    # Income. Weak borrowers miss pay months (spells out of work) and get paid less regularly.
-    pay_day = rng.integers("bank_pay_day", b, 1, 28)
+
+def _add_income(ledger: _Ledger, acc: _Accounts) -> None:
+    """Pay, gig payouts, benefits and occasional other income.
+
+    Weak borrowers miss pay months (spells out of work) and get paid less regularly.
+    """
+    rng, bm, bm_key, lognormal = ledger.rng, ledger.bm, ledger.key, ledger.lognormal
+    t, employment, net_income = acc.trait, acc.employment, acc.net_income
+    pay_day = rng.integers("bank_pay_day", acc.b, 1, 28)
     regular = np.isin(employment, (0, 1))
     paid = rng.bernoulli("bank_paid_month", bm_key, sigmoid(3.0 + 1.2 * t[bm]))
     jitter = np.round(rng.normal("bank_pay_jitter", bm_key) * (0.5 + 3.0 * sigmoid(-t[bm])))
     day = np.clip(pay_day[bm] + jitter, 1, 28).astype(np.int64)
     pay_sigma = np.where(employment == 1, 0.35, 0.03 + 0.12 * sigmoid(-t))
-    add(
+    ledger.add(
         PAYROLL,
         (regular[bm] & paid).astype(np.int64),
         day,
@@ -147,7 +213,7 @@ def bank_frame(pop: Population, seed: int, end_date: date) -> pl.DataFrame:
     )
     gig = employment == 2
     gig_counts = np.where(gig[bm] & paid, rng.poisson("bank_gig", bm_key, GIG_PAYOUTS_PER_MONTH), 0)
-    add(
+    ledger.add(
         PAYROLL,
         gig_counts,
         None,
@@ -156,82 +222,122 @@ def bank_frame(pop: Population, seed: int, end_date: date) -> pl.DataFrame:
         ),
     )
     benefit = np.isin(employment, (3, 4, 5))
-    add(
+    ledger.add(
         OTHER_INCOME,
         benefit[bm].astype(np.int64),
         np.clip(pay_day[bm], 1, 28),
         lambda p, k: net_income[bm[p]] * lognormal("bank_benefit", k, 0.03),
     )
-    add(
+    ledger.add(
         OTHER_INCOME,
         rng.bernoulli("bank_other_income", bm_key, 0.12).astype(np.int64),
         None,
         lambda p, k: 150.0 * lognormal("bank_other_amount", k, 0.8),
     )
 
-    # Fixed bills.
-    bill_day = rng.integers("bank_bill_day", b, 1, 28)
-    add(RENT, renter[bm].astype(np.int64), bill_day[bm], lambda p, k: -rent[bm[p]])
-    add(TRANSFER_OUT, owner[bm].astype(np.int64), bill_day[bm], lambda p, k: -mortgage[bm[p]])
-    has_utility = rng.bernoulli(
-        "bank_utility", bm_key, np.where(pop.coverage["utility"][holders][bm], 0.9, 0.3)
+
+def _add_fixed_bills(ledger: _Ledger, acc: _Accounts) -> None:
+    """Rent or a mortgage on the bill day, and a seasonal utility bill."""
+    rng, bm = ledger.rng, ledger.bm
+    bill_day = rng.integers("bank_bill_day", acc.b, 1, 28)
+    ledger.add(RENT, acc.renter[bm].astype(np.int64), bill_day[bm], lambda p, k: -acc.rent[bm[p]])
+    ledger.add(
+        TRANSFER_OUT,
+        acc.owner[bm].astype(np.int64),
+        bill_day[bm],
+        lambda p, k: -acc.mortgage[bm[p]],
     )
-    season = 1.0 + 0.25 * np.cos(2.0 * np.pi * np.mod(month, 12) / 12.0)
-    add(
+    has_utility = rng.bernoulli(
+        "bank_utility", ledger.key, np.where(acc.has_utility_source[bm], 0.9, 0.3)
+    )
+    season = 1.0 + 0.25 * np.cos(2.0 * np.pi * np.mod(ledger.month, 12) / 12.0)
+    ledger.add(
         UTILITIES,
         has_utility.astype(np.int64),
         None,
-        lambda p, k: -utility[bm[p]] * season[p] * lognormal("bank_utility_amount", k, 0.1),
+        lambda p, k: (
+            -acc.utility[bm[p]] * season[p] * ledger.lognormal("bank_utility_amount", k, 0.1)
+        ),
     )
 
-    # Card spending and transfers, sized against the monthly budget; gambling on top.
+
+def _add_spending(ledger: _Ledger, acc: _Accounts) -> None:
+    """Card spending and transfers, sized against the monthly budget; gambling on top."""
+    rng, bm, bm_key = ledger.rng, ledger.bm, ledger.key
     for category, (share, per_month) in SPEND_MIX.items():
         rate = (
-            per_month * (1.0 + 1.2 * sigmoid(-t[bm]))
+            per_month * (1.0 + 1.2 * sigmoid(-acc.trait[bm]))
             if category == CASH
             else np.full(bm.size, per_month)
         )
         counts = rng.poisson(f"bank_{CATEGORIES[category]}_count", bm_key, rate)
-        add(
-            category,
-            counts,
-            None,
-            # One purchase never exceeds half the monthly budget.
-            lambda p, k, share=share, rate=rate, name=CATEGORIES[category]: (
-                -np.minimum(
-                    budget[bm[p]] * share / rate[p] * lognormal(f"bank_{name}_amount", k, 0.6),
-                    0.5 * budget[bm[p]],
-                )
-            ),
-        )
-    add(
+        ledger.add(category, counts, None, _purchases(ledger, acc.budget, category, share, rate))
+    ledger.add(
         GAMBLING,
-        rng.poisson("bank_gambling_count", bm_key, gambling_rate[bm]),
+        rng.poisson("bank_gambling_count", bm_key, acc.gambling_rate[bm]),
         None,
-        lambda p, k: -25.0 * lognormal("bank_gambling_amount", k, 1.0),
+        lambda p, k: -25.0 * ledger.lognormal("bank_gambling_amount", k, 1.0),
     )
 
-    rows = ev.columns()
-    pos, day_ = rows[0], rows[1]
-    # After a default the account deteriorates: half the income stops, so fees and returns pile up.
-    after_default = ~np.isnat(default_date[pos]) & (day_ > default_date[pos])
-    lost_income = (
-        after_default & (rows[3] == PAYROLL) & rng.bernoulli("bank_post_default", rows[5], 0.5)
-    )
-    keep = (day_ >= start[pos]) & (day_ <= stop[pos]) & ~lost_income
+
+def _purchases(
+    ledger: _Ledger, budget: np.ndarray, category: int, share: float, rate: np.ndarray
+) -> AmountFn:
+    """Amounts of one card-like category: its share of the month's budget over its rate."""
+    bm, name = ledger.bm, CATEGORIES[category]
+
+    def amounts(p: np.ndarray, k: np.ndarray) -> np.ndarray:
+        # One purchase never exceeds half the monthly budget.
+        return -np.minimum(
+            budget[bm[p]] * share / rate[p] * ledger.lognormal(f"bank_{name}_amount", k, 0.6),
+            0.5 * budget[bm[p]],
+        )
+
+    return amounts
+
+
+def _within_consent(rng: KeyedRandom, rows: Rows, acc: _Accounts) -> Rows:
+    """The rows dated inside consent, less the pay lost after a default, amounts capped.
+
+    After a default the account deteriorates: half the income stops, so fees and returns pile up.
+    """
+    pos, day_, cat, key = rows[0], rows[1], rows[3], rows[5]
+    default_date = acc.default_date[pos]
+    after_default = ~np.isnat(default_date) & (day_ > default_date)
+    lost_income = after_default & (cat == PAYROLL) & rng.bernoulli("bank_post_default", key, 0.5)
+    keep = (day_ >= acc.start[pos]) & (day_ <= acc.stop[pos]) & ~lost_income
     pos, day_, cents, cat, order, key = (c[keep] for c in rows)
-    cents = np.clip(cents, -9_500_000, 9_500_000)
+    return pos, day_, np.clip(cents, -9_500_000, 9_500_000), cat, order, key
 
-    opening = net_income * (1.2 * np.exp(1.0 * t + 0.4 * rng.normal("bank_opening", b)) - 0.3)
+
+def _opening_and_limit(rng: KeyedRandom, acc: _Accounts) -> tuple[np.ndarray, np.ndarray]:
+    """Each account's opening balance and overdraft limit, in cents."""
+    net_income = acc.net_income
+    opening = net_income * (
+        1.2 * np.exp(1.0 * acc.trait + 0.4 * rng.normal("bank_opening", acc.b)) - 0.3
+    )
     limit_cents = (np.clip(np.round(0.25 * net_income, -2), 100.0, 1500.0) * 100).astype(np.int64)
     opening_cents = np.round(np.clip(opening, -500.0, 300_000.0) * 100).astype(np.int64)
-    opening_cents = np.maximum(opening_cents, -limit_cents)
+    return np.maximum(opening_cents, -limit_cents), limit_cents
+
+
+def bank_frame(pop: Population, seed: int, end_date: date) -> pl.DataFrame:
+    """Every consenting borrower's current-account transactions, with the running balance."""
+    rng = KeyedRandom(seed)
+    acc = _accounts(pop, rng, end_date)
+    ledger = _Ledger(rng, acc)
+    _add_income(ledger, acc)
+    _add_fixed_bills(ledger, acc)
+    _add_spending(ledger, acc)
+    pos, day_, cents, cat, order, key = _within_consent(rng, ledger.events.columns(), acc)
+    opening_cents, limit_cents = _opening_and_limit(rng, acc)
     pos, day_, cents, cat, key = _settle(
         pos, day_, cents, cat, order, key, opening_cents, limit_cents
     )
 
+    b = acc.b
     balance = _running_balance(pos, cents, opening_cents)
-    seq = expand(np.bincount(pos, minlength=holders.size))[1]
+    seq = expand(np.bincount(pos, minlength=acc.holders.size))[1]
     counterparty = _counterparties(rng, b, pos, cat, key)
     return pl.DataFrame(
         {
@@ -244,11 +350,6 @@ def bank_frame(pop: Population, seed: int, end_date: date) -> pl.DataFrame:
             "counterparty": counterparty,
         }
     )
-
-
-# Borrower position, date, cents, category, intra-day order, random key.
-Rows = tuple[np.ndarray, ...]
-FEE_TAG = 1 << 51
 
 
 def _sorted(rows: Rows) -> Rows:

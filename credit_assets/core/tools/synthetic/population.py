@@ -172,73 +172,20 @@ def draw_population(
     end_date: date,
     planted_disparity: PlantedDisparity | None = None,
 ) -> Population:
+    """Borrowers [first, first + n): who they are, what they borrow and whether they default."""
     rng = KeyedRandom(seed)
     idx = np.arange(first, first + n, dtype=np.int64)
-    z = rng.normal("z", idx)
-
-    sex = rng.choice("sex", idx, 2, SEX_SHARES)
-    age_band = rng.choice("age_band", idx, 6, AGE_SHARES)
-    ethnicity = rng.choice("ethnicity", idx, 4, ETHNICITY_SHARES)
-    if planted_disparity is not None:
-        planted = ethnicity == ETHNICITIES.index(planted_disparity.group)
-        z = np.where(planted, z - planted_disparity.shift, z)
+    z, sex, age_band, ethnicity = _protected_attributes(rng, idx, planted_disparity)
     low, high = np.asarray(AGE_LIMITS).T
     age_years = low[age_band] + rng.uniform("age", idx) * (high - low)[age_band]
     region = rng.choice("region", idx, 5, np.asarray(REGION_BY_ETHNICITY)[ethnicity])
-
-    emp_p = np.asarray(EMPLOYMENT_BY_AGE)[age_band].copy()
-    # Weaker borrowers are more often out of work or in gig jobs.
-    emp_p[:, 3] *= np.exp(-0.5 * z)
-    emp_p[:, 2] *= np.exp(-0.2 * z)
-    employment = rng.choice("employment", idx, 6, emp_p)
-
-    log_income = (
-        np.log(np.asarray(INCOME_MEDIAN))[employment]
-        + np.asarray(INCOME_LOG_SHIFT_AGE)[age_band]
-        + np.asarray(INCOME_LOG_SHIFT_SEX)[sex]
-        + np.asarray(INCOME_LOG_SHIFT_ETHNICITY)[ethnicity]
-        + 0.12 * z
-        + np.asarray(INCOME_SIGMA)[employment] * rng.normal("income", idx)
-    )
-    true_income = np.clip(np.exp(log_income), 300.0, 60000.0)
+    employment = _employment(rng, idx, z, age_band)
+    true_income = _monthly_income(rng, idx, z, employment, age_band, sex, ethnicity)
     housing = rng.choice("housing", idx, 3, np.asarray(HOUSING_BY_AGE)[age_band])
-
-    end = to_day(end_date)
-    window_start = add_months(np.array([end]), -APPLICATION_WINDOW_MONTHS)[0]
-    window_days = int((end - window_start) / DAY)
-    application_date = window_start + rng.integers("application_date", idx, 1, window_days) * DAY
-    matured = add_months(application_date, OUTCOME_HORIZON_MONTHS) <= end
-
-    prod_p = np.tile(np.asarray(PRODUCT_SHARES), (n, 1))
-    prod_p[employment == 1, 4] = 0.35
-    prod_p[employment == 5, 1] = 0.02
-    product = rng.choice("product", idx, 5, prod_p)
-    loan = np.exp(
-        np.log(np.asarray(LOAN_MEDIAN))[product]
-        + 0.35 * np.log(true_income / 3000.0)
-        + np.asarray(LOAN_SIGMA)[product] * rng.normal("loan_amount", idx)
-    )
-    rounding = np.asarray(LOAN_ROUNDING)[product]
-    loan_amount = np.clip(np.round(loan / rounding) * rounding, 100.0, 100000.0)
-    term_months = np.asarray(TERMS)[
-        rng.choice("term", idx, 7, np.asarray(TERM_BY_PRODUCT)[product])
-    ]
-
-    burden = np.clip(loan_amount / term_months / true_income, 0.005, 3.0)
-    logit = (
-        PD_INTERCEPT
-        - PD_Z_WEIGHT * z
-        + PD_BURDEN_WEIGHT * np.log(burden / 0.08)
-        + np.asarray(PD_PRODUCT_EFFECT)[product]
-        + np.asarray(PD_EMPLOYMENT_EFFECT)[employment]
-    )
-    true_pd = sigmoid(logit)
-    defaulted = rng.uniform("default", idx) < true_pd
-    default_date = np.where(
-        defaulted,
-        application_date + rng.integers("default_day", idx, 30, 365) * DAY,
-        np.datetime64("NaT", "D"),
-    )
+    application_date, matured = _application_dates(rng, idx, end_date)
+    product, loan_amount, term_months = _loans(rng, idx, employment, true_income)
+    true_pd = _true_pd(z, employment, true_income, product, loan_amount, term_months)
+    defaulted, default_date = _defaults(rng, idx, true_pd, application_date)
 
     coverage, history = _coverage(rng, idx, z, age_band, ethnicity, housing)
     trait = {
@@ -257,6 +204,117 @@ def draw_population(
         defaulted=defaulted, default_date=default_date, matured=matured, coverage=coverage,
         history_months=history, trait=trait,
     )  # fmt: skip
+
+
+def _protected_attributes(
+    rng: KeyedRandom, idx: np.ndarray, planted_disparity: PlantedDisparity | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Creditworthiness z, sex, age band and ethnicity; a planted disparity lowers one group's z."""
+    z = rng.normal("z", idx)
+    sex = rng.choice("sex", idx, 2, SEX_SHARES)
+    age_band = rng.choice("age_band", idx, 6, AGE_SHARES)
+    ethnicity = rng.choice("ethnicity", idx, 4, ETHNICITY_SHARES)
+    if planted_disparity is not None:
+        planted = ethnicity == ETHNICITIES.index(planted_disparity.group)
+        z = np.where(planted, z - planted_disparity.shift, z)
+    return z, sex, age_band, ethnicity
+
+
+def _employment(
+    rng: KeyedRandom, idx: np.ndarray, z: np.ndarray, age_band: np.ndarray
+) -> np.ndarray:
+    """Employment type by age; weaker borrowers are more often out of work or in gig jobs."""
+    emp_p = np.asarray(EMPLOYMENT_BY_AGE)[age_band].copy()
+    emp_p[:, 3] *= np.exp(-0.5 * z)
+    emp_p[:, 2] *= np.exp(-0.2 * z)
+    return rng.choice("employment", idx, 6, emp_p)
+
+
+def _monthly_income(
+    rng: KeyedRandom,
+    idx: np.ndarray,
+    z: np.ndarray,
+    employment: np.ndarray,
+    age_band: np.ndarray,
+    sex: np.ndarray,
+    ethnicity: np.ndarray,
+) -> np.ndarray:
+    """True gross monthly income: lognormal by employment, shifted by age, sex, ethnicity and z."""
+    log_income = (
+        np.log(np.asarray(INCOME_MEDIAN))[employment]
+        + np.asarray(INCOME_LOG_SHIFT_AGE)[age_band]
+        + np.asarray(INCOME_LOG_SHIFT_SEX)[sex]
+        + np.asarray(INCOME_LOG_SHIFT_ETHNICITY)[ethnicity]
+        + 0.12 * z
+        + np.asarray(INCOME_SIGMA)[employment] * rng.normal("income", idx)
+    )
+    return np.clip(np.exp(log_income), 300.0, 60000.0)
+
+
+def _application_dates(
+    rng: KeyedRandom, idx: np.ndarray, end_date: date
+) -> tuple[np.ndarray, np.ndarray]:
+    """Application dates over the window before the end date, and whether each has matured."""
+    end = to_day(end_date)
+    window_start = add_months(np.array([end]), -APPLICATION_WINDOW_MONTHS)[0]
+    window_days = int((end - window_start) / DAY)
+    application_date = window_start + rng.integers("application_date", idx, 1, window_days) * DAY
+    matured = add_months(application_date, OUTCOME_HORIZON_MONTHS) <= end
+    return application_date, matured
+
+
+def _loans(
+    rng: KeyedRandom, idx: np.ndarray, employment: np.ndarray, true_income: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The product applied for, its rounded amount (rising with income) and its term."""
+    prod_p = np.tile(np.asarray(PRODUCT_SHARES), (idx.size, 1))
+    prod_p[employment == 1, 4] = 0.35
+    prod_p[employment == 5, 1] = 0.02
+    product = rng.choice("product", idx, 5, prod_p)
+    loan = np.exp(
+        np.log(np.asarray(LOAN_MEDIAN))[product]
+        + 0.35 * np.log(true_income / 3000.0)
+        + np.asarray(LOAN_SIGMA)[product] * rng.normal("loan_amount", idx)
+    )
+    rounding = np.asarray(LOAN_ROUNDING)[product]
+    loan_amount = np.clip(np.round(loan / rounding) * rounding, 100.0, 100000.0)
+    term_months = np.asarray(TERMS)[
+        rng.choice("term", idx, 7, np.asarray(TERM_BY_PRODUCT)[product])
+    ]
+    return product, loan_amount, term_months
+
+
+def _true_pd(
+    z: np.ndarray,
+    employment: np.ndarray,
+    true_income: np.ndarray,
+    product: np.ndarray,
+    loan_amount: np.ndarray,
+    term_months: np.ndarray,
+) -> np.ndarray:
+    """The true 12-month PD from z, the repayment burden, the product and the employment type."""
+    burden = np.clip(loan_amount / term_months / true_income, 0.005, 3.0)
+    logit = (
+        PD_INTERCEPT
+        - PD_Z_WEIGHT * z
+        + PD_BURDEN_WEIGHT * np.log(burden / 0.08)
+        + np.asarray(PD_PRODUCT_EFFECT)[product]
+        + np.asarray(PD_EMPLOYMENT_EFFECT)[employment]
+    )
+    return sigmoid(logit)
+
+
+def _defaults(
+    rng: KeyedRandom, idx: np.ndarray, true_pd: np.ndarray, application_date: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each application defaults (drawn at its true PD) and when (NaT when it does not)."""
+    defaulted = rng.uniform("default", idx) < true_pd
+    default_date = np.where(
+        defaulted,
+        application_date + rng.integers("default_day", idx, 30, 365) * DAY,
+        np.datetime64("NaT", "D"),
+    )
+    return defaulted, default_date
 
 
 def _coverage(

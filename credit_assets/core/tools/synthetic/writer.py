@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -90,29 +90,18 @@ def generate(
     (its stale parts and bad files included) and leaves any other file alone.
     Files appear atomically (written under a temporary name, then renamed).
     """
-    if n_borrowers < 1:
-        raise ValueError("n_borrowers must be at least 1")
-    if not 0.0 <= dirty_rate < 0.5:
-        raise ValueError("dirty_rate must be in [0, 0.5)")
-    if chunk_borrowers < 1:
-        raise ValueError("chunk_borrowers must be at least 1")
+    _check_sizes(n_borrowers, dirty_rate, chunk_borrowers)
     landing_dir, ground_truth_dir = Path(landing_dir), Path(ground_truth_dir)
     if ground_truth_dir.resolve().is_relative_to(landing_dir.resolve()):
         raise ValueError(
             "ground_truth_dir must not be inside landing_dir: models must never see it"
         )
+    run = _Run(landing_dir, ground_truth_dir, seed, dirty_rate, bad_files)
 
     started = time.perf_counter()
     n_parts = -(-n_borrowers // chunk_borrowers)
     _remove_stale_files(landing_dir, ground_truth_dir, n_parts, bad_files)
-    rows = dict.fromkeys(SOURCE_FORMATS, 0)
-    dirty = dict.fromkeys(SOURCE_FORMATS, 0)
-    files: list[Path] = []
-    truth_files: list[Path] = []
-    written_bad: list[Path] = []
-    pd_matured, default_matured = [], []
-    no_bureau = 0
-
+    tally = _Tally()
     for part in range(n_parts):
         first = part * chunk_borrowers
         size = min(chunk_borrowers, n_borrowers - first)
@@ -123,46 +112,96 @@ def generate(
             first_borrower=first,
             planted_disparity=planted_disparity,
         )
-        truth = frames.pop("ground_truth")
+        _write_part(run, part, size, frames, tally)
+        del frames
+        if progress is not None:
+            progress(size)
+    return tally.summary(n_borrowers, started)
+
+
+def _check_sizes(n_borrowers: int, dirty_rate: float, chunk_borrowers: int) -> None:
+    """A ValueError for a count or rate out of range."""
+    if n_borrowers < 1:
+        raise ValueError("n_borrowers must be at least 1")
+    if not 0.0 <= dirty_rate < 0.5:
+        raise ValueError("dirty_rate must be in [0, 0.5)")
+    if chunk_borrowers < 1:
+        raise ValueError("chunk_borrowers must be at least 1")
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Where a `generate` run writes, and what every part of it needs."""
+
+    landing_dir: Path
+    ground_truth_dir: Path
+    seed: int
+    dirty_rate: float
+    bad_files: bool
+
+
+@dataclass
+class _Tally:
+    """What the parts written so far add up to."""
+
+    rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCE_FORMATS, 0))
+    dirty: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCE_FORMATS, 0))
+    files: list[Path] = field(default_factory=list)
+    truth_files: list[Path] = field(default_factory=list)
+    bad_files: list[Path] = field(default_factory=list)
+    pd_matured: list[np.ndarray] = field(default_factory=list)
+    default_matured: list[np.ndarray] = field(default_factory=list)
+    no_bureau: int = 0
+
+    def add_population(
+        self, frames: dict[str, pl.DataFrame], truth: pl.DataFrame, size: int
+    ) -> None:
+        """Count one chunk's matured outcomes (with their true PD) and its thin-file borrowers."""
         matured = (
             frames["outcomes"]
             .select("application_id", "default_12m")
             .join(truth.select("application_id", "true_pd"), on="application_id")
         )
-        pd_matured.append(matured["true_pd"].to_numpy())
-        default_matured.append(matured["default_12m"].to_numpy())
-        no_bureau += size - frames["bureau"]["borrower_id"].n_unique()
+        self.pd_matured.append(matured["true_pd"].to_numpy())
+        self.default_matured.append(matured["default_12m"].to_numpy())
+        self.no_bureau += size - frames["bureau"]["borrower_id"].n_unique()
 
-        for index, (source, frame) in enumerate(frames.items()):
-            rng = np.random.default_rng(np.random.SeedSequence([seed % 2**63, part, index]))
-            path = part_path(landing_dir, source, part)
-            n_rows, n_dirty = _write_source(frame, source, path, dirty_rate, rng)
-            rows[source] += n_rows
-            dirty[source] += n_dirty
-            files.append(path)
-        truth_path = ground_truth_dir / f"{GROUND_TRUTH_NAME}-part-{part:05d}.parquet"
-        _atomic(truth_path, truth.write_parquet)
-        truth_files.append(truth_path)
-        if bad_files and part == 0:
-            written_bad = write_bad_files(frames, landing_dir)
-        del frames, truth
-        if progress is not None:
-            progress(size)
+    def summary(self, n_borrowers: int, started: float) -> GenerationSummary:
+        """The run's summary, with the Bayes AUC over every matured application."""
+        pd_all, y_all = np.concatenate(self.pd_matured), np.concatenate(self.default_matured)
+        both_classes = 0 < y_all.sum() < y_all.size
+        return GenerationSummary(
+            n_borrowers=n_borrowers,
+            rows=self.rows,
+            dirty_rows=self.dirty,
+            files=self.files + self.truth_files,
+            bad_files=self.bad_files,
+            default_rate=float(y_all.mean()) if y_all.size else float("nan"),
+            matured_applications=int(y_all.size),
+            thin_file_share=self.no_bureau / n_borrowers,
+            bayes_auc=float(roc_auc_score(y_all, pd_all)) if both_classes else float("nan"),
+            seconds=time.perf_counter() - started,
+        )
 
-    pd_all, y_all = np.concatenate(pd_matured), np.concatenate(default_matured)
-    both_classes = 0 < y_all.sum() < y_all.size
-    return GenerationSummary(
-        n_borrowers=n_borrowers,
-        rows=rows,
-        dirty_rows=dirty,
-        files=files + truth_files,
-        bad_files=written_bad,
-        default_rate=float(y_all.mean()) if y_all.size else float("nan"),
-        matured_applications=int(y_all.size),
-        thin_file_share=no_bureau / n_borrowers,
-        bayes_auc=float(roc_auc_score(y_all, pd_all)) if both_classes else float("nan"),
-        seconds=time.perf_counter() - started,
-    )
+
+def _write_part(
+    run: _Run, part: int, size: int, frames: dict[str, pl.DataFrame], tally: _Tally
+) -> None:
+    """Write one chunk's frames as part `part` of every source, its ground truth apart."""
+    truth = frames.pop("ground_truth")
+    tally.add_population(frames, truth, size)
+    for index, (source, frame) in enumerate(frames.items()):
+        rng = np.random.default_rng(np.random.SeedSequence([run.seed % 2**63, part, index]))
+        path = part_path(run.landing_dir, source, part)
+        n_rows, n_dirty = _write_source(frame, source, path, run.dirty_rate, rng)
+        tally.rows[source] += n_rows
+        tally.dirty[source] += n_dirty
+        tally.files.append(path)
+    truth_path = run.ground_truth_dir / f"{GROUND_TRUTH_NAME}-part-{part:05d}.parquet"
+    _atomic(truth_path, truth.write_parquet)
+    tally.truth_files.append(truth_path)
+    if run.bad_files and part == 0:
+        tally.bad_files = write_bad_files(frames, run.landing_dir)
 
 
 def _write_source(
