@@ -26,6 +26,7 @@ from scoring_api.services.callers import (
     SCORES_WRITE,
 )
 from scoring_api.settings import ApiSettings, get_api_settings
+from scoring_api.telemetry import install_span_redaction
 from scoring_api.urls import install_access_log_redaction
 
 DESCRIPTION = f"""
@@ -81,6 +82,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if api_settings.opentelemetry:
+            install_span_redaction()  # the provider is configured by now (OTEL_* / SDK setup)
         services = await Services.start(settings, api_settings, contracts)
         app.state.services = services
         settle_heap()

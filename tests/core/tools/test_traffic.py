@@ -183,6 +183,30 @@ def test_simulation_counts_statuses_bands_and_errors() -> None:
     assert {r.headers["authorization"] for r in seen} == {"Bearer secret"}
 
 
+def test_a_success_that_is_not_a_decision_is_an_error_not_a_crash() -> None:
+    """A 2xx whose body is not JSON, or JSON but not an object (a proxy's page, a list), is
+    counted and sampled as an error; the run goes on (it raised AttributeError in a worker)."""
+    bodies = {"B1": b"[1, 2]", "B2": b"<html>maintenance</html>", "B3": b'{"band": "B"}'}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=bodies[json.loads(request.content)["borrower_id"]])
+
+    result = simulate_traffic(
+        "http://127.0.0.1:8000",
+        "secret",
+        3,
+        borrower_ids=["B1", "B2", "B3"],
+        concurrency=1,
+        transport=httpx.MockTransport(handler),
+    )
+    assert result["status_counts"] == {"200": 3} and result["bands"] == {"B": 1}
+    assert result["errors"] == 2
+    assert sorted(result["error_samples"]) == [
+        "200: response is JSON but not an object (list), so not a decision",
+        "200: response is not JSON",
+    ]
+
+
 def test_experiment_traffic_counts_arms_and_writes_the_generators_outcomes(tmp_path) -> None:
     """While an experiment runs the summary counts the arms; `outcomes_dir` gets the
     generator's outcomes (drawn from the true PDs) of exactly the applications decided."""
