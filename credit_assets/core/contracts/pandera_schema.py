@@ -6,13 +6,14 @@ contract is enforced by a library built for it rather than trusted.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandera.polars as pa
 import polars as pl
 
-from credit_assets.core.contracts import POLARS_TYPES, Contract
+from credit_assets.core.contracts import POLARS_TYPES, Contract, Role
 from credit_assets.core.reports.render import markdown_table
 
 
@@ -56,19 +57,35 @@ class SchemaReport:
     failure_count: int
     failures: pl.DataFrame
 
-    def markdown(self, limit: int = 10) -> str:
+    def markdown(self, limit: int = 10, shown: Collection[str] | None = None) -> str:
+        """The first `limit` failures as a table. With `shown`, only those columns' failure
+        cases are quoted; another column's (an identifier, a name, a protected attribute, a
+        multi-column key) is withheld, for this table goes where an erasure cannot reach (a
+        run's history), and the row itself stays in the raw data, which it can."""
         if self.passed:
             return "All rows conform to the contract schema."
         rows = [
             {
                 "column": r.get("column"),
                 "check": r.get("check"),
-                "failure case": r.get("failure_case"),
+                "failure case": (
+                    r.get("failure_case") if shown is None or r.get("column") in shown else WITHHELD
+                ),
             }
             for r in self.failures.head(limit).to_dicts()
         ]
         # A failure case is a value from the lender's file: the table shows it escaped.
         return markdown_table(rows, ["column", "check", "failure case"])
+
+
+WITHHELD = "(withheld: not a feature, label or date column)"
+QUOTABLE_ROLES = (Role.FEATURE, Role.LABEL, Role.TIMESTAMP)
+
+
+def quotable_columns(contract: Contract) -> frozenset[str]:
+    """Columns whose values a report that outlives an erasure may quote: features, the label
+    and dates; never an identifier, a name, a protected attribute or an ignored column."""
+    return frozenset(c.name for c in contract.columns.values() if c.role in QUOTABLE_ROLES)
 
 
 def check_against_contract(frame: pl.DataFrame, contract: Contract) -> SchemaReport:

@@ -13,7 +13,12 @@ from credit_assets.core.contracts import (
     load_contract,
     load_contracts,
 )
-from credit_assets.core.contracts.pandera_schema import check_against_contract, pandera_schema
+from credit_assets.core.contracts.pandera_schema import (
+    WITHHELD,
+    check_against_contract,
+    pandera_schema,
+    quotable_columns,
+)
 from tests.support.paths import REPO_ROOT
 
 
@@ -118,6 +123,27 @@ def test_pandera_schema_reports_each_broken_rule():
     assert not report.passed
     failed_columns = set(report.failures["column"].to_list())
     assert {"bill_id", "amount_due", "days_late"} <= failed_columns
+
+
+def test_the_schema_table_quotes_feature_values_and_withholds_identifiers():
+    """The check's table goes to run history, which an erasure cannot reach: a duplicated
+    bill id (an identifier) is withheld, an out-of-range amount (a feature) is quoted."""
+    contract = load_contracts(REPO_ROOT / "contracts")["utility_payments"]
+    frame = pl.DataFrame(
+        {
+            "bill_id": ["BILL-778812", "BILL-778812"],
+            "borrower_id": ["B1", "B2"],
+            "due_date": [date(2024, 1, 1), date(2024, 2, 1)],
+            "amount_due": [50.0, -13.25],
+        }
+    )
+    report = check_against_contract(frame, contract)
+    table = report.markdown(limit=50, shown=quotable_columns(contract))
+    assert "BILL-778812" not in table and WITHHELD in table
+    assert "-13.25" in table
+    assert "BILL-778812" in report.markdown(limit=50)  # without `shown`, every case
+    assert quotable_columns(contract) >= {"amount_due", "due_date"}
+    assert not quotable_columns(contract) & {"bill_id", "borrower_id"}
 
 
 def test_a_column_key_yaml_reads_as_a_boolean_is_refused_with_a_hint(tmp_path):
