@@ -19,9 +19,14 @@ and a `split` column (train 50 %, validation 20 %, test 30 %).
 
 from __future__ import annotations
 
+import dataclasses
+import os
+from typing import Any
+
 import numpy as np
 import polars as pl
 
+from credit_assets.core.compliance.lda_discovery import _FitData
 from credit_assets.core.features.specs import FeatureSpec
 
 SPLITS = ("train", "validation", "test")
@@ -101,3 +106,19 @@ def inherent_disparity(n: int = 5000, seed: int = 0) -> pl.DataFrame:
         logit,
         {"income_stability": stability, "utilisation": utilisation, "night_spend_share": night},
     )
+
+
+class FitDataThatKillsWorkers(_FitData):
+    """The LDA search's fit data, except that a worker process it is sent to dies unpickling
+    it (as the out-of-memory killer ends a worker); put in place of `lda_discovery._FitData`
+    with monkeypatch. In the process that made it, it is ordinary fit data."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        values = tuple(getattr(self, f.name) for f in dataclasses.fields(self))
+        return (_rebuilt_here_or_dead, (os.getpid(), values))
+
+
+def _rebuilt_here_or_dead(parent: int, values: tuple[Any, ...]) -> FitDataThatKillsWorkers:
+    if os.getpid() != parent:
+        os._exit(137)
+    return FitDataThatKillsWorkers(*values)

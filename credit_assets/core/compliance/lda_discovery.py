@@ -541,13 +541,29 @@ def _fit_candidate(config: CandidateConfig, data: _FitData) -> _Fit:
     return _Fit(risk, None, time.perf_counter() - started)
 
 
-def _fit_batch(
-    batch: list[CandidateConfig], data: _FitData, parallel: joblib.Parallel | None
-) -> list[_Fit]:
-    """The batch's fits, in its order: here, or one candidate per worker process."""
-    if parallel is None:
+class _Fitter:
+    """Fits a batch in its order: here, or one candidate per worker process. A candidate's
+    own error comes back as its result (`_fit_candidate`), so an exception from the pool is
+    the pool's (a worker killed, e.g. out of memory): that batch and every later one are then
+    fitted in this process, and `fallback` says why, instead of the search failing."""
+
+    def __init__(self, parallel: joblib.Parallel | None) -> None:
+        self.parallel = parallel
+        self.fallback: str | None = None
+
+    def fit(self, batch: list[CandidateConfig], data: _FitData) -> list[_Fit]:
+        if self.parallel is not None:
+            try:
+                return list(
+                    self.parallel(joblib.delayed(_fit_candidate)(config, data) for config in batch)
+                )
+            except Exception as exc:  # the pool broke, not a candidate: fit here instead
+                self.parallel = None
+                self.fallback = (
+                    f"the worker processes stopped ({type(exc).__name__}: {str(exc)[:160]}); "
+                    "the remaining candidates were fitted one at a time in this process"
+                )
         return [_fit_candidate(config, data) for config in batch]
-    return list(parallel(joblib.delayed(_fit_candidate)(config, data) for config in batch))
 
 
 def _candidate_row(
@@ -572,8 +588,9 @@ def _try_candidates(
     challenger: tuple[np.ndarray, np.ndarray],
     budget: SearchBudget,
     clock: Callable[[], float],
-) -> tuple[list[dict[str, Any]], str, float]:
-    """The candidates' rows in stream order, why the search stopped, and its seconds.
+) -> tuple[list[dict[str, Any]], str, float, str | None]:
+    """The candidates' rows in stream order, why the search stopped, its seconds, and why
+    the fits left the worker processes (None when they did not).
 
     Batches of `budget.workers`, the budget checked before each; evaluated here, in order."""
     tried: list[dict[str, Any]] = []
@@ -581,15 +598,17 @@ def _try_candidates(
     parallel = (
         joblib.Parallel(n_jobs=budget.workers, backend="loky") if budget.workers > 1 else None
     )
+    fitter = _Fitter(parallel)
     with parallel if parallel is not None else contextlib.nullcontext():
         while True:
             room = budget.max_candidates - len(tried)
             batch = list(itertools.islice(stream, min(budget.workers, room) if room > 0 else 1))
             if not batch or room <= 0:
-                return tried, STOP_CANDIDATES if batch else STOP_EXHAUSTED, clock() - start
+                stop = STOP_CANDIDATES if batch else STOP_EXHAUSTED
+                return tried, stop, clock() - start, fitter.fallback
             if clock() - start >= budget.max_seconds:
-                return tried, STOP_SECONDS, clock() - start
-            for config, fit in zip(batch, _fit_batch(batch, data, parallel), strict=True):
+                return tried, STOP_SECONDS, clock() - start, fitter.fallback
+            for config, fit in zip(batch, fitter.fit(batch, data), strict=True):
                 tried.append(_candidate_row(config, fit, rows, challenger))
 
 
@@ -709,7 +728,7 @@ def _search_candidates(
         rows=rows,
         terms=terms,
     )
-    tried, stop_reason, seconds = _try_candidates(
+    tried, stop_reason, seconds, fallback = _try_candidates(
         candidate_stream(inputs),
         _FitData(training_set, list(features), scale, rows.frame),
         rows,
@@ -718,7 +737,11 @@ def _search_candidates(
         clock,
     )
     return terms.result(
-        [challenger.row(), *tried], screen, stop_reason=stop_reason, seconds=seconds
+        [challenger.row(), *tried],
+        screen,
+        stop_reason=stop_reason,
+        seconds=seconds,
+        fallback=fallback,
     )
 
 
@@ -791,6 +814,7 @@ class _SearchTerms:
         *,
         stop_reason: str,
         seconds: float,
+        fallback: str | None = None,
     ) -> SearchResult:
         """The search's result: `candidates` (the challenger first) judged, stated and placed
         on the AUC / worst-AIR frontier, with the budget they used."""
@@ -800,6 +824,7 @@ class _SearchTerms:
             "failed": sum("error" in r for r in candidates),
             "seconds": seconds,
             "stop_reason": stop_reason,
+            **({"parallel_fallback": fallback} if fallback else {}),
         }
         tried = [r for r in candidates[1:] if "error" not in r]
         kind, finding, alternative, least, statement = search_statement(

@@ -362,6 +362,11 @@ def _budget(result: SearchResult) -> dict[str, Any]:
         "stopped because": STOP_REASONS.get(stop, stop) if stop else "not run",
         "limit: candidates": budget.get("max_candidates"),
         "limit: seconds": budget.get("max_seconds"),
+        **(
+            {"worker processes": budget["parallel_fallback"]}
+            if budget.get("parallel_fallback")
+            else {}
+        ),
         "approval rate": result.approval_rate,
         "AUC tolerance": result.auc_tolerance,
         "DeLong alpha": result.alpha,

@@ -31,6 +31,7 @@ from credit_assets.core.compliance.lda_discovery import (
     pareto_frontier,
     search_less_discriminatory_alternatives,
 )
+from credit_assets.core.compliance.lda_report import lda_html
 from credit_assets.core.compliance.proxies import proxy_screen
 from credit_assets.core.modeling.cross_validation import auc_standard_error
 from credit_assets.core.modeling.train import TrainConfig, train_challenger
@@ -38,6 +39,7 @@ from credit_assets.core.reports.text import md_escape
 from tests.support.lda_data import (
     INHERENT_FEATURES,
     PLANTED_FEATURES,
+    FitDataThatKillsWorkers,
     inherent_disparity,
     planted_proxy_disparity,
 )
@@ -195,6 +197,25 @@ def test_candidates_fitted_in_parallel_are_the_candidates_fitted_in_turn(in_para
     assert figures(parallel) == figures(sequential)
     assert len({r["generator"] for r in parallel.candidates[1:]}) == 7  # every kind, 2 processes
     assert (parallel.kind, parallel.alternative) == (sequential.kind, sequential.alternative)
+
+
+def test_a_worker_killed_mid_search_is_a_note_not_a_failed_search(in_parallel, monkeypatch):
+    """The worker processes die on receiving the first batch: the search goes on in this
+    process, finds the same candidates with the same figures, and says why it fell back."""
+    import credit_assets.core.compliance.lda_discovery as discovery
+
+    monkeypatch.setattr(discovery, "_FitData", FitDataThatKillsWorkers)
+    frame = planted_proxy_disparity(2000, seed=3)
+    fallen_back = _search(
+        frame, PLANTED_FEATURES, SearchBudget(max_candidates=7, workers=2), space=PARALLEL_SPACE
+    )
+    sequential, _ = in_parallel
+    assert [(r["name"], r["auc"], r["worst_air"]) for r in fallen_back.candidates] == [
+        (r["name"], r["auc"], r["worst_air"]) for r in sequential.candidates
+    ]
+    assert "TerminatedWorkerError" in fallen_back.budget["parallel_fallback"]
+    assert "parallel_fallback" not in sequential.budget
+    assert "one at a time in this process" in lda_html(fallen_back, model_version="v1")
 
 
 def test_parallel_fits_never_start_more_than_max_candidates(in_parallel):
