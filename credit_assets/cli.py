@@ -642,6 +642,7 @@ def _cmd_contract(args: argparse.Namespace) -> int:
     if output.exists() and not args.force:
         print(f"contract infer: {output} exists; --force overwrites it", file=sys.stderr)
         return 2
+    output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(draft.to_yaml(), encoding="utf-8")
     print(
         f"wrote {output}; review it, then: "

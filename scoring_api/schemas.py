@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from credit_assets.core.contracts import FileFormat
+
 IDENTIFIER_MAX = 100  # characters
 
 
@@ -368,7 +370,7 @@ class UploadRecord(BaseModel):
         "`failed` (the run failed: see `reason`; a retried run moves it on)."
     )
     file_name: str = Field(description="The file's name in the landing zone (its partition).")
-    format: Literal["csv", "jsonl", "parquet"]
+    format: FileFormat = Field(description="csv, jsonl, parquet or excel (an .xlsx workbook).")
     bytes: int
     sha256: str
     received_at: datetime

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from credit_assets.cli import main
 from credit_assets.core.platform.db import decision_log, experiments, migrated_engine
 from credit_assets.core.platform.experiments import (
+    COMPLIANCE_GATES,
     ExperimentError,
     assign_arm,
     assignment_subject,
@@ -24,6 +25,7 @@ from credit_assets.core.platform.experiments import (
 from credit_assets.core.platform.registry import RegistryRecord, hold_back
 from credit_assets.core.promotion.verdicts import (
     FAIRNESS,
+    LEAKAGE,
     Gate,
 )
 from scoring_api.schemas import ScoreResponse
@@ -174,6 +176,17 @@ def test_an_experiment_needs_a_compliant_challenger_and_a_bounded_share(api, cap
     with pytest.raises(ExperimentError, match="four_fifths_rule did not pass"):
         start_experiment(
             engine, challenger_version=unfair.version, share=0.1, started_by="t", max_share=0.2
+        )
+    leaky = held_back_challenger(
+        api,
+        gates=[
+            Gate(name, name != LEAKAGE, "repaid_flag predicts the outcome alone")
+            for name in COMPLIANCE_GATES
+        ],
+    )
+    with pytest.raises(ExperimentError, match="no_target_leakage did not pass"):
+        start_experiment(
+            engine, challenger_version=leaky.version, share=0.1, started_by="t", max_share=0.2
         )
     with pytest.raises(ExperimentError, match="is champion"):
         start_experiment(

@@ -96,6 +96,50 @@ def test_a_file_and_records_are_followed_to_their_exact_counts(api, writer, cred
     assert not ingest_landing_zone(load_definitions(), instance, log=lambda _: None).runs
 
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@pytest.fixture
+def excel_api(monkeypatch: pytest.MonkeyPatch, credit_home: Path) -> Iterator[RunningApi]:
+    """The app on contracts whose utility bills may also come as an Excel workbook."""
+    contracts = plaid_contracts(credit_home / "contracts")
+    utility = contracts / "utility_payments.yaml"
+    utility.write_text(
+        utility.read_text().replace("formats: [csv, jsonl, parquet]", "formats: [csv, excel]")
+    )
+    monkeypatch.setenv("CREDIT_CONTRACTS_DIR", str(contracts))
+    with running_api(monkeypatch, champion=False, snapshot=False) as running:
+        yield running
+
+
+def test_an_excel_workbook_is_received_followed_and_ingested(excel_api, instance, tmp_path):
+    """A workbook as a lender's back office saves it: landed as .xlsx, followed by its upload
+    id (format `excel`) to its exact counts."""
+    import io
+
+    import polars as pl
+
+    api = excel_api
+    writer = key_headers(api, "acme-bank", "data:write")
+    frame = pl.read_csv(io.BytesIO(utility_csv(12, bad=1)), infer_schema=False)
+    path = tmp_path / "bills.xlsx"
+    frame.write_excel(path)
+    receipt = post_file(api, writer, "utility_payments", path.read_bytes(), XLSX, "bills.xlsx")
+    assert receipt.status_code == 202, receipt.text
+    upload_id = receipt.json()["upload_id"]
+    followed = api.client.get(f"/v1/uploads/{upload_id}", headers=writer)
+    assert followed.status_code == 200, followed.text
+    assert followed.json()["format"] == "excel"
+    assert followed.json()["file_name"].endswith("_bills.xlsx")
+    assert ingest_landing_zone(load_definitions(), instance, log=lambda _: None).success
+    ingested = api.client.get(f"/v1/uploads/{upload_id}", headers=writer).json()
+    assert (ingested["status"], ingested["rows_accepted"], ingested["rows_rejected"]) == (
+        "ingested",
+        12,
+        1,
+    )
+
+
 def test_each_refusal_answers_its_status_and_writes_nothing(api, writer, credit_home):
     before = files_under(credit_home)
     scorer = key_headers(api, "acme-bank")  # the default scopes: scoring, not data

@@ -38,6 +38,7 @@ from credit_assets.core.platform.registry import (
 )
 from credit_assets.core.promotion.verdicts import (
     FAIRNESS,
+    LEAKAGE,
     MONOTONICITY,
     NO_PROTECTED,
     REASON_ACCURACY,
@@ -46,8 +47,9 @@ from credit_assets.core.promotion.verdicts import (
 
 CHAMPION_ARM, CHALLENGER_ARM = "champion", "challenger"
 RUNNING, STOPPED = "running", "stopped"
-# What a challenger must have passed to decide real applications.
-COMPLIANCE_GATES = (NO_PROTECTED, REASONS, REASON_ACCURACY, MONOTONICITY, FAIRNESS)
+# What a challenger must have passed to decide real applications (a model that learned the
+# outcome from a leaked column must not decide anyone's loan, even on a share of traffic).
+COMPLIANCE_GATES = (NO_PROTECTED, LEAKAGE, REASONS, REASON_ACCURACY, MONOTONICITY, FAIRNESS)
 
 
 class ExperimentError(ValueError):

@@ -428,7 +428,7 @@ def test_check_with_a_sample_counts_what_ingestion_would_quarantine(german, tmp_
 
 
 def test_cli_infer_then_check_round_trip(tmp_path, capsys):
-    out = tmp_path / "german_credit.yaml"
+    out = tmp_path / "contracts" / "german_credit.yaml"  # a folder not made yet: made
     args = ["--label", "risk", "--bad", "0", "--output", str(out)]
     assert (
         main(["contract", "infer", str(GERMAN_CREDIT_CSV), "--name", "german_credit", *args]) == 0
