@@ -280,9 +280,9 @@ def _experiment_promote(engine: Engine, args: argparse.Namespace) -> int:
         experiment_id = newest[0].experiment_id
     try:
         experiment = get_experiment(engine, experiment_id)
-    except ExperimentError as exc:  # exit 1, as when champion_model's run failed on it
+    except ExperimentError as exc:  # no such experiment: nothing run (as `report` answers)
         print(f"experiment promote: {shown(exc)}", file=sys.stderr)
-        return 1
+        return 2
     if experiment_report(experiment_id) is None:
         if not args.override_reason:
             print(

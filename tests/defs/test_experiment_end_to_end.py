@@ -100,7 +100,8 @@ def test_start_split_log_guardrail_stop_and_report(monkeypatch, capsys) -> None:
         after = api.score({"application": application("e2e-0")}).json()
         assert "arm" not in after and after["model_version"] == api.champion.version
 
-        # Promotion from an experiment that does not exist is refused, naming it; nothing changes.
-        assert main(["experiment", "promote", "--experiment", "exp_nope"]) == 1
+        # Promotion from an experiment that does not exist is refused, naming it (exit 2, as
+        # `experiment report` answers it); nothing changes.
+        assert main(["experiment", "promote", "--experiment", "exp_nope"]) == 2
         assert "no experiment 'exp_nope'" in capsys.readouterr().err
         assert current_champion(engine).version == api.champion.version
