@@ -24,6 +24,7 @@ from credit_assets.core.compliance.explainability import monotonicity_rows, mono
 from credit_assets.core.compliance.fairness import FairnessReport, curve_png
 from credit_assets.core.modeling.plots import Curves, calibration_png, fold_auc_png, roc_png
 from credit_assets.core.promotion import PromotionDecision
+from credit_assets.core.promotion.fairness_rule import NO_FAIRNESS_EVIDENCE as _NO_EVIDENCE
 from credit_assets.core.reports.render import (
     Block,
     Bullets,
@@ -88,7 +89,8 @@ SECTION_TITLES: dict[str, str] = dict(
         strict=True,
     )
 )
-NO_FAIRNESS_EVIDENCE = "No fairness evidence: no protected attribute or proxy input declared."
+# The fairness rule's own sentence, as the card's sentence (the gate and the card say it once).
+NO_FAIRNESS_EVIDENCE = f"{_NO_EVIDENCE[:1].upper()}{_NO_EVIDENCE[1:]}."
 
 
 def proxy_statement(proxies: Mapping[str, Any], evidence: str | None) -> str:
