@@ -1,15 +1,17 @@
 """Scores from probabilities of default (points to double the odds) and A-E risk bands.
 
-Default scale: 600 points at good:bad odds of 30:1, 20 points to double the odds,
-clipped to 300-850. In PD terms, with the default bands:
+`ScoreScale()` is the textbook scale: 600 points at good:bad odds of 30:1, 20 points to
+double the odds. The platform scores on the scale its settings configure (`score_scale` in
+defs/common/loaders.py: CREDIT_SCORE_BASE 650 at CREDIT_SCORE_BASE_ODDS 20:1,
+CREDIT_SCORE_PDO 40 by default), clipped to 300-850. In PD terms, with the default bands:
 
-| band | score      | PD at the band's lower cut-off |
-|------|------------|--------------------------------|
-| A    | >= 720     | <= 0.05 %                      |
-| B    | 660 - 719  | <= 0.41 %                      |
-| C    | 600 - 659  | <= 3.2 %                       |
-| D    | 540 - 599  | <= 21 %                        |
-| E    | < 540      | above 21 %                     |
+| band | score      | PD at the lower cut-off: platform default | textbook `ScoreScale()` |
+|------|------------|-------------------------------------------|-------------------------|
+| A    | >= 720     | <= 1.5 %                                  | <= 0.05 %               |
+| B    | 660 - 719  | <= 4.0 %                                  | <= 0.41 %               |
+| C    | 600 - 659  | <= 10.6 %                                 | <= 3.2 %                |
+| D    | 540 - 599  | <= 25 %                                   | <= 21 %                 |
+| E    | < 540      | above 25 %                                | above 21 %              |
 """
 
 from __future__ import annotations
