@@ -21,7 +21,6 @@ def dated_lender(credit_home, tmp_path, monkeypatch) -> WrittenLender:
         "CREDIT_CONTRACTS_DIR": str(written.contract_path.parent),
         "CREDIT_FEATURE_BUCKETS": "1",
         "CREDIT_SNAPSHOT_DATE": "2026-07-01",  # after every application of the file
-        "CREDIT_CV_TUNE_MAX_ROWS": "0",
     }.items():
         monkeypatch.setenv(name, value)
     return written

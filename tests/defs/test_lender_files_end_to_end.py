@@ -49,16 +49,8 @@ def run_lender_file(spec: LenderFileSpec, root: Path) -> dict:
         "DAGSTER_HOME": str(home / "dagster"),
         "CREDIT_CONTRACTS_DIR": str(written.contract_path.parent),
         "CREDIT_FEATURE_BUCKETS": "1",
-        # These files have no dates, so every family is cross-validated; one repeat of the
-        # 5 folds keeps the suite in budget (German credit and Lending Club run the 5 x 3).
-        "CREDIT_CV_REPEATS": "1",
-        # CatBoost's depth/L2 search on the folds is exercised on German credit and in unit
-        # tests; here it would triple the CatBoost fits of every file.
-        "CREDIT_CV_TUNE_MAX_ROWS": "0",
-        # The LDA search's full budget is exercised in tests/defs/test_lda_end_to_end.py.
-        "CREDIT_LDA_MAX_CANDIDATES": "4",
-        # Registering a discovered alternative is tested there too; here one file, one model.
-        "CREDIT_LDA_ADOPT": "false",
+        # Selection (one CV repeat, no tuning grid) and the LDA search (4 candidates, no
+        # adoption) run at the suite's light budget that tests/conftest.py sets.
     }
     saved = {k: os.environ.get(k) for k in environment}
     os.environ.update(environment)

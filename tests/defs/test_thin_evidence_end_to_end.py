@@ -26,7 +26,6 @@ def lender(spec: LenderFileSpec, credit_home, tmp_path, monkeypatch) -> pl.DataF
     written = write_lender_workspace(spec, credit_home, tmp_path / "contracts")
     monkeypatch.setenv("CREDIT_CONTRACTS_DIR", str(written.contract_path.parent))
     monkeypatch.setenv("CREDIT_FEATURE_BUCKETS", "1")
-    monkeypatch.setenv("CREDIT_CV_TUNE_MAX_ROWS", "0")
     monkeypatch.setenv("CREDIT_CV_REPEATS", "3")  # the default, named in the bases below
     monkeypatch.setenv("CREDIT_SNAPSHOT_DATE", "2026-07-01")
     return pl.read_csv(written.csv_path)

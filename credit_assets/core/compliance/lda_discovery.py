@@ -116,8 +116,6 @@ from credit_assets.core.promotion import LDA_AUC_TOLERANCE, QUALITY_ALPHA, Fairn
 from credit_assets.core.reports.render import jsonable, markdown_table
 from credit_assets.core.reports.text import md_escape
 
-_statement = search_statement  # the name tests/core/compliance/test_lda_discovery.py imports
-
 # ---------------------------------------------------------------- evaluation
 
 

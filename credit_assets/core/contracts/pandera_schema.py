@@ -85,7 +85,7 @@ QUOTABLE_ROLES = (Role.FEATURE, Role.LABEL, Role.TIMESTAMP)
 def quotable_columns(contract: Contract) -> frozenset[str]:
     """Columns whose values a report that outlives an erasure may quote: features, the label
     and dates; never an identifier, a name, a protected attribute or an ignored column."""
-    return frozenset(c.name for c in contract.columns.values() if c.role in QUOTABLE_ROLES)
+    return frozenset(c.name for c in contract.columns_with(*QUOTABLE_ROLES))
 
 
 def check_against_contract(frame: pl.DataFrame, contract: Contract) -> SchemaReport:

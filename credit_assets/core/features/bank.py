@@ -23,6 +23,7 @@ from credit_assets.core.features.frames import (
     kind_columns,
     months_before,
     point_in_time,
+    ratio,
     source_frame,
     spec_maker,
     window_start,
@@ -382,11 +383,6 @@ def _months_in(w: int) -> pl.Expr:
     return pl.min_horizontal(pl.col("_history"), pl.lit(w, dtype=pl.Int64))
 
 
-def _ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
-    """num / den, null when the denominator is not positive."""
-    return pl.when(den > 0).then(num.cast(pl.Float64) / den.cast(pl.Float64))
-
-
 def _inflow_cv_12m() -> pl.Expr:
     n12 = _months_in(12)
     in12 = pl.col("_in_12").cast(pl.Int128)
@@ -440,22 +436,22 @@ def bank_features_from_monthly(monthly: pl.LazyFrame) -> pl.LazyFrame:
     """Per (_b, as_of_date) with at least one transaction before the date."""
     features = _sums_per_as_of(monthly).with_columns(
         *(
-            _ratio(pl.col(f"_in_{w}"), _months_in(w) * 100).alias(f"bank_inflow_mean_{w}m")
+            ratio(pl.col(f"_in_{w}"), _months_in(w) * 100).alias(f"bank_inflow_mean_{w}m")
             for w in INFLOW_WINDOWS
         ),
         _inflow_cv_12m(),
         *(
-            _ratio(pl.col(f"_payroll_{w}"), _months_in(w)).alias(f"bank_payroll_month_share_{w}m")
+            ratio(pl.col(f"_payroll_{w}"), _months_in(w)).alias(f"bank_payroll_month_share_{w}m")
             for w in PAYROLL_WINDOWS
         ),
         *(
-            _ratio(pl.col(f"_out_{w}").clip(lower_bound=0), pl.col(f"_in_{w}")).alias(
+            ratio(pl.col(f"_out_{w}").clip(lower_bound=0), pl.col(f"_in_{w}")).alias(
                 f"bank_expense_to_income_ratio_{w}m"
             )
             for w in EXPENSE_WINDOWS
         ),
         *(_overdraft_days(w) for w in OVERDRAFT_WINDOWS),
-        _ratio(pl.col("_gambling_12"), pl.col("_out_12"))
+        ratio(pl.col("_gambling_12"), pl.col("_out_12"))
         .clip(upper_bound=1.0)
         .alias("bank_gambling_outflow_share_12m"),
         pl.col("_min_balance_12").alias("bank_balance_min_12m"),

@@ -138,6 +138,12 @@ def months_before(date: pl.Expr, as_of: pl.Expr) -> pl.Expr:
     return diff - (date.dt.day() >= boundary_day).cast(pl.Int32)
 
 
+def ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
+    """numerator / denominator as a float, null when the denominator is not positive (no
+    bills, no inflow: no ratio)."""
+    return pl.when(denominator > 0).then(numerator.cast(pl.Float64) / denominator.cast(pl.Float64))
+
+
 def window_start(as_of: pl.Expr, months: int) -> pl.Expr:
     """First day inside the last `months` months before `as_of`."""
     return as_of.dt.offset_by(f"-{months}mo")

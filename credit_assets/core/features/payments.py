@@ -19,6 +19,7 @@ from credit_assets.core.features.frames import (
     integer_borrowers,
     months_before,
     point_in_time,
+    ratio,
     source_frame,
     spec_maker,
 )
@@ -245,8 +246,8 @@ def _window_ratios(stem: str) -> list[pl.Expr]:
     ratios = []
     for w in WINDOWS:
         ratios += [
-            _ratio(pl.col(f"_on_time_{w}"), pl.col(f"_n_{w}")).alias(f"{stem}_on_time_ratio_{w}m"),
-            _ratio(pl.col(f"_late_sum_{w}"), pl.col(f"_late_n_{w}")).alias(
+            ratio(pl.col(f"_on_time_{w}"), pl.col(f"_n_{w}")).alias(f"{stem}_on_time_ratio_{w}m"),
+            ratio(pl.col(f"_late_sum_{w}"), pl.col(f"_late_n_{w}")).alias(
                 f"{stem}_days_late_mean_{w}m"
             ),
         ]
@@ -264,8 +265,3 @@ def _running_on_time_streak() -> pl.Expr:
     at_last_break = pl.when(on_time == 0).then(so_far).otherwise(0).cum_max()
     # Ties on the due date are ordered late-then-on-time, so the result is deterministic.
     return (so_far - at_last_break).over([_B, AS_OF], order_by=["due_date", "_on_time"])
-
-
-def _ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
-    """numerator / denominator, null when the denominator is zero (no bills, no ratio)."""
-    return pl.when(denominator > 0).then(numerator.cast(pl.Float64) / denominator.cast(pl.Float64))

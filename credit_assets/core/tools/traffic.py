@@ -378,16 +378,16 @@ class _Tally:
             try:
                 answer = response.json()
             except ValueError:
-                answer = None
                 self.record_error(f"{response.status_code}: response is not JSON")
-            if isinstance(answer, dict):
-                band = answer.get("band") or "not scorable"
-                arm = answer.get("arm")
-            elif answer is not None:
-                self.record_error(
-                    f"{response.status_code}: response is JSON but not an object "
-                    f"({type(answer).__name__}), so not a decision"
-                )
+            else:
+                if isinstance(answer, dict):
+                    band = answer.get("band") or "not scorable"
+                    arm = answer.get("arm")
+                else:
+                    self.record_error(
+                        f"{response.status_code}: response is JSON but not an object "
+                        f"({type(answer).__name__}), so not a decision"
+                    )
         else:
             self.record_error(f"{response.status_code}: {response.text}")
         with self.lock:

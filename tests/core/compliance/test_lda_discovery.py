@@ -27,11 +27,11 @@ from credit_assets.core.compliance.lda_discovery import (
     SearchResult,
     _fit_candidate,
     _FitData,
-    _statement,
     pareto_frontier,
     search_less_discriminatory_alternatives,
 )
 from credit_assets.core.compliance.lda_report import lda_html
+from credit_assets.core.compliance.lda_statement import search_statement
 from credit_assets.core.compliance.proxies import proxy_screen
 from credit_assets.core.modeling.cross_validation import auc_standard_error
 from credit_assets.core.modeling.train import TrainConfig, train_challenger
@@ -411,7 +411,7 @@ def _row(name: str, auc: float, air: float, passes: bool, gain_low: float | None
 
 def _statement_for(challenger: dict, tried: list[dict]):
     budget = {"candidates": len(tried), "seconds": 12.0, "stop_reason": STOP_CANDIDATES}
-    return _statement(
+    return search_statement(
         challenger,
         tried,
         families=["catboost"],
